@@ -1,0 +1,417 @@
+// runSteps(steps): a whole list of mount-API / mount(2) steps in ONE call, so a 500-layer
+// overlay costs one thread-pool hop, not 500. A step may use an fd made by an earlier step by
+// its index. On failure every fd the batch opened is closed and the error names the step; on
+// success the fds of steps marked `keep` come back as handles and every other one is closed.
+// The fs-context log of each fs fd is drained before it is closed and returned as messages.
+#include <napi.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "errors.h"
+#include "fd.h"
+#include "fs_log.h"
+#include "legacy.h"
+#include "sys.h"
+#include "worker.h"
+
+namespace ovl {
+
+namespace {
+
+enum class Kind { kFsopen, kFspick, kFsconfig, kFsmount, kMoveMount, kOpenTree, kMountSetattr, kOpen, kMount, kUmount2, kStatx, kClose };
+
+struct KindName {
+  const char* name;
+  Kind kind;
+  bool makes_fd;
+  const char* handle_kind;
+};
+constexpr KindName kKinds[] = {
+    {"fsopen", Kind::kFsopen, true, "fs"},       {"fspick", Kind::kFspick, true, "fs"},
+    {"fsconfig", Kind::kFsconfig, false, ""},    {"fsmount", Kind::kFsmount, true, "mount"},
+    {"move_mount", Kind::kMoveMount, false, ""}, {"open_tree", Kind::kOpenTree, true, "mount"},
+    {"mount_setattr", Kind::kMountSetattr, false, ""}, {"open", Kind::kOpen, true, "file"},
+    {"mount", Kind::kMount, false, ""},          {"umount2", Kind::kUmount2, false, ""},
+    {"statx", Kind::kStatx, false, ""},          {"close", Kind::kClose, false, ""},
+};
+
+// An fd operand: an earlier step's fd, a caller's handle, or AT_FDCWD.
+struct FdRef {
+  int step = -1;
+  FdArg external;  // fd == AT_FDCWD when neither
+};
+
+struct Step {
+  const KindName* kind = nullptr;
+  bool keep = false;
+  FdRef fd1, fd2, fd3;  // per kind: fs / dirfd / from, value fd / to, userns
+  std::string str1;     // fsname, key, path, fromPath, target
+  std::optional<std::string> str2, str3, str4;  // value/toPath/source/fstype/data
+  std::vector<char> bin;
+  unsigned u1 = 0, u2 = 0, u3 = 0;  // flags, cmd, attrs, mode, mask
+  uint64_t attr_set = 0, attr_clr = 0, propagation = 0;
+  bool has_userns = false, in_dir = false;
+};
+
+class StepReader {
+ public:
+  StepReader(Napi::Env env, Napi::Object obj, size_t index, const std::vector<Step>& earlier)
+      : env_(env), obj_(obj), index_(index), earlier_(earlier) {}
+
+  bool Has(const char* key) {
+    Napi::Value v = obj_.Get(key);
+    return !(v.IsUndefined() || v.IsNull());
+  }
+  bool Str(const char* key, std::string& out) {
+    Napi::Value v = obj_.Get(key);
+    if (!v.IsString()) return Fail(std::string("\"") + key + "\" must be a string");
+    out = v.As<Napi::String>().Utf8Value();
+    if (out.find('\0') != std::string::npos) return Fail(std::string("\"") + key + "\" must not contain null bytes");
+    return true;
+  }
+  bool OptStr(const char* key, std::optional<std::string>& out) {
+    if (!Has(key)) return true;
+    std::string s;
+    if (!Str(key, s)) return false;
+    out = std::move(s);
+    return true;
+  }
+  bool Uint(const char* key, unsigned& out, bool required = false) {
+    Napi::Value v = obj_.Get(key);
+    if ((v.IsUndefined() || v.IsNull()) && !required) return true;
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 4294967295.0 && static_cast<double>(static_cast<uint64_t>(d)) == d)) {
+      return Fail(std::string("\"") + key + "\" must be an unsigned 32-bit integer");
+    }
+    out = static_cast<unsigned>(d);
+    return true;
+  }
+  bool U64(const char* key, uint64_t& out) {
+    Napi::Value v = obj_.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return true;
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 9007199254740991.0 && static_cast<double>(static_cast<uint64_t>(d)) == d)) {
+      return Fail(std::string("\"") + key + "\" must be a non-negative integer");
+    }
+    out = static_cast<uint64_t>(d);
+    return true;
+  }
+  // A number is the index of an earlier step that made an fd; an object is a caller's handle.
+  bool Fd(const char* key, FdRef& out, bool cwd_ok) {
+    Napi::Value v = obj_.Get(key);
+    if (v.IsNumber()) {
+      double d = v.As<Napi::Number>().DoubleValue();
+      size_t ref = static_cast<size_t>(d);
+      if (!(d >= 0 && d < static_cast<double>(index_) && static_cast<double>(ref) == d) ||
+          !earlier_[ref].kind->makes_fd) {
+        return Fail(std::string("\"") + key + "\" must be the index of an earlier step that opens an fd");
+      }
+      for (size_t j = ref + 1; j < index_; j++) {
+        if (earlier_[j].kind->kind == Kind::kClose && earlier_[j].fd1.step == static_cast<int>(ref)) {
+          return Fail(std::string("\"") + key + "\" refers to a step whose fd an earlier step closed");
+        }
+      }
+      out.step = static_cast<int>(ref);
+      return true;
+    }
+    std::string name = "steps[" + std::to_string(index_) + "]." + key;
+    return FdFromValue(env_, v, name.c_str(), cwd_ok, out.external);
+  }
+  bool Fail(const std::string& problem) {
+    ThrowTypeError(env_, "steps[" + std::to_string(index_) + "]: " + problem);
+    return false;
+  }
+
+ private:
+  Napi::Env env_;
+  Napi::Object obj_;
+  size_t index_;
+  const std::vector<Step>& earlier_;
+};
+
+bool ParseStep(Napi::Env env, Napi::Value value, size_t index, std::vector<Step>& steps) {
+  Step s;
+  if (!value.IsObject()) {
+    ThrowTypeError(env, "steps[" + std::to_string(index) + "] must be an object");
+    return false;
+  }
+  Napi::Object obj = value.As<Napi::Object>();
+  StepReader r(env, obj, index, steps);
+  std::string op;
+  if (!r.Str("op", op)) return false;
+  for (const KindName& k : kKinds) {
+    if (op == k.name) s.kind = &k;
+  }
+  if (!s.kind) return r.Fail("unknown op '" + op + "'");
+  s.keep = obj.Get("keep").ToBoolean().Value();
+  bool ok = true;
+  switch (s.kind->kind) {
+    case Kind::kFsopen:
+      ok = r.Str("fsname", s.str1) && r.Uint("flags", s.u1);
+      break;
+    case Kind::kFspick:
+      ok = r.Fd("dirfd", s.fd1, true) && r.Str("path", s.str1) && r.Uint("flags", s.u1);
+      break;
+    case Kind::kFsconfig:
+      ok = r.Fd("fs", s.fd1, false) && r.Uint("cmd", s.u2, true) && r.OptStr("key", s.str2);
+      if (!ok) break;
+      switch (s.u2) {
+        case kFsconfigSetString:
+          ok = r.OptStr("value", s.str3) && (s.str3 || r.Fail("\"value\" is required"));
+          break;
+        case kFsconfigSetBinary: {
+          Napi::Value b = obj.Get("value");
+          if (!b.IsBuffer()) return r.Fail("\"value\" must be a Buffer");
+          auto buf = b.As<Napi::Buffer<char>>();
+          s.bin.assign(buf.Data(), buf.Data() + buf.Length());
+          break;
+        }
+        case kFsconfigSetFd:
+          ok = r.Fd("fd", s.fd2, false);
+          break;
+        case kFsconfigSetPath:
+        case kFsconfigSetPathEmpty:
+          ok = r.Fd("dirfd", s.fd2, true) && r.OptStr("path", s.str3) && (s.str3 || r.Fail("\"path\" is required"));
+          break;
+        case kFsconfigSetFlag:
+        case kFsconfigCmdCreate:
+        case kFsconfigCmdCreateExcl:
+        case kFsconfigCmdReconfigure:
+          break;
+        default:
+          return r.Fail("unknown fsconfig cmd " + std::to_string(s.u2));
+      }
+      break;
+    case Kind::kFsmount:
+      ok = r.Fd("fs", s.fd1, false) && r.Uint("flags", s.u1) && r.Uint("attrs", s.u3);
+      break;
+    case Kind::kMoveMount:
+      ok = r.Fd("from", s.fd1, true) && r.Str("fromPath", s.str1) && r.Fd("to", s.fd2, true) &&
+           r.OptStr("toPath", s.str2) && r.Uint("flags", s.u1);
+      break;
+    case Kind::kOpenTree:
+      ok = r.Fd("dirfd", s.fd1, true) && r.Str("path", s.str1) && r.Uint("flags", s.u1);
+      break;
+    case Kind::kMountSetattr:
+      ok = r.Fd("dirfd", s.fd1, true) && r.Str("path", s.str1) && r.Uint("flags", s.u1) &&
+           r.U64("attrSet", s.attr_set) && r.U64("attrClr", s.attr_clr) && r.U64("propagation", s.propagation);
+      if (ok && r.Has("userns")) {
+        s.has_userns = true;
+        ok = r.Fd("userns", s.fd3, false);
+      }
+      break;
+    case Kind::kOpen:
+      ok = r.Fd("dirfd", s.fd1, true) && r.Str("path", s.str1) && r.Uint("flags", s.u1) && r.Uint("mode", s.u3);
+      break;
+    case Kind::kMount:
+      ok = r.OptStr("source", s.str2) && r.Str("target", s.str1) && r.OptStr("fstype", s.str3) &&
+           r.Uint("flags", s.u1) && r.OptStr("data", s.str4);
+      if (ok && r.Has("cwd")) {
+        s.in_dir = true;
+        ok = r.Fd("cwd", s.fd1, false);
+      }
+      break;
+    case Kind::kUmount2:
+      ok = r.Str("target", s.str1) && r.Uint("flags", s.u1);
+      break;
+    case Kind::kStatx:
+      ok = r.Fd("dirfd", s.fd1, true) && r.Str("path", s.str1) && r.Uint("flags", s.u1) && r.Uint("mask", s.u3);
+      break;
+    case Kind::kClose:
+      ok = r.Fd("fd", s.fd1, false) && (s.fd1.step >= 0 || r.Fail("\"fd\" must be the index of an earlier step"));
+      break;
+  }
+  if (!ok) return false;
+  steps.push_back(std::move(s));
+  return true;
+}
+
+struct RunStepsOp {
+  static constexpr const char* kName = "runSteps";
+  std::vector<Step> steps;
+  std::vector<int> fds;            // fd made by each step, -1 when none or closed
+  std::vector<struct statx> stats;  // statx results by step
+  std::vector<std::string> messages;
+  SysError err;
+
+  bool Parse(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsArray()) {
+      ThrowTypeError(env, "The \"steps\" argument must be an array");
+      return false;
+    }
+    Napi::Array arr = info[0].As<Napi::Array>();
+    steps.reserve(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      if (!ParseStep(env, arr.Get(i), i, steps)) return false;
+    }
+    return true;
+  }
+
+  int Resolve(const FdRef& ref) const { return ref.step >= 0 ? fds[ref.step] : ref.external.fd; }
+  bool IsFsContext(int step) const {
+    Kind k = steps[step].kind->kind;
+    return k == Kind::kFsopen || k == Kind::kFspick;
+  }
+  void CloseStepFd(size_t i) {
+    if (fds[i] < 0) return;
+    if (IsFsContext(static_cast<int>(i))) {
+      for (std::string& m : DrainFsLog(fds[i])) messages.push_back(std::move(m));
+    }
+    SysClose(fds[i]);
+    fds[i] = -1;
+  }
+
+  int RunStep(size_t i) {
+    Step& s = steps[i];
+    const char* p1 = s.str1.c_str();
+    auto opt = [](const std::optional<std::string>& o) { return o ? o->c_str() : nullptr; };
+    int rc = 0;
+    switch (s.kind->kind) {
+      case Kind::kFsopen:
+        rc = SysFsopen(p1, s.u1 | FSOPEN_CLOEXEC);
+        if (err.Check(rc, "fsopen")) err.path = s.str1;
+        break;
+      case Kind::kFspick:
+        rc = SysFspick(Resolve(s.fd1), p1, s.u1 | FSPICK_CLOEXEC);
+        if (err.Check(rc, "fspick")) err.path = s.str1;
+        break;
+      case Kind::kFsconfig: {
+        int fs = Resolve(s.fd1);
+        const void* value = nullptr;
+        int aux = 0;
+        if (s.u2 == kFsconfigSetString || s.u2 == kFsconfigSetPath || s.u2 == kFsconfigSetPathEmpty) value = opt(s.str3);
+        if (s.u2 == kFsconfigSetPath || s.u2 == kFsconfigSetPathEmpty) aux = Resolve(s.fd2);
+        if (s.u2 == kFsconfigSetFd) aux = Resolve(s.fd2);
+        if (s.u2 == kFsconfigSetBinary) {
+          value = s.bin.data();
+          aux = static_cast<int>(s.bin.size());
+        }
+        rc = SysFsconfig(fs, s.u2, opt(s.str2), value, aux);
+        if (err.Check(rc, "fsconfig")) {
+          if (s.str2) err.key = *s.str2;
+          if (s.str3) err.path = *s.str3;
+          err.kernel_messages = DrainFsLog(fs);
+        }
+        break;
+      }
+      case Kind::kFsmount: {
+        int fs = Resolve(s.fd1);
+        rc = SysFsmount(fs, s.u1 | FSMOUNT_CLOEXEC, s.u3);
+        if (err.Check(rc, "fsmount")) err.kernel_messages = DrainFsLog(fs);
+        break;
+      }
+      case Kind::kMoveMount:
+        rc = SysMoveMount(Resolve(s.fd1), p1, Resolve(s.fd2), opt(s.str2) ? opt(s.str2) : "", s.u1);
+        if (err.Check(rc, "move_mount")) {
+          if (!s.str1.empty()) err.path = s.str1;
+          if (s.str2 && !s.str2->empty()) err.dest = *s.str2;
+        }
+        break;
+      case Kind::kOpenTree:
+        rc = SysOpenTree(Resolve(s.fd1), p1, s.u1 | OPEN_TREE_CLOEXEC);
+        if (err.Check(rc, "open_tree")) err.path = s.str1;
+        break;
+      case Kind::kMountSetattr: {
+        int userns = s.has_userns ? Resolve(s.fd3) : 0;
+        MountAttrV0 attr{s.attr_set, s.attr_clr, s.propagation, static_cast<uint64_t>(userns)};
+        rc = SysMountSetattr(Resolve(s.fd1), p1, s.u1, attr);
+        if (err.Check(rc, "mount_setattr") && !s.str1.empty()) err.path = s.str1;
+        break;
+      }
+      case Kind::kOpen:
+        rc = RawResult(openat(Resolve(s.fd1), p1, static_cast<int>(s.u1) | O_CLOEXEC, s.u3));
+        if (err.Check(rc, "open")) err.path = s.str1;
+        break;
+      case Kind::kMount: {
+        LegacyMountArgs a{s.str2, s.str1, s.str3, s.u1, s.str4};
+        rc = s.in_dir ? LegacyMountInDir(Resolve(s.fd1), a, err) : LegacyMount(a, err);
+        break;
+      }
+      case Kind::kUmount2:
+        rc = RawResult(umount2(p1, static_cast<int>(s.u1)));
+        if (err.Check(rc, "umount2")) err.path = s.str1;
+        break;
+      case Kind::kStatx:
+        rc = RawResult(statx(Resolve(s.fd1), p1, static_cast<int>(s.u1), s.u3, &stats[i]));
+        if (err.Check(rc, "statx") && !s.str1.empty()) err.path = s.str1;
+        break;
+      case Kind::kClose:
+        CloseStepFd(static_cast<size_t>(s.fd1.step));
+        break;
+    }
+    if (rc >= 0 && s.kind->makes_fd) fds[i] = rc;
+    return rc;
+  }
+
+  void Run() {
+    fds.assign(steps.size(), -1);
+    stats.assign(steps.size(), {});
+    for (size_t i = 0; i < steps.size(); i++) {
+      if (RunStep(i) < 0) {
+        err.step = static_cast<int>(i);
+        break;
+      }
+    }
+    for (size_t i = 0; i < steps.size(); i++) {
+      if (err || !steps[i].keep) CloseStepFd(i);
+    }
+    // On failure the error carries every message the kernel logged in the batch.
+    bool any_fs = false;
+    for (size_t i = 0; i < steps.size(); i++) any_fs = any_fs || IsFsContext(static_cast<int>(i));
+    if (err && any_fs) {
+      if (!err.kernel_messages) err.kernel_messages.emplace();
+      for (std::string& m : messages) err.kernel_messages->push_back(std::move(m));
+      messages.clear();
+    }
+  }
+
+  Napi::Value Result(Napi::Env env) {
+    Napi::Array results = Napi::Array::New(env, steps.size());
+    for (size_t i = 0; i < steps.size(); i++) {
+      if (fds[i] >= 0) {
+        Napi::Value h = FdHandle::Wrap(env, fds[i], steps[i].kind->handle_kind);
+        fds[i] = -1;
+        if (env.IsExceptionPending()) return env.Undefined();
+        results.Set(static_cast<uint32_t>(i), h);
+      } else if (steps[i].kind->kind == Kind::kStatx) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("mode", Napi::Number::New(env, stats[i].stx_mode));
+        o.Set("ino", Napi::Number::New(env, static_cast<double>(stats[i].stx_ino)));
+        if (stats[i].stx_mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE)) {
+          o.Set("mountId", Napi::Number::New(env, static_cast<double>(stats[i].stx_mnt_id)));
+          o.Set("mountIdUnique", Napi::Boolean::New(env, (stats[i].stx_mask & STATX_MNT_ID_UNIQUE) != 0));
+        }
+        results.Set(static_cast<uint32_t>(i), o);
+      }
+    }
+    Napi::Array msgs = Napi::Array::New(env, messages.size());
+    for (size_t i = 0; i < messages.size(); i++) msgs.Set(static_cast<uint32_t>(i), messages[i]);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("results", results);
+    out.Set("kernelMessages", msgs);
+    return out;
+  }
+
+  RunStepsOp() = default;
+  RunStepsOp(RunStepsOp&&) = default;
+  RunStepsOp& operator=(RunStepsOp&&) = default;
+  // A result never delivered (environment gone) must not leak the kept fds.
+  ~RunStepsOp() {
+    for (int& fd : fds) {
+      if (fd >= 0) SysClose(fd);
+      fd = -1;
+    }
+  }
+};
+
+}  // namespace
+
+void InitBatch(Napi::Env env, Napi::Object exports) { ExportOp<RunStepsOp>(env, exports); }
+
+}  // namespace ovl
