@@ -1,0 +1,115 @@
+/**
+ * Kernel ABI constants for the raw calls, with the values from the kernel's uapi headers.
+ * test/native/constants.test.ts checks each one against the C headers the addon was built with.
+ */
+
+/** mount(2) flags (MS_*). */
+export const MS = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  SYNCHRONOUS: 0x10,
+  REMOUNT: 0x20,
+  MANDLOCK: 0x40,
+  DIRSYNC: 0x80,
+  NOSYMFOLLOW: 0x100,
+  NOATIME: 0x400,
+  NODIRATIME: 0x800,
+  BIND: 0x1000,
+  MOVE: 0x2000,
+  REC: 0x4000,
+  SILENT: 0x8000,
+  POSIXACL: 0x10000,
+  UNBINDABLE: 0x20000,
+  PRIVATE: 0x40000,
+  SLAVE: 0x80000,
+  SHARED: 0x100000,
+  RELATIME: 0x200000,
+  KERNMOUNT: 0x400000,
+  I_VERSION: 0x800000,
+  STRICTATIME: 0x1000000,
+  LAZYTIME: 0x2000000,
+} as const;
+
+/** umount2(2) flags. */
+export const MNT = {
+  FORCE: 0x1,
+  DETACH: 0x2,
+  EXPIRE: 0x4,
+  UMOUNT_NOFOLLOW: 0x8,
+} as const;
+
+/** fsopen(2), fspick(2) and fsmount(2) flags. The *_CLOEXEC flags are always added by the addon. */
+export const FSOPEN = { CLOEXEC: 0x1 } as const;
+export const FSPICK = { CLOEXEC: 0x1, SYMLINK_NOFOLLOW: 0x2, NO_AUTOMOUNT: 0x4, EMPTY_PATH: 0x8 } as const;
+export const FSMOUNT = { CLOEXEC: 0x1 } as const;
+
+/** fsconfig(2) commands. CMD_CREATE_EXCL needs Linux 6.6. */
+export const FSCONFIG = {
+  SET_FLAG: 0,
+  SET_STRING: 1,
+  SET_BINARY: 2,
+  SET_PATH: 3,
+  SET_PATH_EMPTY: 4,
+  SET_FD: 5,
+  CMD_CREATE: 6,
+  CMD_RECONFIGURE: 7,
+  CMD_CREATE_EXCL: 8,
+} as const;
+
+/** Mount attributes for fsmount(2) and mount_setattr(2). The atime modes share the _ATIME field. */
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  _ATIME: 0x70,
+  RELATIME: 0x0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  IDMAP: 0x100000,
+  NOSYMFOLLOW: 0x200000,
+} as const;
+
+/** move_mount(2) flags. BENEATH needs Linux 6.5. */
+export const MOVE_MOUNT = {
+  F_SYMLINKS: 0x1,
+  F_AUTOMOUNTS: 0x2,
+  F_EMPTY_PATH: 0x4,
+  T_SYMLINKS: 0x10,
+  T_AUTOMOUNTS: 0x20,
+  T_EMPTY_PATH: 0x40,
+  SET_GROUP: 0x100,
+  BENEATH: 0x200,
+} as const;
+
+/** open_tree(2) flags (with AT.RECURSIVE, AT.EMPTY_PATH, AT.SYMLINK_NOFOLLOW). */
+export const OPEN_TREE = { CLONE: 0x1, CLOEXEC: 0x80000 } as const;
+
+/** *at(2) flags. */
+export const AT = {
+  SYMLINK_NOFOLLOW: 0x100,
+  NO_AUTOMOUNT: 0x800,
+  EMPTY_PATH: 0x1000,
+  RECURSIVE: 0x8000,
+} as const;
+
+/** open(2) flags used by the raw calls (O_CLOEXEC is always added). */
+export const O = {
+  RDONLY: 0x0,
+  DIRECTORY: 0x10000,
+  NOFOLLOW: 0x20000,
+  CLOEXEC: 0x80000,
+  PATH: 0x200000,
+} as const;
+
+/** setxattr(2) flags. */
+export const XATTR = { CREATE: 0x1, REPLACE: 0x2 } as const;
+
+/** File type bits of st_mode. */
+export const S = { IFMT: 0o170000, IFDIR: 0o040000, IFCHR: 0o020000, IFREG: 0o100000 } as const;
+
+/** statx(2) masks. STATX_MNT_ID_UNIQUE needs Linux 6.8. */
+export const STATX = { BASIC_STATS: 0x7ff, MNT_ID: 0x1000, MNT_ID_UNIQUE: 0x4000 } as const;

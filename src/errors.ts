@@ -1,0 +1,78 @@
+/**
+ * Errors exactly as Node's fs makes them, plus the overlay context.
+ *
+ * A failed syscall gives a plain `Error` (like Node's) with message
+ * `CODE: description, syscall 'path' -> 'dest'`, `errno` negative as in Node, `code`, `syscall`,
+ * and `path`/`dest` when there are any. Extra context goes in extra properties, never in the
+ * message: `key` (the fsconfig key or xattr name), `kernelMessages` (the fs-context log),
+ * `step` (index in a batched call), and from the overlay layer `stage`, `strategy`, `hint`.
+ */
+import { getSystemErrorMap } from 'node:util';
+import type { RawError } from './native-types.js';
+
+export interface SystemError extends Error {
+  errno: number;
+  code: string;
+  syscall: string;
+  path?: string;
+  dest?: string;
+  /** fsconfig key (e.g. 'lowerdir+') or xattr name. */
+  key?: string;
+  /** The kernel's fs-context messages, e.g. "e overlay: Unknown parameter 'foo'". */
+  kernelMessages?: string[];
+  /** Index of the failing step of a batched call. */
+  step?: number;
+}
+
+// Errnos libuv has no name for, so Node's map lacks them; the names and texts are Linux's.
+const LINUX_ONLY: ReadonlyMap<number, readonly [string, string]> = new Map([
+  [15, ['ENOTBLK', 'block device required']],
+  [116, ['ESTALE', 'stale file handle']],
+  [117, ['EUCLEAN', 'structure needs cleaning']],
+  [122, ['EDQUOT', 'disk quota exceeded']],
+]);
+
+let systemErrorMap: Map<number, [string, string]> | undefined;
+let cLibraryName: ((errno: number) => [string | null, string]) | undefined;
+
+/** Lets errnoInfo ask the C library for errnos neither Node nor LINUX_ONLY knows. */
+export function useCLibraryErrnoNames(lookup: (errno: number) => [string | null, string]): void {
+  cLibraryName = lookup;
+}
+
+/** `[code, description]` for a positive errno, as Node's fs errors spell them. */
+export function errnoInfo(errno: number): readonly [string, string] {
+  systemErrorMap ??= getSystemErrorMap();
+  const known = systemErrorMap.get(-errno) ?? LINUX_ONLY.get(errno);
+  if (known) return known;
+  const [name, text] = cLibraryName?.(errno) ?? [null, ''];
+  return [name ?? `E${errno}`, text ? text.toLowerCase() : `unknown error ${errno}`];
+}
+
+/** Builds the Node-shaped error for a raw failure from the addon. */
+export function createSystemError(raw: RawError): SystemError {
+  const [code, description] = errnoInfo(raw.errno);
+  let message = `${code}: ${description}, ${raw.syscall}`;
+  if (raw.path !== undefined) message += ` '${raw.path}'`;
+  if (raw.dest !== undefined) message += ` -> '${raw.dest}'`;
+  const err = new Error(message) as SystemError;
+  err.errno = -raw.errno;
+  err.code = code;
+  err.syscall = raw.syscall;
+  if (raw.path !== undefined) err.path = raw.path;
+  if (raw.dest !== undefined) err.dest = raw.dest;
+  if (raw.key !== undefined) err.key = raw.key;
+  if (raw.kernelMessages !== undefined) err.kernelMessages = raw.kernelMessages;
+  if (raw.step !== undefined) err.step = raw.step;
+  return err;
+}
+
+/** True for errors made by createSystemError (and for Node's own fs errors). */
+export function isSystemError(value: unknown): value is SystemError {
+  return (
+    value instanceof Error &&
+    typeof (value as Partial<SystemError>).code === 'string' &&
+    typeof (value as Partial<SystemError>).errno === 'number' &&
+    typeof (value as Partial<SystemError>).syscall === 'string'
+  );
+}
