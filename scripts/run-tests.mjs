@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// `npm test`: runs every vitest project. As root it first re-runs itself inside a private mount
+// namespace (`unshare --mount --propagation private`), so no mount made by a test, even one
+// that crashed, can reach the host. With CI=true a skipped privileged test fails the run.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, relative } from 'node:path';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const isRoot = process.getuid() === 0;
+
+if (isRoot && !process.env.OVERLAYFS_HOST_MNT_NS) {
+  const env = { ...process.env, OVERLAYFS_HOST_MNT_NS: readlinkSync('/proc/self/ns/mnt') };
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', process.execPath, fileURLToPath(import.meta.url), ...args], {
+    stdio: 'inherit',
+    env,
+  });
+  if (r.error) {
+    console.error(`npm test: cannot create a private mount namespace: ${r.error.message}`);
+    process.exit(1);
+  }
+  process.exit(r.status ?? 1);
+}
+
+const results = join(root, 'test-results.json');
+const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+const run = spawnSync(
+  process.execPath,
+  [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...args],
+  { stdio: 'inherit', cwd: root },
+);
+let status = run.status ?? 1;
+
+let report;
+try {
+  report = JSON.parse(readFileSync(results, 'utf8'));
+} catch {
+  console.error('npm test: vitest wrote no results');
+  process.exit(status || 1);
+}
+
+const privilegedDirs = ['test/privileged/', 'test/rootless/'];
+const skippedPrivileged = [];
+for (const file of report.testResults ?? []) {
+  const rel = relative(root, file.name);
+  if (!privilegedDirs.some((d) => rel.startsWith(d))) continue;
+  for (const t of file.assertionResults ?? []) {
+    if (t.status === 'skipped' || t.status === 'pending' || t.status === 'todo') skippedPrivileged.push(`${rel}: ${t.fullName}`);
+  }
+}
+if (skippedPrivileged.length > 0) {
+  const head = `${skippedPrivileged.length} privileged test(s) skipped`;
+  if (process.env.CI === 'true') {
+    console.error(`\n${head}; CI=true requires every privileged test to run:`);
+    for (const t of skippedPrivileged.slice(0, 20)) console.error(`  ${t}`);
+    status = status || 1;
+  } else {
+    console.error(`\n${head} (their names say why).`);
+  }
+}
+process.exit(status);

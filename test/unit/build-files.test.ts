@@ -1,0 +1,34 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const gypSources = (): string[] => {
+  // binding.gyp is Python-literal JSON with # comments.
+  const text = readFileSync('binding.gyp', 'utf8').replace(/^\s*#.*$/gm, '');
+  const gyp = JSON.parse(text) as { targets: Array<{ sources: string[]; defines: string[] }> };
+  return gyp.targets[0]!.sources.map((s) => s.replace(/^native\//, '')).sort();
+};
+
+const cmakeSources = (): string[] => {
+  const text = readFileSync('native/CMakeLists.txt', 'utf8');
+  const block = /set\(OVERLAYFS_SOURCES([^)]*)\)/.exec(text);
+  if (!block) throw new Error('native/CMakeLists.txt has no set(OVERLAYFS_SOURCES ...)');
+  return block[1]!.split(/\s+/).filter(Boolean).sort();
+};
+
+describe('build files', () => {
+  it('binding.gyp and native/CMakeLists.txt list the same sources', () => {
+    expect(cmakeSources()).toEqual(gypSources());
+  });
+
+  it('every native/*.cc is built', () => {
+    const onDisk = readdirSync('native').filter((f) => f.endsWith('.cc')).sort();
+    expect(gypSources()).toEqual(onDisk);
+  });
+
+  it('both builds define the same Node-API version', () => {
+    const gyp = readFileSync('binding.gyp', 'utf8');
+    const cmake = readFileSync('native/CMakeLists.txt', 'utf8');
+    expect(gyp).toContain('NAPI_VERSION=9');
+    expect(cmake).toContain('NAPI_VERSION=9');
+  });
+});

@@ -1,0 +1,24 @@
+import { defineConfig } from 'vitest/config';
+
+// unit: no privileges, no kernel state. native: loads the addon, no mounts (user.* xattrs,
+// handles, finalizers). privileged: real mounts as root inside the private mount namespace that
+// scripts/run-tests.mjs creates.
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { test: { name: 'native', include: ['test/native/**/*.test.ts'], execArgv: ['--expose-gc'] } },
+      {
+        test: {
+          name: 'privileged',
+          include: ['test/privileged/**/*.test.ts'],
+          execArgv: ['--expose-gc'],
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
