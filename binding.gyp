@@ -10,6 +10,7 @@
         "native/errors.cc",
         "native/fd.cc",
         "native/mount_api.cc",
+        "native/mount_info.cc",
         "native/mount_legacy.cc",
         "native/node.cc",
         "native/xattr.cc"

@@ -20,6 +20,7 @@ void InitMountLegacy(Napi::Env env, Napi::Object exports);
 void InitXattr(Napi::Env env, Napi::Object exports);
 void InitNode(Napi::Env env, Napi::Object exports);
 void InitBatch(Napi::Env env, Napi::Object exports);
+void InitMountInfo(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -122,6 +123,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitXattr(env, exports);
   InitNode(env, exports);
   InitBatch(env, exports);
+  InitMountInfo(env, exports);
   return exports;
 }
 

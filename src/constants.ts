@@ -113,3 +113,22 @@ export const S = { IFMT: 0o170000, IFDIR: 0o040000, IFCHR: 0o020000, IFREG: 0o10
 
 /** statx(2) masks. STATX_MNT_ID_UNIQUE needs Linux 6.8. */
 export const STATX = { BASIC_STATS: 0x7ff, MNT_ID: 0x1000, MNT_ID_UNIQUE: 0x4000 } as const;
+
+/** statmount(2) request mask bits (Linux 6.8+; OPT_ARRAY 6.10+). */
+export const STATMOUNT = {
+  SB_BASIC: 0x1,
+  MNT_BASIC: 0x2,
+  PROPAGATE_FROM: 0x4,
+  MNT_ROOT: 0x8,
+  MNT_POINT: 0x10,
+  FS_TYPE: 0x20,
+  MNT_NS_ID: 0x40,
+  MNT_OPTS: 0x80,
+  FS_SUBTYPE: 0x100,
+  SB_SOURCE: 0x200,
+  OPT_ARRAY: 0x400,
+  OPT_SEC_ARRAY: 0x800,
+  SUPPORTED_MASK: 0x1000,
+  MNT_UIDMAP: 0x2000,
+  MNT_GIDMAP: 0x4000,
+} as const;

@@ -2,4 +2,4 @@
 export * as sys from './sys/index.js';
 export * from './constants.js';
 export { createSystemError, errnoInfo, isSystemError, type SystemError } from './errors.js';
-export type { FdHandle, RawError, StatxResult, Step, StepFd, StepsResult } from './native-types.js';
+export type { FdHandle, RawError, StatmountResult, StatxResult, Step, StepFd, StepsResult } from './native-types.js';

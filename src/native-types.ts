@@ -42,6 +42,30 @@ export interface StatxResult {
   mountIdUnique?: boolean;
 }
 
+/** statmount(2) fields the addon returns (each present when the kernel filled it). */
+export interface StatmountResult {
+  mask: number;
+  sbMagic?: number;
+  sbFlags?: number;
+  sbDevMajor?: number;
+  sbDevMinor?: number;
+  mountId?: number;
+  parentId?: number;
+  mountIdOld?: number;
+  parentIdOld?: number;
+  attr?: number;
+  propagation?: number;
+  supportedMask?: number;
+  fsType?: string;
+  mountRoot?: string;
+  mountPoint?: string;
+  source?: string;
+  /** The options as mountinfo shows them (comma separated, escaped). */
+  options?: string;
+  /** The filesystem options, one per entry, unescaped (STATMOUNT_OPT_ARRAY). */
+  optionArray?: string[];
+}
+
 /** An fd operand of a step: the index of an earlier step that opened an fd, or a caller's handle. */
 export type StepFd = number | FdHandle;
 
@@ -130,4 +154,5 @@ export type NativeBinding = {
   Op<'fremovexattr', [fd: Fd, name: string], void> &
   Op<'mknod', [dirfd: OptFd, path: string, mode: number, major: number, minor: number], void> &
   Op<'statx', [dirfd: OptFd, path: string, flags: number, mask: number], StatxResult> &
+  Op<'statmount', [mountId: number, mask: number], StatmountResult> &
   Op<'runSteps', [steps: Step[]], StepsResult>;

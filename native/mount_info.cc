@@ -1,0 +1,130 @@
+// Reading mounts back: statmount(2) (Linux 6.8), whose STATMOUNT_OPT_ARRAY gives the
+// superblock options unescaped, one string per option.
+#include <napi.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "errors.h"
+#include "sys.h"
+#include "worker.h"
+
+namespace ovl {
+
+namespace {
+
+#ifndef SYS_statmount
+#define SYS_statmount 457  // the same number on every architecture but alpha and mips
+#endif
+
+// struct mnt_id_req, MNT_ID_REQ_SIZE_VER0.
+struct MntIdReqV0 {
+  uint32_t size;
+  uint32_t spare;
+  uint64_t mnt_id;
+  uint64_t param;
+};
+static_assert(sizeof(MntIdReqV0) == 24);
+
+// struct statmount as of Linux 6.18 (include/uapi/linux/mount.h); string fields are offsets
+// into str[]. A kernel fills only what it knows and says so in `mask`.
+struct StatmountHead {
+  uint32_t size, mnt_opts;
+  uint64_t mask;
+  uint32_t sb_dev_major, sb_dev_minor;
+  uint64_t sb_magic;
+  uint32_t sb_flags, fs_type;
+  uint64_t mnt_id, mnt_parent_id;
+  uint32_t mnt_id_old, mnt_parent_id_old;
+  uint64_t mnt_attr, mnt_propagation, mnt_peer_group, mnt_master, propagate_from;
+  uint32_t mnt_root, mnt_point;
+  uint64_t mnt_ns_id;
+  uint32_t fs_subtype, sb_source, opt_num, opt_array, opt_sec_num, opt_sec_array;
+  uint64_t supported_mask;
+  uint32_t mnt_uidmap_num, mnt_uidmap, mnt_gidmap_num, mnt_gidmap;
+  uint64_t spare2[43];
+};
+static_assert(sizeof(StatmountHead) == 512);
+
+constexpr uint64_t kMntOpts = 0x80, kFsType = 0x20, kMntRoot = 0x8, kMntPoint = 0x10, kSbSource = 0x200,
+                   kOptArray = 0x400, kSbBasic = 0x1, kMntBasic = 0x2, kSupported = 0x1000;
+
+// statmount(mntId, mask): mntId is the 64-bit id from statx(STATX_MNT_ID_UNIQUE).
+struct StatmountOp {
+  static constexpr const char* kName = "statmount";
+  uint64_t mnt_id = 0, mask = 0;
+  std::vector<char> buf;
+  SysError err;
+
+  bool Parse(const Napi::CallbackInfo& info) {
+    return ArgUint64(info, 0, "mountId", mnt_id) && ArgUint64(info, 1, "mask", mask);
+  }
+  void Run() {
+    MntIdReqV0 req{sizeof(MntIdReqV0), 0, mnt_id, mask};
+    buf.assign(sizeof(StatmountHead) + 4096, 0);
+    for (;;) {
+      long rc = syscall(SYS_statmount, &req, buf.data(), buf.size(), 0);
+      if (rc == 0) return;
+      // EOVERFLOW: the strings did not fit (a 500-layer overlay's options are ~32 KB).
+      if (errno == EOVERFLOW && buf.size() < (64u << 20)) {
+        buf.assign(buf.size() * 4, 0);
+        continue;
+      }
+      err.Check(-errno, "statmount");
+      return;
+    }
+  }
+  const StatmountHead& Head() const { return *reinterpret_cast<const StatmountHead*>(buf.data()); }
+  const char* Str(uint32_t off) const { return buf.data() + sizeof(StatmountHead) + off; }
+  Napi::Value Result(Napi::Env env) {
+    const StatmountHead& h = Head();
+    Napi::Object o = Napi::Object::New(env);
+    auto num = [&](const char* k, uint64_t v) { o.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
+    auto str = [&](const char* k, uint64_t bit, uint32_t off) {
+      if (h.mask & bit) o.Set(k, Napi::String::New(env, Str(off)));
+    };
+    num("mask", h.mask);
+    if (h.mask & kSbBasic) {
+      num("sbMagic", h.sb_magic);
+      num("sbFlags", h.sb_flags);
+      num("sbDevMajor", h.sb_dev_major);
+      num("sbDevMinor", h.sb_dev_minor);
+    }
+    if (h.mask & kMntBasic) {
+      num("mountId", h.mnt_id);
+      num("parentId", h.mnt_parent_id);
+      num("mountIdOld", h.mnt_id_old);
+      num("parentIdOld", h.mnt_parent_id_old);
+      num("attr", h.mnt_attr);
+      num("propagation", h.mnt_propagation);
+    }
+    if (h.mask & kSupported) num("supportedMask", h.supported_mask);
+    str("fsType", kFsType, h.fs_type);
+    str("mountRoot", kMntRoot, h.mnt_root);
+    str("mountPoint", kMntPoint, h.mnt_point);
+    str("source", kSbSource, h.sb_source);
+    str("options", kMntOpts, h.mnt_opts);
+    if (h.mask & kOptArray) {
+      Napi::Array arr = Napi::Array::New(env, h.opt_num);
+      const char* p = Str(h.opt_array);
+      for (uint32_t i = 0; i < h.opt_num; i++) {
+        size_t len = strlen(p);
+        arr.Set(i, Napi::String::New(env, p, len));
+        p += len + 1;
+      }
+      o.Set("optionArray", arr);
+    }
+    return o;
+  }
+};
+
+}  // namespace
+
+void InitMountInfo(Napi::Env env, Napi::Object exports) { ExportOp<StatmountOp>(env, exports); }
+
+}  // namespace ovl
