@@ -16,6 +16,7 @@
 #include "fd.h"
 #include "fs_log.h"
 #include "legacy.h"
+#include "statx_js.h"
 #include "sys.h"
 #include "worker.h"
 
@@ -380,14 +381,7 @@ struct RunStepsOp {
         if (env.IsExceptionPending()) return env.Undefined();
         results.Set(static_cast<uint32_t>(i), h);
       } else if (steps[i].kind->kind == Kind::kStatx) {
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("mode", Napi::Number::New(env, stats[i].stx_mode));
-        o.Set("ino", Napi::Number::New(env, static_cast<double>(stats[i].stx_ino)));
-        if (stats[i].stx_mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE)) {
-          o.Set("mountId", Napi::Number::New(env, static_cast<double>(stats[i].stx_mnt_id)));
-          o.Set("mountIdUnique", Napi::Boolean::New(env, (stats[i].stx_mask & STATX_MNT_ID_UNIQUE) != 0));
-        }
-        results.Set(static_cast<uint32_t>(i), o);
+        results.Set(static_cast<uint32_t>(i), StatxObject(env, stats[i]));
       }
     }
     Napi::Array msgs = Napi::Array::New(env, messages.size());
