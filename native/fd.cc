@@ -161,6 +161,32 @@ struct OpenOp {
   Napi::Value Result(Napi::Env env) { return FdHandle::Wrap(env, fd.Release(), "file"); }
 };
 
+// lseek(fd, offset, whence) -> the new offset. /dev/kmsg uses SEEK_END to skip old records.
+struct LseekOp {
+  static constexpr const char* kName = "lseek";
+  FdArg fd;
+  int64_t offset = 0;
+  int whence = 0;
+  int64_t result = 0;
+  SysError err;
+
+  bool Parse(const Napi::CallbackInfo& info) {
+    double off;
+    if (!ArgFd(info, 0, "fd", fd) || !NumberArg(info, 1, "offset", -9007199254740991.0, 9007199254740991.0, off) ||
+        !ArgInt(info, 2, "whence", whence)) {
+      return false;
+    }
+    offset = static_cast<int64_t>(off);
+    return true;
+  }
+  void Run() {
+    off_t r = lseek(fd.fd, static_cast<off_t>(offset), whence);
+    if (r < 0) err.Check(-errno, "lseek");
+    else result = r;
+  }
+  Napi::Value Result(Napi::Env env) { return Napi::Number::New(env, static_cast<double>(result)); }
+};
+
 // adoptFd(fd, kind): take ownership of an fd opened elsewhere (e.g. fs.openSync).
 Napi::Value AdoptFd(const Napi::CallbackInfo& info) {
   int fd;
@@ -188,6 +214,7 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("adoptFd", Napi::Function::New<AdoptFd>(env, "adoptFd"));
   exports.Set("leakedFdCount", Napi::Function::New<LeakedFdCount>(env, "leakedFdCount"));
   ExportOp<OpenOp>(env, exports);
+  ExportOp<LseekOp>(env, exports);
 }
 
 }  // namespace ovl

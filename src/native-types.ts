@@ -98,7 +98,7 @@ export type Step =
 
 export interface StepsResult {
   /** Per step: the handle of a kept fd, the statx fields of a statx step, else undefined. */
-  results: Array<FdHandle | Pick<StatxResult, 'mode' | 'ino' | 'mountId' | 'mountIdUnique'> | undefined>;
+  results: Array<FdHandle | StatxResult | undefined>;
   /** Every message the kernel logged on the batch's fs contexts ("w overlay: ..."). */
   kernelMessages: string[];
 }
@@ -118,6 +118,7 @@ export type NativeBinding = {
   FdHandle: abstract new (...args: never[]) => FdHandle;
   constants: Record<string, number>;
 } & Op<'open', [path: string, flags: number, mode: number], FdHandle> &
+  Op<'lseek', [fd: Fd, offset: number, whence: number], number> &
   Op<'fsopen', [fsname: string, flags: number], FdHandle> &
   Op<'fspick', [dirfd: OptFd, path: string, flags: number], FdHandle> &
   Op<'fsconfigSetFlag', [fs: Fd, key: string], void> &

@@ -64,8 +64,22 @@ export function uint(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER
   return value;
 }
 
+/** Any safe integer, negative included (offsets). */
+export function integer(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isSafeInteger(value)) throw outOfRange(name, 'a safe integer', value);
+  return value;
+}
+
 export function isHandle(value: unknown): value is FdHandle {
-  return value instanceof native.FdHandle;
+  if (!(value instanceof native.FdHandle)) return false;
+  // instanceof also accepts Object.create(FdHandle.prototype) and a Proxy of a handle; their
+  // getters throw a codeless "Invalid argument" because no native handle is wrapped in them.
+  try {
+    return typeof value.closed === 'boolean';
+  } catch {
+    return false;
+  }
 }
 
 /** An fd operand: one of our handles (open) or a raw fd number >= 0. */

@@ -1,7 +1,7 @@
 /** fd handles: open(2) and adopting an fd opened elsewhere. */
 import { native } from '../binding.js';
 import type { FdHandle } from '../native-types.js';
-import { cString, flags, outOfRange, invalidArgType, uint } from '../validate.js';
+import { cString, fd, flags, integer, invalidArgType, outOfRange, uint } from '../validate.js';
 import { pair } from './pair.js';
 
 export type { FdHandle };
@@ -15,6 +15,14 @@ export const [open, openSync] = pair(
     [cString('path', path), flags('flags', openFlags), uint('mode', mode, 0o7777)] as const,
   native.open,
   native.openSync,
+);
+
+/** lseek(fd, offset, whence) → the new offset. whence: 0 SEEK_SET, 1 SEEK_CUR, 2 SEEK_END. man 2 lseek. */
+export const [lseek, lseekSync] = pair(
+  (file: FdHandle | number, offset: number, whence: 0 | 1 | 2 | 3 | 4) =>
+    [fd('fd', file), integer('offset', offset), flags('whence', whence)] as const,
+  native.lseek,
+  native.lseekSync,
 );
 
 /** Takes ownership of `fd` (e.g. from fs.openSync): the handle closes it. */
