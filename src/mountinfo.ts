@@ -1,0 +1,143 @@
+/**
+ * /proc/self/mountinfo, parsed completely (proc_pid_mountinfo(5)): octal escapes, optional
+ * fields, lines of any length (a 500-layer overlay's line is ~32 KB), and the overlay options:
+ * legacy `lowerdir=` with its backslash escapes and `::` data layers, or repeated
+ * `lowerdir+=`/`datadir+=` entries.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface MountInfoEntry {
+  mountId: number;
+  parentId: number;
+  major: number;
+  minor: number;
+  /** Root of the mount within its filesystem. */
+  root: string;
+  mountPoint: string;
+  /** Per-mount options (rw, nosuid, relatime, ...). */
+  mountOptions: string[];
+  /** shared:N, master:N, propagate_from:N, unbindable. */
+  optionalFields: string[];
+  fsType: string;
+  source: string;
+  /** Per-superblock options, each unescaped. */
+  superOptions: string[];
+}
+
+/** Undoes the kernel's mangle(): `\NNN` octal for space, tab, newline, backslash (and `,` in options). */
+export function unescapeOctal(s: string): string {
+  return s.includes('\\') ? s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) : s;
+}
+
+export function parseMountInfoLine(line: string): MountInfoEntry {
+  const f = line.split(' ');
+  const sep = f.indexOf('-', 6);
+  if (f.length < 10 || sep < 0 || f.length < sep + 4) throw new Error(`not a mountinfo line: ${line.slice(0, 200)}`);
+  const [major, minor] = f[2]!.split(':').map(Number);
+  return {
+    mountId: Number(f[0]),
+    parentId: Number(f[1]),
+    major: major!,
+    minor: minor!,
+    root: unescapeOctal(f[3]!),
+    mountPoint: unescapeOctal(f[4]!),
+    mountOptions: f[5]!.split(','),
+    optionalFields: f.slice(6, sep),
+    fsType: unescapeOctal(f[sep + 1]!),
+    source: unescapeOctal(f[sep + 2]!),
+    // A comma inside a value is shown as \054, so splitting before unescaping is exact.
+    superOptions: f[sep + 3]!.split(',').filter(Boolean).map(unescapeOctal),
+  };
+}
+
+export function parseMountInfo(text: string): MountInfoEntry[] {
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map(parseMountInfoLine);
+}
+
+export function readMountInfo(pid: number | 'self' = 'self'): MountInfoEntry[] {
+  return parseMountInfo(readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
+}
+
+/** The layers and options of an overlay, from its superblock options. */
+export interface OverlayOptionsSeen {
+  /** Lower layers, top first, as the caller gave them. */
+  lower: string[];
+  /** Data-only layers. */
+  data: string[];
+  upper?: string;
+  work?: string;
+  /** 'legacy' for `lowerdir=`, 'lowerdir+' for per-layer entries. */
+  form: 'legacy' | 'lowerdir+';
+  /** Every other option: `key=value` as [key, value], flags as [key, true]. */
+  options: Array<[string, string | true]>;
+}
+
+/**
+ * Splits a legacy `lowerdir=` value as the kernel does (ovl_parse_param_split_lowerdirs): an
+ * unescaped `:` separates layers, `::` starts the data-only layers, and `\x` is a literal x.
+ */
+export function splitLegacyLowerdir(value: string): { lower: string[]; data: string[] } {
+  const lower: string[] = [];
+  const data: string[] = [];
+  let current = '';
+  let inData = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '\\' && i + 1 < value.length) {
+      current += value[++i];
+    } else if (c === ':') {
+      (inData ? data : lower).push(current);
+      current = '';
+      if (value[i + 1] === ':') {
+        inData = true;
+        i++;
+      }
+    } else current += c;
+  }
+  (inData ? data : lower).push(current);
+  return { lower, data };
+}
+
+/**
+ * Escapes a path for `lowerdir=`/`upperdir=`/`workdir=` in mount(2) data: `\` and `:` for the
+ * kernel's unescape, `,` for the option splitter.
+ */
+export function escapeLegacyPath(path: string): string {
+  return path.replace(/[\\:,]/g, (c) => `\\${c}`);
+}
+
+/** Escapes a path for fsconfig `upperdir`/`workdir`: the kernel drops each `\` before lookup. */
+export function escapeBackslashes(path: string): string {
+  return path.replace(/\\/g, '\\\\');
+}
+
+/** Drops the backslash escapes the kernel removes from upperdir=/workdir= (ovl_unescape). */
+export function unescapeBackslashes(value: string): string {
+  return value.replace(/\\(.)/gs, '$1');
+}
+
+/** Reads layers and options from unescaped superblock options (mountinfo or statmount's array). */
+export function parseOverlayOptions(superOptions: readonly string[]): OverlayOptionsSeen {
+  const seen: OverlayOptionsSeen = { lower: [], data: [], form: 'lowerdir+', options: [] };
+  for (const opt of superOptions) {
+    const eq = opt.indexOf('=');
+    const key = eq < 0 ? opt : opt.slice(0, eq);
+    const value = eq < 0 ? undefined : opt.slice(eq + 1);
+    if (key === 'lowerdir' && value !== undefined) {
+      const split = splitLegacyLowerdir(value);
+      seen.lower = split.lower;
+      seen.data = split.data;
+      seen.form = 'legacy';
+    } else if (key === 'lowerdir+' && value !== undefined) seen.lower.push(value);
+    else if (key === 'datadir+' && value !== undefined) seen.data.push(value);
+    // upperdir=/workdir= show the caller's string, whose backslash escapes the kernel removed
+    // before the lookup, through mount(2) and fsconfig alike.
+    else if (key === 'upperdir' && value !== undefined) seen.upper = unescapeBackslashes(value);
+    else if (key === 'workdir' && value !== undefined) seen.work = unescapeBackslashes(value);
+    else seen.options.push([key, value ?? true]);
+  }
+  return seen;
+}

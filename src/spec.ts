@@ -1,0 +1,407 @@
+/**
+ * OverlaySpec: what to mount, in plain data. validateSpec() refuses bad input before any
+ * syscall and names every problem at once (field + problem) in an OverlaySpecError.
+ */
+import { realpathSync, statfsSync, statSync } from 'node:fs';
+import { isAbsolute, resolve, sep } from 'node:path';
+import { S, STATX } from './constants.js';
+import { statxSync } from './sys/node.js';
+
+export type OnOff = 'on' | 'off';
+export type Strategy = 'lowerdir+' | 'fd' | 'legacy';
+
+/** Every overlay option the kernel has (Documentation/filesystems/overlayfs.rst, fs/overlayfs/params.c). */
+export interface OverlayOptions {
+  /** redirect_dir=: directory renames by redirect xattr. Default from Kconfig/module parameter. */
+  redirectDir?: 'on' | 'follow' | 'nofollow' | 'off';
+  /** index=: inode index (hard links across copy-up, nfs_export). Needs an upper. */
+  index?: OnOff;
+  /** xino=: unique st_ino across layers on different filesystems. */
+  xino?: 'on' | 'off' | 'auto';
+  /** metacopy=: metadata-only copy-up. Never with untrusted layers. */
+  metacopy?: OnOff;
+  /** nfs_export=: file handles for NFS export. Turns index on. */
+  nfsExport?: OnOff;
+  /** userxattr: user.overlay.* instead of trusted.overlay.* (added automatically in a user namespace). */
+  userxattr?: boolean;
+  /** uuid=: how the overlay's fsid is derived. */
+  uuid?: 'off' | 'null' | 'auto' | 'on';
+  /** verity=: fs-verity digests of metacopy files. */
+  verity?: 'off' | 'on' | 'require';
+  /** volatile: skip every sync on upper (alias of fsync=volatile). A crash makes the upper unusable. */
+  volatile?: boolean;
+  /** fsync=: 'strict' fsyncs on every copy-up, 'auto' on data copy-up, 'volatile' never. */
+  fsync?: 'volatile' | 'auto' | 'strict';
+  /** default_permissions: check permissions on the overlay inode as a normal fs would. */
+  defaultPermissions?: boolean;
+  /** override_creds (Linux 6.15): record the credentials at fsconfig time. New mount API only. */
+  overrideCreds?: boolean;
+}
+
+/** Per-mount attributes (MOUNT_ATTR_* for the new API, MS_* for mount(2)). */
+export interface MountAttributes {
+  readOnly?: boolean;
+  nosuid?: boolean;
+  nodev?: boolean;
+  noexec?: boolean;
+  atime?: 'relatime' | 'noatime' | 'strictatime';
+  nodiratime?: boolean;
+  nosymfollow?: boolean;
+}
+
+export interface OverlaySpec {
+  /** Lower layers, top first (as in `lowerdir=`). Absolute paths to directories. */
+  lower: readonly string[];
+  /** Data-only lower layers (below all of `lower`; reachable only through metacopy redirects). */
+  data?: readonly string[];
+  /** Writable layer. Without it the overlay is read-only and needs at least 2 layers. */
+  upper?: string;
+  /** The kernel's scratch dir: required with upper, on the same mount; created if missing. */
+  work?: string;
+  /** Mount point. */
+  target: string;
+  options?: OverlayOptions;
+  attributes?: MountAttributes;
+  /** The mount's source label in /proc/self/mountinfo (default 'overlay'). */
+  source?: string;
+  /** Force a strategy; by default plan() picks the best this kernel supports. */
+  strategy?: Strategy;
+  /** Mount even when upper or work is in use by another overlay (the kernel only warns). */
+  allowShared?: boolean;
+  /** Remove a stale work/incompat/volatile left by an earlier volatile mount (only if no crash happened). */
+  clearVolatile?: boolean;
+}
+
+export interface SpecProblem {
+  field: string;
+  problem: string;
+}
+
+/** Bad input, found before any syscall. `problems` lists every one. */
+export class OverlaySpecError extends Error {
+  readonly code = 'ERR_OVERLAY_SPEC';
+  readonly problems: readonly SpecProblem[];
+  constructor(problems: readonly SpecProblem[]) {
+    super(
+      problems.length === 1
+        ? `invalid overlay spec: ${problems[0]!.field}: ${problems[0]!.problem}`
+        : `invalid overlay spec (${problems.length} problems):\n` +
+            problems.map((p) => `  ${p.field}: ${p.problem}`).join('\n'),
+    );
+    this.name = 'OverlaySpecError';
+    this.problems = problems;
+  }
+}
+
+/** The kernel's OVL_MAX_STACK: lower plus data layers. */
+export const MAX_LAYERS = 500;
+const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
+
+const OPTION_VALUES: { [K in keyof OverlayOptions]-?: readonly unknown[] } = {
+  redirectDir: ['on', 'follow', 'nofollow', 'off'],
+  index: ['on', 'off'],
+  xino: ['on', 'off', 'auto'],
+  metacopy: ['on', 'off'],
+  nfsExport: ['on', 'off'],
+  userxattr: [true, false],
+  uuid: ['off', 'null', 'auto', 'on'],
+  verity: ['off', 'on', 'require'],
+  volatile: [true, false],
+  fsync: ['volatile', 'auto', 'strict'],
+  defaultPermissions: [true, false],
+  overrideCreds: [true, false],
+};
+
+const ATTRIBUTE_VALUES: { [K in keyof MountAttributes]-?: readonly unknown[] } = {
+  readOnly: [true, false],
+  nosuid: [true, false],
+  nodev: [true, false],
+  noexec: [true, false],
+  atime: ['relatime', 'noatime', 'strictatime'],
+  nodiratime: [true, false],
+  nosymfollow: [true, false],
+};
+
+const SPEC_KEYS = new Set(['lower', 'data', 'upper', 'work', 'target', 'options', 'attributes', 'source', 'strategy', 'allowShared', 'clearVolatile']);
+
+const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : String(v));
+
+/** A named path of the spec, for the checks that compare paths. */
+export interface SpecPath {
+  field: string;
+  path: string;
+  role: 'lower' | 'data' | 'upper' | 'work' | 'target';
+}
+
+/** Every path of the spec with the field that names it (lower[0], data[1], upper, ...). */
+export function specPaths(spec: OverlaySpec): SpecPath[] {
+  const out: SpecPath[] = [];
+  spec.lower.forEach((path, i) => out.push({ field: `lower[${i}]`, path, role: 'lower' }));
+  (spec.data ?? []).forEach((path, i) => out.push({ field: `data[${i}]`, path, role: 'data' }));
+  if (spec.upper !== undefined) out.push({ field: 'upper', path: spec.upper, role: 'upper' });
+  if (spec.work !== undefined) out.push({ field: 'work', path: spec.work, role: 'work' });
+  out.push({ field: 'target', path: spec.target, role: 'target' });
+  return out;
+}
+
+function isInside(child: string, parent: string): boolean {
+  return child !== parent && (parent === sep ? child.startsWith(sep) : child.startsWith(parent + sep));
+}
+
+/**
+ * The checks that need no filesystem: types, absolute paths, NUL bytes, counts, option values
+ * and the kernel's documented option conflicts (fs/overlayfs/params.c ovl_fs_params_verify).
+ */
+export function checkSpecShape(spec: OverlaySpec): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const add = (field: string, problem: string) => problems.push({ field, problem });
+  if (typeof spec !== 'object' || spec === null) return [{ field: 'spec', problem: 'must be an object' }];
+
+  for (const key of Object.keys(spec)) if (!SPEC_KEYS.has(key)) add(key, 'is not a spec field');
+
+  const pathField = (field: string, value: unknown) => {
+    if (typeof value !== 'string') return add(field, `must be a string path, got ${typeof value}`);
+    if (value.length === 0) return add(field, 'must not be empty');
+    if (value.includes('\0')) return add(field, 'contains a NUL byte');
+    if (!isAbsolute(value)) add(field, `must be an absolute path, got '${value}'`);
+  };
+
+  if (!Array.isArray(spec.lower)) add('lower', 'must be an array of layer paths, top first');
+  else {
+    if (spec.lower.length === 0) add('lower', 'needs at least one layer');
+    spec.lower.forEach((p, i) => pathField(`lower[${i}]`, p));
+  }
+  if (spec.data !== undefined) {
+    if (!Array.isArray(spec.data)) add('data', 'must be an array of data-only layer paths');
+    else spec.data.forEach((p, i) => pathField(`data[${i}]`, p));
+  }
+  const layers = (Array.isArray(spec.lower) ? spec.lower.length : 0) + (Array.isArray(spec.data) ? spec.data.length : 0);
+  if (layers > MAX_LAYERS) add('lower', `has ${layers} layers (lower + data); the kernel's limit is ${MAX_LAYERS}`);
+
+  if (spec.upper !== undefined) pathField('upper', spec.upper);
+  if (spec.work !== undefined) pathField('work', spec.work);
+  if (spec.upper !== undefined && spec.work === undefined) add('work', 'is required with upper');
+  if (spec.work !== undefined && spec.upper === undefined) add('upper', 'is required with work (work is only used with an upper layer)');
+  if (spec.upper === undefined && layers < 2 && layers > 0) {
+    add('lower', 'a read-only overlay (no upper) needs at least 2 layers');
+  }
+  pathField('target', spec.target);
+
+  if (spec.source !== undefined) {
+    if (typeof spec.source !== 'string' || spec.source.length === 0) add('source', 'must be a non-empty string');
+    else if (spec.source.includes('\0')) add('source', 'contains a NUL byte');
+    else if (Buffer.byteLength(spec.source) > 255) add('source', 'is longer than 255 bytes (fsconfig value limit)');
+  }
+  if (spec.strategy !== undefined && !['lowerdir+', 'fd', 'legacy'].includes(spec.strategy)) {
+    add('strategy', `must be 'lowerdir+', 'fd' or 'legacy', got ${show(spec.strategy)}`);
+  }
+  for (const flag of ['allowShared', 'clearVolatile'] as const) {
+    if (spec[flag] !== undefined && typeof spec[flag] !== 'boolean') add(flag, 'must be a boolean');
+  }
+
+  const opts = spec.options ?? {};
+  if (typeof opts !== 'object' || opts === null) add('options', 'must be an object');
+  else {
+    for (const [key, value] of Object.entries(opts)) {
+      const allowed = OPTION_VALUES[key as keyof OverlayOptions];
+      if (!allowed) add(`options.${key}`, 'is not an overlay option');
+      else if (value !== undefined && !allowed.includes(value)) {
+        add(`options.${key}`, `must be one of ${allowed.map(show).join(', ')}; got ${show(value)}`);
+      }
+    }
+    problems.push(...optionConflicts(opts, spec.upper !== undefined));
+  }
+
+  const attrs = spec.attributes ?? {};
+  if (typeof attrs !== 'object' || attrs === null) add('attributes', 'must be an object');
+  else {
+    for (const [key, value] of Object.entries(attrs)) {
+      const allowed = ATTRIBUTE_VALUES[key as keyof MountAttributes];
+      if (!allowed) add(`attributes.${key}`, 'is not a mount attribute');
+      else if (value !== undefined && !allowed.includes(value)) {
+        add(`attributes.${key}`, `must be one of ${allowed.map(show).join(', ')}; got ${show(value)}`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * The option combinations the kernel refuses with EINVAL ("conflicting options: ..."), as
+ * ovl_fs_params_verify() decides them from what was set explicitly.
+ */
+export function optionConflicts(o: OverlayOptions, hasUpper: boolean): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  // Without an upper, follow is treated as on.
+  const redirect = !hasUpper && o.redirectDir === 'follow' ? 'on' : o.redirectDir;
+  if (o.metacopy === 'on' && redirect !== undefined && redirect !== 'on') {
+    problems.push({
+      field: 'options.metacopy',
+      problem: `metacopy=on needs redirect_dir=on, but redirectDir is '${o.redirectDir}' (kernel: conflicting options)`,
+    });
+  }
+  const nfsDropped = !hasUpper && o.nfsExport === 'on' && o.index !== 'on' && redirect !== 'nofollow';
+  if (o.nfsExport === 'on' && o.index === 'off' && !nfsDropped) {
+    problems.push({ field: 'options.nfsExport', problem: 'nfs_export=on needs index=on, but index is \'off\' (kernel: conflicting options)' });
+  }
+  if (o.nfsExport === 'on' && o.metacopy === 'on' && !nfsDropped) {
+    problems.push({ field: 'options.nfsExport', problem: 'nfs_export=on and metacopy=on exclude each other (kernel: conflicting options)' });
+  }
+  if (o.userxattr === true && o.redirectDir !== undefined && o.redirectDir !== 'nofollow') {
+    problems.push({
+      field: 'options.userxattr',
+      problem: `userxattr allows only redirectDir 'nofollow', got '${o.redirectDir}' (kernel: conflicting options)`,
+    });
+  }
+  if (o.userxattr === true && o.metacopy === 'on') {
+    problems.push({ field: 'options.userxattr', problem: 'userxattr excludes metacopy=on (kernel: conflicting options)' });
+  }
+  if (o.volatile === true && o.fsync !== undefined && o.fsync !== 'volatile') {
+    problems.push({ field: 'options.volatile', problem: `volatile is fsync=volatile, but fsync is '${o.fsync}'` });
+  }
+  return problems;
+}
+
+interface Located extends SpecPath {
+  real: string;
+}
+
+/** Which directory a spec path named at validation: checked again when it is opened as an fd. */
+export interface DirIdentity {
+  devMajor: number;
+  devMinor: number;
+  ino: number;
+}
+
+/**
+ * Everything checkSpecShape() checks, plus what needs the filesystem: layers exist and are
+ * directories, no layer twice, no layer inside another, upper and work on the same mount and
+ * not inside each other or any lower, upper not on an overlay. Throws OverlaySpecError listing
+ * every problem; returns the spec unchanged otherwise.
+ */
+export function validateSpec<S extends OverlaySpec>(spec: S): S {
+  validateSpecIdentities(spec);
+  return spec;
+}
+
+/** validateSpec(), also returning the identity of each existing directory, by field. */
+export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdentity> {
+  const problems = checkSpecShape(spec);
+  if (problems.length > 0) throw new OverlaySpecError(problems);
+
+  const identities = new Map<string, DirIdentity>();
+  const located: Located[] = [];
+  for (const p of specPaths(spec)) {
+    if (p.role === 'work') continue; // may not exist yet: created by mountOverlay
+    try {
+      const st = statxSync(p.path, { mask: STATX.BASIC_STATS });
+      if ((st.mode & S.IFMT) !== S.IFDIR) problems.push({ field: p.field, problem: `'${p.path}' is not a directory` });
+      else {
+        located.push({ ...p, real: realpathSync(p.path) });
+        identities.set(p.field, { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino });
+      }
+    } catch (e) {
+      problems.push({ field: p.field, problem: `'${p.path}' cannot be used: ${(e as Error).message}` });
+    }
+  }
+  if (spec.work !== undefined) {
+    try {
+      const st = statxSync(spec.work, { mask: STATX.BASIC_STATS });
+      if ((st.mode & S.IFMT) !== S.IFDIR) problems.push({ field: 'work', problem: `'${spec.work}' is not a directory` });
+      else {
+        located.push({ field: 'work', path: spec.work, role: 'work', real: realpathSync(spec.work) });
+        identities.set('work', { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino });
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        problems.push({ field: 'work', problem: `'${spec.work}' cannot be used: ${(e as Error).message}` });
+      } else {
+        // Judge a work dir still to be created by where it will be.
+        located.push({ field: 'work', path: spec.work, role: 'work', real: resolve(realParent(spec.work), lastName(spec.work)) });
+      }
+    }
+  }
+
+  const layers = located.filter((l) => l.role === 'lower' || l.role === 'data');
+  for (let i = 0; i < layers.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const a = layers[i]!;
+      const b = layers[j]!;
+      if (a.real === b.real) problems.push({ field: a.field, problem: `is the same directory as ${b.field} (${a.real})` });
+      else if (isInside(a.real, b.real)) problems.push({ field: a.field, problem: `is inside ${b.field} ('${b.path}')` });
+      else if (isInside(b.real, a.real)) problems.push({ field: a.field, problem: `contains ${b.field} ('${b.path}')` });
+    }
+  }
+
+  const upper = located.find((l) => l.role === 'upper');
+  const work = located.find((l) => l.role === 'work');
+  for (const rw of [upper, work]) {
+    if (!rw) continue;
+    for (const l of layers) {
+      if (rw.real === l.real) problems.push({ field: rw.field, problem: `is the same directory as ${l.field}` });
+      else if (isInside(rw.real, l.real)) problems.push({ field: rw.field, problem: `is inside ${l.field} ('${l.path}')` });
+      else if (isInside(l.real, rw.real)) problems.push({ field: l.field, problem: `is inside ${rw.field} ('${rw.path}')` });
+    }
+  }
+  if (upper && work) {
+    if (upper.real === work.real) problems.push({ field: 'work', problem: 'must not be the upper directory itself' });
+    else if (isInside(work.real, upper.real)) problems.push({ field: 'work', problem: `is inside upper; the kernel needs separate subtrees` });
+    else if (isInside(upper.real, work.real)) problems.push({ field: 'upper', problem: `is inside work; the kernel needs separate subtrees` });
+    else {
+      const workOnDisk = statExists(spec.work!) ? spec.work! : realParent(spec.work!);
+      const um = mountIdOf(spec.upper!);
+      const wm = mountIdOf(workOnDisk);
+      if (um !== undefined && wm !== undefined && um !== wm) {
+        problems.push({
+          field: 'work',
+          problem: `is on a different mount than upper (mount ids ${wm} and ${um}); the kernel needs both under the same mount`,
+        });
+      }
+    }
+    try {
+      if (statfsSync(spec.upper!).type === OVERLAYFS_SUPER_MAGIC) {
+        problems.push({ field: 'upper', problem: 'is on an overlay filesystem, which the kernel does not support as upperdir' });
+      }
+    } catch {
+      /* reported above if the path is unusable */
+    }
+  }
+  if (problems.length > 0) throw new OverlaySpecError(problems);
+  return identities;
+}
+
+function lastName(path: string): string {
+  const parts = path.split(sep).filter(Boolean);
+  return parts[parts.length - 1] ?? '';
+}
+
+function statExists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** realpath of the nearest existing ancestor of `path` (work may be created later). */
+function realParent(path: string): string {
+  let dir = resolve(path, '..');
+  for (;;) {
+    try {
+      return realpathSync(dir);
+    } catch {
+      const up = resolve(dir, '..');
+      if (up === dir) return dir;
+      dir = up;
+    }
+  }
+}
+
+function mountIdOf(path: string): number | undefined {
+  try {
+    return statxSync(path, { mask: STATX.MNT_ID }).mountId;
+  } catch {
+    return undefined;
+  }
+}
