@@ -1,0 +1,443 @@
+/**
+ * plan(spec, capabilities): pure. Chooses the strategy and returns the exact syscall steps,
+ * which execution runs in one native call (two when layers are opened as fds first) and which a
+ * caller can print as a dry run with formatPlan().
+ */
+import { relative, sep } from 'node:path';
+import { AT, FSCONFIG, MOUNT_ATTR, MOVE_MOUNT, MS, O, STATX } from './constants.js';
+import type { Step } from './native-types.js';
+import { escapeBackslashes, escapeLegacyPath } from './mountinfo.js';
+import type { Capabilities } from './probe.js';
+import { checkSpecShape, OverlaySpecError, specPaths, type OverlayOptions, type OverlaySpec, type Strategy } from './spec.js';
+
+/** fsconfig(FSCONFIG_SET_STRING) copies at most 255 bytes of a value (strndup_user(_, 256)). */
+export const FSCONFIG_VALUE_MAX = 255;
+
+/** A piece of legacy mount data: literal text, or the number of the fd that step `fdOf` opened. */
+export type DataPiece = string | { fdOf: number };
+
+export interface PlannedStep {
+  /** What the step does, for errors and dry runs: `fsconfig lowerdir+ '/x'`, `create`, `mount`. */
+  stage: string;
+  step: Step;
+  /** For a mount(2) whose data names fds opened earlier (the /proc/self/fd fallback). */
+  dataPieces?: DataPiece[];
+  /** For an open(2) of a spec path: the field it came from, checked after the open. */
+  field?: string;
+}
+
+export interface MountPlan {
+  strategy: Strategy;
+  /** Why this strategy (and fallback) was chosen. */
+  reason: string;
+  steps: PlannedStep[];
+  /**
+   * Steps [0, openPhase) open the spec's directories and stat the fds; execution runs them
+   * first, checks each fd is the directory that was validated, then runs the rest with them.
+   */
+  openPhase: number;
+  /** Spec fields given to the kernel as fds: mountinfo cannot show their paths. */
+  byFd: string[];
+  /** Option data length for mount(2), in bytes (legacy only). */
+  dataBytes?: number;
+  /** Options the kernel will ignore or change, said up front. */
+  warnings: string[];
+  /** The spec the plan was made for (after automatic options such as userxattr). */
+  spec: OverlaySpec;
+}
+
+interface OptionEntry {
+  key: string;
+  value: string | null;
+}
+
+/** Overlay options in the kernel's spelling, in the order mountinfo shows them. */
+export function overlayOptionEntries(o: OverlayOptions): OptionEntry[] {
+  const out: OptionEntry[] = [];
+  if (o.defaultPermissions) out.push({ key: 'default_permissions', value: null });
+  if (o.redirectDir !== undefined) out.push({ key: 'redirect_dir', value: o.redirectDir });
+  if (o.index !== undefined) out.push({ key: 'index', value: o.index });
+  if (o.uuid !== undefined) out.push({ key: 'uuid', value: o.uuid });
+  if (o.nfsExport !== undefined) out.push({ key: 'nfs_export', value: o.nfsExport });
+  if (o.xino !== undefined) out.push({ key: 'xino', value: o.xino });
+  if (o.metacopy !== undefined) out.push({ key: 'metacopy', value: o.metacopy });
+  if (o.fsync !== undefined) out.push({ key: 'fsync', value: o.fsync });
+  else if (o.volatile) out.push({ key: 'volatile', value: null });
+  if (o.userxattr) out.push({ key: 'userxattr', value: null });
+  if (o.verity !== undefined) out.push({ key: 'verity', value: o.verity });
+  if (o.overrideCreds) out.push({ key: 'override_creds', value: null });
+  return out;
+}
+
+/** MOUNT_ATTR_* bits for fsmount(2). */
+export function mountAttrs(spec: OverlaySpec): number {
+  const a = spec.attributes ?? {};
+  let bits = 0;
+  if (a.readOnly) bits |= MOUNT_ATTR.RDONLY;
+  if (a.nosuid) bits |= MOUNT_ATTR.NOSUID;
+  if (a.nodev) bits |= MOUNT_ATTR.NODEV;
+  if (a.noexec) bits |= MOUNT_ATTR.NOEXEC;
+  if (a.atime === 'noatime') bits |= MOUNT_ATTR.NOATIME;
+  if (a.atime === 'strictatime') bits |= MOUNT_ATTR.STRICTATIME;
+  if (a.nodiratime) bits |= MOUNT_ATTR.NODIRATIME;
+  if (a.nosymfollow) bits |= MOUNT_ATTR.NOSYMFOLLOW;
+  return bits;
+}
+
+/** MS_* flags for mount(2). */
+export function msFlags(spec: OverlaySpec): number {
+  const a = spec.attributes ?? {};
+  let bits = 0;
+  if (a.readOnly) bits |= MS.RDONLY;
+  if (a.nosuid) bits |= MS.NOSUID;
+  if (a.nodev) bits |= MS.NODEV;
+  if (a.noexec) bits |= MS.NOEXEC;
+  if (a.atime === 'noatime') bits |= MS.NOATIME;
+  if (a.atime === 'strictatime') bits |= MS.STRICTATIME;
+  if (a.nodiratime) bits |= MS.NODIRATIME;
+  if (a.nosymfollow) bits |= MS.NOSYMFOLLOW;
+  return bits;
+}
+
+const bytes = (s: string): number => Buffer.byteLength(s);
+
+function fail(field: string, problem: string): never {
+  throw new OverlaySpecError([{ field, problem }]);
+}
+
+/** Options the kernel changes or ignores, and what a user namespace forces. */
+function adjustForKernel(spec: OverlaySpec, caps: Capabilities, warnings: string[]): OverlaySpec {
+  const o: OverlayOptions = { ...(spec.options ?? {}) };
+  if (caps.userNamespace && o.userxattr === undefined && caps.userxattr) {
+    o.userxattr = true;
+    warnings.push('added userxattr: in a user namespace the trusted.overlay.* xattrs are not available');
+  }
+  if (caps.userNamespace && o.userxattr === false) {
+    const trusted: string[] = [];
+    if (o.redirectDir !== undefined && o.redirectDir !== 'nofollow') trusted.push(`redirect_dir=${o.redirectDir}`);
+    if (o.metacopy === 'on') trusted.push('metacopy=on');
+    if (o.verity !== undefined && o.verity !== 'off') trusted.push(`verity=${o.verity}`);
+    if ((spec.data ?? []).length > 0) trusted.push('data-only layers');
+    if (trusted.length > 0) {
+      fail('options.userxattr', `${trusted.join(', ')} need trusted.overlay.* xattrs, which a user namespace cannot use; drop them or set userxattr`);
+    }
+  }
+  const hasUpper = spec.upper !== undefined;
+  if (!hasUpper) {
+    if (o.index === 'on') warnings.push('index=on is ignored without an upper layer');
+    if (o.volatile || o.fsync === 'volatile') warnings.push('volatile is ignored without an upper layer');
+    if (o.uuid === 'on') warnings.push('uuid=on becomes uuid=null without an upper layer');
+  }
+  const checked = { ...spec, options: o };
+  const problems = checkSpecShape(checked);
+  if (problems.length > 0) throw new OverlaySpecError(problems);
+  return checked;
+}
+
+/** Which option keys this kernel lacks, as a spec problem. */
+function checkKernelSupport(spec: OverlaySpec, caps: Capabilities): void {
+  const o = spec.options ?? {};
+  const missing: string[] = [];
+  if (o.userxattr && !caps.userxattr) missing.push('userxattr (Linux 5.11)');
+  if (o.volatile && !caps.volatile) missing.push('volatile (Linux 5.10)');
+  if (o.fsync !== undefined && !caps.fsyncModes.includes(o.fsync)) missing.push(`fsync=${o.fsync}`);
+  if (o.uuid !== undefined && caps.uuidModes.length > 0 && !caps.uuidModes.includes(o.uuid)) missing.push(`uuid=${o.uuid}`);
+  if (o.verity !== undefined && !caps.verity) missing.push('verity (Linux 6.5)');
+  if (o.overrideCreds && !caps.overrideCreds) missing.push('override_creds (Linux 6.15)');
+  if (missing.length > 0) fail('options', `this kernel (${caps.kernel}) does not have ${missing.join(', ')}`);
+}
+
+function chooseStrategy(spec: OverlaySpec, caps: Capabilities): { strategy: Strategy; reason: string } {
+  const forced = spec.strategy;
+  const api = caps.newMountApi && caps.fsContextParser;
+  if (forced === 'fd') {
+    if (!api || !caps.layersByFd) fail('strategy', `'fd' needs FSCONFIG_SET_FD for overlay layers (Linux 6.13); this kernel (${caps.kernel}) has not`);
+    return { strategy: 'fd', reason: 'forced: every layer, upper and work passed as an O_PATH fd' };
+  }
+  if (forced === 'lowerdir+') {
+    if (!api || !caps.lowerdirPlus) fail('strategy', `'lowerdir+' needs the new mount API with lowerdir+ (Linux 6.7); this kernel (${caps.kernel}) has not`);
+    return { strategy: 'lowerdir+', reason: 'forced: one fsconfig lowerdir+ per layer' };
+  }
+  if (forced === 'legacy') {
+    if (!caps.overlay) fail('strategy', 'the overlay filesystem is not available');
+    return { strategy: 'legacy', reason: 'forced: mount(2) with an option string' };
+  }
+  if (api && caps.lowerdirPlus) {
+    return { strategy: 'lowerdir+', reason: 'the kernel appends layers one fsconfig at a time (no escaping, no page limit)' };
+  }
+  return { strategy: 'legacy', reason: caps.newMountApi ? 'this kernel has no lowerdir+ (before 6.7)' : 'this kernel has no new mount API' };
+}
+
+/** Plans a mount; throws OverlaySpecError when the spec or this kernel cannot do it. */
+export function plan(input: OverlaySpec, caps: Capabilities): MountPlan {
+  const problems = checkSpecShape(input);
+  if (problems.length > 0) throw new OverlaySpecError(problems);
+  const warnings: string[] = [];
+  const spec = adjustForKernel(input, caps, warnings);
+  checkKernelSupport(spec, caps);
+  const { strategy, reason } = chooseStrategy(spec, caps);
+  return strategy === 'legacy' ? planLegacy(spec, caps, reason, warnings) : planNewApi(spec, caps, strategy, reason, warnings);
+}
+
+function planNewApi(spec: OverlaySpec, caps: Capabilities, strategy: Strategy, reason: string, warnings: string[]): MountPlan {
+  const steps: PlannedStep[] = [];
+  const byFd: string[] = [];
+  const paths = specPaths(spec).filter((p) => p.role !== 'target');
+  const keyOf = { lower: 'lowerdir+', data: 'datadir+', upper: 'upperdir', work: 'workdir' } as const;
+  // upperdir/workdir strings are unescaped by the kernel; lowerdir+/datadir+ are taken raw.
+  const valueOf = (role: keyof typeof keyOf, path: string) => (role === 'upper' || role === 'work' ? escapeBackslashes(path) : path);
+
+  const viaFd = new Set<string>();
+  for (const p of paths) {
+    const role = p.role as keyof typeof keyOf;
+    if (strategy === 'fd' || bytes(valueOf(role, p.path)) > FSCONFIG_VALUE_MAX) viaFd.add(p.field);
+  }
+  if (strategy === 'lowerdir+' && viaFd.size > 0 && !caps.layersByFd) {
+    const first = paths.find((p) => viaFd.has(p.field))!;
+    fail(first.field, `is ${bytes(first.path)} bytes; fsconfig takes at most ${FSCONFIG_VALUE_MAX} and this kernel cannot take layers by fd (Linux 6.13)`);
+  }
+  const fdStep = new Map<string, number>();
+  for (const p of paths) {
+    if (!viaFd.has(p.field)) continue;
+    fdStep.set(p.field, steps.length);
+    byFd.push(p.field);
+    steps.push({
+      stage: `open ${p.field} '${p.path}'`,
+      field: p.field,
+      step: { op: 'open', path: p.path, flags: O.PATH | O.DIRECTORY, keep: true },
+    });
+  }
+  // Checked against validation: each fd must be the directory that was validated.
+  for (const [field, index] of fdStep) {
+    steps.push({ stage: `check ${field}`, field, step: { op: 'statx', dirfd: index, path: '', flags: AT.EMPTY_PATH, mask: STATX.BASIC_STATS } });
+  }
+  const openPhase = steps.length;
+
+  const fs = steps.length;
+  steps.push({ stage: 'fsopen', step: { op: 'fsopen', fsname: 'overlay' } });
+  for (const p of paths) {
+    const role = p.role as keyof typeof keyOf;
+    const key = keyOf[role];
+    const fdIndex = fdStep.get(p.field);
+    if (fdIndex !== undefined) {
+      steps.push({ stage: `fsconfig ${key} '${p.path}'`, field: p.field, step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_FD, key, fd: fdIndex } });
+    } else {
+      steps.push({ stage: `fsconfig ${key} '${p.path}'`, field: p.field, step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key, value: valueOf(role, p.path) } });
+    }
+  }
+  for (const { key, value } of overlayOptionEntries(spec.options ?? {})) {
+    if (value === null) steps.push({ stage: `fsconfig ${key}`, step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_FLAG, key } });
+    else steps.push({ stage: `fsconfig ${key}=${value}`, step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key, value } });
+  }
+  if (spec.source !== undefined) {
+    steps.push({ stage: 'fsconfig source', step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key: 'source', value: spec.source } });
+  }
+  steps.push({ stage: 'create', step: { op: 'fsconfig', fs, cmd: caps.createExcl ? FSCONFIG.CMD_CREATE_EXCL : FSCONFIG.CMD_CREATE } });
+  const mnt = steps.length;
+  steps.push({ stage: 'fsmount', step: { op: 'fsmount', fs, attrs: mountAttrs(spec) } });
+  steps.push({ stage: 'move_mount', step: { op: 'move_mount', from: mnt, fromPath: '', toPath: spec.target, flags: MOVE_MOUNT.F_EMPTY_PATH } });
+  // An open fsmount fd pins the mount: umount would give EBUSY while it lives.
+  steps.push({ stage: 'close', step: { op: 'close', fd: mnt } });
+  steps.push({ stage: 'close', step: { op: 'close', fd: fs } });
+  steps.push(...mountIdSteps(spec.target, caps));
+  const why = byFd.length > 0 && strategy === 'lowerdir+' ? `${reason}; ${byFd.join(', ')} by fd (over ${FSCONFIG_VALUE_MAX} bytes)` : reason;
+  return { strategy, reason: why, steps, openPhase, byFd, warnings, spec };
+}
+
+/** statx of the new mount point: the id mountinfo shows, and the 64-bit one where there is one. */
+function mountIdSteps(target: string, caps: Capabilities): PlannedStep[] {
+  const step = (mask: number): PlannedStep => ({ stage: 'statx', step: { op: 'statx', path: target, flags: AT.SYMLINK_NOFOLLOW, mask } });
+  return caps.mountIdUnique ? [step(STATX.MNT_ID), step(STATX.MNT_ID_UNIQUE)] : [step(STATX.MNT_ID)];
+}
+
+/** The deepest directory containing every path (by path components, not string prefix). */
+export function commonParent(paths: readonly string[]): string {
+  const split = paths.map((p) => p.split(sep).filter(Boolean));
+  const first = split[0] ?? [];
+  let n = 0;
+  while (split.every((parts) => parts.length > n + 1 && parts[n] === first[n])) n++;
+  return sep + first.slice(0, n).join(sep);
+}
+
+/** The mount(2) data string. `name` turns each spec path into what the data should say. */
+function legacyData(spec: OverlaySpec, name: (field: string, path: string) => DataPiece): DataPiece[] {
+  const out: DataPiece[] = [];
+  const push = (...pieces: DataPiece[]) => {
+    for (const p of pieces) {
+      const last = out[out.length - 1];
+      if (typeof p === 'string' && typeof last === 'string') out[out.length - 1] = last + p;
+      else out.push(p);
+    }
+  };
+  push('lowerdir=');
+  spec.lower.forEach((p, i) => push(i > 0 ? ':' : '', name(`lower[${i}]`, p)));
+  (spec.data ?? []).forEach((p, i) => push('::', name(`data[${i}]`, p)));
+  if (spec.upper !== undefined) push(',upperdir=', name('upper', spec.upper), ',workdir=', name('work', spec.work!));
+  for (const { key, value } of overlayOptionEntries(spec.options ?? {})) push(value === null ? `,${key}` : `,${key}=${value}`);
+  return out;
+}
+
+// An fd number in the data: the widest a Linux fd can be written (RLIMIT_NOFILE at most 2^30).
+const FD_DIGITS = 10;
+
+function piecesLength(pieces: DataPiece[]): number {
+  return pieces.reduce((n, p) => n + (typeof p === 'string' ? bytes(p) : FD_DIGITS), 0);
+}
+
+function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warnings: string[]): MountPlan {
+  // The kernel copies one page and forces its last byte to NUL: longer data is cut silently.
+  const limit = caps.pageSize - 1;
+  const source = spec.source ?? 'overlay';
+  const flags = msFlags(spec);
+  if (spec.options?.overrideCreds) fail('options.overrideCreds', 'override_creds needs the new mount API (the legacy strategy cannot pass it)');
+
+  const absolute = legacyData(spec, (_f, p) => escapeLegacyPath(p));
+  const absLen = piecesLength(absolute);
+  if (absLen <= limit) {
+    const data = absolute.join('');
+    return {
+      strategy: 'legacy',
+      reason,
+      steps: [{ stage: 'mount', step: { op: 'mount', source, target: spec.target, fstype: 'overlay', flags, data } }, ...mountIdSteps(spec.target, caps)],
+      openPhase: 0,
+      byFd: [],
+      dataBytes: absLen,
+      warnings,
+      spec,
+    };
+  }
+
+  // Relative to the layers' common parent, from a thread whose cwd is that directory.
+  const layerPaths = [...spec.lower, ...(spec.data ?? [])];
+  const base = commonParent(layerPaths);
+  const rel = (p: string) => {
+    const r = relative(base, p);
+    return r === '' ? '.' : r.startsWith('..') ? p : r;
+  };
+  const relPieces = legacyData(spec, (_f, p) => escapeLegacyPath(rel(p)));
+  const relLen = piecesLength(relPieces);
+  if (relLen <= limit) {
+    const data = relPieces.join('');
+    return {
+      strategy: 'legacy',
+      reason: `${reason}; ${absLen} bytes of absolute paths exceed one page, so layers are given relative to ${base}`,
+      steps: [
+        { stage: `open '${base}'`, step: { op: 'open', path: base, flags: O.PATH | O.DIRECTORY } },
+        { stage: 'mount', step: { op: 'mount', source, target: spec.target, fstype: 'overlay', flags, data, cwd: 0 } },
+        { stage: 'close', step: { op: 'close', fd: 0 } },
+        ...mountIdSteps(spec.target, caps),
+      ],
+      openPhase: 0,
+      byFd: [],
+      dataBytes: relLen,
+      warnings,
+      spec,
+    };
+  }
+
+  // Every layer opened as an fd and named by its number, from a cwd of /proc/self/fd.
+  const steps: PlannedStep[] = [];
+  const fdStep = new Map<string, number>();
+  for (const p of specPaths(spec)) {
+    if (p.role === 'target') continue;
+    fdStep.set(p.field, steps.length);
+    steps.push({ stage: `open ${p.field} '${p.path}'`, field: p.field, step: { op: 'open', path: p.path, flags: O.PATH | O.DIRECTORY, keep: true } });
+  }
+  for (const [field, index] of fdStep) {
+    steps.push({ stage: `check ${field}`, field, step: { op: 'statx', dirfd: index, path: '', flags: AT.EMPTY_PATH, mask: STATX.BASIC_STATS } });
+  }
+  const openPhase = steps.length;
+  const procFd = steps.length;
+  steps.push({ stage: "open '/proc/self/fd'", step: { op: 'open', path: '/proc/self/fd', flags: O.PATH | O.DIRECTORY } });
+  const pieces = legacyData(spec, (field) => ({ fdOf: fdStep.get(field)! }));
+  const fdLen = piecesLength(pieces);
+  if (fdLen > limit) {
+    fail('lower', `even as fd numbers the mount(2) data would be ${fdLen} bytes, over one page (${caps.pageSize}); this kernel has no lowerdir+`);
+  }
+  steps.push({
+    stage: 'mount',
+    dataPieces: pieces,
+    step: { op: 'mount', source, target: spec.target, fstype: 'overlay', flags, data: '', cwd: procFd },
+  });
+  steps.push({ stage: 'close', step: { op: 'close', fd: procFd } });
+  steps.push(...mountIdSteps(spec.target, caps));
+  return {
+    strategy: 'legacy',
+    reason: `${reason}; even relative paths (${relLen} bytes) exceed one page, so every layer is opened and named by fd number from /proc/self/fd`,
+    steps,
+    openPhase,
+    byFd: [...fdStep.keys()],
+    dataBytes: fdLen,
+    warnings,
+    spec,
+  };
+}
+
+function names(table: Record<string, number>, prefix: string, value: number): string {
+  if (value === 0) return '0';
+  const out: string[] = [];
+  let rest = value;
+  for (const [name, bit] of Object.entries(table)) {
+    if (bit !== 0 && !name.startsWith('_') && (rest & bit) === bit) {
+      out.push(prefix + name);
+      rest &= ~bit;
+    }
+  }
+  if (rest !== 0) out.push(`0x${rest.toString(16)}`);
+  return out.join('|');
+}
+
+const FSCONFIG_NAMES = Object.fromEntries(Object.entries(FSCONFIG).map(([k, v]) => [v, `FSCONFIG_${k}`]));
+const q = (s: string) => JSON.stringify(s);
+
+/** One step as C, with fds named by the step that opened them (fd#N). */
+export function formatStep(step: PlannedStep, index: number): string {
+  const s = step.step;
+  const fd = (v: unknown) => (typeof v === 'number' ? `fd#${v}` : v === undefined || v === null ? 'AT_FDCWD' : 'fd');
+  const made = ` = fd#${index}`;
+  switch (s.op) {
+    case 'fsopen':
+      return `fsopen(${q(s.fsname)}, FSOPEN_CLOEXEC)${made}`;
+    case 'open':
+      return `open(${q(s.path)}, ${names(O, 'O_', (s.flags ?? 0) | O.CLOEXEC)})${made}`;
+    case 'statx':
+      return s.path === ''
+        ? `statx(${fd(s.dirfd)}, "", AT_EMPTY_PATH, STATX_BASIC_STATS)  # is it the validated ${step.field}?`
+        : `statx(AT_FDCWD, ${q(s.path)}, ${names(AT, 'AT_', s.flags ?? 0)}, ${names(STATX, 'STATX_', s.mask ?? 0)})  # mount id`;
+    case 'fsconfig': {
+      const cmd = FSCONFIG_NAMES[s.cmd] ?? String(s.cmd);
+      if (s.cmd === FSCONFIG.SET_STRING) return `fsconfig(${fd(s.fs)}, ${cmd}, ${q(s.key!)}, ${q(String(s.value))}, 0)`;
+      if (s.cmd === FSCONFIG.SET_FD) return `fsconfig(${fd(s.fs)}, ${cmd}, ${q(s.key!)}, NULL, ${fd((s as { fd: unknown }).fd)})`;
+      if (s.cmd === FSCONFIG.SET_FLAG) return `fsconfig(${fd(s.fs)}, ${cmd}, ${q(s.key!)}, NULL, 0)`;
+      return `fsconfig(${fd(s.fs)}, ${cmd}, NULL, NULL, 0)`;
+    }
+    case 'fsmount':
+      return `fsmount(${fd(s.fs)}, FSMOUNT_CLOEXEC, ${names(MOUNT_ATTR, 'MOUNT_ATTR_', s.attrs ?? 0)})${made}`;
+    case 'move_mount':
+      return `move_mount(${fd(s.from)}, ${q(s.fromPath)}, AT_FDCWD, ${q(s.toPath ?? '')}, ${names(MOVE_MOUNT, 'MOVE_MOUNT_', s.flags ?? 0)})`;
+    case 'close':
+      return `close(fd#${s.fd})`;
+    case 'mount': {
+      const data = step.dataPieces
+        ? step.dataPieces.map((p) => (typeof p === 'string' ? p : `<fd#${p.fdOf}>`)).join('')
+        : (s.data ?? '');
+      const where = s.cwd !== undefined ? `  # on a thread with cwd = ${fd(s.cwd)}` : '';
+      return `mount(${q(s.source ?? '')}, ${q(s.target)}, ${q(s.fstype ?? '')}, ${names(MS, 'MS_', s.flags ?? 0)}, ${q(data)})${where}`;
+    }
+    default:
+      return JSON.stringify(s);
+  }
+}
+
+/** The plan as a readable dry run: strategy, reason, warnings, then one numbered line per syscall. */
+export function formatPlan(p: MountPlan): string {
+  const lines = [`strategy: ${p.strategy} (${p.reason})`];
+  if (p.dataBytes !== undefined) lines.push(`mount(2) data: ${p.dataBytes} bytes`);
+  if (p.byFd.length > 0) lines.push(`by fd (mountinfo cannot show these paths): ${p.byFd.join(', ')}`);
+  for (const w of p.warnings) lines.push(`warning: ${w}`);
+  p.steps.forEach((step, i) => {
+    if (p.openPhase > 0 && i === p.openPhase) lines.push('-- the fds above are checked against the validated directories --');
+    lines.push(`${String(i).padStart(3)}  ${formatStep(step, i)}`);
+  });
+  return lines.join('\n');
+}
