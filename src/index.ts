@@ -3,3 +3,27 @@ export * as sys from './sys/index.js';
 export * from './constants.js';
 export { createSystemError, errnoInfo, isSystemError, type SystemError } from './errors.js';
 export type { FdHandle, RawError, StatmountResult, StatxResult, Step, StepFd, StepsResult } from './native-types.js';
+export {
+  checkSpecShape,
+  MAX_LAYERS,
+  OverlaySpecError,
+  validateSpec,
+  type MountAttributes,
+  type OverlayOptions,
+  type OverlaySpec,
+  type SpecProblem,
+  type Strategy,
+} from './spec.js';
+export { probe, type Capabilities, type ModuleDefaults } from './probe.js';
+export { formatPlan, formatStep, plan, type MountPlan, type PlannedStep } from './plan.js';
+export {
+  mountOverlay,
+  mountOverlaySync,
+  OverlayMount,
+  type MountOverlayOptions,
+  type OverlayMountError,
+  type OverlayUnmountOptions,
+} from './mount.js';
+export { MountHandle, type UnmountOptions } from './mount-handle.js';
+export { bindMount, bindMountSync, tmpfsMount, tmpfsMountSync, type BindOptions, type TmpfsOptions } from './volumes.js';
+export { cleanWorkdir, hasStaleVolatile, overlaysUsing, type DirUser } from './workdir.js';

@@ -1,0 +1,257 @@
+/**
+ * mountOverlay(spec): validate, probe, plan, prepare the workdir, then run the plan in one
+ * native call (two when layers are opened as fds first). Either the overlay is mounted exactly
+ * as asked, or an error says why and nothing is left: no mount, no fd, no directory we made.
+ */
+import { isSystemError, type SystemError } from './errors.js';
+import { KernelLogCursor } from './kmsg.js';
+import type { FdHandle, StatxResult, Step, StepsResult } from './native-types.js';
+import { MountHandle, type UnmountOptions } from './mount-handle.js';
+import { plan as makePlan, type MountPlan } from './plan.js';
+import { probe, type Capabilities } from './probe.js';
+import { forget, remember } from './registry.js';
+import { validateSpecIdentities, type DirIdentity, type OverlaySpec, type Strategy } from './spec.js';
+import { runSteps, runStepsSync } from './sys/steps.js';
+import { isHandle } from './validate.js';
+import { cleanWorkdir, prepareWorkdir, undoPrepare, type PreparedWorkdir } from './workdir.js';
+
+/** A failed mount: Node's fs error shape plus where and why. */
+export interface OverlayMountError extends SystemError {
+  /** The step that failed: `fsconfig lowerdir+ '/x'`, `create`, `fsmount`, `move_mount`, `mount`. */
+  stage: string;
+  strategy: Strategy;
+  /** `overlayfs:` lines the kernel logged during the call (where /dev/kmsg is readable). */
+  kernelLog: string[];
+  /** What usually causes this, when known. */
+  hint?: string;
+}
+
+export interface MountOverlayOptions {
+  /** Use this capability report instead of probe() (e.g. to plan for another kernel). */
+  capabilities?: Capabilities;
+}
+
+export interface OverlayUnmountOptions extends UnmountOptions {
+  /** After unmounting, remove the kernel's work/ and index/ from the work dir. */
+  cleanWorkdir?: boolean;
+}
+
+/** A mounted overlay. Unmount it with unmount() or `await using`. */
+export class OverlayMount extends MountHandle {
+  readonly spec: OverlaySpec;
+  readonly strategy: Strategy;
+  readonly plan: MountPlan;
+  /** Warnings and information the kernel logged on the fs context while mounting. */
+  readonly kernelMessages: readonly string[];
+  /**
+   * Spec fields given to the kernel as fds: /proc/self/mountinfo cannot show their paths
+   * (the kernel prints d_path of the fd); this handle and inspect() in this process can.
+   */
+  readonly byFd: readonly string[];
+
+  constructor(plan: MountPlan, mountId: number, uniqueMountId: number | undefined, kernelMessages: string[]) {
+    super(plan.spec.target, mountId, uniqueMountId);
+    this.spec = plan.spec;
+    this.strategy = plan.strategy;
+    this.plan = plan;
+    this.kernelMessages = kernelMessages;
+    this.byFd = plan.byFd;
+  }
+
+  override async unmount(options: OverlayUnmountOptions = {}): Promise<void> {
+    await super.unmount(options);
+    if (options.cleanWorkdir && this.spec.work !== undefined) cleanWorkdir(this.spec.work);
+  }
+
+  override unmountSync(options: OverlayUnmountOptions = {}): void {
+    super.unmountSync(options);
+    if (options.cleanWorkdir && this.spec.work !== undefined) cleanWorkdir(this.spec.work);
+  }
+
+  protected override afterUnmount(): void {
+    forget(this.mountId);
+  }
+}
+
+const HINTS: Array<[RegExp, string]> = [
+  [/must reside under the same mount/, 'work must be on the same mount as upper (a bind mount of the same filesystem is a different mount)'],
+  [/must be separate subtrees/, 'work must not be inside upper, nor upper inside work'],
+  [/not supported as upperdir|not supported over overlayfs/, 'the upper is on an overlay (or a filesystem overlay cannot write to): use a real filesystem such as ext4, xfs or tmpfs for upper and work'],
+  [/incompat feature 'volatile'/, 'an earlier volatile mount left work/work/incompat/volatile: if it ended without a crash, mount again with clearVolatile: true'],
+  [/needs to support d_type/, 'the upper filesystem has no d_type (xfs made with ftype=0?): whiteouts would show as files'],
+  [/requires permission to access trusted xattrs/, 'in a user namespace trusted.overlay.* xattrs are not available: use the userxattr option'],
+  [/failed to verify upper root origin/, "index=on recorded other lower layers for this upper: mount with options.index 'off', or remove the work dir's index/"],
+  [/in-use as upperdir\/workdir/, 'another overlay uses this upper or work dir with index=on: unmount it first'],
+  [/too many lower directories/, 'the kernel takes at most 500 lower layers'],
+  [/conflicting (lowerdir|upperdir) path|overlapping/, 'a layer is given twice, or one layer is inside another'],
+];
+
+function hintFor(err: SystemError, stage: string, words: string): string | undefined {
+  for (const [re, hint] of HINTS) if (re.test(words)) return hint;
+  if (stage === 'fsopen' && err.code === 'EPERM') return 'mounting needs CAP_SYS_ADMIN: run as root, or inside a user namespace that owns the mount namespace (unshare -Urm)';
+  if (stage === 'fsopen' && err.code === 'ENODEV') return 'the overlay filesystem is not available: modprobe overlay';
+  if (err.code === 'EBUSY' && stage.startsWith('fsconfig')) return 'the fs context is dead after a failed create: start again with a new one';
+  if (err.code === 'EPERM' && stage === 'mount') return 'mounting needs CAP_SYS_ADMIN over the mount namespace';
+  if (err.code === 'ENOENT' && (stage === 'create' || stage === 'mount' || stage.startsWith('open'))) {
+    return 'a layer, upper or work path does not exist any more (removed since validation?)';
+  }
+  if (err.code === 'ELOOP') return 'a layer is given twice, or one layer is inside another';
+  return undefined;
+}
+
+/** Strips the level of fs-context messages ("e overlay: x") and kernel log prefixes. */
+function kernelWords(fsMessages: readonly string[], kmsg: readonly string[]): string {
+  const fromFs = fsMessages.filter((m) => m.startsWith('e ')).map((m) => m.slice(2));
+  return [...fromFs, ...kmsg].join('; ');
+}
+
+function decorate(err: unknown, p: MountPlan, stepIndex: number | undefined, cursor: KernelLogCursor | null): unknown {
+  if (!isSystemError(err)) {
+    cursor?.close();
+    return err;
+  }
+  const e = err as OverlayMountError;
+  const stage = stepIndex !== undefined ? (p.steps[stepIndex]?.stage ?? e.syscall) : e.syscall;
+  const kernelLog = cursor ? cursor.read() : [];
+  const words = kernelWords(e.kernelMessages ?? [], kernelLog);
+  if (words) e.message += ` (${words})`;
+  e.stage = stage;
+  e.strategy = p.strategy;
+  e.kernelLog = kernelLog;
+  const hint = hintFor(e, stage, words);
+  if (hint !== undefined) e.hint = hint;
+  return e;
+}
+
+/** The fd fields of a step, so phase-two steps can refer to handles opened in phase one. */
+const FD_FIELDS = ['fs', 'dirfd', 'from', 'to', 'fd', 'userns', 'cwd'] as const;
+
+function remap(step: Step, offset: number, handles: ReadonlyArray<FdHandle | StatxResult | undefined>): Step {
+  const out: Record<string, unknown> = { ...step };
+  for (const f of FD_FIELDS) {
+    const v = out[f];
+    if (typeof v !== 'number') continue;
+    out[f] = v < offset ? handles[v] : v - offset;
+  }
+  return out as unknown as Step;
+}
+
+function sameDir(st: StatxResult, id: DirIdentity | undefined): boolean {
+  return id !== undefined && st.ino === id.ino && st.devMajor === id.devMajor && st.devMinor === id.devMinor;
+}
+
+/** One mount attempt, split so the sync and Promise forms share everything but the calls. */
+class Attempt {
+  readonly plan: MountPlan;
+  readonly prepared: PreparedWorkdir;
+  readonly cursor: KernelLogCursor | null;
+  readonly identities: Map<string, DirIdentity>;
+  phaseOne: StepsResult | undefined;
+
+  constructor(spec: OverlaySpec, options: MountOverlayOptions) {
+    this.identities = validateSpecIdentities(spec);
+    const caps = options.capabilities ?? probe();
+    this.plan = makePlan(spec, caps);
+    this.prepared = prepareWorkdir(this.plan.spec);
+    // The work dir may have just been made: it is what gets mounted now.
+    this.cursor = KernelLogCursor.open();
+  }
+
+  firstSteps(): Step[] | undefined {
+    return this.plan.openPhase > 0 ? this.plan.steps.slice(0, this.plan.openPhase).map((s) => s.step) : undefined;
+  }
+
+  /** Checks each opened fd is the validated directory, then builds phase two with those fds. */
+  secondSteps(first: StepsResult | undefined): Step[] {
+    this.phaseOne = first;
+    const offset = this.plan.openPhase;
+    if (!first) return this.plan.steps.map((s) => s.step);
+    this.plan.steps.slice(0, offset).forEach((s, i) => {
+      const r = first.results[i];
+      if (s.step.op !== 'statx' || r === undefined || isHandle(r)) return;
+      const field = s.field!;
+      const validated = this.identities.get(field);
+      // A work dir created just now has nothing to compare with.
+      if (validated === undefined && field === 'work') return;
+      if (validated === undefined || !sameDir(r, validated)) {
+        const err = new Error(`${field} is not the directory that was validated: its path was replaced before it was opened`) as Error & { code: string; field: string };
+        err.code = 'ERR_LAYER_CHANGED';
+        err.field = field;
+        throw err;
+      }
+    });
+    const fds = first.results.map((r) => (isHandle(r) ? r.fd : -1));
+    return this.plan.steps.slice(offset).map((s) => {
+      const step = remap(s.step, offset, first.results);
+      if (s.dataPieces && step.op === 'mount') {
+        const data = s.dataPieces.map((piece) => (typeof piece === 'string' ? piece : String(fds[piece.fdOf]))).join('');
+        return { ...step, data };
+      }
+      return step;
+    });
+  }
+
+  finish(result: StepsResult): OverlayMount {
+    this.closePhaseOne();
+    this.cursor?.close();
+    const stats = result.results.filter((r): r is StatxResult => r !== undefined && !isHandle(r));
+    const old = stats.find((s) => s.mountIdUnique === false);
+    const unique = stats.find((s) => s.mountIdUnique === true);
+    const m = new OverlayMount(this.plan, old!.mountId!, unique?.mountId, result.kernelMessages);
+    remember({
+      mountId: m.mountId,
+      ...(m.uniqueMountId !== undefined ? { uniqueMountId: m.uniqueMountId } : {}),
+      target: m.target,
+      spec: m.spec,
+      strategy: m.strategy,
+      byFd: [...m.byFd],
+    });
+    return m;
+  }
+
+  fail(err: unknown, phase: 1 | 2): unknown {
+    this.closePhaseOne();
+    undoPrepare(this.prepared);
+    const step = isSystemError(err) && err.step !== undefined ? err.step + (phase === 2 ? this.plan.openPhase : 0) : undefined;
+    return decorate(err, this.plan, step, this.cursor);
+  }
+
+  private closePhaseOne(): void {
+    for (const r of this.phaseOne?.results ?? []) if (isHandle(r)) r.close();
+    this.phaseOne = undefined;
+  }
+}
+
+/**
+ * Mounts an overlay. Validates first (OverlaySpecError lists every problem), then mounts with
+ * the best strategy this kernel has (see plan()). On failure the error is Node-shaped with
+ * `stage`, `strategy`, `kernelMessages`, `kernelLog` and a `hint`, and nothing is left behind.
+ */
+export async function mountOverlay(spec: OverlaySpec, options: MountOverlayOptions = {}): Promise<OverlayMount> {
+  const attempt = new Attempt(spec, options);
+  let phase: 1 | 2 = 1;
+  try {
+    const firstSteps = attempt.firstSteps();
+    const first = firstSteps ? await runSteps(firstSteps) : undefined;
+    const second = attempt.secondSteps(first);
+    phase = 2;
+    return attempt.finish(await runSteps(second));
+  } catch (e) {
+    throw attempt.fail(e, phase);
+  }
+}
+
+/** mountOverlay() on the calling thread. */
+export function mountOverlaySync(spec: OverlaySpec, options: MountOverlayOptions = {}): OverlayMount {
+  const attempt = new Attempt(spec, options);
+  let phase: 1 | 2 = 1;
+  try {
+    const firstSteps = attempt.firstSteps();
+    const first = firstSteps ? runStepsSync(firstSteps) : undefined;
+    const second = attempt.secondSteps(first);
+    phase = 2;
+    return attempt.finish(runStepsSync(second));
+  } catch (e) {
+    throw attempt.fail(e, phase);
+  }
+}

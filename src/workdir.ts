@@ -1,0 +1,135 @@
+/**
+ * The workdir: created when missing, refused when another overlay uses the same upper or work
+ * (the kernel only warns and mounts read-write when index=off), checked for a stale volatile
+ * marker, and cleaned after unmount on request.
+ */
+import { chmodSync, existsSync, lstatSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseOverlayOptions, readMountInfo } from './mountinfo.js';
+import { liveRecords } from './registry.js';
+import { OverlaySpecError, type OverlaySpec } from './spec.js';
+
+/** An overlay mount that already uses a directory as its upper or work. */
+export interface DirUser {
+  target: string;
+  mountId: number;
+  as: 'upper' | 'work';
+}
+
+function real(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The mounted overlays (in this mount namespace) whose upper or work is `dir`. */
+export function overlaysUsing(dir: string): DirUser[] {
+  const want = real(dir);
+  if (want === undefined) return [];
+  const users: DirUser[] = [];
+  const entries = readMountInfo();
+  for (const e of entries) {
+    if (e.fsType !== 'overlay') continue;
+    const seen = parseOverlayOptions(e.superOptions);
+    // Relative or fd-given paths mean nothing here; the registry covers our own such mounts.
+    for (const as of ['upper', 'work'] as const) {
+      const p = seen[as];
+      if (p !== undefined && p.startsWith('/') && real(p) === want) users.push({ target: e.mountPoint, mountId: e.mountId, as });
+    }
+  }
+  for (const r of liveRecords(new Set(entries.map((e) => e.mountId)))) {
+    for (const as of ['upper', 'work'] as const) {
+      const p = r.spec[as];
+      if (p !== undefined && real(p) === want && !users.some((u) => u.mountId === r.mountId)) {
+        users.push({ target: r.target, mountId: r.mountId, as });
+      }
+    }
+  }
+  return users;
+}
+
+/** The kernel's marker of a volatile mount; its presence refuses the next mount (EINVAL). */
+export function volatileMarker(work: string): string {
+  return join(work, 'work', 'incompat', 'volatile');
+}
+
+export function hasStaleVolatile(work: string): boolean {
+  return existsSync(volatileMarker(work));
+}
+
+export interface PreparedWorkdir {
+  /** The first directory this call created (to remove if the mount fails), if any. */
+  created?: string;
+  /** What was removed on the caller's request (clearVolatile). */
+  cleared?: string;
+}
+
+/**
+ * Before a mount: refuse an upper/work in use (unless allowShared), refuse or clear a stale
+ * volatile marker, create work if missing. Throws OverlaySpecError; changes nothing then.
+ */
+export function prepareWorkdir(spec: OverlaySpec): PreparedWorkdir {
+  if (spec.upper === undefined || spec.work === undefined) return {};
+  const problems: Array<{ field: string; problem: string }> = [];
+  if (!spec.allowShared) {
+    for (const field of ['upper', 'work'] as const) {
+      for (const u of overlaysUsing(spec[field]!)) {
+        problems.push({
+          field,
+          problem: `is already the ${u.as} dir of the overlay mounted at '${u.target}' (mount ${u.mountId}); two mounts sharing it is undefined behaviour. Unmount it, or pass allowShared: true`,
+        });
+      }
+    }
+  }
+  const stale = hasStaleVolatile(spec.work);
+  if (stale && !spec.clearVolatile) {
+    problems.push({
+      field: 'work',
+      problem: `holds '${volatileMarker(spec.work)}' from an earlier volatile mount, so the kernel refuses to mount it. If that mount ended without a crash, pass clearVolatile: true; after a crash the upper may be inconsistent: start from a fresh upper and work`,
+    });
+  }
+  if (problems.length > 0) throw new OverlaySpecError(problems);
+
+  const out: PreparedWorkdir = {};
+  if (stale) {
+    rmSync(volatileMarker(spec.work), { recursive: true, force: true });
+    out.cleared = volatileMarker(spec.work);
+  }
+  if (!existsSync(spec.work)) {
+    const created = mkdirSync(spec.work, { recursive: true });
+    if (created !== undefined) out.created = created;
+  }
+  return out;
+}
+
+/** Undoes prepareWorkdir's mkdir after a failed mount. */
+export function undoPrepare(prepared: PreparedWorkdir): void {
+  if (prepared.created !== undefined) rmSync(prepared.created, { recursive: true, force: true });
+}
+
+/**
+ * Removes what the kernel left in `work` (work/, mode 000, and index/) once no overlay uses it.
+ * Returns the paths removed.
+ */
+export function cleanWorkdir(work: string): string[] {
+  const users = overlaysUsing(work);
+  if (users.length > 0) {
+    throw new OverlaySpecError([{ field: 'work', problem: `is still the work dir of the overlay at '${users[0]!.target}'` }]);
+  }
+  const removed: string[] = [];
+  for (const name of ['work', 'index']) {
+    const p = join(work, name);
+    try {
+      if (!lstatSync(p).isDirectory()) continue;
+    } catch {
+      continue;
+    }
+    // Mode 000: a non-root owner needs the permission back before it can empty it.
+    chmodSync(p, 0o700);
+    rmSync(p, { recursive: true, force: true });
+    removed.push(p);
+  }
+  return removed;
+}
