@@ -24,6 +24,17 @@ if (isRoot && !process.env.OVERLAYFS_HOST_MNT_NS) {
   process.exit(r.status ?? 1);
 }
 
+// Child-process fixtures (rootless tests under `unshare -Urm`, the ovl CLI) run the compiled
+// library, so build it from the sources under test first.
+const build = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
+  stdio: 'inherit',
+  cwd: root,
+});
+if (build.status !== 0) {
+  console.error('npm test: the TypeScript build failed');
+  process.exit(1);
+}
+
 const results = join(root, 'test-results.json');
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const run = spawnSync(
