@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -107,9 +108,10 @@ class StepReader {
     Napi::Value v = obj_.Get(key);
     if (v.IsNumber()) {
       double d = v.As<Napi::Number>().DoubleValue();
-      size_t ref = static_cast<size_t>(d);
-      if (!(d >= 0 && d < static_cast<double>(index_) && static_cast<double>(ref) == d) ||
-          !earlier_[ref].kind->makes_fd) {
+      // Range first: converting a negative, NaN or huge double to size_t is undefined behaviour.
+      bool in_range = d >= 0 && d < static_cast<double>(index_) && std::floor(d) == d;
+      size_t ref = in_range ? static_cast<size_t>(d) : 0;
+      if (!in_range || !earlier_[ref].kind->makes_fd) {
         return Fail(std::string("\"") + key + "\" must be the index of an earlier step that opens an fd");
       }
       for (size_t j = ref + 1; j < index_; j++) {
