@@ -6,6 +6,7 @@
 #include <napi.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 
 #include <cmath>
 #include <optional>
@@ -25,7 +26,10 @@ namespace ovl {
 
 namespace {
 
-enum class Kind { kFsopen, kFspick, kFsconfig, kFsmount, kMoveMount, kOpenTree, kMountSetattr, kOpen, kMount, kUmount2, kStatx, kClose };
+enum class Kind {
+  kFsopen, kFspick, kFsconfig, kFsmount, kMoveMount, kOpenTree, kMountSetattr, kOpen, kMount, kUmount2, kStatx, kClose,
+  kMknod, kSetxattr, kRemovexattr,
+};
 
 struct KindName {
   const char* name;
@@ -40,6 +44,9 @@ constexpr KindName kKinds[] = {
     {"mount_setattr", Kind::kMountSetattr, false, ""}, {"open", Kind::kOpen, true, "file"},
     {"mount", Kind::kMount, false, ""},          {"umount2", Kind::kUmount2, false, ""},
     {"statx", Kind::kStatx, false, ""},          {"close", Kind::kClose, false, ""},
+    // Layer markers in bulk (whiteouts, opaque and redirect xattrs).
+    {"mknod", Kind::kMknod, false, ""},          {"setxattr", Kind::kSetxattr, false, ""},
+    {"removexattr", Kind::kRemovexattr, false, ""},
 };
 
 // An fd operand: an earlier step's fd, a caller's handle, or AT_FDCWD.
@@ -57,7 +64,8 @@ struct Step {
   std::vector<char> bin;
   unsigned u1 = 0, u2 = 0, u3 = 0;  // flags, cmd, attrs, mode, mask
   uint64_t attr_set = 0, attr_clr = 0, propagation = 0;
-  bool has_userns = false, in_dir = false;
+  bool has_userns = false, in_dir = false, follow = false;
+  int ok_errno = 0;  // this errno counts as success (e.g. ENODATA for removing a missing xattr)
 };
 
 class StepReader {
@@ -228,6 +236,28 @@ bool ParseStep(Napi::Env env, Napi::Value value, size_t index, std::vector<Step>
     case Kind::kClose:
       ok = r.Fd("fd", s.fd1, false) && (s.fd1.step >= 0 || r.Fail("\"fd\" must be the index of an earlier step"));
       break;
+    case Kind::kMknod:
+      ok = r.Fd("dirfd", s.fd1, true) && r.Str("path", s.str1) && r.Uint("mode", s.u1, true) &&
+           r.Uint("major", s.u2) && r.Uint("minor", s.u3);
+      break;
+    case Kind::kSetxattr: {
+      Napi::Value b = obj.Get("value");
+      if (!b.IsBuffer()) return r.Fail("\"value\" must be a Buffer");
+      auto buf = b.As<Napi::Buffer<char>>();
+      s.bin.assign(buf.Data(), buf.Data() + buf.Length());
+      ok = r.Str("path", s.str1) && r.OptStr("name", s.str2) && (s.str2 || r.Fail("\"name\" is required")) &&
+           r.Uint("flags", s.u1);
+      break;
+    }
+    case Kind::kRemovexattr:
+      ok = r.Str("path", s.str1) && r.OptStr("name", s.str2) && (s.str2 || r.Fail("\"name\" is required"));
+      break;
+  }
+  if (ok && (s.kind->kind == Kind::kMknod || s.kind->kind == Kind::kSetxattr || s.kind->kind == Kind::kRemovexattr)) {
+    unsigned ok_errno = 0;
+    ok = r.Uint("okErrno", ok_errno);
+    s.ok_errno = static_cast<int>(ok_errno);
+    s.follow = obj.Get("follow").ToBoolean().Value();
   }
   if (!ok) return false;
   steps.push_back(std::move(s));
@@ -347,6 +377,33 @@ struct RunStepsOp {
       case Kind::kClose:
         CloseStepFd(static_cast<size_t>(s.fd1.step));
         break;
+      case Kind::kMknod:
+        rc = RawResult(mknodat(Resolve(s.fd1), p1, s.u1, makedev(s.u2, s.u3)));
+        if (s.ok_errno != 0 && rc == -s.ok_errno) rc = 0;
+        if (err.Check(rc, "mknod")) err.path = s.str1;
+        break;
+      case Kind::kSetxattr: {
+        const char* name = s.str2->c_str();
+        int f = static_cast<int>(s.u1);
+        rc = RawResult(s.follow ? setxattr(p1, name, s.bin.data(), s.bin.size(), f)
+                                : lsetxattr(p1, name, s.bin.data(), s.bin.size(), f));
+        if (s.ok_errno != 0 && rc == -s.ok_errno) rc = 0;
+        if (err.Check(rc, s.follow ? "setxattr" : "lsetxattr")) {
+          err.path = s.str1;
+          err.key = *s.str2;
+        }
+        break;
+      }
+      case Kind::kRemovexattr: {
+        const char* name = s.str2->c_str();
+        rc = RawResult(s.follow ? removexattr(p1, name) : lremovexattr(p1, name));
+        if (s.ok_errno != 0 && rc == -s.ok_errno) rc = 0;
+        if (err.Check(rc, s.follow ? "removexattr" : "lremovexattr")) {
+          err.path = s.str1;
+          err.key = *s.str2;
+        }
+        break;
+      }
     }
     if (rc >= 0 && s.kind->makes_fd) fds[i] = rc;
     return rc;

@@ -94,7 +94,10 @@ export type Step =
   | { op: 'mount'; source?: string | null; target: string; fstype?: string | null; flags?: number; data?: string | null; cwd?: StepFd }
   | { op: 'umount2'; target: string; flags?: number }
   | { op: 'statx'; dirfd?: StepFd | null; path: string; flags?: number; mask?: number }
-  | { op: 'close'; fd: number };
+  | { op: 'close'; fd: number }
+  | { op: 'mknod'; dirfd?: StepFd | null; path: string; mode: number; major?: number; minor?: number; okErrno?: number }
+  | { op: 'setxattr'; path: string; name: string; value: Buffer; flags?: number; follow?: boolean; okErrno?: number }
+  | { op: 'removexattr'; path: string; name: string; follow?: boolean; okErrno?: number };
 
 export interface StepsResult {
   /** Per step: the handle of a kept fd, the statx fields of a statx step, else undefined. */

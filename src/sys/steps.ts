@@ -10,14 +10,15 @@ import { pair } from './pair.js';
 
 export type { Step, StepFd, StepsResult };
 
-const STRING_FIELDS = ['fsname', 'path', 'key', 'fromPath', 'toPath', 'target', 'source', 'fstype', 'data'] as const;
-const FLAG_FIELDS = ['flags', 'attrs', 'mode', 'mask', 'cmd'] as const;
+const STRING_FIELDS = ['fsname', 'path', 'key', 'name', 'fromPath', 'toPath', 'target', 'source', 'fstype', 'data'] as const;
+const FLAG_FIELDS = ['flags', 'attrs', 'mode', 'mask', 'cmd', 'major', 'minor', 'okErrno'] as const;
 const FD_FIELDS = ['fs', 'dirfd', 'from', 'to', 'fd', 'userns', 'cwd'] as const;
 // The ops native/batch.cc knows (a Record, so tsc flags an op added to Step but not here);
 // anything else would reach the addon and fail there without a code.
 const OPS: Readonly<Record<Step['op'], true>> = {
   fsopen: true, fspick: true, fsconfig: true, fsmount: true, move_mount: true, open_tree: true,
   mount_setattr: true, open: true, mount: true, umount2: true, statx: true, close: true,
+  mknod: true, setxattr: true, removexattr: true,
 };
 
 function checkStep(step: unknown, i: number): Step {
@@ -42,6 +43,7 @@ function checkStep(step: unknown, i: number): Step {
   }
   if (s.op === 'fsconfig' && s.cmd === 1) cString(`${at}.value`, s.value);
   // The addon takes only a Buffer here; strings and Uint8Arrays are converted as setxattr's are.
+  if (s.op === 'setxattr') return { ...s, value: buffer(`${at}.value`, s.value) } as Step;
   if (s.op === 'fsconfig' && s.cmd === 2) return { ...s, value: buffer(`${at}.value`, s.value) } as Step;
   return step as Step;
 }
