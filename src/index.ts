@@ -27,3 +27,55 @@ export {
 export { MountHandle, type UnmountOptions } from './mount-handle.js';
 export { bindMount, bindMountSync, tmpfsMount, tmpfsMountSync, type BindOptions, type TmpfsOptions } from './volumes.js';
 export { cleanWorkdir, hasStaleVolatile, overlaysUsing, type DirUser } from './workdir.js';
+export {
+  listOverlays,
+  findOverlay,
+  inspect,
+  toDocker,
+  type DockerGraphDriverData,
+  type OverlayInfo,
+} from './inspect.js';
+export {
+  parseMountInfo,
+  parseMountInfoLine,
+  parseOverlayOptions,
+  readMountInfo,
+  splitLegacyLowerdir,
+  escapeLegacyPath,
+  unescapeOctal,
+  type MountInfoEntry,
+  type OverlayOptionsSeen,
+} from './mountinfo.js';
+export {
+  LayerStack,
+  resolvePath,
+  type EntryKind,
+  type LayerDir,
+  type Listed,
+  type ReadNamespace,
+  type Resolution,
+  type ResolveOptions,
+  type XattrNamespace,
+} from './layers.js';
+export {
+  applyMarkers,
+  applyMarkersSync,
+  clearOpaque,
+  createWhiteout,
+  createXattrWhiteout,
+  getMetacopy,
+  getOpaque,
+  getOrigin,
+  getRedirect,
+  isWhiteout,
+  MarkerError,
+  setOpaque,
+  setRedirect,
+  whiteoutKind,
+  type MarkerOp,
+  type Metacopy,
+  type Opaque,
+  type Origin,
+  type WhiteoutKind,
+} from './markers.js';
+export { changes, changesSync, formatChange, type Change, type ChangeKind, type ChangesOptions } from './changes.js';

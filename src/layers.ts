@@ -1,0 +1,268 @@
+/**
+ * The kernel's lookup rules, applied to layer directories on disk without mounting them
+ * (fs/overlayfs/namei.c): top-down, a whiteout ends the lookup, an opaque directory stops the
+ * merge with lower layers, a redirect xattr sends the lookup in lower layers elsewhere, and a
+ * non-directory below a directory ends the merge.
+ */
+import { lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { join, posix } from 'node:path';
+import { isSystemError } from './errors.js';
+import { getxattrSync } from './sys/xattr.js';
+
+/** Which xattr namespace the layers use: trusted.overlay.* (default) or user.overlay.* (userxattr). */
+export type XattrNamespace = 'trusted' | 'user';
+
+/** For readers: one namespace, or 'auto' to accept either (trusted first). */
+export type ReadNamespace = XattrNamespace | 'auto';
+
+export function xattrName(ns: XattrNamespace, name: string): string {
+  return `${ns}.overlay.${name}`;
+}
+
+/** An overlay xattr (e.g. 'opaque') in the namespace(s) asked for. */
+export function readOverlayXattr(path: string, name: string, ns: ReadNamespace): Buffer | undefined {
+  if (ns !== 'auto') return readXattr(path, xattrName(ns, name));
+  return readXattr(path, xattrName('trusted', name)) ?? readXattr(path, xattrName('user', name));
+}
+
+/** An xattr's value as text, or undefined when absent (ENODATA) or unsupported. */
+export function readXattr(path: string, name: string): Buffer | undefined {
+  try {
+    return getxattrSync(path, name);
+  } catch (e) {
+    if (isSystemError(e) && (e.code === 'ENODATA' || e.code === 'ENOTSUP' || e.code === 'EOPNOTSUPP')) return undefined;
+    throw e;
+  }
+}
+
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'whiteout' | 'other';
+
+/** What one layer holds at one path. */
+export interface LayerEntry {
+  kind: EntryKind;
+  /** For a directory: opaque ('y': hides lower dirs; 'x': merge dir holding xattr whiteouts). */
+  opaque?: 'y' | 'x';
+  /** For a directory or metacopy file: the redirect xattr. */
+  redirect?: string;
+  /** A regular file whose data lives in a lower layer (metacopy xattr). */
+  metacopy?: boolean;
+}
+
+function isDeviceWhiteout(path: string): boolean {
+  try {
+    const st = lstatSync(path);
+    return st.isCharacterDevice() && st.rdev === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads one layer's entry at `path` (absolute, inside a layer), or undefined when absent. */
+export function layerEntry(path: string, ns: ReadNamespace): LayerEntry | undefined {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    if (isSystemError(e) && (e.code === 'ENOENT' || e.code === 'ENOTDIR')) return undefined;
+    throw e;
+  }
+  if (st.isCharacterDevice() && st.rdev === 0) return { kind: 'whiteout' };
+  if (st.isDirectory()) {
+    const entry: LayerEntry = { kind: 'dir' };
+    const opaque = readOverlayXattr(path, 'opaque', ns)?.toString();
+    if (opaque === 'y' || opaque === 'x') entry.opaque = opaque;
+    const redirect = readOverlayXattr(path, 'redirect', ns);
+    if (redirect !== undefined) entry.redirect = redirect.toString();
+    return entry;
+  }
+  if (st.isFile()) {
+    // An xattr whiteout is a zero-size file carrying overlay.whiteout (Linux 6.7).
+    if (st.size === 0 && readOverlayXattr(path, 'whiteout', ns) !== undefined) return { kind: 'whiteout' };
+    const entry: LayerEntry = { kind: 'file' };
+    if (readOverlayXattr(path, 'metacopy', ns) !== undefined) {
+      entry.metacopy = true;
+      const redirect = readOverlayXattr(path, 'redirect', ns);
+      if (redirect !== undefined) entry.redirect = redirect.toString();
+    }
+    return entry;
+  }
+  return { kind: st.isSymbolicLink() ? 'symlink' : 'other' };
+}
+
+export interface ResolveOptions {
+  /** 'trusted', 'user' (layers of a userxattr mount), or 'auto' (either; the default). */
+  namespace?: ReadNamespace;
+  /** Follow redirect xattrs of directories (redirect_dir=on/follow). Default true. */
+  followRedirects?: boolean;
+}
+
+/** A directory of the merged view in one layer. */
+export interface LayerDir {
+  layer: number;
+  /** Path inside the layer ('/' for its root). */
+  path: string;
+  /** Marked opaque=x: its xattr whiteouts hide names in readdir too. */
+  xwhiteouts?: boolean;
+}
+
+type Found = Extract<Resolution, { found: true }>;
+
+/** A name in a merged directory listing: the layer serving it and its type there. */
+export interface Listed {
+  layer: number;
+  kind: Exclude<EntryKind, 'whiteout'>;
+}
+
+export type Resolution =
+  | {
+      found: true;
+      /** Index into the layers given (0 = top). */
+      layer: number;
+      /** The real path on disk that serves it. */
+      realPath: string;
+      kind: Exclude<EntryKind, 'whiteout'>;
+      /** For a directory: every layer directory merged into it, top first. */
+      mergedFrom?: LayerDir[];
+      /** For a metacopy file: the layer and path its data comes from. */
+      dataFrom?: LayerDir;
+    }
+  | { found: false; whiteout: true; layer: number; realPath: string }
+  | { found: false; whiteout: false };
+
+/**
+ * The layers of a stack, top first (an upper, if any, is simply the first), and lookups in them.
+ * Directory results are cached per instance: create a new one after changing the layers.
+ */
+export class LayerStack {
+  readonly layers: readonly string[];
+  readonly namespace: ReadNamespace;
+  readonly followRedirects: boolean;
+  readonly #dirs = new Map<string, LayerDir[] | Resolution>();
+
+  constructor(layers: readonly string[], options: ResolveOptions = {}) {
+    this.layers = layers;
+    this.namespace = options.namespace ?? 'auto';
+    this.followRedirects = options.followRedirects ?? true;
+  }
+
+  /** The layer directories merged at the directory `path` of the merged view, or why there are none. */
+  dirsAt(path: string): LayerDir[] | Resolution {
+    const norm = posix.normalize('/' + path);
+    const key = norm === '/' ? '/' : norm.replace(/\/$/, '');
+    const hit = this.#dirs.get(key);
+    if (hit) return hit;
+    let result: LayerDir[] | Resolution;
+    if (key === '/') result = this.layers.map((root, layer) => (layerEntry(root, this.namespace)?.opaque === 'x' ? { layer, path: '/', xwhiteouts: true } : { layer, path: '/' }));
+    else {
+      const parent = this.dirsAt(posix.dirname(key));
+      if (!Array.isArray(parent)) result = parent.found ? { found: false, whiteout: false } : parent;
+      else {
+        const r = this.lookupIn(parent, posix.basename(key));
+        result = r.found && r.kind === 'dir' ? r.mergedFrom! : r;
+      }
+    }
+    this.#dirs.set(key, result);
+    return result;
+  }
+
+  /** Looks up `name` in the merged directory made of `parents` (top first). */
+  lookupIn(parents: readonly LayerDir[], name: string): Resolution {
+    let first: Found | undefined;
+    const merged: LayerDir[] = [];
+    // Where lower layers look for this name: redirects change it from the layer that set them down.
+    let redirectedPath: string | undefined;
+    for (const parent of parents) {
+      const layerPath = redirectedPath ?? posix.join(parent.path, name);
+      const real = join(this.layers[parent.layer]!, layerPath);
+      const entry = layerEntry(real, this.namespace);
+      if (!entry) continue;
+      if (entry.kind === 'whiteout') {
+        if (!first) return { found: false, whiteout: true, layer: parent.layer, realPath: real };
+        break;
+      }
+      if (!first) {
+        if (entry.kind === 'dir') {
+          first = { found: true, layer: parent.layer, realPath: real, kind: 'dir' };
+        } else {
+          const res: Found = { found: true, layer: parent.layer, realPath: real, kind: entry.kind };
+          if (entry.metacopy) {
+            const data = this.metacopyData(parent.layer, entry.redirect ?? layerPath);
+            if (data) res.dataFrom = data;
+          }
+          return res;
+        }
+      } else if (entry.kind !== 'dir') break; // a non-directory below a directory ends the merge
+      merged.push(entry.opaque === 'x' ? { layer: parent.layer, path: layerPath, xwhiteouts: true } : { layer: parent.layer, path: layerPath });
+      if (entry.opaque === 'y') break;
+      if (entry.redirect !== undefined && this.followRedirects) {
+        redirectedPath = entry.redirect.startsWith('/') ? entry.redirect : posix.join(posix.dirname(layerPath), entry.redirect);
+      }
+    }
+    if (!first) return { found: false, whiteout: false };
+    return { ...first, mergedFrom: merged };
+  }
+
+  /** The lower layer holding the data of a metacopy file (its redirect, or the same path). */
+  private metacopyData(above: number, path: string): LayerDir | undefined {
+    for (let layer = above + 1; layer < this.layers.length; layer++) {
+      const entry = layerEntry(join(this.layers[layer]!, path), this.namespace);
+      if (entry?.kind === 'file' && !entry.metacopy) return { layer, path };
+    }
+    return undefined;
+  }
+
+  /** Which layer serves `path` of the merged view: its layer and real path, a whiteout, or nothing. */
+  resolve(path: string): Resolution {
+    const norm = posix.normalize('/' + path).replace(/\/$/, '') || '/';
+    if (norm === '/') return { found: true, layer: 0, realPath: this.layers[0]!, kind: 'dir', mergedFrom: this.dirsAt('/') as LayerDir[] };
+    const parent = this.dirsAt(posix.dirname(norm));
+    if (!Array.isArray(parent)) return parent.found ? { found: false, whiteout: false } : parent;
+    return this.lookupIn(parent, posix.basename(norm));
+  }
+
+  /**
+   * The names of the merged directory `path`, each with the layer that serves it, as readdir of
+   * the mount would list them (whiteouts and entries below an opaque directory left out).
+   */
+  list(path: string): Map<string, Listed> {
+    const dirs = this.dirsAt(path);
+    return Array.isArray(dirs) ? this.listDirs(dirs) : new Map();
+  }
+
+  /** list() for a merged directory given as its layer directories (top first). */
+  listDirs(dirs: readonly LayerDir[]): Map<string, Listed> {
+    const out = new Map<string, Listed>();
+    const hidden = new Set<string>();
+    for (const dir of dirs) {
+      const real = join(this.layers[dir.layer]!, dir.path);
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(real, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const d of entries) {
+        if (out.has(d.name) || hidden.has(d.name)) continue;
+        const child = join(real, d.name);
+        if (d.isCharacterDevice() && isDeviceWhiteout(child)) {
+          hidden.add(d.name);
+          continue;
+        }
+        const kind: Exclude<EntryKind, 'whiteout'> = d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other';
+        // readdir hides xattr whiteouts only in a lower dir marked opaque=x (kernel: ovl_iterate).
+        if (kind === 'file' && dir.xwhiteouts && lstatSync(child).size === 0 && readOverlayXattr(child, 'whiteout', this.namespace) !== undefined) {
+          hidden.add(d.name);
+          continue;
+        }
+        out.set(d.name, { layer: dir.layer, kind });
+      }
+    }
+    // A name that is a directory above and something else below: the directory wins (kept first).
+    return out;
+  }
+}
+
+/** Which layer serves `path`, for layers given top first (put an upper first if there is one). */
+export function resolvePath(layers: readonly string[], path: string, options: ResolveOptions = {}): Resolution {
+  return new LayerStack(layers, options).resolve(path);
+}
