@@ -1,6 +1,7 @@
 // The new mount API: fsopen(2), fspick(2), fsconfig(2) (one export per command), fsmount(2),
 // move_mount(2), open_tree(2), mount_setattr(2), and the fs-context message log.
 #include <napi.h>
+#include <poll.h>
 
 #include <cerrno>
 #include <string>
@@ -15,10 +16,21 @@
 
 namespace ovl {
 
+// Every failing fsconfig/fsmount drains the fd it was given, which need not be an fs context.
+// The kernel keeps at most 8 messages (struct fc_log, include/linux/fs_context.h), so more reads
+// mean it is not a log (a file, /dev/zero); a zero-timeout poll first keeps an empty pipe or
+// socket from blocking. An fs context has no poll method, so it always polls readable.
+constexpr size_t kMaxFsLogMessages = 8;
+
 std::vector<std::string> DrainFsLog(int fs_fd) {
   std::vector<std::string> out;
   std::vector<char> buf(4096);
-  for (;;) {
+  while (out.size() < kMaxFsLogMessages) {
+    pollfd pfd{fs_fd, POLLIN, 0};
+    int ready;
+    do ready = poll(&pfd, 1, 0);
+    while (ready < 0 && errno == EINTR);
+    if (ready != 1 || !(pfd.revents & POLLIN)) break;
     int n = SysRead(fs_fd, buf.data(), buf.size());
     if (n == -EMSGSIZE && buf.size() < (1u << 20)) {
       buf.resize(buf.size() * 4);  // the message stays queued; read it again with room for it

@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { native } from '../../src/binding.js';
 import { O, S, sys } from '../../src/index.js';
@@ -334,5 +336,29 @@ describe('raw binding backstop', () => {
     }
     expect(() => proto.close.call({} as FdHandle)).toThrow();
     expect(() => proto.close.call(forged() as FdHandle)).toThrow();
+  });
+});
+
+describe('an fd that is not an fs context', () => {
+  // fsReadLog, and every failing fsconfig/fsmount (which drains the log into the error), read
+  // whatever fd they were given until the kernel says the log is empty. On /dev/zero that was
+  // forever, on an empty pipe a read that never returns; a child process keeps a hang from
+  // hanging the runner.
+  it('is neither read forever nor blocked on', () => {
+    const fifo = join(tempDir(), 'fifo');
+    native.mknodSync(null, fifo, 0o010000 /* S_IFIFO */ | 0o600, 0, 0);
+    const fixture = fileURLToPath(new URL('./fixtures/drain-wrong-fd.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [fixture, fifo], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.signal, `the child hung: ${r.stderr}`).toBe(null);
+    expect(r.status, r.stderr).toBe(0);
+    // (The child uses the raw binding: errors carry errno, not code.)
+    const out = JSON.parse(r.stdout) as Record<string, { ok?: unknown; errno?: number; kernelMessages?: string[] }>;
+    expect(out.logPipe).toEqual({ ok: [] });
+    expect(out.configPipe).toEqual({ errno: -22, syscall: 'fsconfig', kernelMessages: [] });
+    expect(out.mountPipe).toEqual({ errno: -22, syscall: 'fsmount', kernelMessages: [] });
+    // The kernel's fs-context log holds at most 8 messages, so more is never a log.
+    expect(out.logZero!.ok).toBeLessThanOrEqual(8);
+    expect(out.configZero).toMatchObject({ errno: -22, syscall: 'fsconfig' });
+    expect(out.configZero!.kernelMessages!.length).toBeLessThanOrEqual(8);
   });
 });
