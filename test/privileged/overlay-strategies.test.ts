@@ -1,0 +1,93 @@
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { mountOverlay, mountOverlaySync, type OverlayMount, type OverlaySpec, type Strategy } from '../../src/index.js';
+import { parseOverlayOptions, readMountInfo } from '../../src/mountinfo.js';
+import { makeExample, MERGED, snapshot } from '../helpers/example.js';
+import { expectUnmounted } from '../helpers/overlay.js';
+import { describePrivileged } from '../helpers/privileged.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const STRATEGIES: Strategy[] = ['lowerdir+', 'fd', 'legacy'];
+const CALLS = [
+  ['mountOverlaySync', (spec: OverlaySpec) => Promise.resolve(mountOverlaySync(spec))],
+  ['mountOverlay', (spec: OverlaySpec) => mountOverlay(spec)],
+] as const;
+
+describePrivileged('mountOverlay: the three-layer example under every strategy', () => {
+  for (const strategy of STRATEGIES) {
+    for (const [name, mount] of CALLS) {
+      it(`${name} with strategy '${strategy}': merged view, copy-up, untouched layers, cleanWorkdir`, async () => {
+        const x = makeExample(tempDir());
+        const layersBefore = x.lower.map(snapshot);
+        const spec: OverlaySpec = { lower: x.lower, upper: x.upper, work: x.work, target: x.target, strategy };
+
+        const m: OverlayMount = await mount(spec);
+        try {
+          expect(m.strategy).toBe(strategy);
+          expect(m.target).toBe(x.target);
+          expect(m.mounted).toBe(true);
+          const entry = readMountInfo().find((e) => e.mountId === m.mountId);
+          expect(entry?.mountPoint).toBe(x.target);
+          expect(entry?.fsType).toBe('overlay');
+          // The top mount at the target is ours.
+          expect(readMountInfo().filter((e) => e.mountPoint === x.target).at(-1)?.mountId).toBe(m.mountId);
+          if (strategy === 'fd') expect([...m.byFd].sort()).toEqual(['lower[0]', 'lower[1]', 'lower[2]', 'upper', 'work']);
+          else {
+            expect(m.byFd).toEqual([]);
+            const seen = parseOverlayOptions(entry!.superOptions);
+            expect(seen.form).toBe(strategy === 'legacy' ? 'legacy' : 'lowerdir+');
+            expect(seen.lower).toEqual(x.lower);
+            expect(seen.upper).toBe(x.upper);
+            expect(seen.work).toBe(x.work);
+          }
+
+          // The same merged view whatever the strategy; reads come from the topmost layer.
+          expect(snapshot(x.target)).toEqual(MERGED);
+          expect(readFileSync(join(x.target, 'etc/app/config.json'), 'utf8')).toBe('{"from":"config"}\n');
+
+          // A write copies the file up: upper gets it, the base layer keeps its own.
+          expect(existsSync(join(x.upper, 'etc/os-release'))).toBe(false);
+          writeFileSync(join(x.target, 'etc/os-release'), 'ID=changed\n');
+          expect(readFileSync(join(x.target, 'etc/os-release'), 'utf8')).toBe('ID=changed\n');
+          expect(readFileSync(join(x.upper, 'etc/os-release'), 'utf8')).toBe('ID=changed\n');
+          writeFileSync(join(x.target, 'app/new.txt'), 'new');
+          expect(snapshot(x.upper)).toEqual({ 'app/new.txt': 'new', 'etc/os-release': 'ID=changed\n' });
+          expect(x.lower.map(snapshot)).toEqual(layersBefore);
+
+          // The kernel's scratch dir, mode 000, exists while mounted.
+          expect(statSync(join(x.work, 'work')).mode & 0o777).toBe(0);
+        } finally {
+          await m.unmount({ cleanWorkdir: true });
+        }
+        expect(m.mounted).toBe(false);
+        expectUnmounted(x.target);
+        expect(existsSync(join(x.work, 'work'))).toBe(false);
+        expect(existsSync(x.work)).toBe(true);
+        expect(x.lower.map(snapshot)).toEqual(layersBefore);
+        expect(readFileSync(join(x.upper, 'etc/os-release'), 'utf8')).toBe('ID=changed\n');
+      });
+    }
+  }
+
+  it('without upper and work the overlay is read-only under every strategy, same view', async () => {
+    const root = tempDir();
+    const x = makeExample(root);
+    for (const strategy of STRATEGIES) {
+      const m = mountOverlaySync({ lower: x.lower, target: x.target, strategy });
+      try {
+        expect(snapshot(x.target)).toEqual(MERGED);
+        let code: string | undefined;
+        try {
+          writeFileSync(join(x.target, 'etc/os-release'), 'no');
+        } catch (e) {
+          code = (e as NodeJS.ErrnoException).code;
+        }
+        expect(code).toBe('EROFS');
+      } finally {
+        m.unmountSync();
+      }
+      expectUnmounted(x.target);
+    }
+  });
+});
