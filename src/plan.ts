@@ -163,7 +163,7 @@ function chooseStrategy(spec: OverlaySpec, caps: Capabilities): { strategy: Stra
     return { strategy: 'legacy', reason: 'forced: mount(2) with an option string' };
   }
   if (api && caps.lowerdirPlus) {
-    return { strategy: 'lowerdir+', reason: 'the kernel appends layers one fsconfig at a time (no escaping, no page limit)' };
+    return { strategy: 'lowerdir+', reason: 'the kernel takes one layer per fsconfig call: no escaping, no page limit' };
   }
   return { strategy: 'legacy', reason: caps.newMountApi ? 'this kernel has no lowerdir+ (before 6.7)' : 'this kernel has no new mount API' };
 }
@@ -229,9 +229,8 @@ function planNewApi(spec: OverlaySpec, caps: Capabilities, strategy: Strategy, r
     if (value === null) steps.push({ stage: `fsconfig ${key}`, step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_FLAG, key } });
     else steps.push({ stage: `fsconfig ${key}=${value}`, step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key, value } });
   }
-  if (spec.source !== undefined) {
-    steps.push({ stage: 'fsconfig source', step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key: 'source', value: spec.source } });
-  }
+  // Without a source the new API shows 'none' in mountinfo; mount(8) users expect 'overlay'.
+  steps.push({ stage: 'fsconfig source', step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key: 'source', value: spec.source ?? 'overlay' } });
   steps.push({ stage: 'create', step: { op: 'fsconfig', fs, cmd: caps.createExcl ? FSCONFIG.CMD_CREATE_EXCL : FSCONFIG.CMD_CREATE } });
   const mnt = steps.length;
   steps.push({ stage: 'fsmount', step: { op: 'fsmount', fs, attrs: mountAttrs(spec) } });
