@@ -8,6 +8,7 @@ import { constants, openSync, readSync } from 'node:fs';
 import { adoptFd, lseekSync, type FdHandle } from './sys/fd.js';
 
 const SEEK_END = 2;
+const OVERLAY_PREFIXES = ['overlayfs: ', 'overlay: '] as const;
 
 export class KernelLogCursor {
   private readonly handle: FdHandle;
@@ -34,8 +35,14 @@ export class KernelLogCursor {
     return new KernelLogCursor(handle);
   }
 
-  /** The records logged since the cursor whose text starts with `prefix`, text only. Closes the cursor. */
-  read(prefix = 'overlayfs: '): string[] {
+  /**
+   * The records logged since the cursor whose text starts with one of `prefixes`, text only.
+   * Closes the cursor. By default overlay's two prefixes: `overlayfs: ` (pr_err/pr_warn) and
+   * `overlay: ` (fs-context errors of a mount(2), which has no fs-context log to hold them,
+   * e.g. "overlay: filesystem on /x is read-only").
+   */
+  read(prefixes: string | readonly string[] = OVERLAY_PREFIXES): string[] {
+    const wanted = typeof prefixes === 'string' ? [prefixes] : prefixes;
     const out: string[] = [];
     const buf = Buffer.alloc(8192);
     try {
@@ -53,7 +60,7 @@ export class KernelLogCursor {
         const record = buf.toString('utf8', 0, n);
         const semi = record.indexOf(';');
         const text = record.slice(semi + 1).split('\n')[0] ?? '';
-        if (text.startsWith(prefix)) out.push(text);
+        if (wanted.some((p) => text.startsWith(p))) out.push(text);
       }
     } finally {
       this.close();
