@@ -81,7 +81,9 @@ const HINTS: Array<[RegExp, string]> = [
   [/needs to support d_type/, 'the upper filesystem has no d_type (xfs made with ftype=0?): whiteouts would show as files'],
   [/requires permission to access trusted xattrs/, 'in a user namespace trusted.overlay.* xattrs are not available: use the userxattr option'],
   [/failed to verify upper root origin/, "index=on recorded other lower layers for this upper: mount with options.index 'off', or remove the work dir's index/"],
-  [/in-use as upperdir\/workdir/, 'another overlay uses this upper or work dir with index=on: unmount it first'],
+  // The kernel refuses a shared upper/work when the new mount has index=on (with index=off it only warns).
+  [/in-use as upperdir\/workdir/, "another overlay uses this upper or work dir, which index=on refuses to share: unmount that overlay first (or mount with options.index 'off', accepting undefined behaviour)"],
+  [/filesystem on .* is read-only/, 'upper and work must be on a writable filesystem, on a mount that is not read-only'],
   [/too many lower directories/, 'the kernel takes at most 500 lower layers'],
   [/conflicting (lowerdir|upperdir) path|overlapping/, 'a layer is given twice, or one layer is inside another'],
 ];
