@@ -1,0 +1,250 @@
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import {
+  MS,
+  mountOverlay,
+  mountOverlaySync,
+  plan,
+  probe,
+  sys,
+  type MountOverlayOptions,
+  type OverlaySpec,
+  type Strategy,
+} from '../../src/index.js';
+import { KernelLogCursor } from '../../src/kmsg.js';
+import { snapshot } from '../helpers/example.js';
+import { caught, expectUnmounted } from '../helpers/overlay.js';
+import { describePrivileged } from '../helpers/privileged.js';
+import { mountsUnder, openFdCount, tempDir, writeTree } from '../helpers/tmp.js';
+
+const STRATEGIES: Strategy[] = ['lowerdir+', 'fd', 'legacy'];
+const CALLS = [
+  ['mountOverlaySync', (spec: OverlaySpec, o?: MountOverlayOptions) => Promise.resolve().then(() => mountOverlaySync(spec, o))],
+  ['mountOverlay', (spec: OverlaySpec, o?: MountOverlayOptions) => mountOverlay(spec, o)],
+] as const;
+
+/** Whether this process may read the kernel log (then errors carry the `overlayfs:` lines). */
+const kmsgReadable = (() => {
+  const cursor = KernelLogCursor.open();
+  cursor?.close();
+  return cursor !== null;
+})();
+
+/**
+ * Runs a failing mount and checks that it left nothing: no mount under `root`, no new fd, and
+ * root's entries unchanged (a work dir mountOverlay created is removed again).
+ */
+async function failsCleanly(root: string, attempt: () => Promise<unknown>): Promise<NodeJS.ErrnoException & Record<string, unknown>> {
+  const mounts = mountsUnder(root);
+  const entries = snapshotNames(root);
+  const fds = openFdCount();
+  const err = await caught(attempt);
+  expect(mountsUnder(root)).toEqual(mounts);
+  expect(openFdCount()).toBe(fds);
+  expect(snapshotNames(root)).toEqual(entries);
+  return err;
+}
+
+/** Every path under `dir` (directories included), skipping mode-000 kernel dirs we cannot list. */
+function snapshotNames(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(join(dir, rel));
+    } catch {
+      return;
+    }
+    for (const n of names.sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      out.push(r);
+      walk(r);
+    }
+  };
+  walk('');
+  return out;
+}
+
+function expectShape(err: Record<string, unknown>, want: { code: string; errno: number; syscall: string; stage: string; strategy: Strategy }): void {
+  expect(err).toBeInstanceOf(Error);
+  expect(err.code).toBe(want.code);
+  expect(err.errno).toBe(want.errno);
+  expect(err.syscall).toBe(want.syscall);
+  expect(err.stage).toBe(want.stage);
+  expect(err.strategy).toBe(want.strategy);
+  expect(Array.isArray(err.kernelLog)).toBe(true);
+}
+
+describePrivileged('a failing mount leaves nothing and says why', () => {
+  for (const strategy of STRATEGIES) {
+    for (const [name, mount] of CALLS) {
+      it(`${name} '${strategy}': index=on with an upper that recorded other lowers fails ESTALE at ${strategy === 'legacy' ? 'mount' : 'create'}, with the log and the index hint`, async () => {
+        const root = tempDir();
+        writeTree(root, { 'a/from-a': 'a', 'b/from-b': 'b', 'u/': null, 'w/': null, 'm/': null });
+        const first = mountOverlaySync({ lower: [join(root, 'a')], upper: join(root, 'u'), work: join(root, 'w'), target: join(root, 'm'), options: { index: 'on' } });
+        first.unmountSync();
+
+        // Other lowers, the same upper: the upper root's origin does not match. The work dir is
+        // new (two levels), so mountOverlay creates it, and must remove it again.
+        const spec: OverlaySpec = {
+          lower: [join(root, 'b')],
+          upper: join(root, 'u'),
+          work: join(root, 'fresh', 'w'),
+          target: join(root, 'm'),
+          options: { index: 'on' },
+          strategy,
+        };
+        const err = await failsCleanly(root, () => mount(spec));
+        expect(existsSync(join(root, 'fresh'))).toBe(false);
+        expectShape(err, {
+          code: 'ESTALE',
+          errno: -116,
+          syscall: strategy === 'legacy' ? 'mount' : 'fsconfig',
+          stage: strategy === 'legacy' ? 'mount' : 'create',
+          strategy,
+        });
+        if (kmsgReadable) {
+          expect(err.kernelLog).toContain('overlayfs: failed to verify upper root origin');
+          expect(err.message).toContain('failed to verify upper root origin');
+          expect(err.hint).toMatch(/index=on recorded other lower layers/);
+        }
+        expectUnmounted(join(root, 'm'));
+      });
+    }
+  }
+
+  for (const strategy of STRATEGIES) {
+    it(`'${strategy}': upper and work on a read-only mount fail at ${strategy === 'legacy' ? 'mount' : 'fsconfig upperdir'}, with the kernel's words`, async () => {
+      const root = tempDir();
+      writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'ro/': null, 'm/': null });
+      const ro = join(root, 'ro');
+      sys.mountSync('tmpfs', ro, 'tmpfs', 0, 'size=1m');
+      try {
+        mkdirSync(join(ro, 'u'));
+        mkdirSync(join(ro, 'w'));
+        sys.mountSync(null, ro, null, MS.REMOUNT | MS.RDONLY, null);
+        const upper = join(ro, 'u');
+        const spec: OverlaySpec = { lower: [join(root, 'a'), join(root, 'b')], upper, work: join(ro, 'w'), target: join(root, 'm'), strategy };
+        const err = await failsCleanly(root, () => mountOverlay(spec));
+        const words = `filesystem on ${upper} is read-only`;
+        if (strategy === 'legacy') {
+          expectShape(err, { code: 'EINVAL', errno: -22, syscall: 'mount', stage: 'mount', strategy });
+          // mount(2) has no fs-context log: the kernel prints the parser's error as "overlay: ...".
+          if (kmsgReadable) expect(err.kernelLog).toContain(`overlay: ${words}`);
+        } else {
+          expectShape(err, { code: 'EINVAL', errno: -22, syscall: 'fsconfig', stage: `fsconfig upperdir '${upper}'`, strategy });
+          expect(err.kernelMessages).toEqual([`e overlay: ${words}`]);
+        }
+        if (strategy !== 'legacy' || kmsgReadable) {
+          expect(err.message).toContain(words);
+          expect(err.hint).toMatch(/writable/);
+        }
+      } finally {
+        sys.umount2Sync(ro);
+      }
+      expectUnmounted(join(root, 'm'));
+    });
+  }
+
+  for (const strategy of STRATEGIES) {
+    it(`'${strategy}': one directory twice through a bind mount passes validation, fails ELOOP in the kernel`, async () => {
+      const root = tempDir();
+      writeTree(root, { 'a/x': 'a', 'alias/': null, 'm/': null });
+      sys.mountSync(join(root, 'a'), join(root, 'alias'), null, MS.BIND, null);
+      try {
+        const spec: OverlaySpec = { lower: [join(root, 'a'), join(root, 'alias')], target: join(root, 'm'), strategy };
+        const err = await failsCleanly(root, () => mountOverlay(spec));
+        expectShape(err, {
+          code: 'ELOOP',
+          errno: -40,
+          syscall: strategy === 'legacy' ? 'mount' : 'fsconfig',
+          stage: strategy === 'legacy' ? 'mount' : 'create',
+          strategy,
+        });
+        if (kmsgReadable) expect(err.kernelLog).toContain('overlayfs: conflicting lowerdir path');
+        expect(err.hint).toBe('a layer is given twice, or one layer is inside another');
+      } finally {
+        sys.umount2Sync(join(root, 'alias'));
+      }
+      expectUnmounted(join(root, 'm'));
+    });
+  }
+
+  it('allowShared with index=on: the kernel refuses the shared upper (EBUSY at create) and the hint says why', async () => {
+    const root = tempDir();
+    writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm1/': null, 'm2/': null });
+    const first = await mountOverlay({ lower: [join(root, 'a')], upper: join(root, 'u'), work: join(root, 'w1'), target: join(root, 'm1') });
+    try {
+      const spec: OverlaySpec = {
+        lower: [join(root, 'b')],
+        upper: join(root, 'u'),
+        work: join(root, 'w2'),
+        target: join(root, 'm2'),
+        options: { index: 'on' },
+        allowShared: true,
+      };
+      const err = await failsCleanly(root, () => mountOverlay(spec));
+      expect(existsSync(join(root, 'w2'))).toBe(false);
+      expectShape(err, { code: 'EBUSY', errno: -16, syscall: 'fsconfig', stage: 'create', strategy: 'lowerdir+' });
+      if (kmsgReadable) {
+        expect((err.kernelLog as string[]).some((l) => l.startsWith('overlayfs: upperdir is in-use as upperdir/workdir of another mount'))).toBe(true);
+        expect(err.hint).toMatch(/index=on refuses to share/);
+      }
+    } finally {
+      await first.unmount({ cleanWorkdir: true });
+    }
+    expectUnmounted(join(root, 'm1'));
+  });
+
+  // The 'fd' strategy opens each path and checks the fd is the directory validated before. To
+  // replace a layer exactly between validation and the open, the swap runs in the getter of
+  // options.capabilities, which mountOverlay reads after validation and before any open.
+  const swapCases: Array<[Strategy, string]> = [
+    ['fd', 'fd'],
+    ['legacy', 'legacy named by /proc/self/fd'],
+  ];
+  for (const [strategy, label] of swapCases) {
+    for (const [name, mount] of CALLS) {
+      it(`${name} '${label}': a layer replaced after validation is refused (ERR_LAYER_CHANGED), nothing left`, async () => {
+        const root = tempDir();
+        writeTree(root, { 'a/from-a': 'a', 'b/from-b': 'b', 'u/': null, 'm/': null });
+        // Long enough that legacy has to name the layers by fd.
+        const long = join(root, 'long', ...Array<string>(19).fill('d'.repeat(200)));
+        const long2 = join(root, 'long2', ...Array<string>(5).fill('d'.repeat(200)));
+        writeTree(long, { 'from-long': 'long' });
+        writeTree(long2, { 'from-long2': 'long2' });
+        const b = join(root, 'b');
+        const spec: OverlaySpec = {
+          lower: [join(root, 'a'), b, long, long2],
+          upper: join(root, 'u'),
+          work: join(root, 'new', 'w'),
+          target: join(root, 'm'),
+          strategy,
+        };
+        const p = plan(spec, probe());
+        expect(p.openPhase).toBeGreaterThan(0);
+        if (strategy === 'legacy') expect(p.reason).toContain('/proc/self/fd');
+        let swapped = false;
+        const options = {
+          get capabilities() {
+            renameSync(b, join(root, 'b-validated'));
+            writeTree(b, { 'from-impostor': 'x' });
+            swapped = true;
+            return probe();
+          },
+        } as MountOverlayOptions;
+        const fds = openFdCount();
+        const err = await caught(() => mount(spec, options));
+        expect(swapped).toBe(true);
+        expect(err.code).toBe('ERR_LAYER_CHANGED');
+        expect(err.field).toBe('lower[1]');
+        expect(err.message).toBe('lower[1] is not the directory that was validated: its path was replaced before it was opened');
+        expect(openFdCount()).toBe(fds);
+        expect(mountsUnder(root)).toEqual([]);
+        expect(existsSync(join(root, 'new'))).toBe(false);
+        expect(snapshot(join(root, 'u'))).toEqual({});
+      });
+    }
+  }
+});
