@@ -12,6 +12,32 @@ export interface UnmountOptions {
   detach?: boolean;
 }
 
+function topMountId(path: string): number | undefined {
+  try {
+    return statxSync(path, { flags: AT.SYMLINK_NOFOLLOW, mask: STATX.MNT_ID }).mountId;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every mount below `mountId` in this namespace's tree (children, their children, ...). */
+export function descendantMountIds(mountId: number): number[] {
+  const entries = readMountInfo();
+  const inTree = new Set([mountId]);
+  // Parents are not always listed before their children: repeat until nothing is added.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const m of entries) {
+      if (!inTree.has(m.mountId) && inTree.has(m.parentId) && m.mountId !== m.parentId) {
+        inTree.add(m.mountId);
+        grew = true;
+      }
+    }
+  }
+  inTree.delete(mountId);
+  return [...inTree];
+}
+
 export class MountHandle implements AsyncDisposable, Disposable {
   readonly target: string;
   /** The id mountinfo shows for this mount. */
@@ -19,11 +45,14 @@ export class MountHandle implements AsyncDisposable, Disposable {
   /** The 64-bit unique id (statx STATX_MNT_ID_UNIQUE) where the kernel has it. */
   readonly uniqueMountId: number | undefined;
   #mounted = true;
+  /** Mounts that came with ours (a recursive bind's copies of the source's submounts). */
+  readonly #submounts: readonly number[];
 
-  constructor(target: string, mountId: number, uniqueMountId: number | undefined) {
+  constructor(target: string, mountId: number, uniqueMountId: number | undefined, submounts: readonly number[] = []) {
     this.target = target;
     this.mountId = mountId;
     this.uniqueMountId = uniqueMountId;
+    this.#submounts = submounts;
   }
 
   get mounted(): boolean {
@@ -61,17 +90,40 @@ export class MountHandle implements AsyncDisposable, Disposable {
     return true;
   }
 
+  /**
+   * The mount points of the submounts that came with ours and are still the top mount where
+   * they are, deepest first: unmounted before ours, since a mount with children is busy. A
+   * detach takes the whole tree at once and needs none of this.
+   */
+  #submountsToUnmount(options: UnmountOptions): string[] {
+    if (this.#submounts.length === 0 || options.detach) return [];
+    const byId = new Map(readMountInfo().map((m) => [m.mountId, m]));
+    const depth = (id: number): number => {
+      let d = 0;
+      for (let m = byId.get(id); m !== undefined && m.mountId !== this.mountId && d <= byId.size; m = byId.get(m.parentId)) d++;
+      return d;
+    };
+    return this.#submounts
+      .filter((id) => byId.has(id) && topMountId(byId.get(id)!.mountPoint) === id)
+      .sort((a, b) => depth(b) - depth(a))
+      .map((id) => byId.get(id)!.mountPoint);
+  }
+
   /** umount2(target, UMOUNT_NOFOLLOW [| MNT_DETACH]). Idempotent: a second call does nothing. */
   async unmount(options: UnmountOptions = {}): Promise<void> {
     if (!this.#check()) return;
-    await umount2(this.target, MNT.UMOUNT_NOFOLLOW | (options.detach ? MNT.DETACH : 0));
+    const flags = MNT.UMOUNT_NOFOLLOW | (options.detach ? MNT.DETACH : 0);
+    for (const sub of this.#submountsToUnmount(options)) await umount2(sub, flags);
+    await umount2(this.target, flags);
     this.#mounted = false;
     this.afterUnmount();
   }
 
   unmountSync(options: UnmountOptions = {}): void {
     if (!this.#check()) return;
-    umount2Sync(this.target, MNT.UMOUNT_NOFOLLOW | (options.detach ? MNT.DETACH : 0));
+    const flags = MNT.UMOUNT_NOFOLLOW | (options.detach ? MNT.DETACH : 0);
+    for (const sub of this.#submountsToUnmount(options)) umount2Sync(sub, flags);
+    umount2Sync(this.target, flags);
     this.#mounted = false;
     this.afterUnmount();
   }

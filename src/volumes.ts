@@ -3,7 +3,7 @@
  * through the new mount API where the kernel has it, in one native call.
  */
 import { AT, FSCONFIG, MOUNT_ATTR, MOVE_MOUNT, MS, OPEN_TREE, STATX } from './constants.js';
-import { MountHandle } from './mount-handle.js';
+import { descendantMountIds, MountHandle } from './mount-handle.js';
 import type { StatxResult, Step, StepsResult } from './native-types.js';
 import { probe } from './probe.js';
 import { runSteps, runStepsSync } from './sys/steps.js';
@@ -55,17 +55,20 @@ function bindSteps(source: string, target: string, options: BindOptions): Step[]
   return [...steps, ...idSteps(target)];
 }
 
-/** A bind mount of `source` at `target`. Read-only is applied to the detached copy, never racily. */
+/**
+ * A bind mount of `source` at `target`. Read-only is applied to the detached copy, never racily.
+ * A recursive bind's handle also unmounts the copies of the submounts it brought along.
+ */
 export async function bindMount(source: string, target: string, options: BindOptions = {}): Promise<MountHandle> {
   const steps = bindSteps(cString('source', source), cString('target', target), options);
   const { mountId, unique } = mountIds(await runSteps(steps));
-  return new MountHandle(target, mountId, unique);
+  return new MountHandle(target, mountId, unique, options.recursive ? descendantMountIds(mountId) : []);
 }
 
 export function bindMountSync(source: string, target: string, options: BindOptions = {}): MountHandle {
   const steps = bindSteps(cString('source', source), cString('target', target), options);
   const { mountId, unique } = mountIds(runStepsSync(steps));
-  return new MountHandle(target, mountId, unique);
+  return new MountHandle(target, mountId, unique, options.recursive ? descendantMountIds(mountId) : []);
 }
 
 function tmpfsSteps(target: string, options: TmpfsOptions): Step[] {
