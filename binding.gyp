@@ -17,7 +17,9 @@
       ],
       # node_addon_api (not _except): C++ exceptions off, errors are pending JS exceptions.
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api"],
-      "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      # SWALLOW_UNTHROWABLE_EXCEPTIONS: a call completing while a worker's environment shuts
+      # down cannot throw or call JS; without it node-addon-api aborts the whole process.
+      "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc!": ["-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++20", "-fno-exceptions", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"]

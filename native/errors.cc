@@ -8,43 +8,41 @@ namespace ovl {
 
 namespace {
 
-Napi::Object RawErrorObject(Napi::Env env, const SysError& err) {
-  Napi::Object raw = Napi::Object::New(env);
-  raw.Set("errno", Napi::Number::New(env, err.code));
-  raw.Set("syscall", Napi::String::New(env, err.syscall));
-  if (err.path) raw.Set("path", Napi::String::New(env, *err.path));
-  if (err.dest) raw.Set("dest", Napi::String::New(env, *err.dest));
-  if (err.key) raw.Set("key", Napi::String::New(env, *err.key));
+// The failure's fields on `o`, errno positive (the factory's input; the fallback negates it).
+void SetFields(Napi::Env env, Napi::Object o, const SysError& err) {
+  o.Set("errno", Napi::Number::New(env, err.code));
+  o.Set("syscall", Napi::String::New(env, err.syscall));
+  if (err.path) o.Set("path", Napi::String::New(env, *err.path));
+  if (err.dest) o.Set("dest", Napi::String::New(env, *err.dest));
+  if (err.key) o.Set("key", Napi::String::New(env, *err.key));
   if (err.kernel_messages) {
     Napi::Array list = Napi::Array::New(env, err.kernel_messages->size());
     for (size_t i = 0; i < err.kernel_messages->size(); i++) {
       list.Set(static_cast<uint32_t>(i), Napi::String::New(env, (*err.kernel_messages)[i]));
     }
-    raw.Set("kernelMessages", list);
+    o.Set("kernelMessages", list);
   }
-  if (err.step >= 0) raw.Set("step", Napi::Number::New(env, err.step));
-  return raw;
+  if (err.step >= 0) o.Set("step", Napi::Number::New(env, err.step));
 }
 
 }  // namespace
 
 Napi::Value MakeError(Napi::Env env, const SysError& err) {
-  Napi::Object raw = RawErrorObject(env, err);
   std::shared_ptr<AddonState> state = GetState(env);
   if (state && !state->error_factory.IsEmpty()) {
+    Napi::Object raw = Napi::Object::New(env);
+    SetFields(env, raw, err);
     Napi::Value made = state->error_factory.Call({raw});
     if (!env.IsExceptionPending()) return made;
     return env.GetAndClearPendingException().Value();
   }
   // Before the factory is registered (the raw binding used directly): same fields, plain text.
+  // Set directly rather than copied from a raw object: while an environment shuts down,
+  // enumerating properties fails and yields an empty array node-addon-api cannot even size.
   std::string message = std::string(strerrorname_np(err.code) ? strerrorname_np(err.code) : "E?") +
                         ": " + strerror(err.code) + ", " + err.syscall;
   Napi::Error error = Napi::Error::New(env, message);
-  Napi::Array keys = raw.GetPropertyNames();
-  for (uint32_t i = 0; i < keys.Length(); i++) {
-    Napi::Value k = keys.Get(i);
-    error.Value().Set(k, raw.Get(k));
-  }
+  SetFields(env, error.Value(), err);
   error.Value().Set("errno", Napi::Number::New(env, -err.code));
   return error.Value();
 }

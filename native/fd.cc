@@ -28,9 +28,15 @@ Napi::Function FdHandle::Define(Napi::Env env) {
 
 Napi::Value FdHandle::Wrap(Napi::Env env, int fd, const char* kind) {
   std::shared_ptr<AddonState> state = GetState(env);
+  if (!state) {
+    SysClose(fd);
+    return env.Undefined();
+  }
   Napi::Object obj =
       state->handle_ctor.New({Napi::Number::New(env, fd), Napi::String::New(env, kind)});
-  if (env.IsExceptionPending()) {
+  // Empty without a pending exception when the environment is shutting down (JS can no longer
+  // run): the fd would otherwise be owned by nobody.
+  if (obj.IsEmpty() || env.IsExceptionPending()) {
     SysClose(fd);
     return env.Undefined();
   }

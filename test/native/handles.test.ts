@@ -154,14 +154,17 @@ describe('fd handles', () => {
 describe('worker threads', () => {
   const fixture = fileURLToPath(new URL('./fixtures/worker-handles.mjs', import.meta.url));
 
-  // 'exit': the worker ends by itself; 'terminate': it is killed while running.
-  it.each(['exit', 'terminate'] as const)(
+  // 'exit': the worker ends by itself; 'terminate': it is killed while running; 'inflight':
+  // killed with async calls still queued or running, whose completions (an error, a new handle)
+  // then run in an environment that can no longer run JS. That used to abort the process.
+  it.each(['exit', 'terminate', 'inflight', 'inflight with error factory'] as const)(
     'handles a worker leaves open are closed when it ends (%s)',
     async (how) => {
       const paths = files(4);
       const countBefore = openFdCount();
       const leakedBefore = sys.leakedFdCount();
-      const worker = new Worker(fixture, { workerData: { paths } });
+      const workerData = { paths, inflight: how.startsWith('inflight'), errorFactory: how.endsWith('factory') };
+      const worker = new Worker(fixture, { workerData });
       const exited = once(worker, 'exit');
       const [msg] = (await once(worker, 'message')) as [{ fds: number[]; addon: string }];
       // The worker's fds are the process's: they are open now, on our files.
