@@ -19,6 +19,8 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      // rootless: child processes under `unshare -Urm` run the compiled library (dist/).
+      { test: { name: 'rootless', include: ['test/rootless/**/*.test.ts'], fileParallelism: false } },
     ],
   },
 });
