@@ -203,7 +203,8 @@ export function checkSpecShape(spec: OverlaySpec): SpecProblem[] {
   if (typeof opts !== 'object' || opts === null) add('options', 'must be an object');
   else {
     for (const [key, value] of Object.entries(opts)) {
-      const allowed = OPTION_VALUES[key as keyof OverlayOptions];
+      // Own keys only: 'toString' or 'constructor' must read as unknown, not as a table entry.
+      const allowed = Object.hasOwn(OPTION_VALUES, key) ? OPTION_VALUES[key as keyof OverlayOptions] : undefined;
       if (!allowed) add(`options.${key}`, 'is not an overlay option');
       else if (value !== undefined && !allowed.includes(value)) {
         add(`options.${key}`, `must be one of ${allowed.map(show).join(', ')}; got ${show(value)}`);
@@ -216,7 +217,7 @@ export function checkSpecShape(spec: OverlaySpec): SpecProblem[] {
   if (typeof attrs !== 'object' || attrs === null) add('attributes', 'must be an object');
   else {
     for (const [key, value] of Object.entries(attrs)) {
-      const allowed = ATTRIBUTE_VALUES[key as keyof MountAttributes];
+      const allowed = Object.hasOwn(ATTRIBUTE_VALUES, key) ? ATTRIBUTE_VALUES[key as keyof MountAttributes] : undefined;
       if (!allowed) add(`attributes.${key}`, 'is not a mount attribute');
       else if (value !== undefined && !allowed.includes(value)) {
         add(`attributes.${key}`, `must be one of ${allowed.map(show).join(', ')}; got ${show(value)}`);
