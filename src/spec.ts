@@ -241,7 +241,8 @@ export function optionConflicts(o: OverlayOptions, hasUpper: boolean): SpecProbl
       problem: `metacopy=on needs redirect_dir=on, but redirectDir is '${o.redirectDir}' (kernel: conflicting options)`,
     });
   }
-  const nfsDropped = !hasUpper && o.nfsExport === 'on' && o.index !== 'on' && redirect !== 'nofollow';
+  // Without an upper the kernel forces index off first, so an explicit index=on cannot keep nfs_export.
+  const nfsDropped = !hasUpper && o.nfsExport === 'on' && redirect !== 'nofollow';
   if (o.nfsExport === 'on' && o.index === 'off' && !nfsDropped) {
     problems.push({ field: 'options.nfsExport', problem: 'nfs_export=on needs index=on, but index is \'off\' (kernel: conflicting options)' });
   }
