@@ -3,7 +3,7 @@
  * syscall and names every problem at once (field + problem) in an OverlaySpecError.
  */
 import { realpathSync, statfsSync, statSync } from 'node:fs';
-import { isAbsolute, resolve, sep } from 'node:path';
+import { basename, isAbsolute, resolve, sep } from 'node:path';
 import { S, STATX } from './constants.js';
 import { statxSync } from './sys/node.js';
 
@@ -319,7 +319,7 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
         problems.push({ field: 'work', problem: `'${spec.work}' cannot be used: ${(e as Error).message}` });
       } else {
         // Judge a work dir still to be created by where it will be.
-        located.push({ field: 'work', path: spec.work, role: 'work', real: resolve(realParent(spec.work), lastName(spec.work)) });
+        located.push({ field: 'work', path: spec.work, role: 'work', real: realFuture(spec.work) });
       }
     }
   }
@@ -372,9 +372,23 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
   return identities;
 }
 
-function lastName(path: string): string {
-  const parts = path.split(sep).filter(Boolean);
-  return parts[parts.length - 1] ?? '';
+/**
+ * The real path `path` will have once created (mkdir -p): the realpath of its nearest existing
+ * ancestor plus every missing name, not just the last one.
+ */
+function realFuture(path: string): string {
+  const missing: string[] = [];
+  let dir = resolve(path);
+  for (;;) {
+    try {
+      return resolve(realpathSync(dir), ...missing);
+    } catch {
+      const up = resolve(dir, '..');
+      if (up === dir) return resolve(path);
+      missing.unshift(basename(dir));
+      dir = up;
+    }
+  }
 }
 
 function statExists(path: string): boolean {
