@@ -92,7 +92,11 @@ export function layerEntry(path: string, ns: ReadNamespace): LayerEntry | undefi
 export interface ResolveOptions {
   /** 'trusted', 'user' (layers of a userxattr mount), or 'auto' (either; the default). */
   namespace?: ReadNamespace;
-  /** Follow redirect xattrs of directories (redirect_dir=on/follow). Default true. */
+  /**
+   * Follow redirect xattrs of directories (redirect_dir=on/follow). Default true. False ignores
+   * them (a redirected dir holds only its own layers); a redirect_dir=nofollow kernel instead
+   * refuses the lookup of a redirected dir with EPERM.
+   */
   followRedirects?: boolean;
 }
 

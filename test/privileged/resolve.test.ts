@@ -1,0 +1,233 @@
+/**
+ * resolvePath() on layer directories on disk, checked against the kernel: each scenario names
+ * the layer and real path the lookup rules give, and a real mount of the same layers must show
+ * the same content (or nothing) at that path of the merged view.
+ */
+import { chmodSync, linkSync, lstatSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { createWhiteout, createXattrWhiteout, getRedirect, LayerStack, resolvePath, setOpaque, setRedirect, type OverlaySpec, type Resolution } from '../../src/index.js';
+import { caughtSync, expectUnmounted } from '../helpers/overlay.js';
+import { walkView, withMount } from '../helpers/merged.js';
+import { describePrivileged } from '../helpers/privileged.js';
+import { tempDir, writeTree } from '../helpers/tmp.js';
+
+interface Stack {
+  upper: string;
+  l1: string;
+  l2: string;
+  l3: string;
+  work: string;
+  target: string;
+  /** Top first: upper, l1, l2, l3 (layer 0..3). */
+  layers: string[];
+}
+
+/**
+ * Four layers: markers written by us (whiteouts, an xattr whiteout, opaque dirs, redirects in
+ * the upper and in a lower layer) and by the kernel (an absolute redirect from a dir moved to
+ * another parent, metacopy files from chmod and ln with metacopy=on).
+ */
+function makeStack(): Stack {
+  const root = tempDir();
+  writeTree(root, {
+    'l3/top.txt': 'l3 top',
+    'l3/mid.txt': 'l3 mid',
+    'l3/low.txt': 'l3 low',
+    'l3/gone.txt': 'l3 gone',
+    'l3/xgone.txt': 'l3 xgone',
+    'l3/opq/hidden.txt': 'l3 opq hidden',
+    'l3/midop/hidden.txt': 'l3 midop hidden',
+    'l3/merge/l3.txt': 'l3 merge',
+    'l3/merge/shared.txt': 'l3 shared',
+    'l3/orig/f.txt': 'l3 orig f',
+    'l3/orig2/f.txt': 'l3 orig2 f',
+    'l3/far/src/g.txt': 'l3 far g',
+    'l3/meta.txt': 'l3 meta data',
+    'l3/data.txt': 'l3 linked data',
+    'l3/dirfile': 'l3 file under a dir',
+    'l3/filedir/inner.txt': 'l3 dir under a file',
+    'l2/top.txt': 'l2 top',
+    'l2/midop/own.txt': 'l2 midop own',
+    'l2/merge/l2.txt': 'l2 merge',
+    'l2/merge/shared.txt': 'l2 shared',
+    'l1/mid.txt': 'l1 mid',
+    'l1/merge/l1.txt': 'l1 merge',
+    'l1/dirfile/x.txt': 'l1 dir above a file',
+    'l1/filedir': 'l1 file above a dir',
+    'l1/lred/': null,
+    'upper/top.txt': 'upper top',
+    'upper/opq/own.txt': 'upper opq own',
+    'upper/merge/up.txt': 'upper merge',
+    'upper/ren/': null,
+    'm/': null,
+  });
+  const at = (p: string) => join(root, p);
+  createWhiteout(at('l1/gone.txt'));
+  createXattrWhiteout(at('l2/xgone.txt'), { layer: 'lower' });
+  setOpaque(at('l2/midop'));
+  setOpaque(at('upper/opq'));
+  // A redirect's source must be hidden, as the kernel's rename does: two merged dirs over one
+  // lower dir make the second lookup fail with ESTALE (the overlay inode is keyed by the lower).
+  setRedirect(at('upper/ren'), 'orig');
+  createWhiteout(at('upper/orig'));
+  setRedirect(at('l1/lred'), 'orig2');
+  createWhiteout(at('l1/orig2'));
+  const x: Stack = { upper: at('upper'), l1: at('l1'), l2: at('l2'), l3: at('l3'), work: at('work'), target: at('m'), layers: [] };
+  x.layers = [x.upper, x.l1, x.l2, x.l3];
+  // The kernel's own markers: an absolute redirect, a whiteout left by rename, metacopy files.
+  withMount(spec(x), () => {
+    renameSync(join(x.target, 'far/src'), join(x.target, 'moved'));
+    chmodSync(join(x.target, 'meta.txt'), 0o640);
+    linkSync(join(x.target, 'data.txt'), join(x.target, 'hl.txt'));
+  });
+  expect(getRedirect(join(x.upper, 'moved'))).toBe('/far/src');
+  expect(getRedirect(join(x.upper, 'hl.txt'))).toBe('/data.txt');
+  return x;
+}
+
+function spec(x: Stack, options: OverlaySpec['options'] = { metacopy: 'on', redirectDir: 'on' }): OverlaySpec {
+  return { lower: [x.l1, x.l2, x.l3], upper: x.upper, work: x.work, target: x.target, options };
+}
+
+type Expected =
+  | { layer: number; at: string; kind: 'file' | 'dir'; content?: string; mergedFrom?: number[]; dataFrom?: { layer: number; path: string } }
+  | { whiteout: number; at?: string }
+  | 'not found';
+
+const SCENARIOS: Array<[string, string, Expected]> = [
+  ['the root', '/', { layer: 0, at: '/', kind: 'dir', mergedFrom: [0, 1, 2, 3] }],
+  ['top-down: the upper wins over l2 and l3', '/top.txt', { layer: 0, at: '/top.txt', kind: 'file', content: 'upper top' }],
+  ['top-down: l1 wins over l3', '/mid.txt', { layer: 1, at: '/mid.txt', kind: 'file', content: 'l1 mid' }],
+  ['only in the bottom layer', '/low.txt', { layer: 3, at: '/low.txt', kind: 'file', content: 'l3 low' }],
+  ['a device whiteout in l1', '/gone.txt', { whiteout: 1 }],
+  ['below a whited-out name: the whiteout that hides it', '/gone.txt/x', { whiteout: 1, at: '/gone.txt' }],
+  ['an xattr whiteout in l2', '/xgone.txt', { whiteout: 2 }],
+  ['not in any layer', '/nope', 'not found'],
+  ['below a missing dir', '/nope/deeper', 'not found'],
+  ['below a file', '/top.txt/under', 'not found'],
+  ['an opaque upper dir: only its own entries', '/opq', { layer: 0, at: '/opq', kind: 'dir', mergedFrom: [0] }],
+  ['an opaque upper dir: its own file', '/opq/own.txt', { layer: 0, at: '/opq/own.txt', kind: 'file', content: 'upper opq own' }],
+  ['an opaque upper dir: the lower file is hidden', '/opq/hidden.txt', 'not found'],
+  ['an opaque middle dir stops the merge there', '/midop', { layer: 2, at: '/midop', kind: 'dir', mergedFrom: [2] }],
+  ['an opaque middle dir hides the layer below', '/midop/hidden.txt', 'not found'],
+  ['a dir merged from every layer', '/merge', { layer: 0, at: '/merge', kind: 'dir', mergedFrom: [0, 1, 2, 3] }],
+  ['a merged dir: the topmost of two', '/merge/shared.txt', { layer: 2, at: '/merge/shared.txt', kind: 'file', content: 'l2 shared' }],
+  ['a merged dir: only in l3', '/merge/l3.txt', { layer: 3, at: '/merge/l3.txt', kind: 'file', content: 'l3 merge' }],
+  ['a dir above a file: the file is not merged', '/dirfile', { layer: 1, at: '/dirfile', kind: 'dir', mergedFrom: [1] }],
+  ['a file above a dir', '/filedir', { layer: 1, at: '/filedir', kind: 'file', content: 'l1 file above a dir' }],
+  ['a file above a dir hides its content', '/filedir/inner.txt', 'not found'],
+  ['a relative redirect in the upper (ours)', '/ren', { layer: 0, at: '/ren', kind: 'dir', mergedFrom: [0, 3] }],
+  ['through a relative redirect in the upper', '/ren/f.txt', { layer: 3, at: '/orig/f.txt', kind: 'file', content: 'l3 orig f' }],
+  ['through a relative redirect in a lower layer', '/lred/f.txt', { layer: 3, at: '/orig2/f.txt', kind: 'file', content: 'l3 orig2 f' }],
+  ['a redirect source whited out in the upper', '/orig', { whiteout: 0 }],
+  ['a redirect source whited out in l1', '/orig2/f.txt', { whiteout: 1, at: '/orig2' }],
+  ['through an absolute redirect (the kernel’s)', '/moved/g.txt', { layer: 3, at: '/far/src/g.txt', kind: 'file', content: 'l3 far g' }],
+  ['a moved dir leaves a whiteout', '/far/src', { whiteout: 0 }],
+  ['metacopy: metadata above, data below', '/meta.txt', { layer: 0, at: '/meta.txt', kind: 'file', content: 'l3 meta data', dataFrom: { layer: 3, path: '/meta.txt' } }],
+  ['metacopy with an absolute redirect (a hard link)', '/hl.txt', { layer: 0, at: '/hl.txt', kind: 'file', content: 'l3 linked data', dataFrom: { layer: 3, path: '/data.txt' } }],
+];
+
+/** The data a found file serves: its data layer's file for a metacopy, else its real path. */
+function servedContent(x: Stack, r: Extract<Resolution, { found: true }>): string {
+  return readFileSync(r.dataFrom ? join(x.layers[r.dataFrom.layer]!, r.dataFrom.path) : r.realPath, 'utf8');
+}
+
+/** The merged view at `path` agrees with a resolution: same kind and content, or nothing there. */
+function expectMountAgrees(x: Stack, path: string, r: Resolution, stack: LayerStack): void {
+  const merged = join(x.target, path);
+  if (!r.found) {
+    expect(['ENOENT', 'ENOTDIR'], path).toContain(caughtSync(() => lstatSync(merged)).code);
+    return;
+  }
+  const st = lstatSync(merged);
+  expect(st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other', path).toBe(r.kind);
+  if (r.kind === 'file') expect(servedContent(x, r), path).toBe(readFileSync(merged, 'utf8'));
+  if (r.kind === 'dir') expect([...stack.list(path).keys()].sort(), path).toEqual(readdirSync(merged).sort());
+}
+
+describePrivileged('resolvePath(): the kernel’s lookup rules on layer dirs, checked against a mount', () => {
+  it('every scenario: layer, real path, whiteout layer or not found; the mount agrees', () => {
+    const x = makeStack();
+    const stack = new LayerStack(x.layers);
+    const got = SCENARIOS.map(([, path]) => resolvePath(x.layers, path));
+    SCENARIOS.forEach(([name, path, want], i) => {
+      const r = got[i]!;
+      const why = `${name} (${path})`;
+      if (want === 'not found') expect(r, why).toEqual({ found: false, whiteout: false });
+      else if ('whiteout' in want) expect(r, why).toEqual({ found: false, whiteout: true, layer: want.whiteout, realPath: join(x.layers[want.whiteout]!, want.at ?? path) });
+      else {
+        expect(r.found, why).toBe(true);
+        if (!r.found) return;
+        expect({ layer: r.layer, realPath: r.realPath, kind: r.kind }, why).toEqual({ layer: want.layer, realPath: want.at === '/' ? x.layers[want.layer] : join(x.layers[want.layer]!, want.at), kind: want.kind });
+        if (want.content !== undefined) expect(servedContent(x, r), why).toBe(want.content);
+        if (want.mergedFrom) expect(r.mergedFrom?.map((d) => d.layer), why).toEqual(want.mergedFrom);
+        expect(r.dataFrom, why).toEqual(want.dataFrom);
+      }
+      // The same answer from a shared (caching) stack.
+      expect(stack.resolve(path), why).toEqual(r);
+    });
+    withMount(spec(x), () => {
+      SCENARIOS.forEach(([, path], i) => expectMountAgrees(x, path, got[i]!, stack));
+    });
+    expectUnmounted(x.target);
+  });
+
+  it('every path of the merged view resolves to what the mount shows, and every dir lists the same', () => {
+    const x = makeStack();
+    const stack = new LayerStack(x.layers);
+    withMount(spec(x), () => {
+      const view = walkView(x.target);
+      expect(view.size).toBeGreaterThan(20);
+      for (const path of ['/', ...view.keys()]) {
+        const r = stack.resolve(path);
+        expect(r.found, path).toBe(true);
+        expectMountAgrees(x, path, r, stack);
+      }
+    });
+  });
+
+  it('followRedirects false ignores redirects; a redirect_dir=nofollow kernel refuses them (EPERM)', () => {
+    const x = makeStack();
+    const opts = { followRedirects: false };
+    expect(resolvePath(x.layers, '/ren/f.txt', opts)).toEqual({ found: false, whiteout: false });
+    expect(resolvePath(x.layers, '/lred/f.txt', opts)).toEqual({ found: false, whiteout: false });
+    const ren = resolvePath(x.layers, '/ren', opts);
+    expect(ren.found && ren.mergedFrom?.map((d) => d.layer)).toEqual([0]);
+    const stack = new LayerStack(x.layers, opts);
+    // metacopy=on needs redirects, so this mount must not touch the metacopy files.
+    withMount(spec(x, { redirectDir: 'nofollow' }), () => {
+      // The kernel does not ignore a redirect it may not follow: the lookup fails.
+      for (const path of ['/ren', '/lred', '/moved']) expect(caughtSync(() => lstatSync(join(x.target, path))).code, path).toBe('EPERM');
+      for (const path of ['/orig', '/top.txt', '/opq', '/opq/own.txt', '/midop', '/merge/l3.txt']) {
+        expectMountAgrees(x, path, stack.resolve(path), stack);
+      }
+    });
+  });
+
+  it("namespace 'user' reads user.overlay.* marks only; device whiteouts count in any namespace", () => {
+    const root = tempDir();
+    writeTree(root, { 'top/d/own.txt': 'own', 'top/t/own.txt': 'own', 'bottom/d/hidden.txt': 'h', 'bottom/t/hidden.txt': 'h', 'bottom/w.txt': 'w' });
+    setOpaque(join(root, 'top/d'), 'y', { namespace: 'user' });
+    setOpaque(join(root, 'top/t'));
+    createWhiteout(join(root, 'top/w.txt'));
+    const layers = [join(root, 'top'), join(root, 'bottom')];
+    const ls = (ns: 'user' | 'trusted' | 'auto', p: string) => [...new LayerStack(layers, { namespace: ns }).list(p).keys()].sort();
+    expect(ls('user', '/d')).toEqual(['own.txt']);
+    expect(ls('user', '/t')).toEqual(['hidden.txt', 'own.txt']);
+    expect(ls('trusted', '/d')).toEqual(['hidden.txt', 'own.txt']);
+    expect(ls('trusted', '/t')).toEqual(['own.txt']);
+    expect(ls('auto', '/d')).toEqual(['own.txt']);
+    expect(ls('auto', '/t')).toEqual(['own.txt']);
+    for (const ns of ['user', 'trusted', 'auto'] as const) {
+      expect(resolvePath(layers, '/w.txt', { namespace: ns })).toMatchObject({ found: false, whiteout: true, layer: 0 });
+    }
+    const target = join(root, 'm');
+    writeTree(target, {});
+    withMount({ lower: layers, target, options: { userxattr: true } }, () => {
+      expect(readdirSync(join(target, 'd'))).toEqual(ls('user', '/d'));
+      expect(readdirSync(join(target, 't')).sort()).toEqual(ls('user', '/t'));
+      expect(readdirSync(target).sort()).toEqual(['d', 't']);
+    });
+  });
+});
