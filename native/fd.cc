@@ -150,17 +150,17 @@ namespace {
 struct OpenOp {
   static constexpr const char* kName = "open";
   std::string path;
-  int flags = 0;
+  unsigned flags = 0;  // unsigned like every flag word TS passes; -1 would set every O_ bit
   unsigned mode = 0;
   UniqueFd fd;
   SysError err;
 
   bool Parse(const Napi::CallbackInfo& info) {
-    return ArgPath(info, 0, "path", path) && ArgInt(info, 1, "flags", flags) &&
+    return ArgPath(info, 0, "path", path) && ArgUint(info, 1, "flags", flags) &&
            ArgUint(info, 2, "mode", mode);
   }
   void Run() {
-    int rc = RawResult(open(path.c_str(), flags | O_CLOEXEC, mode));
+    int rc = RawResult(open(path.c_str(), static_cast<int>(flags) | O_CLOEXEC, mode));
     if (err.Check(rc, "open")) err.path = path;
     else fd.Reset(rc);
   }

@@ -207,6 +207,13 @@ describe('arguments are refused in TypeScript, with Node’s codes, before any s
     expect(calls).toEqual(['statxSync']);
   });
 
+  it('a flag word TypeScript accepts is not refused by the addon (open flags are unsigned)', () => {
+    // open(2) ignores unknown bits, so bit 31 is harmless, and TS allows any u32.
+    const h = sys.openSync('/dev/null', O.RDONLY + 0x80000000); // not |: that gives a negative int32
+    expect(h.kind).toBe('file');
+    h.close();
+  });
+
   it('a string FSCONFIG_SET_BINARY value in a step is converted, not refused by the addon', () => {
     // fsopen of a filesystem that does not exist fails in step 0, after the checks passed.
     const err = thrown(() =>
@@ -281,6 +288,8 @@ describe('raw binding backstop', () => {
     ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'close', fd: 0 }, { op: 'fsmount', fs: 0 }]], TypeError],
     ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsconfig', fs: 0, cmd: 99 }]], TypeError],
     ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsconfig', fs: 0, cmd: 2, key: 'k', value: 'v' }]], TypeError],
+    ['open', () => [`${NX}/x`, -1, 0], RangeError],
+    ['open', () => [`${NX}/x`, 0, -1], RangeError],
     ['adoptFd', () => [-1], RangeError],
     ['adoptFd', () => ['1'], TypeError],
   ];
