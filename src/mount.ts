@@ -94,7 +94,9 @@ function hintFor(err: SystemError, stage: string, words: string): string | undef
   if (stage === 'fsopen' && err.code === 'ENODEV') return 'the overlay filesystem is not available: modprobe overlay';
   if (err.code === 'EBUSY' && stage.startsWith('fsconfig')) return 'the fs context is dead after a failed create: start again with a new one';
   if (err.code === 'EPERM' && stage === 'mount') return 'mounting needs CAP_SYS_ADMIN over the mount namespace';
-  if (err.code === 'ENOENT' && (stage === 'create' || stage === 'mount' || stage.startsWith('open'))) {
+  if (err.code === 'ENOENT' && stage === 'move_mount') return 'the target does not exist any more (removed since validation?)';
+  if (err.code === 'ENOENT' && stage === 'mount') return 'a layer, upper, work or the target does not exist any more (removed since validation?)';
+  if (err.code === 'ENOENT' && (stage === 'create' || stage.startsWith('open'))) {
     return 'a layer, upper or work path does not exist any more (removed since validation?)';
   }
   if (err.code === 'ELOOP') return 'a layer is given twice, or one layer is inside another';
