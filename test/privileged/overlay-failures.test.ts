@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import {
@@ -196,6 +196,56 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
     }
     expectUnmounted(join(root, 'm1'));
   });
+
+  // options.capabilities is read after validation and before any syscall of the mount: a getter
+  // there removes a path in exactly that window.
+  const removing = (path: string): MountOverlayOptions =>
+    ({
+      get capabilities() {
+        rmSync(path, { recursive: true });
+        return probe();
+      },
+    }) as MountOverlayOptions;
+
+  for (const strategy of STRATEGIES) {
+    for (const [name, mount] of CALLS) {
+      const stage = strategy === 'legacy' ? 'mount' : 'move_mount';
+      it(`${name} '${strategy}': the target removed after validation fails at ${stage}, after the overlay was made; nothing left`, async () => {
+        const root = tempDir();
+        writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm/': null });
+        const spec: OverlaySpec = { lower: [join(root, 'a'), join(root, 'b')], upper: join(root, 'u'), work: join(root, 'new', 'w'), target: join(root, 'm'), strategy };
+        const fds = openFdCount();
+        const err = await caught(() => mount(spec, removing(join(root, 'm'))));
+        expect(openFdCount()).toBe(fds);
+        expect(mountsUnder(root)).toEqual([]);
+        expect(snapshotNames(root)).toEqual(['a', 'a/x', 'b', 'b/y', 'u']);
+        expectShape(err, { code: 'ENOENT', errno: -2, syscall: stage, stage, strategy });
+        expect(err.hint).toMatch(/the target does not exist any more/);
+      });
+    }
+  }
+
+  for (const strategy of ['fd', 'legacy'] as const) {
+    it(`'${strategy}': a layer removed after validation fails at its open, before fsopen or mount; nothing left`, async () => {
+      const root = tempDir();
+      writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm/': null });
+      // Legacy opens layers only when it names them by fd: make the data too long for a page.
+      const long = join(root, 'long', ...Array<string>(19).fill('d'.repeat(200)));
+      const long2 = join(root, 'long2', ...Array<string>(5).fill('d'.repeat(200)));
+      writeTree(long, { z: 'z' });
+      writeTree(long2, { z2: 'z2' });
+      const b = join(root, 'b');
+      const spec: OverlaySpec = { lower: [join(root, 'a'), b, long, long2], upper: join(root, 'u'), work: join(root, 'new', 'w'), target: join(root, 'm'), strategy };
+      const fds = openFdCount();
+      const err = await caught(() => mountOverlay(spec, removing(b)));
+      expect(openFdCount()).toBe(fds);
+      expect(mountsUnder(root)).toEqual([]);
+      expect(existsSync(join(root, 'new'))).toBe(false);
+      expectShape(err, { code: 'ENOENT', errno: -2, syscall: 'open', stage: `open lower[1] '${b}'`, strategy });
+      expect(err.path).toBe(b);
+      expect(err.hint).toMatch(/does not exist any more/);
+    });
+  }
 
   // The 'fd' strategy opens each path and checks the fd is the directory validated before. To
   // replace a layer exactly between validation and the open, the swap runs in the getter of
