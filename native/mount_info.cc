@@ -51,8 +51,9 @@ struct StatmountHead {
 };
 static_assert(sizeof(StatmountHead) == 512);
 
-constexpr uint64_t kMntOpts = 0x80, kFsType = 0x20, kMntRoot = 0x8, kMntPoint = 0x10, kSbSource = 0x200,
-                   kOptArray = 0x400, kSbBasic = 0x1, kMntBasic = 0x2, kSupported = 0x1000;
+constexpr uint64_t kMntOpts = STATMOUNT_MNT_OPTS, kFsType = STATMOUNT_FS_TYPE, kMntRoot = STATMOUNT_MNT_ROOT,
+                   kMntPoint = STATMOUNT_MNT_POINT, kSbSource = STATMOUNT_SB_SOURCE, kOptArray = STATMOUNT_OPT_ARRAY,
+                   kSbBasic = STATMOUNT_SB_BASIC, kMntBasic = STATMOUNT_MNT_BASIC, kSupported = STATMOUNT_SUPPORTED_MASK;
 
 // statmount(mntId, mask): mntId is the 64-bit id from statx(STATX_MNT_ID_UNIQUE).
 struct StatmountOp {

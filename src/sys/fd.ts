@@ -1,7 +1,7 @@
 /** fd handles: open(2) and adopting an fd opened elsewhere. */
 import { native } from '../binding.js';
 import type { FdHandle } from '../native-types.js';
-import { cString, fd, flags, integer, invalidArgType, outOfRange, uint } from '../validate.js';
+import { cString, fd, flags, integer, invalidArgType, invalidArgValue, outOfRange, uint } from '../validate.js';
 import { pair } from './pair.js';
 
 export type { FdHandle };
@@ -27,6 +27,7 @@ export const [lseek, lseekSync] = pair(
 
 /** Takes ownership of `fd` (e.g. from fs.openSync): the handle closes it. */
 export function adoptFd(fd: number, kind: FdHandle['kind'] = 'file'): FdHandle {
+  if (kind !== 'file' && kind !== 'fs' && kind !== 'mount') throw invalidArgValue('kind', "must be 'file', 'fs' or 'mount'", kind);
   if (typeof fd !== 'number') throw invalidArgType('fd', 'of type number', fd);
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw outOfRange('fd', '>= 0 && <= 2147483647', fd);
   return native.adoptFd(fd, kind);

@@ -5,7 +5,7 @@
  */
 import { native } from '../binding.js';
 import type { FdHandle } from '../native-types.js';
-import { bool, buffer, cString, dirFd, fd, flags, uint } from '../validate.js';
+import { bool, buffer, cString, dirFd, fd, flags, invalidArgType, isHandle, uint } from '../validate.js';
 import { pair } from './pair.js';
 
 type Fd = FdHandle | number;
@@ -150,9 +150,13 @@ export const [mountSetattr, mountSetattrSync] = pair(
   native.mountSetattrSync,
 );
 
-/** Drains the fs-context message log: read(2) on the fs fd until ENODATA. */
+/** Drains the fs-context message log: read(2) on the fs fd until ENODATA. Takes an 'fs' handle only. */
 export const [fsReadLog, fsReadLogSync] = pair(
-  (fs: Fd) => [fd('fs', fs)] as const,
+  (fs: FdHandle) => {
+    // On any other fd, read(2) would return file data (or block on a pipe), not messages.
+    if (!isHandle(fs) || fs.kind !== 'fs') throw invalidArgType('fs', "an fd handle of kind 'fs' (from fsopen or fspick)", fs);
+    return [fd('fs', fs)] as const;
+  },
   native.fsReadLog,
   native.fsReadLogSync,
 );
