@@ -150,11 +150,13 @@ class Attempt {
   readonly prepared: PreparedWorkdir;
   readonly cursor: KernelLogCursor | null;
   readonly identities: Map<string, DirIdentity>;
+  readonly caps: Capabilities;
   phaseOne: StepsResult | undefined;
 
   constructor(spec: OverlaySpec, options: MountOverlayOptions) {
     this.identities = validateSpecIdentities(spec);
     const caps = options.capabilities ?? probe();
+    this.caps = caps;
     this.plan = makePlan(spec, caps);
     this.prepared = prepareWorkdir(this.plan.spec);
     // The work dir may have just been made: it is what gets mounted now.
@@ -178,9 +180,16 @@ class Attempt {
       // A work dir created just now has nothing to compare with.
       if (validated === undefined && field === 'work') return;
       if (validated === undefined || !sameDir(r, validated)) {
-        const err = new Error(`${field} is not the directory that was validated: its path was replaced before it was opened`) as Error & { code: string; field: string };
+        const err = new Error(`${field} is not the directory that was validated: its path was replaced before it was opened`) as Error & {
+          code: string;
+          field: string;
+          stage: string;
+          strategy: Strategy;
+        };
         err.code = 'ERR_LAYER_CHANGED';
         err.field = field;
+        err.stage = this.plan.steps[(s.step as { dirfd: number }).dirfd]!.stage;
+        err.strategy = this.plan.strategy;
         throw err;
       }
     });
@@ -189,6 +198,18 @@ class Attempt {
       const step = remap(s.step, offset, first.results);
       if (s.dataPieces && step.op === 'mount') {
         const data = s.dataPieces.map((piece) => (typeof piece === 'string' ? piece : String(fds[piece.fdOf]))).join('');
+        // The plan estimated the fd numbers; the kernel would cut data past one page silently.
+        if (Buffer.byteLength(data) >= this.caps.pageSize) {
+          const err = new Error(`the mount(2) data with this process's fd numbers is ${Buffer.byteLength(data)} bytes, over one page (${this.caps.pageSize})`) as Error & {
+            code: string;
+            stage: string;
+            strategy: Strategy;
+          };
+          err.code = 'ERR_MOUNT_DATA_TOO_LONG';
+          err.stage = s.stage;
+          err.strategy = this.plan.strategy;
+          throw err;
+        }
         return { ...step, data };
       }
       return step;

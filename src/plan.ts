@@ -3,7 +3,7 @@
  * which execution runs in one native call (two when layers are opened as fds first) and which a
  * caller can print as a dry run with formatPlan().
  */
-import { relative, sep } from 'node:path';
+import { sep } from 'node:path';
 import { AT, FSCONFIG, MOUNT_ATTR, MOVE_MOUNT, MS, O, STATX } from './constants.js';
 import type { Step } from './native-types.js';
 import { escapeBackslashes, escapeLegacyPath } from './mountinfo.js';
@@ -194,7 +194,9 @@ function planNewApi(spec: OverlaySpec, caps: Capabilities, strategy: Strategy, r
   }
   if (strategy === 'lowerdir+' && viaFd.size > 0 && !caps.layersByFd) {
     const first = paths.find((p) => viaFd.has(p.field))!;
-    fail(first.field, `is ${bytes(first.path)} bytes; fsconfig takes at most ${FSCONFIG_VALUE_MAX} and this kernel cannot take layers by fd (Linux 6.13)`);
+    const n = bytes(valueOf(first.role as keyof typeof keyOf, first.path));
+    const how = n !== bytes(first.path) ? ' with its backslashes doubled' : '';
+    fail(first.field, `is ${n} bytes${how}; fsconfig takes at most ${FSCONFIG_VALUE_MAX} and this kernel cannot take layers by fd (Linux 6.13)`);
   }
   const fdStep = new Map<string, number>();
   for (const p of paths) {
@@ -276,11 +278,15 @@ function legacyData(spec: OverlaySpec, name: (field: string, path: string) => Da
   return out;
 }
 
-// An fd number in the data: the widest a Linux fd can be written (RLIMIT_NOFILE at most 2^30).
-const FD_DIGITS = 10;
-
+/**
+ * Bytes of data with fd numbers in it, estimated: the batch opens the lowest free fds, so with
+ * fewer than 1024 fds already open each number has at most the digits of 1024 + the count.
+ * Execution checks the real length once the numbers are known.
+ */
 function piecesLength(pieces: DataPiece[]): number {
-  return pieces.reduce((n, p) => n + (typeof p === 'string' ? bytes(p) : FD_DIGITS), 0);
+  const fds = pieces.filter((p) => typeof p !== 'string').length;
+  const digits = String(1024 + fds).length;
+  return pieces.reduce((n, p) => n + (typeof p === 'string' ? bytes(p) : digits), 0);
 }
 
 function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warnings: string[]): MountPlan {
@@ -309,9 +315,13 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
   // Relative to the layers' common parent, from a thread whose cwd is that directory.
   const layerPaths = [...spec.lower, ...(spec.data ?? [])];
   const base = commonParent(layerPaths);
+  // By path components, as commonParent() found base: path.relative() collapses 'link/..'
+  // lexically, which names another directory when link is a symlink.
+  const baseParts = base.split(sep).filter(Boolean);
   const rel = (p: string) => {
-    const r = relative(base, p);
-    return r === '' ? '.' : r.startsWith('..') ? p : r;
+    const parts = p.split(sep).filter(Boolean);
+    if (!baseParts.every((c, i) => parts[i] === c)) return p;
+    return parts.length === baseParts.length ? '.' : parts.slice(baseParts.length).join(sep);
   };
   const relPieces = legacyData(spec, (_f, p) => escapeLegacyPath(rel(p)));
   const relLen = piecesLength(relPieces);
@@ -351,7 +361,11 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
   const pieces = legacyData(spec, (field) => ({ fdOf: fdStep.get(field)! }));
   const fdLen = piecesLength(pieces);
   if (fdLen > limit) {
-    fail('lower', `even as fd numbers the mount(2) data would be ${fdLen} bytes, over one page (${caps.pageSize}); this kernel has no lowerdir+`);
+    fail(
+      'lower',
+      `even with every layer named by fd number the mount(2) data would be about ${fdLen} bytes, over one page (${caps.pageSize}); ` +
+        (caps.lowerdirPlus ? "use the 'lowerdir+' or 'fd' strategy" : 'this kernel has no lowerdir+ (6.7) to take layers one by one'),
+    );
   }
   steps.push({
     stage: 'mount',

@@ -299,7 +299,8 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
       const st = statxSync(p.path, { mask: STATX.BASIC_STATS });
       if ((st.mode & S.IFMT) !== S.IFDIR) problems.push({ field: p.field, problem: `'${p.path}' is not a directory` });
       else {
-        located.push({ ...p, real: realpathSync(p.path) });
+        // realpath(3): Node's realpathSync() collapses 'link/..' before resolving, unlike the kernel.
+        located.push({ ...p, real: realpathSync.native(p.path) });
         identities.set(p.field, { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino });
       }
     } catch (e) {
@@ -311,7 +312,7 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
       const st = statxSync(spec.work, { mask: STATX.BASIC_STATS });
       if ((st.mode & S.IFMT) !== S.IFDIR) problems.push({ field: 'work', problem: `'${spec.work}' is not a directory` });
       else {
-        located.push({ field: 'work', path: spec.work, role: 'work', real: realpathSync(spec.work) });
+        located.push({ field: 'work', path: spec.work, role: 'work', real: realpathSync.native(spec.work) });
         identities.set('work', { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino });
       }
     } catch (e) {
@@ -329,7 +330,11 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
     for (let j = 0; j < i; j++) {
       const a = layers[i]!;
       const b = layers[j]!;
-      if (a.real === b.real) problems.push({ field: a.field, problem: `is the same directory as ${b.field} (${a.real})` });
+      const ia = identities.get(a.field);
+      const ib = identities.get(b.field);
+      // By inode too: a bind mount shows the same directory under another path.
+      const sameInode = ia !== undefined && ib !== undefined && ia.ino === ib.ino && ia.devMajor === ib.devMajor && ia.devMinor === ib.devMinor;
+      if (a.real === b.real || sameInode) problems.push({ field: a.field, problem: `is the same directory as ${b.field} (${a.real})` });
       else if (isInside(a.real, b.real)) problems.push({ field: a.field, problem: `is inside ${b.field} ('${b.path}')` });
       else if (isInside(b.real, a.real)) problems.push({ field: a.field, problem: `contains ${b.field} ('${b.path}')` });
     }
@@ -381,7 +386,7 @@ function realFuture(path: string): string {
   let dir = resolve(path);
   for (;;) {
     try {
-      return resolve(realpathSync(dir), ...missing);
+      return resolve(realpathSync.native(dir), ...missing);
     } catch {
       const up = resolve(dir, '..');
       if (up === dir) return resolve(path);
@@ -405,7 +410,7 @@ function realParent(path: string): string {
   let dir = resolve(path, '..');
   for (;;) {
     try {
-      return realpathSync(dir);
+      return realpathSync.native(dir);
     } catch {
       const up = resolve(dir, '..');
       if (up === dir) return dir;

@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 import {
   MS,
   mountOverlay,
+  OverlaySpecError,
   mountOverlaySync,
   plan,
   probe,
@@ -148,22 +149,17 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
   }
 
   for (const strategy of STRATEGIES) {
-    it(`'${strategy}': one directory twice through a bind mount passes validation, fails ELOOP in the kernel`, async () => {
+    it(`'${strategy}': one directory twice through a bind mount is refused by validation (same inode), before the kernel's ELOOP`, async () => {
       const root = tempDir();
       writeTree(root, { 'a/x': 'a', 'alias/': null, 'm/': null });
       sys.mountSync(join(root, 'a'), join(root, 'alias'), null, MS.BIND, null);
       try {
         const spec: OverlaySpec = { lower: [join(root, 'a'), join(root, 'alias')], target: join(root, 'm'), strategy };
         const err = await failsCleanly(root, () => mountOverlay(spec));
-        expectShape(err, {
-          code: 'ELOOP',
-          errno: -40,
-          syscall: strategy === 'legacy' ? 'mount' : 'fsconfig',
-          stage: strategy === 'legacy' ? 'mount' : 'create',
-          strategy,
-        });
-        if (kmsgReadable) expect(err.kernelLog).toContain('overlayfs: conflicting lowerdir path');
-        expect(err.hint).toBe('a layer is given twice, or one layer is inside another');
+        expect(err).toBeInstanceOf(OverlaySpecError);
+        expect((err as unknown as OverlaySpecError).problems).toEqual([
+          { field: 'lower[1]', problem: expect.stringMatching(/^is the same directory as lower\[0\]/) },
+        ]);
       } finally {
         sys.umount2Sync(join(root, 'alias'));
       }
