@@ -445,7 +445,10 @@ export function formatStep(step: PlannedStep, index: number): string {
 /** The plan as a readable dry run: strategy, reason, warnings, then one numbered line per syscall. */
 export function formatPlan(p: MountPlan): string {
   const lines = [`strategy: ${p.strategy} (${p.reason})`];
-  if (p.dataBytes !== undefined) lines.push(`mount(2) data: ${p.dataBytes} bytes`);
+  if (p.dataBytes !== undefined) {
+    const estimated = p.steps.some((s) => s.dataPieces !== undefined);
+    lines.push(`mount(2) data: ${estimated ? `about ${p.dataBytes} bytes (fd numbers are known once opened)` : `${p.dataBytes} bytes`}`);
+  }
   if (p.byFd.length > 0) lines.push(`by fd (mountinfo cannot show these paths): ${p.byFd.join(', ')}`);
   for (const w of p.warnings) lines.push(`warning: ${w}`);
   p.steps.forEach((step, i) => {
