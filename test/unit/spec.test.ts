@@ -389,6 +389,17 @@ describe('validateSpec: the filesystem (real temp dirs)', () => {
     expectProblem({ lower: [d.l1, link], target: d.mnt }, 'lower[1]', /same directory as lower\[0\]/);
   });
 
+  it("a path through a symlink and '..' is judged by the directory the kernel resolves it to", () => {
+    // t/link -> t/real/deep, so t/link/../c is t/real/c for the kernel; a lexical '..' says t/c.
+    const d = dirs();
+    for (const p of ['real/deep', 'real/c', 'c']) mkdirSync(join(d.t, p), { recursive: true });
+    symlinkSync(join(d.t, 'real', 'deep'), join(d.t, 'link'));
+    const viaLink = `${d.t}/link/../c`;
+    expectProblem({ lower: [join(d.t, 'real', 'c'), viaLink], target: d.mnt }, 'lower[1]', /same directory as lower\[0\]/);
+    expectProblem({ lower: [join(d.t, 'real'), viaLink], target: d.mnt }, 'lower[1]', /inside lower\[0\]/);
+    expect(() => validateSpec({ lower: [join(d.t, 'c'), viaLink], target: d.mnt })).not.toThrow();
+  });
+
   it('a layer nested in another is refused, whichever comes first', () => {
     const d = dirs();
     const sub = join(d.l1, 'sub');
