@@ -3,6 +3,7 @@
  * GraphDriver.Data, and a typed form with every option. Where the kernel has statmount(2) with
  * STATMOUNT_OPT_ARRAY, its unescaped options are used; otherwise /proc/self/mountinfo.
  */
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AT, STATMOUNT, STATX } from './constants.js';
 import { parseOverlayOptions, readMountInfo, type MountInfoEntry, type OverlayOptionsSeen } from './mountinfo.js';
@@ -159,8 +160,17 @@ export function listOverlays(): OverlayInfo[] {
 
 /** The overlay mounted at `target` (the top one, if several are stacked there), or undefined. */
 export function findOverlay(target: string): OverlayInfo | undefined {
-  const want = resolve(target);
-  const entries = readMountInfo().filter((e) => e.mountPoint === want);
+  const all = readMountInfo();
+  let want = resolve(target);
+  // mountinfo shows canonical paths: a target named through a symlink is found by its real path.
+  if (!all.some((e) => e.mountPoint === want)) {
+    try {
+      want = realpathSync(want);
+    } catch {
+      return undefined;
+    }
+  }
+  const entries = all.filter((e) => e.mountPoint === want);
   const top = entries[entries.length - 1];
   return top && top.fsType === 'overlay' ? describe(top) : undefined;
 }
