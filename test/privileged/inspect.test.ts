@@ -1,0 +1,298 @@
+/**
+ * Reading overlays back from the kernel: mountinfo and statmount parse back to exactly the
+ * paths mounted (500 lowerdir+ layers; legacy paths with every character that needs escaping),
+ * and inspect() prints docker's GraphDriver.Data for legacy, lowerdir+ and fd mounts.
+ */
+import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { expect, it } from 'vitest';
+import {
+  escapeLegacyPath,
+  findOverlay,
+  FSCONFIG,
+  inspect,
+  listOverlays,
+  mountOverlaySync,
+  MOVE_MOUNT,
+  O,
+  parseOverlayOptions,
+  readMountInfo,
+  STATMOUNT,
+  STATX,
+  sys,
+  tmpfsMountSync,
+  type OverlayOptions,
+  type Step,
+  type Strategy,
+} from '../../src/index.js';
+import { caughtSync, expectUnmounted } from '../helpers/overlay.js';
+import { describePrivileged } from '../helpers/privileged.js';
+import { tempDir, writeTree } from '../helpers/tmp.js';
+
+/** The overlay's options, unescaped by statmount(STATMOUNT_OPT_ARRAY). */
+function statmountOptions(target: string): string[] {
+  const id = sys.statxSync(target, { mask: STATX.MNT_ID_UNIQUE }).mountId!;
+  const r = sys.statmountSync(id, STATMOUNT.OPT_ARRAY);
+  expect(r.optionArray).toBeDefined();
+  return r.optionArray!;
+}
+
+/** The mountinfo entry at `target` (the top one). */
+function mountInfoAt(target: string) {
+  const e = readMountInfo().filter((m) => m.mountPoint === target).at(-1);
+  expect(e?.fsType).toBe('overlay');
+  return e!;
+}
+
+/**
+ * fsopen, one fsconfig per layer (a string, or an O_PATH fd opened first), create, fsmount,
+ * move_mount: a mount this process's registry knows nothing of.
+ */
+function rawNewApiMount(layers: { lower: string[]; upper?: string; work?: string }, target: string, byFd: boolean): void {
+  const steps: Step[] = [];
+  const entries: Array<[string, string]> = [...layers.lower.map((p): [string, string] => ['lowerdir+', p])];
+  if (layers.upper !== undefined) entries.push(['upperdir', layers.upper], ['workdir', layers.work!]);
+  const fds = byFd ? entries.map(([, p]) => steps.push({ op: 'open', path: p, flags: O.PATH | O.DIRECTORY }) - 1) : [];
+  const fs = steps.push({ op: 'fsopen', fsname: 'overlay' }) - 1;
+  entries.forEach(([key, p], i) =>
+    steps.push(byFd ? { op: 'fsconfig', fs, cmd: FSCONFIG.SET_FD, key, fd: fds[i]! } : { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key, value: p }),
+  );
+  steps.push({ op: 'fsconfig', fs, cmd: FSCONFIG.CMD_CREATE });
+  const mnt = steps.push({ op: 'fsmount', fs }) - 1;
+  steps.push({ op: 'move_mount', from: mnt, fromPath: '', toPath: target, flags: MOVE_MOUNT.F_EMPTY_PATH });
+  sys.runStepsSync(steps);
+}
+
+describePrivileged('mountinfo and statmount: a 500-layer lowerdir+ mount', () => {
+  it('parses back to the same 500 paths from mountinfo (a ~40 KB line), statmount, findOverlay and listOverlays', () => {
+    const root = tempDir();
+    const fs = tmpfsMountSync(root);
+    try {
+      const specials = [' ', ',', '\\', ':', '\t', '\n', '=', '#', '\\054'];
+      const paths = Array.from({ length: 500 }, (_, i) => {
+        const special = i % 50 === 0 ? specials[(i / 50) % specials.length] : '';
+        return join(root, 'layers', `layer-${String(i).padStart(3, '0')}${special}-${'x'.repeat(48)}`);
+      });
+      for (const p of paths) mkdirSync(p, { recursive: true });
+      writeTree(join(root, 'layers', `layer-499-${'x'.repeat(48)}`), { 'bottom.txt': 'bottom' });
+      const target = writeTree(join(root, 'm'), {});
+      rawNewApiMount({ lower: paths }, target, false);
+      try {
+        const line = readFileSync('/proc/self/mountinfo', 'utf8')
+          .split('\n')
+          .find((l) => l.includes(' overlay ') && l.includes('layer-000'));
+        expect(line!.length).toBeGreaterThan(30_000);
+
+        const entry = mountInfoAt(target);
+        const fromMountinfo = parseOverlayOptions(entry.superOptions);
+        expect(fromMountinfo.form).toBe('lowerdir+');
+        expect(fromMountinfo.lower).toEqual(paths);
+        expect(fromMountinfo.upper).toBeUndefined();
+
+        const fromStatmount = parseOverlayOptions(statmountOptions(target));
+        expect(fromStatmount.lower).toEqual(paths);
+
+        const info = findOverlay(target)!;
+        expect(info.lower).toEqual(paths);
+        expect(info.from).toBe('statmount');
+        expect(info.readOnly).toBe(true);
+        expect(info.pathsKnown).toBe(true);
+        expect(info.strategy).toBeUndefined();
+        expect(listOverlays().find((o) => o.mountId === entry.mountId)?.lower).toEqual(paths);
+        expect(inspect(target)).toEqual({ LowerDir: paths.join(':'), MergedDir: target, UpperDir: '', WorkDir: '' });
+        expect(readFileSync(join(target, 'bottom.txt'), 'utf8')).toBe('bottom');
+      } finally {
+        sys.umount2Sync(target);
+      }
+      expectUnmounted(target);
+    } finally {
+      fs.unmountSync();
+    }
+  });
+});
+
+describePrivileged('mountinfo and statmount: a legacy mount with escaped paths', () => {
+  /** Layer names with every character mount(2) data or mountinfo escapes. */
+  function escapedLayers(root: string) {
+    const at = (name: string) => writeTree(join(root, name), {});
+    return {
+      lower: [at('lo:colon'), at('lo,comma'), at('lo\\back\\slash'), at('lo space'), at('lo\nnew\nline'), at('lo\\:both,\\,')],
+      data: [at('data::x'), at('data\\054 \t')],
+      upper: at('up:p,er\\ x\n'),
+      work: at('wo:r,k\\ y\n'),
+      target: at('merged \\ x\n:y,z'),
+    };
+  }
+
+  it('parses back exactly: mountinfo, statmount, findOverlay, inspect (mount(2), not ours)', () => {
+    const x = escapedLayers(tempDir());
+    const data =
+      `lowerdir=${x.lower.map(escapeLegacyPath).join(':')}::${x.data.map(escapeLegacyPath).join('::')}` +
+      `,upperdir=${escapeLegacyPath(x.upper)},workdir=${escapeLegacyPath(x.work)}`;
+    sys.mountSync('overlay', x.target, 'overlay', 0, data);
+    try {
+      const entry = mountInfoAt(x.target);
+      expect(entry.source).toBe('overlay');
+      for (const seen of [parseOverlayOptions(entry.superOptions), parseOverlayOptions(statmountOptions(x.target))]) {
+        expect(seen.form).toBe('legacy');
+        expect({ lower: seen.lower, data: seen.data, upper: seen.upper, work: seen.work }).toEqual({ lower: x.lower, data: x.data, upper: x.upper, work: x.work });
+      }
+      const info = findOverlay(x.target)!;
+      expect({ lower: info.lower, data: info.data, upper: info.upper, work: info.work, target: info.target }).toEqual(x);
+      expect(info.pathsKnown).toBe(true);
+      expect(info.strategy).toBeUndefined();
+      expect(inspect(x.target)).toEqual({ LowerDir: x.lower.join(':'), MergedDir: x.target, UpperDir: x.upper, WorkDir: x.work });
+    } finally {
+      sys.umount2Sync(x.target);
+    }
+    expectUnmounted(x.target);
+  });
+
+  it("mountOverlay with strategy 'legacy' escapes them so the kernel shows the same paths", () => {
+    const x = escapedLayers(tempDir());
+    const m = mountOverlaySync({ lower: x.lower, data: x.data, upper: x.upper, work: x.work, target: x.target, strategy: 'legacy' });
+    try {
+      const seen = parseOverlayOptions(mountInfoAt(x.target).superOptions);
+      expect({ lower: seen.lower, data: seen.data, upper: seen.upper, work: seen.work }).toEqual({ lower: x.lower, data: x.data, upper: x.upper, work: x.work });
+      expect(findOverlay(x.target)?.strategy).toBe('legacy');
+    } finally {
+      m.unmountSync();
+    }
+  });
+});
+
+describePrivileged("inspect(): docker's GraphDriver.Data, and the typed options", () => {
+  function stack() {
+    const root = tempDir();
+    writeTree(root, { 'a/from-a.txt': 'a', 'b/from-b.txt': 'b', 'upper/': null, 'work/': null, 'm/': null });
+    const at = (p: string) => join(root, p);
+    return { a: at('a'), b: at('b'), upper: at('upper'), work: at('work'), target: at('m') };
+  }
+
+  const docker = (x: ReturnType<typeof stack>) => `{"LowerDir":"${x.a}:${x.b}","MergedDir":"${x.target}","UpperDir":"${x.upper}","WorkDir":"${x.work}"}`;
+
+  const CASES: Array<[Strategy, OverlayOptions, Record<string, unknown>]> = [
+    ['legacy', { redirectDir: 'on', index: 'on' }, { redirectDir: 'on', index: 'on' }],
+    ['lowerdir+', { metacopy: 'on', index: 'on' }, { metacopy: 'on', index: 'on', redirectDir: 'on' }],
+    ['fd', { userxattr: true }, { userxattr: true }],
+    ['lowerdir+', { redirectDir: 'on', metacopy: 'on', index: 'on', xino: 'on' }, { redirectDir: 'on', metacopy: 'on', index: 'on' }],
+  ];
+
+  for (const [strategy, options, typed] of CASES) {
+    it(`mountOverlay '${strategy}' with ${JSON.stringify(options)}: the exact JSON, options, strategy and byFd`, () => {
+      const x = stack();
+      const m = mountOverlaySync({ lower: [x.a, x.b], upper: x.upper, work: x.work, target: x.target, strategy, options });
+      try {
+        expect(JSON.stringify(inspect(x.target))).toBe(docker(x));
+        const info = findOverlay(x.target)!;
+        expect(info.options).toMatchObject(typed);
+        expect(info.mountId).toBe(m.mountId);
+        expect(info.strategy).toBe(strategy);
+        expect(info.byFd).toEqual(strategy === 'fd' ? ['lower[0]', 'lower[1]', 'upper', 'work'] : []);
+        expect(info.form).toBe(strategy === 'legacy' ? 'legacy' : 'lowerdir+');
+        expect(info.readOnly).toBe(false);
+        // What the kernel itself shows: for plain O_PATH fds it prints their real paths too.
+        const seen = parseOverlayOptions(mountInfoAt(x.target).superOptions);
+        expect({ lower: seen.lower, upper: seen.upper, work: seen.work }).toEqual({ lower: [x.a, x.b], upper: x.upper, work: x.work });
+        expect(listOverlays().find((o) => o.mountId === m.mountId)?.strategy).toBe(strategy);
+      } finally {
+        m.unmountSync();
+      }
+      expectUnmounted(x.target);
+      // Unmounted: no record left, and nothing to inspect.
+      expect(listOverlays().find((o) => o.mountId === m.mountId)).toBeUndefined();
+      expect(caughtSync(() => inspect(x.target)).code).toBe('ERR_NOT_OVERLAY');
+    });
+  }
+
+  for (const byFd of [false, true]) {
+    it(`a lowerdir+ mount made ${byFd ? 'with O_PATH fds' : 'with strings'} outside the library: read from the kernel alone`, () => {
+      const x = stack();
+      rawNewApiMount({ lower: [x.a, x.b], upper: x.upper, work: x.work }, x.target, byFd);
+      try {
+        expect(JSON.stringify(inspect(x.target))).toBe(docker(x));
+        const info = findOverlay(x.target)!;
+        expect(info.strategy).toBeUndefined();
+        expect(info.byFd).toBeUndefined();
+        expect(info.pathsKnown).toBe(true);
+        expect(info.from).toBe('statmount');
+        expect(info.source).toBe('none');
+      } finally {
+        sys.umount2Sync(x.target);
+      }
+      expectUnmounted(x.target);
+    });
+  }
+
+  it('relative paths are shown as given (the kernel does not canonicalise): paths not known', () => {
+    const x = stack();
+    const rel = (p: string) => relative(process.cwd(), p);
+    expect(rel(x.a).startsWith('/')).toBe(false);
+    sys.mountSync('overlay', x.target, 'overlay', 0, `lowerdir=${rel(x.a)}:${rel(x.b)},upperdir=${rel(x.upper)},workdir=${rel(x.work)}`);
+    try {
+      const info = findOverlay(x.target)!;
+      expect(info.lower).toEqual([rel(x.a), rel(x.b)]);
+      expect(info.upper).toBe(rel(x.upper));
+      expect(info.pathsKnown).toBe(false);
+    } finally {
+      sys.umount2Sync(x.target);
+    }
+    expectUnmounted(x.target);
+  });
+
+  it('a target named through a symlink, or with a trailing slash, finds the mount', () => {
+    const x = stack();
+    const link = join(x.target, '..', 'link-to-m');
+    symlinkSync(x.target, link);
+    const m = mountOverlaySync({ lower: [x.a, x.b], upper: x.upper, work: x.work, target: x.target });
+    try {
+      expect(findOverlay(`${x.target}/`)?.mountId).toBe(m.mountId);
+      expect(findOverlay(link)?.mountId).toBe(m.mountId);
+      expect(JSON.stringify(inspect(link))).toBe(docker(x));
+    } finally {
+      m.unmountSync();
+    }
+    expect(findOverlay(link)).toBeUndefined();
+  });
+
+  it('a writable overlay mounted read-only keeps its UpperDir and WorkDir', () => {
+    const x = stack();
+    const m = mountOverlaySync({ lower: [x.a, x.b], upper: x.upper, work: x.work, target: x.target, attributes: { readOnly: true } });
+    try {
+      expect(JSON.stringify(inspect(x.target))).toBe(docker(x));
+      expect(findOverlay(x.target)?.readOnly).toBe(true);
+    } finally {
+      m.unmountSync();
+    }
+  });
+
+  it('a read-only overlay has empty UpperDir and WorkDir; a non-overlay or covered target is refused', () => {
+    const x = stack();
+    const m = mountOverlaySync({ lower: [x.a, x.b], target: x.target });
+    try {
+      expect(JSON.stringify(inspect(x.target))).toBe(`{"LowerDir":"${x.a}:${x.b}","MergedDir":"${x.target}","UpperDir":"","WorkDir":""}`);
+      const findOverlayBefore = findOverlay(x.target)!;
+      expect(findOverlayBefore.readOnly).toBe(true);
+      expect(findOverlayBefore.from).toBe('statmount');
+      // A tmpfs on top of the overlay: the top mount there is no overlay.
+      const cover = tmpfsMountSync(x.target);
+      try {
+        expect(findOverlay(x.target)).toBeUndefined();
+        // Still listed, read from mountinfo: statmount is asked by path, which now reaches the tmpfs.
+        const covered = listOverlays().find((o) => o.mountId === m.mountId)!;
+        expect(covered.from).toBe('mountinfo');
+        expect(covered.lower).toEqual([x.a, x.b]);
+        expect(covered.options).toEqual(findOverlayBefore.options);
+        const err = caughtSync(() => inspect(x.target));
+        expect(err.code).toBe('ERR_NOT_OVERLAY');
+        expect(err.path).toBe(x.target);
+      } finally {
+        cover.unmountSync();
+      }
+      expect(findOverlay(x.target)?.mountId).toBe(m.mountId);
+    } finally {
+      m.unmountSync();
+    }
+    expect(caughtSync(() => inspect(x.upper)).code).toBe('ERR_NOT_OVERLAY');
+  });
+});
