@@ -70,7 +70,7 @@ export function sameSeen(a: Seen, b: Seen): boolean {
 
 /**
  * The changes between two walks of a merged view: D for each removed path whose parent is still
- * there (the top-most one), A for every added path, C for paths whose type, mode, size, owner,
+ * a directory (the top-most one), A for every added path, C for paths whose type, mode, size, owner,
  * mtime or content changed. Sorted by path, as `A /x` lines.
  */
 export function bruteForceChanges(before: Map<string, Seen>, after: Map<string, Seen>): string[] {
@@ -78,8 +78,9 @@ export function bruteForceChanges(before: Map<string, Seen>, after: Map<string, 
   for (const [path, b] of before) {
     const a = after.get(path);
     if (!a) {
+      // The top-most one: its parent is still a directory (a dir replaced by a file is one C).
       const parent = parentOf(path);
-      if (parent === '/' || after.has(parent)) out.push(`D ${path}`);
+      if (parent === '/' || after.get(parent)?.type === 'dir') out.push(`D ${path}`);
     } else if (!sameSeen(a, b)) out.push(`C ${path}`);
   }
   for (const path of after.keys()) if (!before.has(path)) out.push(`A ${path}`);

@@ -84,6 +84,23 @@ const SCENARIOS: Scenario[] = [
     causes: { 'D /data/a.txt': 'opaque', 'D /data/sub': 'opaque' },
   },
   {
+    name: 'replace a dir by a file: one C, the content below is implied',
+    ops: (m) => {
+      rmSync(join(m, 'data'), { recursive: true });
+      writeFileSync(join(m, 'data'), 'now a file');
+    },
+    expected: ['C /data'],
+  },
+  {
+    name: 'replace a file by a dir',
+    ops: (m) => {
+      rmSync(join(m, 'bin/sh'));
+      mkdirSync(join(m, 'bin/sh'));
+      writeFileSync(join(m, 'bin/sh/inside'), 'in');
+    },
+    expected: ['C /bin', 'C /bin/sh', 'A /bin/sh/inside'],
+  },
+  {
     name: 'rename a dir in place (redirect_dir=on: relative redirect)',
     options: REDIRECT,
     ops: (m) => renameSync(join(m, 'old'), join(m, 'new')),
@@ -235,6 +252,51 @@ describePrivileged('changes(): a scenario table, done through a real mount', () 
     expect(run.brute.length).toBeGreaterThan(15);
     expectAgreement(run);
   });
+});
+
+describePrivileged('changes(): renames inside renamed dirs (redirect_dir=on) agree with the brute-force diff', () => {
+  const CASES: Array<[string, (m: string) => void]> = [
+    [
+      'rename, then delete and rename inside',
+      (m) => {
+        renameSync(join(m, 'old'), join(m, 'new'));
+        rmSync(join(m, 'new/x.txt'));
+        renameSync(join(m, 'new/deep'), join(m, 'new/deeper'));
+        writeFileSync(join(m, 'new/deeper/z.txt'), 'z');
+      },
+    ],
+    [
+      'into a new dir, then change inside',
+      (m) => {
+        mkdirSync(join(m, 'fresh'));
+        renameSync(join(m, 'data'), join(m, 'fresh/data'));
+        appendFileSync(join(m, 'fresh/data/a.txt'), 'more');
+        rmSync(join(m, 'fresh/data/sub'), { recursive: true });
+      },
+    ],
+    [
+      'a dir merged from two layers, moved and moved back',
+      (m) => {
+        renameSync(join(m, 'etc/app'), join(m, 'app/etcapp'));
+        renameSync(join(m, 'app/etcapp'), join(m, 'etc/app2'));
+        renameSync(join(m, 'etc/app2'), join(m, 'etc/app'));
+      },
+    ],
+    [
+      'swap two dirs',
+      (m) => {
+        renameSync(join(m, 'old'), join(m, 'tmp'));
+        renameSync(join(m, 'data'), join(m, 'old'));
+        renameSync(join(m, 'tmp'), join(m, 'data'));
+      },
+    ],
+  ];
+  for (const [name, ops] of CASES) {
+    it(name, () => {
+      const run = runThroughMount(ops, REDIRECT);
+      expectAgreement(run);
+    });
+  }
 });
 
 describePrivileged('changes(): both xattr namespaces', () => {
