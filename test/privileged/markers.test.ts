@@ -184,6 +184,30 @@ describePrivileged('markers: what the kernel writes, read back', () => {
   });
 });
 
+describePrivileged('markers: metacopy and origin values the kernel may write, parsed', () => {
+  it('a metacopy with an fs-verity digest, a zero-length origin, an origin of another format', () => {
+    const root = tempDir();
+    writeTree(root, { 'f.txt': 'data', 'g.txt': 'data', 'h.txt': 'data' });
+    const digest = Buffer.alloc(32, 0xab);
+    // struct ovl_metacopy { version 0, len (header + digest), flags, digest_algo 1 (sha256), digest }
+    const meta = Buffer.concat([Buffer.from([0, 4 + 32, 0, 1]), digest]);
+    for (const ns of ['trusted', 'user'] as const) {
+      sys.setxattrSync(join(root, 'f.txt'), `${ns}.overlay.metacopy`, meta);
+      expect(getMetacopy(join(root, 'f.txt'), { namespace: ns })).toEqual({ legacy: false, version: 0, flags: 0, digestAlgo: 1, digest });
+      sys.setxattrSync(join(root, 'g.txt'), `${ns}.overlay.origin`, Buffer.alloc(0));
+      expect(getOrigin(join(root, 'g.txt'), { namespace: ns })).toEqual({ raw: Buffer.alloc(0), unknown: true });
+      const other = Buffer.from([1, 0xfa, 3]);
+      sys.setxattrSync(join(root, 'h.txt'), `${ns}.overlay.origin`, other);
+      expect(getOrigin(join(root, 'h.txt'), { namespace: ns })).toEqual({ raw: other, unknown: false });
+    }
+    expect(getMetacopy(join(root, 'h.txt'))).toBeNull();
+    expect(getOrigin(join(root, 'f.txt'))).toBeNull();
+    // Unlike whiteoutKind (is there a whiteout at this name?), the xattr readers need the file.
+    expect(caughtSync(() => getOrigin(join(root, 'nope'))).code).toBe('ENOENT');
+    expect(whiteoutKind(join(root, 'nope'))).toBeNull();
+  });
+});
+
 /** Hidden from the merged view: not listed and not stat-able. */
 function expectHidden(dir: string, name: string): void {
   expect(readdirSync(dir)).not.toContain(name);
