@@ -24,9 +24,16 @@ describe('the addon this run loaded', () => {
   });
 
   // scripts/test-asan.sh sets OVERLAYFS_EXPECT_ADDON; without this check a stale Release build
-  // could silently run the sanitizer job uninstrumented.
-  it.runIf(process.env.OVERLAYFS_EXPECT_ADDON)('is the sanitizer build (only under npm run test:asan)', () => {
-    expect(mapped(/\/overlayfs\.node$/)).toEqual([process.env.OVERLAYFS_EXPECT_ADDON]);
-    expect(mapped(/\/libasan\.so[.\d]*$/)).not.toEqual([]);
+  // could silently run the sanitizer job uninstrumented (and a plain run must not be instrumented).
+  it('is the sanitizer build exactly when npm run test:asan asked for it', () => {
+    const expected = process.env.OVERLAYFS_EXPECT_ADDON;
+    const asan = mapped(/\/libasan\.so[.\d]*$/);
+    if (expected) {
+      expect(mapped(/\/overlayfs\.node$/)).toEqual([expected]);
+      expect(asan).not.toEqual([]);
+    } else {
+      expect(mapped(/\/overlayfs\.node$/)[0]).toMatch(/\/build\/(Release|Debug)\/overlayfs\.node$/);
+      expect(asan).toEqual([]);
+    }
   });
 });
