@@ -10,18 +10,10 @@
 import { getSystemErrorMap } from 'node:util';
 import type { RawError } from './native-types.js';
 
-export interface SystemError extends Error {
+/** The raw failure's fields, with `errno` negative as Node has it and the `code` added. */
+export interface SystemError extends Error, Omit<RawError, 'errno'> {
   errno: number;
   code: string;
-  syscall: string;
-  path?: string;
-  dest?: string;
-  /** fsconfig key (e.g. 'lowerdir+') or xattr name. */
-  key?: string;
-  /** The kernel's fs-context messages, e.g. "e overlay: Unknown parameter 'foo'". */
-  kernelMessages?: string[];
-  /** Index of the failing step of a batched call. */
-  step?: number;
 }
 
 // Errnos libuv has no name for, so Node's map lacks them; the names and texts are Linux's.

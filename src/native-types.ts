@@ -19,8 +19,11 @@ export interface RawError {
   syscall: string;
   path?: string;
   dest?: string;
+  /** fsconfig key (e.g. 'lowerdir+') or xattr name. */
   key?: string;
+  /** The kernel's fs-context messages, e.g. "e overlay: Unknown parameter 'foo'". */
   kernelMessages?: string[];
+  /** Index of the failing step of a batched call. */
   step?: number;
 }
 
