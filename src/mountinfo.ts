@@ -86,8 +86,9 @@ export function splitLegacyLowerdir(value: string): { lower: string[]; data: str
   let inData = false;
   for (let i = 0; i < value.length; i++) {
     const c = value[i]!;
-    if (c === '\\' && i + 1 < value.length) {
-      current += value[++i];
+    if (c === '\\') {
+      // A final lone backslash escapes the NUL: ovl_unescape drops it.
+      if (i + 1 < value.length) current += value[++i];
     } else if (c === ':') {
       (inData ? data : lower).push(current);
       current = '';
@@ -114,9 +115,9 @@ export function escapeBackslashes(path: string): string {
   return path.replace(/\\/g, '\\\\');
 }
 
-/** Drops the backslash escapes the kernel removes from upperdir=/workdir= (ovl_unescape). */
+/** Drops the backslash escapes the kernel removes from upperdir=/workdir= (ovl_unescape), a final lone one too. */
 export function unescapeBackslashes(value: string): string {
-  return value.replace(/\\(.)/gs, '$1');
+  return value.replace(/\\(.?)/gs, '$1');
 }
 
 /** Reads layers and options from unescaped superblock options (mountinfo or statmount's array). */
