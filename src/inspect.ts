@@ -140,12 +140,12 @@ function describe(entry: MountInfoEntry): OverlayInfo {
     if (record.spec.work !== undefined) info.work = record.spec.work;
     info.strategy = record.strategy;
     info.byFd = [...record.byFd];
-  } else if ([...info.lower, ...info.data, info.upper, info.work].some((p) => p !== undefined && !p.startsWith('/'))) {
-    // Relative paths (a mount(2) from another cwd) or fd numbers name nothing from here.
-    info.pathsKnown = false;
-  } else if (info.upper !== undefined && info.upper === info.work) {
-    // Layers given by fd show the fd's path inside its own mount, typically '/' for all of them.
-    info.pathsKnown = false;
+  } else {
+    const shown = [...info.lower, ...info.data, ...(info.upper !== undefined ? [info.upper, info.work!] : [])];
+    // Relative paths (a mount(2) from another cwd) and fd numbers name nothing from here; a
+    // detached clone given by fd shows its path inside the clone, '/' for its root; and a valid
+    // overlay never has one directory twice, so a repeat means such fs-relative paths.
+    if (shown.some((p) => !p.startsWith('/') || p === '/') || new Set(shown).size !== shown.length) info.pathsKnown = false;
   }
   return info;
 }
