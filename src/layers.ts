@@ -142,6 +142,7 @@ export class LayerStack {
   readonly namespace: ReadNamespace;
   readonly followRedirects: boolean;
   readonly #dirs = new Map<string, LayerDir[] | Resolution>();
+  readonly #below = new Map<number, LayerStack>();
 
   constructor(layers: readonly string[], options: ResolveOptions = {}) {
     this.layers = layers;
@@ -173,10 +174,15 @@ export class LayerStack {
   lookupIn(parents: readonly LayerDir[], name: string): Resolution {
     let first: Found | undefined;
     const merged: LayerDir[] = [];
-    // Where lower layers look for this name: redirects change it from the layer that set them down.
-    let redirectedPath: string | undefined;
-    for (const parent of parents) {
-      const layerPath = redirectedPath ?? posix.join(parent.path, name);
+    // Where lower layers look (fs/overlayfs/namei.c ovl_lookup): a relative redirect renames the
+    // entry within each lower parent dir; an absolute one starts again from the root of every
+    // layer below, whether or not the parent dir exists there. The data of a metacopy file is
+    // looked up the same way, below it.
+    let queue = parents;
+    let lookName = name;
+    for (let i = 0; i < queue.length; i++) {
+      const parent = queue[i]!;
+      const layerPath = posix.join(parent.path, lookName);
       const real = join(this.layers[parent.layer]!, layerPath);
       const entry = layerEntry(real, this.namespace);
       if (!entry) continue;
@@ -185,34 +191,41 @@ export class LayerStack {
         break;
       }
       if (!first) {
-        if (entry.kind === 'dir') {
-          first = { found: true, layer: parent.layer, realPath: real, kind: 'dir' };
-        } else {
-          const res: Found = { found: true, layer: parent.layer, realPath: real, kind: entry.kind };
-          if (entry.metacopy) {
-            const data = this.metacopyData(parent.layer, entry.redirect ?? layerPath);
-            if (data) res.dataFrom = data;
-          }
-          return res;
+        first = { found: true, layer: parent.layer, realPath: real, kind: entry.kind };
+        if (entry.kind !== 'dir' && !entry.metacopy) return first;
+      } else if (first.kind !== 'dir') {
+        // Below a metacopy file: the first file that is not one holds the data.
+        if (entry.kind !== 'file') break;
+        if (!entry.metacopy) {
+          first.dataFrom = { layer: parent.layer, path: layerPath };
+          break;
         }
       } else if (entry.kind !== 'dir') break; // a non-directory below a directory ends the merge
-      merged.push(entry.opaque === 'x' ? { layer: parent.layer, path: layerPath, xwhiteouts: true } : { layer: parent.layer, path: layerPath });
-      if (entry.opaque === 'y') break;
-      if (entry.redirect !== undefined && this.followRedirects) {
-        redirectedPath = entry.redirect.startsWith('/') ? entry.redirect : posix.join(posix.dirname(layerPath), entry.redirect);
+      if (first.kind === 'dir') {
+        merged.push(entry.opaque === 'x' ? { layer: parent.layer, path: layerPath, xwhiteouts: true } : { layer: parent.layer, path: layerPath });
+        if (entry.opaque === 'y') break;
+      }
+      if (entry.redirect !== undefined && (this.followRedirects || entry.kind === 'file')) {
+        if (entry.redirect.startsWith('/')) {
+          const below = this.below(parent.layer).dirsAt(posix.dirname(entry.redirect));
+          queue = Array.isArray(below) ? below.map((d) => ({ ...d, layer: d.layer + parent.layer + 1 })) : [];
+          lookName = posix.basename(entry.redirect);
+          i = -1;
+        } else lookName = entry.redirect;
       }
     }
     if (!first) return { found: false, whiteout: false };
-    return { ...first, mergedFrom: merged };
+    return first.kind === 'dir' ? { ...first, mergedFrom: merged } : first;
   }
 
-  /** The lower layer holding the data of a metacopy file (its redirect, or the same path). */
-  private metacopyData(above: number, path: string): LayerDir | undefined {
-    for (let layer = above + 1; layer < this.layers.length; layer++) {
-      const entry = layerEntry(join(this.layers[layer]!, path), this.namespace);
-      if (entry?.kind === 'file' && !entry.metacopy) return { layer, path };
+  /** The stack of the layers below `layer` (indices from 0 again), for absolute redirects. */
+  private below(layer: number): LayerStack {
+    let stack = this.#below.get(layer);
+    if (!stack) {
+      stack = new LayerStack(this.layers.slice(layer + 1), { namespace: this.namespace, followRedirects: this.followRedirects });
+      this.#below.set(layer, stack);
     }
-    return undefined;
+    return stack;
   }
 
   /** Which layer serves `path` of the merged view: its layer and real path, a whiteout, or nothing. */

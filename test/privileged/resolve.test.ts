@@ -3,7 +3,7 @@
  * the layer and real path the lookup rules give, and a real mount of the same layers must show
  * the same content (or nothing) at that path of the merged view.
  */
-import { chmodSync, linkSync, lstatSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { createWhiteout, createXattrWhiteout, getRedirect, LayerStack, resolvePath, setOpaque, setRedirect, type OverlaySpec, type Resolution } from '../../src/index.js';
@@ -43,6 +43,8 @@ function makeStack(): Stack {
     'l3/orig/f.txt': 'l3 orig f',
     'l3/orig2/f.txt': 'l3 orig2 f',
     'l3/far/src/g.txt': 'l3 far g',
+    'l3/far/src2/h.txt': 'l3 far h',
+    'l2/far/src2/i.txt': 'l2 far i',
     'l3/meta.txt': 'l3 meta data',
     'l3/data.txt': 'l3 linked data',
     'l3/dirfile': 'l3 file under a dir',
@@ -78,10 +80,17 @@ function makeStack(): Stack {
   // The kernel's own markers: an absolute redirect, a whiteout left by rename, metacopy files.
   withMount(spec(x), () => {
     renameSync(join(x.target, 'far/src'), join(x.target, 'moved'));
+    // Into a dir that exists only in the upper: the lookup below must start again from the root.
+    mkdirSync(join(x.target, 'fresh'));
+    renameSync(join(x.target, 'far/src2'), join(x.target, 'fresh/moved2'));
     chmodSync(join(x.target, 'meta.txt'), 0o640);
+    // Metadata-only, inside a redirected dir: its data is found through the parent's redirect.
+    chmodSync(join(x.target, 'moved/g.txt'), 0o640);
     linkSync(join(x.target, 'data.txt'), join(x.target, 'hl.txt'));
   });
   expect(getRedirect(join(x.upper, 'moved'))).toBe('/far/src');
+  expect(getRedirect(join(x.upper, 'fresh/moved2'))).toBe('/far/src2');
+  expect(getRedirect(join(x.upper, 'moved/g.txt'))).toBeNull(); // found through its parent's redirect
   expect(getRedirect(join(x.upper, 'hl.txt'))).toBe('/data.txt');
   return x;
 }
@@ -122,8 +131,11 @@ const SCENARIOS: Array<[string, string, Expected]> = [
   ['through a relative redirect in a lower layer', '/lred/f.txt', { layer: 3, at: '/orig2/f.txt', kind: 'file', content: 'l3 orig2 f' }],
   ['a redirect source whited out in the upper', '/orig', { whiteout: 0 }],
   ['a redirect source whited out in l1', '/orig2/f.txt', { whiteout: 1, at: '/orig2' }],
-  ['through an absolute redirect (the kernel’s)', '/moved/g.txt', { layer: 3, at: '/far/src/g.txt', kind: 'file', content: 'l3 far g' }],
+  ['metacopy in a dir with an absolute redirect (the kernel’s)', '/moved/g.txt', { layer: 0, at: '/moved/g.txt', kind: 'file', content: 'l3 far g', dataFrom: { layer: 3, path: '/far/src/g.txt' } }],
   ['a moved dir leaves a whiteout', '/far/src', { whiteout: 0 }],
+  ['moved into an upper-only dir: merged from the layers below by an absolute redirect', '/fresh/moved2', { layer: 0, at: '/fresh/moved2', kind: 'dir', mergedFrom: [0, 2, 3] }],
+  ['moved into an upper-only dir: from l3', '/fresh/moved2/h.txt', { layer: 3, at: '/far/src2/h.txt', kind: 'file', content: 'l3 far h' }],
+  ['moved into an upper-only dir: from l2', '/fresh/moved2/i.txt', { layer: 2, at: '/far/src2/i.txt', kind: 'file', content: 'l2 far i' }],
   ['metacopy: metadata above, data below', '/meta.txt', { layer: 0, at: '/meta.txt', kind: 'file', content: 'l3 meta data', dataFrom: { layer: 3, path: '/meta.txt' } }],
   ['metacopy with an absolute redirect (a hard link)', '/hl.txt', { layer: 0, at: '/hl.txt', kind: 'file', content: 'l3 linked data', dataFrom: { layer: 3, path: '/data.txt' } }],
 ];
