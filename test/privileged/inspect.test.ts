@@ -148,17 +148,31 @@ describePrivileged('mountinfo and statmount: a legacy mount with escaped paths',
     expectUnmounted(x.target);
   });
 
-  it("mountOverlay with strategy 'legacy' escapes them so the kernel shows the same paths", () => {
-    const x = escapedLayers(tempDir());
-    const m = mountOverlaySync({ lower: x.lower, data: x.data, upper: x.upper, work: x.work, target: x.target, strategy: 'legacy' });
-    try {
-      const seen = parseOverlayOptions(mountInfoAt(x.target).superOptions);
-      expect({ lower: seen.lower, data: seen.data, upper: seen.upper, work: seen.work }).toEqual({ lower: x.lower, data: x.data, upper: x.upper, work: x.work });
-      expect(findOverlay(x.target)?.strategy).toBe('legacy');
-    } finally {
-      m.unmountSync();
-    }
-  });
+  for (const strategy of ['legacy', 'lowerdir+', 'fd'] as const) {
+    it(`mountOverlay with strategy '${strategy}': the kernel shows the same paths (fds by their real paths)`, () => {
+      const x = escapedLayers(tempDir());
+      const m = mountOverlaySync({ lower: x.lower, data: x.data, upper: x.upper, work: x.work, target: x.target, strategy });
+      try {
+        const seen = parseOverlayOptions(mountInfoAt(x.target).superOptions);
+        expect(seen.form).toBe(strategy === 'legacy' ? 'legacy' : 'lowerdir+');
+        expect({ lower: seen.lower, data: seen.data }).toEqual({ lower: x.lower, data: x.data });
+        if (strategy === 'fd') {
+          // An fd-given upper/work shows as its raw d_path, while a string-given one shows the
+          // caller's string with the backslash escapes the kernel removed: mountinfo cannot tell
+          // which, so only this process's record knows the real paths (checked below).
+          expect(statmountOptions(x.target)).toEqual(expect.arrayContaining([`upperdir=${x.upper}`, `workdir=${x.work}`]));
+        } else expect({ upper: seen.upper, work: seen.work }).toEqual({ upper: x.upper, work: x.work });
+        // statmount gives the same, less the superblock's rw/ro flag that mountinfo puts first.
+        expect(parseOverlayOptions(statmountOptions(x.target))).toEqual({ ...seen, options: seen.options.filter(([k]) => k !== 'rw') });
+        const info = findOverlay(x.target)!;
+        expect(info.strategy).toBe(strategy);
+        expect(inspect(x.target)).toEqual({ LowerDir: x.lower.join(':'), MergedDir: x.target, UpperDir: x.upper, WorkDir: x.work });
+      } finally {
+        m.unmountSync();
+      }
+      expectUnmounted(x.target);
+    });
+  }
 });
 
 describePrivileged("inspect(): docker's GraphDriver.Data, and the typed options", () => {
