@@ -110,6 +110,34 @@ function expectCommonMarkers(x: Stack): void {
   expect(getRedirect(x.upper)).toBeNull();
 }
 
+/**
+ * Every entry of an upper layer (root '/') as our readers classify it, plus the names of any
+ * other overlay xattrs the kernel left there: one line per entry.
+ */
+function classify(upper: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const visit = (rel: string) => {
+    const path = join(upper, rel);
+    const st = lstatSync(path);
+    const words: string[] = [];
+    const wh = whiteoutKind(path);
+    if (wh) words.push(`whiteout(${wh})${st.nlink > 1 ? ' shared' : ''}`);
+    else words.push(st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other');
+    const opaque = getOpaque(path);
+    if (opaque) words.push(`opaque=${opaque}`);
+    const redirect = getRedirect(path);
+    if (redirect !== null) words.push(`redirect=${redirect}`);
+    if (getMetacopy(path)) words.push('metacopy');
+    if (getOrigin(path)) words.push('origin');
+    const known = ['opaque', 'redirect', 'metacopy', 'origin'].map((n) => `trusted.overlay.${n}`);
+    for (const name of sys.listxattrSync(path).sort()) if (name.includes('overlay.') && !known.includes(name)) words.push(`+${name.replace(/^trusted\.overlay\./, '')}`);
+    out[rel === '' ? '/' : `/${rel}`] = words.join(' ');
+    if (st.isDirectory()) for (const name of readdirSync(path).sort()) visit(rel === '' ? name : `${rel}/${name}`);
+  };
+  visit('');
+  return out;
+}
+
 function expectOrigin(path: string): Buffer {
   const o = getOrigin(path);
   expect(o).not.toBeNull();
@@ -128,6 +156,19 @@ describePrivileged('markers: what the kernel writes, read back', () => {
   it("redirect_dir=on: whiteouts (shared inode), opaque, relative redirect, full copy-ups", () => {
     const x = roundTripStack();
     changeThroughMount(x, { redirectDir: 'on' });
+    // Exactly what the kernel left, entry by entry.
+    expect(classify(x.upper)).toEqual({
+      '/': 'dir +impure +uuid',
+      '/app.txt': 'file origin',
+      '/gone.txt': 'whiteout(device) shared',
+      '/gone2.txt': 'whiteout(device) shared',
+      '/link.txt': 'file origin',
+      '/link2.txt': 'file origin',
+      '/mode.txt': 'file origin',
+      '/moved': 'dir redirect=mv origin',
+      '/mv': 'whiteout(device)',
+      '/redo': 'dir opaque=y',
+    });
     expectCommonMarkers(x);
     const u = (p: string) => join(x.upper, p);
     // No metacopy: chmod and ln copy the data up.
@@ -145,6 +186,18 @@ describePrivileged('markers: what the kernel writes, read back', () => {
   it('metacopy=on, index=on: metadata-only copy-ups, absolute redirects of hard links, origins', () => {
     const x = roundTripStack();
     changeThroughMount(x, { metacopy: 'on', index: 'on' });
+    expect(classify(x.upper)).toEqual({
+      '/': 'dir origin +impure +uuid',
+      '/app.txt': 'file origin',
+      '/gone.txt': 'whiteout(device) shared',
+      '/gone2.txt': 'whiteout(device) shared',
+      '/link.txt': 'file redirect=/link.txt metacopy origin',
+      '/link2.txt': 'file redirect=/link.txt metacopy origin',
+      '/mode.txt': 'file metacopy origin',
+      '/moved': 'dir redirect=mv origin',
+      '/mv': 'whiteout(device)',
+      '/redo': 'dir opaque=y',
+    });
     expectCommonMarkers(x);
     const u = (p: string) => join(x.upper, p);
     // chmod: metadata only. The metacopy xattr is empty (legacy form, no fs-verity digest).
