@@ -48,7 +48,9 @@ export {
 } from './mountinfo.js';
 export {
   LayerStack,
+  layersOf,
   resolvePath,
+  type LayerSource,
   type EntryKind,
   type LayerDir,
   type Listed,

@@ -7,6 +7,7 @@
 import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { join, posix } from 'node:path';
 import { isSystemError } from './errors.js';
+import { findOverlay } from './inspect.js';
 import { getxattrSync } from './sys/xattr.js';
 
 /** Which xattr namespace the layers use: trusted.overlay.* (default) or user.overlay.* (userxattr). */
@@ -280,6 +281,41 @@ export class LayerStack {
 }
 
 /** Which layer serves `path`, for layers given top first (put an upper first if there is one). */
-export function resolvePath(layers: readonly string[], path: string, options: ResolveOptions = {}): Resolution {
-  return new LayerStack(layers, options).resolve(path);
+/** Layers to look in: paths top first, an overlay's layers, a mount handle, or a mount point. */
+export type LayerSource =
+  | readonly string[]
+  | string
+  | { upper?: string | undefined; lower: readonly string[]; options?: { userxattr?: boolean | undefined } | undefined }
+  | { spec: { upper?: string | undefined; lower: readonly string[]; options?: { userxattr?: boolean | undefined } | undefined } };
+
+// Array.isArray does not narrow a readonly array type.
+const isLayerList = (x: unknown): x is readonly string[] => Array.isArray(x);
+
+/** The layers (upper first) and xattr namespace of a LayerSource. */
+export function layersOf(source: LayerSource): { layers: string[]; namespace?: XattrNamespace } {
+  if (isLayerList(source)) return { layers: [...source] };
+  if (typeof source === 'string') {
+    const info = findOverlay(source);
+    if (!info) {
+      const err = new Error(`no overlay is mounted at '${source}'`) as Error & { code: string; path: string };
+      err.code = 'ERR_NOT_OVERLAY';
+      err.path = source;
+      throw err;
+    }
+    return layersOf(info);
+  }
+  const o = 'spec' in source ? source.spec : source;
+  const out: { layers: string[]; namespace?: XattrNamespace } = { layers: [...(o.upper !== undefined ? [o.upper] : []), ...o.lower] };
+  if (o.options?.userxattr) out.namespace = 'user';
+  return out;
+}
+
+/**
+ * Which layer serves `path` of the merged view. `source`: layer paths top first (an upper
+ * first if there is one), an OverlayMount, an OverlayInfo, or the mount point of an overlay.
+ * Layer indexes in the answer count from the top of that list (the upper, when there is one, is 0).
+ */
+export function resolvePath(source: LayerSource, path: string, options: ResolveOptions = {}): Resolution {
+  const { layers, namespace } = layersOf(source);
+  return new LayerStack(layers, namespace !== undefined && options.namespace === undefined ? { ...options, namespace } : options).resolve(path);
 }

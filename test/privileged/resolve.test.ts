@@ -3,10 +3,10 @@
  * the layer and real path the lookup rules give, and a real mount of the same layers must show
  * the same content (or nothing) at that path of the merged view.
  */
-import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { createWhiteout, createXattrWhiteout, getRedirect, LayerStack, resolvePath, setOpaque, setRedirect, type OverlaySpec, type Resolution } from '../../src/index.js';
+import { createWhiteout, createXattrWhiteout, findOverlay, mountOverlay, getRedirect, LayerStack, resolvePath, setOpaque, setRedirect, type OverlaySpec, type Resolution } from '../../src/index.js';
 import { caughtSync, expectUnmounted } from '../helpers/overlay.js';
 import { walkView, withMount } from '../helpers/merged.js';
 import { describePrivileged } from '../helpers/privileged.js';
@@ -241,5 +241,24 @@ describePrivileged('resolvePath(): the kernel’s lookup rules on layer dirs, ch
       expect(readdirSync(join(target, 't')).sort()).toEqual(ls('user', '/t'));
       expect(readdirSync(target).sort()).toEqual(['d', 't']);
     });
+  });
+});
+
+describePrivileged('resolvePath on a mount', () => {
+  it('takes a mount point, an OverlayMount or its info, with the upper as layer 0', async () => {
+    const root = tempDir();
+    writeTree(root, { 'l1/a': 'l1', 'l2/a': 'l2', 'l2/b': 'b', 'u/': null, 'm/': null });
+    const m = await mountOverlay({ lower: [join(root, 'l1'), join(root, 'l2')], upper: join(root, 'u'), work: join(root, 'w'), target: join(root, 'm') });
+    try {
+      writeFileSync(join(root, 'm/b'), 'changed');
+      for (const source of [join(root, 'm'), m, findOverlay(join(root, 'm'))!]) {
+        expect(resolvePath(source, '/a')).toMatchObject({ found: true, layer: 1, realPath: join(root, 'l1/a') });
+        expect(resolvePath(source, '/b')).toMatchObject({ found: true, layer: 0, realPath: join(root, 'u/b') });
+        expect(resolvePath(source, '/nope')).toEqual({ found: false, whiteout: false });
+      }
+    } finally {
+      await m.unmount();
+    }
+    expect(() => resolvePath(join(root, 'm'), '/a')).toThrow(expect.objectContaining({ code: 'ERR_NOT_OVERLAY' }));
   });
 });
