@@ -9,7 +9,7 @@ import { AT, STATMOUNT, STATX } from './constants.js';
 import { parseOverlayOptions, readMountInfo, type MountInfoEntry, type OverlayOptionsSeen } from './mountinfo.js';
 import { probe } from './probe.js';
 import { liveRecords } from './registry.js';
-import type { OverlayOptions, Strategy } from './spec.js';
+import { OPTION_KEYS, type OverlayOptions, type Strategy } from './spec.js';
 import { statmountSync } from './sys/mount-info.js';
 import { statxSync } from './sys/node.js';
 
@@ -54,48 +54,18 @@ export interface DockerGraphDriverData {
   WorkDir: string;
 }
 
+const OPTION_BY_KEY = new Map(OPTION_KEYS.map((o) => [o.key, o]));
+
 function typedOptions(seen: OverlayOptionsSeen): OverlayOptions {
-  const o: OverlayOptions = {};
+  const o: Record<string, unknown> = {};
   for (const [key, value] of seen.options) {
-    const v = value === true ? undefined : value;
-    switch (key) {
-      case 'redirect_dir':
-        o.redirectDir = v as NonNullable<OverlayOptions['redirectDir']>;
-        break;
-      case 'index':
-        o.index = v as 'on' | 'off';
-        break;
-      case 'xino':
-        o.xino = v as NonNullable<OverlayOptions['xino']>;
-        break;
-      case 'metacopy':
-        o.metacopy = v as 'on' | 'off';
-        break;
-      case 'nfs_export':
-        o.nfsExport = v as 'on' | 'off';
-        break;
-      case 'userxattr':
-        o.userxattr = true;
-        break;
-      case 'uuid':
-        o.uuid = v as NonNullable<OverlayOptions['uuid']>;
-        break;
-      case 'verity':
-        o.verity = v as NonNullable<OverlayOptions['verity']>;
-        break;
-      case 'volatile':
-        o.volatile = true;
-        break;
-      case 'fsync':
-        o.fsync = v as NonNullable<OverlayOptions['fsync']>;
-        if (v === 'volatile') o.volatile = true;
-        break;
-      case 'default_permissions':
-        o.defaultPermissions = true;
-        break;
-    }
+    const known = OPTION_BY_KEY.get(key);
+    if (!known) continue;
+    o[known.field] = known.flag ? true : value;
+    // The kernel shows volatile as fsync=volatile where it has fsync=.
+    if (key === 'fsync' && value === 'volatile') o.volatile = true;
   }
-  return o;
+  return o as OverlayOptions;
 }
 
 /** statmount's unescaped option array for a mount point, if this kernel has it and the mount is on top there. */

@@ -8,7 +8,7 @@ import { AT, FSCONFIG, MOUNT_ATTR, MOVE_MOUNT, MS, O, STATX } from './constants.
 import type { Step } from './native-types.js';
 import { escapeBackslashes, escapeLegacyPath } from './mountinfo.js';
 import type { Capabilities } from './probe.js';
-import { checkSpecShape, OverlaySpecError, specPaths, type OverlayOptions, type OverlaySpec, type Strategy } from './spec.js';
+import { checkSpecShape, OPTION_KEYS, OverlaySpecError, specPaths, type OverlayOptions, type OverlaySpec, type Strategy } from './spec.js';
 
 /** fsconfig(FSCONFIG_SET_STRING) copies at most 255 bytes of a value (strndup_user(_, 256)). */
 export const FSCONFIG_VALUE_MAX = 255;
@@ -54,18 +54,12 @@ interface OptionEntry {
 /** Overlay options in the kernel's spelling, in the order mountinfo shows them. */
 export function overlayOptionEntries(o: OverlayOptions): OptionEntry[] {
   const out: OptionEntry[] = [];
-  if (o.defaultPermissions) out.push({ key: 'default_permissions', value: null });
-  if (o.redirectDir !== undefined) out.push({ key: 'redirect_dir', value: o.redirectDir });
-  if (o.index !== undefined) out.push({ key: 'index', value: o.index });
-  if (o.uuid !== undefined) out.push({ key: 'uuid', value: o.uuid });
-  if (o.nfsExport !== undefined) out.push({ key: 'nfs_export', value: o.nfsExport });
-  if (o.xino !== undefined) out.push({ key: 'xino', value: o.xino });
-  if (o.metacopy !== undefined) out.push({ key: 'metacopy', value: o.metacopy });
-  if (o.fsync !== undefined) out.push({ key: 'fsync', value: o.fsync });
-  else if (o.volatile) out.push({ key: 'volatile', value: null });
-  if (o.userxattr) out.push({ key: 'userxattr', value: null });
-  if (o.verity !== undefined) out.push({ key: 'verity', value: o.verity });
-  if (o.overrideCreds) out.push({ key: 'override_creds', value: null });
+  for (const { field, key, flag } of OPTION_KEYS) {
+    const value = o[field];
+    // volatile is fsync=volatile: with an explicit fsync= only that is sent.
+    if (field === 'volatile' && o.fsync !== undefined) continue;
+    if (flag ? value === true : value !== undefined) out.push({ key, value: flag ? null : String(value) });
+  }
   return out;
 }
 

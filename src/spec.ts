@@ -97,20 +97,26 @@ export class OverlaySpecError extends Error {
 export const MAX_LAYERS = 500;
 const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
 
-const OPTION_VALUES: { [K in keyof OverlayOptions]-?: readonly unknown[] } = {
-  redirectDir: ['on', 'follow', 'nofollow', 'off'],
-  index: ['on', 'off'],
-  xino: ['on', 'off', 'auto'],
-  metacopy: ['on', 'off'],
-  nfsExport: ['on', 'off'],
-  userxattr: [true, false],
-  uuid: ['off', 'null', 'auto', 'on'],
-  verity: ['off', 'on', 'require'],
-  volatile: [true, false],
-  fsync: ['volatile', 'auto', 'strict'],
-  defaultPermissions: [true, false],
-  overrideCreds: [true, false],
-};
+/**
+ * Every overlay option: its field, the kernel's key, and the values it takes (a flag takes
+ * true/false and is written bare). In the order mountinfo shows them (ovl_show_options).
+ */
+export const OPTION_KEYS: ReadonlyArray<{ field: keyof OverlayOptions; key: string; values: readonly (string | boolean)[]; flag: boolean }> = [
+  { field: 'defaultPermissions', key: 'default_permissions', values: [true, false], flag: true },
+  { field: 'redirectDir', key: 'redirect_dir', values: ['on', 'follow', 'nofollow', 'off'], flag: false },
+  { field: 'index', key: 'index', values: ['on', 'off'], flag: false },
+  { field: 'uuid', key: 'uuid', values: ['off', 'null', 'auto', 'on'], flag: false },
+  { field: 'nfsExport', key: 'nfs_export', values: ['on', 'off'], flag: false },
+  { field: 'xino', key: 'xino', values: ['on', 'off', 'auto'], flag: false },
+  { field: 'metacopy', key: 'metacopy', values: ['on', 'off'], flag: false },
+  { field: 'fsync', key: 'fsync', values: ['volatile', 'auto', 'strict'], flag: false },
+  { field: 'volatile', key: 'volatile', values: [true, false], flag: true },
+  { field: 'userxattr', key: 'userxattr', values: [true, false], flag: true },
+  { field: 'verity', key: 'verity', values: ['off', 'on', 'require'], flag: false },
+  { field: 'overrideCreds', key: 'override_creds', values: [true, false], flag: true },
+];
+
+const OPTION_VALUES: Readonly<Record<string, readonly unknown[]>> = Object.fromEntries(OPTION_KEYS.map((o) => [o.field, o.values]));
 
 const ATTRIBUTE_VALUES: { [K in keyof MountAttributes]-?: readonly unknown[] } = {
   readOnly: [true, false],
