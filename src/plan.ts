@@ -8,7 +8,7 @@ import { AT, FSCONFIG, MOUNT_ATTR, MOVE_MOUNT, MS, O, STATX } from './constants.
 import type { Step } from './native-types.js';
 import { escapeBackslashes, escapeLegacyPath } from './mountinfo.js';
 import type { Capabilities } from './probe.js';
-import { checkSpecShape, OPTION_KEYS, OverlaySpecError, specPaths, type OverlayOptions, type OverlaySpec, type Strategy } from './spec.js';
+import { checkSpecShape, OPTION_KEYS, OverlaySpecError, specPaths, type MountAttributes, type OverlayOptions, type OverlaySpec, type Strategy } from './spec.js';
 
 /** fsconfig(FSCONFIG_SET_STRING) copies at most 255 bytes of a value (strndup_user(_, 256)). */
 export const FSCONFIG_VALUE_MAX = 255;
@@ -63,34 +63,28 @@ export function overlayOptionEntries(o: OverlayOptions): OptionEntry[] {
   return out;
 }
 
+/** Each mount attribute as a MOUNT_ATTR_* bit (new API) and an MS_* flag (mount(2)). */
+const ATTRIBUTE_BITS: ReadonlyArray<[(a: MountAttributes) => boolean, number, number]> = [
+  [(a) => a.readOnly === true, MOUNT_ATTR.RDONLY, MS.RDONLY],
+  [(a) => a.nosuid === true, MOUNT_ATTR.NOSUID, MS.NOSUID],
+  [(a) => a.nodev === true, MOUNT_ATTR.NODEV, MS.NODEV],
+  [(a) => a.noexec === true, MOUNT_ATTR.NOEXEC, MS.NOEXEC],
+  [(a) => a.atime === 'noatime', MOUNT_ATTR.NOATIME, MS.NOATIME],
+  [(a) => a.atime === 'strictatime', MOUNT_ATTR.STRICTATIME, MS.STRICTATIME],
+  [(a) => a.nodiratime === true, MOUNT_ATTR.NODIRATIME, MS.NODIRATIME],
+  [(a) => a.nosymfollow === true, MOUNT_ATTR.NOSYMFOLLOW, MS.NOSYMFOLLOW],
+];
+
 /** MOUNT_ATTR_* bits for fsmount(2). */
 export function mountAttrs(spec: OverlaySpec): number {
   const a = spec.attributes ?? {};
-  let bits = 0;
-  if (a.readOnly) bits |= MOUNT_ATTR.RDONLY;
-  if (a.nosuid) bits |= MOUNT_ATTR.NOSUID;
-  if (a.nodev) bits |= MOUNT_ATTR.NODEV;
-  if (a.noexec) bits |= MOUNT_ATTR.NOEXEC;
-  if (a.atime === 'noatime') bits |= MOUNT_ATTR.NOATIME;
-  if (a.atime === 'strictatime') bits |= MOUNT_ATTR.STRICTATIME;
-  if (a.nodiratime) bits |= MOUNT_ATTR.NODIRATIME;
-  if (a.nosymfollow) bits |= MOUNT_ATTR.NOSYMFOLLOW;
-  return bits;
+  return ATTRIBUTE_BITS.reduce((bits, [set, attr]) => (set(a) ? bits | attr : bits), 0);
 }
 
 /** MS_* flags for mount(2). */
 export function msFlags(spec: OverlaySpec): number {
   const a = spec.attributes ?? {};
-  let bits = 0;
-  if (a.readOnly) bits |= MS.RDONLY;
-  if (a.nosuid) bits |= MS.NOSUID;
-  if (a.nodev) bits |= MS.NODEV;
-  if (a.noexec) bits |= MS.NOEXEC;
-  if (a.atime === 'noatime') bits |= MS.NOATIME;
-  if (a.atime === 'strictatime') bits |= MS.STRICTATIME;
-  if (a.nodiratime) bits |= MS.NODIRATIME;
-  if (a.nosymfollow) bits |= MS.NOSYMFOLLOW;
-  return bits;
+  return ATTRIBUTE_BITS.reduce((bits, [set, , ms]) => (set(a) ? bits | ms : bits), 0);
 }
 
 const bytes = (s: string): number => Buffer.byteLength(s);
