@@ -1,0 +1,644 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: the library against the kernel's own cost (a C loop doing the same
+ * syscalls, bench/c/ovlbench.c, compiled here with the system cc) and against spawning
+ * mount(8)/umount(8). Prints a table of medians and ratios; `--json` prints JSON instead.
+ *
+ *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=mount,concurrency,markers,changes] [--rounds=N]
+ *
+ * --json prints JSON instead of the table; --json-out also writes it to FILE; --quick runs fewer
+ * layer counts and rounds; --rounds overrides every section's number of rounds.
+ *
+ * Needs root. Runs itself inside `unshare --mount --propagation private` (as `npm test` does),
+ * works on a tmpfs mounted over a temp dir, and removes every mount and directory it made.
+ * Compared runs are interleaved round by round; ratios are medians of per-round ratios. No
+ * timing is asserted: the targets of issue 6 are reported as met or missed.
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fmtRatio, fmtTime, interleave, median, now, ratio, since, summarize, table } from './stats.mjs';
+
+const self = fileURLToPath(import.meta.url);
+const repo = join(dirname(self), '..');
+const argv = process.argv.slice(2);
+const SECTIONS = ['mount', 'concurrency', 'markers', 'changes'];
+const opt = {
+  json: argv.includes('--json'),
+  quick: argv.includes('--quick'),
+  only: argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? SECTIONS,
+  rounds: Number(argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length)) || undefined,
+  jsonOut: argv.find((a) => a.startsWith('--json-out='))?.slice('--json-out='.length),
+};
+for (const s of opt.only) {
+  if (!SECTIONS.includes(s)) {
+    console.error(`bench: unknown section '${s}' (sections: ${SECTIONS.join(', ')})`);
+    process.exit(2);
+  }
+}
+
+// ---- a private mount namespace ----
+
+if (process.getuid?.() !== 0) {
+  console.error('bench: needs root (it makes real mounts, inside a private mount namespace): sudo npm run bench');
+  process.exit(1);
+}
+if (!process.env.OVERLAYFS_BENCH_HOST_MNT_NS) {
+  const env = { ...process.env, OVERLAYFS_BENCH_HOST_MNT_NS: readlinkSync('/proc/self/ns/mnt') };
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', process.execPath, self, ...argv], { stdio: 'inherit', env });
+  if (r.error) {
+    console.error(`bench: cannot create a private mount namespace: ${r.error.message}`);
+    process.exit(1);
+  }
+  process.exit(r.status ?? 1);
+}
+if (readlinkSync('/proc/self/ns/mnt') === process.env.OVERLAYFS_BENCH_HOST_MNT_NS) {
+  console.error('bench: still in the host mount namespace; refusing to mount');
+  process.exit(1);
+}
+
+if (!existsSync(join(repo, 'dist', 'index.js'))) {
+  console.error('bench: dist/ is missing: run `npx tsc -p tsconfig.build.json` (npm run bench does)');
+  process.exit(1);
+}
+const lib = await import('../dist/index.js');
+const { MNT, sys } = lib;
+
+const log = (msg) => {
+  if (!opt.json || process.stderr.isTTY) process.stderr.write(`bench: ${msg}\n`);
+};
+
+// ---- the machine ----
+
+function run(cmd, args, options = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...options });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 4).join(' ')} ... exited ${r.status}: ${(r.stderr ?? '').trim()}`);
+  return r.stdout;
+}
+
+function machine() {
+  const cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  let mount8 = 'unknown';
+  try {
+    mount8 = run('mount', ['--version']).split('\n')[0].trim();
+  } catch {
+    /* no mount(8) */
+  }
+  return {
+    kernel: os.release(),
+    nproc: Number(run('nproc', []).trim()),
+    cpu,
+    node: process.version,
+    mount8,
+    loadavg: os.loadavg().map((x) => Number(x.toFixed(2))),
+    date: new Date().toISOString(),
+  };
+}
+
+// ---- set-up: a tmpfs, the C helper, layers ----
+
+const base = mkdtempSync(join(os.tmpdir(), 'ovl-bench-'));
+
+function cleanup() {
+  // Everything below base, innermost first, then the tmpfs itself, then the directory.
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p === base || p.startsWith(base + '/'))
+    .reverse();
+  for (const m of mounts) {
+    try {
+      sys.umount2Sync(m, MNT.DETACH);
+    } catch {
+      /* already gone */
+    }
+  }
+  rmSync(base, { recursive: true, force: true });
+}
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+
+const cBin = join(base, 'c', 'ovlbench');
+const MAX_LAYERS = 500;
+const layers = [];
+
+/** A tmpfs over base; the C helper compiled into it; 500 layers of one file each. */
+function setup() {
+  sys.mountSync('tmpfs', base, 'tmpfs', 0, 'mode=0755');
+  mkdirSync(dirname(cBin));
+  run('cc', ['-O2', '-pthread', '-o', cBin, join(repo, 'bench', 'c', 'ovlbench.c')]);
+  const layersDir = join(base, 'layers');
+  mkdirSync(layersDir);
+  for (let i = 0; i < MAX_LAYERS; i++) {
+    const l = join(layersDir, `l${i}`);
+    mkdirSync(l);
+    writeFileSync(join(l, `f${i}`), `layer ${i}\n`);
+    layers.push(l);
+  }
+}
+
+/** An upper, a work dir and a mount point of their own. */
+function slot(name) {
+  const dir = join(base, 'slots', name);
+  for (const d of ['upper', 'work', 'merged']) mkdirSync(join(dir, d), { recursive: true });
+  return { upper: join(dir, 'upper'), work: join(dir, 'work'), target: join(dir, 'merged') };
+}
+
+// ---- runners: each returns per-cycle ns for k cycles ----
+
+const UMOUNT = MNT.UMOUNT_NOFOLLOW;
+
+function cLoop(args) {
+  return (k) => {
+    const [mode, ...rest] = args;
+    return run(cBin, [mode, String(k), ...rest]).trim().split('\n').map(Number);
+  };
+}
+
+function libSync(spec) {
+  return (k) => {
+    const out = [];
+    for (let i = 0; i < k; i++) {
+      const t0 = now();
+      lib.mountOverlaySync(spec).unmountSync();
+      out.push(since(t0));
+    }
+    return out;
+  };
+}
+
+function libAsync(spec) {
+  return async (k) => {
+    const out = [];
+    for (let i = 0; i < k; i++) {
+      const t0 = now();
+      const m = await lib.mountOverlay(spec);
+      await m.unmount();
+      out.push(since(t0));
+    }
+    return out;
+  };
+}
+
+/** The plan's steps as one runSteps batch (fds not kept: closed by the batch), then umount2. */
+function rawSteps(spec) {
+  return lib.plan(spec, lib.probe()).steps.map(({ step }) => {
+    const { keep: _keep, ...rest } = step;
+    return rest;
+  });
+}
+
+function rawSync(spec) {
+  const steps = rawSteps(spec);
+  return (k) => {
+    const out = [];
+    for (let i = 0; i < k; i++) {
+      const t0 = now();
+      sys.runStepsSync(steps);
+      sys.umount2Sync(spec.target, UMOUNT);
+      out.push(since(t0));
+    }
+    return out;
+  };
+}
+
+function rawAsync(spec) {
+  const steps = rawSteps(spec);
+  return async (k) => {
+    const out = [];
+    for (let i = 0; i < k; i++) {
+      const t0 = now();
+      await sys.runSteps(steps);
+      await sys.umount2(spec.target, UMOUNT);
+      out.push(since(t0));
+    }
+    return out;
+  };
+}
+
+/** mount(8) and umount(8) as child processes, one cycle = both. */
+function mount8(data, target, cwd) {
+  return (k) => {
+    const out = [];
+    for (let i = 0; i < k; i++) {
+      const t0 = now();
+      run('mount', ['-t', 'overlay', 'overlay', '-o', data, target], cwd ? { cwd } : {});
+      run('umount', [target]);
+      out.push(since(t0));
+    }
+    return out;
+  };
+}
+
+/** The legacy plan's mount(2) data and, when it names layers relative to a directory, that directory. */
+function legacyData(spec) {
+  const p = lib.plan({ ...spec, strategy: 'legacy' }, lib.probe());
+  const mount = p.steps.find((s) => s.step.op === 'mount');
+  if (mount.dataPieces) throw new Error('legacy plan names layers by fd number: not benchmarked');
+  const open = p.steps.find((s) => s.step.op === 'open');
+  return { data: mount.step.data, cwd: open?.step.path, bytes: p.dataBytes };
+}
+
+function overlaysUnder(dir) {
+  return lib.readMountInfo().filter((m) => m.fsType === 'overlay' && (m.mountPoint === dir || m.mountPoint.startsWith(dir + '/')));
+}
+
+/**
+ * What mount(8) does with the absolute-path data of a mount it cannot take: util-linux 2.38
+ * passes it to mount(2), which reads one page. Returns a sentence for the report.
+ */
+function mount8Absolute(spec) {
+  const data = `lowerdir=${spec.lower.map(lib.escapeLegacyPath).join(':')},upperdir=${spec.upper},workdir=${spec.work}`;
+  const bytes = Buffer.byteLength(data);
+  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', data, spec.target], { encoding: 'utf8' });
+  const mounted = overlaysUnder(spec.target);
+  let what;
+  if (mounted.length > 0) {
+    const seen = lib.parseOverlayOptions(mounted[0].superOptions);
+    what =
+      `exit ${r.status}, MOUNTED with ${seen.lower.length} of ${spec.lower.length} layers` +
+      `${seen.upper === undefined ? ' and no upper (read-only)' : ''}: the data was cut at one page`;
+    for (const m of mounted.reverse()) sys.umount2Sync(m.mountPoint, MNT.DETACH);
+  } else {
+    what = `exit ${r.status} (${(r.stderr || '').trim().split('\n')[0]})`;
+  }
+  return `mount(8) with absolute paths (${bytes} bytes of data, over one page): ${what}`;
+}
+
+// ---- sections ----
+
+const results = { machine: machine(), config: {}, mount: [], mount8: [], roundTrip: null, concurrency: [], markers: [], changes: [], notes: [] };
+const R = (n) => opt.rounds ?? (opt.quick ? Math.max(3, Math.ceil(n / 2)) : n);
+
+async function benchMount() {
+  const counts = opt.quick ? [1, 64, 500] : [1, 8, 64, 500];
+  // Cycles per round and rounds per layer count: short cycles get more rounds, as the noise of
+  // a shared machine weighs more on them.
+  const K = { 1: 60, 8: 60, 64: 30, 500: 6 };
+  const ROUNDS = { 1: R(15), 8: R(11), 64: R(9), 500: R(7) };
+  results.config.mount = { counts, cyclesPerRound: K, rounds: ROUNDS, mount8CyclesPerRound: 8 };
+  const rounds = ROUNDS[1];
+
+  // A thread-pool round trip: an empty batch, Promise form minus sync form.
+  {
+    const v = [
+      { name: 'sync', k: 2000, run: (k) => Array.from({ length: k }, () => { const t0 = now(); sys.runStepsSync([]); return since(t0); }) },
+      {
+        name: 'promise',
+        k: 2000,
+        run: async (k) => {
+          const out = [];
+          for (let i = 0; i < k; i++) {
+            const t0 = now();
+            await sys.runSteps([]);
+            out.push(since(t0));
+          }
+          return out;
+        },
+      },
+    ];
+    const s = await interleave(v, rounds);
+    const sync = summarize(s.get('sync'));
+    const prom = summarize(s.get('promise'));
+    results.roundTrip = { syncNs: sync.median, promiseNs: prom.median, hopNs: prom.median - sync.median };
+  }
+
+  for (const n of counts) {
+    const k = K[n];
+    const rounds = ROUNDS[n];
+    const s = slot(`m${n}`);
+    const spec = { lower: layers.slice(0, n), upper: s.upper, work: s.work, target: s.target };
+    const legacy = legacyData(spec);
+    const variants = [];
+    for (const strategy of ['lowerdir+', 'fd', 'legacy']) {
+      const sp = { ...spec, strategy };
+      const cArgs =
+        strategy === 'legacy'
+          ? ['legacy', s.target, legacy.data, ...(legacy.cwd ? [legacy.cwd] : [])]
+          : [strategy === 'fd' ? 'fd' : 'newapi', s.target, s.upper, s.work, ...spec.lower];
+      variants.push(
+        { name: `${strategy}|C`, k, run: cLoop(cArgs) },
+        { name: `${strategy}|sync`, k, run: libSync(sp) },
+        { name: `${strategy}|promise`, k, run: libAsync(sp) },
+        { name: `${strategy}|raw sync`, k, run: rawSync(sp) },
+        { name: `${strategy}|raw promise`, k, run: rawAsync(sp) },
+      );
+    }
+    // mount(8) takes the legacy data (relative to the layers' parent, from that cwd, when the
+    // absolute paths are over one page: util-linux 2.38 would cut them).
+    variants.push({ name: 'mount(8)', k: 8, warm: 1, run: mount8(legacy.data, s.target, legacy.cwd) });
+    log(`mount+umount, ${n} layer(s): ${variants.length} variants x ${rounds} rounds`);
+    const samples = await interleave(variants, rounds, log);
+    const sum = new Map([...samples].map(([name, r]) => [name, summarize(r)]));
+    for (const strategy of ['lowerdir+', 'fd', 'legacy']) {
+      const c = sum.get(`${strategy}|C`);
+      const row = { layers: n, strategy, cNs: c.median };
+      for (const api of ['sync', 'promise', 'raw sync', 'raw promise']) {
+        const x = sum.get(`${strategy}|${api}`);
+        row[api] = { ns: x.median, ratio: ratio(x, c) };
+      }
+      results.mount.push(row);
+    }
+    const m8 = sum.get('mount(8)');
+    results.mount8.push({
+      layers: n,
+      ns: m8.median,
+      dataBytes: Buffer.byteLength(legacy.data),
+      relativeFrom: legacy.cwd ?? null,
+      vsPromise: ratio(m8, sum.get('lowerdir+|promise')),
+      vsSync: ratio(m8, sum.get('lowerdir+|sync')),
+    });
+    if (legacy.cwd) results.notes.push(mount8Absolute(spec));
+  }
+}
+
+async function benchConcurrency() {
+  const total = 192;
+  const levels = [1, 4, 16];
+  const rounds = R(9);
+  results.config.concurrency = { layers: 1, upper: true, mountsPerRun: total, levels, rounds, uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE) || 4 };
+  const slots = Array.from({ length: 16 }, (_, i) => slot(`c${i}`));
+  const specs = slots.map((s) => ({ lower: [layers[0]], upper: s.upper, work: s.work, target: s.target }));
+  const variants = levels.map((c) => ({
+    name: String(c),
+    k: 1,
+    warm: 1,
+    run: async () => {
+      const t0 = now();
+      await Promise.all(
+        specs.slice(0, c).map(async (spec) => {
+          for (let i = 0; i < total / c; i++) {
+            const m = await lib.mountOverlay(spec);
+            await m.unmount();
+          }
+        }),
+      );
+      return [since(t0) / total];
+    },
+  }));
+  variants.push({ name: 'C', k: 1, warm: 1, run: (k) => [median(cLoop(['newapi', slots[0].target, slots[0].upper, slots[0].work, layers[0]])(total))] });
+  log(`concurrency: ${levels.join(', ')} concurrent Promise mounts, ${total} mount+umount cycles per run, ${rounds} rounds`);
+  const samples = await interleave(variants, rounds, log);
+  const seq = summarize(samples.get('1'));
+  for (const c of levels) {
+    const s = summarize(samples.get(String(c)));
+    results.concurrency.push({ concurrent: c, nsPerCycle: s.median, perSecond: 1e9 / s.median, speedup: ratio(seq, s) });
+  }
+  const c = summarize(samples.get('C'));
+  results.concurrency.push({ concurrent: 'C loop (sequential)', nsPerCycle: c.median, perSecond: 1e9 / c.median, speedup: ratio(seq, c) });
+}
+
+async function benchMarkers() {
+  const N = 10_000;
+  const rounds = R(7);
+  results.config.markers = { perRun: N, rounds };
+  const dir = join(base, 'markers');
+  mkdirSync(dir);
+  let seq = 0;
+  const fresh = (withDirs) => {
+    const d = join(dir, `r${seq++}`);
+    mkdirSync(d);
+    if (withDirs) run(cBin, ['mkdirs', d, String(N)]);
+    return d;
+  };
+  const opsFor = (d, kind) =>
+    Array.from({ length: N }, (_, i) => (kind === 'whiteout' ? { op: 'whiteout', path: join(d, `w${i}`) } : { op: 'opaque', path: join(d, `d${i}`) }));
+  const variants = [];
+  for (const kind of ['whiteout', 'opaque']) {
+    const withDirs = kind === 'opaque';
+    const timed = (fn) => async () => {
+      const d = fresh(withDirs);
+      const ops = opsFor(d, kind);
+      const t0 = now();
+      await fn(ops, d);
+      const ns = since(t0);
+      rmSync(d, { recursive: true, force: true });
+      return [ns / N];
+    };
+    variants.push(
+      {
+        name: `${kind}|C`,
+        k: 1,
+        warm: 1,
+        run: async () => {
+          const d = fresh(withDirs);
+          const ns = Number(run(cBin, [kind === 'whiteout' ? 'whiteouts' : 'opaque', d, String(N)]).trim());
+          rmSync(d, { recursive: true, force: true });
+          return [ns / N];
+        },
+      },
+      { name: `${kind}|applyMarkers`, k: 1, warm: 1, run: timed((ops) => lib.applyMarkers(ops)) },
+      { name: `${kind}|applyMarkersSync`, k: 1, warm: 1, run: timed((ops) => lib.applyMarkersSync(ops)) },
+    );
+  }
+  log(`markers: ${N} whiteouts and ${N} opaque xattrs, ${rounds} rounds`);
+  const samples = await interleave(variants, rounds, log);
+  for (const kind of ['whiteout', 'opaque']) {
+    const c = summarize(samples.get(`${kind}|C`));
+    const row = { kind, cNsPerOp: c.median };
+    for (const api of ['applyMarkers', 'applyMarkersSync']) {
+      const x = summarize(samples.get(`${kind}|${api}`));
+      row[api] = { nsPerOp: x.median, ratio: ratio(x, c) };
+    }
+    results.markers.push(row);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function benchChanges() {
+  const rounds = R(5);
+  const upper = join(base, 'changes', 'upper');
+  const lower = join(base, 'changes', 'lower');
+  mkdirSync(upper, { recursive: true });
+  mkdirSync(lower, { recursive: true });
+  const entries = Number(run(cBin, ['tree', upper, lower, '1000', '100']).trim());
+  const count = lib.changesSync(upper, [lower]).length;
+  results.config.changes = { upperEntries: entries, changes: count, rounds, lowerLayers: 1 };
+  const devnull = openSync('/dev/null', 'w');
+  const variants = [
+    {
+      name: 'find',
+      k: 1,
+      warm: 1,
+      run: () => {
+        const t0 = now();
+        const r = spawnSync('find', [upper, '-printf', '%y %p\\n'], { stdio: ['ignore', devnull, 'inherit'] });
+        if (r.status !== 0) throw new Error(`find exited ${r.status}`);
+        return [since(t0)];
+      },
+    },
+    {
+      name: 'changes',
+      k: 1,
+      warm: 1,
+      run: async () => {
+        const t0 = now();
+        let n = 0;
+        for await (const _ of lib.changes(upper, [lower])) n++;
+        const ns = since(t0);
+        if (n !== count) throw new Error(`changes() gave ${n} changes, changesSync() ${count}`);
+        return [ns];
+      },
+    },
+    {
+      name: 'changesSync',
+      k: 1,
+      warm: 1,
+      run: () => {
+        const t0 = now();
+        lib.changesSync(upper, [lower]);
+        return [since(t0)];
+      },
+    },
+  ];
+  log(`changes(): ${entries} upper entries (${count} changes), ${rounds} rounds`);
+  const samples = await interleave(variants, rounds, log);
+  closeSync(devnull);
+  const find = summarize(samples.get('find'));
+  for (const name of ['find', 'changes', 'changesSync']) {
+    const s = summarize(samples.get(name));
+    results.changes.push({ name, ns: s.median, vsFind: ratio(s, find) });
+  }
+  rmSync(join(base, 'changes'), { recursive: true, force: true });
+}
+
+// ---- report ----
+
+const TARGETS = {
+  promise1: 1.3,
+  promise500: 1.2,
+  sync: 1.1,
+  mount8: 40,
+  markers: 1.5,
+  changes: 2,
+};
+
+function targets() {
+  const out = [];
+  for (const row of results.mount) {
+    const p = row.promise.ratio;
+    if (row.layers === 1) out.push({ what: `Promise ${row.strategy}, 1 layer vs C`, value: p, limit: TARGETS.promise1, met: p <= TARGETS.promise1 });
+    if (row.layers === 500) out.push({ what: `Promise ${row.strategy}, 500 layers vs C`, value: p, limit: TARGETS.promise500, met: p <= TARGETS.promise500 });
+    out.push({ what: `sync ${row.strategy}, ${row.layers} layer(s) vs C`, value: row.sync.ratio, limit: TARGETS.sync, met: row.sync.ratio <= TARGETS.sync });
+  }
+  const m1 = results.mount8.find((m) => m.layers === 1);
+  if (m1) out.push({ what: 'mount(8) / Promise lowerdir+, 1 layer', value: m1.vsPromise, limit: TARGETS.mount8, atLeast: true, met: m1.vsPromise >= TARGETS.mount8 });
+  for (const m of results.markers) {
+    out.push({ what: `applyMarkers ${m.kind}s vs C, per op`, value: m.applyMarkers.ratio, limit: TARGETS.markers, met: m.applyMarkers.ratio <= TARGETS.markers });
+  }
+  const ch = results.changes.find((c) => c.name === 'changes');
+  if (ch) out.push({ what: 'changes() vs find', value: ch.vsFind, limit: TARGETS.changes, met: ch.vsFind <= TARGETS.changes });
+  return out;
+}
+
+function report() {
+  const m = results.machine;
+  const lines = [];
+  lines.push(`overlayfs benchmarks — ${m.date}`);
+  lines.push(`Linux ${m.kernel}, ${m.nproc} CPUs (${m.cpu}), Node ${m.node}, ${m.mount8}, load ${m.loadavg.join(' ')}`);
+  lines.push('');
+  if (results.mount.length > 0) {
+    const rt = results.roundTrip;
+    lines.push(
+      `mount+umount cycle, N lower layers + upper + work on tmpfs; median per cycle, ×C = median of per-round ratios to the C loop of the same strategy` +
+        ` (rounds × cycles per round: ${Object.entries(results.config.mount.cyclesPerRound).map(([n, k]) => `${n} layers ${results.config.mount.rounds[n]}×${k}`).join(', ')})`,
+    );
+    lines.push(
+      table(
+        ['layers', 'strategy', 'C loop', 'sync', '×C', 'Promise', '×C', 'raw sync', '×C', 'raw Promise', '×C'],
+        results.mount.map((r) => [
+          r.layers,
+          r.strategy,
+          fmtTime(r.cNs),
+          fmtTime(r.sync.ns),
+          fmtRatio(r.sync.ratio),
+          fmtTime(r.promise.ns),
+          fmtRatio(r.promise.ratio),
+          fmtTime(r['raw sync'].ns),
+          fmtRatio(r['raw sync'].ratio),
+          fmtTime(r['raw promise'].ns),
+          fmtRatio(r['raw promise'].ratio),
+        ]),
+      ),
+    );
+    lines.push(`(raw = the plan's steps in one sys.runSteps batch + sys.umount2: no validation, probe, planning, workdir or kmsg work)`);
+    lines.push(`thread-pool round trip (empty runSteps batch, Promise − sync): ${fmtTime(rt.hopNs)} (sync call ${fmtTime(rt.syncNs)})`);
+    lines.push('');
+    lines.push('spawning mount(8) + umount(8) (the legacy data; relative to the layers\' parent from that cwd where absolute paths exceed one page)');
+    lines.push(
+      table(
+        ['layers', 'data bytes', 'mount(8)+umount(8)', '÷ Promise lowerdir+', '÷ sync lowerdir+'],
+        results.mount8.map((r) => [r.layers, `${r.dataBytes}${r.relativeFrom ? ' (relative)' : ''}`, fmtTime(r.ns), fmtRatio(r.vsPromise), fmtRatio(r.vsSync)]),
+      ),
+    );
+    lines.push('');
+  }
+  if (results.concurrency.length > 0) {
+    const c = results.config.concurrency;
+    lines.push(`concurrent Promise mounts (1 layer + upper; ${c.mountsPerRun} mount+umount cycles per run, distinct targets; libuv pool ${c.uvThreadpoolSize} threads; ${c.rounds} rounds)`);
+    lines.push(
+      table(
+        ['concurrent', 'per cycle', 'cycles/s', 'vs sequential'],
+        results.concurrency.map((r) => [r.concurrent, fmtTime(r.nsPerCycle), r.perSecond.toFixed(0), fmtRatio(r.speedup)]),
+      ),
+    );
+    lines.push('');
+  }
+  if (results.markers.length > 0) {
+    lines.push(`markers: ${results.config.markers.perRun} per run in one call, tmpfs; per op; ${results.config.markers.rounds} rounds`);
+    lines.push(
+      table(
+        ['marker', 'C loop', 'applyMarkers', '×C', 'applyMarkersSync', '×C'],
+        results.markers.map((r) => [
+          r.kind === 'whiteout' ? 'whiteout (mknod 0/0)' : 'opaque (lsetxattr)',
+          fmtTime(r.cNsPerOp),
+          fmtTime(r.applyMarkers.nsPerOp),
+          fmtRatio(r.applyMarkers.ratio),
+          fmtTime(r.applyMarkersSync.nsPerOp),
+          fmtRatio(r.applyMarkersSync.ratio),
+        ]),
+      ),
+    );
+    lines.push('');
+  }
+  if (results.changes.length > 0) {
+    const c = results.config.changes;
+    lines.push(`changes() over an upper of ${c.upperEntries} entries (files, dirs, whiteouts, opaque dirs) on 1 lower; ${c.changes} changes; ${c.rounds} rounds`);
+    lines.push(table(['walk', 'time', '× find'], results.changes.map((r) => [r.name === 'find' ? "find UPPER -printf '%y %p\\n'" : r.name === 'changes' ? 'changes() (async iterator)' : 'changesSync()', fmtTime(r.ns), fmtRatio(r.vsFind)])));
+    lines.push('');
+  }
+  const t = targets();
+  if (t.length > 0) {
+    lines.push('targets (issue 6)');
+    lines.push(table(['target', 'measured', 'limit', ''], t.map((x) => [x.what, fmtRatio(x.value), `${x.atLeast ? '≥' : '≤'}${x.limit}×`, x.met ? 'met' : 'MISSED'])));
+  }
+  for (const n of results.notes) lines.push(`note: ${n}`);
+  return lines.join('\n');
+}
+
+// ---- main ----
+
+let status = 0;
+try {
+  setup();
+  lib.probe();
+  if (opt.only.includes('mount')) await benchMount();
+  if (opt.only.includes('concurrency')) await benchConcurrency();
+  if (opt.only.includes('markers')) await benchMarkers();
+  if (opt.only.includes('changes')) await benchChanges();
+  results.targets = targets();
+  if (opt.jsonOut) writeFileSync(opt.jsonOut, JSON.stringify(results, null, 2) + '\n');
+  if (opt.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+  else process.stdout.write(report() + '\n');
+} catch (e) {
+  console.error('bench: failed:', e);
+  status = 1;
+} finally {
+  cleanup();
+}
+process.exit(status);
