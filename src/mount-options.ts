@@ -60,6 +60,11 @@ const ATIME = new Set(['noatime', 'relatime', 'strictatime']);
 // mount(8) options that change nothing for an overlay mount.
 const IGNORED = new Set(['defaults', 'atime', 'async', 'auto', 'noauto', 'user', 'nouser', 'nofail', '_netdev']);
 
+/** table[key] for the table's own keys only: 'toString', '__proto__' and the like are no options. */
+function own<T>(table: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 /** What mount(8)-style options say: every part of an OverlaySpec but the target. */
 export type ParsedMountOptions = Omit<OverlaySpec, 'target' | 'lower'> & { lower?: string[] };
 
@@ -90,6 +95,9 @@ export function parseMountOptions(options: readonly string[]): ParsedMountOption
     const eq = opt.indexOf('=');
     const key = eq < 0 ? opt : opt.slice(0, eq);
     const value = eq < 0 ? undefined : opt.slice(eq + 1);
+    const valued = own(VALUED, key);
+    const flag = own(FLAGS, key);
+    const attr = own(ATTR_FLAGS, key);
     if (key === 'lowerdir' && value !== undefined) {
       // As the kernel: lowerdir= replaces every layer given before it.
       ({ lower, data } = splitLegacyLowerdir(value));
@@ -101,13 +109,13 @@ export function parseMountOptions(options: readonly string[]): ParsedMountOption
     }
     else if (key === 'upperdir' && value !== undefined) upper = unescapeBackslashes(value);
     else if (key === 'workdir' && value !== undefined) work = unescapeBackslashes(value);
-    else if (VALUED[key] && value !== undefined) {
-      const { field, values } = VALUED[key];
+    else if (valued && value !== undefined) {
+      const { field, values } = valued;
       if (!values.has(value)) problems.push({ field: `-o ${key}`, problem: `must be one of ${[...values].join(', ')}; got '${value}'` });
       else (o as Record<string, unknown>)[field] = value;
-    } else if (FLAGS[key] && value === undefined) (o as Record<string, unknown>)[FLAGS[key]] = true;
-    else if (ATTR_FLAGS[key] && value === undefined) {
-      const [field, v] = ATTR_FLAGS[key];
+    } else if (flag && value === undefined) (o as Record<string, unknown>)[flag] = true;
+    else if (attr && value === undefined) {
+      const [field, v] = attr;
       (a as Record<string, unknown>)[field] = v;
     } else if (ATIME.has(key) && value === undefined) a.atime = key as NonNullable<MountAttributes['atime']>;
     else if (IGNORED.has(key)) continue;
