@@ -58,7 +58,7 @@ const ATTR_FLAGS: Record<string, [keyof MountAttributes, boolean]> = {
 };
 const ATIME = new Set(['noatime', 'relatime', 'strictatime']);
 // mount(8) options that change nothing for an overlay mount.
-const IGNORED = new Set(['defaults', 'atime', 'async', 'auto', 'noauto', 'user', 'nouser', 'nofail', '_netdev']);
+const IGNORED = new Set(['defaults', 'async', 'auto', 'noauto', 'user', 'nouser', 'nofail', '_netdev']);
 
 /** table[key] for the table's own keys only: 'toString', '__proto__' and the like are no options. */
 function own<T>(table: Record<string, T>, key: string): T | undefined {
@@ -118,7 +118,10 @@ export function parseMountOptions(options: readonly string[]): ParsedMountOption
       const [field, v] = attr;
       (a as Record<string, unknown>)[field] = v;
     } else if (ATIME.has(key) && value === undefined) a.atime = key as NonNullable<MountAttributes['atime']>;
-    else if (IGNORED.has(key)) continue;
+    // mount(8)'s atime clears MS_NOATIME only: back to the kernel's default (relatime).
+    else if (key === 'atime' && value === undefined) {
+      if (a.atime === 'noatime') delete a.atime;
+    } else if (IGNORED.has(key)) continue;
     else problems.push({ field: `-o ${opt}`, problem: 'is not an overlay or mount option' });
   }
   if (problems.length > 0) throw new OverlaySpecError(problems);
