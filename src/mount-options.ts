@@ -105,7 +105,9 @@ export function parseMountOptions(options: readonly string[]): ParsedMountOption
       plusData.length = 0;
     } else if ((key === 'lowerdir+' || key === 'datadir+') && value !== undefined) {
       if (lower !== undefined) problems.push({ field: `-o ${key}`, problem: 'cannot follow lowerdir= (the kernel refuses that order)' });
-      else (key === 'lowerdir+' ? plusLower : plusData).push(value);
+      else if (key === 'lowerdir+' && plusData.length > 0) {
+        problems.push({ field: '-o lowerdir+', problem: 'cannot follow datadir+ (data-only layers are the lowest; the kernel refuses that order)' });
+      } else (key === 'lowerdir+' ? plusLower : plusData).push(value);
     }
     else if (key === 'upperdir' && value !== undefined) upper = unescapeBackslashes(value);
     else if (key === 'workdir' && value !== undefined) work = unescapeBackslashes(value);
