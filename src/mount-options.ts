@@ -59,6 +59,7 @@ const ATTR_FLAGS: Record<string, [keyof MountAttributes, boolean]> = {
 const ATIME = new Set(['noatime', 'relatime', 'strictatime']);
 // mount(8) options that change nothing for an overlay mount.
 const IGNORED = new Set(['defaults', 'async', 'auto', 'noauto', 'user', 'nouser', 'nofail', '_netdev']);
+const LAYER_KEYS = new Set(['lowerdir', 'lowerdir+', 'datadir+', 'upperdir', 'workdir']);
 
 /** table[key] for the table's own keys only: 'toString', '__proto__' and the like are no options. */
 function own<T>(table: Record<string, T>, key: string): T | undefined {
@@ -124,7 +125,11 @@ export function parseMountOptions(options: readonly string[]): ParsedMountOption
     else if (key === 'atime' && value === undefined) {
       if (a.atime === 'noatime') delete a.atime;
     } else if (IGNORED.has(key)) continue;
-    else problems.push({ field: `-o ${opt}`, problem: 'is not an overlay or mount option' });
+    else if (value === undefined && (valued || LAYER_KEYS.has(key))) {
+      problems.push({ field: `-o ${key}`, problem: valued ? `needs a value: one of ${[...valued.values].join(', ')}` : 'needs a value (a path)' });
+    } else if (value !== undefined && (flag || attr || ATIME.has(key) || key === 'atime')) {
+      problems.push({ field: `-o ${opt}`, problem: 'takes no value' });
+    } else problems.push({ field: `-o ${opt}`, problem: 'is not an overlay or mount option' });
   }
   if (problems.length > 0) throw new OverlaySpecError(problems);
   const parsed: ParsedMountOptions = {};
