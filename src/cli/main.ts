@@ -4,7 +4,7 @@
  * Node's util.parseArgs and calls the library; nothing here decides how to mount.
  */
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { changes, formatChange } from '../changes.js';
 import { isSystemError } from '../errors.js';
@@ -191,9 +191,16 @@ function cmdUmount(v: Record<string, unknown>, [target]: string[]): number | voi
   if (!target) throw new UsageError('umount needs a TARGET');
   const abs = resolve(target);
   const info = findOverlay(abs);
-  if (v['clean-workdir'] && !info) return notOverlay(abs);
+  const clean = v['clean-workdir'] === true;
+  if (clean && !info) return notOverlay(abs);
+  if (clean && info?.work !== undefined && (!info.pathsKnown || !isAbsolute(info.work))) {
+    // Relative to the mounter's cwd, or an fd's path inside its own mount (often '/'): cleaning
+    // there would remove some other directory's work/ and index/.
+    err(`ovl: cannot clean the work dir of '${abs}': the kernel shows it as '${info.work}', not where it is; nothing was unmounted`);
+    return EXIT_FAILURE;
+  }
   umount2Sync(abs, MNT.UMOUNT_NOFOLLOW | (v.lazy ? MNT.DETACH : 0));
-  if (v['clean-workdir'] && info?.work) for (const p of cleanWorkdir(info.work)) err(`ovl: removed ${p}`);
+  if (clean && info?.work !== undefined) for (const p of cleanWorkdir(info.work)) err(`ovl: removed ${p}`);
 }
 
 function cmdLs(v: Record<string, unknown>): void {
