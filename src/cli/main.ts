@@ -199,8 +199,22 @@ function cmdUmount(v: Record<string, unknown>, [target]: string[]): number | voi
     err(`ovl: cannot clean the work dir of '${abs}': the kernel shows it as '${info.work}', not where it is; nothing was unmounted`);
     return EXIT_FAILURE;
   }
-  umount2Sync(abs, MNT.UMOUNT_NOFOLLOW | (v.lazy ? MNT.DETACH : 0));
-  if (clean && info?.work !== undefined) for (const p of cleanWorkdir(info.work)) err(`ovl: removed ${p}`);
+  let stillAlive = false;
+  try {
+    // With --clean-workdir, try a plain unmount first: a lazy one of a busy overlay leaves it
+    // running on its work dir until the last user is gone.
+    umount2Sync(abs, MNT.UMOUNT_NOFOLLOW | (v.lazy && !clean ? MNT.DETACH : 0));
+  } catch (e) {
+    if (!(v.lazy && isSystemError(e) && e.code === 'EBUSY')) throw e;
+    umount2Sync(abs, MNT.UMOUNT_NOFOLLOW | MNT.DETACH);
+    stillAlive = true;
+  }
+  if (!clean || info?.work === undefined) return;
+  if (stillAlive) {
+    err(`ovl: warning: '${abs}' was busy: detached, but the overlay lives on until its last user is gone, so its work dir '${info.work}' was not cleaned`);
+    return;
+  }
+  for (const p of cleanWorkdir(info.work)) err(`ovl: removed ${p}`);
 }
 
 function cmdLs(v: Record<string, unknown>): void {
