@@ -8,7 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { changes, formatChange } from '../changes.js';
 import { isSystemError } from '../errors.js';
-import { findOverlay, inspect, listOverlays } from '../inspect.js';
+import { findOverlay, inspect, listOverlays, type OverlayInfo } from '../inspect.js';
 import { resolvePath } from '../layers.js';
 import { applyMarkersSync, clearOpaque, createXattrWhiteout, setOpaque, type Opaque } from '../markers.js';
 import { mountOverlay } from '../mount.js';
@@ -154,6 +154,12 @@ function notOverlay(target: string): number {
   return EXIT_FAILURE;
 }
 
+/** Layers given by relative paths or by fds from elsewhere: what the kernel shows names other dirs. */
+function layersUnknown(info: OverlayInfo, instead: string): number {
+  err(`ovl: the kernel does not show where the layers of '${info.target}' are (relative paths or fds: ${JSON.stringify(info.lower)}); ${instead}`);
+  return EXIT_FAILURE;
+}
+
 async function cmdMount(v: Record<string, unknown>, positionals: string[]): Promise<number | void> {
   if (v.types !== undefined && v.types !== 'overlay') throw new UsageError(`ovl mounts overlays only (-t ${String(v.types)})`);
   if (positionals.length === 0 || positionals.length > 2) throw new UsageError('mount needs a TARGET (and optionally a SOURCE before it)');
@@ -233,6 +239,7 @@ function cmdWhich(v: Record<string, unknown>, [target, path]: string[]): number 
   if (!target || !path) throw new UsageError('which needs TARGET and PATH');
   const info = findOverlay(target);
   if (!info) return notOverlay(target);
+  if (!info.pathsKnown) return layersUnknown(info, 'ovl which cannot tell which layer serves a path');
   const layers = [...(info.upper ? [info.upper] : []), ...info.lower];
   const names = [...(info.upper ? ['upper'] : []), ...info.lower.map((_, i) => `lower[${i}]`)];
   const r = resolvePath(layers, path);
@@ -245,12 +252,13 @@ function cmdWhich(v: Record<string, unknown>, [target, path]: string[]): number 
   }
 }
 
-async function cmdDiff(v: Record<string, unknown>, [arg]: string[]): Promise<void> {
+async function cmdDiff(v: Record<string, unknown>, [arg]: string[]): Promise<number | void> {
   if (!arg) throw new UsageError('diff needs an UPPER dir or a TARGET');
   let upper: string;
   let lowers = ((v.lower as string[] | undefined) ?? []).map((p) => resolve(p));
   const info = lowers.length === 0 ? findOverlay(arg) : undefined;
   if (info) {
+    if (!info.pathsKnown) return layersUnknown(info, 'give them: `ovl diff UPPER --lower L1 ...`');
     if (!info.upper) throw new UsageError(`the overlay at '${info.target}' has no upper layer`);
     upper = info.upper;
     lowers = info.lower;
