@@ -1,0 +1,117 @@
+/**
+ * The `ovl` command run as a subprocess, as a person or a CI job runs it: `node dist/cli/main.js`
+ * (built from src/ by `npm test` before vitest starts). The child shares this process's mount
+ * namespace (the private one scripts/run-tests.mjs made), so what it mounts is in our
+ * /proc/self/mountinfo.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(REPO, 'dist', 'cli', 'main.js');
+
+export interface OvlResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface OvlOptions {
+  cwd?: string;
+  /** Added to (or, with undefined, removed from) this process's environment. */
+  env?: Record<string, string | undefined>;
+  /** Runs `prefix... node dist/cli/main.js args...`, e.g. ['setpriv', '--reuid=65534', ...]. */
+  prefix?: string[];
+}
+
+/**
+ * Runs `ovl args...` to completion. Checks what every run must hold: it exited by itself (no
+ * signal; the timeout only guards against a hang), wrote no ESC (stdout and stderr are pipes,
+ * not a TTY: no colours), and left no process running the CLI behind.
+ */
+export function ovl(args: readonly string[], opts: OvlOptions = {}): OvlResult {
+  const env: Record<string, string | undefined> = { ...process.env };
+  // The no-colour check must hold because the output is not a TTY, not because of NO_COLOR.
+  delete env.NO_COLOR;
+  delete env.FORCE_COLOR;
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const argv = [...(opts.prefix ?? []), process.execPath, CLI, ...args];
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: opts.cwd ?? REPO, env, encoding: 'utf8', timeout: 60_000 });
+  expect(r.error, `ovl ${args.join(' ')}`).toBeUndefined();
+  expect(r.signal, `ovl ${args.join(' ')} was killed`).toBeNull();
+  expect(r.stdout).not.toContain('\x1b');
+  expect(r.stderr).not.toContain('\x1b');
+  expect(cliProcesses()).toEqual([]);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs ovl and expects exit 0 and nothing on stderr; returns stdout. */
+export function ovlOk(args: readonly string[], opts: OvlOptions = {}): string {
+  const r = ovl(args, opts);
+  expect({ status: r.status, stderr: r.stderr }, `ovl ${args.join(' ')}`).toEqual({ status: 0, stderr: '' });
+  return r.stdout;
+}
+
+/** Processes (other than zombies) whose command line runs the CLI. */
+export function cliProcesses(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (cmdline.split('\0').includes(CLI)) out.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
+  }
+  return out;
+}
+
+/** A line of /proc/self/mountinfo, read independently of the library. */
+export interface RawMount {
+  mountId: number;
+  mountPoint: string;
+  /** Per-mount options (ro, nosuid, noatime, ...). */
+  mountOptions: string[];
+  fsType: string;
+  source: string;
+  /** Superblock options, octal escapes undone (a `,` inside a value shows as `\054` there). */
+  superOptions: string[];
+}
+
+const unoctal = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function rawMounts(): RawMount[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((line) => {
+      const [pre = '', post = ''] = line.split(' - ');
+      const f = pre.split(' ');
+      const g = post.split(' ');
+      return {
+        mountId: Number(f[0]),
+        mountPoint: unoctal(f[4] ?? ''),
+        mountOptions: (f[5] ?? '').split(','),
+        fsType: g[0] ?? '',
+        source: unoctal(g[1] ?? ''),
+        superOptions: (g[2] ?? '').split(',').map(unoctal),
+      };
+    });
+}
+
+/** The topmost mount at `path`, or undefined. */
+export function rawMountAt(path: string): RawMount | undefined {
+  return rawMounts()
+    .filter((m) => m.mountPoint === path)
+    .at(-1);
+}
+
+/** `script(1)` runs a command on a pseudo-terminal (util-linux); null when it is missing. */
+export const SCRIPT = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p)) ?? null;

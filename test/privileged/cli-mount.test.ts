@@ -1,0 +1,449 @@
+/**
+ * `ovl mount` run as a subprocess: mount(8)'s overlay syntax (escapes as the kernel reads them,
+ * several -o merged, -t and the source optional), the friendly --lower/--upper/--work form,
+ * --strategy, --dry-run and --json. A mount is checked in THIS process's /proc/self/mountinfo
+ * after the child exited: it must exist in the caller's mount namespace, with the layers and
+ * options asked for.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { findOverlay, MS, sys, type Strategy } from '../../src/index.js';
+import { KernelLogCursor } from '../../src/kmsg.js';
+import { ovl, ovlOk, rawMountAt } from '../helpers/cli.js';
+import { expectUnmounted } from '../helpers/overlay.js';
+import { describePrivileged } from '../helpers/privileged.js';
+import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
+
+/** The kernel's escaping for lowerdir=/upperdir=/workdir= in mount(2) data. */
+const esc = (p: string) => p.replace(/[\\:,]/g, (c) => `\\${c}`);
+
+interface Fixture {
+  root: string;
+  /** Top first; their names need every escape: ':', ',' and '\'. */
+  lower: [string, string, string];
+  upper: string;
+  work: string;
+  target: string;
+}
+
+/** Three lowers whose names need escaping, an upper with a ',' and a work dir with a ':'. */
+function fixture(): Fixture {
+  const root = tempDir();
+  const x: Fixture = {
+    root,
+    lower: [join(root, 'top:1'), join(root, 'mid,2'), join(root, 'bot\\3')],
+    upper: join(root, 'up,per'),
+    work: join(root, 'wo:rk'),
+    target: join(root, 'm'),
+  };
+  writeTree(x.lower[0], { 'shared.txt': 'top', 'top.txt': 'top only' });
+  writeTree(x.lower[1], { 'mid.txt': 'mid only' });
+  writeTree(x.lower[2], { 'shared.txt': 'bottom', 'low.txt': 'low' });
+  writeTree(root, { 'up,per/': null, 'm/': null });
+  return x;
+}
+
+/** `lowerdir=A:B:C` for the fixture, escaped as mount(8) users write it. */
+const lowerdir = (x: Fixture) => `lowerdir=${x.lower.map(esc).join(':')}`;
+
+/** Unmounts whatever is at `target` (the test's own mount), then asserts nothing is left. */
+function unmount(target: string): void {
+  for (const m of mountsUnder(target).reverse()) sys.umount2Sync(m);
+  expectUnmounted(target);
+}
+
+/** The merged view of the fixture: every layer contributes, the top one wins. */
+function expectMergedView(x: Fixture): void {
+  expect(readdirSync(x.target).sort()).toEqual(['low.txt', 'mid.txt', 'shared.txt', 'top.txt']);
+  expect(readFileSync(join(x.target, 'shared.txt'), 'utf8')).toBe('top');
+}
+
+/** The overlay at `target` as this process reads it: layers (unescaped) and options. */
+function expectLayers(x: Fixture, want: { upper: boolean }): void {
+  const info = findOverlay(x.target);
+  expect(info).toBeDefined();
+  expect(info!.lower).toEqual(x.lower);
+  expect(info!.upper).toBe(want.upper ? x.upper : undefined);
+  expect(info!.work).toBe(want.upper ? x.work : undefined);
+}
+
+const STRATEGIES: Strategy[] = ['lowerdir+', 'fd', 'legacy'];
+
+/** Whether this process (and so the CLI) may read the kernel log, where some failures are explained. */
+const kmsgReadable = (() => {
+  const cursor = KernelLogCursor.open();
+  cursor?.close();
+  return cursor !== null;
+})();
+
+describePrivileged('ovl mount: mount(8) syntax', () => {
+  for (const strategy of [undefined, ...STRATEGIES]) {
+    it(`-t overlay overlay, escaped paths in several -o, attributes and overlay options${strategy ? ` (--strategy ${strategy})` : ''}`, () => {
+      const x = fixture();
+      const args = [
+        'mount', '-t', 'overlay', 'overlay',
+        '-o', lowerdir(x),
+        '-o', `upperdir=${esc(x.upper)},workdir=${esc(x.work)}`,
+        '-o', 'nosuid,nodev,noatime',
+        '-o', 'redirect_dir=on,index=off',
+        ...(strategy ? ['--strategy', strategy] : []),
+        x.target,
+      ];
+      expect(ovlOk(args)).toBe('');
+      try {
+        const m = rawMountAt(x.target);
+        expect(m?.fsType).toBe('overlay');
+        expect(m?.source).toBe('overlay');
+        expect(m?.mountOptions).toEqual(expect.arrayContaining(['rw', 'nosuid', 'nodev', 'noatime']));
+        expect(m?.mountOptions).not.toContain('noexec');
+        expect(m?.superOptions).toEqual(expect.arrayContaining(['redirect_dir=on']));
+        expectLayers(x, { upper: true });
+        expectMergedView(x);
+        // Writable: a write lands in the upper dir (the work dir was created with its ':').
+        writeFileSync(join(x.target, 'low.txt'), 'changed');
+        expect(readFileSync(join(x.upper, 'low.txt'), 'utf8')).toBe('changed');
+        expect(readFileSync(join(x.lower[2], 'low.txt'), 'utf8')).toBe('low');
+        expect(existsSync(join(x.work, 'work'))).toBe(true);
+      } finally {
+        unmount(x.target);
+      }
+    });
+  }
+
+  it('reads the escapes exactly as the kernel does: the same options through mount(2) give the same layers', () => {
+    const x = fixture();
+    const data = `${lowerdir(x)},upperdir=${esc(x.upper)},workdir=${esc(x.work)}`;
+    // The kernel itself parses the string (mount(2), no library in between).
+    mkdirSync(x.work);
+    sys.mountSync('overlay', x.target, 'overlay', 0, data);
+    let byKernel;
+    try {
+      byKernel = findOverlay(x.target);
+    } finally {
+      unmount(x.target);
+    }
+    expect(byKernel?.lower).toEqual(x.lower);
+    expect(byKernel?.upper).toBe(x.upper);
+    expect(byKernel?.work).toBe(x.work);
+
+    ovlOk(['mount', '-t', 'overlay', 'overlay', '-o', data, x.target]);
+    try {
+      const byOvl = findOverlay(x.target);
+      expect({ lower: byOvl?.lower, upper: byOvl?.upper, work: byOvl?.work }).toEqual({
+        lower: byKernel!.lower,
+        upper: byKernel!.upper,
+        work: byKernel!.work,
+      });
+      expectMergedView(x);
+    } finally {
+      unmount(x.target);
+    }
+  });
+
+  it('`\\\\` is a backslash and `::` starts the data-only layers', () => {
+    const x = fixture();
+    const data = writeTree(join(x.root, 'data\\only'), { 'blob': 'data' });
+    ovlOk(['mount', '-o', `lowerdir=${esc(x.lower[0])}:${esc(x.lower[1])}:${x.lower[2].replace('\\', '\\\\')}::${esc(data)}`, x.target]);
+    try {
+      const info = findOverlay(x.target);
+      expect(info?.lower).toEqual(x.lower);
+      expect(info?.data).toEqual([data]);
+      // Data-only layers are not part of the merged namespace.
+      expectMergedView(x);
+    } finally {
+      unmount(x.target);
+    }
+  });
+
+  it('-o lowerdir=A:B -o upperdir=U,workdir=W -o ro: a read-only mount of an overlay with an upper', () => {
+    const x = fixture();
+    ovlOk(['mount', '-t', 'overlay', 'overlay', '-o', lowerdir(x), '-o', `upperdir=${esc(x.upper)},workdir=${esc(x.work)}`, '-o', 'ro', x.target]);
+    try {
+      expect(rawMountAt(x.target)?.mountOptions).toContain('ro');
+      expectLayers(x, { upper: true });
+      expect(findOverlay(x.target)?.readOnly).toBe(true);
+      expectMergedView(x);
+      expect(() => writeFileSync(join(x.target, 'new.txt'), 'x')).toThrow(expect.objectContaining({ code: 'EROFS' }));
+      expect(readdirSync(x.upper)).toEqual([]);
+    } finally {
+      unmount(x.target);
+    }
+  });
+
+  it('a later -o overrides an earlier one, as mount(8) merges them: ro then rw, noatime then strictatime or atime, nosuid then suid, lowerdir= twice', () => {
+    const x = fixture();
+    const first = writeTree(join(x.root, 'ignored'), { 'ignored.txt': 'no' });
+    ovlOk(['mount', '-o', `lowerdir=${esc(first)}:${esc(x.lower[2])}`, '-o', 'ro,noatime', '-o', lowerdir(x), '-o', 'rw,strictatime', x.target]);
+    try {
+      const m = rawMountAt(x.target);
+      // A read-only overlay (no upper) is read-only whatever the mount flag says; the mount is rw.
+      expect(m?.mountOptions[0]).toBe('rw');
+      expect(m?.mountOptions).not.toContain('noatime');
+      expect(m?.mountOptions).not.toContain('relatime');
+      expectLayers(x, { upper: false });
+      expectMergedView(x);
+    } finally {
+      unmount(x.target);
+    }
+    // atime undoes an earlier noatime (back to the kernel's relatime), suid an earlier nosuid.
+    ovlOk(['mount', '-o', lowerdir(x), '-o', 'noatime,nosuid', '-o', 'atime,suid', x.target]);
+    try {
+      const m = rawMountAt(x.target);
+      expect(m?.mountOptions).toContain('relatime');
+      expect(m?.mountOptions).not.toContain('noatime');
+      expect(m?.mountOptions).not.toContain('nosuid');
+    } finally {
+      unmount(x.target);
+    }
+  });
+
+  it('-t and the source may be omitted; options may follow the target; another source is the mountinfo label', () => {
+    const x = fixture();
+    ovlOk(['mount', x.target, '-o', lowerdir(x)]);
+    try {
+      expect(rawMountAt(x.target)?.source).toBe('overlay');
+      expectLayers(x, { upper: false });
+      expectMergedView(x);
+    } finally {
+      unmount(x.target);
+    }
+    ovlOk(['mount', '-t', 'overlay', 'my-container', '-o', lowerdir(x), x.target]);
+    try {
+      expect(rawMountAt(x.target)?.source).toBe('my-container');
+      expectLayers(x, { upper: false });
+    } finally {
+      unmount(x.target);
+    }
+  });
+
+  it('--json after a mount: target, mount id (the one mountinfo shows) and strategy', () => {
+    const x = fixture();
+    const out = JSON.parse(ovlOk(['mount', '--json', '-o', `${lowerdir(x)},upperdir=${esc(x.upper)},workdir=${esc(x.work)}`, x.target])) as Record<string, unknown>;
+    try {
+      expect(out).toMatchObject({ target: x.target, strategy: 'lowerdir+', byFd: [] });
+      expect(out.mountId).toBe(rawMountAt(x.target)?.mountId);
+    } finally {
+      unmount(x.target);
+    }
+  });
+});
+
+describePrivileged('ovl mount: the friendly form', () => {
+  it('--lower A --lower B --lower C --upper U --work W: paths as they are, no escaping', () => {
+    const x = fixture();
+    const args = ['mount', ...x.lower.flatMap((l) => ['--lower', l]), '--upper', x.upper, '--work', x.work, x.target];
+    expect(ovlOk(args)).toBe('');
+    try {
+      expect(rawMountAt(x.target)?.fsType).toBe('overlay');
+      expectLayers(x, { upper: true });
+      expectMergedView(x);
+    } finally {
+      unmount(x.target);
+    }
+  });
+
+  it('relative paths are taken from the current directory; --option and -o add options and attributes', () => {
+    const x = fixture();
+    ovlOk(['mount', '--lower', 'top:1', '--lower', './mid,2', '--lower', 'bot\\3', '--upper', 'up,per', '--work', 'wo:rk', '--option', 'redirect_dir=on', '-o', 'nosuid', 'm'], { cwd: x.root });
+    try {
+      expectLayers(x, { upper: true });
+      expect(rawMountAt(x.target)?.mountOptions).toContain('nosuid');
+      expect(findOverlay(x.target)?.options.redirectDir).toBe('on');
+    } finally {
+      unmount(x.target);
+    }
+  });
+
+  for (const strategy of STRATEGIES) {
+    it(`--strategy ${strategy}: used, reported by --json, and the mount reads back the same`, () => {
+      const x = fixture();
+      const out = ovlOk(['mount', '--json', '--strategy', strategy, ...x.lower.flatMap((l) => ['--lower', l]), '--upper', x.upper, '--work', x.work, x.target]);
+      try {
+        const r = JSON.parse(out) as { strategy: string; mountId: number; byFd: string[] };
+        expect(r.strategy).toBe(strategy);
+        expect(r.mountId).toBe(rawMountAt(x.target)?.mountId);
+        expect(r.byFd).toEqual(strategy === 'fd' ? ['lower[0]', 'lower[1]', 'lower[2]', 'upper', 'work'] : []);
+        const super_ = rawMountAt(x.target)!.superOptions;
+        if (strategy === 'legacy') expect(super_.some((o) => o.startsWith('lowerdir='))).toBe(true);
+        else expect(super_.filter((o) => o.startsWith('lowerdir+=')).length).toBe(3);
+        expectLayers(x, { upper: true });
+        expectMergedView(x);
+      } finally {
+        unmount(x.target);
+      }
+    });
+  }
+});
+
+describePrivileged('ovl mount --dry-run', () => {
+  it('prints the plan (the exact syscalls), mounts nothing and creates no work dir', () => {
+    const x = fixture();
+    const out = ovlOk(['mount', '--dry-run', ...x.lower.flatMap((l) => ['--lower', l]), '--upper', x.upper, '--work', x.work, x.target]);
+    expect(out).toMatch(/^strategy: lowerdir\+/);
+    expect(out).toContain('fsopen("overlay", FSOPEN_CLOEXEC)');
+    for (const l of x.lower) expect(out).toContain(`"lowerdir+", ${JSON.stringify(l)}`);
+    expect(out).toContain(`move_mount(fd#`);
+    expect(out).toContain(JSON.stringify(x.target));
+    expect(mountsUnder(x.root)).toEqual([]);
+    expect(existsSync(x.work)).toBe(false);
+  });
+
+  it('in mount(8) syntax with --strategy legacy: the mount(2) call with the option string, escaped', () => {
+    const x = fixture();
+    const out = ovlOk(['mount', '--dry-run', '--strategy', 'legacy', '-t', 'overlay', 'overlay', '-o', lowerdir(x), '-o', 'ro', x.target]);
+    expect(out).toMatch(/^strategy: legacy/);
+    // formatPlan prints the data as a JSON string: each backslash doubled.
+    expect(out).toContain(`mount("overlay", ${JSON.stringify(x.target)}, "overlay", MS_RDONLY, ${JSON.stringify(lowerdir(x))})`);
+    expect(mountsUnder(x.root)).toEqual([]);
+  });
+
+  it('--json: the plan as data', () => {
+    const x = fixture();
+    const plan = JSON.parse(ovlOk(['mount', '--dry-run', '--json', '--strategy', 'fd', ...x.lower.flatMap((l) => ['--lower', l]), x.target])) as {
+      strategy: string;
+      byFd: string[];
+      steps: Array<{ step: { op: string } }>;
+      spec: { lower: string[]; target: string };
+    };
+    expect(plan.strategy).toBe('fd');
+    expect(plan.byFd).toEqual(['lower[0]', 'lower[1]', 'lower[2]']);
+    expect(plan.spec).toMatchObject({ lower: x.lower, target: x.target });
+    expect(plan.steps.map((s) => s.step.op)).toEqual(expect.arrayContaining(['open', 'fsopen', 'fsconfig', 'fsmount', 'move_mount']));
+    expect(mountsUnder(x.root)).toEqual([]);
+  });
+});
+
+describePrivileged('ovl mount: a failing mount exits 32 with the kernel\'s words, the stage and a hint', () => {
+  it('index=on with a reused upper whose lowers changed: ESTALE at create', () => {
+    const root = tempDir();
+    writeTree(root, { 'a/from-a': 'a', 'b/from-b': 'b', 'u/': null, 'm/': null });
+    const [a, b, u, w, m] = ['a', 'b', 'u', 'w', 'm'].map((n) => join(root, n)) as [string, string, string, string, string];
+    ovlOk(['mount', '-o', `lowerdir=${a},upperdir=${u},workdir=${w},index=on`, m]);
+    ovlOk(['umount', m]);
+    expectUnmounted(m);
+
+    for (const strategy of ['lowerdir+', 'legacy']) {
+      const r = ovl(['mount', '--strategy', strategy, '-o', `lowerdir=${b},upperdir=${u},workdir=${w},index=on`, m]);
+      expect(r.status).toBe(32);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^ovl: ESTALE: stale file handle/);
+      expect(r.stderr).toContain(`stage: ${strategy === 'legacy' ? 'mount' : 'create'} (strategy ${strategy})`);
+      // The kernel says why only in its log (/dev/kmsg); the CLI prints the lines it caught.
+      if (kmsgReadable) {
+        expect(r.stderr).toContain('\n  kernel log: overlayfs: failed to verify upper root origin\n');
+        expect(r.stderr).toMatch(/\n {2}hint: index=on recorded other lower layers/);
+      }
+      expectUnmounted(m);
+    }
+  });
+
+  for (const strategy of STRATEGIES) {
+    it(`upper and work on a read-only tmpfs (--strategy ${strategy}): EINVAL, "filesystem on ... is read-only"`, () => {
+      const root = tempDir();
+      writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'ro/': null, 'm/': null });
+      const ro = join(root, 'ro');
+      sys.mountSync('tmpfs', ro, 'tmpfs', 0, 'size=1m');
+      try {
+        writeTree(ro, { 'u/': null, 'w/': null });
+        sys.mountSync(null, ro, null, MS.REMOUNT | MS.RDONLY, null);
+        const upper = join(ro, 'u');
+        const r = ovl(['mount', '--strategy', strategy, '-o', `lowerdir=${join(root, 'a')}:${join(root, 'b')},upperdir=${upper},workdir=${join(ro, 'w')}`, join(root, 'm')]);
+        expect(r.status).toBe(32);
+        expect(r.stderr).toMatch(/^ovl: EINVAL: invalid argument/);
+        if (strategy === 'legacy') {
+          expect(r.stderr).toContain('stage: mount (strategy legacy)');
+          // mount(2) has no fs-context log: the kernel's words are in its log only.
+          if (kmsgReadable) expect(r.stderr).toContain(`\n  kernel log: overlay: filesystem on ${upper} is read-only\n`);
+        } else {
+          expect(r.stderr).toContain(`stage: fsconfig upperdir '${upper}' (strategy ${strategy})`);
+          expect(r.stderr).toContain(`\n  kernel: e overlay: filesystem on ${upper} is read-only\n`);
+        }
+        if (strategy !== 'legacy' || kmsgReadable) expect(r.stderr).toMatch(/\n {2}hint: .*writable/);
+        expectUnmounted(join(root, 'm'));
+      } finally {
+        sys.umount2Sync(ro);
+      }
+    });
+  }
+
+  it('an invalid spec lists every problem and exits 32 before any syscall: relative paths', () => {
+    const root = tempDir();
+    writeTree(root, { 'a/x': 'a', 'm/': null });
+    const r = ovl(['mount', '-o', `lowerdir=a:${join(root, 'a')},upperdir=u,workdir=w`, join(root, 'm')], { cwd: root });
+    expect(r.status).toBe(32);
+    expect(r.stderr.split('\n')).toEqual([
+      'ovl: invalid overlay spec (3 problems)',
+      "  lower[0]: must be an absolute path, got 'a'",
+      "  upper: must be an absolute path, got 'u'",
+      "  work: must be an absolute path, got 'w'",
+      '',
+    ]);
+    expect(mountsUnder(root)).toEqual([]);
+  });
+
+  it('an invalid spec lists every problem: a missing layer, work on another mount than upper, a target that is a file', () => {
+    const root = tempDir();
+    writeTree(root, { 'a/x': 'a', 'u/': null, 'other/': null, file: 'not a dir' });
+    const other = join(root, 'other');
+    sys.mountSync('tmpfs', other, 'tmpfs', 0, 'size=1m');
+    try {
+      const r = ovl(['mount', '-o', `lowerdir=${join(root, 'a')}:${join(root, 'gone')},upperdir=${join(root, 'u')},workdir=${join(other, 'w')}`, join(root, 'file')]);
+      expect(r.status).toBe(32);
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines[0]).toBe('ovl: invalid overlay spec (3 problems)');
+      expect(lines.slice(1).sort()).toEqual([
+        expect.stringMatching(/^ {2}lower\[1\]: '.*\/gone' cannot be used: .*ENOENT/),
+        expect.stringMatching(/^ {2}target: '.*\/file' is not a directory$/),
+        expect.stringMatching(/^ {2}work: is on a different mount than upper/),
+      ]);
+      expect(existsSync(join(other, 'w'))).toBe(false);
+      expect(mountsUnder(root)).toEqual([other]);
+    } finally {
+      sys.umount2Sync(other);
+    }
+  });
+
+  it('options that are not overlay or mount options, and bad values, are each named (exit 32)', () => {
+    const root = tempDir();
+    writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'm/': null });
+    const r = ovl(['mount', '-o', `lowerdir=${join(root, 'a')}:${join(root, 'b')},frobnicate,index=maybe`, '-o', 'xino=sometimes', join(root, 'm')]);
+    expect(r.status).toBe(32);
+    expect(r.stderr.split('\n')).toEqual([
+      'ovl: invalid overlay spec (3 problems)',
+      '  -o frobnicate: is not an overlay or mount option',
+      "  -o index: must be one of on, off; got 'maybe'",
+      "  -o xino: must be one of on, off, auto; got 'sometimes'",
+      '',
+    ]);
+    expectUnmounted(join(root, 'm'));
+  });
+
+  it('no lowerdir at all: exit 32, naming -o lowerdir', () => {
+    const root = tempDir();
+    writeTree(root, { 'm/': null });
+    const r = ovl(['mount', '-t', 'overlay', 'overlay', '-o', 'ro', join(root, 'm')]);
+    expect(r.status).toBe(32);
+    expect(r.stderr).toContain('-o lowerdir: is required');
+    expectUnmounted(join(root, 'm'));
+  });
+});
+
+describePrivileged('ovl mount: bad usage exits 1 with the usage', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['an unknown flag', ['--frobnicate', '/mnt'], /Unknown option '--frobnicate'/],
+    ['no target', ['-t', 'overlay', '-o', 'lowerdir=/a:/b'], /mount needs a TARGET/],
+    ['three positionals', ['overlay', '/x', '/y', '-o', 'lowerdir=/a:/b'], /mount needs a TARGET/],
+    ['another filesystem type', ['-t', 'ext4', '/dev/sda1', '/mnt'], /mounts overlays only \(-t ext4\)/],
+    ['-o without a value', ['/mnt', '-o'], /argument missing/],
+  ];
+  for (const [what, args, message] of cases) {
+    it(what, () => {
+      const r = ovl(['mount', ...args]);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toContain('usage: ovl mount');
+    });
+  }
+});
