@@ -4,10 +4,12 @@
  * syscalls, bench/c/ovlbench.c, compiled here with the system cc) and against spawning
  * mount(8)/umount(8). Prints a table of medians and ratios; `--json` prints JSON instead.
  *
- *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=mount,concurrency,markers,changes] [--rounds=N]
+ *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=mount,concurrency,markers,changes]
+ *                      [--rounds=N] [--layers=1,8,64,500]
  *
  * --json prints JSON instead of the table; --json-out also writes it to FILE; --quick runs fewer
- * layer counts and rounds; --rounds overrides every section's number of rounds.
+ * layer counts and rounds; --rounds overrides every section's number of rounds; --layers picks
+ * the layer counts of the mount section.
  *
  * Needs root. Runs itself inside `unshare --mount --propagation private` (as `npm test` does),
  * works on a tmpfs mounted over a temp dir, and removes every mount and directory it made.
@@ -31,6 +33,7 @@ const opt = {
   only: argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? SECTIONS,
   rounds: Number(argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length)) || undefined,
   jsonOut: argv.find((a) => a.startsWith('--json-out='))?.slice('--json-out='.length),
+  layers: argv.find((a) => a.startsWith('--layers='))?.slice('--layers='.length).split(',').map(Number),
 };
 for (const s of opt.only) {
   if (!SECTIONS.includes(s)) {
@@ -276,10 +279,11 @@ const results = { machine: machine(), config: {}, mount: [], mount8: [], roundTr
 const R = (n) => opt.rounds ?? (opt.quick ? Math.max(3, Math.ceil(n / 2)) : n);
 
 async function benchMount() {
-  const counts = opt.quick ? [1, 64, 500] : [1, 8, 64, 500];
+  const counts = opt.layers ?? (opt.quick ? [1, 64, 500] : [1, 8, 64, 500]);
   // Cycles per round and rounds per layer count: short cycles get more rounds, as the noise of
   // a shared machine weighs more on them.
   const K = { 1: 60, 8: 60, 64: 30, 500: 6 };
+  for (const n of counts) if (!K[n]) throw new Error(`--layers: ${n} is not one of ${Object.keys(K).join(', ')}`);
   const ROUNDS = { 1: R(15), 8: R(11), 64: R(9), 500: R(7) };
   results.config.mount = { counts, cyclesPerRound: K, rounds: ROUNDS, mount8CyclesPerRound: 8 };
   const rounds = ROUNDS[1];
@@ -546,7 +550,7 @@ function report() {
     const rt = results.roundTrip;
     lines.push(
       `mount+umount cycle, N lower layers + upper + work on tmpfs; median per cycle, ×C = median of per-round ratios to the C loop of the same strategy` +
-        ` (rounds × cycles per round: ${Object.entries(results.config.mount.cyclesPerRound).map(([n, k]) => `${n} layers ${results.config.mount.rounds[n]}×${k}`).join(', ')})`,
+        ` (rounds × cycles per round: ${results.config.mount.counts.map((n) => `${n} layers ${results.config.mount.rounds[n]}×${results.config.mount.cyclesPerRound[n]}`).join(', ')})`,
     );
     lines.push(
       table(
