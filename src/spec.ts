@@ -332,7 +332,9 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
   }
 
   const layers = located.filter((l) => l.role === 'lower' || l.role === 'data');
-  for (let i = 0; i < layers.length; i++) {
+  // Every pair, in order, only when some pair can be a problem: 500 layers are 125,000 pairs.
+  const pairwise = mayOverlap(layers, identities);
+  for (let i = 0; pairwise && i < layers.length; i++) {
     for (let j = 0; j < i; j++) {
       const a = layers[i]!;
       const b = layers[j]!;
@@ -381,6 +383,32 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
   }
   if (problems.length > 0) throw new OverlaySpecError(problems);
   return identities;
+}
+
+/**
+ * Whether any two layers may be the same directory or one inside the other, in time linear in
+ * the layers: a repeated real path or identity, or a real path one of whose ancestors is
+ * another layer's. False means the pairwise check would find nothing.
+ */
+function mayOverlap(layers: readonly Located[], identities: ReadonlyMap<string, DirIdentity>): boolean {
+  const reals = new Set<string>();
+  const ids = new Set<string>();
+  for (const l of layers) {
+    if (reals.has(l.real)) return true;
+    reals.add(l.real);
+    const id = identities.get(l.field);
+    if (id === undefined) continue;
+    const key = `${id.devMajor}:${id.devMinor}:${id.ino}`;
+    if (ids.has(key)) return true;
+    ids.add(key);
+  }
+  for (const real of reals) {
+    // Not in realpath's canonical form: let the pairwise check judge it.
+    if (!real.startsWith(sep) || real.includes(sep + sep) || (real !== sep && real.endsWith(sep))) return true;
+    if (real !== sep && reals.has(sep)) return true;
+    for (let k = real.indexOf(sep, 1); k > 0; k = real.indexOf(sep, k + 1)) if (reals.has(real.slice(0, k))) return true;
+  }
+  return false;
 }
 
 /**
