@@ -16,7 +16,7 @@ import { parseMountOptions, specFromMountOptions } from '../mount-options.js';
 import { MNT } from '../constants.js';
 import { formatPlan, plan } from '../plan.js';
 import { probe } from '../probe.js';
-import { OverlaySpecError, type OverlaySpec, type Strategy } from '../spec.js';
+import { OverlaySpecError, validateSpec, type OverlaySpec, type Strategy } from '../spec.js';
 import { umount2Sync } from '../sys/mount-legacy.js';
 import { cleanWorkdir } from '../workdir.js';
 import { runDemo } from './demo.js';
@@ -49,14 +49,18 @@ const commands: Record<string, Command> = {
     usage: [
       'ovl mount [-t overlay] [overlay] -o lowerdir=A:B,upperdir=U,workdir=W [-o more ...] TARGET',
       'ovl mount --lower A --lower B [--upper U --work W] [--option key[=value] ...] TARGET',
+      '  -r / -w                          read-only / read-write (as -o ro / -o rw); -n is accepted and ignored',
       '  --strategy lowerdir+|fd|legacy   force a mount strategy',
-      '  --dry-run                        print the plan (the exact syscalls) and do nothing',
+      '  --dry-run                        validate, print the plan (the exact syscalls), mount nothing',
       '  --allow-shared                   mount even if upper/work is in use by another overlay',
       '  --clear-volatile                 remove a stale work/incompat/volatile first',
     ].join('\n'),
     options: {
       types: { type: 'string', short: 't' },
       options: { type: 'string', short: 'o', multiple: true },
+      readonly: { type: 'boolean', short: 'r' },
+      readwrite: { type: 'boolean', short: 'w' },
+      'no-mtab': { type: 'boolean', short: 'n' },
       lower: { type: 'string', multiple: true },
       data: { type: 'string', multiple: true },
       upper: { type: 'string' },
@@ -167,23 +171,36 @@ async function cmdMount(v: Record<string, unknown>, positionals: string[]): Prom
   const source = positionals.length === 2 ? positionals[0] : undefined;
   const opts = (v.options as string[] | undefined) ?? [];
   const lowers = (v.lower as string[] | undefined) ?? [];
+  if (v.strategy !== undefined && !['lowerdir+', 'fd', 'legacy'].includes(v.strategy as string)) {
+    throw new UsageError(`--strategy must be lowerdir+, fd or legacy, not '${String(v.strategy)}'`);
+  }
+  if (v.readonly && v.readwrite) throw new UsageError('-r and -w exclude each other');
+  const flags = [...opts, ...((v.option as string[] | undefined) ?? []), ...(v.readonly ? ['ro'] : []), ...(v.readwrite ? ['rw'] : [])];
+  // Relative paths mean what they mean to mount(8): relative to the caller's cwd.
+  const abs = (p: string) => resolve(p);
   let spec: OverlaySpec;
   if (lowers.length > 0) {
-    // The friendly form: one flag per layer, no escaping; --option for everything else.
-    const parsed = parseMountOptions([...opts, ...((v.option as string[] | undefined) ?? [])]);
-    spec = { ...parsed, lower: lowers.map((p) => resolve(p)), target };
+    // The friendly form: one flag per layer, no escaping; -o/--option for everything else.
+    const parsed = parseMountOptions(flags);
+    if (parsed.lower !== undefined) throw new UsageError('give the layers either with --lower or with -o lowerdir=, not both');
+    spec = { ...parsed, lower: lowers.map(abs), target };
     if (source !== undefined && source !== 'overlay') spec.source = source;
   } else {
-    spec = specFromMountOptions(opts, target, source);
+    spec = specFromMountOptions(flags, target, source);
+    spec.lower = spec.lower.map(abs);
+    if (spec.data) spec.data = spec.data.map(abs);
+    if (spec.upper !== undefined) spec.upper = abs(spec.upper);
+    if (spec.work !== undefined) spec.work = abs(spec.work);
   }
-  if (v.data) spec.data = (v.data as string[]).map((p) => resolve(p));
-  if (v.upper) spec.upper = resolve(v.upper as string);
-  if (v.work) spec.work = resolve(v.work as string);
+  if (v.data) spec.data = (v.data as string[]).map(abs);
+  if (v.upper) spec.upper = abs(v.upper as string);
+  if (v.work) spec.work = abs(v.work as string);
   if (v.strategy) spec.strategy = v.strategy as Strategy;
   if (v['allow-shared']) spec.allowShared = true;
   if (v['clear-volatile']) spec.clearVolatile = true;
   if (v['dry-run']) {
-    const p = plan(spec, probe());
+    // Everything a real mount would check before its first syscall, then the plan.
+    const p = plan(validateSpec(spec), probe());
     if (v.json) return json(p);
     out(formatPlan(p));
     return;
@@ -230,7 +247,7 @@ function cmdLs(v: Record<string, unknown>): void {
   const rows = [['TARGET', 'LAYERS', 'UPPER', 'FORM', 'OPTIONS']];
   for (const o of all) {
     const opts = Object.entries(o.options).map(([k, val]) => (val === true ? k : `${k}=${String(val)}`)).join(',');
-    rows.push([o.target, String(o.lower.length + o.data.length), o.upper ?? '(read-only)', o.pathsKnown ? o.form : `${o.form} (fds)`, opts || '-']);
+    rows.push([o.target, String(o.lower.length + o.data.length), o.upper ?? '(read-only)', o.pathsKnown ? o.form : `${o.form} (paths unknown)`, opts || '-']);
   }
   for (const line of table(rows)) out(line);
 }
