@@ -6,7 +6,7 @@
  */
 import { splitLegacyLowerdir, unescapeBackslashes } from './mountinfo.js';
 import type { MountAttributes, OverlayOptions, OverlaySpec } from './spec.js';
-import { OverlaySpecError, type SpecProblem } from './spec.js';
+import { OPTION_KEYS, OverlaySpecError, type SpecProblem } from './spec.js';
 
 /** Splits on commas not escaped by a backslash; escapes are kept for the per-option parsers. */
 export function splitMountOptions(data: string): string[] {
@@ -25,23 +25,11 @@ export function splitMountOptions(data: string): string[] {
   return out.filter((o) => o.length > 0);
 }
 
-const ON_OFF = new Set(['on', 'off']);
-const VALUED: Record<string, { field: keyof OverlayOptions; values: ReadonlySet<string> }> = {
-  redirect_dir: { field: 'redirectDir', values: new Set(['on', 'follow', 'nofollow', 'off']) },
-  index: { field: 'index', values: ON_OFF },
-  xino: { field: 'xino', values: new Set(['on', 'off', 'auto']) },
-  metacopy: { field: 'metacopy', values: ON_OFF },
-  nfs_export: { field: 'nfsExport', values: ON_OFF },
-  uuid: { field: 'uuid', values: new Set(['off', 'null', 'auto', 'on']) },
-  verity: { field: 'verity', values: new Set(['off', 'on', 'require']) },
-  fsync: { field: 'fsync', values: new Set(['volatile', 'auto', 'strict']) },
-};
-const FLAGS: Record<string, keyof OverlayOptions> = {
-  userxattr: 'userxattr',
-  volatile: 'volatile',
-  default_permissions: 'defaultPermissions',
-  override_creds: 'overrideCreds',
-};
+// The overlay options, by kernel key, from the one table in spec.ts.
+const VALUED: Record<string, { field: keyof OverlayOptions; values: ReadonlySet<string> }> = Object.fromEntries(
+  OPTION_KEYS.filter((k) => !k.flag).map((k) => [k.key, { field: k.field, values: new Set(k.values.map(String)) }]),
+);
+const FLAGS: Record<string, keyof OverlayOptions> = Object.fromEntries(OPTION_KEYS.filter((k) => k.flag).map((k) => [k.key, k.field]));
 const ATTR_FLAGS: Record<string, [keyof MountAttributes, boolean]> = {
   ro: ['readOnly', true],
   rw: ['readOnly', false],
