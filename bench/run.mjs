@@ -5,11 +5,13 @@
  * mount(8)/umount(8). Prints a table of medians and ratios; `--json` prints JSON instead.
  *
  *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=mount,concurrency,markers,changes]
- *                      [--rounds=N] [--layers=1,8,64,500]
+ *                      [--rounds=N] [--layers=1,8,64,500] [--baseline=DIR]
  *
  * --json prints JSON instead of the table; --json-out also writes it to FILE; --quick runs fewer
  * layer counts and rounds; --rounds overrides every section's number of rounds; --layers picks
- * the layer counts of the mount section.
+ * the layer counts of the mount section; --baseline adds, interleaved with the rest, the same
+ * library calls from another build of this package in DIR (its dist/ and build/, e.g. an older
+ * commit from `git archive`), to measure a change on a noisy machine.
  *
  * Needs root. Runs itself inside `unshare --mount --propagation private` (as `npm test` does),
  * works on a tmpfs mounted over a temp dir, and removes every mount and directory it made.
@@ -20,7 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fmtRatio, fmtTime, interleave, median, now, ratio, since, summarize, table } from './stats.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -34,6 +36,7 @@ const opt = {
   rounds: Number(argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length)) || undefined,
   jsonOut: argv.find((a) => a.startsWith('--json-out='))?.slice('--json-out='.length),
   layers: argv.find((a) => a.startsWith('--layers='))?.slice('--layers='.length).split(',').map(Number),
+  baseline: argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length),
 };
 for (const s of opt.only) {
   if (!SECTIONS.includes(s)) {
@@ -67,6 +70,7 @@ if (!existsSync(join(repo, 'dist', 'index.js'))) {
   process.exit(1);
 }
 const lib = await import('../dist/index.js');
+const baseLib = opt.baseline ? await import(pathToFileURL(join(opt.baseline, 'dist', 'index.js')).href) : null;
 const { MNT, sys } = lib;
 
 const log = (msg) => {
@@ -163,24 +167,24 @@ function cLoop(args) {
   };
 }
 
-function libSync(spec) {
+function libSync(spec, L = lib) {
   return (k) => {
     const out = [];
     for (let i = 0; i < k; i++) {
       const t0 = now();
-      lib.mountOverlaySync(spec).unmountSync();
+      L.mountOverlaySync(spec).unmountSync();
       out.push(since(t0));
     }
     return out;
   };
 }
 
-function libAsync(spec) {
+function libAsync(spec, L = lib) {
   return async (k) => {
     const out = [];
     for (let i = 0; i < k; i++) {
       const t0 = now();
-      const m = await lib.mountOverlay(spec);
+      const m = await L.mountOverlay(spec);
       await m.unmount();
       out.push(since(t0));
     }
@@ -332,6 +336,12 @@ async function benchMount() {
         { name: `${strategy}|raw sync`, k, run: rawSync(sp) },
         { name: `${strategy}|raw promise`, k, run: rawAsync(sp) },
       );
+      if (baseLib) {
+        variants.push(
+          { name: `${strategy}|baseline sync`, k, run: libSync(sp, baseLib) },
+          { name: `${strategy}|baseline promise`, k, run: libAsync(sp, baseLib) },
+        );
+      }
     }
     // mount(8) takes the legacy data (relative to the layers' parent, from that cwd, when the
     // absolute paths are over one page: util-linux 2.38 would cut them).
@@ -342,9 +352,16 @@ async function benchMount() {
     for (const strategy of ['lowerdir+', 'fd', 'legacy']) {
       const c = sum.get(`${strategy}|C`);
       const row = { layers: n, strategy, cNs: c.median };
-      for (const api of ['sync', 'promise', 'raw sync', 'raw promise']) {
+      for (const api of ['sync', 'promise', 'raw sync', 'raw promise', ...(baseLib ? ['baseline sync', 'baseline promise'] : [])]) {
         const x = sum.get(`${strategy}|${api}`);
         row[api] = { ns: x.median, ratio: ratio(x, c) };
+      }
+      if (baseLib) {
+        // Current over baseline, round by round.
+        row.vsBaseline = {
+          sync: ratio(sum.get(`${strategy}|sync`), sum.get(`${strategy}|baseline sync`)),
+          promise: ratio(sum.get(`${strategy}|promise`), sum.get(`${strategy}|baseline promise`)),
+        };
       }
       results.mount.push(row);
     }
@@ -439,13 +456,14 @@ async function benchMarkers() {
       { name: `${kind}|applyMarkers`, k: 1, warm: 1, run: timed((ops) => lib.applyMarkers(ops)) },
       { name: `${kind}|applyMarkersSync`, k: 1, warm: 1, run: timed((ops) => lib.applyMarkersSync(ops)) },
     );
+    if (baseLib) variants.push({ name: `${kind}|baseline applyMarkers`, k: 1, warm: 1, run: timed((ops) => baseLib.applyMarkers(ops)) });
   }
   log(`markers: ${N} whiteouts and ${N} opaque xattrs, ${rounds} rounds`);
   const samples = await interleave(variants, rounds, log);
   for (const kind of ['whiteout', 'opaque']) {
     const c = summarize(samples.get(`${kind}|C`));
     const row = { kind, cNsPerOp: c.median };
-    for (const api of ['applyMarkers', 'applyMarkersSync']) {
+    for (const api of ['applyMarkers', 'applyMarkersSync', ...(baseLib ? ['baseline applyMarkers'] : [])]) {
       const x = summarize(samples.get(`${kind}|${api}`));
       row[api] = { nsPerOp: x.median, ratio: ratio(x, c) };
     }
@@ -500,11 +518,23 @@ async function benchChanges() {
       },
     },
   ];
+  if (baseLib) {
+    variants.push({
+      name: 'baseline changes',
+      k: 1,
+      warm: 1,
+      run: async () => {
+        const t0 = now();
+        for await (const _ of baseLib.changes(upper, [lower]));
+        return [since(t0)];
+      },
+    });
+  }
   log(`changes(): ${entries} upper entries (${count} changes), ${rounds} rounds`);
   const samples = await interleave(variants, rounds, log);
   closeSync(devnull);
   const find = summarize(samples.get('find'));
-  for (const name of ['find', 'changes', 'changesSync']) {
+  for (const name of ['find', 'changes', 'changesSync', ...(baseLib ? ['baseline changes'] : [])]) {
     const s = summarize(samples.get(name));
     results.changes.push({ name, ns: s.median, vsFind: ratio(s, find) });
   }
@@ -571,6 +601,26 @@ function report() {
       ),
     );
     lines.push(`(raw = the plan's steps in one sys.runSteps batch + sys.umount2: no validation, probe, planning, workdir or kmsg work)`);
+    if (baseLib) {
+      lines.push(`against the baseline build in ${opt.baseline} (interleaved; ÷base = median of per-round ratios, current over baseline)`);
+      lines.push(
+        table(
+          ['layers', 'strategy', 'base sync', '×C', 'sync', '÷base', 'base Promise', '×C', 'Promise', '÷base'],
+          results.mount.map((r) => [
+            r.layers,
+            r.strategy,
+            fmtTime(r['baseline sync'].ns),
+            fmtRatio(r['baseline sync'].ratio),
+            fmtTime(r.sync.ns),
+            fmtRatio(r.vsBaseline.sync),
+            fmtTime(r['baseline promise'].ns),
+            fmtRatio(r['baseline promise'].ratio),
+            fmtTime(r.promise.ns),
+            fmtRatio(r.vsBaseline.promise),
+          ]),
+        ),
+      );
+    }
     lines.push(`thread-pool round trip (empty runSteps batch, Promise − sync): ${fmtTime(rt.hopNs)} (sync call ${fmtTime(rt.syncNs)})`);
     lines.push('');
     lines.push('spawning mount(8) + umount(8) (the legacy data; relative to the layers\' parent from that cwd where absolute paths exceed one page)');
@@ -608,12 +658,16 @@ function report() {
         ]),
       ),
     );
+    if (baseLib) {
+      for (const r of results.markers) lines.push(`baseline applyMarkers, ${r.kind}: ${fmtTime(r['baseline applyMarkers'].nsPerOp)} (${fmtRatio(r['baseline applyMarkers'].ratio)} C)`);
+    }
     lines.push('');
   }
   if (results.changes.length > 0) {
     const c = results.config.changes;
     lines.push(`changes() over an upper of ${c.upperEntries} entries (files, dirs, whiteouts, opaque dirs) on 1 lower; ${c.changes} changes; ${c.rounds} rounds`);
-    lines.push(table(['walk', 'time', '× find'], results.changes.map((r) => [r.name === 'find' ? "find UPPER -printf '%y %p\\n'" : r.name === 'changes' ? 'changes() (async iterator)' : 'changesSync()', fmtTime(r.ns), fmtRatio(r.vsFind)])));
+    const label = { find: "find UPPER -printf '%y %p\\n'", changes: 'changes() (async iterator)', changesSync: 'changesSync()', 'baseline changes': 'baseline changes()' };
+    lines.push(table(['walk', 'time', '× find'], results.changes.map((r) => [label[r.name], fmtTime(r.ns), fmtRatio(r.vsFind)])));
     lines.push('');
   }
   const t = targets();
