@@ -5,7 +5,7 @@
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseOverlayOptions, readMountInfo } from './mountinfo.js';
+import { parseOverlayOptions, readOverlayMountInfo } from './mountinfo.js';
 import { liveRecords } from './registry.js';
 import { OverlaySpecError, type OverlaySpec } from './spec.js';
 
@@ -26,28 +26,45 @@ function real(path: string): string | undefined {
 
 /** The mounted overlays (in this mount namespace) whose upper or work is `dir`. */
 export function overlaysUsing(dir: string): DirUser[] {
-  const want = real(dir);
-  if (want === undefined) return [];
-  const users: DirUser[] = [];
-  const entries = readMountInfo();
-  for (const e of entries) {
-    if (e.fsType !== 'overlay') continue;
-    const seen = parseOverlayOptions(e.superOptions);
-    // Relative or fd-given paths mean nothing here; the registry covers our own such mounts.
-    for (const as of ['upper', 'work'] as const) {
-      const p = seen[as];
-      if (p !== undefined && p.startsWith('/') && real(p) === want) users.push({ target: e.mountPoint, mountId: e.mountId, as });
-    }
-  }
-  for (const r of liveRecords(new Set(entries.map((e) => e.mountId)))) {
-    for (const as of ['upper', 'work'] as const) {
-      const p = r.spec[as];
-      if (p !== undefined && real(p) === want && !users.some((u) => u.mountId === r.mountId)) {
-        users.push({ target: r.target, mountId: r.mountId, as });
+  return overlaysUsingEach([dir])[0]!;
+}
+
+/**
+ * overlaysUsing() for several dirs from one read of mountinfo. Nothing is resolved when no
+ * overlay is mounted and the registry has none of ours: nothing can be using the dirs then.
+ */
+function overlaysUsingEach(dirs: readonly string[]): DirUser[][] {
+  const out = dirs.map((): DirUser[] => []);
+  const { mountIds, overlays } = readOverlayMountInfo();
+  const records = liveRecords(mountIds);
+  if (overlays.length === 0 && records.length === 0) return out;
+  const reals = new Map<string, string | undefined>();
+  const realOf = (p: string): string | undefined => {
+    if (!reals.has(p)) reals.set(p, real(p));
+    return reals.get(p);
+  };
+  const seen = overlays.map((e) => parseOverlayOptions(e.superOptions));
+  dirs.forEach((dir, i) => {
+    const want = realOf(dir);
+    if (want === undefined) return;
+    const users = out[i]!;
+    overlays.forEach((e, j) => {
+      // Relative or fd-given paths mean nothing here; the registry covers our own such mounts.
+      for (const as of ['upper', 'work'] as const) {
+        const p = seen[j]![as];
+        if (p !== undefined && p.startsWith('/') && realOf(p) === want) users.push({ target: e.mountPoint, mountId: e.mountId, as });
+      }
+    });
+    for (const r of records) {
+      for (const as of ['upper', 'work'] as const) {
+        const p = r.spec[as];
+        if (p !== undefined && realOf(p) === want && !users.some((u) => u.mountId === r.mountId)) {
+          users.push({ target: r.target, mountId: r.mountId, as });
+        }
       }
     }
-  }
-  return users;
+  });
+  return out;
 }
 
 /** The kernel's marker of a volatile mount; its presence refuses the next mount (EINVAL). */
@@ -74,8 +91,10 @@ export function prepareWorkdir(spec: OverlaySpec): PreparedWorkdir {
   if (spec.upper === undefined || spec.work === undefined) return {};
   const problems: Array<{ field: string; problem: string }> = [];
   if (!spec.allowShared) {
-    for (const field of ['upper', 'work'] as const) {
-      for (const u of overlaysUsing(spec[field]!)) {
+    const fields = ['upper', 'work'] as const;
+    const using = overlaysUsingEach(fields.map((f) => spec[f]!));
+    for (const [i, field] of fields.entries()) {
+      for (const u of using[i]!) {
         problems.push({
           field,
           problem: `is already the ${u.as} dir of the overlay mounted at '${u.target}' (mount ${u.mountId}); two mounts sharing it is undefined behaviour. Unmount it, or pass allowShared: true`,
