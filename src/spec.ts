@@ -2,9 +2,10 @@
  * OverlaySpec: what to mount, in plain data. validateSpec() refuses bad input before any
  * syscall and names every problem at once (field + problem) in an OverlaySpecError.
  */
-import { realpathSync, statfsSync, statSync } from 'node:fs';
-import { basename, isAbsolute, resolve, sep } from 'node:path';
-import { S, STATX } from './constants.js';
+import { realpathSync, statfsSync } from 'node:fs';
+import { basename, dirname, isAbsolute, normalize, resolve, sep } from 'node:path';
+import { AT, S, STATX } from './constants.js';
+import type { StatxResult } from './native-types.js';
 import { statxSync } from './sys/node.js';
 
 export type OnOff = 'on' | 'off';
@@ -299,14 +300,16 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
 
   const identities = new Map<string, DirIdentity>();
   const located: Located[] = [];
+  const parents = new Map<string, string>();
+  const stats = new Map<string, StatxResult>();
   for (const p of specPaths(spec)) {
     if (p.role === 'work') continue; // may not exist yet: created by mountOverlay
     try {
-      const st = statxSync(p.path, { mask: STATX.BASIC_STATS });
+      const { st, link } = statFollowing(p.path);
+      stats.set(p.field, st);
       if ((st.mode & S.IFMT) !== S.IFDIR) problems.push({ field: p.field, problem: `'${p.path}' is not a directory` });
       else {
-        // realpath(3): Node's realpathSync() collapses 'link/..' before resolving, unlike the kernel.
-        located.push({ ...p, real: realpathSync.native(p.path) });
+        located.push({ ...p, real: realDir(p.path, link, parents) });
         identities.set(p.field, { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino });
       }
     } catch (e) {
@@ -315,10 +318,11 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
   }
   if (spec.work !== undefined) {
     try {
-      const st = statxSync(spec.work, { mask: STATX.BASIC_STATS });
+      const { st, link } = statFollowing(spec.work);
+      stats.set('work', st);
       if ((st.mode & S.IFMT) !== S.IFDIR) problems.push({ field: 'work', problem: `'${spec.work}' is not a directory` });
       else {
-        located.push({ field: 'work', path: spec.work, role: 'work', real: realpathSync.native(spec.work) });
+        located.push({ field: 'work', path: spec.work, role: 'work', real: realDir(spec.work, link, parents) });
         identities.set('work', { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino });
       }
     } catch (e) {
@@ -363,9 +367,10 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
     else if (isInside(work.real, upper.real)) problems.push({ field: 'work', problem: `is inside upper; the kernel needs separate subtrees` });
     else if (isInside(upper.real, work.real)) problems.push({ field: 'upper', problem: `is inside work; the kernel needs separate subtrees` });
     else {
-      const workOnDisk = statExists(spec.work!) ? spec.work! : realParent(spec.work!);
-      const um = mountIdOf(spec.upper!);
-      const wm = mountIdOf(workOnDisk);
+      // The mount ids came with the stats above; a work dir still to be made is judged by its parent.
+      const workStat = stats.get('work');
+      const um = stats.get('upper')?.mountId;
+      const wm = workStat ? workStat.mountId : mountIdOf(realParent(spec.work!));
       if (um !== undefined && wm !== undefined && um !== wm) {
         problems.push({
           field: 'work',
@@ -430,13 +435,35 @@ function realFuture(path: string): string {
   }
 }
 
-function statExists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
+const S_IFLNK = 0o120000;
+
+/**
+ * statx(2) of a spec path following symlinks (with its mount id), as validation has always
+ * judged them; a path that is not a symlink is stat'ed once, without following (the same
+ * answer). `link`: the path itself is a symlink.
+ */
+function statFollowing(path: string): { st: StatxResult; link: boolean } {
+  const mask = STATX.BASIC_STATS | STATX.MNT_ID;
+  const st = statxSync(path, { flags: AT.SYMLINK_NOFOLLOW, mask });
+  if ((st.mode & S.IFMT) !== S_IFLNK) return { st, link: false };
+  return { st: statxSync(path, { mask }), link: true };
+}
+
+/**
+ * realpath(3) of a directory. Node's realpathSync() collapses 'link/..' before resolving,
+ * unlike the kernel. A normalized path that is not itself a symlink is its parent's realpath
+ * plus its name: layers side by side share one resolution of their parent.
+ */
+function realDir(path: string, link: boolean, parents: Map<string, string>): string {
+  const name = basename(path);
+  if (link || path !== normalize(path) || path.endsWith(sep) || name === '' || name === '.' || name === '..') return realpathSync.native(path);
+  const parent = dirname(path);
+  let realParentDir = parents.get(parent);
+  if (realParentDir === undefined) {
+    realParentDir = realpathSync.native(parent);
+    parents.set(parent, realParentDir);
   }
+  return realParentDir === sep ? sep + name : realParentDir + sep + name;
 }
 
 /** realpath of the nearest existing ancestor of `path` (work may be created later). */
