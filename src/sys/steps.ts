@@ -21,30 +21,44 @@ const OPS: Readonly<Record<Step['op'], true>> = {
   mknod: true, setxattr: true, removexattr: true,
 };
 
+// What cString(), flags() and uint() accept, tested without building the field's name: a bulk
+// batch has thousands of steps, and a name is only needed for the error.
+const okString = (v: unknown) => typeof v === 'string' && !v.includes('\0');
+const okUint = (v: unknown, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+
 function checkStep(step: unknown, i: number): Step {
-  const at = `steps[${i}]`;
-  if (typeof step !== 'object' || step === null) throw invalidArgType(at, 'of type object', step);
+  const at = () => `steps[${i}]`;
+  if (typeof step !== 'object' || step === null) throw invalidArgType(at(), 'of type object', step);
   const s = step as Record<string, unknown>;
-  if (typeof s.op !== 'string') throw invalidArgType(`${at}.op`, 'of type string', s.op);
-  if (!Object.hasOwn(OPS, s.op)) throw invalidArgValue(`${at}.op`, `must be one of ${Object.keys(OPS).join(', ')}`, s.op);
-  for (const f of STRING_FIELDS) if (s[f] !== undefined && s[f] !== null) cString(`${at}.${f}`, s[f]);
-  for (const f of FLAG_FIELDS) flags(`${at}.${f}`, s[f]);
-  for (const f of ['attrSet', 'attrClr', 'propagation'] as const) uint(`${at}.${f}`, s[f]);
+  if (typeof s.op !== 'string') throw invalidArgType(`${at()}.op`, 'of type string', s.op);
+  if (!Object.hasOwn(OPS, s.op)) throw invalidArgValue(`${at()}.op`, `must be one of ${Object.keys(OPS).join(', ')}`, s.op);
+  for (const f of STRING_FIELDS) {
+    const v = s[f];
+    if (v !== undefined && v !== null && !okString(v)) cString(`${at()}.${f}`, v);
+  }
+  for (const f of FLAG_FIELDS) {
+    const v = s[f];
+    if (v !== undefined && !okUint(v, 0xffffffff)) flags(`${at()}.${f}`, v);
+  }
+  for (const f of ['attrSet', 'attrClr', 'propagation'] as const) {
+    const v = s[f];
+    if (v !== undefined && !okUint(v, Number.MAX_SAFE_INTEGER)) uint(`${at()}.${f}`, v);
+  }
   for (const f of FD_FIELDS) {
     const v = s[f];
     if (v === undefined || v === null) continue;
     if (isHandle(v)) {
-      fd(`${at}.${f}`, v); // refuses a closed handle
+      if (v.closed) fd(`${at()}.${f}`, v); // refuses a closed handle
       continue;
     }
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= i) {
-      throw invalidArgValue(`${at}.${f}`, 'must be an fd handle or the index of an earlier step', v);
+      throw invalidArgValue(`${at()}.${f}`, 'must be an fd handle or the index of an earlier step', v);
     }
   }
-  if (s.op === 'fsconfig' && s.cmd === 1) cString(`${at}.value`, s.value);
+  if (s.op === 'fsconfig' && s.cmd === 1 && !okString(s.value)) cString(`${at()}.value`, s.value);
   // The addon takes only a Buffer here; strings and Uint8Arrays are converted as setxattr's are.
-  if (s.op === 'setxattr') return { ...s, value: buffer(`${at}.value`, s.value) } as Step;
-  if (s.op === 'fsconfig' && s.cmd === 2) return { ...s, value: buffer(`${at}.value`, s.value) } as Step;
+  if (s.op === 'setxattr') return { ...s, value: buffer(`${at()}.value`, s.value) } as Step;
+  if (s.op === 'fsconfig' && s.cmd === 2) return { ...s, value: buffer(`${at()}.value`, s.value) } as Step;
   return step as Step;
 }
 
