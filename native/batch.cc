@@ -68,33 +68,58 @@ struct Step {
   int ok_errno = 0;  // this errno counts as success (e.g. ENODATA for removing a missing xattr)
 };
 
+// Property names as JS strings, each made once per batch: Get(const char*) makes and
+// internalizes the name again on every call, ten times a step, for thousands of steps.
+class KeyCache {
+ public:
+  explicit KeyCache(Napi::Env env) : env_(env) {}
+  Napi::Value operator()(const char* key) {
+    for (const auto& [name, value] : entries_) {
+      if (name == key) return Napi::Value(env_, value);
+    }
+    Napi::String value = Napi::String::New(env_, key);
+    entries_.emplace_back(key, value);
+    return value;
+  }
+
+ private:
+  Napi::Env env_;
+  std::vector<std::pair<const char*, napi_value>> entries_;  // by the literal's address
+};
+
+// Everything parsed so far, for the fd references of the next step.
+struct Parsed {
+  std::vector<Step>& steps;
+  std::vector<bool>& closed;  // by step: its fd was closed by a later close step
+};
+
 class StepReader {
  public:
-  StepReader(Napi::Env env, Napi::Object obj, size_t index, const std::vector<Step>& earlier)
-      : env_(env), obj_(obj), index_(index), earlier_(earlier) {}
+  StepReader(Napi::Env env, Napi::Object obj, size_t index, const Parsed& earlier, KeyCache& keys)
+      : env_(env), obj_(obj), index_(index), earlier_(earlier), keys_(keys) {}
 
-  bool Has(const char* key) {
-    Napi::Value v = obj_.Get(key);
-    return !(v.IsUndefined() || v.IsNull());
+  Napi::Value Get(const char* key) { return obj_.Get(keys_(key)); }
+  bool Has(const char* key) { return !IsNullish(Get(key)); }
+  bool Flag(const char* key) {
+    Napi::Value v = Get(key);
+    return !v.IsUndefined() && v.ToBoolean().Value();
   }
-  bool Str(const char* key, std::string& out) {
-    Napi::Value v = obj_.Get(key);
-    if (!v.IsString()) return Fail(std::string("\"") + key + "\" must be a string");
-    out = v.As<Napi::String>().Utf8Value();
-    if (out.find('\0') != std::string::npos) return Fail(std::string("\"") + key + "\" must not contain null bytes");
-    return true;
-  }
+  bool Str(const char* key, std::string& out) { return StrValue(key, Get(key), out); }
   bool OptStr(const char* key, std::optional<std::string>& out) {
-    if (!Has(key)) return true;
+    Napi::Value v = Get(key);
+    if (IsNullish(v)) return true;
     std::string s;
-    if (!Str(key, s)) return false;
+    if (!StrValue(key, v, s)) return false;
     out = std::move(s);
     return true;
   }
   bool Uint(const char* key, unsigned& out, bool required = false) {
-    Napi::Value v = obj_.Get(key);
-    if ((v.IsUndefined() || v.IsNull()) && !required) return true;
-    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    double d;
+    Napi::Value v = Get(key);
+    if (!Number(v, d)) {
+      if (IsNullish(v) && !required) return true;
+      d = -1;
+    }
     if (!(d >= 0 && d <= 4294967295.0 && static_cast<double>(static_cast<uint64_t>(d)) == d)) {
       return Fail(std::string("\"") + key + "\" must be an unsigned 32-bit integer");
     }
@@ -102,9 +127,12 @@ class StepReader {
     return true;
   }
   bool U64(const char* key, uint64_t& out) {
-    Napi::Value v = obj_.Get(key);
-    if (v.IsUndefined() || v.IsNull()) return true;
-    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    double d;
+    Napi::Value v = Get(key);
+    if (!Number(v, d)) {
+      if (IsNullish(v)) return true;
+      d = -1;
+    }
     if (!(d >= 0 && d <= 9007199254740991.0 && static_cast<double>(static_cast<uint64_t>(d)) == d)) {
       return Fail(std::string("\"") + key + "\" must be a non-negative integer");
     }
@@ -113,21 +141,21 @@ class StepReader {
   }
   // A number is the index of an earlier step that made an fd; an object is a caller's handle.
   bool Fd(const char* key, FdRef& out, bool cwd_ok) {
-    Napi::Value v = obj_.Get(key);
-    if (v.IsNumber()) {
-      double d = v.As<Napi::Number>().DoubleValue();
+    Napi::Value v = Get(key);
+    double d;
+    if (Number(v, d)) {
       // Range first: converting a negative, NaN or huge double to size_t is undefined behaviour.
       bool in_range = d >= 0 && d < static_cast<double>(index_) && std::floor(d) == d;
       size_t ref = in_range ? static_cast<size_t>(d) : 0;
-      if (!in_range || !earlier_[ref].kind->makes_fd) {
+      if (!in_range || !earlier_.steps[ref].kind->makes_fd) {
         return Fail(std::string("\"") + key + "\" must be the index of an earlier step that opens an fd");
       }
-      for (size_t j = ref + 1; j < index_; j++) {
-        if (earlier_[j].kind->kind == Kind::kClose && earlier_[j].fd1.step == static_cast<int>(ref)) {
-          return Fail(std::string("\"") + key + "\" refers to a step whose fd an earlier step closed");
-        }
-      }
+      if (earlier_.closed[ref]) return Fail(std::string("\"") + key + "\" refers to a step whose fd an earlier step closed");
       out.step = static_cast<int>(ref);
+      return true;
+    }
+    if (cwd_ok && IsNullish(v)) {
+      out.external.fd = AT_FDCWD;
       return true;
     }
     std::string name = "steps[" + std::to_string(index_) + "]." + key;
@@ -139,27 +167,48 @@ class StepReader {
   }
 
  private:
+  // One call for a number (IsNumber() and DoubleValue() are two).
+  bool Number(Napi::Value v, double& d) { return napi_get_value_double(env_, v, &d) == napi_ok; }
+  static bool IsNullish(Napi::Value v) {
+    napi_valuetype t = v.Type();
+    return t == napi_undefined || t == napi_null;
+  }
+  // A string in one call when it fits a buffer on the stack (Utf8Value() takes two and a copy).
+  bool StrValue(const char* key, Napi::Value v, std::string& out) {
+    char buf[1024];
+    size_t len = 0;
+    napi_status status = napi_get_value_string_utf8(env_, v, buf, sizeof buf, &len);
+    if (status == napi_string_expected) return Fail(std::string("\"") + key + "\" must be a string");
+    if (status != napi_ok) return false;
+    // A character that did not fit is up to 4 bytes: shorter than that from the end, all of it fit.
+    if (len + 4 < sizeof buf - 1) out.assign(buf, len);
+    else out = v.As<Napi::String>().Utf8Value();
+    if (out.find('\0') != std::string::npos) return Fail(std::string("\"") + key + "\" must not contain null bytes");
+    return true;
+  }
+
   Napi::Env env_;
   Napi::Object obj_;
   size_t index_;
-  const std::vector<Step>& earlier_;
+  const Parsed& earlier_;
+  KeyCache& keys_;
 };
 
-bool ParseStep(Napi::Env env, Napi::Value value, size_t index, std::vector<Step>& steps) {
+bool ParseStep(Napi::Env env, Napi::Value value, size_t index, const Parsed& parsed, KeyCache& keys) {
   Step s;
   if (!value.IsObject()) {
     ThrowTypeError(env, "steps[" + std::to_string(index) + "] must be an object");
     return false;
   }
   Napi::Object obj = value.As<Napi::Object>();
-  StepReader r(env, obj, index, steps);
+  StepReader r(env, obj, index, parsed, keys);
   std::string op;
   if (!r.Str("op", op)) return false;
   for (const KindName& k : kKinds) {
     if (op == k.name) s.kind = &k;
   }
   if (!s.kind) return r.Fail("unknown op '" + op + "'");
-  s.keep = obj.Get("keep").ToBoolean().Value();
+  s.keep = r.Flag("keep");
   bool ok = true;
   switch (s.kind->kind) {
     case Kind::kFsopen:
@@ -176,7 +225,7 @@ bool ParseStep(Napi::Env env, Napi::Value value, size_t index, std::vector<Step>
           ok = r.OptStr("value", s.str3) && (s.str3 || r.Fail("\"value\" is required"));
           break;
         case kFsconfigSetBinary: {
-          Napi::Value b = obj.Get("value");
+          Napi::Value b = r.Get("value");
           if (!b.IsBuffer()) return r.Fail("\"value\" must be a Buffer");
           auto buf = b.As<Napi::Buffer<char>>();
           s.bin.assign(buf.Data(), buf.Data() + buf.Length());
@@ -241,7 +290,7 @@ bool ParseStep(Napi::Env env, Napi::Value value, size_t index, std::vector<Step>
            r.Uint("major", s.u2) && r.Uint("minor", s.u3);
       break;
     case Kind::kSetxattr: {
-      Napi::Value b = obj.Get("value");
+      Napi::Value b = r.Get("value");
       if (!b.IsBuffer()) return r.Fail("\"value\" must be a Buffer");
       auto buf = b.As<Napi::Buffer<char>>();
       s.bin.assign(buf.Data(), buf.Data() + buf.Length());
@@ -257,10 +306,12 @@ bool ParseStep(Napi::Env env, Napi::Value value, size_t index, std::vector<Step>
     unsigned ok_errno = 0;
     ok = r.Uint("okErrno", ok_errno);
     s.ok_errno = static_cast<int>(ok_errno);
-    s.follow = obj.Get("follow").ToBoolean().Value();
+    s.follow = r.Flag("follow");
   }
   if (!ok) return false;
-  steps.push_back(std::move(s));
+  if (s.kind->kind == Kind::kClose) parsed.closed[static_cast<size_t>(s.fd1.step)] = true;
+  parsed.steps.push_back(std::move(s));
+  parsed.closed.push_back(false);
   return true;
 }
 
@@ -279,9 +330,14 @@ struct RunStepsOp {
       return false;
     }
     Napi::Array arr = info[0].As<Napi::Array>();
-    steps.reserve(arr.Length());
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      if (!ParseStep(env, arr.Get(i), i, steps)) return false;
+    uint32_t n = arr.Length();
+    steps.reserve(n);
+    std::vector<bool> closed;
+    closed.reserve(n);
+    Parsed parsed{steps, closed};
+    KeyCache keys(env);
+    for (uint32_t i = 0; i < n; i++) {
+      if (!ParseStep(env, arr.Get(i), i, parsed, keys)) return false;
     }
     return true;
   }
