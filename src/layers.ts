@@ -8,7 +8,8 @@ import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { join, posix } from 'node:path';
 import { isSystemError } from './errors.js';
 import { findOverlay } from './inspect.js';
-import { getxattrSync } from './sys/xattr.js';
+import { native } from './binding.js';
+import { cString } from './validate.js';
 
 /** Which xattr namespace the layers use: trusted.overlay.* (default) or user.overlay.* (userxattr). */
 export type XattrNamespace = 'trusted' | 'user';
@@ -26,14 +27,12 @@ export function readOverlayXattr(path: string, name: string, ns: ReadNamespace):
   return readXattr(path, xattrName('trusted', name)) ?? readXattr(path, xattrName('user', name));
 }
 
-/** An xattr's value as text, or undefined when absent (ENODATA) or unsupported. */
+/**
+ * An xattr's value as text, or undefined when absent (ENODATA) or unsupported: lgetxattr, the
+ * arguments checked as getxattrSync() checks them, without making an error for the absent case.
+ */
 export function readXattr(path: string, name: string): Buffer | undefined {
-  try {
-    return getxattrSync(path, name);
-  } catch (e) {
-    if (isSystemError(e) && (e.code === 'ENODATA' || e.code === 'ENOTSUP' || e.code === 'EOPNOTSUPP')) return undefined;
-    throw e;
-  }
+  return native.getxattrIfAnySync(cString('path', path), cString('name', name), false);
 }
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'whiteout' | 'other';

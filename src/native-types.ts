@@ -153,6 +153,7 @@ export type NativeBinding = {
   Op<'umount2', [target: string, flags: number], void> &
   Op<'getxattr', [path: string, name: string, follow: boolean], Buffer> &
   Op<'fgetxattr', [fd: Fd, name: string], Buffer> &
+  Op<'getxattrIfAny', [path: string, name: string, follow: boolean], Buffer | undefined> &
   Op<'setxattr', [path: string, name: string, value: Buffer, flags: number, follow: boolean], void> &
   Op<'fsetxattr', [fd: Fd, name: string, value: Buffer, flags: number], void> &
   Op<'listxattr', [path: string, follow: boolean], string[]> &
