@@ -61,11 +61,13 @@ function isDeviceWhiteout(path: string): boolean {
 export function layerEntry(path: string, ns: ReadNamespace): LayerEntry | undefined {
   let st;
   try {
-    st = lstatSync(path);
+    // Most lookups in lower layers miss: no error is made for ENOENT.
+    st = lstatSync(path, { throwIfNoEntry: false });
   } catch (e) {
     if (isSystemError(e) && (e.code === 'ENOENT' || e.code === 'ENOTDIR')) return undefined;
     throw e;
   }
+  if (st === undefined) return undefined;
   if (st.isCharacterDevice() && st.rdev === 0) return { kind: 'whiteout' };
   if (st.isDirectory()) {
     const entry: LayerEntry = { kind: 'dir' };
