@@ -9,7 +9,7 @@
  */
 import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { join, posix } from 'node:path';
-import { LayerStack, readOverlayXattr, type LayerDir, type Listed, type ReadNamespace } from './layers.js';
+import { LayerStack, overlayXattrs, readOverlayXattr, type LayerDir, type Listed, type ReadNamespace } from './layers.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 
@@ -65,8 +65,9 @@ class Walker {
 
   /** The lower directories merged below an upper directory, given its opaque and redirect marks. */
   lowerBelow(upperDir: string, path: string, parentLower: readonly LayerDir[]): LayerDir[] {
-    if (readOverlayXattr(upperDir, 'opaque', this.ns)?.toString() === 'y') return [];
-    const redirect = this.lowers.followRedirects ? readOverlayXattr(upperDir, 'redirect', this.ns)?.toString() : undefined;
+    const xattr = overlayXattrs(upperDir, this.ns);
+    if (xattr('opaque')?.toString() === 'y') return [];
+    const redirect = this.lowers.followRedirects ? xattr('redirect')?.toString() : undefined;
     if (redirect !== undefined) {
       // Absolute: from the root of the lower layers. Relative: a sibling in the lower parent.
       const base = parentLower[0] ? posix.dirname(posix.join(parentLower[0].path, posix.basename(path))) : posix.dirname(path);
@@ -118,7 +119,7 @@ class Walker {
       if (!inBefore) yield { kind: 'A', path: child };
       else {
         const change: Change = { kind: 'C', path: child };
-        if (!up.dir && readOverlayXattr(up.real, 'metacopy', this.ns) !== undefined) change.cause = 'metacopy';
+        if (!up.dir && overlayXattrs(up.real, this.ns)('metacopy') !== undefined) change.cause = 'metacopy';
         yield change;
       }
       if (up.dir) yield* this.walk(child, up.real, childAfter, up.dir && inBefore?.kind === 'dir' ? childBefore : null);

@@ -9,6 +9,7 @@ import { join, posix } from 'node:path';
 import { isSystemError } from './errors.js';
 import { findOverlay } from './inspect.js';
 import { native } from './binding.js';
+import { listxattrSync } from './sys/xattr.js';
 import { cString } from './validate.js';
 
 /** Which xattr namespace the layers use: trusted.overlay.* (default) or user.overlay.* (userxattr). */
@@ -25,6 +26,22 @@ export function xattrName(ns: XattrNamespace, name: string): string {
 export function readOverlayXattr(path: string, name: string, ns: ReadNamespace): Buffer | undefined {
   if (ns !== 'auto') return readXattr(path, xattrName(ns, name));
   return readXattr(path, xattrName('trusted', name)) ?? readXattr(path, xattrName('user', name));
+}
+
+/**
+ * The overlay xattrs of one path, read as readOverlayXattr() reads them, after one llistxattr
+ * says which are there: a directory is asked for opaque and redirect, in two namespaces with
+ * 'auto', and nearly always has none. Where the names cannot be listed, each is read.
+ */
+export function overlayXattrs(path: string, ns: ReadNamespace): (name: string) => Buffer | undefined {
+  let names: readonly string[] | undefined;
+  try {
+    names = listxattrSync(path);
+  } catch {
+    return (name) => readOverlayXattr(path, name, ns);
+  }
+  const read = (full: string) => (names!.includes(full) ? readXattr(path, full) : undefined);
+  return (name) => (ns !== 'auto' ? read(xattrName(ns, name)) : read(xattrName('trusted', name)) ?? read(xattrName('user', name)));
 }
 
 /**
@@ -71,19 +88,21 @@ export function layerEntry(path: string, ns: ReadNamespace): LayerEntry | undefi
   if (st.isCharacterDevice() && st.rdev === 0) return { kind: 'whiteout' };
   if (st.isDirectory()) {
     const entry: LayerEntry = { kind: 'dir' };
-    const opaque = readOverlayXattr(path, 'opaque', ns)?.toString();
+    const xattr = overlayXattrs(path, ns);
+    const opaque = xattr('opaque')?.toString();
     if (opaque === 'y' || opaque === 'x') entry.opaque = opaque;
-    const redirect = readOverlayXattr(path, 'redirect', ns);
+    const redirect = xattr('redirect');
     if (redirect !== undefined) entry.redirect = redirect.toString();
     return entry;
   }
   if (st.isFile()) {
+    const xattr = overlayXattrs(path, ns);
     // An xattr whiteout is a zero-size file carrying overlay.whiteout (Linux 6.7).
-    if (st.size === 0 && readOverlayXattr(path, 'whiteout', ns) !== undefined) return { kind: 'whiteout' };
+    if (st.size === 0 && xattr('whiteout') !== undefined) return { kind: 'whiteout' };
     const entry: LayerEntry = { kind: 'file' };
-    if (readOverlayXattr(path, 'metacopy', ns) !== undefined) {
+    if (xattr('metacopy') !== undefined) {
       entry.metacopy = true;
-      const redirect = readOverlayXattr(path, 'redirect', ns);
+      const redirect = xattr('redirect');
       if (redirect !== undefined) entry.redirect = redirect.toString();
     }
     return entry;
