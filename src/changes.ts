@@ -88,7 +88,9 @@ class Walker {
     const before: Map<string, Listed> = beforeDirs ? this.lowers.listDirs(beforeDirs) : new Map();
     const upper = upperDir !== undefined ? readUpperDir(upperDir) : [];
     const upperByName = new Map(upper.map((e) => [e.name, e]));
-    const afterFromLower = afterLower.length > 0 ? this.lowers.listDirs(afterLower) : new Map<string, Listed>();
+    // The lower dirs of before, still merged (no opaque, no redirect): listed once.
+    const same = beforeDirs !== null && afterLower.length > 0 && sameDirs(afterLower, beforeDirs);
+    const afterFromLower = same ? before : afterLower.length > 0 ? this.lowers.listDirs(afterLower) : new Map<string, Listed>();
     const names = [...new Set([...before.keys(), ...upperByName.keys(), ...afterFromLower.keys()])].sort();
 
     for (const name of names) {
