@@ -519,8 +519,97 @@ struct RunStepsOp {
   }
 };
 
+const KindName* FindKind(Kind kind) {
+  for (const KindName& k : kKinds) {
+    if (k.kind == kind) return &k;
+  }
+  return nullptr;
+}
+
+// runMarkers(ops, paths, names, values): layer markers in bulk (applyMarkers), run as the
+// mknod / lsetxattr / lremovexattr steps of runSteps, so they run and fail exactly as those,
+// but without a JS object read per marker. ops holds three numbers per marker: the kind
+// (0 whiteout: mknod S_IFCHR 0/0; 1 lsetxattr; 2 lremovexattr, ENODATA counting as done), an
+// index into names (xattr names) and one into values (Buffers). TypeScript checks the input.
+struct RunMarkersOp : RunStepsOp {
+  static constexpr const char* kName = "runMarkers";
+
+  bool Parse(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        !info[1].IsArray() || !info[2].IsArray() || !info[3].IsArray()) {
+      ThrowTypeError(env, "runMarkers(ops: Uint32Array, paths: string[], names: string[], values: Buffer[])");
+      return false;
+    }
+    Napi::Uint32Array ops = info[0].As<Napi::Uint32Array>();
+    Napi::Array paths = info[1].As<Napi::Array>();
+    Napi::Array name_values = info[2].As<Napi::Array>();
+    Napi::Array value_values = info[3].As<Napi::Array>();
+    uint32_t n = paths.Length();
+    if (ops.ElementLength() != 3 * static_cast<size_t>(n)) {
+      ThrowRangeError(env, "runMarkers: ops must hold three numbers per path");
+      return false;
+    }
+    std::vector<std::string> names(name_values.Length());
+    for (uint32_t i = 0; i < names.size(); i++) {
+      Napi::Value v = name_values.Get(i);
+      if (!v.IsString()) return Fail(env, "names", i, "must be a string");
+      names[i] = v.As<Napi::String>().Utf8Value();
+    }
+    std::vector<std::vector<char>> values(value_values.Length());
+    for (uint32_t i = 0; i < values.size(); i++) {
+      Napi::Value v = value_values.Get(i);
+      if (!v.IsBuffer()) return Fail(env, "values", i, "must be a Buffer");
+      auto b = v.As<Napi::Buffer<char>>();
+      values[i].assign(b.Data(), b.Data() + b.Length());
+    }
+    const KindName* mknod = FindKind(Kind::kMknod);
+    const KindName* set = FindKind(Kind::kSetxattr);
+    const KindName* remove = FindKind(Kind::kRemovexattr);
+    steps.resize(n);
+    for (uint32_t i = 0; i < n; i++) {
+      Step& s = steps[i];
+      uint32_t kind = ops[3 * i], name = ops[3 * i + 1], value = ops[3 * i + 2];
+      Napi::Value path = paths.Get(i);
+      if (!path.IsString()) return Fail(env, "paths", i, "must be a string");
+      s.str1 = path.As<Napi::String>().Utf8Value();
+      if (s.str1.find('\0') != std::string::npos) return Fail(env, "paths", i, "must not contain null bytes");
+      s.fd1.external.fd = AT_FDCWD;
+      if (kind == 0) {
+        s.kind = mknod;
+        s.u1 = S_IFCHR;
+        continue;
+      }
+      if (kind > 2 || name >= names.size() || (kind == 1 && value >= values.size())) {
+        return Fail(env, "ops", i, "must be a kind (0, 1, 2) and indices into names and values");
+      }
+      s.str2 = names[name];
+      if (kind == 1) {
+        s.kind = set;
+        s.bin = values[value];
+      } else {
+        s.kind = remove;
+        s.ok_errno = ENODATA;
+      }
+    }
+    return true;
+  }
+
+  // applyMarkers() resolves with nothing: no results array of one hole per marker.
+  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+
+ private:
+  static bool Fail(Napi::Env env, const char* what, uint32_t i, const char* problem) {
+    ThrowTypeError(env, std::string("runMarkers: ") + what + "[" + std::to_string(i) + "] " + problem);
+    return false;
+  }
+};
+
 }  // namespace
 
-void InitBatch(Napi::Env env, Napi::Object exports) { ExportOp<RunStepsOp>(env, exports); }
+void InitBatch(Napi::Env env, Napi::Object exports) {
+  ExportOp<RunStepsOp>(env, exports);
+  ExportOp<RunMarkersOp>(env, exports);
+}
 
 }  // namespace ovl

@@ -6,6 +6,7 @@
  */
 import { lstatSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { native } from './binding.js';
 import { S } from './constants.js';
 import { isSystemError } from './errors.js';
 import { readXattr, xattrName, type XattrNamespace } from './layers.js';
@@ -205,15 +206,71 @@ function bulkSteps(ops: readonly MarkerOp[], ns: XattrNamespace): Step[] {
   });
 }
 
+type PackedMarkers = [ops: Uint32Array, paths: string[], names: string[], values: Buffer[]];
+
+/**
+ * The markers as the addon's runMarkers() takes them (the same steps as bulkSteps(), without an
+ * object per step for the addon to read), or undefined when an op is not one of the four kinds
+ * well formed with a path without NUL: those go through runSteps(), whose checks name the step.
+ */
+function packMarkers(ops: readonly MarkerOp[], ns: XattrNamespace): PackedMarkers | undefined {
+  if (!Array.isArray(ops)) return undefined;
+  const n = ops.length;
+  const packed = new Uint32Array(3 * n); // per op: kind (0 mknod, 1 setxattr, 2 removexattr), name, value
+  const paths = new Array<string>(n);
+  const names = [xattrName(ns, 'opaque'), xattrName(ns, 'redirect')];
+  const values: Buffer[] = [];
+  const opaqueValues = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    if (!(i in ops)) return undefined;
+    const o = ops[i] as MarkerOp | null | undefined;
+    if (typeof o !== 'object' || o === null) return undefined;
+    const path = o.path;
+    if (typeof path !== 'string' || path.includes('\0')) return undefined;
+    paths[i] = path;
+    switch (o.op) {
+      case 'whiteout':
+        break;
+      case 'opaque': {
+        const value = o.value ?? 'y';
+        if (typeof value !== 'string') return undefined;
+        let v = opaqueValues.get(value);
+        if (v === undefined) opaqueValues.set(value, (v = values.push(Buffer.from(value)) - 1));
+        packed[3 * i] = 1;
+        packed[3 * i + 2] = v;
+        break;
+      }
+      case 'clear-opaque':
+        packed[3 * i] = 2;
+        break;
+      case 'redirect':
+        if (typeof o.target !== 'string') return undefined;
+        packed[3 * i] = 1;
+        packed[3 * i + 1] = 1;
+        packed[3 * i + 2] = values.push(Buffer.from(o.target)) - 1;
+        break;
+      default:
+        return undefined;
+    }
+  }
+  return [packed, paths, names, values];
+}
+
 /**
  * Many markers in ONE native call (applying a layer writes thousands). Stops at the first
  * failure; the error's `step` is the index of the op that failed, and the ones before it are done.
  */
 export async function applyMarkers(ops: readonly MarkerOp[], options: NamespaceOption = {}): Promise<void> {
-  await runSteps(bulkSteps(ops, options.namespace ?? 'trusted'));
+  const ns = options.namespace ?? 'trusted';
+  const packed = packMarkers(ops, ns);
+  if (packed) await native.runMarkers(...packed);
+  else await runSteps(bulkSteps(ops, ns));
 }
 
 export function applyMarkersSync(ops: readonly MarkerOp[], options: NamespaceOption = {}): void {
-  runStepsSync(bulkSteps(ops, options.namespace ?? 'trusted'));
+  const ns = options.namespace ?? 'trusted';
+  const packed = packMarkers(ops, ns);
+  if (packed) native.runMarkersSync(...packed);
+  else runStepsSync(bulkSteps(ops, ns));
 }
 

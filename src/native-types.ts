@@ -163,4 +163,5 @@ export type NativeBinding = {
   Op<'mknod', [dirfd: OptFd, path: string, mode: number, major: number, minor: number], void> &
   Op<'statx', [dirfd: OptFd, path: string, flags: number, mask: number], StatxResult> &
   Op<'statmount', [mountId: number, mask: number], StatmountResult> &
-  Op<'runSteps', [steps: Step[]], StepsResult>;
+  Op<'runSteps', [steps: Step[]], StepsResult> &
+  Op<'runMarkers', [ops: Uint32Array, paths: string[], names: string[], values: Buffer[]], void>;
