@@ -162,6 +162,8 @@ export type NativeBinding = {
   Op<'fremovexattr', [fd: Fd, name: string], void> &
   Op<'mknod', [dirfd: OptFd, path: string, mode: number, major: number, minor: number], void> &
   Op<'statx', [dirfd: OptFd, path: string, flags: number, mask: number], StatxResult> &
+  /** With `out`: the 13 fields in StatxResult's order written there (the mount id ones NaN when absent). */
+  { statxSync(dirfd: OptFd, path: string, flags: number, mask: number, out: Float64Array): void } &
   Op<'statmount', [mountId: number, mask: number], StatmountResult> &
   Op<'runSteps', [steps: Step[]], StepsResult> &
   Op<'runMarkers', [ops: Uint32Array, paths: string[], names: string[], values: Buffer[]], void>;

@@ -32,15 +32,39 @@ export interface StatxOptions {
   mask?: number;
 }
 
+const statxArgs = (path: string, options: StatxOptions = {}): Parameters<typeof native.statx> => [
+  dirFd('dirfd', options.dirfd),
+  cString('path', path),
+  flags('flags', options.flags),
+  options.mask === undefined ? STATX.BASIC_STATS | STATX.MNT_ID : flags('mask', options.mask),
+];
+
 /** statx(2). `mountId` tells whether two paths are on the same mount. man 2 statx. */
-export const [statx, statxSync] = pair(
-  (path: string, options: StatxOptions = {}) =>
-    [
-      dirFd('dirfd', options.dirfd),
-      cString('path', path),
-      flags('flags', options.flags),
-      options.mask === undefined ? STATX.BASIC_STATS | STATX.MNT_ID : flags('mask', options.mask),
-    ] as const,
-  native.statx,
-  native.statxSync,
-);
+export const statx = async (path: string, options: StatxOptions = {}): Promise<StatxResult> => native.statx(...statxArgs(path, options));
+
+// The sync form reads the fields from one array and makes the object here: the addon setting
+// thirteen properties costs more than the syscall, and validation stats every layer.
+const fields = new Float64Array(13);
+
+/** statx(2) on the calling thread. */
+export function statxSync(path: string, options: StatxOptions = {}): StatxResult {
+  native.statxSync(...statxArgs(path, options), fields);
+  const st: StatxResult = {
+    mask: fields[0]!,
+    mode: fields[1]!,
+    nlink: fields[2]!,
+    uid: fields[3]!,
+    gid: fields[4]!,
+    ino: fields[5]!,
+    size: fields[6]!,
+    devMajor: fields[7]!,
+    devMinor: fields[8]!,
+    rdevMajor: fields[9]!,
+    rdevMinor: fields[10]!,
+  };
+  if (!Number.isNaN(fields[11])) {
+    st.mountId = fields[11]!;
+    st.mountIdUnique = fields[12] === 1;
+  }
+  return st;
+}
