@@ -397,21 +397,25 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
  */
 function mayOverlap(layers: readonly Located[], identities: ReadonlyMap<string, DirIdentity>): boolean {
   const reals = new Set<string>();
-  const ids = new Set<string>();
+  const inodes = new Map<number, DirIdentity[]>();
+  let shortest = Infinity;
   for (const l of layers) {
     if (reals.has(l.real)) return true;
     reals.add(l.real);
+    shortest = Math.min(shortest, l.real.length);
     const id = identities.get(l.field);
     if (id === undefined) continue;
-    const key = `${id.devMajor}:${id.devMinor}:${id.ino}`;
-    if (ids.has(key)) return true;
-    ids.add(key);
+    const same = inodes.get(id.ino);
+    if (same === undefined) inodes.set(id.ino, [id]);
+    else if (same.some((o) => o.devMajor === id.devMajor && o.devMinor === id.devMinor)) return true;
+    else same.push(id);
   }
   for (const real of reals) {
     // Not in realpath's canonical form: let the pairwise check judge it.
     if (!real.startsWith(sep) || real.includes(sep + sep) || (real !== sep && real.endsWith(sep))) return true;
     if (real !== sep && reals.has(sep)) return true;
-    for (let k = real.indexOf(sep, 1); k > 0; k = real.indexOf(sep, k + 1)) if (reals.has(real.slice(0, k))) return true;
+    // Only an ancestor at least as long as the shortest layer's path can be a layer.
+    for (let k = real.indexOf(sep, Math.max(1, shortest)); k > 0; k = real.indexOf(sep, k + 1)) if (reals.has(real.slice(0, k))) return true;
   }
   return false;
 }
