@@ -385,23 +385,20 @@ async function benchConcurrency() {
   results.config.concurrency = { layers: 1, upper: true, mountsPerRun: total, levels, rounds, uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE) || 4 };
   const slots = Array.from({ length: 16 }, (_, i) => slot(`c${i}`));
   const specs = slots.map((s) => ({ lower: [layers[0]], upper: s.upper, work: s.work, target: s.target }));
-  const variants = levels.map((c) => ({
-    name: String(c),
-    k: 1,
-    warm: 1,
-    run: async () => {
-      const t0 = now();
-      await Promise.all(
-        specs.slice(0, c).map(async (spec) => {
-          for (let i = 0; i < total / c; i++) {
-            const m = await lib.mountOverlay(spec);
-            await m.unmount();
-          }
-        }),
-      );
-      return [since(t0) / total];
-    },
-  }));
+  const level = (c, L) => async () => {
+    const t0 = now();
+    await Promise.all(
+      specs.slice(0, c).map(async (spec) => {
+        for (let i = 0; i < total / c; i++) {
+          const m = await L.mountOverlay(spec);
+          await m.unmount();
+        }
+      }),
+    );
+    return [since(t0) / total];
+  };
+  const variants = levels.map((c) => ({ name: String(c), k: 1, warm: 1, run: level(c, lib) }));
+  if (baseLib) for (const c of levels) variants.push({ name: `${c} baseline`, k: 1, warm: 1, run: level(c, baseLib) });
   variants.push({ name: 'C', k: 1, warm: 1, run: (k) => [median(cLoop(['newapi', slots[0].target, slots[0].upper, slots[0].work, layers[0]])(total))] });
   log(`concurrency: ${levels.join(', ')} concurrent Promise mounts, ${total} mount+umount cycles per run, ${rounds} rounds`);
   const samples = await interleave(variants, rounds, log);
@@ -412,11 +409,17 @@ async function benchConcurrency() {
   }
   const c = summarize(samples.get('C'));
   results.concurrency.push({ concurrent: 'C loop (sequential)', nsPerCycle: c.median, perSecond: 1e9 / c.median, speedup: ratio(seq, c) });
+  if (baseLib) {
+    for (const n of levels) {
+      const s = summarize(samples.get(`${n} baseline`));
+      results.concurrency.push({ concurrent: `${n} (baseline)`, nsPerCycle: s.median, perSecond: 1e9 / s.median, speedup: ratio(seq, s) });
+    }
+  }
 }
 
 async function benchMarkers() {
   const N = 10_000;
-  const rounds = R(7);
+  const rounds = R(11);
   results.config.markers = { perRun: N, rounds };
   const dir = join(base, 'markers');
   mkdirSync(dir);
