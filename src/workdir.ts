@@ -5,9 +5,11 @@
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { STATX } from './constants.js';
 import { parseOverlayOptions, readOverlayMountInfo } from './mountinfo.js';
 import { liveRecords } from './registry.js';
 import { OverlaySpecError, type OverlaySpec } from './spec.js';
+import { statxSync } from './sys/node.js';
 
 /** An overlay mount that already uses a directory as its upper or work. */
 export interface DirUser {
@@ -19,6 +21,16 @@ export interface DirUser {
 function real(path: string): string | undefined {
   try {
     return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The file a path names, following symlinks as realpath does (device and inode), or undefined. */
+function fileId(path: string): string | undefined {
+  try {
+    const st = statxSync(path, { mask: STATX.BASIC_STATS });
+    return `${st.devMajor}:${st.devMinor}:${st.ino}`;
   } catch {
     return undefined;
   }
@@ -43,6 +55,19 @@ function overlaysUsingEach(dirs: readonly string[]): DirUser[][] {
     if (!reals.has(p)) reals.set(p, real(p));
     return reals.get(p);
   };
+  // Two paths with the same realpath name the same file: where both files are known and
+  // differ, no realpath (an lstat per component) is needed. Each mounted overlay has two.
+  const ids = new Map<string, string | undefined>();
+  const idOf = (p: string): string | undefined => {
+    if (!ids.has(p)) ids.set(p, fileId(p));
+    return ids.get(p);
+  };
+  const sameReal = (p: string, dir: string, want: string): boolean => {
+    const a = idOf(p);
+    const b = idOf(dir);
+    if (a !== undefined && b !== undefined && a !== b) return false;
+    return realOf(p) === want;
+  };
   const seen = overlays.map((e) => parseOverlayOptions(e.superOptions));
   dirs.forEach((dir, i) => {
     const want = realOf(dir);
@@ -52,13 +77,13 @@ function overlaysUsingEach(dirs: readonly string[]): DirUser[][] {
       // Relative or fd-given paths mean nothing here; the registry covers our own such mounts.
       for (const as of ['upper', 'work'] as const) {
         const p = seen[j]![as];
-        if (p !== undefined && p.startsWith('/') && realOf(p) === want) users.push({ target: e.mountPoint, mountId: e.mountId, as });
+        if (p !== undefined && p.startsWith('/') && sameReal(p, dir, want)) users.push({ target: e.mountPoint, mountId: e.mountId, as });
       }
     });
     for (const r of records) {
       for (const as of ['upper', 'work'] as const) {
         const p = r.spec[as];
-        if (p !== undefined && realOf(p) === want && !users.some((u) => u.mountId === r.mountId)) {
+        if (p !== undefined && sameReal(p, dir, want) && !users.some((u) => u.mountId === r.mountId)) {
           users.push({ target: r.target, mountId: r.mountId, as });
         }
       }
