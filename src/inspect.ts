@@ -135,7 +135,7 @@ export function findOverlay(target: string): OverlayInfo | undefined {
   // mountinfo shows canonical paths: a target named through a symlink is found by its real path.
   if (!all.some((e) => e.mountPoint === want)) {
     try {
-      want = realpathSync(want);
+      want = realpathSync.native(want);
     } catch {
       return undefined;
     }

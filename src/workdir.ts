@@ -20,7 +20,8 @@ export interface DirUser {
 
 function real(path: string): string | undefined {
   try {
-    return realpathSync(path);
+    // realpath(3), as the kernel resolves (Node's JS realpathSync folds 'link/..' first, and is slower)
+    return realpathSync.native(path);
   } catch {
     return undefined;
   }
