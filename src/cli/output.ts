@@ -1,10 +1,13 @@
-/** Output helpers for the ovl command: colour only on a TTY (and never with NO_COLOR). */
+/**
+ * Output helpers for the ovl command: colour only on a TTY, as Node decides for that stream
+ * (NO_COLOR, FORCE_COLOR, TERM=dumb and CI are honoured there).
+ */
 import { styleText } from 'node:util';
 
 type Style = Parameters<typeof styleText>[0];
 
 export function paint(stream: NodeJS.WriteStream, style: Style, text: string): string {
-  return stream.isTTY && !process.env.NO_COLOR ? styleText(style, text) : text;
+  return stream.isTTY && !process.env.NO_COLOR ? styleText(style, text, { stream }) : text;
 }
 
 export const out = (line = ''): void => {

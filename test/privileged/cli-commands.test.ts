@@ -518,7 +518,7 @@ describePrivileged('ovl: help and usage', () => {
 });
 
 describePrivileged('ovl: colours', () => {
-  it('only on a TTY: `ovl diff` and a failure are coloured under script(1), not with NO_COLOR, never through a pipe', () => {
+  it('only on a TTY: `ovl diff` and a failure are coloured under script(1), not with NO_COLOR or CI=true, never through a pipe', () => {
     expect(SCRIPT, 'script(1) (util-linux/bsdutils) runs a command on a pseudo-terminal').not.toBeNull();
     const x = fixture();
     mountFx(x);
@@ -528,9 +528,13 @@ describePrivileged('ovl: colours', () => {
       unmount(x.target);
     }
     const onTty = (cmd: string, env: Record<string, string> = {}) => {
-      const e: Record<string, string | undefined> = { ...process.env, ...env };
-      if (!('NO_COLOR' in env)) delete e.NO_COLOR;
+      // Node gives a terminal under an unknown CI two colours, i.e. none: the CI run's own CI=true
+      // would hide them, so only `env` decides.
+      const e: Record<string, string | undefined> = { ...process.env };
+      delete e.NO_COLOR;
       delete e.FORCE_COLOR;
+      delete e.CI;
+      Object.assign(e, env);
       e.TERM = 'xterm-256color';
       const r = spawnSync(SCRIPT!, ['-qec', cmd, '/dev/null'], { encoding: 'utf8', env: e, timeout: 60_000 });
       expect(r.error).toBeUndefined();
@@ -542,6 +546,7 @@ describePrivileged('ovl: colours', () => {
     expect(tty).toContain('\x1b[31mD /doomed.txt\x1b[39m');
     expect(tty).toContain('\x1b[33mC /low.txt\x1b[39m');
     expect(onTty(diff, { NO_COLOR: '1' })).not.toContain('\x1b');
+    expect(onTty(diff, { CI: 'true' })).not.toContain('\x1b');
     // stderr on a TTY too (script(1) merges it into its output): the failure's first line is red.
     expect(onTty(`${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} mount -o lowerdir=rel:/x ${x.target}`)).toContain('\x1b[31movl: invalid overlay spec');
     // Through a pipe (ovl() checks every run for ESC): no colours.
