@@ -2,9 +2,10 @@
  * A mounted thing this process made: unmounts exactly that mount (checked by mount id, so a
  * mount stacked on the same target later is never taken down by mistake), once.
  */
-import { AT, MNT, STATX } from './constants.js';
+import { AT, MNT, STATMOUNT, STATX } from './constants.js';
 import { readMountInfo } from './mountinfo.js';
 import { umount2, umount2Sync } from './sys/mount-legacy.js';
+import { statmountSync } from './sys/mount-info.js';
 import { statxSync } from './sys/node.js';
 
 export interface UnmountOptions {
@@ -64,6 +65,21 @@ export class MountHandle implements AsyncDisposable, Disposable {
    * elsewhere), or 'covered' (something else is mounted over it, or it moved).
    */
   protected where(): 'here' | 'gone' | 'covered' {
+    // The short id is reused as soon as it is free: where the kernel has the 64-bit id, which
+    // never is, only that one may say "ours" (else a later mount at the target could be taken).
+    if (this.uniqueMountId !== undefined) {
+      try {
+        if (statxSync(this.target, { flags: AT.SYMLINK_NOFOLLOW, mask: STATX.MNT_ID_UNIQUE }).mountId === this.uniqueMountId) return 'here';
+      } catch {
+        /* target gone: ask for the mount itself */
+      }
+      try {
+        statmountSync(this.uniqueMountId, STATMOUNT.MNT_BASIC);
+        return 'covered';
+      } catch {
+        return 'gone';
+      }
+    }
     try {
       if (statxSync(this.target, { flags: AT.SYMLINK_NOFOLLOW, mask: STATX.MNT_ID }).mountId === this.mountId) return 'here';
     } catch {
@@ -109,8 +125,11 @@ export class MountHandle implements AsyncDisposable, Disposable {
       .map((id) => byId.get(id)!.mountPoint);
   }
 
-  /** umount2(target, UMOUNT_NOFOLLOW [| MNT_DETACH]). Idempotent: a second call does nothing. */
-  async unmount(options: UnmountOptions = {}): Promise<void> {
+  /**
+   * umount2(target, UMOUNT_NOFOLLOW [| MNT_DETACH]). Idempotent: a second call does nothing.
+   * (Typed unknown so a subclass can report more; this one resolves to undefined.)
+   */
+  async unmount(options: UnmountOptions = {}): Promise<unknown> {
     if (!this.#check()) return;
     const flags = MNT.UMOUNT_NOFOLLOW | (options.detach ? MNT.DETACH : 0);
     for (const sub of this.#submountsToUnmount(options)) await umount2(sub, flags);
@@ -119,7 +138,7 @@ export class MountHandle implements AsyncDisposable, Disposable {
     this.afterUnmount();
   }
 
-  unmountSync(options: UnmountOptions = {}): void {
+  unmountSync(options: UnmountOptions = {}): unknown {
     if (!this.#check()) return;
     const flags = MNT.UMOUNT_NOFOLLOW | (options.detach ? MNT.DETACH : 0);
     for (const sub of this.#submountsToUnmount(options)) umount2Sync(sub, flags);
