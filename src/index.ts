@@ -23,6 +23,7 @@ export {
   type MountOverlayOptions,
   type OverlayMountError,
   type OverlayUnmountOptions,
+  type OverlayUnmountResult,
 } from './mount.js';
 export { MountHandle, type UnmountOptions } from './mount-handle.js';
 export { bindMount, bindMountSync, tmpfsMount, tmpfsMountSync, type BindOptions, type TmpfsOptions } from './volumes.js';

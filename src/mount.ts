@@ -3,17 +3,21 @@
  * native call (two when layers are opened as fds first). Either the overlay is mounted exactly
  * as asked, or an error says why and nothing is left: no mount, no fd, no directory we made.
  */
+import { resolve } from 'node:path';
+import { MNT } from './constants.js';
 import { isSystemError, type SystemError } from './errors.js';
 import { KernelLogCursor } from './kmsg.js';
 import type { FdHandle, StatxResult, Step, StepsResult } from './native-types.js';
 import { MountHandle, type UnmountOptions } from './mount-handle.js';
+import { readMountInfo } from './mountinfo.js';
 import { plan as makePlan, type MountPlan } from './plan.js';
 import { probe, type Capabilities } from './probe.js';
 import { forget, remember } from './registry.js';
-import { validateSpecIdentities, type DirIdentity, type OverlaySpec, type Strategy } from './spec.js';
+import { specPaths, validateSpecIdentities, type DirIdentity, type OverlaySpec, type Strategy } from './spec.js';
+import { umount2Sync } from './sys/mount-legacy.js';
 import { runSteps, runStepsSync } from './sys/steps.js';
 import { isHandle } from './validate.js';
-import { cleanWorkdir, prepareWorkdir, undoPrepare, type PreparedWorkdir } from './workdir.js';
+import { cleanWorkdir, prepareWorkdir, releaseWorkdir, undoPrepare, type PreparedWorkdir } from './workdir.js';
 
 /** A failed mount: Node's fs error shape plus where and why. */
 export interface OverlayMountError extends SystemError {
@@ -34,6 +38,13 @@ export interface MountOverlayOptions {
 export interface OverlayUnmountOptions extends UnmountOptions {
   /** After unmounting, remove the kernel's work/ and index/ from the work dir. */
   cleanWorkdir?: boolean;
+}
+
+export interface OverlayUnmountResult {
+  /** Detached while busy: the overlay runs on until its last user is gone (work dir not cleaned). */
+  stillInUse: boolean;
+  /** What cleanWorkdir removed. */
+  cleaned: string[];
 }
 
 /** A mounted overlay. Unmount it with unmount() or `await using`. */
@@ -58,14 +69,39 @@ export class OverlayMount extends MountHandle {
     this.byFd = plan.byFd;
   }
 
-  override async unmount(options: OverlayUnmountOptions = {}): Promise<void> {
-    await super.unmount(options);
-    if (options.cleanWorkdir && this.spec.work !== undefined) cleanWorkdir(this.spec.work);
+  /**
+   * Unmounts. With `cleanWorkdir` the kernel's work/ and index/ are removed afterwards; with
+   * `detach` too, a plain unmount is tried first, and if the overlay is busy it is detached but
+   * its work dir left alone (a detached overlay keeps running on it until its last user is gone).
+   */
+  override async unmount(options: OverlayUnmountOptions = {}): Promise<OverlayUnmountResult> {
+    const clean = options.cleanWorkdir === true && this.spec.work !== undefined;
+    let busy = false;
+    if (clean && options.detach) {
+      try {
+        await super.unmount({});
+      } catch (e) {
+        if (!(isSystemError(e) && e.code === 'EBUSY')) throw e;
+        await super.unmount({ detach: true });
+        busy = true;
+      }
+    } else await super.unmount(options);
+    return { stillInUse: busy, cleaned: clean && !busy ? cleanWorkdir(this.spec.work!) : [] };
   }
 
-  override unmountSync(options: OverlayUnmountOptions = {}): void {
-    super.unmountSync(options);
-    if (options.cleanWorkdir && this.spec.work !== undefined) cleanWorkdir(this.spec.work);
+  override unmountSync(options: OverlayUnmountOptions = {}): OverlayUnmountResult {
+    const clean = options.cleanWorkdir === true && this.spec.work !== undefined;
+    let busy = false;
+    if (clean && options.detach) {
+      try {
+        super.unmountSync({});
+      } catch (e) {
+        if (!(isSystemError(e) && e.code === 'EBUSY')) throw e;
+        super.unmountSync({ detach: true });
+        busy = true;
+      }
+    } else super.unmountSync(options);
+    return { stillInUse: busy, cleaned: clean && !busy ? cleanWorkdir(this.spec.work!) : [] };
   }
 
   protected override afterUnmount(): void {
@@ -109,7 +145,11 @@ function kernelWords(fsMessages: readonly string[], kmsg: readonly string[]): st
   return [...fromFs, ...kmsg].join('; ');
 }
 
-function decorate(err: unknown, p: MountPlan, stepIndex: number | undefined, cursor: KernelLogCursor | null): unknown {
+/** Mount attempts of this process under way, and started: the kernel log is shared by all. */
+let attemptsInFlight = 0;
+let attemptsStarted = 0;
+
+function decorate(err: unknown, p: MountPlan, stepIndex: number | undefined, cursor: KernelLogCursor | null, alone: boolean): unknown {
   if (!isSystemError(err)) {
     cursor?.close();
     return err;
@@ -117,8 +157,16 @@ function decorate(err: unknown, p: MountPlan, stepIndex: number | undefined, cur
   const e = err as OverlayMountError;
   const stage = stepIndex !== undefined ? (p.steps[stepIndex]?.stage ?? e.syscall) : e.syscall;
   const kernelLog = cursor ? cursor.read() : [];
-  const words = kernelWords(e.kernelMessages ?? [], kernelLog);
-  if (words) e.message += ` (${words})`;
+  // Every overlay line logged meanwhile is kept in kernelLog; with other mounts of ours under
+  // way, only lines naming one of this spec's paths may speak for this failure.
+  const paths = specPaths(p.spec).map((x) => x.path);
+  const ours = alone ? kernelLog : kernelLog.filter((line) => paths.some((path) => line.includes(path)));
+  const words = kernelWords(e.kernelMessages ?? [], ours);
+  if (words) {
+    const before = e.message;
+    e.message += ` (${words})`;
+    if (e.stack?.startsWith(`Error: ${before}`)) e.stack = `Error: ${e.message}${e.stack.slice(`Error: ${before}`.length)}`;
+  }
   e.stage = stage;
   e.strategy = p.strategy;
   e.kernelLog = kernelLog;
@@ -152,6 +200,10 @@ class Attempt {
   readonly identities: Map<string, DirIdentity>;
   readonly caps: Capabilities;
   phaseOne: StepsResult | undefined;
+  /** No other attempt of this process was under way when this one started. */
+  readonly #startedAlone: boolean;
+  readonly #serial: number;
+  #ended = false;
 
   constructor(spec: OverlaySpec, options: MountOverlayOptions) {
     this.identities = validateSpecIdentities(spec);
@@ -161,6 +213,16 @@ class Attempt {
     this.prepared = prepareWorkdir(this.plan.spec);
     // The work dir may have just been made: it is what gets mounted now.
     this.cursor = KernelLogCursor.open();
+    this.#startedAlone = attemptsInFlight === 0;
+    attemptsInFlight++;
+    this.#serial = ++attemptsStarted;
+  }
+
+  /** Whether this attempt ran with no other of this process overlapping it; ends the attempt. */
+  #end(): boolean {
+    if (!this.#ended) attemptsInFlight--;
+    this.#ended = true;
+    return this.#startedAlone && attemptsStarted === this.#serial;
   }
 
   firstSteps(): Step[] | undefined {
@@ -217,12 +279,16 @@ class Attempt {
   }
 
   finish(result: StepsResult): OverlayMount {
+    this.#end();
     this.closePhaseOne();
     this.cursor?.close();
     const stats = result.results.filter((r): r is StatxResult => r !== undefined && !isHandle(r));
     const old = stats.find((s) => s.mountIdUnique === false);
     const unique = stats.find((s) => s.mountIdUnique === true);
-    const m = new OverlayMount(this.plan, old!.mountId!, unique?.mountId, result.kernelMessages);
+    // Before Linux 5.8 statx has no mount id: the top mount at the target in mountinfo is ours.
+    const mountId = old?.mountId ?? readMountInfo().filter((e) => e.mountPoint === resolve(this.plan.spec.target)).at(-1)?.mountId ?? -1;
+    const m = new OverlayMount(this.plan, mountId, unique?.mountId, result.kernelMessages);
+    releaseWorkdir(this.prepared);
     remember({
       mountId: m.mountId,
       ...(m.uniqueMountId !== undefined ? { uniqueMountId: m.uniqueMountId } : {}),
@@ -234,11 +300,21 @@ class Attempt {
     return m;
   }
 
-  fail(err: unknown, phase: 1 | 2): unknown {
+  fail(err: unknown, phase: 1 | 2 | 'mounted'): unknown {
     this.closePhaseOne();
+    const step = isSystemError(err) && err.step !== undefined && phase !== 'mounted' ? err.step + (phase === 2 ? this.plan.openPhase : 0) : undefined;
+    // A failure after the mount was attached (a later step, or building the handle) takes it
+    // down again before the work dir goes: nothing is left half-done.
+    const attachedAt = this.plan.steps.findIndex((s) => s.step.op === 'move_mount' || s.step.op === 'mount');
+    if (phase === 'mounted' || (step !== undefined && step > attachedAt)) {
+      try {
+        umount2Sync(this.plan.spec.target, MNT.UMOUNT_NOFOLLOW | MNT.DETACH);
+      } catch {
+        /* already gone */
+      }
+    }
     undoPrepare(this.prepared);
-    const step = isSystemError(err) && err.step !== undefined ? err.step + (phase === 2 ? this.plan.openPhase : 0) : undefined;
-    return decorate(err, this.plan, step, this.cursor);
+    return decorate(err, this.plan, step, this.cursor, this.#end());
   }
 
   private closePhaseOne(): void {
@@ -254,13 +330,15 @@ class Attempt {
  */
 export async function mountOverlay(spec: OverlaySpec, options: MountOverlayOptions = {}): Promise<OverlayMount> {
   const attempt = new Attempt(spec, options);
-  let phase: 1 | 2 = 1;
+  let phase: 1 | 2 | 'mounted' = 1;
   try {
     const firstSteps = attempt.firstSteps();
     const first = firstSteps ? await runSteps(firstSteps) : undefined;
     const second = attempt.secondSteps(first);
     phase = 2;
-    return attempt.finish(await runSteps(second));
+    const done = await runSteps(second);
+    phase = 'mounted';
+    return attempt.finish(done);
   } catch (e) {
     throw attempt.fail(e, phase);
   }
@@ -269,13 +347,15 @@ export async function mountOverlay(spec: OverlaySpec, options: MountOverlayOptio
 /** mountOverlay() on the calling thread. */
 export function mountOverlaySync(spec: OverlaySpec, options: MountOverlayOptions = {}): OverlayMount {
   const attempt = new Attempt(spec, options);
-  let phase: 1 | 2 = 1;
+  let phase: 1 | 2 | 'mounted' = 1;
   try {
     const firstSteps = attempt.firstSteps();
     const first = firstSteps ? runStepsSync(firstSteps) : undefined;
     const second = attempt.secondSteps(first);
     phase = 2;
-    return attempt.finish(runStepsSync(second));
+    const done = runStepsSync(second);
+    phase = 'mounted';
+    return attempt.finish(done);
   } catch (e) {
     throw attempt.fail(e, phase);
   }

@@ -2,10 +2,14 @@
  * Mounts beside the rootfs: bind mounts for volumes and tmpfs for scratch space. Both go
  * through the new mount API where the kernel has it, in one native call.
  */
-import { AT, FSCONFIG, MOUNT_ATTR, MOVE_MOUNT, MS, OPEN_TREE, STATX } from './constants.js';
+import { resolve } from 'node:path';
+import { AT, FSCONFIG, MNT, MOUNT_ATTR, MOVE_MOUNT, MS, OPEN_TREE, STATX } from './constants.js';
+import { isSystemError } from './errors.js';
 import { descendantMountIds, MountHandle } from './mount-handle.js';
+import { readMountInfo } from './mountinfo.js';
 import type { StatxResult, Step, StepsResult } from './native-types.js';
 import { probe } from './probe.js';
+import { umount2Sync } from './sys/mount-legacy.js';
 import { runSteps, runStepsSync } from './sys/steps.js';
 import { bool, cString, invalidArgValue, isHandle } from './validate.js';
 
@@ -23,11 +27,45 @@ export interface TmpfsOptions {
   mode?: number;
 }
 
-function mountIds(result: StepsResult): { mountId: number; unique: number | undefined } {
+function mountIds(result: StepsResult, target: string): { mountId: number; unique: number | undefined } {
   const stats = result.results.filter((r): r is StatxResult => r !== undefined && !isHandle(r));
   const old = stats.find((s) => s.mountIdUnique === false);
   const unique = stats.find((s) => s.mountIdUnique === true);
-  return { mountId: old!.mountId!, unique: unique?.mountId };
+  // Before Linux 5.8 statx has no mount id: the top mount at the target in mountinfo is ours.
+  const mountId = old?.mountId ?? readMountInfo().filter((e) => e.mountPoint === resolve(target)).at(-1)?.mountId ?? -1;
+  return { mountId, unique: unique?.mountId };
+}
+
+/**
+ * Takes the mount down again when a step after the one that attached it failed (e.g. the
+ * read-only remount of a legacy bind): a failed call leaves nothing, not a writable bind.
+ */
+function undoAttached(err: unknown, steps: readonly Step[], target: string): unknown {
+  const attached = steps.findIndex((s) => s.op === 'move_mount' || s.op === 'mount');
+  if (isSystemError(err) && err.step !== undefined && err.step > attached) {
+    try {
+      umount2Sync(target, MNT.UMOUNT_NOFOLLOW | MNT.DETACH);
+    } catch {
+      /* already gone */
+    }
+  }
+  return err;
+}
+
+async function attach(steps: Step[], target: string): Promise<{ mountId: number; unique: number | undefined }> {
+  try {
+    return mountIds(await runSteps(steps), target);
+  } catch (e) {
+    throw undoAttached(e, steps, target);
+  }
+}
+
+function attachSync(steps: Step[], target: string): { mountId: number; unique: number | undefined } {
+  try {
+    return mountIds(runStepsSync(steps), target);
+  } catch (e) {
+    throw undoAttached(e, steps, target);
+  }
 }
 
 function idSteps(target: string): Step[] {
@@ -61,13 +99,13 @@ function bindSteps(source: string, target: string, options: BindOptions): Step[]
  */
 export async function bindMount(source: string, target: string, options: BindOptions = {}): Promise<MountHandle> {
   const steps = bindSteps(cString('source', source), cString('target', target), options);
-  const { mountId, unique } = mountIds(await runSteps(steps));
+  const { mountId, unique } = await attach(steps, target);
   return new MountHandle(target, mountId, unique, options.recursive ? descendantMountIds(mountId) : []);
 }
 
 export function bindMountSync(source: string, target: string, options: BindOptions = {}): MountHandle {
   const steps = bindSteps(cString('source', source), cString('target', target), options);
-  const { mountId, unique } = mountIds(runStepsSync(steps));
+  const { mountId, unique } = attachSync(steps, target);
   return new MountHandle(target, mountId, unique, options.recursive ? descendantMountIds(mountId) : []);
 }
 
@@ -103,11 +141,11 @@ function tmpfsSteps(target: string, options: TmpfsOptions): Step[] {
 
 /** A tmpfs at `target`, for scratch space (or an upper and work that live only as long as the mount). */
 export async function tmpfsMount(target: string, options: TmpfsOptions = {}): Promise<MountHandle> {
-  const { mountId, unique } = mountIds(await runSteps(tmpfsSteps(cString('target', target), options)));
+  const { mountId, unique } = await attach(tmpfsSteps(cString('target', target), options), target);
   return new MountHandle(target, mountId, unique);
 }
 
 export function tmpfsMountSync(target: string, options: TmpfsOptions = {}): MountHandle {
-  const { mountId, unique } = mountIds(runStepsSync(tmpfsSteps(cString('target', target), options)));
+  const { mountId, unique } = attachSync(tmpfsSteps(cString('target', target), options), target);
   return new MountHandle(target, mountId, unique);
 }

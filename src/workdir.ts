@@ -107,16 +107,30 @@ export interface PreparedWorkdir {
   created?: string;
   /** What was removed on the caller's request (clearVolatile). */
   cleared?: string;
+  /** The upper and work realpaths held until the mount is recorded or has failed. */
+  reserved?: string[];
 }
 
 /**
  * Before a mount: refuse an upper/work in use (unless allowShared), refuse or clear a stale
  * volatile marker, create work if missing. Throws OverlaySpecError; changes nothing then.
  */
+/**
+ * Upper and work dirs (by realpath) of mounts this process is making right now: between this
+ * check and the mount's record in the registry there is an await, and two concurrent
+ * mountOverlay() calls must not both pass the in-use check for the same dirs.
+ */
+const pending = new Map<string, string>();
+
 export function prepareWorkdir(spec: OverlaySpec): PreparedWorkdir {
   if (spec.upper === undefined || spec.work === undefined) return {};
   const problems: Array<{ field: string; problem: string }> = [];
+  const keys = (['upper', 'work'] as const).map((f) => [f, real(spec[f]!) ?? spec[f]!] as const);
   if (!spec.allowShared) {
+    for (const [field, key] of keys) {
+      const other = pending.get(key);
+      if (other !== undefined) problems.push({ field, problem: `is being mounted as an upper or work dir at '${other}' by this process right now; pass allowShared: true to share it` });
+    }
     const fields = ['upper', 'work'] as const;
     const using = overlaysUsingEach(fields.map((f) => spec[f]!));
     for (const [i, field] of fields.entries()) {
@@ -138,6 +152,10 @@ export function prepareWorkdir(spec: OverlaySpec): PreparedWorkdir {
   if (problems.length > 0) throw new OverlaySpecError(problems);
 
   const out: PreparedWorkdir = {};
+  if (!spec.allowShared) {
+    out.reserved = keys.map(([, key]) => key);
+    for (const key of out.reserved) pending.set(key, spec.target);
+  }
   if (stale) {
     rmSync(volatileMarker(spec.work), { recursive: true, force: true });
     out.cleared = volatileMarker(spec.work);
@@ -151,7 +169,14 @@ export function prepareWorkdir(spec: OverlaySpec): PreparedWorkdir {
 
 /** Undoes prepareWorkdir's mkdir after a failed mount. */
 export function undoPrepare(prepared: PreparedWorkdir): void {
+  releaseWorkdir(prepared);
   if (prepared.created !== undefined) rmSync(prepared.created, { recursive: true, force: true });
+}
+
+/** Ends the reservation prepareWorkdir made (the mount is recorded in the registry now, or failed). */
+export function releaseWorkdir(prepared: PreparedWorkdir): void {
+  for (const key of prepared.reserved ?? []) pending.delete(key);
+  delete prepared.reserved;
 }
 
 /**
