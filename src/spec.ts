@@ -307,7 +307,11 @@ export function validateSpecIdentities(spec: OverlaySpec): Map<string, DirIdenti
     try {
       const { st, link } = statFollowing(p.path);
       stats.set(p.field, st);
-      if ((st.mode & S.IFMT) !== S.IFDIR) problems.push({ field: p.field, problem: `'${p.path}' is not a directory` });
+      if (link && p.role === 'target') {
+        // move_mount (new API) refuses a symlink target while mount(2) follows it: the strategies
+        // would differ, and the mount would not be at the path given. Ask for the real one.
+        problems.push({ field: 'target', problem: `'${p.path}' is a symbolic link; give the directory it points to ('${realpathSync.native(p.path)}')` });
+      } else if ((st.mode & S.IFMT) !== S.IFDIR) problems.push({ field: p.field, problem: `'${p.path}' is not a directory` });
       else {
         located.push({ ...p, real: realDir(p.path, link, parents) });
         identities.set(p.field, { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino });
