@@ -93,6 +93,17 @@ export function fd(name: string, value: unknown): FdHandle | number {
   return value;
 }
 
+/**
+ * An fs-context argument: a handle from fsopen/fspick. A failed fsconfig/fsmount reads the
+ * context's message log from it, and read(2) on any other fd would consume that fd's data.
+ */
+export function fsHandle(name: string, value: unknown): FdHandle {
+  if (!isHandle(value) || value.kind !== 'fs') {
+    throw invalidArgType(name, "an fd handle of kind 'fs' (from fsopen or fspick; adoptFd(n, 'fs') for an fs-context fd opened elsewhere)", value);
+  }
+  return fd(name, value) as FdHandle;
+}
+
 /** Like fd(), but null/undefined mean AT_FDCWD (paths resolve from the process's cwd). */
 export function dirFd(name: string, value: unknown): FdHandle | number | null {
   return value === null || value === undefined ? null : fd(name, value);

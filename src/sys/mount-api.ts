@@ -5,10 +5,12 @@
  */
 import { native } from '../binding.js';
 import type { FdHandle } from '../native-types.js';
-import { bool, buffer, cString, dirFd, fd, flags, invalidArgType, isHandle, uint } from '../validate.js';
+import { bool, buffer, cString, dirFd, fd, flags, fsHandle, uint } from '../validate.js';
 import { pair } from './pair.js';
 
 type Fd = FdHandle | number;
+/** An fs context: a handle from fsopen or fspick. */
+type Fs = FdHandle;
 
 /** fsopen(fsname, FSOPEN_CLOEXEC | flags) → fs-context handle. man 2 fsopen. */
 export const [fsopen, fsopenSync] = pair(
@@ -27,30 +29,30 @@ export const [fspick, fspickSync] = pair(
 
 /** fsconfig(fs, FSCONFIG_SET_FLAG, key, NULL, 0). man 2 fsconfig. */
 export const [fsconfigSetFlag, fsconfigSetFlagSync] = pair(
-  (fs: Fd, key: string) => [fd('fs', fs), cString('key', key)] as const,
+  (fs: Fs, key: string) => [fsHandle('fs', fs), cString('key', key)] as const,
   native.fsconfigSetFlag,
   native.fsconfigSetFlagSync,
 );
 
 /** fsconfig(fs, FSCONFIG_SET_STRING, key, value, 0). The kernel caps `value` at 255 bytes (EINVAL, no message). */
 export const [fsconfigSetString, fsconfigSetStringSync] = pair(
-  (fs: Fd, key: string, value: string) => [fd('fs', fs), cString('key', key), cString('value', value)] as const,
+  (fs: Fs, key: string, value: string) => [fsHandle('fs', fs), cString('key', key), cString('value', value)] as const,
   native.fsconfigSetString,
   native.fsconfigSetStringSync,
 );
 
 /** fsconfig(fs, FSCONFIG_SET_BINARY, key, value, value.length). */
 export const [fsconfigSetBinary, fsconfigSetBinarySync] = pair(
-  (fs: Fd, key: string, value: Buffer | Uint8Array) => [fd('fs', fs), cString('key', key), buffer('value', value)] as const,
+  (fs: Fs, key: string, value: Buffer | Uint8Array) => [fsHandle('fs', fs), cString('key', key), buffer('value', value)] as const,
   native.fsconfigSetBinary,
   native.fsconfigSetBinarySync,
 );
 
 /** fsconfig(fs, FSCONFIG_SET_PATH or SET_PATH_EMPTY, key, path, dirfd). Overlay rejects both ("Bad value"). */
 export const [fsconfigSetPath, fsconfigSetPathSync] = pair(
-  (fs: Fd, key: string, path: string, options: { dirfd?: Fd | null; emptyPath?: boolean } = {}) =>
+  (fs: Fs, key: string, path: string, options: { dirfd?: Fd | null; emptyPath?: boolean } = {}) =>
     [
-      fd('fs', fs),
+      fsHandle('fs', fs),
       cString('key', key),
       dirFd('dirfd', options.dirfd),
       cString('path', path),
@@ -62,36 +64,36 @@ export const [fsconfigSetPath, fsconfigSetPathSync] = pair(
 
 /** fsconfig(fs, FSCONFIG_SET_FD, key, NULL, fd): overlay layers by fd (Linux 6.13). */
 export const [fsconfigSetFd, fsconfigSetFdSync] = pair(
-  (fs: Fd, key: string, valueFd: Fd) => [fd('fs', fs), cString('key', key), fd('fd', valueFd)] as const,
+  (fs: Fs, key: string, valueFd: Fd) => [fsHandle('fs', fs), cString('key', key), fd('fd', valueFd)] as const,
   native.fsconfigSetFd,
   native.fsconfigSetFdSync,
 );
 
 /** fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0). After a failure the context is dead (EBUSY). */
 export const [fsconfigCreate, fsconfigCreateSync] = pair(
-  (fs: Fd) => [fd('fs', fs)] as const,
+  (fs: Fs) => [fsHandle('fs', fs)] as const,
   native.fsconfigCreate,
   native.fsconfigCreateSync,
 );
 
 /** fsconfig(fs, FSCONFIG_CMD_CREATE_EXCL, ...): never shares an existing superblock (Linux 6.6). */
 export const [fsconfigCreateExcl, fsconfigCreateExclSync] = pair(
-  (fs: Fd) => [fd('fs', fs)] as const,
+  (fs: Fs) => [fsHandle('fs', fs)] as const,
   native.fsconfigCreateExcl,
   native.fsconfigCreateExclSync,
 );
 
 /** fsconfig(fs, FSCONFIG_CMD_RECONFIGURE, ...) on an fspick() context. */
 export const [fsconfigReconfigure, fsconfigReconfigureSync] = pair(
-  (fs: Fd) => [fd('fs', fs)] as const,
+  (fs: Fs) => [fsHandle('fs', fs)] as const,
   native.fsconfigReconfigure,
   native.fsconfigReconfigureSync,
 );
 
 /** fsmount(fs, FSMOUNT_CLOEXEC | flags, attrs) → detached mount handle. `attrs` are MOUNT_ATTR_*. man 2 fsmount. */
 export const [fsmount, fsmountSync] = pair(
-  (fs: Fd, options: { flags?: number; attrs?: number } = {}) =>
-    [fd('fs', fs), flags('flags', options.flags), flags('attrs', options.attrs)] as const,
+  (fs: Fs, options: { flags?: number; attrs?: number } = {}) =>
+    [fsHandle('fs', fs), flags('flags', options.flags), flags('attrs', options.attrs)] as const,
   native.fsmount,
   native.fsmountSync,
 );
@@ -152,11 +154,7 @@ export const [mountSetattr, mountSetattrSync] = pair(
 
 /** Drains the fs-context message log: read(2) on the fs fd until ENODATA. Takes an 'fs' handle only. */
 export const [fsReadLog, fsReadLogSync] = pair(
-  (fs: FdHandle) => {
-    // On any other fd, read(2) would return file data (or block on a pipe), not messages.
-    if (!isHandle(fs) || fs.kind !== 'fs') throw invalidArgType('fs', "an fd handle of kind 'fs' (from fsopen or fspick)", fs);
-    return [fd('fs', fs)] as const;
-  },
+  (fs: FdHandle) => [fsHandle('fs', fs)] as const,
   native.fsReadLog,
   native.fsReadLogSync,
 );

@@ -26,7 +26,7 @@ const OPS: Readonly<Record<Step['op'], true>> = {
 const okString = (v: unknown) => typeof v === 'string' && !v.includes('\0');
 const okUint = (v: unknown, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
 
-function checkStep(step: unknown, i: number): Step {
+function checkStep(step: unknown, i: number, all: readonly unknown[]): Step {
   const at = () => `steps[${i}]`;
   if (typeof step !== 'object' || step === null) throw invalidArgType(at(), 'of type object', step);
   const s = step as Record<string, unknown>;
@@ -53,6 +53,14 @@ function checkStep(step: unknown, i: number): Step {
     }
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= i) {
       throw invalidArgValue(`${at()}.${f}`, 'must be an fd handle or the index of an earlier step', v);
+    }
+  }
+  if (s.op === 'fsconfig' || s.op === 'fsmount') {
+    // A failed fsconfig/fsmount reads the fs context's log: read(2) on another fd eats its data.
+    const v = s.fs;
+    const op = typeof v === 'number' ? (all[v] as { op?: unknown } | undefined)?.op : undefined;
+    if (!(isHandle(v) ? v.kind === 'fs' : op === 'fsopen' || op === 'fspick')) {
+      throw invalidArgValue(`${at()}.fs`, "must be an fs-context handle or the index of an earlier fsopen or fspick step", v);
     }
   }
   if (s.op === 'fsconfig' && s.cmd === 1 && !okString(s.value)) cString(`${at()}.value`, s.value);

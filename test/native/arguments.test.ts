@@ -40,6 +40,11 @@ const closed = sys.adoptFd(openSync('/dev/null', 'r'));
 closed.close();
 const open = sys.adoptFd(openSync('/dev/null', 'r'));
 afterAll(() => open.close());
+// fs-context handles by kind (over /dev/null: a check that let one through reads nothing).
+const closedFs = sys.adoptFd(openSync('/dev/null', 'r'), 'fs');
+closedFs.close();
+const openFs = sys.adoptFd(openSync('/dev/null', 'r'), 'fs');
+afterAll(() => openFs.close());
 
 // Objects that pass `instanceof FdHandle` but wrap no native handle.
 const forged = (): object => Object.create(native.FdHandle.prototype as object) as object;
@@ -47,7 +52,7 @@ const proxied = (): object => new Proxy(open, {});
 
 function show(args: unknown[]): string {
   const name = (v: unknown): unknown =>
-    v === closed ? '<closed handle>' : v === open ? '<handle>' : v instanceof native.FdHandle ? '<not a handle>' : v;
+    v === closed ? '<closed handle>' : v === open ? '<handle>' : v === closedFs ? '<closed fs handle>' : v === openFs ? '<fs handle>' : v instanceof native.FdHandle ? '<not a handle>' : v;
   return args.map((a) => JSON.stringify(a, (_, v: unknown) => name(v)) ?? String(a)).join(', ');
 }
 
@@ -101,16 +106,20 @@ const cases: Case[] = [
   ['mknod', () => [`${NX}/x`, -1, 0, 0], RANGE],
   ['mknod', () => [`${NX}/x`, S.IFCHR, 0x1000, 0], RANGE],
   ['mknod', () => [`${NX}/x`, S.IFCHR, 0, 1.5], RANGE],
-  ['fsconfigSetString', () => [closed, 'source', 'v'], VALUE],
-  ['fsconfigSetString', () => [0, 'sou\0rce', 'v'], VALUE],
-  ['fsconfigSetString', () => [0, 'source', 'v\0w'], VALUE],
+  ['fsconfigSetString', () => [closedFs, 'source', 'v'], VALUE],
+  ['fsconfigSetString', () => [openFs, 'sou\0rce', 'v'], VALUE],
+  ['fsconfigSetString', () => [openFs, 'source', 'v\0w'], VALUE],
   ['fsconfigSetString', () => ['3', 'source', 'v'], TYPE],
   ['fsconfigSetString', () => [{}, 'source', 'v'], TYPE],
   ['fsconfigSetString', () => [forged(), 'source', 'v'], TYPE],
   ['fsconfigSetString', () => [null, 'source', 'v'], TYPE],
-  ['fsconfigSetString', () => [0, 'source', 5], TYPE],
-  ['fsconfigSetString', () => [-1, 'source', 'v'], RANGE],
-  ['fsconfigSetString', () => [1.5, 'source', 'v'], RANGE],
+  ['fsconfigSetString', () => [openFs, 'source', 5], TYPE],
+  // Only fs-context handles: a failed fsconfig reads the context's log from its fd, and read(2)
+  // on a raw number or a file handle would eat that file's data.
+  ['fsconfigSetString', () => [0, 'source', 'v'], TYPE],
+  ['fsconfigSetString', () => [open, 'source', 'v'], TYPE],
+  ['fsmount', () => [open], TYPE],
+  ['fsReadLog', () => [open], TYPE],
   ['moveMount', () => [null, `${NX}/a\0`, null, `${NX}/b`], VALUE],
   ['moveMount', () => [null, `${NX}/a`, closed, 'b'], VALUE],
   ['moveMount', () => [null, `${NX}/a`, null, 7], TYPE],
