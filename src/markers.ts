@@ -4,15 +4,14 @@
  * one gives ESTALE or undefined behaviour). The xattr namespace is chosen per call:
  * trusted.overlay.* (default) or user.overlay.* for layers of a userxattr mount.
  */
-import { lstatSync, writeFileSync } from 'node:fs';
+import { lstatSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { native } from './binding.js';
 import { S } from './constants.js';
 import { isSystemError } from './errors.js';
 import { readXattr, xattrName, type XattrNamespace } from './layers.js';
-import type { Step } from './native-types.js';
 import { mknodSync } from './sys/node.js';
-import { runSteps, runStepsSync } from './sys/steps.js';
+import { cString, invalidArgType, invalidArgValue } from './validate.js';
 import { removexattrSync, setxattrSync } from './sys/xattr.js';
 
 export type { XattrNamespace };
@@ -55,7 +54,7 @@ export function whiteoutKind(path: string, options: NamespaceOption = {}): White
     throw e;
   }
   if (st.isCharacterDevice() && st.rdev === 0) return 'device';
-  if (st.isFile() && st.size === 0 && readXattr(path, xattrName(options.namespace ?? 'trusted', 'whiteout')) !== undefined) return 'xattr';
+  if (st.isFile() && st.size === 0 && readXattr(path, xattrName(checkNamespace(options.namespace), 'whiteout')) !== undefined) return 'xattr';
   return null;
 }
 
@@ -85,10 +84,16 @@ export function createXattrWhiteout(path: string, options: XattrWhiteoutOptions)
         : `the kernel ignores xattr whiteouts in the lowermost layer: there is nothing below it to hide`,
     );
   }
-  const ns = options.namespace ?? 'trusted';
+  const ns = checkNamespace(options.namespace);
   // 'wx' (O_CREAT|O_EXCL) never follows a symlink planted at `path`.
   writeFileSync(path, '', { flag: 'wx' });
-  setxattrSync(path, xattrName(ns, 'whiteout'), Buffer.alloc(0));
+  try {
+    setxattrSync(path, xattrName(ns, 'whiteout'), Buffer.alloc(0));
+  } catch (e) {
+    // Without the xattr it is a plain empty file, which the merged view would show.
+    unlinkSync(path);
+    throw e;
+  }
   const parent = dirname(path);
   if (getOpaque(parent, options) !== 'y') setxattrSync(parent, xattrName(ns, 'opaque'), 'x');
 }
@@ -99,19 +104,20 @@ export type Opaque = 'y' | 'x';
 
 /** 'y' (hides the same-name directories below), 'x' (a merge dir holding xattr whiteouts), or null. */
 export function getOpaque(dir: string, options: NamespaceOption = {}): Opaque | null {
-  const v = readXattr(dir, xattrName(options.namespace ?? 'trusted', 'opaque'))?.toString();
+  const v = readXattr(dir, xattrName(checkNamespace(options.namespace), 'opaque'))?.toString();
   return v === 'y' || v === 'x' ? v : null;
 }
 
 export function setOpaque(dir: string, value: Opaque = 'y', options: NamespaceOption = {}): void {
+  if (value !== 'y' && value !== 'x') throw invalidArgValue('value', "must be 'y' or 'x'", value);
   if (!lstatSync(dir).isDirectory()) throw new MarkerError(dir, `'${dir}' is not a directory: only directories can be opaque`);
-  setxattrSync(dir, xattrName(options.namespace ?? 'trusted', 'opaque'), value);
+  setxattrSync(dir, xattrName(checkNamespace(options.namespace), 'opaque'), value);
 }
 
 /** Removes the opaque mark; no error when there was none. */
 export function clearOpaque(dir: string, options: NamespaceOption = {}): void {
   try {
-    removexattrSync(dir, xattrName(options.namespace ?? 'trusted', 'opaque'));
+    removexattrSync(dir, xattrName(checkNamespace(options.namespace), 'opaque'));
   } catch (e) {
     if (!(isSystemError(e) && e.code === 'ENODATA')) throw e;
   }
@@ -121,19 +127,14 @@ export function clearOpaque(dir: string, options: NamespaceOption = {}): void {
 
 /** A relative name (same parent) or an absolute path from the layer root; null when unset. */
 export function getRedirect(path: string, options: NamespaceOption = {}): string | null {
-  return readXattr(path, xattrName(options.namespace ?? 'trusted', 'redirect'))?.toString() ?? null;
+  return readXattr(path, xattrName(checkNamespace(options.namespace), 'redirect'))?.toString() ?? null;
 }
 
 /** The kernel's default redirect_max: longer absolute redirects are not followed. */
 const REDIRECT_MAX = 256;
 
 export function setRedirect(path: string, target: string, options: NamespaceOption = {}): void {
-  if (target.length === 0 || target.includes('\0')) throw new MarkerError(path, 'a redirect must be a non-empty path without NUL bytes');
-  if (!target.startsWith('/') && target.includes('/')) {
-    throw new MarkerError(path, `a relative redirect is a name in the same directory, not a path: '${target}'`);
-  }
-  if (Buffer.byteLength(target) > REDIRECT_MAX) throw new MarkerError(path, `a redirect longer than ${REDIRECT_MAX} bytes is not followed by the kernel`);
-  setxattrSync(path, xattrName(options.namespace ?? 'trusted', 'redirect'), target);
+  setxattrSync(path, xattrName(checkNamespace(options.namespace), 'redirect'), checkRedirect(path, target));
 }
 
 // ---- metacopy and origin (read only) ----
@@ -150,7 +151,7 @@ export interface Metacopy {
 
 /** The metacopy xattr of a file copied up metadata-only, or null. */
 export function getMetacopy(path: string, options: NamespaceOption = {}): Metacopy | null {
-  const raw = readXattr(path, xattrName(options.namespace ?? 'trusted', 'metacopy'));
+  const raw = readXattr(path, xattrName(checkNamespace(options.namespace), 'metacopy'));
   if (raw === undefined) return null;
   if (raw.length < 4) return { legacy: true };
   // struct ovl_metacopy { u8 version, len, flags, digest_algo; u8 digest[]; }
@@ -171,7 +172,7 @@ export interface Origin {
 
 /** The origin xattr (file handle of the copy-up source), or null. */
 export function getOrigin(path: string, options: NamespaceOption = {}): Origin | null {
-  const raw = readXattr(path, xattrName(options.namespace ?? 'trusted', 'origin'));
+  const raw = readXattr(path, xattrName(checkNamespace(options.namespace), 'origin'));
   if (raw === undefined) return null;
   if (raw.length === 0) return { raw, unknown: true };
   // struct ovl_fb { u8 version, magic (0xfb), len, flags, type; uuid_t uuid; u32 fid[]; }
@@ -183,94 +184,83 @@ export function getOrigin(path: string, options: NamespaceOption = {}): Origin |
 
 // ---- bulk ----
 
-const ENODATA = 61;
-
 export type MarkerOp =
   | { op: 'whiteout'; path: string }
   | { op: 'opaque'; path: string; value?: Opaque }
   | { op: 'clear-opaque'; path: string }
   | { op: 'redirect'; path: string; target: string };
 
-function bulkSteps(ops: readonly MarkerOp[], ns: XattrNamespace): Step[] {
-  return ops.map((o): Step => {
-    switch (o.op) {
-      case 'whiteout':
-        return { op: 'mknod', path: o.path, mode: S.IFCHR, major: 0, minor: 0 };
-      case 'opaque':
-        return { op: 'setxattr', path: o.path, name: xattrName(ns, 'opaque'), value: Buffer.from(o.value ?? 'y') };
-      case 'clear-opaque':
-        return { op: 'removexattr', path: o.path, name: xattrName(ns, 'opaque'), okErrno: ENODATA };
-      case 'redirect':
-        return { op: 'setxattr', path: o.path, name: xattrName(ns, 'redirect'), value: Buffer.from(o.target) };
-    }
-  });
+function checkNamespace(ns: unknown): XattrNamespace {
+  if (ns === undefined) return 'trusted';
+  if (ns !== 'trusted' && ns !== 'user') throw invalidArgValue('namespace', "must be 'trusted' or 'user'", ns);
+  return ns;
+}
+
+/** The rules setRedirect() applies, for one place to refuse a redirect the kernel would not follow. */
+function checkRedirect(path: string, target: unknown): string {
+  if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) {
+    throw new MarkerError(path, 'a redirect must be a non-empty path without NUL bytes');
+  }
+  if (!target.startsWith('/') && target.includes('/')) {
+    throw new MarkerError(path, `a relative redirect is a name in the same directory, not a path: '${target}'`);
+  }
+  if (Buffer.byteLength(target) > REDIRECT_MAX) throw new MarkerError(path, `a redirect longer than ${REDIRECT_MAX} bytes is not followed by the kernel`);
+  return target;
 }
 
 type PackedMarkers = [ops: Uint32Array, paths: string[], names: string[], values: Buffer[]];
 
 /**
- * The markers as the addon's runMarkers() takes them (the same steps as bulkSteps(), without an
- * object per step for the addon to read), or undefined when an op is not one of the four kinds
- * well formed with a path without NUL: those go through runSteps(), whose checks name the step.
+ * The markers as the addon's runMarkers() takes them: per op a kind (0 mknod c 0 0, 1 setxattr,
+ * 2 removexattr of an xattr that may be absent), a name index and a value index. Every op is
+ * checked first, with the same rules as the single-marker functions.
  */
-function packMarkers(ops: readonly MarkerOp[], ns: XattrNamespace): PackedMarkers | undefined {
-  if (!Array.isArray(ops)) return undefined;
+function packMarkers(ops: readonly MarkerOp[], ns: XattrNamespace): PackedMarkers {
+  if (!Array.isArray(ops)) throw invalidArgType('ops', 'an instance of Array', ops);
   const n = ops.length;
-  const packed = new Uint32Array(3 * n); // per op: kind (0 mknod, 1 setxattr, 2 removexattr), name, value
+  const packed = new Uint32Array(3 * n);
   const paths = new Array<string>(n);
   const names = [xattrName(ns, 'opaque'), xattrName(ns, 'redirect')];
-  const values: Buffer[] = [];
-  const opaqueValues = new Map<string, number>();
+  const values: Buffer[] = [Buffer.from('y'), Buffer.from('x')];
   for (let i = 0; i < n; i++) {
-    if (!(i in ops)) return undefined;
     const o = ops[i] as MarkerOp | null | undefined;
-    if (typeof o !== 'object' || o === null) return undefined;
-    const path = o.path;
-    if (typeof path !== 'string' || path.includes('\0')) return undefined;
-    paths[i] = path;
+    if (typeof o !== 'object' || o === null) throw invalidArgType(`ops[${i}]`, 'of type object', o);
+    paths[i] = cString(`ops[${i}].path`, o.path);
     switch (o.op) {
       case 'whiteout':
         break;
       case 'opaque': {
         const value = o.value ?? 'y';
-        if (typeof value !== 'string') return undefined;
-        let v = opaqueValues.get(value);
-        if (v === undefined) opaqueValues.set(value, (v = values.push(Buffer.from(value)) - 1));
+        if (value !== 'y' && value !== 'x') throw invalidArgValue(`ops[${i}].value`, "must be 'y' or 'x'", value);
         packed[3 * i] = 1;
-        packed[3 * i + 2] = v;
+        packed[3 * i + 2] = value === 'y' ? 0 : 1;
         break;
       }
       case 'clear-opaque':
         packed[3 * i] = 2;
         break;
       case 'redirect':
-        if (typeof o.target !== 'string') return undefined;
         packed[3 * i] = 1;
         packed[3 * i + 1] = 1;
-        packed[3 * i + 2] = values.push(Buffer.from(o.target)) - 1;
+        packed[3 * i + 2] = values.push(Buffer.from(checkRedirect(o.path, o.target))) - 1;
         break;
       default:
-        return undefined;
+        throw invalidArgValue(`ops[${i}].op`, "must be 'whiteout', 'opaque', 'clear-opaque' or 'redirect'", (o as { op: unknown }).op);
     }
   }
   return [packed, paths, names, values];
 }
 
 /**
- * Many markers in ONE native call (applying a layer writes thousands). Stops at the first
- * failure; the error's `step` is the index of the op that failed, and the ones before it are done.
+ * Many markers in ONE native call (applying a layer writes thousands). Every op is checked
+ * before any is made; then it stops at the first failure: the error's `step` is the index of
+ * the op that failed, and the ones before it are done.
  */
 export async function applyMarkers(ops: readonly MarkerOp[], options: NamespaceOption = {}): Promise<void> {
-  const ns = options.namespace ?? 'trusted';
-  const packed = packMarkers(ops, ns);
-  if (packed) await native.runMarkers(...packed);
-  else await runSteps(bulkSteps(ops, ns));
+  await native.runMarkers(...packMarkers(ops, checkNamespace(options.namespace)));
 }
 
 export function applyMarkersSync(ops: readonly MarkerOp[], options: NamespaceOption = {}): void {
-  const ns = options.namespace ?? 'trusted';
-  const packed = packMarkers(ops, ns);
-  if (packed) native.runMarkersSync(...packed);
-  else runStepsSync(bulkSteps(ops, ns));
+  native.runMarkersSync(...packMarkers(ops, checkNamespace(options.namespace)));
 }
 
