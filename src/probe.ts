@@ -3,9 +3,8 @@
  * feature is detected by asking the kernel (fsconfig's "Unknown parameter" vs "Bad value", a
  * trial CMD_CREATE_EXCL without fsmount), never from the version number. Nothing is mounted.
  */
-import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
-import { release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { O, STATMOUNT, STATX } from './constants.js';
 import { isSystemError } from './errors.js';
 import type { FdHandle } from './native-types.js';
@@ -186,7 +185,8 @@ function runProbe(): Capabilities {
     return caps;
   }
 
-  const scratch = mkdtempSync(join(tmpdir(), 'overlayfs-probe-'));
+  // Every probe uses '/' as its directory: it exists everywhere, is short (fsconfig values are
+  // capped at 255 bytes) and needs no temp dir. Layers are only resolved here, never mounted.
   const handles: FdHandle[] = [fs];
   try {
     caps.fsContextParser = answer(() => fsconfigSetFlagSync(fs, 'overlayfs-probe-no-such-key')) === 'unknown';
@@ -194,11 +194,7 @@ function runProbe(): Capabilities {
     const flag = (key: string) => answer(() => fsconfigSetFlagSync(fs, key)) !== 'unknown';
     const str = (key: string, value: string) => answer(() => fsconfigSetStringSync(fs, key, value));
 
-    const a = join(scratch, 'a');
-    const b = join(scratch, 'b');
-    mkdirSync(a);
-    mkdirSync(b);
-    caps.lowerdirPlus = str('lowerdir+', a) === 'ok';
+    caps.lowerdirPlus = str('lowerdir+', '/') === 'ok';
     caps.userxattr = flag('userxattr');
     caps.volatile = flag('volatile');
     caps.overrideCreds = flag('override_creds');
@@ -207,25 +203,24 @@ function runProbe(): Capabilities {
     caps.fsyncModes = ['volatile', 'auto', 'strict'].filter((v) => str('fsync', v) === 'ok');
     caps.fsync = caps.fsyncModes.length > 0;
     if (caps.lowerdirPlus) {
-      const dirFd = openSync(b, O.PATH | O.DIRECTORY);
-      handles.push(dirFd);
-      caps.layersByFd = answer(() => fsconfigSetFdSync(fs, 'lowerdir+', dirFd)) === 'ok';
-      caps.datadirPlus = str('datadir+', join(scratch, 'b')) !== 'unknown';
+      const root = openSync('/', O.PATH | O.DIRECTORY);
+      handles.push(root);
+      caps.layersByFd = answer(() => fsconfigSetFdSync(fs, 'lowerdir+', root)) === 'ok';
+      caps.datadirPlus = str('datadir+', '/') !== 'unknown';
     }
-    // A trial create on a fresh context (two plain lowers). The superblock it makes dies with
-    // the context: without fsmount nothing is ever mounted.
+    // CMD_CREATE_EXCL on an empty context: a kernel that has it tries to create and fails for
+    // want of layers (EINVAL); an older one does not know the command (EOPNOTSUPP). Nothing is
+    // created either way.
     const trial = fsopenSync('overlay');
     handles.push(trial);
-    fsconfigSetStringSync(trial, 'lowerdir', `${a}:${b}`);
     try {
       fsconfigCreateExclSync(trial);
       caps.createExcl = true;
     } catch (e) {
-      caps.createExcl = !(isSystemError(e) && (e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP' || e.code === 'EINVAL'));
+      caps.createExcl = !(isSystemError(e) && (e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP'));
     }
   } finally {
     for (const h of handles) h.close();
-    rmSync(scratch, { recursive: true, force: true });
   }
   return caps;
 }
