@@ -138,6 +138,9 @@ function checkKernelSupport(spec: OverlaySpec, caps: Capabilities): void {
 function chooseStrategy(spec: OverlaySpec, caps: Capabilities): { strategy: Strategy; reason: string } {
   const forced = spec.strategy;
   const api = caps.newMountApi && caps.fsContextParser;
+  if ((forced === 'lowerdir+' || forced === 'fd') && (spec.data ?? []).length > 0 && !caps.datadirPlus) {
+    fail('strategy', `data-only layers need datadir+ with the '${forced}' strategy; this kernel (${caps.kernel}) has not: use 'legacy'`);
+  }
   if (forced === 'fd') {
     if (!api || !caps.layersByFd) fail('strategy', `'fd' needs FSCONFIG_SET_FD for overlay layers (Linux 6.13); this kernel (${caps.kernel}) has not`);
     return { strategy: 'fd', reason: 'forced: every layer, upper and work passed as an O_PATH fd' };
@@ -149,6 +152,9 @@ function chooseStrategy(spec: OverlaySpec, caps: Capabilities): { strategy: Stra
   if (forced === 'legacy') {
     if (!caps.overlay) fail('strategy', 'the overlay filesystem is not available');
     return { strategy: 'legacy', reason: 'forced: mount(2) with an option string' };
+  }
+  if ((spec.data ?? []).length > 0 && api && caps.lowerdirPlus && !caps.datadirPlus) {
+    return { strategy: 'legacy', reason: "this kernel has lowerdir+ but not datadir+: data-only layers go as '::' in mount(2) data" };
   }
   if (api && caps.lowerdirPlus) {
     return { strategy: 'lowerdir+', reason: 'the kernel takes one layer per fsconfig call: no escaping, no page limit' };

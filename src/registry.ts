@@ -32,7 +32,3 @@ export function liveRecords(liveIds: ReadonlySet<number>): MountRecord[] {
   for (const id of records.keys()) if (!liveIds.has(id)) records.delete(id);
   return [...records.values()];
 }
-
-export function recordFor(mountId: number): MountRecord | undefined {
-  return records.get(mountId);
-}
