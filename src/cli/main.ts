@@ -48,12 +48,13 @@ const commands: Record<string, Command> = {
     summary: 'mount an overlay (mount(8) syntax, or --lower/--upper/--work)',
     usage: [
       'ovl mount [-t overlay] [overlay] -o lowerdir=A:B,upperdir=U,workdir=W [-o more ...] TARGET',
-      'ovl mount --lower A --lower B [--upper U --work W] [--option key[=value] ...] TARGET',
+      'ovl mount --lower A --lower B [--data D ...] [--upper U --work W] [--option key[=value] ...] TARGET',
       '  -r / -w                          read-only / read-write (as -o ro / -o rw); -n is accepted and ignored',
       '  --strategy lowerdir+|fd|legacy   force a mount strategy',
       '  --dry-run                        validate, print the plan (the exact syscalls), mount nothing',
       '  --allow-shared                   mount even if upper/work is in use by another overlay',
       '  --clear-volatile                 remove a stale work/incompat/volatile first',
+      '  --json                           print the plan (with --dry-run) or the mount as JSON',
     ].join('\n'),
     options: {
       types: { type: 'string', short: 't' },
@@ -76,7 +77,7 @@ const commands: Record<string, Command> = {
   },
   umount: {
     summary: 'unmount an overlay',
-    usage: 'ovl umount TARGET [--lazy] [--clean-workdir]',
+    usage: 'ovl umount TARGET [--lazy] [--clean-workdir]   (overlays only: use umount(8) for anything else)',
     options: { lazy: { type: 'boolean', short: 'l' }, 'clean-workdir': { type: 'boolean' } },
     run: cmdUmount,
   },
@@ -177,7 +178,9 @@ async function cmdMount(v: Record<string, unknown>, positionals: string[]): Prom
   if (v.readonly && v.readwrite) throw new UsageError('-r and -w exclude each other');
   const flags = [...opts, ...((v.option as string[] | undefined) ?? []), ...(v.readonly ? ['ro'] : []), ...(v.readwrite ? ['rw'] : [])];
   // Relative paths mean what they mean to mount(8): relative to the caller's cwd.
-  const abs = (p: string) => resolve(p);
+  // Only relative paths change, and only '.' is dropped: resolve() would also fold 'link/..',
+  // which the kernel resolves through the link.
+  const abs = (p: string) => (isAbsolute(p) ? p : [process.cwd(), ...p.split('/').filter((c) => c !== '.' && c !== '')].join('/'));
   let spec: OverlaySpec;
   if (lowers.length > 0) {
     // The friendly form: one flag per layer, no escaping; -o/--option for everything else.
@@ -215,7 +218,7 @@ function cmdUmount(v: Record<string, unknown>, [target]: string[]): number | voi
   const abs = resolve(target);
   const info = findOverlay(abs);
   const clean = v['clean-workdir'] === true;
-  if (clean && !info) return notOverlay(abs);
+  if (!info) return notOverlay(abs);
   if (clean && info?.work !== undefined && (!info.pathsKnown || !isAbsolute(info.work))) {
     // Relative to the mounter's cwd, or an fd's path inside its own mount (often '/'): cleaning
     // there would remove some other directory's work/ and index/.
@@ -284,7 +287,7 @@ async function cmdDiff(v: Record<string, unknown>, [arg]: string[]): Promise<num
     if (!existsSync(arg) || !statSync(arg).isDirectory()) throw new UsageError(`'${arg}' is not a directory`);
     upper = resolve(arg);
   }
-  const ns = (v.namespace ?? 'auto') as 'trusted' | 'user' | 'auto';
+  const ns = v.namespace === 'auto' || v.namespace === undefined ? 'auto' : xattrNamespace(v.namespace);
   const all = [];
   for await (const c of changes(upper, lowers, { namespace: ns })) {
     if (v.json) all.push(c);

@@ -145,7 +145,8 @@ describePrivileged('ovl umount', () => {
     const x = fixture();
     const r = ovl(['umount', x.target]);
     expect(r.status).toBe(32);
-    expect(r.stderr).toMatch(/^ovl: EINVAL/);
+    // ovl umount takes overlays only (umount(8) is there for the rest).
+    expect(r.stderr).toBe(`ovl: no overlay is mounted at '${x.target}'\n`);
     const c = ovl(['umount', '--clean-workdir', x.target]);
     expect(c.status).toBe(32);
     expect(c.stderr).toBe(`ovl: no overlay is mounted at '${x.target}'\n`);
