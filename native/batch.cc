@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "args.h"
+#include "calls.h"
 #include "errors.h"
 #include "fd.h"
 #include "fs_log.h"
@@ -358,64 +359,44 @@ struct RunStepsOp {
 
   int RunStep(size_t i) {
     Step& s = steps[i];
-    const char* p1 = s.str1.c_str();
     auto opt = [](const std::optional<std::string>& o) { return o ? o->c_str() : nullptr; };
     int rc = 0;
     switch (s.kind->kind) {
       case Kind::kFsopen:
-        rc = SysFsopen(p1, s.u1 | FSOPEN_CLOEXEC);
-        if (err.Check(rc, "fsopen")) err.path = s.str1;
+        rc = CallFsopen(s.str1, s.u1, err);
         break;
       case Kind::kFspick:
-        rc = SysFspick(Resolve(s.fd1), p1, s.u1 | FSPICK_CLOEXEC);
-        if (err.Check(rc, "fspick")) err.path = s.str1;
+        rc = CallFspick(Resolve(s.fd1), s.str1, s.u1, err);
         break;
       case Kind::kFsconfig: {
-        int fs = Resolve(s.fd1);
         const void* value = nullptr;
         int aux = 0;
         if (s.u2 == kFsconfigSetString || s.u2 == kFsconfigSetPath || s.u2 == kFsconfigSetPathEmpty) value = opt(s.str3);
-        if (s.u2 == kFsconfigSetPath || s.u2 == kFsconfigSetPathEmpty) aux = Resolve(s.fd2);
-        if (s.u2 == kFsconfigSetFd) aux = Resolve(s.fd2);
+        if (s.u2 == kFsconfigSetPath || s.u2 == kFsconfigSetPathEmpty || s.u2 == kFsconfigSetFd) aux = Resolve(s.fd2);
         if (s.u2 == kFsconfigSetBinary) {
           value = s.bin.data();
           aux = static_cast<int>(s.bin.size());
         }
-        rc = SysFsconfig(fs, s.u2, opt(s.str2), value, aux);
-        if (err.Check(rc, "fsconfig")) {
-          if (s.str2) err.key = *s.str2;
-          if (s.str3) err.path = *s.str3;
-          err.kernel_messages = DrainFsLog(fs);
-        }
+        rc = CallFsconfig(Resolve(s.fd1), s.u2, s.str2 ? &*s.str2 : nullptr, value, aux, s.str3 ? &*s.str3 : nullptr, err);
         break;
       }
-      case Kind::kFsmount: {
-        int fs = Resolve(s.fd1);
-        rc = SysFsmount(fs, s.u1 | FSMOUNT_CLOEXEC, s.u3);
-        if (err.Check(rc, "fsmount")) err.kernel_messages = DrainFsLog(fs);
+      case Kind::kFsmount:
+        rc = CallFsmount(Resolve(s.fd1), s.u1, s.u3, err);
         break;
-      }
       case Kind::kMoveMount:
-        rc = SysMoveMount(Resolve(s.fd1), p1, Resolve(s.fd2), opt(s.str2) ? opt(s.str2) : "", s.u1);
-        if (err.Check(rc, "move_mount")) {
-          if (!s.str1.empty()) err.path = s.str1;
-          if (s.str2 && !s.str2->empty()) err.dest = *s.str2;
-        }
+        rc = CallMoveMount(Resolve(s.fd1), s.str1, Resolve(s.fd2), s.str2 ? *s.str2 : std::string(), s.u1, err);
         break;
       case Kind::kOpenTree:
-        rc = SysOpenTree(Resolve(s.fd1), p1, s.u1 | OPEN_TREE_CLOEXEC);
-        if (err.Check(rc, "open_tree")) err.path = s.str1;
+        rc = CallOpenTree(Resolve(s.fd1), s.str1, s.u1, err);
         break;
       case Kind::kMountSetattr: {
         int userns = s.has_userns ? Resolve(s.fd3) : 0;
         MountAttrV0 attr{s.attr_set, s.attr_clr, s.propagation, static_cast<uint64_t>(userns)};
-        rc = SysMountSetattr(Resolve(s.fd1), p1, s.u1, attr);
-        if (err.Check(rc, "mount_setattr") && !s.str1.empty()) err.path = s.str1;
+        rc = CallMountSetattr(Resolve(s.fd1), s.str1, s.u1, attr, err);
         break;
       }
       case Kind::kOpen:
-        rc = RawResult(openat(Resolve(s.fd1), p1, static_cast<int>(s.u1) | O_CLOEXEC, s.u3));
-        if (err.Check(rc, "open")) err.path = s.str1;
+        rc = CallOpen(Resolve(s.fd1), s.str1, s.u1, s.u3, err);
         break;
       case Kind::kMount: {
         LegacyMountArgs a{s.str2, s.str1, s.str3, s.u1, s.str4};
@@ -423,43 +404,28 @@ struct RunStepsOp {
         break;
       }
       case Kind::kUmount2:
-        rc = RawResult(umount2(p1, static_cast<int>(s.u1)));
-        if (err.Check(rc, "umount2")) err.path = s.str1;
+        rc = CallUmount2(s.str1, s.u1, err);
         break;
       case Kind::kStatx:
-        rc = RawResult(statx(Resolve(s.fd1), p1, static_cast<int>(s.u1), s.u3, &stats[i]));
-        if (err.Check(rc, "statx") && !s.str1.empty()) err.path = s.str1;
+        rc = CallStatx(Resolve(s.fd1), s.str1, s.u1, s.u3, &stats[i], err);
         break;
       case Kind::kClose:
         CloseStepFd(static_cast<size_t>(s.fd1.step));
         break;
       case Kind::kMknod:
-        rc = RawResult(mknodat(Resolve(s.fd1), p1, s.u1, makedev(s.u2, s.u3)));
-        if (s.ok_errno != 0 && rc == -s.ok_errno) rc = 0;
-        if (err.Check(rc, "mknod")) err.path = s.str1;
+        rc = CallMknod(Resolve(s.fd1), s.str1, s.u1, s.u2, s.u3, err);
         break;
-      case Kind::kSetxattr: {
-        const char* name = s.str2->c_str();
-        int f = static_cast<int>(s.u1);
-        rc = RawResult(s.follow ? setxattr(p1, name, s.bin.data(), s.bin.size(), f)
-                                : lsetxattr(p1, name, s.bin.data(), s.bin.size(), f));
-        if (s.ok_errno != 0 && rc == -s.ok_errno) rc = 0;
-        if (err.Check(rc, s.follow ? "setxattr" : "lsetxattr")) {
-          err.path = s.str1;
-          err.key = *s.str2;
-        }
+      case Kind::kSetxattr:
+        rc = CallSetxattr(s.str1, *s.str2, s.bin.data(), s.bin.size(), s.u1, s.follow, err);
         break;
-      }
-      case Kind::kRemovexattr: {
-        const char* name = s.str2->c_str();
-        rc = RawResult(s.follow ? removexattr(p1, name) : lremovexattr(p1, name));
-        if (s.ok_errno != 0 && rc == -s.ok_errno) rc = 0;
-        if (err.Check(rc, s.follow ? "removexattr" : "lremovexattr")) {
-          err.path = s.str1;
-          err.key = *s.str2;
-        }
+      case Kind::kRemovexattr:
+        rc = CallRemovexattr(s.str1, *s.str2, s.follow, err);
         break;
-      }
+    }
+    // A step may accept one errno as success (ENODATA when clearing an absent xattr).
+    if (rc < 0 && s.ok_errno != 0 && rc == -s.ok_errno) {
+      rc = 0;
+      err = SysError();
     }
     if (rc >= 0 && s.kind->makes_fd) fds[i] = rc;
     return rc;

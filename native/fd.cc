@@ -3,11 +3,18 @@
 #include <fcntl.h>
 
 #include "args.h"
+#include "calls.h"
 #include "errors.h"
 #include "sys.h"
 #include "worker.h"
 
 namespace ovl {
+
+int CallOpen(int dirfd, const std::string& path, unsigned flags, unsigned mode, SysError& err) {
+  int rc = RawResult(openat(dirfd, path.c_str(), static_cast<int>(flags) | O_CLOEXEC, mode));
+  if (err.Check(rc, "open")) err.path = path;
+  return rc;
+}
 
 namespace {
 
@@ -160,9 +167,8 @@ struct OpenOp {
            ArgUint(info, 2, "mode", mode);
   }
   void Run() {
-    int rc = RawResult(open(path.c_str(), static_cast<int>(flags) | O_CLOEXEC, mode));
-    if (err.Check(rc, "open")) err.path = path;
-    else fd.Reset(rc);
+    int rc = CallOpen(AT_FDCWD, path, flags, mode, err);
+    if (rc >= 0) fd.Reset(rc);
   }
   Napi::Value Result(Napi::Env env) { return FdHandle::Wrap(env, fd.Release(), "file"); }
 };

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "args.h"
+#include "calls.h"
 #include "errors.h"
 #include "fd.h"
 #include "fs_log.h"
@@ -44,6 +45,56 @@ std::vector<std::string> DrainFsLog(int fs_fd) {
   return out;
 }
 
+int CallFsopen(const std::string& fsname, unsigned flags, SysError& err) {
+  int rc = SysFsopen(fsname.c_str(), flags | FSOPEN_CLOEXEC);
+  if (err.Check(rc, "fsopen")) err.path = fsname;
+  return rc;
+}
+
+int CallFspick(int dirfd, const std::string& path, unsigned flags, SysError& err) {
+  int rc = SysFspick(dirfd, path.c_str(), flags | FSPICK_CLOEXEC);
+  if (err.Check(rc, "fspick")) err.path = path;
+  return rc;
+}
+
+int CallFsconfig(int fs, unsigned cmd, const std::string* key, const void* value, int aux, const std::string* shown,
+                 SysError& err) {
+  int rc = SysFsconfig(fs, cmd, key ? key->c_str() : nullptr, value, aux);
+  if (!err.Check(rc, "fsconfig")) return rc;
+  if (key) err.key = *key;
+  if (shown) err.path = *shown;
+  err.kernel_messages = DrainFsLog(fs);
+  return rc;
+}
+
+int CallFsmount(int fs, unsigned flags, unsigned attrs, SysError& err) {
+  int rc = SysFsmount(fs, flags | FSMOUNT_CLOEXEC, attrs);
+  if (err.Check(rc, "fsmount")) err.kernel_messages = DrainFsLog(fs);
+  return rc;
+}
+
+int CallMoveMount(int from, const std::string& from_path, int to, const std::string& to_path, unsigned flags,
+                  SysError& err) {
+  int rc = SysMoveMount(from, from_path.c_str(), to, to_path.c_str(), flags);
+  if (err.Check(rc, "move_mount")) {
+    if (!from_path.empty()) err.path = from_path;
+    if (!to_path.empty()) err.dest = to_path;
+  }
+  return rc;
+}
+
+int CallOpenTree(int dirfd, const std::string& path, unsigned flags, SysError& err) {
+  int rc = SysOpenTree(dirfd, path.c_str(), flags | OPEN_TREE_CLOEXEC);
+  if (err.Check(rc, "open_tree")) err.path = path;
+  return rc;
+}
+
+int CallMountSetattr(int dirfd, const std::string& path, unsigned flags, const MountAttrV0& attr, SysError& err) {
+  int rc = SysMountSetattr(dirfd, path.c_str(), flags, attr);
+  if (err.Check(rc, "mount_setattr") && !path.empty()) err.path = path;
+  return rc;
+}
+
 namespace {
 
 Napi::Value StringArray(Napi::Env env, const std::vector<std::string>& items) {
@@ -64,9 +115,8 @@ struct FsopenOp {
     return ArgPath(info, 0, "fsname", fsname) && ArgUint(info, 1, "flags", flags);
   }
   void Run() {
-    int rc = SysFsopen(fsname.c_str(), flags | FSOPEN_CLOEXEC);
-    if (err.Check(rc, "fsopen")) err.path = fsname;
-    else fd.Reset(rc);
+    int rc = CallFsopen(fsname, flags, err);
+    if (rc >= 0) fd.Reset(rc);
   }
   Napi::Value Result(Napi::Env env) { return FdHandle::Wrap(env, fd.Release(), "fs"); }
 };
@@ -85,9 +135,8 @@ struct FspickOp {
            ArgUint(info, 2, "flags", flags);
   }
   void Run() {
-    int rc = SysFspick(dir.fd, path.c_str(), flags | FSPICK_CLOEXEC);
-    if (err.Check(rc, "fspick")) err.path = path;
-    else fd.Reset(rc);
+    int rc = CallFspick(dir.fd, path, flags, err);
+    if (rc >= 0) fd.Reset(rc);
   }
   Napi::Value Result(Napi::Env env) { return FdHandle::Wrap(env, fd.Release(), "fs"); }
 };
@@ -98,13 +147,8 @@ struct FsconfigBase {
   std::string key;
   SysError err;
 
-  void Call(unsigned cmd, const char* key_or_null, const void* value, int aux,
-            const std::string* shown_value) {
-    int rc = SysFsconfig(fs.fd, cmd, key_or_null, value, aux);
-    if (!err.Check(rc, "fsconfig")) return;
-    if (key_or_null) err.key = key;
-    if (shown_value) err.path = *shown_value;
-    err.kernel_messages = DrainFsLog(fs.fd);
+  void Call(unsigned cmd, bool with_key, const void* value, int aux, const std::string* shown) {
+    CallFsconfig(fs.fd, cmd, with_key ? &key : nullptr, value, aux, shown, err);
   }
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };
@@ -115,7 +159,7 @@ struct FsconfigSetFlagOp : FsconfigBase {
   bool Parse(const Napi::CallbackInfo& info) {
     return ArgFd(info, 0, "fs", fs) && ArgPath(info, 1, "key", key);
   }
-  void Run() { Call(kFsconfigSetFlag, key.c_str(), nullptr, 0, nullptr); }
+  void Run() { Call(kFsconfigSetFlag, true, nullptr, 0, nullptr); }
 };
 
 // fsconfig(fd, FSCONFIG_SET_STRING, key, value, 0); the kernel caps value at 255 bytes.
@@ -125,7 +169,7 @@ struct FsconfigSetStringOp : FsconfigBase {
   bool Parse(const Napi::CallbackInfo& info) {
     return ArgFd(info, 0, "fs", fs) && ArgPath(info, 1, "key", key) && ArgPath(info, 2, "value", value);
   }
-  void Run() { Call(kFsconfigSetString, key.c_str(), value.c_str(), 0, &value); }
+  void Run() { Call(kFsconfigSetString, true, value.c_str(), 0, &value); }
 };
 
 // fsconfig(fd, FSCONFIG_SET_BINARY, key, value, length)
@@ -135,7 +179,7 @@ struct FsconfigSetBinaryOp : FsconfigBase {
   bool Parse(const Napi::CallbackInfo& info) {
     return ArgFd(info, 0, "fs", fs) && ArgPath(info, 1, "key", key) && ArgBuffer(info, 2, "value", value);
   }
-  void Run() { Call(kFsconfigSetBinary, key.c_str(), value.data(), static_cast<int>(value.size()), nullptr); }
+  void Run() { Call(kFsconfigSetBinary, true, value.data(), static_cast<int>(value.size()), nullptr); }
 };
 
 // fsconfig(fd, FSCONFIG_SET_PATH, key, path, dirfd) and FSCONFIG_SET_PATH_EMPTY
@@ -149,7 +193,7 @@ struct FsconfigSetPathOp : FsconfigBase {
            ArgPath(info, 3, "path", path) && ArgBool(info, 4, "emptyPath", empty_ok);
   }
   void Run() {
-    Call(empty_ok ? kFsconfigSetPathEmpty : kFsconfigSetPath, key.c_str(), path.c_str(), dir.fd, &path);
+    Call(empty_ok ? kFsconfigSetPathEmpty : kFsconfigSetPath, true, path.c_str(), dir.fd, &path);
   }
 };
 
@@ -160,7 +204,7 @@ struct FsconfigSetFdOp : FsconfigBase {
   bool Parse(const Napi::CallbackInfo& info) {
     return ArgFd(info, 0, "fs", fs) && ArgPath(info, 1, "key", key) && ArgFd(info, 2, "fd", value);
   }
-  void Run() { Call(kFsconfigSetFd, key.c_str(), nullptr, value.fd, nullptr); }
+  void Run() { Call(kFsconfigSetFd, true, nullptr, value.fd, nullptr); }
 };
 
 // fsconfig(fd, FSCONFIG_CMD_CREATE | CMD_CREATE_EXCL | CMD_RECONFIGURE, NULL, NULL, 0).
@@ -171,7 +215,7 @@ struct FsconfigCmdOp : FsconfigBase {
                                        : kCmd == kFsconfigCmdCreateExcl ? "fsconfigCreateExcl"
                                                                         : "fsconfigReconfigure";
   bool Parse(const Napi::CallbackInfo& info) { return ArgFd(info, 0, "fs", fs); }
-  void Run() { Call(kCmd, nullptr, nullptr, 0, nullptr); }
+  void Run() { Call(kCmd, false, nullptr, 0, nullptr); }
 };
 
 // fsmount(fd, flags, attr_flags): a detached mount fd. FSMOUNT_CLOEXEC is forced.
@@ -186,9 +230,8 @@ struct FsmountOp {
     return ArgFd(info, 0, "fs", fs) && ArgUint(info, 1, "flags", flags) && ArgUint(info, 2, "attrs", attrs);
   }
   void Run() {
-    int rc = SysFsmount(fs.fd, flags | FSMOUNT_CLOEXEC, attrs);
-    if (err.Check(rc, "fsmount")) err.kernel_messages = DrainFsLog(fs.fd);
-    else fd.Reset(rc);
+    int rc = CallFsmount(fs.fd, flags, attrs, err);
+    if (rc >= 0) fd.Reset(rc);
   }
   Napi::Value Result(Napi::Env env) { return FdHandle::Wrap(env, fd.Release(), "mount"); }
 };
@@ -206,12 +249,7 @@ struct MoveMountOp {
            ArgFd(info, 2, "toDirfd", to, true) && ArgPath(info, 3, "toPath", to_path) &&
            ArgUint(info, 4, "flags", flags);
   }
-  void Run() {
-    int rc = SysMoveMount(from.fd, from_path.c_str(), to.fd, to_path.c_str(), flags);
-    if (!err.Check(rc, "move_mount")) return;
-    if (!from_path.empty()) err.path = from_path;
-    if (!to_path.empty()) err.dest = to_path;
-  }
+  void Run() { CallMoveMount(from.fd, from_path, to.fd, to_path, flags, err); }
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };
 
@@ -229,9 +267,8 @@ struct OpenTreeOp {
            ArgUint(info, 2, "flags", flags);
   }
   void Run() {
-    int rc = SysOpenTree(dir.fd, path.c_str(), flags | OPEN_TREE_CLOEXEC);
-    if (err.Check(rc, "open_tree")) err.path = path;
-    else fd.Reset(rc);
+    int rc = CallOpenTree(dir.fd, path, flags, err);
+    if (rc >= 0) fd.Reset(rc);
   }
   Napi::Value Result(Napi::Env env) { return FdHandle::Wrap(env, fd.Release(), "mount"); }
 };
@@ -258,8 +295,7 @@ struct MountSetattrOp {
   void Run() {
     MountAttrV0 attr{attr_set, attr_clr, propagation,
                      userns.fd >= 0 ? static_cast<uint64_t>(userns.fd) : 0};
-    int rc = SysMountSetattr(dir.fd, path.c_str(), flags, attr);
-    if (err.Check(rc, "mount_setattr") && !path.empty()) err.path = path;
+    CallMountSetattr(dir.fd, path, flags, attr, err);
   }
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "args.h"
+#include "calls.h"
 #include "errors.h"
 #include "legacy.h"
 #include "sys.h"
@@ -23,6 +24,12 @@ int LegacyMount(const LegacyMountArgs& a, SysError& err) {
     if (a.source) err.path = *a.source;
     err.dest = a.target;
   }
+  return rc;
+}
+
+int CallUmount2(const std::string& target, unsigned flags, SysError& err) {
+  int rc = RawResult(umount2(target.c_str(), static_cast<int>(flags)));
+  if (err.Check(rc, "umount2")) err.path = target;
   return rc;
 }
 
@@ -102,7 +109,7 @@ struct Umount2Op {
     return ArgPath(info, 0, "target", target) && ArgUint(info, 1, "flags", flags);
   }
   void Run() {
-    if (err.Check(RawResult(umount2(target.c_str(), static_cast<int>(flags))), "umount2")) err.path = target;
+    CallUmount2(target, flags, err);
   }
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };

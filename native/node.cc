@@ -8,12 +8,25 @@
 #include <string>
 
 #include "args.h"
+#include "calls.h"
 #include "errors.h"
 #include "statx_js.h"
 #include "sys.h"
 #include "worker.h"
 
 namespace ovl {
+
+int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major, unsigned minor, SysError& err) {
+  int rc = RawResult(mknodat(dirfd, path.c_str(), mode, makedev(major, minor)));
+  if (err.Check(rc, "mknod")) err.path = path;
+  return rc;
+}
+
+int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, struct statx* st, SysError& err) {
+  int rc = RawResult(statx(dirfd, path.c_str(), static_cast<int>(flags), mask, st));
+  if (err.Check(rc, "statx") && !path.empty()) err.path = path;
+  return rc;
+}
 
 namespace {
 
@@ -31,8 +44,7 @@ struct MknodOp {
            ArgUint(info, 4, "minor", minor_no);
   }
   void Run() {
-    int rc = RawResult(mknodat(dir.fd, path.c_str(), mode, makedev(major_no, minor_no)));
-    if (err.Check(rc, "mknod")) err.path = path;
+    CallMknod(dir.fd, path, mode, major_no, minor_no, err);
   }
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };
@@ -51,8 +63,7 @@ struct StatxOp {
            ArgUint(info, 2, "flags", flags) && ArgUint(info, 3, "mask", mask);
   }
   void Run() {
-    int rc = RawResult(statx(dir.fd, path.c_str(), static_cast<int>(flags), mask, &st));
-    if (err.Check(rc, "statx") && !path.empty()) err.path = path;
+    CallStatx(dir.fd, path, flags, mask, &st, err);
   }
   Napi::Value Result(Napi::Env env) { return StatxObject(env, st); }
 };

@@ -8,12 +8,34 @@
 #include <vector>
 
 #include "args.h"
+#include "calls.h"
 #include "errors.h"
 #include "fd.h"
 #include "sys.h"
 #include "worker.h"
 
 namespace ovl {
+
+int CallSetxattr(const std::string& path, const std::string& name, const void* value, size_t size, unsigned flags,
+                 bool follow, SysError& err) {
+  int f = static_cast<int>(flags);
+  int rc = RawResult(follow ? setxattr(path.c_str(), name.c_str(), value, size, f)
+                            : lsetxattr(path.c_str(), name.c_str(), value, size, f));
+  if (err.Check(rc, follow ? "setxattr" : "lsetxattr")) {
+    err.path = path;
+    err.key = name;
+  }
+  return rc;
+}
+
+int CallRemovexattr(const std::string& path, const std::string& name, bool follow, SysError& err) {
+  int rc = RawResult(follow ? removexattr(path.c_str(), name.c_str()) : lremovexattr(path.c_str(), name.c_str()));
+  if (err.Check(rc, follow ? "removexattr" : "lremovexattr")) {
+    err.path = path;
+    err.key = name;
+  }
+  return rc;
+}
 
 namespace {
 
@@ -122,10 +144,11 @@ struct SetOp {
            ArgUint(info, 3, "flags", flags);
   }
   void Run() {
-    int f = static_cast<int>(flags);
-    int rc = t.by_fd ? fsetxattr(t.fd.fd, name.c_str(), value.data(), value.size(), f)
-             : t.follow ? setxattr(t.path.c_str(), name.c_str(), value.data(), value.size(), f)
-                        : lsetxattr(t.path.c_str(), name.c_str(), value.data(), value.size(), f);
+    if (!t.by_fd) {
+      CallSetxattr(t.path, name, value.data(), value.size(), flags, t.follow, err);
+      return;
+    }
+    int rc = fsetxattr(t.fd.fd, name.c_str(), value.data(), value.size(), static_cast<int>(flags));
     if (err.Check(RawResult(rc), "")) t.Name(err, "setxattr", "lsetxattr", "fsetxattr", &name);
   }
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
@@ -175,10 +198,11 @@ struct RemoveOp {
     return t.ParsePath(info, 0, 2) && ArgPath(info, 1, "name", name);
   }
   void Run() {
-    int rc = t.by_fd ? fremovexattr(t.fd.fd, name.c_str())
-             : t.follow ? removexattr(t.path.c_str(), name.c_str())
-                        : lremovexattr(t.path.c_str(), name.c_str());
-    if (err.Check(RawResult(rc), "")) t.Name(err, "removexattr", "lremovexattr", "fremovexattr", &name);
+    if (!t.by_fd) {
+      CallRemovexattr(t.path, name, t.follow, err);
+      return;
+    }
+    if (err.Check(RawResult(fremovexattr(t.fd.fd, name.c_str())), "")) t.Name(err, "removexattr", "lremovexattr", "fremovexattr", &name);
   }
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };
