@@ -75,38 +75,55 @@ export class OverlayMount extends MountHandle {
    * its work dir left alone (a detached overlay keeps running on it until its last user is gone).
    */
   override async unmount(options: OverlayUnmountOptions = {}): Promise<OverlayUnmountResult> {
-    const clean = options.cleanWorkdir === true && this.spec.work !== undefined;
+    const clean = cleaning(this.spec.work, options);
     let busy = false;
-    if (clean && options.detach) {
-      try {
-        await super.unmount({});
-      } catch (e) {
-        if (!(isSystemError(e) && e.code === 'EBUSY')) throw e;
-        await super.unmount({ detach: true });
-        busy = true;
-      }
-    } else await super.unmount(options);
-    return { stillInUse: busy, cleaned: clean && !busy ? cleanWorkdir(this.spec.work!) : [] };
+    try {
+      await super.unmount({ detach: options.detach === true && !clean });
+    } catch (e) {
+      if (!(clean && options.detach && isSystemError(e) && e.code === 'EBUSY')) throw e;
+      await super.unmount({ detach: true });
+      busy = true;
+    }
+    return cleaned(this.spec.work, clean, busy);
   }
 
   override unmountSync(options: OverlayUnmountOptions = {}): OverlayUnmountResult {
-    const clean = options.cleanWorkdir === true && this.spec.work !== undefined;
-    let busy = false;
-    if (clean && options.detach) {
-      try {
-        super.unmountSync({});
-      } catch (e) {
-        if (!(isSystemError(e) && e.code === 'EBUSY')) throw e;
-        super.unmountSync({ detach: true });
-        busy = true;
-      }
-    } else super.unmountSync(options);
-    return { stillInUse: busy, cleaned: clean && !busy ? cleanWorkdir(this.spec.work!) : [] };
+    return unmountAndCleanSync((detach) => super.unmountSync({ detach }), this.spec.work, options);
   }
 
   protected override afterUnmount(): void {
     forget(this.mountId);
   }
+}
+
+function cleaning(work: string | undefined, options: OverlayUnmountOptions): boolean {
+  return options.cleanWorkdir === true && work !== undefined;
+}
+
+function cleaned(work: string | undefined, clean: boolean, busy: boolean): OverlayUnmountResult {
+  return { stillInUse: busy, cleaned: clean && !busy ? cleanWorkdir(work!) : [] };
+}
+
+/**
+ * The unmount rule shared by OverlayMount and `ovl umount` (which has only a mount point):
+ * `unmount(detach)` does the unmount. With cleanWorkdir and detach, a plain unmount is tried
+ * first; a busy overlay is then detached and its work dir, which it still runs on, left alone.
+ */
+export function unmountAndCleanSync(
+  unmount: (detach: boolean) => unknown,
+  work: string | undefined,
+  options: OverlayUnmountOptions,
+): OverlayUnmountResult {
+  const clean = cleaning(work, options);
+  let busy = false;
+  try {
+    unmount(options.detach === true && !clean);
+  } catch (e) {
+    if (!(clean && options.detach && isSystemError(e) && e.code === 'EBUSY')) throw e;
+    unmount(true);
+    busy = true;
+  }
+  return cleaned(work, clean, busy);
 }
 
 const HINTS: Array<[RegExp, string]> = [

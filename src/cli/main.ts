@@ -11,14 +11,13 @@ import { isSystemError } from '../errors.js';
 import { findOverlay, inspect, listOverlays, type OverlayInfo } from '../inspect.js';
 import { resolvePath } from '../layers.js';
 import { applyMarkersSync, clearOpaque, createXattrWhiteout, setOpaque, type Opaque } from '../markers.js';
-import { mountOverlay } from '../mount.js';
+import { mountOverlay, unmountAndCleanSync } from '../mount.js';
 import { parseMountOptions, specFromMountOptions } from '../mount-options.js';
 import { MNT } from '../constants.js';
 import { formatPlan, plan } from '../plan.js';
 import { probe } from '../probe.js';
 import { OverlaySpecError, validateSpec, type OverlaySpec, type Strategy } from '../spec.js';
 import { umount2Sync } from '../sys/mount-legacy.js';
-import { cleanWorkdir } from '../workdir.js';
 import { runDemo } from './demo.js';
 import { err, json, out, paint, table } from './output.js';
 
@@ -225,22 +224,14 @@ function cmdUmount(v: Record<string, unknown>, [target]: string[]): number | voi
     err(`ovl: cannot clean the work dir of '${abs}': the kernel shows it as '${info.work}', not where it is; nothing was unmounted`);
     return EXIT_FAILURE;
   }
-  let stillAlive = false;
-  try {
-    // With --clean-workdir, try a plain unmount first: a lazy one of a busy overlay leaves it
-    // running on its work dir until the last user is gone.
-    umount2Sync(abs, MNT.UMOUNT_NOFOLLOW | (v.lazy && !clean ? MNT.DETACH : 0));
-  } catch (e) {
-    if (!(v.lazy && isSystemError(e) && e.code === 'EBUSY')) throw e;
-    umount2Sync(abs, MNT.UMOUNT_NOFOLLOW | MNT.DETACH);
-    stillAlive = true;
-  }
-  if (!clean || info?.work === undefined) return;
-  if (stillAlive) {
+  const r = unmountAndCleanSync((detach) => umount2Sync(abs, MNT.UMOUNT_NOFOLLOW | (detach ? MNT.DETACH : 0)), clean ? info.work : undefined, {
+    detach: v.lazy === true,
+    cleanWorkdir: clean,
+  });
+  if (r.stillInUse) {
     err(`ovl: warning: '${abs}' was busy: detached, but the overlay lives on until its last user is gone, so its work dir '${info.work}' was not cleaned`);
-    return;
   }
-  for (const p of cleanWorkdir(info.work)) err(`ovl: removed ${p}`);
+  for (const p of r.cleaned) err(`ovl: removed ${p}`);
 }
 
 function cmdLs(v: Record<string, unknown>): void {
