@@ -5,21 +5,30 @@ import { sys } from '../../src/index.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 
-/** `getfattr --absolute-names -n name --only-values path`: the raw value bytes. */
-function getfattr(path: string, name: string): Buffer {
-  const r = spawnSync('getfattr', ['--absolute-names', '-n', name, '--only-values', path]);
+/*
+ * The independent implementation: Python's os.getxattr/os.setxattr (glibc's getxattr(2) and
+ * setxattr(2), no follow), always there where npm install can build the addon (node-gyp needs
+ * python3), unlike getfattr/setfattr (Debian's `attr`, not on a fresh machine).
+ */
+const PY_GET = 'import os,sys; sys.stdout.buffer.write(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False))';
+const PY_SET = 'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3]), follow_symlinks=False)';
+
+function python(code: string, args: string[]): Buffer {
+  const r = spawnSync('python3', ['-c', code, ...args]);
   if (r.error) throw r.error;
   expect(r.stderr.toString()).toBe('');
   expect(r.status).toBe(0);
   return r.stdout;
 }
 
-/** `setfattr -n name -v 0x<hex> path`. */
-function setfattr(path: string, name: string, value: Buffer): void {
-  const r = spawnSync('setfattr', ['-n', name, '-v', `0x${value.toString('hex')}`, path]);
-  if (r.error) throw r.error;
-  expect(r.stderr.toString()).toBe('');
-  expect(r.status).toBe(0);
+/** Python's os.getxattr: the raw value bytes. */
+function pyGetxattr(path: string, name: string): Buffer {
+  return python(PY_GET, [path, name]);
+}
+
+/** Python's os.setxattr. */
+function pySetxattr(path: string, name: string, value: Buffer): void {
+  python(PY_SET, [path, name, value.toString('hex')]);
 }
 
 // Every byte value, NULs and newlines included, in an order that is not the identity.
@@ -31,28 +40,28 @@ function fixture(): { dir: string; file: string } {
   return { dir: join(root, 'dir'), file: join(root, 'file') };
 }
 
-describePrivileged('xattrs interoperate with getfattr/setfattr (attr package)', () => {
-  it('setxattrSync -> getfattr: trusted.overlay.opaque and a binary user.* value read back identical', () => {
+describePrivileged("xattrs interoperate with Python's os.getxattr/os.setxattr", () => {
+  it('setxattrSync -> os.getxattr: trusted.overlay.opaque and a binary user.* value read back identical', () => {
     const { dir, file } = fixture();
     sys.setxattrSync(dir, 'trusted.overlay.opaque', 'y');
     sys.setxattrSync(file, 'user.blob', BINARY);
-    expect(getfattr(dir, 'trusted.overlay.opaque')).toEqual(Buffer.from('y'));
-    expect(getfattr(file, 'user.blob')).toEqual(BINARY);
+    expect(pyGetxattr(dir, 'trusted.overlay.opaque')).toEqual(Buffer.from('y'));
+    expect(pyGetxattr(file, 'user.blob')).toEqual(BINARY);
   });
 
-  it('setxattr (Promise) -> getfattr', async () => {
+  it('setxattr (Promise) -> os.getxattr', async () => {
     const { dir, file } = fixture();
     await sys.setxattr(dir, 'trusted.overlay.opaque', Buffer.from('y'));
     await sys.setxattr(file, 'user.blob', new Uint8Array(BINARY));
-    expect(getfattr(dir, 'trusted.overlay.opaque')).toEqual(Buffer.from('y'));
-    expect(getfattr(file, 'user.blob')).toEqual(BINARY);
+    expect(pyGetxattr(dir, 'trusted.overlay.opaque')).toEqual(Buffer.from('y'));
+    expect(pyGetxattr(file, 'user.blob')).toEqual(BINARY);
   });
 
-  it('setfattr -v 0x... -> getxattrSync and getxattr (Promise) read back identical bytes', async () => {
+  it('os.setxattr -> getxattrSync and getxattr (Promise) read back identical bytes', async () => {
     const { dir, file } = fixture();
-    setfattr(dir, 'trusted.overlay.opaque', Buffer.from('y'));
-    setfattr(file, 'user.blob', BINARY);
-    setfattr(file, 'trusted.overlay.redirect', Buffer.from('/some/where'));
+    pySetxattr(dir, 'trusted.overlay.opaque', Buffer.from('y'));
+    pySetxattr(file, 'user.blob', BINARY);
+    pySetxattr(file, 'trusted.overlay.redirect', Buffer.from('/some/where'));
 
     expect(sys.getxattrSync(dir, 'trusted.overlay.opaque')).toEqual(Buffer.from('y'));
     expect(sys.getxattrSync(file, 'user.blob')).toEqual(BINARY);
@@ -62,12 +71,11 @@ describePrivileged('xattrs interoperate with getfattr/setfattr (attr package)', 
     expect(sys.listxattrSync(file).sort()).toEqual(['trusted.overlay.redirect', 'user.blob']);
   });
 
-  it('an empty value set by setxattr is present and empty for getfattr, and vice versa', () => {
+  it('an empty value set by setxattr is present and empty for os.getxattr, and vice versa', () => {
     const { dir, file } = fixture();
     sys.setxattrSync(file, 'trusted.overlay.metacopy', Buffer.alloc(0));
-    expect(getfattr(file, 'trusted.overlay.metacopy').length).toBe(0);
-    const r = spawnSync('setfattr', ['-n', 'trusted.overlay.metacopy', dir]);
-    expect(r.status).toBe(0);
+    expect(pyGetxattr(file, 'trusted.overlay.metacopy').length).toBe(0);
+    pySetxattr(dir, 'trusted.overlay.metacopy', Buffer.alloc(0));
     expect(sys.getxattrSync(dir, 'trusted.overlay.metacopy').length).toBe(0);
   });
 });
