@@ -118,7 +118,7 @@ function cleanup() {
     .reverse();
   for (const m of mounts) {
     try {
-      sys.umount2Sync(m, MNT.DETACH);
+      sys.umount2Sync(m, { flags: MNT.DETACH });
     } catch {
       /* already gone */
     }
@@ -136,7 +136,7 @@ const layers = [];
 
 /** A tmpfs over base; the C helper compiled into it; 500 layers of one file each. */
 function setup() {
-  sys.mountSync('tmpfs', base, 'tmpfs', 0, 'mode=0755');
+  sys.mountSync('tmpfs', base, 'tmpfs', { data: 'mode=0755' });
   mkdirSync(dirname(cBin));
   run('cc', ['-O2', '-pthread', '-o', cBin, join(repo, 'bench', 'c', 'ovlbench.c')]);
   const layersDir = join(base, 'layers');
@@ -207,7 +207,7 @@ function rawSync(spec) {
     for (let i = 0; i < k; i++) {
       const t0 = now();
       sys.runStepsSync(steps);
-      sys.umount2Sync(spec.target, UMOUNT);
+      sys.umount2Sync(spec.target, { flags: UMOUNT });
       out.push(since(t0));
     }
     return out;
@@ -221,7 +221,7 @@ function rawAsync(spec) {
     for (let i = 0; i < k; i++) {
       const t0 = now();
       await sys.runSteps(steps);
-      await sys.umount2(spec.target, UMOUNT);
+      await sys.umount2(spec.target, { flags: UMOUNT });
       out.push(since(t0));
     }
     return out;
@@ -270,7 +270,7 @@ function mount8Absolute(spec) {
     what =
       `exit ${r.status}, MOUNTED with ${seen.lower.length} of ${spec.lower.length} layers` +
       `${seen.upper === undefined ? ' and no upper (read-only)' : ''}: the data was cut at one page`;
-    for (const m of mounted.reverse()) sys.umount2Sync(m.mountPoint, MNT.DETACH);
+    for (const m of mounted.reverse()) sys.umount2Sync(m.mountPoint, { flags: MNT.DETACH });
   } else {
     what = `exit ${r.status} (${(r.stderr || '').trim().split('\n')[0]})`;
   }

@@ -15,12 +15,7 @@
 
 namespace ovl {
 
-void InitMountApi(Napi::Env env, Napi::Object exports);
-void InitMountLegacy(Napi::Env env, Napi::Object exports);
-void InitXattr(Napi::Env env, Napi::Object exports);
-void InitNode(Napi::Env env, Napi::Object exports);
 void InitBatch(Napi::Env env, Napi::Object exports);
-void InitMountInfo(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -85,7 +80,7 @@ Napi::Object HeaderConstants(Napi::Env env) {
   OVL_CONST(MOVE_MOUNT_SET_GROUP); OVL_CONST(MOVE_MOUNT_BENEATH);
   OVL_CONST(OPEN_TREE_CLONE); OVL_CONST(OPEN_TREE_CLOEXEC);
   OVL_CONST(AT_RECURSIVE); OVL_CONST(AT_EMPTY_PATH); OVL_CONST(AT_SYMLINK_NOFOLLOW); OVL_CONST(AT_NO_AUTOMOUNT);
-  OVL_CONST(O_RDONLY); OVL_CONST(O_PATH); OVL_CONST(O_DIRECTORY); OVL_CONST(O_NOFOLLOW); OVL_CONST(O_CLOEXEC);
+  OVL_CONST(O_RDONLY); OVL_CONST(O_WRONLY); OVL_CONST(O_CREAT); OVL_CONST(O_EXCL); OVL_CONST(O_PATH); OVL_CONST(O_DIRECTORY); OVL_CONST(O_NOFOLLOW); OVL_CONST(O_CLOEXEC);
   OVL_CONST(XATTR_CREATE); OVL_CONST(XATTR_REPLACE);
   OVL_CONST(S_IFCHR); OVL_CONST(S_IFMT); OVL_CONST(S_IFDIR); OVL_CONST(S_IFREG);
   OVL_CONST(STATX_BASIC_STATS); OVL_CONST(STATX_MNT_ID); OVL_CONST(STATX_MNT_ID_UNIQUE);
@@ -123,12 +118,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("errnoName", Napi::Function::New<ErrnoName>(env, "errnoName"));
   exports.Set("constants", HeaderConstants(env));
   InitFd(env, exports);
-  InitMountApi(env, exports);
-  InitMountLegacy(env, exports);
-  InitXattr(env, exports);
-  InitNode(env, exports);
   InitBatch(env, exports);
-  InitMountInfo(env, exports);
   return exports;
 }
 

@@ -1,17 +1,24 @@
 // One function per syscall: the call with its fixed flags (*_CLOEXEC), and on failure the
-// error record (syscall name, path, dest, key, the fs-context log). The single-call exports and
-// the batched call (batch.cc) both go through these, so a syscall is written once.
+// error record (syscall name, path, dest, key, the fs-context log). runSteps (batch.cc) is the
+// only caller: every raw function, single or batched, is a step, so a syscall is written once.
 // Each returns the result (an fd, or 0) or -errno.
 #pragma once
 
 #include <sys/stat.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "errors.h"
 #include "sys.h"
 
 namespace ovl {
+
+// fd.cc
+int CallOpen(int dirfd, const std::string& path, unsigned flags, unsigned mode, SysError& err);
+int CallLseek(int fd, int64_t offset, unsigned whence, int64_t& result, SysError& err);
 
 // mount_api.cc
 int CallFsopen(const std::string& fsname, unsigned flags, SysError& err);
@@ -24,20 +31,41 @@ int CallMoveMount(int from, const std::string& from_path, int to, const std::str
                   SysError& err);
 int CallOpenTree(int dirfd, const std::string& path, unsigned flags, SysError& err);
 int CallMountSetattr(int dirfd, const std::string& path, unsigned flags, const MountAttrV0& attr, SysError& err);
+// The fs-context message log: reads messages until the queue is empty (ENODATA). Each read(2)
+// returns one message; the queue keeps only the last 8. Trailing newlines are dropped, the
+// level prefix ("e overlay: ...") is kept.
+std::vector<std::string> DrainFsLog(int fs_fd);
 
-// fd.cc
-int CallOpen(int dirfd, const std::string& path, unsigned flags, unsigned mode, SysError& err);
-
-// mount_legacy.cc
+// mount_legacy.cc: mount(2), and mount(2) on a private-cwd thread when `cwd` >= 0.
+struct LegacyMountArgs {
+  const std::optional<std::string>& source;
+  const std::string& target;
+  const std::optional<std::string>& fstype;
+  unsigned flags;
+  const std::optional<std::string>& data;
+};
+int CallMount(const LegacyMountArgs& args, int cwd, SysError& err);
 int CallUmount2(const std::string& target, unsigned flags, SysError& err);
+
+// mount_info.cc: statmount(2) into `buf` (struct statmount and its strings).
+int CallStatmount(uint64_t mnt_id, uint64_t mask, std::vector<char>& buf, SysError& err);
 
 // node.cc
 int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major, unsigned minor, SysError& err);
 int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, struct statx* st, SysError& err);
+int CallRealpath(const std::string& path, std::string& out, SysError& err);
 
-// xattr.cc (path forms: l*xattr unless `follow`)
-int CallSetxattr(const std::string& path, const std::string& name, const void* value, size_t size, unsigned flags,
-                 bool follow, SysError& err);
-int CallRemovexattr(const std::string& path, const std::string& name, bool follow, SysError& err);
+// xattr.cc. A path target uses the l*xattr calls unless `follow`; an fd target (fd >= 0) the
+// f*xattr ones. Values and name lists are read with retries while their size changes.
+struct XattrTarget {
+  const std::string* path;  // nullptr for an fd target
+  int fd;
+  bool follow;
+};
+int CallGetxattr(const XattrTarget& t, const std::string& name, std::vector<char>& value, SysError& err);
+int CallSetxattr(const XattrTarget& t, const std::string& name, const void* value, size_t size, unsigned flags,
+                 SysError& err);
+int CallListxattr(const XattrTarget& t, std::vector<char>& names, SysError& err);
+int CallRemovexattr(const XattrTarget& t, const std::string& name, SysError& err);
 
 }  // namespace ovl

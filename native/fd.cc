@@ -6,7 +6,6 @@
 #include "calls.h"
 #include "errors.h"
 #include "sys.h"
-#include "worker.h"
 
 namespace ovl {
 
@@ -14,6 +13,17 @@ int CallOpen(int dirfd, const std::string& path, unsigned flags, unsigned mode, 
   int rc = RawResult(openat(dirfd, path.c_str(), static_cast<int>(flags) | O_CLOEXEC, mode));
   if (err.Check(rc, "open")) err.path = path;
   return rc;
+}
+
+int CallLseek(int fd, int64_t offset, unsigned whence, int64_t& result, SysError& err) {
+  off_t r = lseek(fd, static_cast<off_t>(offset), static_cast<int>(whence));
+  if (r < 0) {
+    int rc = -errno;
+    err.Check(rc, "lseek");
+    return rc;
+  }
+  result = r;
+  return 0;
 }
 
 namespace {
@@ -152,53 +162,6 @@ void FdLease::Reset() {
 
 namespace {
 
-// open(2) with O_CLOEXEC forced, returning a handle: O_PATH layer fds and directory fds for
-// the relative-path mount.
-struct OpenOp {
-  static constexpr const char* kName = "open";
-  std::string path;
-  unsigned flags = 0;  // unsigned like every flag word TS passes; -1 would set every O_ bit
-  unsigned mode = 0;
-  UniqueFd fd;
-  SysError err;
-
-  bool Parse(const Napi::CallbackInfo& info) {
-    return ArgPath(info, 0, "path", path) && ArgUint(info, 1, "flags", flags) &&
-           ArgUint(info, 2, "mode", mode);
-  }
-  void Run() {
-    int rc = CallOpen(AT_FDCWD, path, flags, mode, err);
-    if (rc >= 0) fd.Reset(rc);
-  }
-  Napi::Value Result(Napi::Env env) { return FdHandle::Wrap(env, fd.Release(), "file"); }
-};
-
-// lseek(fd, offset, whence) -> the new offset. /dev/kmsg uses SEEK_END to skip old records.
-struct LseekOp {
-  static constexpr const char* kName = "lseek";
-  FdArg fd;
-  int64_t offset = 0;
-  int whence = 0;
-  int64_t result = 0;
-  SysError err;
-
-  bool Parse(const Napi::CallbackInfo& info) {
-    double off;
-    if (!ArgFd(info, 0, "fd", fd) || !NumberArg(info, 1, "offset", -9007199254740991.0, 9007199254740991.0, off) ||
-        !ArgInt(info, 2, "whence", whence)) {
-      return false;
-    }
-    offset = static_cast<int64_t>(off);
-    return true;
-  }
-  void Run() {
-    off_t r = lseek(fd.fd, static_cast<off_t>(offset), whence);
-    if (r < 0) err.Check(-errno, "lseek");
-    else result = r;
-  }
-  Napi::Value Result(Napi::Env env) { return Napi::Number::New(env, static_cast<double>(result)); }
-};
-
 // adoptFd(fd, kind): take ownership of an fd opened elsewhere (e.g. fs.openSync).
 Napi::Value AdoptFd(const Napi::CallbackInfo& info) {
   int fd;
@@ -225,8 +188,6 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("FdHandle", ctor);
   exports.Set("adoptFd", Napi::Function::New<AdoptFd>(env, "adoptFd"));
   exports.Set("leakedFdCount", Napi::Function::New<LeakedFdCount>(env, "leakedFdCount"));
-  ExportOp<OpenOp>(env, exports);
-  ExportOp<LseekOp>(env, exports);
 }
 
 }  // namespace ovl

@@ -23,6 +23,7 @@ class FdHandle : public Napi::ObjectWrap<FdHandle> {
 
   int fd() const { return fd_; }
   bool closed() const { return closed_; }
+  const std::string& kind() const { return kind_; }
 
   // An async call that uses this fd on the thread pool holds a lease: close() during the call
   // marks the handle closed at once but releases the fd only when the last lease ends, so the
@@ -66,6 +67,7 @@ class FdLease {
 // An fd argument: a handle (leased) or a raw non-negative number owned by the caller.
 struct FdArg {
   int fd = -1;
+  std::string kind;  // the handle's kind; empty for a raw number
   FdLease lease;
 };
 

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
+#include "calls.h"
 #include "errors.h"
 #include "sys.h"
-#include "worker.h"
+#include "results.h"
 
 namespace ovl {
 
@@ -55,77 +55,65 @@ constexpr uint64_t kMntOpts = STATMOUNT_MNT_OPTS, kFsType = STATMOUNT_FS_TYPE, k
                    kMntPoint = STATMOUNT_MNT_POINT, kSbSource = STATMOUNT_SB_SOURCE, kOptArray = STATMOUNT_OPT_ARRAY,
                    kSbBasic = STATMOUNT_SB_BASIC, kMntBasic = STATMOUNT_MNT_BASIC, kSupported = STATMOUNT_SUPPORTED_MASK;
 
-// statmount(mntId, mask): mntId is the 64-bit id from statx(STATX_MNT_ID_UNIQUE).
-struct StatmountOp {
-  static constexpr const char* kName = "statmount";
-  uint64_t mnt_id = 0, mask = 0;
-  std::vector<char> buf;
-  SysError err;
-
-  bool Parse(const Napi::CallbackInfo& info) {
-    return ArgUint64(info, 0, "mountId", mnt_id) && ArgUint64(info, 1, "mask", mask);
-  }
-  void Run() {
-    MntIdReqV0 req{sizeof(MntIdReqV0), 0, mnt_id, mask};
-    buf.assign(sizeof(StatmountHead) + 4096, 0);
-    for (;;) {
-      long rc = syscall(SYS_statmount, &req, buf.data(), buf.size(), 0);
-      if (rc == 0) return;
-      // EOVERFLOW: the strings did not fit (a 500-layer overlay's options are ~32 KB).
-      if (errno == EOVERFLOW && buf.size() < (64u << 20)) {
-        buf.assign(buf.size() * 4, 0);
-        continue;
-      }
-      err.Check(-errno, "statmount");
-      return;
-    }
-  }
-  const StatmountHead& Head() const { return *reinterpret_cast<const StatmountHead*>(buf.data()); }
-  const char* Str(uint32_t off) const { return buf.data() + sizeof(StatmountHead) + off; }
-  Napi::Value Result(Napi::Env env) {
-    const StatmountHead& h = Head();
-    Napi::Object o = Napi::Object::New(env);
-    auto num = [&](const char* k, uint64_t v) { o.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
-    auto str = [&](const char* k, uint64_t bit, uint32_t off) {
-      if (h.mask & bit) o.Set(k, Napi::String::New(env, Str(off)));
-    };
-    num("mask", h.mask);
-    if (h.mask & kSbBasic) {
-      num("sbMagic", h.sb_magic);
-      num("sbFlags", h.sb_flags);
-      num("sbDevMajor", h.sb_dev_major);
-      num("sbDevMinor", h.sb_dev_minor);
-    }
-    if (h.mask & kMntBasic) {
-      num("mountId", h.mnt_id);
-      num("parentId", h.mnt_parent_id);
-      num("mountIdOld", h.mnt_id_old);
-      num("parentIdOld", h.mnt_parent_id_old);
-      num("attr", h.mnt_attr);
-      num("propagation", h.mnt_propagation);
-    }
-    if (h.mask & kSupported) num("supportedMask", h.supported_mask);
-    str("fsType", kFsType, h.fs_type);
-    str("mountRoot", kMntRoot, h.mnt_root);
-    str("mountPoint", kMntPoint, h.mnt_point);
-    str("source", kSbSource, h.sb_source);
-    str("options", kMntOpts, h.mnt_opts);
-    if (h.mask & kOptArray) {
-      Napi::Array arr = Napi::Array::New(env, h.opt_num);
-      const char* p = Str(h.opt_array);
-      for (uint32_t i = 0; i < h.opt_num; i++) {
-        size_t len = strlen(p);
-        arr.Set(i, Napi::String::New(env, p, len));
-        p += len + 1;
-      }
-      o.Set("optionArray", arr);
-    }
-    return o;
-  }
-};
-
 }  // namespace
 
-void InitMountInfo(Napi::Env env, Napi::Object exports) { ExportOp<StatmountOp>(env, exports); }
+int CallStatmount(uint64_t mnt_id, uint64_t mask, std::vector<char>& buf, SysError& err) {
+  MntIdReqV0 req{sizeof(MntIdReqV0), 0, mnt_id, mask};
+  buf.assign(sizeof(StatmountHead) + 4096, 0);
+  for (;;) {
+    long rc = syscall(SYS_statmount, &req, buf.data(), buf.size(), 0);
+    if (rc == 0) return 0;
+    // EOVERFLOW: the strings did not fit (a 500-layer overlay's options are ~32 KB).
+    if (errno == EOVERFLOW && buf.size() < (64u << 20)) {
+      buf.assign(buf.size() * 4, 0);
+      continue;
+    }
+    int code = -errno;
+    err.Check(code, "statmount");
+    return code;
+  }
+}
+
+Napi::Value StatmountObject(Napi::Env env, const std::vector<char>& buf) {
+  const StatmountHead& h = *reinterpret_cast<const StatmountHead*>(buf.data());
+  auto at = [&](uint32_t off) { return buf.data() + sizeof(StatmountHead) + off; };
+  Napi::Object o = Napi::Object::New(env);
+  auto num = [&](const char* k, uint64_t v) { o.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
+  auto str = [&](const char* k, uint64_t bit, uint32_t off) {
+    if (h.mask & bit) o.Set(k, Napi::String::New(env, at(off)));
+  };
+  num("mask", h.mask);
+  if (h.mask & kSbBasic) {
+    num("sbMagic", h.sb_magic);
+    num("sbFlags", h.sb_flags);
+    num("sbDevMajor", h.sb_dev_major);
+    num("sbDevMinor", h.sb_dev_minor);
+  }
+  if (h.mask & kMntBasic) {
+    num("mountId", h.mnt_id);
+    num("parentId", h.mnt_parent_id);
+    num("mountIdOld", h.mnt_id_old);
+    num("parentIdOld", h.mnt_parent_id_old);
+    num("attr", h.mnt_attr);
+    num("propagation", h.mnt_propagation);
+  }
+  if (h.mask & kSupported) num("supportedMask", h.supported_mask);
+  str("fsType", kFsType, h.fs_type);
+  str("mountRoot", kMntRoot, h.mnt_root);
+  str("mountPoint", kMntPoint, h.mnt_point);
+  str("source", kSbSource, h.sb_source);
+  str("options", kMntOpts, h.mnt_opts);
+  if (h.mask & kOptArray) {
+    Napi::Array arr = Napi::Array::New(env, h.opt_num);
+    const char* p = at(h.opt_array);
+    for (uint32_t i = 0; i < h.opt_num; i++) {
+      size_t len = strlen(p);
+      arr.Set(i, Napi::String::New(env, p, len));
+      p += len + 1;
+    }
+    o.Set("optionArray", arr);
+  }
+  return o;
+}
 
 }  // namespace ovl

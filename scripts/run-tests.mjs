@@ -3,7 +3,7 @@
 // namespace (`unshare --mount --propagation private`), so no mount made by a test, even one
 // that crashed, can reach the host. With CI=true a skipped privileged test fails the run.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
 
@@ -25,7 +25,9 @@ if (isRoot && !process.env.OVERLAYFS_HOST_MNT_NS) {
 }
 
 // Child-process fixtures (rootless tests under `unshare -Urm`, the ovl CLI) run the compiled
-// library, so build it from the sources under test first.
+// library, so build it from the sources under test first, into an empty dist/ (a module moved
+// or removed must not linger there from an older build).
+rmSync(join(root, 'dist'), { recursive: true, force: true });
 const build = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
   stdio: 'inherit',
   cwd: root,

@@ -1,84 +1,96 @@
-/** overlayfs: drive the Linux kernel's overlay filesystem from Node. */
-export * as sys from './sys/index.js';
-export * from './constants.js';
-export { createSystemError, errnoInfo, isSystemError, type SystemError } from './errors.js';
-export type { FdHandle, RawError, StatmountResult, StatxResult, Step, StepFd, StepsResult } from './native-types.js';
+/**
+ * overlayfs: drive the Linux kernel's overlay filesystem from Node.
+ *
+ * Every blocking function has a Promise form (its I/O off the main thread) and a …Sync form,
+ * as Node's fs has. What is exported here is the whole public API; README.md documents each.
+ */
+
+// Mounting overlays: spec → validate → plan → mount → handle.
+export { mountOverlay, mountOverlaySync, type MountOverlayOptions } from './mount/overlay.js';
+export { MountHandle, OverlayMount, type OverlayUnmountOptions, type OverlayUnmountResult, type UnmountOptions } from './mount/handle.js';
+export { validateSpec, validateSpecSync } from './mount/validate.js';
+export { probe, probeSync, type Capabilities, type ModuleDefaults } from './mount/probe.js';
+export { formatPlan, plan, type DataPiece, type MountPlan, type PlannedStep } from './mount/plan.js';
+export { bindMount, bindMountSync, tmpfsMount, tmpfsMountSync, type BindOptions, type TmpfsOptions } from './mount/volumes.js';
+export { cleanWorkdir, cleanWorkdirSync, hasStaleVolatile, hasStaleVolatileSync, overlaysUsing, overlaysUsingSync, type DirUser } from './mount/workdir.js';
+export { isMountError, type OverlayMountError } from './mount/failure.js';
+
+// The spec and mount(8)'s syntax for it (pure: no addon needed).
+export type { MountAttributes, OnOff, OverlayOptions, OverlaySpec, Strategy } from './spec/types.js';
+export { MAX_LAYERS } from './spec/options.js';
+export { parseMountOptions, specFromMountOptions, splitMountOptions, type ParsedMountOptions } from './spec/mount-syntax.js';
+export { escapeLegacyPath, splitLegacyLowerdir } from './spec/escape.js';
+
+// Errors: the library's own, and Node's shape for failed syscalls.
+export { isOverlayError, OverlayError, OverlaySpecError, type OverlayErrorCode, type OverlayErrorContext, type SpecProblem } from './spec/errors.js';
+export { isSystemError, type SystemError } from './sys/errors.js';
+
+// Reading mounts back.
 export {
-  checkSpecShape,
-  MAX_LAYERS,
-  OverlaySpecError,
-  validateSpec,
-  type MountAttributes,
-  type OverlayOptions,
-  type OverlaySpec,
-  type SpecProblem,
-  type Strategy,
-} from './spec.js';
-export { probe, type Capabilities, type ModuleDefaults } from './probe.js';
-export { formatPlan, formatStep, plan, type MountPlan, type PlannedStep } from './plan.js';
-export {
-  mountOverlay,
-  mountOverlaySync,
-  OverlayMount,
-  type MountOverlayOptions,
-  type OverlayMountError,
-  type OverlayUnmountOptions,
-  type OverlayUnmountResult,
-} from './mount.js';
-export { MountHandle, type UnmountOptions } from './mount-handle.js';
-export { bindMount, bindMountSync, tmpfsMount, tmpfsMountSync, type BindOptions, type TmpfsOptions } from './volumes.js';
-export { cleanWorkdir, hasStaleVolatile, overlaysUsing, type DirUser } from './workdir.js';
-export {
-  listOverlays,
   findOverlay,
+  findOverlaySync,
   inspect,
+  inspectSync,
+  listOverlays,
+  listOverlaysSync,
   toDocker,
   type DockerGraphDriverData,
   type OverlayInfo,
-} from './inspect.js';
+} from './read/inspect.js';
+export { parseMountInfo, parseOverlayOptions, readMountInfo, readMountInfoSync, type MountInfoEntry, type OverlayOptionsSeen } from './read/mountinfo.js';
+
+// Layers on disk: lookups, markers, changes.
 export {
-  parseMountInfo,
-  parseMountInfoLine,
-  parseOverlayOptions,
-  readMountInfo,
-  splitLegacyLowerdir,
-  escapeLegacyPath,
-  unescapeOctal,
-  type MountInfoEntry,
-  type OverlayOptionsSeen,
-} from './mountinfo.js';
-export {
-  LayerStack,
-  layersOf,
+  listMergedDir,
+  listMergedDirSync,
   resolvePath,
-  type LayerSource,
+  resolvePathSync,
   type EntryKind,
   type LayerDir,
+  type LayerSource,
   type Listed,
   type ReadNamespace,
   type Resolution,
   type ResolveOptions,
   type XattrNamespace,
-} from './layers.js';
+} from './layers/lookup.js';
 export {
   applyMarkers,
   applyMarkersSync,
   clearOpaque,
+  clearOpaqueSync,
   createWhiteout,
+  createWhiteoutSync,
   createXattrWhiteout,
+  createXattrWhiteoutSync,
   getMetacopy,
+  getMetacopySync,
   getOpaque,
+  getOpaqueSync,
   getOrigin,
+  getOriginSync,
   getRedirect,
+  getRedirectSync,
   isWhiteout,
-  MarkerError,
+  isWhiteoutSync,
   setOpaque,
+  setOpaqueSync,
   setRedirect,
+  setRedirectSync,
   whiteoutKind,
+  whiteoutKindSync,
   type MarkerOp,
   type Metacopy,
+  type NamespaceOption,
   type Opaque,
   type Origin,
   type WhiteoutKind,
-} from './markers.js';
-export { changes, changesSync, formatChange, type Change, type ChangeKind, type ChangesOptions } from './changes.js';
+  type XattrWhiteoutOptions,
+} from './layers/markers.js';
+export { changes, changesSync, formatChange, type Change, type ChangeKind, type ChangesOptions } from './layers/changes.js';
+
+// The raw syscalls and the kernel's constants.
+export * as sys from './sys/index.js';
+export * from './sys/constants.js';
+export type { FdHandle, StatmountResult, StatxResult } from './sys/native-types.js';
+export type { Step, StepFd, StepsResult } from './sys/steps.js';

@@ -6,10 +6,14 @@
  * content at its new place, and a metacopy file is a metadata-only change. As docker does, a
  * deleted directory is one D (not one per file inside), an added one is an A for every entry,
  * and a directory holding changes is itself C.
+ *
+ * The walk is one generator that yields both the changes and the I/O it needs (a directory at
+ * a time); changes() does that I/O off the main thread, changesSync() on it.
  */
-import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { join, posix } from 'node:path';
-import { LayerStack, overlayXattrs, readOverlayXattr, type LayerDir, type Listed, type ReadNamespace } from './layers.js';
+import { isRequest, perform, performAsync, readdir, type Request } from '../sys/io.js';
+import { LayerStack, type LayerDir, type Listed } from './lookup.js';
+import { statPaths, type PathInfo, type ReadNamespace } from './paths.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 
@@ -33,22 +37,13 @@ interface UpperEntry {
   dir: boolean;
   whiteout: boolean;
   real: string;
+  /** Type and overlay xattrs, for directories, devices and files that were there before. */
+  info: PathInfo | undefined;
 }
 
-function readUpperDir(real: string): UpperEntry[] {
-  let dirents: Dirent[];
-  try {
-    dirents = readdirSync(real, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  return dirents.map((d) => {
-    const path = join(real, d.name);
-    // d_type says "character device"; only rdev 0/0 makes it a whiteout.
-    const whiteout = d.isCharacterDevice() && lstatSync(path).rdev === 0;
-    return { name: d.name, dir: d.isDirectory(), whiteout, real: path };
-  });
-}
+type Walk<T = void> = Generator<Change | Request, T, unknown>;
+
+const UPPER_XATTRS = ['opaque', 'redirect', 'metacopy'] as const;
 
 function sameDirs(a: readonly LayerDir[], b: readonly LayerDir[]): boolean {
   return a.length === b.length && a.every((d, i) => d.layer === b[i]!.layer && d.path === b[i]!.path);
@@ -63,19 +58,39 @@ class Walker {
     this.lowers = new LayerStack(lowers, { namespace: this.ns, followRedirects: options.followRedirects ?? true });
   }
 
+  /**
+   * An upper directory's entries. Only what can be more than its dirent type is looked at, all
+   * at once: directories (opaque, redirect), character devices (whiteouts are 0/0) and files
+   * that were there before (a metacopy copy-up).
+   */
+  *readUpperDir(real: string, before: ReadonlyMap<string, Listed>): Walk<UpperEntry[]> {
+    let dirents;
+    try {
+      dirents = yield* readdir(real);
+    } catch {
+      return [];
+    }
+    const look = dirents.filter((d) => d.isDirectory() || d.isCharacterDevice() || (d.isFile() && before.has(d.name)));
+    const infos = yield* statPaths(look.map((d) => join(real, d.name)), UPPER_XATTRS, this.ns, ['dir', 'file']);
+    const byName = new Map(look.map((d, i) => [d.name, infos[i]]));
+    return dirents.map((d) => {
+      const info = byName.get(d.name);
+      return { name: d.name, dir: d.isDirectory(), whiteout: d.isCharacterDevice() && info?.whiteoutDevice === true, real: join(real, d.name), info };
+    });
+  }
+
   /** The lower directories merged below an upper directory, given its opaque and redirect marks. */
-  lowerBelow(upperDir: string, path: string, parentLower: readonly LayerDir[]): LayerDir[] {
-    const xattr = overlayXattrs(upperDir, this.ns);
-    if (xattr('opaque')?.toString() === 'y') return [];
-    const redirect = this.lowers.followRedirects ? xattr('redirect')?.toString() : undefined;
+  *lowerBelow(info: PathInfo | undefined, path: string, parentLower: readonly LayerDir[]): Walk<LayerDir[]> {
+    if (info?.xattr('opaque')?.toString() === 'y') return [];
+    const redirect = this.lowers.followRedirects ? info?.xattr('redirect')?.toString() : undefined;
     if (redirect !== undefined) {
       // Absolute: from the root of the lower layers. Relative: a sibling in the lower parent.
       const base = parentLower[0] ? posix.dirname(posix.join(parentLower[0].path, posix.basename(path))) : posix.dirname(path);
       const target = redirect.startsWith('/') ? redirect : posix.join(base, redirect);
-      const dirs = this.lowers.dirsAt(target);
+      const dirs = yield* this.lowers.dirsAt(target);
       return Array.isArray(dirs) ? dirs : [];
     }
-    const r = this.lowers.lookupIn(parentLower, posix.basename(path));
+    const r = yield* this.lowers.lookupIn(parentLower, posix.basename(path));
     return r.found && r.kind === 'dir' ? r.mergedFrom ?? [] : [];
   }
 
@@ -84,13 +99,13 @@ class Walker {
    * its content comes from lower layers only); `afterLower`: the lower dirs merged into it now;
    * `beforeDirs`: the lower dirs it had before (null when it did not exist).
    */
-  *walk(path: string, upperDir: string | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null): Generator<Change> {
-    const before: Map<string, Listed> = beforeDirs ? this.lowers.listDirs(beforeDirs) : new Map();
-    const upper = upperDir !== undefined ? readUpperDir(upperDir) : [];
+  *walk(path: string, upperDir: string | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null): Walk {
+    const before: Map<string, Listed> = beforeDirs ? yield* this.lowers.listDirs(beforeDirs) : new Map();
+    const upper = upperDir !== undefined ? yield* this.readUpperDir(upperDir, before) : [];
     const upperByName = new Map(upper.map((e) => [e.name, e]));
     // The lower dirs of before, still merged (no opaque, no redirect): listed once.
     const same = beforeDirs !== null && afterLower.length > 0 && sameDirs(afterLower, beforeDirs);
-    const afterFromLower = same ? before : afterLower.length > 0 ? this.lowers.listDirs(afterLower) : new Map<string, Listed>();
+    const afterFromLower = same ? before : afterLower.length > 0 ? yield* this.lowers.listDirs(afterLower) : new Map<string, Listed>();
     const names = [...new Set([...before.keys(), ...upperByName.keys(), ...afterFromLower.keys()])].sort();
 
     for (const name of names) {
@@ -111,53 +126,89 @@ class Walker {
         // Served from a lower layer. Unchanged when it is the same lower entry as before.
         const sameAsBefore = inBefore !== undefined && beforeDirs !== null && sameDirs(afterLower, beforeDirs);
         if (sameAsBefore) continue;
-        const lowerDirs = low!.kind === 'dir' ? this.childLower(afterLower, name) : [];
+        const lowerDirs = low!.kind === 'dir' ? yield* this.childLower(afterLower, name) : [];
         yield { kind: inBefore ? 'C' : 'A', path: child, cause: 'redirect' };
-        if (low!.kind === 'dir') yield* this.walk(child, undefined, lowerDirs, inBefore?.kind === 'dir' ? this.childLower(beforeDirs ?? [], name) : null);
+        if (low!.kind === 'dir') yield* this.walk(child, undefined, lowerDirs, inBefore?.kind === 'dir' ? yield* this.childLower(beforeDirs ?? [], name) : null);
         continue;
       }
-      const childAfter = up.dir ? this.lowerBelow(up.real, child, afterLower) : [];
-      const childBefore = inBefore?.kind === 'dir' && beforeDirs ? this.childLower(beforeDirs, name) : null;
+      const childAfter = up.dir ? yield* this.lowerBelow(up.info, child, afterLower) : [];
+      const childBefore = inBefore?.kind === 'dir' && beforeDirs ? yield* this.childLower(beforeDirs, name) : null;
       if (!inBefore) yield { kind: 'A', path: child };
       else {
         const change: Change = { kind: 'C', path: child };
-        if (!up.dir && overlayXattrs(up.real, this.ns)('metacopy') !== undefined) change.cause = 'metacopy';
+        if (!up.dir && up.info?.xattr('metacopy') !== undefined) change.cause = 'metacopy';
         yield change;
       }
       if (up.dir) yield* this.walk(child, up.real, childAfter, up.dir && inBefore?.kind === 'dir' ? childBefore : null);
     }
   }
 
-  childLower(parent: readonly LayerDir[], name: string): LayerDir[] {
-    const r = this.lowers.lookupIn(parent, name);
+  *childLower(parent: readonly LayerDir[], name: string): Walk<LayerDir[]> {
+    const r = yield* this.lowers.lookupIn(parent, name);
     return r.found && r.kind === 'dir' ? r.mergedFrom ?? [] : [];
   }
 
-  *all(upper: string): Generator<Change> {
-    const root = this.lowers.dirsAt('/');
+  *all(upper: string): Walk {
+    const root = yield* this.lowers.dirsAt('/');
     const rootDirs = Array.isArray(root) ? root : [];
-    const after = readOverlayXattr(upper, 'opaque', this.ns)?.toString() === 'y' ? [] : rootDirs;
+    const [info] = yield* statPaths([upper], UPPER_XATTRS, this.ns, ['dir']);
+    const after = info?.xattr('opaque')?.toString() === 'y' ? [] : rootDirs;
     yield* this.walk('/', upper, after, rootDirs);
   }
 }
 
 /**
- * The A/C/D changes of `upper` over `lowers` (top first), streamed in path order. The caller
- * may stop early; nothing is read ahead beyond the current directory.
+ * The A/C/D changes of `upper` over `lowers` (top first), streamed in path order, with every
+ * read done off the main thread. The caller may stop early; nothing is read ahead beyond the
+ * current directory.
  */
 export async function* changes(upper: string, lowers: readonly string[], options: ChangesOptions = {}): AsyncGenerator<Change> {
-  const walker = new Walker(lowers, options);
-  let n = 0;
-  for (const change of walker.all(upper)) {
-    yield change;
-    // Let other work run now and then on a large upper.
-    if (++n % 1024 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+  const walk = new Walker(lowers, options).all(upper);
+  try {
+    let next = walk.next();
+    while (!next.done) {
+      const v = next.value;
+      if (!isRequest(v)) {
+        yield v;
+        next = walk.next();
+        continue;
+      }
+      let answer: unknown;
+      try {
+        answer = await performAsync(v);
+      } catch (e) {
+        next = walk.throw(e);
+        continue;
+      }
+      next = walk.next(answer);
+    }
+  } finally {
+    walk.return(undefined);
   }
 }
 
-/** changes(), all at once. */
+/** changes(), all at once, on the calling thread. */
 export function changesSync(upper: string, lowers: readonly string[], options: ChangesOptions = {}): Change[] {
-  return [...new Walker(lowers, options).all(upper)];
+  const out: Change[] = [];
+  const walk = new Walker(lowers, options).all(upper);
+  let next = walk.next();
+  while (!next.done) {
+    const v = next.value;
+    if (!isRequest(v)) {
+      out.push(v);
+      next = walk.next();
+      continue;
+    }
+    let answer: unknown;
+    try {
+      answer = perform(v);
+    } catch (e) {
+      next = walk.throw(e);
+      continue;
+    }
+    next = walk.next(answer);
+  }
+  return out;
 }
 
 /** One line per change, as `docker diff` prints them: `C /etc`. */

@@ -3,54 +3,18 @@
  * (fs/overlayfs/namei.c): top-down, a whiteout ends the lookup, an opaque directory stops the
  * merge with lower layers, a redirect xattr sends the lookup in lower layers elsewhere, and a
  * non-directory below a directory ends the merge.
+ *
+ * The lookups are tasks (sys/io.ts): resolvePath() runs them off the main thread,
+ * resolvePathSync() on it, and changes() shares them.
  */
-import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { join, posix } from 'node:path';
-import { isSystemError } from './errors.js';
-import { findOverlay } from './inspect.js';
-import { native } from './binding.js';
-import { listxattrSync } from './sys/xattr.js';
-import { cString } from './validate.js';
+import { cString } from '../sys/args.js';
+import { readdir, runAsync, runSync, type Task } from '../sys/io.js';
+import { OverlayError } from '../spec/errors.js';
+import { findOverlayTask } from '../read/inspect.js';
+import { statPaths, type PathInfo, type ReadNamespace, type XattrNamespace } from './paths.js';
 
-/** Which xattr namespace the layers use: trusted.overlay.* (default) or user.overlay.* (userxattr). */
-export type XattrNamespace = 'trusted' | 'user';
-
-/** For readers: one namespace, or 'auto' to accept either (trusted first). */
-export type ReadNamespace = XattrNamespace | 'auto';
-
-export function xattrName(ns: XattrNamespace, name: string): string {
-  return `${ns}.overlay.${name}`;
-}
-
-/** An overlay xattr (e.g. 'opaque') in the namespace(s) asked for. */
-export function readOverlayXattr(path: string, name: string, ns: ReadNamespace): Buffer | undefined {
-  if (ns !== 'auto') return readXattr(path, xattrName(ns, name));
-  return readXattr(path, xattrName('trusted', name)) ?? readXattr(path, xattrName('user', name));
-}
-
-/**
- * The overlay xattrs of one path, read as readOverlayXattr() reads them, after one llistxattr
- * says which are there: a directory is asked for opaque and redirect, in two namespaces with
- * 'auto', and nearly always has none. Where the names cannot be listed, each is read.
- */
-export function overlayXattrs(path: string, ns: ReadNamespace): (name: string) => Buffer | undefined {
-  let names: readonly string[] | undefined;
-  try {
-    names = listxattrSync(path);
-  } catch {
-    return (name) => readOverlayXattr(path, name, ns);
-  }
-  const read = (full: string) => (names!.includes(full) ? readXattr(path, full) : undefined);
-  return (name) => (ns !== 'auto' ? read(xattrName(ns, name)) : read(xattrName('trusted', name)) ?? read(xattrName('user', name)));
-}
-
-/**
- * An xattr's value as text, or undefined when absent (ENODATA) or unsupported: lgetxattr, the
- * arguments checked as getxattrSync() checks them, without making an error for the absent case.
- */
-export function readXattr(path: string, name: string): Buffer | undefined {
-  return native.getxattrIfAnySync(cString('path', path), cString('name', name), false);
-}
+export type { ReadNamespace, XattrNamespace };
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'whiteout' | 'other';
 
@@ -65,49 +29,38 @@ export interface LayerEntry {
   metacopy?: boolean;
 }
 
-function isDeviceWhiteout(path: string): boolean {
-  try {
-    const st = lstatSync(path);
-    return st.isCharacterDevice() && st.rdev === 0;
-  } catch {
-    return false;
-  }
-}
+/** The overlay xattrs an entry is read for. */
+const ENTRY_XATTRS = ['opaque', 'redirect', 'whiteout', 'metacopy'] as const;
 
-/** Reads one layer's entry at `path` (absolute, inside a layer), or undefined when absent. */
-export function layerEntry(path: string, ns: ReadNamespace): LayerEntry | undefined {
-  let st;
-  try {
-    // Most lookups in lower layers miss: no error is made for ENOENT.
-    st = lstatSync(path, { throwIfNoEntry: false });
-  } catch (e) {
-    if (isSystemError(e) && (e.code === 'ENOENT' || e.code === 'ENOTDIR')) return undefined;
-    throw e;
-  }
-  if (st === undefined) return undefined;
-  if (st.isCharacterDevice() && st.rdev === 0) return { kind: 'whiteout' };
-  if (st.isDirectory()) {
+/** An entry from what statPaths() found at its path. */
+export function entryOf(info: PathInfo | undefined): LayerEntry | undefined {
+  if (info === undefined) return undefined;
+  if (info.whiteoutDevice) return { kind: 'whiteout' };
+  if (info.type === 'dir') {
     const entry: LayerEntry = { kind: 'dir' };
-    const xattr = overlayXattrs(path, ns);
-    const opaque = xattr('opaque')?.toString();
+    const opaque = info.xattr('opaque')?.toString();
     if (opaque === 'y' || opaque === 'x') entry.opaque = opaque;
-    const redirect = xattr('redirect');
+    const redirect = info.xattr('redirect');
     if (redirect !== undefined) entry.redirect = redirect.toString();
     return entry;
   }
-  if (st.isFile()) {
-    const xattr = overlayXattrs(path, ns);
+  if (info.type === 'file') {
     // An xattr whiteout is a zero-size file carrying overlay.whiteout (Linux 6.7).
-    if (st.size === 0 && xattr('whiteout') !== undefined) return { kind: 'whiteout' };
+    if (info.size === 0 && info.xattr('whiteout') !== undefined) return { kind: 'whiteout' };
     const entry: LayerEntry = { kind: 'file' };
-    if (xattr('metacopy') !== undefined) {
+    if (info.xattr('metacopy') !== undefined) {
       entry.metacopy = true;
-      const redirect = xattr('redirect');
+      const redirect = info.xattr('redirect');
       if (redirect !== undefined) entry.redirect = redirect.toString();
     }
     return entry;
   }
-  return { kind: st.isSymbolicLink() ? 'symlink' : 'other' };
+  return { kind: info.type === 'symlink' ? 'symlink' : 'other' };
+}
+
+/** Reads one layer's entry at `path` (absolute, inside a layer), or undefined when absent. */
+export function* layerEntry(path: string, ns: ReadNamespace): Task<LayerEntry | undefined> {
+  return entryOf((yield* statPaths([path], ENTRY_XATTRS, ns))[0]);
 }
 
 export interface ResolveOptions {
@@ -157,6 +110,7 @@ export type Resolution =
 /**
  * The layers of a stack, top first (an upper, if any, is simply the first), and lookups in them.
  * Directory results are cached per instance: create a new one after changing the layers.
+ * Every method is a task: run it with runSync()/runAsync(), or use resolvePath()/resolvePathSync().
  */
 export class LayerStack {
   readonly layers: readonly string[];
@@ -172,18 +126,20 @@ export class LayerStack {
   }
 
   /** The layer directories merged at the directory `path` of the merged view, or why there are none. */
-  dirsAt(path: string): LayerDir[] | Resolution {
+  *dirsAt(path: string): Task<LayerDir[] | Resolution> {
     const norm = posix.normalize('/' + path);
     const key = norm === '/' ? '/' : norm.replace(/\/$/, '');
     const hit = this.#dirs.get(key);
     if (hit) return hit;
     let result: LayerDir[] | Resolution;
-    if (key === '/') result = this.layers.map((root, layer) => (layerEntry(root, this.namespace)?.opaque === 'x' ? { layer, path: '/', xwhiteouts: true } : { layer, path: '/' }));
-    else {
-      const parent = this.dirsAt(posix.dirname(key));
+    if (key === '/') {
+      const roots = yield* statPaths(this.layers, ENTRY_XATTRS, this.namespace);
+      result = this.layers.map((_, layer) => (entryOf(roots[layer])?.opaque === 'x' ? { layer, path: '/', xwhiteouts: true } : { layer, path: '/' }));
+    } else {
+      const parent = yield* this.dirsAt(posix.dirname(key));
       if (!Array.isArray(parent)) result = parent.found ? { found: false, whiteout: false } : parent;
       else {
-        const r = this.lookupIn(parent, posix.basename(key));
+        const r = yield* this.lookupIn(parent, posix.basename(key));
         result = r.found && r.kind === 'dir' ? r.mergedFrom! : r;
       }
     }
@@ -192,7 +148,7 @@ export class LayerStack {
   }
 
   /** Looks up `name` in the merged directory made of `parents` (top first). */
-  lookupIn(parents: readonly LayerDir[], name: string): Resolution {
+  *lookupIn(parents: readonly LayerDir[], name: string): Task<Resolution> {
     let first: Found | undefined;
     const merged: LayerDir[] = [];
     // Where lower layers look (fs/overlayfs/namei.c ovl_lookup): a relative redirect renames the
@@ -205,7 +161,7 @@ export class LayerStack {
       const parent = queue[i]!;
       const layerPath = posix.join(parent.path, lookName);
       const real = join(this.layers[parent.layer]!, layerPath);
-      const entry = layerEntry(real, this.namespace);
+      const entry = yield* layerEntry(real, this.namespace);
       if (!entry) continue;
       if (entry.kind === 'whiteout') {
         if (!first) return { found: false, whiteout: true, layer: parent.layer, realPath: real };
@@ -228,7 +184,7 @@ export class LayerStack {
       }
       if (entry.redirect !== undefined && (this.followRedirects || entry.kind === 'file')) {
         if (entry.redirect.startsWith('/')) {
-          const below = this.below(parent.layer).dirsAt(posix.dirname(entry.redirect));
+          const below = yield* this.#belowStack(parent.layer).dirsAt(posix.dirname(entry.redirect));
           queue = Array.isArray(below) ? below.map((d) => ({ ...d, layer: d.layer + parent.layer + 1 })) : [];
           lookName = posix.basename(entry.redirect);
           i = -1;
@@ -240,7 +196,7 @@ export class LayerStack {
   }
 
   /** The stack of the layers below `layer` (indices from 0 again), for absolute redirects. */
-  private below(layer: number): LayerStack {
+  #belowStack(layer: number): LayerStack {
     let stack = this.#below.get(layer);
     if (!stack) {
       stack = new LayerStack(this.layers.slice(layer + 1), { namespace: this.namespace, followRedirects: this.followRedirects });
@@ -250,48 +206,53 @@ export class LayerStack {
   }
 
   /** Which layer serves `path` of the merged view: its layer and real path, a whiteout, or nothing. */
-  resolve(path: string): Resolution {
+  *resolve(path: string): Task<Resolution> {
     const norm = posix.normalize('/' + path).replace(/\/$/, '') || '/';
-    if (norm === '/') return { found: true, layer: 0, realPath: this.layers[0]!, kind: 'dir', mergedFrom: this.dirsAt('/') as LayerDir[] };
-    const parent = this.dirsAt(posix.dirname(norm));
+    if (norm === '/') return { found: true, layer: 0, realPath: this.layers[0]!, kind: 'dir', mergedFrom: (yield* this.dirsAt('/')) as LayerDir[] };
+    const parent = yield* this.dirsAt(posix.dirname(norm));
     if (!Array.isArray(parent)) return parent.found ? { found: false, whiteout: false } : parent;
-    return this.lookupIn(parent, posix.basename(norm));
+    return yield* this.lookupIn(parent, posix.basename(norm));
   }
 
   /**
    * The names of the merged directory `path`, each with the layer that serves it, as readdir of
    * the mount would list them (whiteouts and entries below an opaque directory left out).
    */
-  list(path: string): Map<string, Listed> {
-    const dirs = this.dirsAt(path);
-    return Array.isArray(dirs) ? this.listDirs(dirs) : new Map();
+  *list(path: string): Task<Map<string, Listed>> {
+    const dirs = yield* this.dirsAt(path);
+    return Array.isArray(dirs) ? yield* this.listDirs(dirs) : new Map();
   }
 
   /** list() for a merged directory given as its layer directories (top first). */
-  listDirs(dirs: readonly LayerDir[]): Map<string, Listed> {
+  *listDirs(dirs: readonly LayerDir[]): Task<Map<string, Listed>> {
     const out = new Map<string, Listed>();
     const hidden = new Set<string>();
     for (const dir of dirs) {
       const real = join(this.layers[dir.layer]!, dir.path);
-      let entries: Dirent[];
+      let entries;
       try {
-        entries = readdirSync(real, { withFileTypes: true });
+        entries = yield* readdir(real);
       } catch {
         continue;
       }
+      // Character devices may be whiteouts (0/0), and in an opaque=x dir zero-size files may be
+      // xattr whiteouts: those are looked at closely, all of a directory's at once.
+      const suspects = entries.filter((d) => d.isCharacterDevice() || (dir.xwhiteouts === true && d.isFile()));
+      const infos = yield* statPaths(suspects.map((d) => join(real, d.name)), ['whiteout'], this.namespace, ['file']);
+      const whiteouts = new Set(
+        suspects.filter((_, i) => {
+          const info = infos[i];
+          // readdir hides xattr whiteouts only in a lower dir marked opaque=x (kernel: ovl_iterate).
+          return info !== undefined && (info.whiteoutDevice || (info.type === 'file' && info.size === 0 && info.xattr('whiteout') !== undefined));
+        }).map((d) => d.name),
+      );
       for (const d of entries) {
         if (out.has(d.name) || hidden.has(d.name)) continue;
-        const child = join(real, d.name);
-        if (d.isCharacterDevice() && isDeviceWhiteout(child)) {
+        if (whiteouts.has(d.name)) {
           hidden.add(d.name);
           continue;
         }
         const kind: Exclude<EntryKind, 'whiteout'> = d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other';
-        // readdir hides xattr whiteouts only in a lower dir marked opaque=x (kernel: ovl_iterate).
-        if (kind === 'file' && dir.xwhiteouts && lstatSync(child).size === 0 && readOverlayXattr(child, 'whiteout', this.namespace) !== undefined) {
-          hidden.add(d.name);
-          continue;
-        }
         out.set(d.name, { layer: dir.layer, kind });
       }
     }
@@ -300,7 +261,6 @@ export class LayerStack {
   }
 }
 
-/** Which layer serves `path`, for layers given top first (put an upper first if there is one). */
 /** Layers to look in: paths top first, an overlay's layers, a mount handle, or a mount point. */
 export type LayerSource =
   | readonly string[]
@@ -312,17 +272,12 @@ export type LayerSource =
 const isLayerList = (x: unknown): x is readonly string[] => Array.isArray(x);
 
 /** The layers (upper first) and xattr namespace of a LayerSource. */
-export function layersOf(source: LayerSource): { layers: string[]; namespace?: XattrNamespace } {
-  if (isLayerList(source)) return { layers: [...source] };
+export function* layersOfTask(source: LayerSource): Task<{ layers: string[]; namespace?: XattrNamespace }> {
+  if (isLayerList(source)) return { layers: source.map((p, i) => cString(`layers[${i}]`, p)) };
   if (typeof source === 'string') {
-    const info = findOverlay(source);
-    if (!info) {
-      const err = new Error(`no overlay is mounted at '${source}'`) as Error & { code: string; path: string };
-      err.code = 'ERR_NOT_OVERLAY';
-      err.path = source;
-      throw err;
-    }
-    return layersOf(info);
+    const info = yield* findOverlayTask(source);
+    if (!info) throw new OverlayError('ERR_NOT_OVERLAY', `no overlay is mounted at '${source}'`, { path: source });
+    return yield* layersOfTask(info);
   }
   const o = 'spec' in source ? source.spec : source;
   const out: { layers: string[]; namespace?: XattrNamespace } = { layers: [...(o.upper !== undefined ? [o.upper] : []), ...o.lower] };
@@ -330,12 +285,42 @@ export function layersOf(source: LayerSource): { layers: string[]; namespace?: X
   return out;
 }
 
+function* resolveTask(source: LayerSource, path: string, options: ResolveOptions): Task<Resolution> {
+  const { layers, namespace } = yield* layersOfTask(source);
+  const stack = new LayerStack(layers, namespace !== undefined && options.namespace === undefined ? { ...options, namespace } : options);
+  return yield* stack.resolve(path);
+}
+
 /**
  * Which layer serves `path` of the merged view. `source`: layer paths top first (an upper
  * first if there is one), an OverlayMount, an OverlayInfo, or the mount point of an overlay.
  * Layer indexes in the answer count from the top of that list (the upper, when there is one, is 0).
  */
-export function resolvePath(source: LayerSource, path: string, options: ResolveOptions = {}): Resolution {
-  const { layers, namespace } = layersOf(source);
-  return new LayerStack(layers, namespace !== undefined && options.namespace === undefined ? { ...options, namespace } : options).resolve(path);
+export function resolvePath(source: LayerSource, path: string, options: ResolveOptions = {}): Promise<Resolution> {
+  return runAsync(resolveTask(source, path, options));
+}
+
+/** resolvePath() on the calling thread. */
+export function resolvePathSync(source: LayerSource, path: string, options: ResolveOptions = {}): Resolution {
+  return runSync(resolveTask(source, path, options));
+}
+
+function* listTask(source: LayerSource, path: string, options: ResolveOptions): Task<Map<string, Listed>> {
+  const { layers, namespace } = yield* layersOfTask(source);
+  const stack = new LayerStack(layers, namespace !== undefined && options.namespace === undefined ? { ...options, namespace } : options);
+  return yield* stack.list(path);
+}
+
+/**
+ * The names of the merged directory `path`, as readdir of the mount would list them, each with
+ * the layer that serves it (whiteouts and what an opaque directory hides left out). `source`
+ * as for resolvePath(). Empty when `path` is not a directory of the merged view.
+ */
+export function listMergedDir(source: LayerSource, path: string, options: ResolveOptions = {}): Promise<Map<string, Listed>> {
+  return runAsync(listTask(source, path, options));
+}
+
+/** listMergedDir() on the calling thread. */
+export function listMergedDirSync(source: LayerSource, path: string, options: ResolveOptions = {}): Map<string, Listed> {
+  return runSync(listTask(source, path, options));
 }

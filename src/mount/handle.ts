@@ -1,29 +1,30 @@
 /**
- * A mounted thing this process made: unmounts exactly that mount (checked by mount id, so a
- * mount stacked on the same target later is never taken down by mistake), once.
+ * Handles of the mounts this process made: each unmounts exactly its own mount (checked by
+ * mount id, so a mount stacked on the same target later is never taken down by mistake), once.
+ * Handles come from mountOverlay(), bindMount() and tmpfsMount(); they cannot be constructed.
  */
-import { AT, MNT, STATMOUNT, STATX } from './constants.js';
-import { readMountInfo } from './mountinfo.js';
-import { umount2, umount2Sync } from './sys/mount-legacy.js';
-import { statmountSync } from './sys/mount-info.js';
-import { statxSync } from './sys/node.js';
+import { AT, MNT, STATMOUNT, STATX } from '../sys/constants.js';
+import { OverlayError } from '../spec/errors.js';
+import { isSystemError } from '../sys/errors.js';
+import { runAsync, runSync, steps, type Task } from '../sys/io.js';
+import type { StatxResult } from '../sys/native-types.js';
+import type { OverlaySpec, Strategy } from '../spec/types.js';
+import { mountInfoTask } from '../read/mountinfo.js';
+import { forget } from '../read/records.js';
+import type { MountPlan } from './plan.js';
+import { cleanWorkdirTask } from './workdir.js';
+
+/** Only this package makes handles: `new MountHandle()` from outside throws. */
+export const MAKE_HANDLE = Symbol('overlayfs: make a mount handle');
 
 export interface UnmountOptions {
   /** MNT_DETACH: detach now, finish when no longer busy (umount -l). */
   detach?: boolean;
 }
 
-function topMountId(path: string): number | undefined {
-  try {
-    return statxSync(path, { flags: AT.SYMLINK_NOFOLLOW, mask: STATX.MNT_ID }).mountId;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Every mount below `mountId` in this namespace's tree (children, their children, ...). */
-export function descendantMountIds(mountId: number): number[] {
-  const entries = readMountInfo();
+export function* descendantMountIds(mountId: number): Task<number[]> {
+  const entries = yield* mountInfoTask();
   const inTree = new Set([mountId]);
   // Parents are not always listed before their children: repeat until nothing is added.
   for (let grew = true; grew; ) {
@@ -39,6 +40,16 @@ export function descendantMountIds(mountId: number): number[] {
   return [...inTree];
 }
 
+/** The id of the mount on top at `path` (`unique`: the 64-bit one), or undefined. */
+function* topMountId(path: string, unique = false): Task<number | undefined> {
+  const r = (yield* steps([{ op: 'statx', path, flags: AT.SYMLINK_NOFOLLOW, mask: unique ? STATX.MNT_ID_UNIQUE : STATX.MNT_ID, recordError: true }])).results[0];
+  return r instanceof Error ? undefined : (r as StatxResult).mountId;
+}
+
+function* umount(target: string, detach: boolean): Task<void> {
+  yield* steps([{ op: 'umount2', target, flags: MNT.UMOUNT_NOFOLLOW | (detach ? MNT.DETACH : 0) }]);
+}
+
 export class MountHandle implements AsyncDisposable, Disposable {
   readonly target: string;
   /** The id mountinfo shows for this mount. */
@@ -49,7 +60,9 @@ export class MountHandle implements AsyncDisposable, Disposable {
   /** Mounts that came with ours (a recursive bind's copies of the source's submounts). */
   readonly #submounts: readonly number[];
 
-  constructor(target: string, mountId: number, uniqueMountId: number | undefined, submounts: readonly number[] = []) {
+  /** @internal Handles come from mountOverlay(), bindMount() and tmpfsMount(). */
+  constructor(token: typeof MAKE_HANDLE, target: string, mountId: number, uniqueMountId: number | undefined, submounts: readonly number[] = []) {
+    if (token !== MAKE_HANDLE) throw new TypeError('Illegal constructor: mount handles come from mountOverlay(), bindMount() and tmpfsMount()');
     this.target = target;
     this.mountId = mountId;
     this.uniqueMountId = uniqueMountId;
@@ -64,46 +77,39 @@ export class MountHandle implements AsyncDisposable, Disposable {
    * Whether our mount is still where we put it: 'here' (on top at target), 'gone' (unmounted
    * elsewhere), or 'covered' (something else is mounted over it, or it moved).
    */
-  protected where(): 'here' | 'gone' | 'covered' {
+  protected *where(): Task<'here' | 'gone' | 'covered'> {
     // The short id is reused as soon as it is free: where the kernel has the 64-bit id, which
     // never is, only that one may say "ours" (else a later mount at the target could be taken).
     if (this.uniqueMountId !== undefined) {
-      try {
-        if (statxSync(this.target, { flags: AT.SYMLINK_NOFOLLOW, mask: STATX.MNT_ID_UNIQUE }).mountId === this.uniqueMountId) return 'here';
-      } catch {
-        /* target gone: ask for the mount itself */
-      }
-      try {
-        statmountSync(this.uniqueMountId, STATMOUNT.MNT_BASIC);
-        return 'covered';
-      } catch {
-        return 'gone';
-      }
+      if ((yield* topMountId(this.target, true)) === this.uniqueMountId) return 'here';
+      const sm = (yield* steps([{ op: 'statmount', mountId: this.uniqueMountId, mask: STATMOUNT.MNT_BASIC, recordError: true }])).results[0];
+      return sm instanceof Error ? 'gone' : 'covered';
     }
-    try {
-      if (statxSync(this.target, { flags: AT.SYMLINK_NOFOLLOW, mask: STATX.MNT_ID }).mountId === this.mountId) return 'here';
-    } catch {
-      /* target gone: look in the table */
-    }
-    return readMountInfo().some((m) => m.mountId === this.mountId) ? 'covered' : 'gone';
+    if ((yield* topMountId(this.target)) === this.mountId) return 'here';
+    return (yield* mountInfoTask()).some((m) => m.mountId === this.mountId) ? 'covered' : 'gone';
   }
 
-  #check(): boolean {
+  /** False when the mount is gone already; throws ERR_MOUNT_COVERED when it is not ours to take down. */
+  *#check(): Task<boolean> {
     if (!this.#mounted) return false;
-    const state = this.where();
+    const state = yield* this.where();
     if (state === 'gone') {
-      this.#mounted = false;
-      this.afterUnmount();
+      this.#gone();
       return false;
     }
     if (state === 'covered') {
-      const err = new Error(
+      throw new OverlayError(
+        'ERR_MOUNT_COVERED',
         `mount ${this.mountId} is no longer the top mount at '${this.target}' (something was mounted over it or it was moved); not unmounting`,
-      ) as Error & { code: string };
-      err.code = 'ERR_MOUNT_COVERED';
-      throw err;
+        { path: this.target },
+      );
     }
     return true;
+  }
+
+  #gone(): void {
+    this.#mounted = false;
+    this.afterUnmount();
   }
 
   /**
@@ -111,43 +117,46 @@ export class MountHandle implements AsyncDisposable, Disposable {
    * they are, deepest first: unmounted before ours, since a mount with children is busy. A
    * detach takes the whole tree at once and needs none of this.
    */
-  #submountsToUnmount(options: UnmountOptions): string[] {
-    if (this.#submounts.length === 0 || options.detach) return [];
-    const byId = new Map(readMountInfo().map((m) => [m.mountId, m]));
+  *#submountsToUnmount(detach: boolean): Task<string[]> {
+    if (this.#submounts.length === 0 || detach) return [];
+    const byId = new Map((yield* mountInfoTask()).map((m) => [m.mountId, m]));
     const depth = (id: number): number => {
       let d = 0;
       for (let m = byId.get(id); m !== undefined && m.mountId !== this.mountId && d <= byId.size; m = byId.get(m.parentId)) d++;
       return d;
     };
-    return this.#submounts
-      .filter((id) => byId.has(id) && topMountId(byId.get(id)!.mountPoint) === id)
-      .sort((a, b) => depth(b) - depth(a))
-      .map((id) => byId.get(id)!.mountPoint);
+    const live: number[] = [];
+    for (const id of this.#submounts) if (byId.has(id) && (yield* topMountId(byId.get(id)!.mountPoint)) === id) live.push(id);
+    return live.sort((a, b) => depth(b) - depth(a)).map((id) => byId.get(id)!.mountPoint);
+  }
+
+  /** umount2(target, UMOUNT_NOFOLLOW [| MNT_DETACH]) of our mount; false when it was gone already. */
+  protected *unmountOwn(detach: boolean): Task<boolean> {
+    if (!(yield* this.#check())) return false;
+    for (const sub of yield* this.#submountsToUnmount(detach)) yield* umount(sub, detach);
+    yield* umount(this.target, detach);
+    this.#gone();
+    return true;
+  }
+
+  protected *unmountTask(options: UnmountOptions): Task<unknown> {
+    yield* this.unmountOwn(options.detach === true);
+    return undefined;
   }
 
   /**
    * umount2(target, UMOUNT_NOFOLLOW [| MNT_DETACH]). Idempotent: a second call does nothing.
    * (Typed unknown so a subclass can report more; this one resolves to undefined.)
    */
-  async unmount(options: UnmountOptions = {}): Promise<unknown> {
-    if (!this.#check()) return;
-    const flags = MNT.UMOUNT_NOFOLLOW | (options.detach ? MNT.DETACH : 0);
-    for (const sub of this.#submountsToUnmount(options)) await umount2(sub, flags);
-    await umount2(this.target, flags);
-    this.#mounted = false;
-    this.afterUnmount();
+  unmount(options: UnmountOptions = {}): Promise<unknown> {
+    return runAsync(this.unmountTask(options));
   }
 
   unmountSync(options: UnmountOptions = {}): unknown {
-    if (!this.#check()) return;
-    const flags = MNT.UMOUNT_NOFOLLOW | (options.detach ? MNT.DETACH : 0);
-    for (const sub of this.#submountsToUnmount(options)) umount2Sync(sub, flags);
-    umount2Sync(this.target, flags);
-    this.#mounted = false;
-    this.afterUnmount();
+    return runSync(this.unmountTask(options));
   }
 
-  /** Bookkeeping after the mount is gone (subclasses forget registry entries). */
+  /** Bookkeeping after the mount is gone (subclasses forget their records). */
   protected afterUnmount(): void {}
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -156,5 +165,85 @@ export class MountHandle implements AsyncDisposable, Disposable {
 
   [Symbol.dispose](): void {
     this.unmountSync();
+  }
+}
+
+export interface OverlayUnmountOptions extends UnmountOptions {
+  /** After unmounting, remove the kernel's work/ and index/ from the work dir. */
+  cleanWorkdir?: boolean;
+}
+
+export interface OverlayUnmountResult {
+  /** Detached while busy: the overlay runs on until its last user is gone (work dir not cleaned). */
+  stillInUse: boolean;
+  /** What cleanWorkdir removed. */
+  cleaned: string[];
+}
+
+/**
+ * The unmount rule of an overlay, for OverlayMount and `ovl umount` (which has only a mount
+ * point): `unmount(detach)` does the unmount. With cleanWorkdir and detach, a plain unmount is
+ * tried first; a busy overlay is then detached and its work dir, which it still runs on, left
+ * alone.
+ */
+export function* unmountAndCleanTask(
+  unmount: (detach: boolean) => Task<unknown>,
+  work: string | undefined,
+  options: OverlayUnmountOptions,
+): Task<OverlayUnmountResult> {
+  const clean = options.cleanWorkdir === true && work !== undefined;
+  let busy = false;
+  try {
+    yield* unmount(options.detach === true && !clean);
+  } catch (e) {
+    if (!(clean && options.detach && isSystemError(e) && e.code === 'EBUSY')) throw e;
+    yield* unmount(true);
+    busy = true;
+  }
+  return { stillInUse: busy, cleaned: clean && !busy ? yield* cleanWorkdirTask(work!) : [] };
+}
+
+/** A mounted overlay. Unmount it with unmount() or `await using`. */
+export class OverlayMount extends MountHandle {
+  readonly spec: OverlaySpec;
+  readonly strategy: Strategy;
+  readonly plan: MountPlan;
+  /** Warnings and information the kernel logged on the fs context while mounting. */
+  readonly kernelMessages: readonly string[];
+  /**
+   * Spec fields given to the kernel as fds: /proc/self/mountinfo cannot show their paths
+   * (the kernel prints d_path of the fd); this handle and inspect() in this process can.
+   */
+  readonly byFd: readonly string[];
+
+  /** @internal Overlay handles come from mountOverlay(). */
+  constructor(token: typeof MAKE_HANDLE, plan: MountPlan, mountId: number, uniqueMountId: number | undefined, kernelMessages: readonly string[]) {
+    super(token, plan.spec.target, mountId, uniqueMountId);
+    this.spec = plan.spec;
+    this.strategy = plan.strategy;
+    this.plan = plan;
+    this.kernelMessages = kernelMessages;
+    this.byFd = plan.byFd;
+  }
+
+  /**
+   * Unmounts. With `cleanWorkdir` the kernel's work/ and index/ are removed afterwards; with
+   * `detach` too, a plain unmount is tried first, and if the overlay is busy it is detached but
+   * its work dir left alone (a detached overlay keeps running on it until its last user is gone).
+   */
+  override unmount(options: OverlayUnmountOptions = {}): Promise<OverlayUnmountResult> {
+    return runAsync(this.unmountTask(options));
+  }
+
+  override unmountSync(options: OverlayUnmountOptions = {}): OverlayUnmountResult {
+    return runSync(this.unmountTask(options));
+  }
+
+  protected override *unmountTask(options: OverlayUnmountOptions): Task<OverlayUnmountResult> {
+    return yield* unmountAndCleanTask((detach) => this.unmountOwn(detach), this.spec.work, options);
+  }
+
+  protected override afterUnmount(): void {
+    forget(this.mountId);
   }
 }

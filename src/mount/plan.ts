@@ -4,27 +4,19 @@
  * caller can print as a dry run with formatPlan().
  */
 import { sep } from 'node:path';
-import { AT, FSCONFIG, MOUNT_ATTR, MOVE_MOUNT, MS, O, STATX } from './constants.js';
-import type { Step } from './native-types.js';
-import { escapeBackslashes, escapeLegacyPath } from './mountinfo.js';
+import { AT, MOUNT_ATTR, MOVE_MOUNT, MS, O, STATX } from '../sys/constants.js';
+import { escapeBackslashes, escapeLegacyPath } from '../spec/escape.js';
 import type { Capabilities } from './probe.js';
-import { checkSpecShape, OPTION_KEYS, OverlaySpecError, specPaths, type MountAttributes, type OverlayOptions, type OverlaySpec, type Strategy } from './spec.js';
+import { configString, mountIdSteps, newApiMount, openAndCheck, type DataPiece, type PlannedStep } from './sequences.js';
+import { checkSpecShape, specPaths } from '../spec/shape.js';
+import { OPTION_KEYS } from '../spec/options.js';
+import { OverlaySpecError } from '../spec/errors.js';
+import { type MountAttributes, type OverlayOptions, type OverlaySpec, type Strategy } from '../spec/types.js';
 
 /** fsconfig(FSCONFIG_SET_STRING) copies at most 255 bytes of a value (strndup_user(_, 256)). */
 export const FSCONFIG_VALUE_MAX = 255;
 
-/** A piece of legacy mount data: literal text, or the number of the fd that step `fdOf` opened. */
-export type DataPiece = string | { fdOf: number };
-
-export interface PlannedStep {
-  /** What the step does, for errors and dry runs: `fsconfig lowerdir+ '/x'`, `create`, `mount`. */
-  stage: string;
-  step: Step;
-  /** For a mount(2) whose data names fds opened earlier (the /proc/self/fd fallback). */
-  dataPieces?: DataPiece[];
-  /** For an open(2) of a spec path: the field it came from, checked after the open. */
-  field?: string;
-}
+export type { DataPiece, PlannedStep };
 
 export interface MountPlan {
   strategy: Strategy;
@@ -192,57 +184,30 @@ function planNewApi(spec: OverlaySpec, caps: Capabilities, strategy: Strategy, r
     const how = n !== bytes(first.path) ? ' with its backslashes doubled' : '';
     fail(first.field, `is ${n} bytes${how}; fsconfig takes at most ${FSCONFIG_VALUE_MAX} and this kernel cannot take layers by fd (Linux 6.13)`);
   }
-  const fdStep = new Map<string, number>();
-  for (const p of paths) {
-    if (!viaFd.has(p.field)) continue;
-    fdStep.set(p.field, steps.length);
-    byFd.push(p.field);
-    steps.push({
-      stage: `open ${p.field} '${p.path}'`,
-      field: p.field,
-      step: { op: 'open', path: p.path, flags: O.PATH | O.DIRECTORY, keep: true },
-    });
-  }
-  // Checked against validation: each fd must be the directory that was validated.
-  for (const [field, index] of fdStep) {
-    steps.push({ stage: `check ${field}`, field, step: { op: 'statx', dirfd: index, path: '', flags: AT.EMPTY_PATH, mask: STATX.BASIC_STATS } });
-  }
+  const fdStep = openAndCheck(
+    steps,
+    paths.filter((p) => viaFd.has(p.field)),
+  );
+  byFd.push(...fdStep.keys());
   const openPhase = steps.length;
 
-  const fs = steps.length;
-  steps.push({ stage: 'fsopen', step: { op: 'fsopen', fsname: 'overlay' } });
-  for (const p of paths) {
+  const config = paths.map((p) => {
     const role = p.role as keyof typeof keyOf;
     const key = keyOf[role];
+    const stage = `fsconfig ${key} '${p.path}'`;
     const fdIndex = fdStep.get(p.field);
-    if (fdIndex !== undefined) {
-      steps.push({ stage: `fsconfig ${key} '${p.path}'`, field: p.field, step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_FD, key, fd: fdIndex } });
-    } else {
-      steps.push({ stage: `fsconfig ${key} '${p.path}'`, field: p.field, step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key, value: valueOf(role, p.path) } });
-    }
-  }
-  for (const { key, value } of overlayOptionEntries(spec.options ?? {})) {
-    if (value === null) steps.push({ stage: `fsconfig ${key}`, step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_FLAG, key } });
-    else steps.push({ stage: `fsconfig ${key}=${value}`, step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key, value } });
-  }
+    return (fs: number): PlannedStep =>
+      fdIndex !== undefined
+        ? { stage, field: p.field, step: { op: 'fsconfigSetFd', fs, key, fd: fdIndex } }
+        : { stage, field: p.field, step: { op: 'fsconfigSetString', fs, key, value: valueOf(role, p.path) } };
+  });
+  for (const { key, value } of overlayOptionEntries(spec.options ?? {})) config.push(configString(key, value));
   // Without a source the new API shows 'none' in mountinfo; mount(8) users expect 'overlay'.
-  steps.push({ stage: 'fsconfig source', step: { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key: 'source', value: spec.source ?? 'overlay' } });
-  steps.push({ stage: 'create', step: { op: 'fsconfig', fs, cmd: caps.createExcl ? FSCONFIG.CMD_CREATE_EXCL : FSCONFIG.CMD_CREATE } });
-  const mnt = steps.length;
-  steps.push({ stage: 'fsmount', step: { op: 'fsmount', fs, attrs: mountAttrs(spec) } });
-  steps.push({ stage: 'move_mount', step: { op: 'move_mount', from: mnt, fromPath: '', toPath: spec.target, flags: MOVE_MOUNT.F_EMPTY_PATH } });
-  // An open fsmount fd pins the mount: umount would give EBUSY while it lives.
-  steps.push({ stage: 'close', step: { op: 'close', fd: mnt } });
-  steps.push({ stage: 'close', step: { op: 'close', fd: fs } });
-  steps.push(...mountIdSteps(spec.target, caps));
+  config.push(configString('source', spec.source ?? 'overlay', 'fsconfig source'));
+  newApiMount(steps, 'overlay', config, { attrs: mountAttrs(spec), target: spec.target, exclusive: caps.createExcl });
+  steps.push(...mountIdSteps(spec.target, caps.mountIdUnique));
   const why = byFd.length > 0 && strategy === 'lowerdir+' ? `${reason}; ${byFd.join(', ')} by fd (over ${FSCONFIG_VALUE_MAX} bytes)` : reason;
   return { strategy, reason: why, steps, openPhase, byFd, warnings, spec };
-}
-
-/** statx of the new mount point: the id mountinfo shows, and the 64-bit one where there is one. */
-function mountIdSteps(target: string, caps: Capabilities): PlannedStep[] {
-  const step = (mask: number): PlannedStep => ({ stage: 'statx', step: { op: 'statx', path: target, flags: AT.SYMLINK_NOFOLLOW, mask } });
-  return caps.mountIdUnique ? [step(STATX.MNT_ID), step(STATX.MNT_ID_UNIQUE)] : [step(STATX.MNT_ID)];
 }
 
 /** The deepest directory containing every path (by path components, not string prefix). */
@@ -297,7 +262,7 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
     return {
       strategy: 'legacy',
       reason,
-      steps: [{ stage: 'mount', step: { op: 'mount', source, target: spec.target, fstype: 'overlay', flags, data } }, ...mountIdSteps(spec.target, caps)],
+      steps: [{ stage: 'mount', step: { op: 'mount', source, target: spec.target, fstype: 'overlay', flags, data } }, ...mountIdSteps(spec.target, caps.mountIdUnique)],
       openPhase: 0,
       byFd: [],
       dataBytes: absLen,
@@ -328,7 +293,7 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
         { stage: `open '${base}'`, step: { op: 'open', path: base, flags: O.PATH | O.DIRECTORY } },
         { stage: 'mount', step: { op: 'mount', source, target: spec.target, fstype: 'overlay', flags, data, cwd: 0 } },
         { stage: 'close', step: { op: 'close', fd: 0 } },
-        ...mountIdSteps(spec.target, caps),
+        ...mountIdSteps(spec.target, caps.mountIdUnique),
       ],
       openPhase: 0,
       byFd: [],
@@ -340,15 +305,10 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
 
   // Every layer opened as an fd and named by its number, from a cwd of /proc/self/fd.
   const steps: PlannedStep[] = [];
-  const fdStep = new Map<string, number>();
-  for (const p of specPaths(spec)) {
-    if (p.role === 'target') continue;
-    fdStep.set(p.field, steps.length);
-    steps.push({ stage: `open ${p.field} '${p.path}'`, field: p.field, step: { op: 'open', path: p.path, flags: O.PATH | O.DIRECTORY, keep: true } });
-  }
-  for (const [field, index] of fdStep) {
-    steps.push({ stage: `check ${field}`, field, step: { op: 'statx', dirfd: index, path: '', flags: AT.EMPTY_PATH, mask: STATX.BASIC_STATS } });
-  }
+  const fdStep = openAndCheck(
+    steps,
+    specPaths(spec).filter((p) => p.role !== 'target'),
+  );
   const openPhase = steps.length;
   const procFd = steps.length;
   steps.push({ stage: "open '/proc/self/fd'", step: { op: 'open', path: '/proc/self/fd', flags: O.PATH | O.DIRECTORY } });
@@ -367,7 +327,7 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
     step: { op: 'mount', source, target: spec.target, fstype: 'overlay', flags, data: '', cwd: procFd },
   });
   steps.push({ stage: 'close', step: { op: 'close', fd: procFd } });
-  steps.push(...mountIdSteps(spec.target, caps));
+  steps.push(...mountIdSteps(spec.target, caps.mountIdUnique));
   return {
     strategy: 'legacy',
     reason: `${reason}; even relative paths (${relLen} bytes) exceed one page, so every layer is opened and named by fd number from /proc/self/fd`,
@@ -394,7 +354,6 @@ function names(table: Record<string, number>, prefix: string, value: number): st
   return out.join('|');
 }
 
-const FSCONFIG_NAMES = Object.fromEntries(Object.entries(FSCONFIG).map(([k, v]) => [v, `FSCONFIG_${k}`]));
 const q = (s: string) => JSON.stringify(s);
 
 /** One step as C, with fds named by the step that opened them (fd#N). */
@@ -411,16 +370,19 @@ export function formatStep(step: PlannedStep, index: number): string {
       return s.path === ''
         ? `statx(${fd(s.dirfd)}, "", AT_EMPTY_PATH, STATX_BASIC_STATS)  # is it the validated ${step.field}?`
         : `statx(AT_FDCWD, ${q(s.path)}, ${names(AT, 'AT_', s.flags ?? 0)}, ${names(STATX, 'STATX_', s.mask ?? 0)})  # mount id`;
-    case 'fsconfig': {
-      const cmd = FSCONFIG_NAMES[s.cmd] ?? String(s.cmd);
-      if (s.cmd === FSCONFIG.SET_STRING) return `fsconfig(${fd(s.fs)}, ${cmd}, ${q(s.key!)}, ${q(String(s.value))}, 0)`;
-      if (s.cmd === FSCONFIG.SET_FD) return `fsconfig(${fd(s.fs)}, ${cmd}, ${q(s.key!)}, NULL, ${fd((s as { fd: unknown }).fd)})`;
-      if (s.cmd === FSCONFIG.SET_FLAG) return `fsconfig(${fd(s.fs)}, ${cmd}, ${q(s.key!)}, NULL, 0)`;
-      return `fsconfig(${fd(s.fs)}, ${cmd}, NULL, NULL, 0)`;
-    }
+    case 'fsconfigSetString':
+      return `fsconfig(${fd(s.fs)}, FSCONFIG_SET_STRING, ${q(s.key)}, ${q(s.value)}, 0)`;
+    case 'fsconfigSetFd':
+      return `fsconfig(${fd(s.fs)}, FSCONFIG_SET_FD, ${q(s.key)}, NULL, ${fd(s.fd)})`;
+    case 'fsconfigSetFlag':
+      return `fsconfig(${fd(s.fs)}, FSCONFIG_SET_FLAG, ${q(s.key)}, NULL, 0)`;
+    case 'fsconfigCreate':
+      return `fsconfig(${fd(s.fs)}, FSCONFIG_CMD_CREATE, NULL, NULL, 0)`;
+    case 'fsconfigCreateExcl':
+      return `fsconfig(${fd(s.fs)}, FSCONFIG_CMD_CREATE_EXCL, NULL, NULL, 0)`;
     case 'fsmount':
       return `fsmount(${fd(s.fs)}, FSMOUNT_CLOEXEC, ${names(MOUNT_ATTR, 'MOUNT_ATTR_', s.attrs ?? 0)})${made}`;
-    case 'move_mount':
+    case 'moveMount':
       return `move_mount(${fd(s.from)}, ${q(s.fromPath)}, AT_FDCWD, ${q(s.toPath ?? '')}, ${names(MOVE_MOUNT, 'MOVE_MOUNT_', s.flags ?? 0)})`;
     case 'close':
       return `close(fd#${s.fd})`;

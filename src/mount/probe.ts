@@ -2,16 +2,15 @@
  * probe(): one report of what this kernel's overlay can do, computed once per process. Every
  * feature is detected by asking the kernel (fsconfig's "Unknown parameter" vs "Bad value", a
  * trial CMD_CREATE_EXCL without fsmount), never from the version number. Nothing is mounted.
+ * The questions go to the kernel as one batch of steps (two with statmount), each failure
+ * recorded as an answer rather than ending the batch.
  */
-import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { O, STATMOUNT, STATX } from './constants.js';
-import { isSystemError } from './errors.js';
-import type { FdHandle } from './native-types.js';
-import { openSync } from './sys/fd.js';
-import { fsconfigCreateExclSync, fsconfigSetFdSync, fsconfigSetFlagSync, fsconfigSetStringSync, fsopenSync } from './sys/mount-api.js';
-import { statmountSync } from './sys/mount-info.js';
-import { statxSync } from './sys/node.js';
+import { O, STATMOUNT, STATX } from '../sys/constants.js';
+import { isSystemError } from '../sys/errors.js';
+import { readFile, readText, runAsync, runSync, steps, type Task } from '../sys/io.js';
+import type { StatxResult } from '../sys/native-types.js';
+import type { Step } from '../sys/steps.js';
 
 export interface ModuleDefaults {
   /** /sys/module/overlay/parameters/redirect_dir (Y/N) */
@@ -64,52 +63,82 @@ export interface Capabilities {
 }
 
 let cached: Capabilities | undefined;
+let pending: Promise<Capabilities> | undefined;
 
 /** The capability report, probed once per process (`{ refresh: true }` probes again). */
-export function probe(options: { refresh?: boolean } = {}): Capabilities {
-  if (!cached || options.refresh) cached = runProbe();
+export async function probe(options: { refresh?: boolean } = {}): Promise<Capabilities> {
+  if (cached && !options.refresh) return cached;
+  if (!pending || options.refresh) {
+    const run = runAsync(probeTask()).then((caps) => (cached = caps));
+    pending = run.finally(() => {
+      if (pending === run) pending = undefined;
+    });
+    return run;
+  }
+  return pending;
+}
+
+/** probe() on the calling thread. */
+export function probeSync(options: { refresh?: boolean } = {}): Capabilities {
+  if (!cached || options.refresh) cached = runSync(probeTask());
   return cached;
 }
 
-function readParam(name: string): string | undefined {
+/** The cached report, or a probe now (once per process). */
+export function* capabilitiesTask(): Task<Capabilities> {
+  return (cached ??= yield* probeTask());
+}
+
+/** The report probe() last made in this process, without probing. */
+export function probedCapabilities(): Capabilities | undefined {
+  return cached;
+}
+
+function* readParam(name: string): Task<string | undefined> {
   try {
-    return readFileSync(`/sys/module/overlay/parameters/${name}`, 'utf8').trim();
+    return (yield* readText(`/sys/module/overlay/parameters/${name}`)).trim();
   } catch {
     return undefined;
   }
 }
 
-function moduleDefaults(): ModuleDefaults {
+function* moduleDefaults(): Task<ModuleDefaults> {
   const out: ModuleDefaults = {};
-  const yn = (name: string, key: Exclude<keyof ModuleDefaults, 'redirectMax'>) => {
-    const v = readParam(name);
+  const yn: Array<[string, Exclude<keyof ModuleDefaults, 'redirectMax'>]> = [
+    ['redirect_dir', 'redirectDir'],
+    ['redirect_always_follow', 'redirectAlwaysFollow'],
+    ['index', 'index'],
+    ['nfs_export', 'nfsExport'],
+    ['metacopy', 'metacopy'],
+    ['xino_auto', 'xinoAuto'],
+  ];
+  for (const [name, key] of yn) {
+    const v = yield* readParam(name);
     if (v !== undefined) out[key] = v === 'Y';
-  };
-  yn('redirect_dir', 'redirectDir');
-  yn('redirect_always_follow', 'redirectAlwaysFollow');
-  yn('index', 'index');
-  yn('nfs_export', 'nfsExport');
-  yn('metacopy', 'metacopy');
-  yn('xino_auto', 'xinoAuto');
-  const max = readParam('redirect_max');
+  }
+  const max = yield* readParam('redirect_max');
   if (max !== undefined && /^\d+$/.test(max)) out.redirectMax = Number(max);
   return out;
 }
 
 /** Not the initial user namespace: its uid_map is not the identity map of every uid. */
-export function inUserNamespace(): boolean {
+export function isInitialUidMap(uidMap: string): boolean {
+  const map = uidMap.trim().split(/\s+/);
+  return map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295';
+}
+
+function* inUserNamespace(): Task<boolean> {
   try {
-    const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
-    return !(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
+    return !isInitialUidMap(yield* readText('/proc/self/uid_map'));
   } catch {
     return false;
   }
 }
 
 /** AT_PAGESZ from the ELF auxiliary vector (Node has no sysconf). */
-export function pageSize(): number {
+function* pageSize(): Task<number> {
   try {
-    const auxv = readFileSync('/proc/self/auxv');
+    const auxv = yield* readFile('/proc/self/auxv');
     for (let i = 0; i + 16 <= auxv.length; i += 16) {
       const type = Number(auxv.readBigUInt64LE(i));
       if (type === 6) return Number(auxv.readBigUInt64LE(i + 8));
@@ -123,19 +152,65 @@ export function pageSize(): number {
 
 type KeyAnswer = 'ok' | 'unknown' | 'bad' | 'other';
 
-function answer(fn: () => void): KeyAnswer {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    const messages = isSystemError(e) ? (e.kernelMessages ?? []).join('\n') : '';
-    if (messages.includes('Unknown parameter')) return 'unknown';
-    if (messages.includes('Bad value') || messages.includes('Unexpected value')) return 'bad';
-    return 'other';
-  }
+/** How the kernel answered a recorded fsconfig step. */
+function answer(result: unknown): KeyAnswer {
+  if (!(result instanceof Error)) return 'ok';
+  const messages = isSystemError(result) ? (result.kernelMessages ?? []).join('\n') : '';
+  if (messages.includes('Unknown parameter')) return 'unknown';
+  if (messages.includes('Bad value') || messages.includes('Unexpected value')) return 'bad';
+  return 'other';
 }
 
-function runProbe(): Capabilities {
+// The questions, in one batch. Every probe uses '/' as its directory: it exists everywhere, is
+// short (fsconfig values are capped at 255 bytes) and needs no temp dir. Layers are only
+// resolved here, never mounted.
+const FS = 1;
+const Q = {
+  statx: 0,
+  fsopen: FS,
+  bogus: 2,
+  lowerdirPlus: 3,
+  userxattr: 4,
+  volatile: 5,
+  overrideCreds: 6,
+  verity: 7,
+  uuid: 8, // 8..11
+  fsync: 12, // 12..14
+  root: 15,
+  byFd: 16,
+  datadirPlus: 17,
+  trial: 18,
+  createExcl: 19,
+} as const;
+const UUID_MODES = ['off', 'null', 'auto', 'on'] as const;
+const FSYNC_MODES = ['volatile', 'auto', 'strict'] as const;
+
+function probeSteps(): Step[] {
+  const r = { recordError: true } as const;
+  const list: Step[] = [
+    { op: 'statx', path: '/', mask: STATX.MNT_ID_UNIQUE, ...r },
+    { op: 'fsopen', fsname: 'overlay', ...r },
+    { op: 'fsconfigSetFlag', fs: FS, key: 'overlayfs-probe-no-such-key', ...r },
+    { op: 'fsconfigSetString', fs: FS, key: 'lowerdir+', value: '/', ...r },
+    { op: 'fsconfigSetFlag', fs: FS, key: 'userxattr', ...r },
+    { op: 'fsconfigSetFlag', fs: FS, key: 'volatile', ...r },
+    { op: 'fsconfigSetFlag', fs: FS, key: 'override_creds', ...r },
+    { op: 'fsconfigSetString', fs: FS, key: 'verity', value: 'off', ...r },
+    ...UUID_MODES.map((value): Step => ({ op: 'fsconfigSetString', fs: FS, key: 'uuid', value, ...r })),
+    ...FSYNC_MODES.map((value): Step => ({ op: 'fsconfigSetString', fs: FS, key: 'fsync', value, ...r })),
+    { op: 'open', path: '/', flags: O.PATH | O.DIRECTORY, ...r },
+    { op: 'fsconfigSetFd', fs: FS, key: 'lowerdir+', fd: Q.root, ...r },
+    { op: 'fsconfigSetString', fs: FS, key: 'datadir+', value: '/', ...r },
+    // CMD_CREATE_EXCL on an empty context: a kernel that has it tries to create and fails for
+    // want of layers (EINVAL); an older one does not know the command (EOPNOTSUPP). Nothing is
+    // created either way.
+    { op: 'fsopen', fsname: 'overlay', ...r },
+    { op: 'fsconfigCreateExcl', fs: Q.trial, ...r },
+  ];
+  return list;
+}
+
+function* probeTask(): Task<Capabilities> {
   const caps: Capabilities = {
     kernel: release(),
     newMountApi: false,
@@ -156,71 +231,50 @@ function runProbe(): Capabilities {
     statmount: false,
     statmountOptionArray: false,
     mountIdUnique: false,
-    moduleDefaults: moduleDefaults(),
+    moduleDefaults: yield* moduleDefaults(),
     root: process.geteuid?.() === 0,
-    userNamespace: inUserNamespace(),
-    pageSize: pageSize(),
+    userNamespace: yield* inUserNamespace(),
+    pageSize: yield* pageSize(),
   };
 
-  try {
-    const st = statxSync('/', { mask: STATX.MNT_ID_UNIQUE });
-    caps.mountIdUnique = st.mountIdUnique === true;
-    if (caps.mountIdUnique && st.mountId !== undefined) {
-      const sm = statmountSync(st.mountId, STATMOUNT.SB_BASIC | STATMOUNT.SUPPORTED_MASK);
-      caps.statmount = true;
-      caps.statmountOptionArray = ((sm.supportedMask ?? 0) & STATMOUNT.OPT_ARRAY) !== 0;
+  const { results } = yield* steps(probeSteps());
+  const st = results[Q.statx];
+  if (!(st instanceof Error)) {
+    const s = st as StatxResult;
+    caps.mountIdUnique = s.mountIdUnique === true;
+    if (caps.mountIdUnique && s.mountId !== undefined) {
+      const sm = (yield* steps([{ op: 'statmount', mountId: s.mountId, mask: STATMOUNT.SB_BASIC | STATMOUNT.SUPPORTED_MASK, recordError: true }])).results[0];
+      if (!(sm instanceof Error)) {
+        caps.statmount = true;
+        caps.statmountOptionArray = (((sm as { supportedMask?: number }).supportedMask ?? 0) & STATMOUNT.OPT_ARRAY) !== 0;
+      }
     }
-  } catch {
-    /* ENOSYS / EINVAL on older kernels */
   }
 
-  let fs: FdHandle;
-  try {
-    fs = fsopenSync('overlay');
-    caps.newMountApi = caps.overlay = caps.canMount = true;
-  } catch (e) {
-    const code = isSystemError(e) ? e.code : '';
+  const opened = results[Q.fsopen];
+  if (opened instanceof Error) {
+    const code = isSystemError(opened) ? opened.code : '';
     caps.newMountApi = code !== 'ENOSYS';
     caps.overlay = code !== 'ENODEV' && code !== 'ENOSYS';
     return caps;
   }
-
-  // Every probe uses '/' as its directory: it exists everywhere, is short (fsconfig values are
-  // capped at 255 bytes) and needs no temp dir. Layers are only resolved here, never mounted.
-  const handles: FdHandle[] = [fs];
-  try {
-    caps.fsContextParser = answer(() => fsconfigSetFlagSync(fs, 'overlayfs-probe-no-such-key')) === 'unknown';
-    if (!caps.fsContextParser) return caps;
-    const flag = (key: string) => answer(() => fsconfigSetFlagSync(fs, key)) !== 'unknown';
-    const str = (key: string, value: string) => answer(() => fsconfigSetStringSync(fs, key, value));
-
-    caps.lowerdirPlus = str('lowerdir+', '/') === 'ok';
-    caps.userxattr = flag('userxattr');
-    caps.volatile = flag('volatile');
-    caps.overrideCreds = flag('override_creds');
-    caps.verity = str('verity', 'off') !== 'unknown';
-    caps.uuidModes = ['off', 'null', 'auto', 'on'].filter((v) => str('uuid', v) === 'ok');
-    caps.fsyncModes = ['volatile', 'auto', 'strict'].filter((v) => str('fsync', v) === 'ok');
-    caps.fsync = caps.fsyncModes.length > 0;
-    if (caps.lowerdirPlus) {
-      const root = openSync('/', O.PATH | O.DIRECTORY);
-      handles.push(root);
-      caps.layersByFd = answer(() => fsconfigSetFdSync(fs, 'lowerdir+', root)) === 'ok';
-      caps.datadirPlus = str('datadir+', '/') !== 'unknown';
-    }
-    // CMD_CREATE_EXCL on an empty context: a kernel that has it tries to create and fails for
-    // want of layers (EINVAL); an older one does not know the command (EOPNOTSUPP). Nothing is
-    // created either way.
-    const trial = fsopenSync('overlay');
-    handles.push(trial);
-    try {
-      fsconfigCreateExclSync(trial);
-      caps.createExcl = true;
-    } catch (e) {
-      caps.createExcl = !(isSystemError(e) && (e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP'));
-    }
-  } finally {
-    for (const h of handles) h.close();
+  caps.newMountApi = caps.overlay = caps.canMount = true;
+  caps.fsContextParser = answer(results[Q.bogus]) === 'unknown';
+  if (!caps.fsContextParser) return caps;
+  const known = (i: number) => answer(results[i]) !== 'unknown';
+  caps.lowerdirPlus = answer(results[Q.lowerdirPlus]) === 'ok';
+  caps.userxattr = known(Q.userxattr);
+  caps.volatile = known(Q.volatile);
+  caps.overrideCreds = known(Q.overrideCreds);
+  caps.verity = known(Q.verity);
+  caps.uuidModes = UUID_MODES.filter((_, i) => answer(results[Q.uuid + i]) === 'ok');
+  caps.fsyncModes = FSYNC_MODES.filter((_, i) => answer(results[Q.fsync + i]) === 'ok');
+  caps.fsync = caps.fsyncModes.length > 0;
+  if (caps.lowerdirPlus) {
+    caps.layersByFd = answer(results[Q.byFd]) === 'ok';
+    caps.datadirPlus = known(Q.datadirPlus);
   }
+  const excl = results[Q.createExcl];
+  caps.createExcl = !(excl instanceof Error) || !(isSystemError(excl) && (excl.code === 'EOPNOTSUPP' || excl.code === 'ENOTSUP'));
   return caps;
 }

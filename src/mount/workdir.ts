@@ -3,13 +3,14 @@
  * (the kernel only warns and mounts read-write when index=off), checked for a stale volatile
  * marker, and cleaned after unmount on request.
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { STATX } from './constants.js';
-import { parseOverlayOptions, readOverlayMountInfo } from './mountinfo.js';
-import { liveRecords } from './registry.js';
-import { OverlaySpecError, type OverlaySpec } from './spec.js';
-import { statxSync } from './sys/node.js';
+import { STATX } from '../sys/constants.js';
+import { chmod, lstat, mkdirs, readText, removeTree, runAsync, runSync, steps, type Task } from '../sys/io.js';
+import type { StatxResult } from '../sys/native-types.js';
+import { OverlaySpecError, type SpecProblem } from '../spec/errors.js';
+import type { OverlaySpec } from '../spec/types.js';
+import { parseOverlayMountInfo, parseOverlayOptions } from '../read/mountinfo.js';
+import { liveRecordsTask } from '../read/records.js';
 
 /** An overlay mount that already uses a directory as its upper or work. */
 export interface DirUser {
@@ -18,75 +19,78 @@ export interface DirUser {
   as: 'upper' | 'work';
 }
 
-function real(path: string): string | undefined {
-  try {
-    // realpath(3), as the kernel resolves (Node's JS realpathSync folds 'link/..' first, and is slower)
-    return realpathSync.native(path);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The file a path names, following symlinks as realpath does (device and inode), or undefined. */
-function fileId(path: string): string | undefined {
-  try {
-    const st = statxSync(path, { mask: STATX.BASIC_STATS });
-    return `${st.devMajor}:${st.devMinor}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The mounted overlays (in this mount namespace) whose upper or work is `dir`. */
-export function overlaysUsing(dir: string): DirUser[] {
-  return overlaysUsingEach([dir])[0]!;
+export function overlaysUsing(dir: string): Promise<DirUser[]> {
+  return runAsync(overlaysUsingTask([dir])).then((r) => r[0]!);
+}
+
+/** overlaysUsing() on the calling thread. */
+export function overlaysUsingSync(dir: string): DirUser[] {
+  return runSync(overlaysUsingTask([dir]))[0]!;
 }
 
 /**
- * overlaysUsing() for several dirs from one read of mountinfo. Nothing is resolved when no
- * overlay is mounted and the registry has none of ours: nothing can be using the dirs then.
+ * overlaysUsing() for several dirs from one read of mountinfo. Two paths name the same
+ * directory when their realpaths are equal; realpath costs an lstat per component, so it is
+ * asked only for the paths whose device and inode match a dir's (one statx each, in one batch).
+ * Nothing is resolved when no overlay is mounted and this process has no record of its own.
  */
-function overlaysUsingEach(dirs: readonly string[]): DirUser[][] {
+export function* overlaysUsingTask(dirs: readonly string[]): Task<DirUser[][]> {
   const out = dirs.map((): DirUser[] => []);
-  const { mountIds, overlays } = readOverlayMountInfo();
-  const records = liveRecords(mountIds);
+  const { overlays } = parseOverlayMountInfo(yield* readText('/proc/self/mountinfo'));
+  const records = yield* liveRecordsTask(overlays);
   if (overlays.length === 0 && records.length === 0) return out;
-  const reals = new Map<string, string | undefined>();
-  const realOf = (p: string): string | undefined => {
-    if (!reals.has(p)) reals.set(p, real(p));
-    return reals.get(p);
+
+  // Every upper/work another overlay uses: from mountinfo (absolute paths only: relative or
+  // fd-given ones mean nothing here) and from this process's records (which know fd-given ones).
+  const candidates: Array<DirUser & { path: string }> = [];
+  overlays.forEach((e) => {
+    const seen = parseOverlayOptions(e.superOptions);
+    for (const as of ['upper', 'work'] as const) {
+      const p = seen[as];
+      if (p !== undefined && p.startsWith('/')) candidates.push({ target: e.mountPoint, mountId: e.mountId, as, path: p });
+    }
+  });
+  for (const r of records) {
+    for (const as of ['upper', 'work'] as const) {
+      const p = r.spec[as];
+      if (p !== undefined && !candidates.some((c) => c.mountId === r.mountId && c.as === as)) candidates.push({ target: r.target, mountId: r.mountId, as, path: p });
+    }
+  }
+  if (candidates.length === 0) return out;
+
+  const paths = [...new Set([...dirs, ...candidates.map((c) => c.path)])];
+  const stat = yield* steps(paths.map((path) => ({ op: 'statx' as const, path, mask: STATX.BASIC_STATS, recordError: true })));
+  const idOf = new Map<string, string | undefined>();
+  paths.forEach((p, i) => {
+    const st = stat.results[i];
+    idOf.set(p, st instanceof Error || st === undefined ? undefined : `${(st as StatxResult).devMajor}:${(st as StatxResult).devMinor}:${(st as StatxResult).ino}`);
+  });
+  // Same file, or one of the two unknown: realpath decides.
+  const maybe = (c: { path: string }, dir: string) => {
+    const a = idOf.get(c.path);
+    const b = idOf.get(dir);
+    return !(a !== undefined && b !== undefined && a !== b);
   };
-  // Two paths with the same realpath name the same file: where both files are known and
-  // differ, no realpath (an lstat per component) is needed. Each mounted overlay has two.
-  const ids = new Map<string, string | undefined>();
-  const idOf = (p: string): string | undefined => {
-    if (!ids.has(p)) ids.set(p, fileId(p));
-    return ids.get(p);
-  };
-  const sameReal = (p: string, dir: string, want: string): boolean => {
-    const a = idOf(p);
-    const b = idOf(dir);
-    if (a !== undefined && b !== undefined && a !== b) return false;
-    return realOf(p) === want;
-  };
-  const seen = overlays.map((e) => parseOverlayOptions(e.superOptions));
-  dirs.forEach((dir, i) => {
-    const want = realOf(dir);
-    if (want === undefined) return;
-    const users = out[i]!;
-    overlays.forEach((e, j) => {
-      // Relative or fd-given paths mean nothing here; the registry covers our own such mounts.
-      for (const as of ['upper', 'work'] as const) {
-        const p = seen[j]![as];
-        if (p !== undefined && p.startsWith('/') && sameReal(p, dir, want)) users.push({ target: e.mountPoint, mountId: e.mountId, as });
+  const toResolve = new Set<string>();
+  dirs.forEach((dir) => {
+    for (const c of candidates) {
+      if (maybe(c, dir)) {
+        toResolve.add(c.path);
+        toResolve.add(dir);
       }
-    });
-    for (const r of records) {
-      for (const as of ['upper', 'work'] as const) {
-        const p = r.spec[as];
-        if (p !== undefined && sameReal(p, dir, want) && !users.some((u) => u.mountId === r.mountId)) {
-          users.push({ target: r.target, mountId: r.mountId, as });
-        }
+    }
+  });
+  if (toResolve.size === 0) return out;
+  const list = [...toResolve];
+  const real = yield* steps(list.map((path) => ({ op: 'realpath' as const, path, recordError: true })));
+  const realOf = new Map(list.map((p, i) => [p, real.results[i] instanceof Error ? undefined : (real.results[i] as string)]));
+  dirs.forEach((dir, i) => {
+    const want = realOf.get(dir);
+    if (want === undefined) return;
+    for (const c of candidates) {
+      if (maybe(c, dir) && realOf.get(c.path) === want && !out[i]!.some((u) => u.mountId === c.mountId && u.as === c.as)) {
+        out[i]!.push({ target: c.target, mountId: c.mountId, as: c.as });
       }
     }
   });
@@ -98,8 +102,17 @@ export function volatileMarker(work: string): string {
   return join(work, 'work', 'incompat', 'volatile');
 }
 
-export function hasStaleVolatile(work: string): boolean {
-  return existsSync(volatileMarker(work));
+function* hasStaleVolatileTask(work: string): Task<boolean> {
+  return (yield* lstat(volatileMarker(work))) !== undefined;
+}
+
+/** Whether `work` holds the marker an earlier volatile mount left (the kernel refuses to mount it). */
+export function hasStaleVolatile(work: string): Promise<boolean> {
+  return runAsync(hasStaleVolatileTask(work));
+}
+
+export function hasStaleVolatileSync(work: string): boolean {
+  return runSync(hasStaleVolatileTask(work));
 }
 
 export interface PreparedWorkdir {
@@ -112,68 +125,83 @@ export interface PreparedWorkdir {
 }
 
 /**
- * Before a mount: refuse an upper/work in use (unless allowShared), refuse or clear a stale
- * volatile marker, create work if missing. Throws OverlaySpecError; changes nothing then.
- */
-/**
- * Upper and work dirs (by realpath) of mounts this process is making right now: between this
- * check and the mount's record in the registry there is an await, and two concurrent
- * mountOverlay() calls must not both pass the in-use check for the same dirs.
+ * Upper and work dirs (by realpath) of mounts this process is making right now: between the
+ * in-use check and the mount's record there are awaits, and two concurrent mountOverlay()
+ * calls must not both pass the check for the same dirs. Taken before the check, without an
+ * await in between, so the check and the reservation are one step for this process.
  */
 const pending = new Map<string, string>();
 
-export function prepareWorkdir(spec: OverlaySpec): PreparedWorkdir {
+/**
+ * Before a mount: refuse an upper/work in use (unless allowShared), refuse or clear a stale
+ * volatile marker, create work if missing. `reals` are upper's and work's real paths from
+ * validation. Throws OverlaySpecError; changes nothing then. On any failure after the
+ * reservation, everything done so far is undone before the error is thrown.
+ */
+export function* prepareWorkdir(spec: OverlaySpec, reals: ReadonlyMap<string, string>): Task<PreparedWorkdir> {
   if (spec.upper === undefined || spec.work === undefined) return {};
-  const problems: Array<{ field: string; problem: string }> = [];
-  const keys = (['upper', 'work'] as const).map((f) => [f, real(spec[f]!) ?? spec[f]!] as const);
+  const keys = (['upper', 'work'] as const).map((f) => [f, reals.get(f) ?? spec[f]!] as const);
+  const out: PreparedWorkdir = {};
   if (!spec.allowShared) {
+    const problems: SpecProblem[] = [];
     for (const [field, key] of keys) {
       const other = pending.get(key);
       if (other !== undefined) problems.push({ field, problem: `is being mounted as an upper or work dir at '${other}' by this process right now; pass allowShared: true to share it` });
     }
-    const fields = ['upper', 'work'] as const;
-    const using = overlaysUsingEach(fields.map((f) => spec[f]!));
-    for (const [i, field] of fields.entries()) {
-      for (const u of using[i]!) {
-        problems.push({
-          field,
-          problem: `is already the ${u.as} dir of the overlay mounted at '${u.target}' (mount ${u.mountId}); two mounts sharing it is undefined behaviour. Unmount it, or pass allowShared: true`,
-        });
-      }
-    }
-  }
-  const stale = hasStaleVolatile(spec.work);
-  if (stale && !spec.clearVolatile) {
-    problems.push({
-      field: 'work',
-      problem: `holds '${volatileMarker(spec.work)}' from an earlier volatile mount, so the kernel refuses to mount it. If that mount ended without a crash, pass clearVolatile: true; after a crash the upper may be inconsistent: start from a fresh upper and work`,
-    });
-  }
-  if (problems.length > 0) throw new OverlaySpecError(problems);
-
-  const out: PreparedWorkdir = {};
-  if (!spec.allowShared) {
+    if (problems.length > 0) throw new OverlaySpecError(problems);
     out.reserved = keys.map(([, key]) => key);
     for (const key of out.reserved) pending.set(key, spec.target);
   }
-  if (stale) {
-    rmSync(volatileMarker(spec.work), { recursive: true, force: true });
-    out.cleared = volatileMarker(spec.work);
+  try {
+    const problems: SpecProblem[] = [];
+    if (!spec.allowShared) {
+      const fields = ['upper', 'work'] as const;
+      const using = yield* overlaysUsingTask(fields.map((f) => spec[f]!));
+      for (const [i, field] of fields.entries()) {
+        for (const u of using[i]!) {
+          problems.push({
+            field,
+            problem: `is already the ${u.as} dir of the overlay mounted at '${u.target}' (mount ${u.mountId}); two mounts sharing it is undefined behaviour. Unmount it, or pass allowShared: true`,
+          });
+        }
+      }
+    }
+    const stale = yield* hasStaleVolatileTask(spec.work);
+    if (stale && !spec.clearVolatile) {
+      problems.push({
+        field: 'work',
+        problem: `holds '${volatileMarker(spec.work)}' from an earlier volatile mount, so the kernel refuses to mount it. If that mount ended without a crash, pass clearVolatile: true; after a crash the upper may be inconsistent: start from a fresh upper and work`,
+      });
+    }
+    if (problems.length > 0) throw new OverlaySpecError(problems);
+    if (stale) {
+      yield* removeTree(volatileMarker(spec.work));
+      out.cleared = volatileMarker(spec.work);
+    }
+    if ((yield* lstat(spec.work)) === undefined) {
+      const created = yield* mkdirs(spec.work);
+      if (created !== undefined) out.created = created;
+    }
+    return out;
+  } catch (e) {
+    yield* undoPrepare(out);
+    throw e;
   }
-  if (!existsSync(spec.work)) {
-    const created = mkdirSync(spec.work, { recursive: true });
-    if (created !== undefined) out.created = created;
-  }
-  return out;
 }
 
-/** Undoes prepareWorkdir's mkdir after a failed mount. */
-export function undoPrepare(prepared: PreparedWorkdir): void {
+/** Undoes prepareWorkdir's mkdir after a failed mount, and ends its reservation. */
+export function* undoPrepare(prepared: PreparedWorkdir): Task<void> {
   releaseWorkdir(prepared);
-  if (prepared.created !== undefined) rmSync(prepared.created, { recursive: true, force: true });
+  if (prepared.created !== undefined) {
+    try {
+      yield* removeTree(prepared.created);
+    } catch {
+      /* the mount's own error is the one to report */
+    }
+  }
 }
 
-/** Ends the reservation prepareWorkdir made (the mount is recorded in the registry now, or failed). */
+/** Ends the reservation prepareWorkdir made (the mount is recorded now, or failed). */
 export function releaseWorkdir(prepared: PreparedWorkdir): void {
   for (const key of prepared.reserved ?? []) pending.delete(key);
   delete prepared.reserved;
@@ -183,23 +211,29 @@ export function releaseWorkdir(prepared: PreparedWorkdir): void {
  * Removes what the kernel left in `work` (work/, mode 000, and index/) once no overlay uses it.
  * Returns the paths removed.
  */
-export function cleanWorkdir(work: string): string[] {
-  const users = overlaysUsing(work);
-  if (users.length > 0) {
-    throw new OverlaySpecError([{ field: 'work', problem: `is still the work dir of the overlay at '${users[0]!.target}'` }]);
+export function* cleanWorkdirTask(work: string): Task<string[]> {
+  const [users] = yield* overlaysUsingTask([work]);
+  if (users!.length > 0) {
+    throw new OverlaySpecError([{ field: 'work', problem: `is still the work dir of the overlay at '${users![0]!.target}'` }]);
   }
   const removed: string[] = [];
   for (const name of ['work', 'index']) {
     const p = join(work, name);
-    try {
-      if (!lstatSync(p).isDirectory()) continue;
-    } catch {
-      continue;
-    }
+    const st = yield* lstat(p);
+    if (!st?.isDirectory()) continue;
     // Mode 000: a non-root owner needs the permission back before it can empty it.
-    chmodSync(p, 0o700);
-    rmSync(p, { recursive: true, force: true });
+    yield* chmod(p, 0o700);
+    yield* removeTree(p);
     removed.push(p);
   }
   return removed;
+}
+
+/** Removes the kernel's work/ and index/ from a work dir no overlay uses; the paths removed. */
+export function cleanWorkdir(work: string): Promise<string[]> {
+  return runAsync(cleanWorkdirTask(work));
+}
+
+export function cleanWorkdirSync(work: string): string[] {
+  return runSync(cleanWorkdirTask(work));
 }

@@ -3,15 +3,17 @@
  * GraphDriver.Data, and a typed form with every option. Where the kernel has statmount(2) with
  * STATMOUNT_OPT_ARRAY, its unescaped options are used; otherwise /proc/self/mountinfo.
  */
-import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AT, STATMOUNT, STATX } from './constants.js';
-import { parseOverlayOptions, readMountInfo, type MountInfoEntry, type OverlayOptionsSeen } from './mountinfo.js';
-import { probe } from './probe.js';
-import { liveRecords } from './registry.js';
-import { OPTION_KEYS, type OverlayOptions, type Strategy } from './spec.js';
-import { statmountSync } from './sys/mount-info.js';
-import { statxSync } from './sys/node.js';
+import { AT, STATMOUNT, STATX } from '../sys/constants.js';
+import { runAsync, runSync, steps, type Task } from '../sys/io.js';
+import type { StatmountResult, StatxResult } from '../sys/native-types.js';
+import { OverlayError } from '../spec/errors.js';
+import { mountInfoTask, parseOverlayOptions, type MountInfoEntry, type OverlayOptionsSeen } from './mountinfo.js';
+import { liveRecordsTask, type MountRecord } from './records.js';
+import { OPTION_KEYS } from '../spec/options.js';
+import { type OverlayOptions, type Strategy } from '../spec/types.js';
+import { statmountSync } from '../sys/statmount.js';
+import { statxSync } from '../sys/inodes.js';
 
 export interface OverlayInfo {
   /** The id mountinfo shows. */
@@ -27,6 +29,8 @@ export interface OverlayInfo {
   work?: string;
   /** Read-only mount (no upper, or mounted ro). */
   readOnly: boolean;
+  /** The per-mount options mountinfo shows: rw/ro, nosuid, nodev, noexec, relatime, ... */
+  mountOptions: string[];
   /** The overlay options that differ from the kernel's defaults, typed. */
   options: OverlayOptions;
   /** Every superblock option as the kernel shows it, `key=value` or `flag`. */
@@ -68,22 +72,51 @@ function typedOptions(seen: OverlayOptionsSeen): OverlayOptions {
   return o as OverlayOptions;
 }
 
-/** statmount's unescaped option array for a mount point, if this kernel has it and the mount is on top there. */
-function optionArray(entry: MountInfoEntry): string[] | undefined {
-  const caps = probe();
-  if (!caps.statmountOptionArray || !caps.mountIdUnique) return undefined;
-  try {
-    const old = statxSync(entry.mountPoint, { flags: AT.SYMLINK_NOFOLLOW, mask: STATX.MNT_ID });
-    if (old.mountId !== entry.mountId) return undefined; // covered by another mount
-    const unique = statxSync(entry.mountPoint, { flags: AT.SYMLINK_NOFOLLOW, mask: STATX.MNT_ID_UNIQUE });
-    return statmountSync(unique.mountId!, STATMOUNT.OPT_ARRAY).optionArray;
-  } catch {
-    return undefined;
-  }
+/** Where each overlay entry's options come from, and which of our records it is. */
+interface Seen {
+  entry: MountInfoEntry;
+  optionArray: string[] | undefined;
+  record: MountRecord | undefined;
 }
 
-function describe(entry: MountInfoEntry): OverlayInfo {
-  const array = optionArray(entry);
+/**
+ * statmount's unescaped option array for each entry that is on top at its mount point (where
+ * the kernel has statmount and STATMOUNT_OPT_ARRAY; else undefined, and mountinfo is used), and
+ * the record of each that this process mounted. Two batches for any number of overlays.
+ */
+function* seenTask(entries: readonly MountInfoEntry[], all: readonly MountInfoEntry[]): Task<Seen[]> {
+  const records = yield* liveRecordsTask(all);
+  if (entries.length === 0) return [];
+  const ids = yield* steps(
+    entries.flatMap((e) => [
+      { op: 'statx' as const, path: e.mountPoint, flags: AT.SYMLINK_NOFOLLOW, mask: STATX.MNT_ID, recordError: true },
+      { op: 'statx' as const, path: e.mountPoint, flags: AT.SYMLINK_NOFOLLOW, mask: STATX.MNT_ID_UNIQUE, recordError: true },
+    ]),
+  );
+  const unique = entries.map((e, i) => {
+    const old = ids.results[2 * i];
+    const u = ids.results[2 * i + 1];
+    // Covered by another mount: what is at the mount point is not this entry.
+    if (old instanceof Error || (old as StatxResult).mountId !== e.mountId) return undefined;
+    return u instanceof Error || (u as StatxResult).mountIdUnique !== true ? undefined : (u as StatxResult).mountId;
+  });
+  const asked = entries.map((_, i) => i).filter((i) => unique[i] !== undefined);
+  const arrays = new Map<number, string[] | undefined>();
+  if (asked.length > 0) {
+    const sm = yield* steps(asked.map((i) => ({ op: 'statmount' as const, mountId: unique[i]!, mask: STATMOUNT.OPT_ARRAY, recordError: true })));
+    asked.forEach((i, k) => {
+      const r = sm.results[k];
+      if (!(r instanceof Error)) arrays.set(i, (r as StatmountResult).optionArray);
+    });
+  }
+  return entries.map((entry, i) => ({
+    entry,
+    optionArray: arrays.get(i),
+    record: records.find((r) => r.mountId === entry.mountId && (r.uniqueMountId === undefined || r.uniqueMountId === unique[i])),
+  }));
+}
+
+function describe({ entry, optionArray: array, record }: Seen): OverlayInfo {
   const raw = array ?? entry.superOptions;
   const seen = parseOverlayOptions(raw);
   const info: OverlayInfo = {
@@ -93,6 +126,7 @@ function describe(entry: MountInfoEntry): OverlayInfo {
     lower: seen.lower,
     data: seen.data,
     readOnly: entry.mountOptions.includes('ro') || seen.upper === undefined,
+    mountOptions: [...entry.mountOptions],
     options: typedOptions(seen),
     rawOptions: [...raw],
     form: seen.form,
@@ -101,7 +135,6 @@ function describe(entry: MountInfoEntry): OverlayInfo {
   };
   if (seen.upper !== undefined) info.upper = seen.upper;
   if (seen.work !== undefined) info.work = seen.work;
-  const record = liveRecords(new Set([entry.mountId])).find((r) => r.mountId === entry.mountId);
   if (record) {
     // Our own mount: the paths we gave, whatever the kernel can show of fds.
     info.lower = [...record.spec.lower];
@@ -120,41 +153,60 @@ function describe(entry: MountInfoEntry): OverlayInfo {
   return info;
 }
 
-/** Every overlay mounted in this mount namespace. */
-export function listOverlays(): OverlayInfo[] {
-  // Our records of mounts that are gone are dropped as a side effect of liveRecords().
-  const entries = readMountInfo();
-  liveRecords(new Set(entries.map((e) => e.mountId)));
-  return entries.filter((e) => e.fsType === 'overlay').map(describe);
+function* listTask(): Task<OverlayInfo[]> {
+  const all = yield* mountInfoTask();
+  return (yield* seenTask(all.filter((e) => e.fsType === 'overlay'), all)).map(describe);
 }
 
-/** The overlay mounted at `target` (the top one, if several are stacked there), or undefined. */
-export function findOverlay(target: string): OverlayInfo | undefined {
-  const all = readMountInfo();
+/** Every overlay mounted in this mount namespace. */
+export function listOverlays(): Promise<OverlayInfo[]> {
+  return runAsync(listTask());
+}
+
+export function listOverlaysSync(): OverlayInfo[] {
+  return runSync(listTask());
+}
+
+export function* findOverlayTask(target: string): Task<OverlayInfo | undefined> {
+  const all = yield* mountInfoTask();
   let want = resolve(target);
   // mountinfo shows canonical paths: a target named through a symlink is found by its real path.
   if (!all.some((e) => e.mountPoint === want)) {
-    try {
-      want = realpathSync.native(want);
-    } catch {
-      return undefined;
-    }
+    const real = (yield* steps([{ op: 'realpath', path: want, recordError: true }])).results[0];
+    if (real instanceof Error) return undefined;
+    want = real as string;
   }
-  const entries = all.filter((e) => e.mountPoint === want);
-  const top = entries[entries.length - 1];
-  return top && top.fsType === 'overlay' ? describe(top) : undefined;
+  const top = all.filter((e) => e.mountPoint === want).at(-1);
+  if (!top || top.fsType !== 'overlay') return undefined;
+  return describe((yield* seenTask([top], all))[0]!);
+}
+
+/** The overlay mounted at `target` (the top one, if several are stacked there), or undefined. */
+export function findOverlay(target: string): Promise<OverlayInfo | undefined> {
+  return runAsync(findOverlayTask(target));
+}
+
+export function findOverlaySync(target: string): OverlayInfo | undefined {
+  return runSync(findOverlayTask(target));
+}
+
+function notOverlay(target: string): OverlayError {
+  return new OverlayError('ERR_NOT_OVERLAY', `no overlay is mounted at '${resolve(target)}'`, { path: resolve(target) });
+}
+
+function* inspectTask(target: string): Task<DockerGraphDriverData> {
+  const info = yield* findOverlayTask(target);
+  if (!info) throw notOverlay(target);
+  return toDocker(info);
 }
 
 /** GraphDriver.Data as `docker inspect` prints it for overlay2: layers joined with ':', top first. */
-export function inspect(target: string): DockerGraphDriverData {
-  const info = findOverlay(target);
-  if (!info) {
-    const err = new Error(`no overlay is mounted at '${resolve(target)}'`) as Error & { code: string; path: string };
-    err.code = 'ERR_NOT_OVERLAY';
-    err.path = resolve(target);
-    throw err;
-  }
-  return toDocker(info);
+export function inspect(target: string): Promise<DockerGraphDriverData> {
+  return runAsync(inspectTask(target));
+}
+
+export function inspectSync(target: string): DockerGraphDriverData {
+  return runSync(inspectTask(target));
 }
 
 export function toDocker(info: OverlayInfo): DockerGraphDriverData {

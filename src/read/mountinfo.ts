@@ -4,7 +4,8 @@
  * legacy `lowerdir=` with its backslash escapes and `::` data layers, or repeated
  * `lowerdir+=`/`datadir+=` entries.
  */
-import { readFileSync } from 'node:fs';
+import { readText, runAsync, runSync, type Task } from '../sys/io.js';
+import { splitLegacyLowerdir, unescapeBackslashes } from '../spec/escape.js';
 
 export interface MountInfoEntry {
   mountId: number;
@@ -57,16 +58,26 @@ export function parseMountInfo(text: string): MountInfoEntry[] {
     .map(parseMountInfoLine);
 }
 
-export function readMountInfo(pid: number | 'self' = 'self'): MountInfoEntry[] {
-  return parseMountInfo(readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
+/** The mount table of this process's mount namespace (or of `pid`'s), as a task. */
+export function* mountInfoTask(pid: number | 'self' = 'self'): Task<MountInfoEntry[]> {
+  return parseMountInfo(yield* readText(`/proc/${pid}/mountinfo`));
+}
+
+/** /proc/self/mountinfo (or /proc/PID/mountinfo), parsed. */
+export function readMountInfo(pid: number | 'self' = 'self'): Promise<MountInfoEntry[]> {
+  return runAsync(mountInfoTask(pid));
+}
+
+/** readMountInfo() on the calling thread. */
+export function readMountInfoSync(pid: number | 'self' = 'self'): MountInfoEntry[] {
+  return runSync(mountInfoTask(pid));
 }
 
 /**
  * The mount id of every line, and only the overlay lines parsed: what the in-use check of
  * every mount needs, without parsing each other mount of the namespace.
  */
-export function readOverlayMountInfo(pid: number | 'self' = 'self'): { mountIds: Set<number>; overlays: MountInfoEntry[] } {
-  const text = readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+export function parseOverlayMountInfo(text: string): { mountIds: Set<number>; overlays: MountInfoEntry[] } {
   const mountIds = new Set<number>();
   const overlays: MountInfoEntry[] = [];
   for (let start = 0; start < text.length; ) {
@@ -95,51 +106,6 @@ export interface OverlayOptionsSeen {
   form: 'legacy' | 'lowerdir+';
   /** Every other option: `key=value` as [key, value], flags as [key, true]. */
   options: Array<[string, string | true]>;
-}
-
-/**
- * Splits a legacy `lowerdir=` value as the kernel does (ovl_parse_param_split_lowerdirs): an
- * unescaped `:` separates layers, `::` starts the data-only layers, and `\x` is a literal x.
- */
-export function splitLegacyLowerdir(value: string): { lower: string[]; data: string[] } {
-  const lower: string[] = [];
-  const data: string[] = [];
-  let current = '';
-  let inData = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c === '\\') {
-      // A final lone backslash escapes the NUL: ovl_unescape drops it.
-      if (i + 1 < value.length) current += value[++i];
-    } else if (c === ':') {
-      (inData ? data : lower).push(current);
-      current = '';
-      if (value[i + 1] === ':') {
-        inData = true;
-        i++;
-      }
-    } else current += c;
-  }
-  (inData ? data : lower).push(current);
-  return { lower, data };
-}
-
-/**
- * Escapes a path for `lowerdir=`/`upperdir=`/`workdir=` in mount(2) data: `\` and `:` for the
- * kernel's unescape, `,` for the option splitter.
- */
-export function escapeLegacyPath(path: string): string {
-  return path.replace(/[\\:,]/g, (c) => `\\${c}`);
-}
-
-/** Escapes a path for fsconfig `upperdir`/`workdir`: the kernel drops each `\` before lookup. */
-export function escapeBackslashes(path: string): string {
-  return path.replace(/\\/g, '\\\\');
-}
-
-/** Drops the backslash escapes the kernel removes from upperdir=/workdir= (ovl_unescape), a final lone one too. */
-export function unescapeBackslashes(value: string): string {
-  return value.replace(/\\(.?)/gs, '$1');
 }
 
 /** Reads layers and options from unescaped superblock options (mountinfo or statmount's array). */

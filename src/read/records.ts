@@ -1,9 +1,14 @@
 /**
  * The overlays this process mounted, with the paths it gave the kernel. For layers passed by
  * fd, mountinfo shows no usable path, so this is the only record of them; it also lets the
- * in-use check see upper and work dirs of such mounts.
+ * in-use check see upper and work dirs of such mounts. The short mount id is reused as soon as
+ * a mount is gone, so a record is trusted only while the kernel says it is the same mount: by
+ * the 64-bit unique id where the kernel has one, else while its mountinfo line still matches.
  */
-import type { OverlaySpec, Strategy } from './spec.js';
+import { STATMOUNT } from '../sys/constants.js';
+import { steps, type Task } from '../sys/io.js';
+import type { OverlaySpec, Strategy } from '../spec/types.js';
+import type { MountInfoEntry } from './mountinfo.js';
 
 export interface MountRecord {
   /** The mount id mountinfo shows (statx STATX_MNT_ID). */
@@ -17,18 +22,40 @@ export interface MountRecord {
   byFd: string[];
 }
 
-const records = new Map<number, MountRecord>();
+const records = new Set<MountRecord>();
 
 export function remember(record: MountRecord): void {
-  records.set(record.mountId, record);
+  records.add(record);
 }
 
-export function forget(mountId: number): void {
-  records.delete(mountId);
+/** Forgets the record of the mount with this id (unmounted by us). */
+export function forget(mountId: number, uniqueMountId?: number): void {
+  for (const r of records) {
+    if (r.mountId === mountId && (uniqueMountId === undefined || r.uniqueMountId === uniqueMountId)) records.delete(r);
+  }
 }
 
-/** The records whose mount ids are still in `liveIds`; the rest are dropped (unmounted elsewhere). */
-export function liveRecords(liveIds: ReadonlySet<number>): MountRecord[] {
-  for (const id of records.keys()) if (!liveIds.has(id)) records.delete(id);
-  return [...records.values()];
+/**
+ * The records of mounts that still exist, by the mount table `entries`; the rest are dropped
+ * (unmounted behind our back, their ids free for other mounts).
+ */
+export function* liveRecordsTask(entries: readonly MountInfoEntry[]): Task<MountRecord[]> {
+  if (records.size === 0) return [];
+  const byId = new Map(entries.map((e) => [e.mountId, e]));
+  const withUnique = [...records].filter((r) => r.uniqueMountId !== undefined);
+  const alive = new Set<MountRecord>();
+  if (withUnique.length > 0) {
+    const { results } = yield* steps(withUnique.map((r) => ({ op: 'statmount' as const, mountId: r.uniqueMountId!, mask: STATMOUNT.MNT_BASIC, recordError: true })));
+    withUnique.forEach((r, i) => {
+      const sm = results[i];
+      if (!(sm instanceof Error) && (sm as { mountIdOld?: number }).mountIdOld === r.mountId) alive.add(r);
+    });
+  }
+  for (const r of records) {
+    if (r.uniqueMountId !== undefined) continue;
+    const e = byId.get(r.mountId);
+    if (e !== undefined && e.fsType === 'overlay' && e.source === (r.spec.source ?? 'overlay')) alive.add(r);
+  }
+  for (const r of records) if (!alive.has(r)) records.delete(r);
+  return [...alive];
 }

@@ -4,9 +4,10 @@
  * next character from the comma splitter), and layer values are unescaped the way overlayfs
  * unescapes them (`\:` is a colon inside a layer path, `\\` a backslash, `::` starts data layers).
  */
-import { splitLegacyLowerdir, unescapeBackslashes } from './mountinfo.js';
-import type { MountAttributes, OverlayOptions, OverlaySpec } from './spec.js';
-import { OPTION_KEYS, OverlaySpecError, type SpecProblem } from './spec.js';
+import { splitLegacyLowerdir, unescapeBackslashes } from './escape.js';
+import type { MountAttributes, OverlayOptions, OverlaySpec } from './types.js';
+import { OPTION_KEYS } from './options.js';
+import { OverlaySpecError, type SpecProblem } from './errors.js';
 
 /** Splits on commas not escaped by a backslash; escapes are kept for the per-option parsers. */
 export function splitMountOptions(data: string): string[] {

@@ -44,35 +44,40 @@ export function cString(name: string, value: unknown): string {
   return value;
 }
 
-export function optionalCString(name: string, value: unknown): string | null {
-  return value === null || value === undefined ? null : cString(name, value);
-}
-
-/** An unsigned 32-bit flag word. */
-export function flags(name: string, value: unknown): number {
+/**
+ * A flag argument as one unsigned 32-bit word: a number, or an array of numbers OR-ed together.
+ * undefined is 0.
+ */
+export function flagWord(name: string, value: unknown): number {
   if (value === undefined) return 0;
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (Array.isArray(value)) {
+    let word = 0;
+    value.forEach((v: unknown, i) => {
+      word = (word | flagWord(`${name}[${i}]`, v)) >>> 0;
+    });
+    return word;
+  }
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number or an array of numbers', value);
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw outOfRange(name, '>= 0 && <= 4294967295', value);
   return value;
 }
 
-/** A non-negative integer up to 2^53-1 (mount_setattr attributes are 64-bit). */
-export function uint(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return 0;
+/** An optional unsigned integer up to `max` (device numbers, file modes); undefined stays undefined. */
+export function uintUpTo(name: string, value: unknown, max: number): number | undefined {
+  if (value === undefined) return undefined;
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!Number.isInteger(value) || value < 0 || value > max) throw outOfRange(name, `>= 0 && <= ${max}`, value);
   return value;
 }
 
-/** Any safe integer, negative included (offsets). */
-export function integer(name: string, value: unknown): number {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isSafeInteger(value)) throw outOfRange(name, 'a safe integer', value);
+export function bool(name: string, value: unknown, fallback = false): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
   return value;
 }
 
 export function isHandle(value: unknown): value is FdHandle {
-  if (!(value instanceof native.FdHandle)) return false;
+  if (!(value instanceof native().FdHandle)) return false;
   // instanceof also accepts Object.create(FdHandle.prototype) and a Proxy of a handle; their
   // getters throw a codeless "Invalid argument" because no native handle is wrapped in them.
   try {
@@ -80,39 +85,6 @@ export function isHandle(value: unknown): value is FdHandle {
   } catch {
     return false;
   }
-}
-
-/** An fd operand: one of our handles (open) or a raw fd number >= 0. */
-export function fd(name: string, value: unknown): FdHandle | number {
-  if (isHandle(value)) {
-    if (value.closed) throw invalidArgValue(name, 'must be an open handle', value);
-    return value;
-  }
-  if (typeof value !== 'number') throw invalidArgType(name, 'an fd handle or of type number', value);
-  if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw outOfRange(name, '>= 0 && <= 2147483647', value);
-  return value;
-}
-
-/**
- * An fs-context argument: a handle from fsopen/fspick. A failed fsconfig/fsmount reads the
- * context's message log from it, and read(2) on any other fd would consume that fd's data.
- */
-export function fsHandle(name: string, value: unknown): FdHandle {
-  if (!isHandle(value) || value.kind !== 'fs') {
-    throw invalidArgType(name, "an fd handle of kind 'fs' (from fsopen or fspick; adoptFd(n, 'fs') for an fs-context fd opened elsewhere)", value);
-  }
-  return fd(name, value) as FdHandle;
-}
-
-/** Like fd(), but null/undefined mean AT_FDCWD (paths resolve from the process's cwd). */
-export function dirFd(name: string, value: unknown): FdHandle | number | null {
-  return value === null || value === undefined ? null : fd(name, value);
-}
-
-export function bool(name: string, value: unknown, fallback = false): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
-  return value;
 }
 
 export function buffer(name: string, value: unknown): Buffer {

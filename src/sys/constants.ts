@@ -1,10 +1,25 @@
 /**
  * Kernel ABI constants for the raw calls, with the values from the kernel's uapi headers.
  * test/native/constants.test.ts checks each one against the C headers the addon was built with.
+ *
+ * Each flag family has its own type (Flags<'MS'>, Flags<'MOUNT_ATTR'>, ...): a constant of one
+ * family passed where another belongs (MS.RDONLY as a MOUNT_ATTR) does not compile. Combine
+ * flags with `|` or as an array (`[MS.BIND, MS.REC]`); an array keeps the check on every member.
  */
 
+declare const family: unique symbol;
+/** A flag word of one family. A plain number is accepted too (e.g. `MS.BIND | MS.REC`). */
+export type Flags<F extends string> = number & { readonly [family]?: F };
+/** A flag argument: one word, or an array of flags that are OR-ed together. */
+export type FlagArg<F extends string> = Flags<F> | readonly Flags<F>[];
+
+/** Each member of `table` typed as a flag of family `F`. */
+function flagFamily<F extends string>() {
+  return <T extends Record<string, number>>(table: T): { readonly [K in keyof T]: Flags<F> } => table;
+}
+
 /** mount(2) flags (MS_*). */
-export const MS = {
+export const MS = flagFamily<'MS'>()({
   RDONLY: 0x1,
   NOSUID: 0x2,
   NODEV: 0x4,
@@ -30,20 +45,20 @@ export const MS = {
   I_VERSION: 0x800000,
   STRICTATIME: 0x1000000,
   LAZYTIME: 0x2000000,
-} as const;
+});
 
 /** umount2(2) flags. */
-export const MNT = {
+export const MNT = flagFamily<'MNT'>()({
   FORCE: 0x1,
   DETACH: 0x2,
   EXPIRE: 0x4,
   UMOUNT_NOFOLLOW: 0x8,
-} as const;
+});
 
 /** fsopen(2), fspick(2) and fsmount(2) flags. The *_CLOEXEC flags are always added by the addon. */
-export const FSOPEN = { CLOEXEC: 0x1 } as const;
-export const FSPICK = { CLOEXEC: 0x1, SYMLINK_NOFOLLOW: 0x2, NO_AUTOMOUNT: 0x4, EMPTY_PATH: 0x8 } as const;
-export const FSMOUNT = { CLOEXEC: 0x1 } as const;
+export const FSOPEN = flagFamily<'FSOPEN'>()({ CLOEXEC: 0x1 });
+export const FSPICK = flagFamily<'FSPICK'>()({ CLOEXEC: 0x1, SYMLINK_NOFOLLOW: 0x2, NO_AUTOMOUNT: 0x4, EMPTY_PATH: 0x8 });
+export const FSMOUNT = flagFamily<'FSMOUNT'>()({ CLOEXEC: 0x1 });
 
 /** fsconfig(2) commands. CMD_CREATE_EXCL needs Linux 6.6. */
 export const FSCONFIG = {
@@ -59,7 +74,7 @@ export const FSCONFIG = {
 } as const;
 
 /** Mount attributes for fsmount(2) and mount_setattr(2). The atime modes share the _ATIME field. */
-export const MOUNT_ATTR = {
+export const MOUNT_ATTR = flagFamily<'MOUNT_ATTR'>()({
   RDONLY: 0x1,
   NOSUID: 0x2,
   NODEV: 0x4,
@@ -71,10 +86,10 @@ export const MOUNT_ATTR = {
   NODIRATIME: 0x80,
   IDMAP: 0x100000,
   NOSYMFOLLOW: 0x200000,
-} as const;
+});
 
 /** move_mount(2) flags. BENEATH needs Linux 6.5. */
-export const MOVE_MOUNT = {
+export const MOVE_MOUNT = flagFamily<'MOVE_MOUNT'>()({
   F_SYMLINKS: 0x1,
   F_AUTOMOUNTS: 0x2,
   F_EMPTY_PATH: 0x4,
@@ -83,39 +98,46 @@ export const MOVE_MOUNT = {
   T_EMPTY_PATH: 0x40,
   SET_GROUP: 0x100,
   BENEATH: 0x200,
-} as const;
+});
 
 /** open_tree(2) flags (with AT.RECURSIVE, AT.EMPTY_PATH, AT.SYMLINK_NOFOLLOW). */
-export const OPEN_TREE = { CLONE: 0x1, CLOEXEC: 0x80000 } as const;
+export const OPEN_TREE = flagFamily<'OPEN_TREE'>()({ CLONE: 0x1, CLOEXEC: 0x80000 });
 
 /** *at(2) flags. */
-export const AT = {
+export const AT = flagFamily<'AT'>()({
   SYMLINK_NOFOLLOW: 0x100,
   NO_AUTOMOUNT: 0x800,
   EMPTY_PATH: 0x1000,
   RECURSIVE: 0x8000,
-} as const;
+});
+
+// O_DIRECTORY and O_NOFOLLOW differ by architecture: x86 has 0200000/0400000, arm and arm64
+// (asm/fcntl.h) 040000/0100000. The rest are the generic values on both.
+const ARM = process.arch === 'arm64' || process.arch === 'arm';
 
 /** open(2) flags used by the raw calls (O_CLOEXEC is always added). */
-export const O = {
+export const O = flagFamily<'O'>()({
   RDONLY: 0x0,
-  DIRECTORY: 0x10000,
-  NOFOLLOW: 0x20000,
+  WRONLY: 0x1,
+  CREAT: 0x40,
+  EXCL: 0x80,
+  DIRECTORY: ARM ? 0x4000 : 0x10000,
+  NOFOLLOW: ARM ? 0x8000 : 0x20000,
   CLOEXEC: 0x80000,
   PATH: 0x200000,
-} as const;
+});
 
 /** setxattr(2) flags. */
-export const XATTR = { CREATE: 0x1, REPLACE: 0x2 } as const;
+export const XATTR = flagFamily<'XATTR'>()({ CREATE: 0x1, REPLACE: 0x2 });
 
 /** File type bits of st_mode. */
 export const S = { IFMT: 0o170000, IFDIR: 0o040000, IFCHR: 0o020000, IFREG: 0o100000 } as const;
 
 /** statx(2) masks. STATX_MNT_ID_UNIQUE needs Linux 6.8. */
-export const STATX = { BASIC_STATS: 0x7ff, MNT_ID: 0x1000, MNT_ID_UNIQUE: 0x4000 } as const;
+export const STATX = flagFamily<'STATX'>()({ BASIC_STATS: 0x7ff, MNT_ID: 0x1000, MNT_ID_UNIQUE: 0x4000 });
 
 /** statmount(2) request mask bits (Linux 6.8+; OPT_ARRAY 6.10+). */
-export const STATMOUNT = {
+export const STATMOUNT = flagFamily<'STATMOUNT'>()({
   SB_BASIC: 0x1,
   MNT_BASIC: 0x2,
   PROPAGATE_FROM: 0x4,
@@ -131,4 +153,4 @@ export const STATMOUNT = {
   SUPPORTED_MASK: 0x1000,
   MNT_UIDMAP: 0x2000,
   MNT_GIDMAP: 0x4000,
-} as const;
+});

@@ -41,12 +41,16 @@ export function errnoInfo(errno: number): readonly [string, string] {
   return [name ?? `E${errno}`, text ? text.toLowerCase() : `unknown error ${errno}`];
 }
 
-/** Builds the Node-shaped error for a raw failure from the addon. */
-export function createSystemError(raw: RawError): SystemError {
+/**
+ * Builds the Node-shaped error for a raw failure from the addon. `detail` (the kernel's own
+ * words, where a caller has them) goes at the end of the message in parentheses.
+ */
+export function createSystemError(raw: RawError, detail?: string): SystemError {
   const [code, description] = errnoInfo(raw.errno);
   let message = `${code}: ${description}, ${raw.syscall}`;
   if (raw.path !== undefined) message += ` '${raw.path}'`;
   if (raw.dest !== undefined) message += ` -> '${raw.dest}'`;
+  if (detail) message += ` (${detail})`;
   const err = new Error(message) as SystemError;
   err.errno = -raw.errno;
   err.code = code;
@@ -57,6 +61,17 @@ export function createSystemError(raw: RawError): SystemError {
   if (raw.kernelMessages !== undefined) err.kernelMessages = raw.kernelMessages;
   if (raw.step !== undefined) err.step = raw.step;
   return err;
+}
+
+/** The raw failure behind a SystemError, to make it again with more words. */
+export function rawErrorOf(err: SystemError): RawError {
+  const raw: RawError = { errno: -err.errno, syscall: err.syscall };
+  if (err.path !== undefined) raw.path = err.path;
+  if (err.dest !== undefined) raw.dest = err.dest;
+  if (err.key !== undefined) raw.key = err.key;
+  if (err.kernelMessages !== undefined) raw.kernelMessages = err.kernelMessages;
+  if (err.step !== undefined) raw.step = err.step;
+  return raw;
 }
 
 /** True for errors made by createSystemError (and for Node's own fs errors). */

@@ -1,8 +1,9 @@
 /** The raw syscall surface: one function per syscall mode, a Promise form and a …Sync form. */
-export * from './fd.js';
+export { adoptFd, lseek, lseekSync, open, openSync, type FdHandle, type OpenOptions } from './fd.js';
 export * from './mount-api.js';
-export * from './mount-info.js';
 export * from './mount-legacy.js';
-export * from './node.js';
-export * from './steps.js';
+export * from './statmount.js';
+export * from './inodes.js';
+export { runSteps, runStepsSync, type Step, type StepFd, type StepsResult } from './steps.js';
+export type { ArgsOf, StepCommon, StepOf, OpName } from './step-schema.js';
 export * from './xattr.js';

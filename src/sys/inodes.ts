@@ -1,70 +1,46 @@
-/** Filesystem nodes: mknod(2) for whiteouts and statx(2) with the mount id. */
-import { native } from '../binding.js';
-import { STATX } from '../constants.js';
-import type { FdHandle, StatxResult } from '../native-types.js';
-import { cString, dirFd, flags, uint } from '../validate.js';
-import { pair } from './pair.js';
+/** Filesystem nodes: mknod(2) for whiteouts, statx(2) with the mount id, and realpath(3). */
+import { flagWord, uintUpTo } from './args.js';
+import { STATX, type FlagArg } from './constants.js';
+import type { FdHandle, StatxResult } from './native-types.js';
+import { rawCall } from './steps.js';
 
 export type { StatxResult };
 
+export interface MknodOptions {
+  dirfd?: FdHandle | number | null;
+  /** Device numbers (0/0, the default, is a whiteout). */
+  major?: number;
+  minor?: number;
+}
+
 /**
  * mknodat(dirfd, path, mode, makedev(major, minor)). `mode` includes the type: a whiteout is
- * `S.IFCHR | 0o000` with device 0/0 (no CAP_MKNOD needed for 0/0 since Linux 5.8). man 2 mknod.
+ * `S.IFCHR` with device 0/0 (no CAP_MKNOD needed for 0/0 since Linux 5.8). man 2 mknod.
  */
-export const [mknod, mknodSync] = pair(
-  (path: string, mode: number, major: number, minor: number, options: { dirfd?: FdHandle | number | null } = {}) =>
-    [
-      dirFd('dirfd', options.dirfd),
-      cString('path', path),
-      flags('mode', mode),
-      uint('major', major, 0xfff),
-      uint('minor', minor, 0xfffff),
-    ] as const,
-  native.mknod,
-  native.mknodSync,
-);
+export const [mknod, mknodSync] = rawCall('mknod', (path: string, mode: number, options: MknodOptions = {}) => ({
+  path,
+  mode,
+  dirfd: options.dirfd,
+  // The kernel's dev_t: 12 bits of major, 20 of minor.
+  major: uintUpTo('major', options.major, 0xfff),
+  minor: uintUpTo('minor', options.minor, 0xfffff),
+}));
 
 export interface StatxOptions {
   dirfd?: FdHandle | number | null;
   /** AT.SYMLINK_NOFOLLOW, AT.EMPTY_PATH, ... */
-  flags?: number;
+  flags?: FlagArg<'AT'>;
   /** Default: STATX.BASIC_STATS | STATX.MNT_ID. Add STATX.MNT_ID_UNIQUE for the 64-bit id (6.8). */
-  mask?: number;
+  mask?: FlagArg<'STATX'>;
 }
-
-const statxArgs = (path: string, options: StatxOptions = {}): Parameters<typeof native.statx> => [
-  dirFd('dirfd', options.dirfd),
-  cString('path', path),
-  flags('flags', options.flags),
-  options.mask === undefined ? STATX.BASIC_STATS | STATX.MNT_ID : flags('mask', options.mask),
-];
 
 /** statx(2). `mountId` tells whether two paths are on the same mount. man 2 statx. */
-export const statx = async (path: string, options: StatxOptions = {}): Promise<StatxResult> => native.statx(...statxArgs(path, options));
+export const [statx, statxSync] = rawCall('statx', (path: string, options: StatxOptions = {}) => ({
+  path,
+  dirfd: options.dirfd,
+  flags: flagWord('flags', options.flags),
+  mask: options.mask === undefined ? STATX.BASIC_STATS | STATX.MNT_ID : flagWord('mask', options.mask),
+}));
 
-// The sync form reads the fields from one array and makes the object here: the addon setting
-// thirteen properties costs more than the syscall, and validation stats every layer.
-const fields = new Float64Array(13);
-
-/** statx(2) on the calling thread. */
-export function statxSync(path: string, options: StatxOptions = {}): StatxResult {
-  native.statxSync(...statxArgs(path, options), fields);
-  const st: StatxResult = {
-    mask: fields[0]!,
-    mode: fields[1]!,
-    nlink: fields[2]!,
-    uid: fields[3]!,
-    gid: fields[4]!,
-    ino: fields[5]!,
-    size: fields[6]!,
-    devMajor: fields[7]!,
-    devMinor: fields[8]!,
-    rdevMajor: fields[9]!,
-    rdevMinor: fields[10]!,
-  };
-  if (!Number.isNaN(fields[11])) {
-    st.mountId = fields[11]!;
-    st.mountIdUnique = fields[12] === 1;
-  }
-  return st;
-}
+/** realpath(3): the path with every symlink, '.' and '..' resolved as the kernel resolves them. */
+export const [realpath, realpathSync] = rawCall('realpath', (path: string) => ({ path }));

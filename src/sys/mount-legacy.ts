@@ -1,55 +1,34 @@
-/** mount(2) and umount2(2), and mount(2) from a directory without touching the process's cwd. */
-import { native } from '../binding.js';
-import type { FdHandle } from '../native-types.js';
-import { cString, fd, flags, optionalCString } from '../validate.js';
-import { pair } from './pair.js';
+/** mount(2) and umount2(2); mount(2) from a directory without touching the process's cwd. */
+import { flagWord } from './args.js';
+import type { FlagArg } from './constants.js';
+import type { FdHandle } from './native-types.js';
+import { rawCall } from './steps.js';
 
-/**
- * mount(source, target, fstype, flags, data): every MS_* flag passes through. The kernel reads
- * at most one page (4096 bytes, last one NUL) of `data` and silently drops the rest. man 2 mount.
- */
-export const [mount, mountSync] = pair(
-  (source: string | null, target: string, fstype: string | null, mountFlags?: number, data?: string | null) =>
-    [
-      optionalCString('source', source),
-      cString('target', target),
-      optionalCString('fstype', fstype),
-      flags('flags', mountFlags),
-      optionalCString('data', data),
-    ] as const,
-  native.mount,
-  native.mountSync,
-);
+export interface MountOptions {
+  /** MS_* flags, passed through unchanged (MS.BIND, MS.REC, MS.REMOUNT, propagation, ...). */
+  flags?: FlagArg<'MS'>;
+  /** The option data. The kernel reads at most one page (4096 bytes, the last one NUL) and silently drops the rest. */
+  data?: string | null;
+  /**
+   * Run mount(2) on a short-lived thread that first calls unshare(CLONE_FS) and fchdir(cwd), so
+   * relative paths in `data` resolve from this directory while the process's cwd (and every
+   * libuv pool thread's) stays as it was.
+   */
+  cwd?: FdHandle | number;
+}
 
-/**
- * mount(2) on a dedicated short-lived thread that first calls unshare(CLONE_FS) and
- * fchdir(dir), so relative paths in `data` resolve from `dir` while the process's cwd (and
- * every libuv pool thread's) stays as it was.
- */
-export const [mountInDir, mountInDirSync] = pair(
-  (
-    dir: FdHandle | number,
-    source: string | null,
-    target: string,
-    fstype: string | null,
-    mountFlags?: number,
-    data?: string | null,
-  ) =>
-    [
-      fd('dir', dir),
-      optionalCString('source', source),
-      cString('target', target),
-      optionalCString('fstype', fstype),
-      flags('flags', mountFlags),
-      optionalCString('data', data),
-    ] as const,
-  native.mountInDir,
-  native.mountInDirSync,
-);
+/** mount(source, target, fstype, flags, data). man 2 mount. */
+export const [mount, mountSync] = rawCall('mount', (source: string | null, target: string, fstype: string | null, options: MountOptions = {}) => ({
+  source,
+  target,
+  fstype,
+  flags: flagWord('flags', options.flags),
+  data: options.data,
+  cwd: options.cwd,
+}));
 
 /** umount2(target, flags): MNT.FORCE, MNT.DETACH, MNT.EXPIRE, MNT.UMOUNT_NOFOLLOW. man 2 umount. */
-export const [umount2, umount2Sync] = pair(
-  (target: string, umountFlags?: number) => [cString('target', target), flags('flags', umountFlags)] as const,
-  native.umount2,
-  native.umount2Sync,
-);
+export const [umount2, umount2Sync] = rawCall('umount2', (target: string, options: { flags?: FlagArg<'MNT'> } = {}) => ({
+  target,
+  flags: flagWord('flags', options.flags),
+}));

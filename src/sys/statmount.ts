@@ -1,8 +1,8 @@
 /** Reading a mount back from the kernel: statmount(2). */
-import { native } from '../binding.js';
-import type { StatmountResult } from '../native-types.js';
-import { uint } from '../validate.js';
-import { pair } from './pair.js';
+import { flagWord } from './args.js';
+import type { FlagArg } from './constants.js';
+import type { StatmountResult } from './native-types.js';
+import { rawCall } from './steps.js';
 
 export type { StatmountResult };
 
@@ -10,8 +10,7 @@ export type { StatmountResult };
  * statmount(&{mnt_id: mountId, param: mask}, buf, size, 0). `mountId` is the 64-bit id that
  * statx() returns with STATX.MNT_ID_UNIQUE; `mask` is STATMOUNT.* bits. ENOSYS before Linux 6.8.
  */
-export const [statmount, statmountSync] = pair(
-  (mountId: number, mask: number) => [uint('mountId', mountId), uint('mask', mask)] as const,
-  native.statmount,
-  native.statmountSync,
-);
+export const [statmount, statmountSync] = rawCall('statmount', (mountId: number, mask: FlagArg<'STATMOUNT'>) => ({
+  mountId,
+  mask: flagWord('mask', mask),
+}));

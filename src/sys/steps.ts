@@ -1,80 +1,295 @@
 /**
- * runSteps(): a list of mount syscalls executed in ONE native call (one thread-pool hop for the
- * Promise form). fds made by a step are referred to by the step's index; on failure every fd
- * the batch opened is closed and the error has `step`, `syscall`, `key` and `kernelMessages`.
+ * runSteps(): a list of syscalls run in ONE native call (one thread-pool hop for the Promise
+ * form), and the single raw calls, each a batch of one. Every step is checked here against the
+ * step table (step-schema.ts) with Node's own error codes, then packed into the flat form the
+ * addon reads (numbers, strings, byte buffers, handles). On failure every fd the batch opened is
+ * closed and the error has `step`, `syscall`, `key` and `kernelMessages`.
  */
-import { native } from '../binding.js';
-import type { Step, StepFd, StepsResult } from '../native-types.js';
-import { buffer, cString, fd, flags, invalidArgType, invalidArgValue, isHandle, uint } from '../validate.js';
-import { pair } from './pair.js';
+import { native } from './binding.js';
+import { buffer, invalidArgType, invalidArgValue, isHandle, outOfRange } from './args.js';
+import type { FdHandle, StatxResult, StepsResult } from './native-types.js';
+import { NUMS_PER_STEP, OP_NAMES, packSlots, SLOTS, STEP_OPS, type ArgsOf, type FieldSlot, type OpName, type Step, type StepFd } from './step-schema.js';
 
 export type { Step, StepFd, StepsResult };
 
-const STRING_FIELDS = ['fsname', 'path', 'key', 'name', 'fromPath', 'toPath', 'target', 'source', 'fstype', 'data'] as const;
-const FLAG_FIELDS = ['flags', 'attrs', 'mode', 'mask', 'cmd', 'major', 'minor', 'okErrno'] as const;
-const FD_FIELDS = ['fs', 'dirfd', 'from', 'to', 'fd', 'userns', 'cwd'] as const;
-// The ops native/batch.cc knows (a Record, so tsc flags an op added to Step but not here);
-// anything else would reach the addon and fail there without a code.
-const OPS: Readonly<Record<Step['op'], true>> = {
-  fsopen: true, fspick: true, fsconfig: true, fsmount: true, move_mount: true, open_tree: true,
-  mount_setattr: true, open: true, mount: true, umount2: true, statx: true, close: true,
-  mknod: true, setxattr: true, removexattr: true,
-};
+const STATX_FIELDS = 13;
+const OPCODE = new Map<string, number>(OP_NAMES.map((name, i) => [name, i]));
+const FIELDS = new Map<string, FieldSlot[]>(OP_NAMES.map((name) => [name, packSlots(name)]));
+const COMMON = new Set(['op', 'okErrno', 'recordError']);
+const FD_BASE = SLOTS.header;
+const NUM_BASE = SLOTS.header + SLOTS.fd;
 
-// What cString(), flags() and uint() accept, tested without building the field's name: a bulk
-// batch has thousands of steps, and a name is only needed for the error.
-const okString = (v: unknown) => typeof v === 'string' && !v.includes('\0');
-const okUint = (v: unknown, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
-
-function checkStep(step: unknown, i: number, all: readonly unknown[]): Step {
-  const at = () => `steps[${i}]`;
-  if (typeof step !== 'object' || step === null) throw invalidArgType(at(), 'of type object', step);
-  const s = step as Record<string, unknown>;
-  if (typeof s.op !== 'string') throw invalidArgType(`${at()}.op`, 'of type string', s.op);
-  if (!Object.hasOwn(OPS, s.op)) throw invalidArgValue(`${at()}.op`, `must be one of ${Object.keys(OPS).join(', ')}`, s.op);
-  for (const f of STRING_FIELDS) {
-    const v = s[f];
-    if (v !== undefined && v !== null && !okString(v)) cString(`${at()}.${f}`, v);
-  }
-  for (const f of FLAG_FIELDS) {
-    const v = s[f];
-    if (v !== undefined && !okUint(v, 0xffffffff)) flags(`${at()}.${f}`, v);
-  }
-  for (const f of ['attrSet', 'attrClr', 'propagation'] as const) {
-    const v = s[f];
-    if (v !== undefined && !okUint(v, Number.MAX_SAFE_INTEGER)) uint(`${at()}.${f}`, v);
-  }
-  for (const f of FD_FIELDS) {
-    const v = s[f];
-    if (v === undefined || v === null) continue;
-    if (isHandle(v)) {
-      if (v.closed) fd(`${at()}.${f}`, v); // refuses a closed handle
-      continue;
-    }
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= i) {
-      throw invalidArgValue(`${at()}.${f}`, 'must be an fd handle or the index of an earlier step', v);
-    }
-  }
-  if (s.op === 'fsconfig' || s.op === 'fsmount') {
-    // A failed fsconfig/fsmount reads the fs context's log: read(2) on another fd eats its data.
-    const v = s.fs;
-    const op = typeof v === 'number' ? (all[v] as { op?: unknown } | undefined)?.op : undefined;
-    if (!(isHandle(v) ? v.kind === 'fs' : op === 'fsopen' || op === 'fspick')) {
-      throw invalidArgValue(`${at()}.fs`, "must be an fs-context handle or the index of an earlier fsopen or fspick step", v);
-    }
-  }
-  if (s.op === 'fsconfig' && s.cmd === 1 && !okString(s.value)) cString(`${at()}.value`, s.value);
-  // The addon takes only a Buffer here; strings and Uint8Arrays are converted as setxattr's are.
-  if (s.op === 'setxattr') return { ...s, value: buffer(`${at()}.value`, s.value) } as Step;
-  if (s.op === 'fsconfig' && s.cmd === 2) return { ...s, value: buffer(`${at()}.value`, s.value) } as Step;
-  return step as Step;
+interface Packed {
+  nums: Float64Array;
+  strs: Array<string | null>;
+  bufs: Array<Buffer | null> | undefined;
+  handles: Array<FdHandle | number>;
+  statx: Float64Array;
 }
 
-export const [runSteps, runStepsSync] = pair(
-  (steps: readonly Step[]) => {
-    if (!Array.isArray(steps)) throw invalidArgType('steps', 'an instance of Array', steps);
-    return [steps.map(checkStep)] as const;
-  },
-  native.runSteps,
-  native.runStepsSync,
-);
+// What the checks accept, tested without building the field's name: a bulk batch has thousands
+// of steps, and a name is only needed for the error.
+const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+const isU64 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
+const isRawFd = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
+
+/** Packs and checks steps; `single`: one step whose fd operands are handles or raw fd numbers. */
+class Packer {
+  readonly packed: Packed;
+  readonly #single: boolean;
+  readonly #ops: string[];
+  readonly #handleIndex = new Map<FdHandle | number, number>();
+
+  constructor(count: number, single: boolean, statx: boolean) {
+    this.#single = single;
+    this.#ops = new Array<string>(count);
+    this.packed = {
+      nums: new Float64Array(count * NUMS_PER_STEP),
+      strs: new Array<string | null>(count * SLOTS.str).fill(null),
+      bufs: undefined,
+      handles: [],
+      statx: new Float64Array(statx ? Math.max(1, single ? 1 : count) * STATX_FIELDS : 0),
+    };
+  }
+
+  #name(i: number, field: string): string {
+    return this.#single ? field : `steps[${i}].${field}`;
+  }
+
+  #external(v: FdHandle | number): number {
+    let k = this.#handleIndex.get(v);
+    if (k === undefined) {
+      k = this.packed.handles.push(v) - 1;
+      this.#handleIndex.set(v, k);
+    }
+    return -2 - k;
+  }
+
+  /** An fd operand as a slot value: -1 none, a step index, or -2-k for the k-th external fd. */
+  #fd(i: number, f: FieldSlot, v: unknown): number {
+    if (v === undefined || v === null) {
+      if (f.optional) return -1;
+      throw invalidArgType(this.#name(i, f.name), this.#single ? 'an fd handle' : 'an fd handle or the index of an earlier step', v);
+    }
+    if (isHandle(v)) {
+      if (v.closed) throw invalidArgValue(this.#name(i, f.name), 'must be an open handle', v);
+      if (f.kind === 'step') throw invalidArgValue(this.#name(i, f.name), 'must be the index of an earlier step that opens an fd', v);
+      if (f.kind === 'fs' && v.kind !== 'fs') {
+        if (!this.#single) throw invalidArgValue(this.#name(i, f.name), "must be an fs-context handle or the index of an earlier fsopen or fspick step", v);
+        throw fsExpected(this.#name(i, f.name), v);
+      }
+      return this.#external(v);
+    }
+    if (typeof v !== 'number') {
+      if (!this.#single) throw invalidArgValue(this.#name(i, f.name), 'must be an fd handle or the index of an earlier step that opens an fd', v);
+      if (f.kind === 'fs') throw fsExpected(this.#name(i, f.name), v);
+      throw invalidArgType(this.#name(i, f.name), 'an fd handle or of type number', v);
+    }
+    if (this.#single) {
+      // A raw number is a caller's fd; never one for an fs context, whose log a failure reads.
+      if (f.kind === 'fs') throw fsExpected(this.#name(i, f.name), v);
+      if (!isRawFd(v)) throw outOfRange(this.#name(i, f.name), '>= 0 && <= 2147483647', v);
+      return this.#external(v);
+    }
+    const ref = this.#ops[v];
+    if (!Number.isInteger(v) || v < 0 || v >= i || ref === undefined || !('makes' in STEP_OPS[ref as OpName])) {
+      throw invalidArgValue(this.#name(i, f.name), 'must be an fd handle or the index of an earlier step that opens an fd', v);
+    }
+    if (f.kind === 'fs' && ref !== 'fsopen' && ref !== 'fspick') {
+      throw invalidArgValue(this.#name(i, f.name), 'must be an fs-context handle or the index of an earlier fsopen or fspick step', v);
+    }
+    return v;
+  }
+
+  add(i: number, step: unknown, op?: OpName): void {
+    if (typeof step !== 'object' || step === null) throw invalidArgType(this.#single ? 'options' : `steps[${i}]`, 'of type object', step);
+    const s = step as Record<string, unknown>;
+    const name = op ?? s.op;
+    if (typeof name !== 'string') throw invalidArgType(`steps[${i}].op`, 'of type string', name);
+    const code = OPCODE.get(name);
+    if (code === undefined) throw invalidArgValue(`steps[${i}].op`, `must be one of ${OP_NAMES.join(', ')}`, name);
+    const fields = FIELDS.get(name)!;
+    const makes = 'makes' in STEP_OPS[name as OpName];
+    if (!this.#single) {
+      for (const key of Object.keys(s)) {
+        if (COMMON.has(key) || (key === 'keep' && makes) || fields.some((f) => f.name === key)) continue;
+        throw invalidArgValue(`steps[${i}].${key}`, `is not a field of a ${name} step`, s[key]);
+      }
+    }
+    this.#ops[i] = name;
+    const nums = this.packed.nums;
+    const row = i * NUMS_PER_STEP;
+    nums[row] = code;
+    let bits = 0;
+    if (s.keep !== undefined && s.keep !== false) {
+      if (s.keep !== true) throw invalidArgType(this.#name(i, 'keep'), 'of type boolean', s.keep);
+      bits |= 1;
+    }
+    if (s.recordError !== undefined && s.recordError !== false) {
+      if (s.recordError !== true) throw invalidArgType(this.#name(i, 'recordError'), 'of type boolean', s.recordError);
+      bits |= 2;
+    }
+    nums[row + 1] = bits;
+    if (s.okErrno !== undefined) {
+      if (!(isU32(s.okErrno) && s.okErrno <= 4095)) throw outOfRange(this.#name(i, 'okErrno'), '>= 0 && <= 4095', s.okErrno);
+      nums[row + 2] = s.okErrno;
+    }
+    nums[row + FD_BASE] = -1;
+    nums[row + FD_BASE + 1] = -1;
+    for (const f of fields) {
+      const v = s[f.name];
+      switch (f.class) {
+        case 'fd':
+          nums[row + FD_BASE + f.slot] = this.#fd(i, f, v);
+          break;
+        case 'str':
+          if (typeof v === 'string' && !v.includes('\0')) this.packed.strs[i * SLOTS.str + f.slot] = v;
+          else if (!(f.optional && (v === undefined || v === null))) {
+            if (typeof v !== 'string') throw invalidArgType(this.#name(i, f.name), 'of type string', v);
+            throw invalidArgValue(this.#name(i, f.name), 'must be a string without null bytes', v);
+          }
+          break;
+        case 'buf':
+          (this.packed.bufs ??= new Array<Buffer | null>(this.#ops.length).fill(null))[i] = buffer(this.#name(i, f.name), v);
+          break;
+        case 'num':
+          nums[row + NUM_BASE + f.slot] = this.#num(i, f, v);
+          break;
+      }
+    }
+  }
+
+  #num(i: number, f: FieldSlot, v: unknown): number {
+    if (v === undefined && f.optional) return 0;
+    if (f.kind === 'bool?') {
+      if (typeof v !== 'boolean') throw invalidArgType(this.#name(i, f.name), 'of type boolean', v);
+      return v ? 1 : 0;
+    }
+    if (typeof v !== 'number') throw invalidArgType(this.#name(i, f.name), 'of type number', v);
+    if (f.kind === 'int') {
+      if (!Number.isSafeInteger(v)) throw outOfRange(this.#name(i, f.name), 'a safe integer', v);
+      return v;
+    }
+    const u64 = f.kind === 'u64' || f.kind === 'u64?';
+    if (!(u64 ? isU64(v) : isU32(v))) throw outOfRange(this.#name(i, f.name), u64 ? `>= 0 && <= ${Number.MAX_SAFE_INTEGER}` : '>= 0 && <= 4294967295', v);
+    return v;
+  }
+}
+
+function fsExpected(name: string, v: unknown): TypeError {
+  return invalidArgType(name, "an fd handle of kind 'fs' (from fsopen or fspick; adoptFd(n, 'fs') for an fs-context fd opened elsewhere)", v);
+}
+
+/** The statx fields the addon wrote at `at` as a StatxResult. */
+function statxAt(out: Float64Array, at: number): StatxResult {
+  const b = at * STATX_FIELDS;
+  const st: StatxResult = {
+    mask: out[b]!,
+    mode: out[b + 1]!,
+    nlink: out[b + 2]!,
+    uid: out[b + 3]!,
+    gid: out[b + 4]!,
+    ino: out[b + 5]!,
+    size: out[b + 6]!,
+    devMajor: out[b + 7]!,
+    devMinor: out[b + 8]!,
+    rdevMajor: out[b + 9]!,
+    rdevMinor: out[b + 10]!,
+  };
+  if (!Number.isNaN(out[b + 11])) {
+    st.mountId = out[b + 11]!;
+    st.mountIdUnique = out[b + 12] === 1;
+  }
+  return st;
+}
+
+function packBatch(steps: readonly Step[]): Packer {
+  if (!Array.isArray(steps)) throw invalidArgType('steps', 'an instance of Array', steps);
+  let statx = false;
+  for (const s of steps) if ((s as { op?: unknown } | null)?.op === 'statx') statx = true;
+  const packer = new Packer(steps.length, false, statx);
+  for (let i = 0; i < steps.length; i++) packer.add(i, steps[i]);
+  return packer;
+}
+
+function withStatx(result: StepsResult, steps: readonly Step[], statx: Float64Array): StepsResult {
+  if (statx.length > 0) {
+    for (let i = 0; i < steps.length; i++) {
+      const r = result.results[i];
+      // NaN: not written (an okErrno failure).
+      if (steps[i]!.op === 'statx' && r === undefined && !Number.isNaN(statx[i * STATX_FIELDS])) {
+        result.results[i] = statxAt(statx, i);
+      }
+    }
+  }
+  return result;
+}
+
+/**
+ * Runs the steps in one native call. A step's fd operand is a handle, or the index of an
+ * earlier step that opened an fd; `keep: true` returns that fd as a handle. `okErrno` makes one
+ * errno count as success (the result is then undefined), `recordError` lets the batch go on past
+ * a failure (the result is then the error). Results are per step (see StepsResult).
+ */
+export async function runSteps(steps: readonly Step[]): Promise<StepsResult> {
+  const { packed } = packBatch(steps);
+  packed.statx.fill(NaN);
+  const result = (await native().runSteps(packed.nums, packed.strs, packed.bufs, packed.handles, packed.statx, false)) as StepsResult;
+  return withStatx(result, steps, packed.statx);
+}
+
+/** runSteps() on the calling thread. */
+export function runStepsSync(steps: readonly Step[]): StepsResult {
+  const { packed } = packBatch(steps);
+  packed.statx.fill(NaN);
+  const result = native().runStepsSync(packed.nums, packed.strs, packed.bufs, packed.handles, packed.statx, false) as StepsResult;
+  return withStatx(result, steps, packed.statx);
+}
+
+/** Result type of a single call of op `O`. */
+type SingleResult<O extends OpName> = (typeof STEP_OPS)[O] extends { makes: string }
+  ? FdHandle
+  : (typeof STEP_OPS)[O] extends { result: infer R }
+    ? R extends 'statx'
+      ? StatxResult
+      : R extends 'buffer'
+        ? Buffer
+        : R extends 'names' | 'messages'
+          ? string[]
+          : R extends 'number'
+            ? number
+            : R extends 'string'
+              ? string
+              : R extends 'statmount'
+                ? import('./native-types.js').StatmountResult
+                : void
+    : void;
+
+function packOne(op: OpName, args: object): Packer {
+  const packer = new Packer(1, true, op === 'statx');
+  packer.add(0, args, op);
+  return packer;
+}
+
+/**
+ * The raw call for op `O`: `[async form, Sync form]`. `toArgs` maps the function's parameters
+ * to the step's fields; the async form is `async`, so a bad argument rejects rather than throws.
+ */
+export function rawCall<O extends OpName, P extends unknown[]>(
+  op: O,
+  toArgs: (...params: P) => ArgsOf<O>,
+): readonly [(...params: P) => Promise<SingleResult<O>>, (...params: P) => SingleResult<O>] {
+  const isStatx = op === 'statx';
+  return [
+    async (...params: P) => {
+      const { packed } = packOne(op, toArgs(...params));
+      const r = await native().runSteps(packed.nums, packed.strs, packed.bufs, packed.handles, packed.statx, true);
+      return (isStatx ? statxAt(packed.statx, 0) : r) as SingleResult<O>;
+    },
+    (...params: P) => {
+      const { packed } = packOne(op, toArgs(...params));
+      const r = native().runStepsSync(packed.nums, packed.strs, packed.bufs, packed.handles, packed.statx, true);
+      return (isStatx ? statxAt(packed.statx, 0) : r) as SingleResult<O>;
+    },
+  ];
+}

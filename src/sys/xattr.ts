@@ -2,83 +2,61 @@
  * Extended attributes. Path forms use the l*xattr calls (no-follow: a symlink's own attributes)
  * unless `follow: true`; fd forms use f*xattr. Values are Buffers; strings are taken as UTF-8.
  */
-import { native } from '../binding.js';
-import type { FdHandle } from '../native-types.js';
-import { bool, buffer, cString, fd, flags } from '../validate.js';
-import { pair } from './pair.js';
+import { flagWord } from './args.js';
+import type { FlagArg } from './constants.js';
+import type { FdHandle } from './native-types.js';
+import { rawCall } from './steps.js';
 
 type Fd = FdHandle | number;
 interface Follow {
   /** Follow a final symlink (getxattr rather than lgetxattr). Default false. */
   follow?: boolean;
 }
-interface SetOptions extends Follow {
+interface SetOptions {
   /** XATTR.CREATE (fail if present) or XATTR.REPLACE (fail if absent). */
-  flags?: number;
+  flags?: FlagArg<'XATTR'>;
 }
+type Value = Buffer | Uint8Array | string;
 
 /** lgetxattr(2) (getxattr(2) with follow) → the value. ENODATA when absent. */
-export const [getxattr, getxattrSync] = pair(
-  (path: string, name: string, options: Follow = {}) =>
-    [cString('path', path), cString('name', name), bool('follow', options.follow)] as const,
-  native.getxattr,
-  native.getxattrSync,
-);
+export const [getxattr, getxattrSync] = rawCall('getxattr', (path: string, name: string, options: Follow = {}) => ({
+  path,
+  name,
+  follow: options.follow,
+}));
 
 /** fgetxattr(2) → the value. */
-export const [fgetxattr, fgetxattrSync] = pair(
-  (file: Fd, name: string) => [fd('fd', file), cString('name', name)] as const,
-  native.fgetxattr,
-  native.fgetxattrSync,
-);
+export const [fgetxattr, fgetxattrSync] = rawCall('fgetxattr', (fd: Fd, name: string) => ({ fd, name }));
 
 /** lsetxattr(2) (setxattr(2) with follow). */
-export const [setxattr, setxattrSync] = pair(
-  (path: string, name: string, value: Buffer | Uint8Array | string, options: SetOptions = {}) =>
-    [
-      cString('path', path),
-      cString('name', name),
-      buffer('value', value),
-      flags('flags', options.flags),
-      bool('follow', options.follow),
-    ] as const,
-  native.setxattr,
-  native.setxattrSync,
-);
+export const [setxattr, setxattrSync] = rawCall('setxattr', (path: string, name: string, value: Value, options: SetOptions & Follow = {}) => ({
+  path,
+  name,
+  value,
+  flags: flagWord('flags', options.flags),
+  follow: options.follow,
+}));
 
 /** fsetxattr(2). */
-export const [fsetxattr, fsetxattrSync] = pair(
-  (file: Fd, name: string, value: Buffer | Uint8Array | string, options: { flags?: number } = {}) =>
-    [fd('fd', file), cString('name', name), buffer('value', value), flags('flags', options.flags)] as const,
-  native.fsetxattr,
-  native.fsetxattrSync,
-);
+export const [fsetxattr, fsetxattrSync] = rawCall('fsetxattr', (fd: Fd, name: string, value: Value, options: SetOptions = {}) => ({
+  fd,
+  name,
+  value,
+  flags: flagWord('flags', options.flags),
+}));
 
 /** llistxattr(2) (listxattr(2) with follow) → names. */
-export const [listxattr, listxattrSync] = pair(
-  (path: string, options: Follow = {}) => [cString('path', path), bool('follow', options.follow)] as const,
-  native.listxattr,
-  native.listxattrSync,
-);
+export const [listxattr, listxattrSync] = rawCall('listxattr', (path: string, options: Follow = {}) => ({ path, follow: options.follow }));
 
 /** flistxattr(2) → names. */
-export const [flistxattr, flistxattrSync] = pair(
-  (file: Fd) => [fd('fd', file)] as const,
-  native.flistxattr,
-  native.flistxattrSync,
-);
+export const [flistxattr, flistxattrSync] = rawCall('flistxattr', (fd: Fd) => ({ fd }));
 
 /** lremovexattr(2) (removexattr(2) with follow). */
-export const [removexattr, removexattrSync] = pair(
-  (path: string, name: string, options: Follow = {}) =>
-    [cString('path', path), cString('name', name), bool('follow', options.follow)] as const,
-  native.removexattr,
-  native.removexattrSync,
-);
+export const [removexattr, removexattrSync] = rawCall('removexattr', (path: string, name: string, options: Follow = {}) => ({
+  path,
+  name,
+  follow: options.follow,
+}));
 
 /** fremovexattr(2). */
-export const [fremovexattr, fremovexattrSync] = pair(
-  (file: Fd, name: string) => [fd('fd', file), cString('name', name)] as const,
-  native.fremovexattr,
-  native.fremovexattrSync,
-);
+export const [fremovexattr, fremovexattrSync] = rawCall('fremovexattr', (fd: Fd, name: string) => ({ fd, name }));

@@ -83,15 +83,15 @@ export function mountAt(path: string): MountInfo | undefined {
 export function newApiSteps(x: Layers, opts: { keep?: boolean; excl?: boolean; attach?: boolean } = {}): Step[] {
   const steps: Step[] = [
     { op: 'fsopen', fsname: 'overlay' },
-    { op: 'fsconfig', fs: 0, cmd: FSCONFIG.SET_STRING, key: 'lowerdir+', value: x.l1 },
-    { op: 'fsconfig', fs: 0, cmd: FSCONFIG.SET_STRING, key: 'lowerdir+', value: x.l2 },
-    { op: 'fsconfig', fs: 0, cmd: FSCONFIG.SET_STRING, key: 'upperdir', value: x.upper },
-    { op: 'fsconfig', fs: 0, cmd: FSCONFIG.SET_STRING, key: 'workdir', value: x.work },
-    { op: 'fsconfig', fs: 0, cmd: opts.excl ? FSCONFIG.CMD_CREATE_EXCL : FSCONFIG.CMD_CREATE },
+    { op: 'fsconfigSetString', fs: 0, key: 'lowerdir+', value: x.l1 },
+    { op: 'fsconfigSetString', fs: 0, key: 'lowerdir+', value: x.l2 },
+    { op: 'fsconfigSetString', fs: 0, key: 'upperdir', value: x.upper },
+    { op: 'fsconfigSetString', fs: 0, key: 'workdir', value: x.work },
+    { op: opts.excl ? 'fsconfigCreateExcl' : 'fsconfigCreate', fs: 0 },
     opts.keep ? { op: 'fsmount', fs: 0, keep: true } : { op: 'fsmount', fs: 0 },
   ];
   if (opts.attach !== false) {
-    steps.push({ op: 'move_mount', from: 6, fromPath: '', toPath: x.merged, flags: MOVE_MOUNT.F_EMPTY_PATH });
+    steps.push({ op: 'moveMount', from: 6, fromPath: '', toPath: x.merged, flags: MOVE_MOUNT.F_EMPTY_PATH });
   }
   return steps;
 }

@@ -48,7 +48,7 @@ export function openFdCount(): number {
 export function detachAllUnder(dir: string): void {
   for (const m of mountsUnder(dir).reverse()) {
     try {
-      sys.umount2Sync(m, MNT.DETACH);
+      sys.umount2Sync(m, { flags: MNT.DETACH });
     } catch {
       /* already gone */
     }

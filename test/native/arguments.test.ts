@@ -3,17 +3,18 @@ import { existsSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { native } from '../../src/binding.js';
-import { O, S, sys } from '../../src/index.js';
+import { native } from '../../src/sys/binding.js';
+import { MS, O, S, sys } from '../../src/index.js';
 import type { FdHandle } from '../../src/index.js';
+import { NUMS_PER_STEP, OP_NAMES, SLOTS } from '../../src/sys/step-schema.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // Every call into the addon is recorded, so "refused before any syscall" means "refused before
 // the addon was called at all".
 const calls = vi.hoisted(() => [] as string[]);
-vi.mock('../../src/binding.js', async (importOriginal) => {
-  const mod = await importOriginal<typeof import('../../src/binding.js')>();
-  const spied = new Proxy(mod.native, {
+vi.mock('../../src/sys/binding.js', async (importOriginal) => {
+  const mod = await importOriginal<typeof import('../../src/sys/binding.js')>();
+  const spied = new Proxy(mod.native(), {
     get(target, key, receiver) {
       const value: unknown = Reflect.get(target, key, receiver);
       if (typeof key !== 'string' || typeof value !== 'function' || !/^[a-z]/.test(key)) return value;
@@ -23,7 +24,7 @@ vi.mock('../../src/binding.js', async (importOriginal) => {
       };
     },
   });
-  return { ...mod, native: spied };
+  return { ...mod, native: () => spied };
 });
 
 const VALUE = { type: TypeError, code: 'ERR_INVALID_ARG_VALUE' } as const;
@@ -47,33 +48,35 @@ const openFs = sys.adoptFd(openSync('/dev/null', 'r'), 'fs');
 afterAll(() => openFs.close());
 
 // Objects that pass `instanceof FdHandle` but wrap no native handle.
-const forged = (): object => Object.create(native.FdHandle.prototype as object) as object;
+const forged = (): object => Object.create(native().FdHandle.prototype as object) as object;
 const proxied = (): object => new Proxy(open, {});
 
 function show(args: unknown[]): string {
   const name = (v: unknown): unknown =>
-    v === closed ? '<closed handle>' : v === open ? '<handle>' : v === closedFs ? '<closed fs handle>' : v === openFs ? '<fs handle>' : v instanceof native.FdHandle ? '<not a handle>' : v;
+    v === closed ? '<closed handle>' : v === open ? '<handle>' : v === closedFs ? '<closed fs handle>' : v === openFs ? '<fs handle>' : v instanceof native().FdHandle ? '<not a handle>' : v;
   return args.map((a) => JSON.stringify(a, (_, v: unknown) => name(v)) ?? String(a)).join(', ');
 }
 
 type Case = [fn: string, args: () => unknown[], want: Want];
 const cases: Case[] = [
-  ['mount', () => [null, `${NX}/m\0x`, 'tmpfs', 0, null], VALUE],
+  ['mount', () => [null, `${NX}/m\0x`, 'tmpfs'], VALUE],
   ['mount', () => [`src\0`, `${NX}/m`, 'tmpfs'], VALUE],
   ['mount', () => [null, `${NX}/m`, 'tmp\0fs'], VALUE],
-  ['mount', () => [null, `${NX}/m`, 'tmpfs', 0, 'size=1\0,nr_inodes=2'], VALUE],
+  ['mount', () => [null, `${NX}/m`, 'tmpfs', { data: 'size=1\0,nr_inodes=2' }], VALUE],
   ['mount', () => [null, 42, 'tmpfs'], TYPE],
   ['mount', () => [{}, `${NX}/m`, 'tmpfs'], TYPE],
-  ['mount', () => [null, `${NX}/m`, 'tmpfs', '0'], TYPE],
-  ['mount', () => [null, `${NX}/m`, 'tmpfs', -1], RANGE],
-  ['mount', () => [null, `${NX}/m`, 'tmpfs', 1.5], RANGE],
-  ['mount', () => [null, `${NX}/m`, 'tmpfs', 2 ** 32], RANGE],
+  ['mount', () => [null, `${NX}/m`, 'tmpfs', { flags: '0' }], TYPE],
+  ['mount', () => [null, `${NX}/m`, 'tmpfs', { flags: -1 }], RANGE],
+  ['mount', () => [null, `${NX}/m`, 'tmpfs', { flags: 1.5 }], RANGE],
+  ['mount', () => [null, `${NX}/m`, 'tmpfs', { flags: 2 ** 32 }], RANGE],
+  ['mount', () => [null, `${NX}/m`, 'tmpfs', { flags: [MS.BIND, -1] }], RANGE],
+  ['mount', () => [null, `${NX}/m`, 'tmpfs', { cwd: closed }], VALUE],
   ['umount2', () => [`${NX}\0/x`], VALUE],
   ['umount2', () => [undefined], TYPE],
   ['umount2', () => [Buffer.from(`${NX}/x`)], TYPE],
-  ['umount2', () => [`${NX}/x`, -1], RANGE],
-  ['umount2', () => [`${NX}/x`, 0.5], RANGE],
-  ['umount2', () => [`${NX}/x`, NaN], RANGE],
+  ['umount2', () => [`${NX}/x`, { flags: -1 }], RANGE],
+  ['umount2', () => [`${NX}/x`, { flags: 0.5 }], RANGE],
+  ['umount2', () => [`${NX}/x`, { flags: NaN }], RANGE],
   ['statx', () => [`${NX}/a\0b`], VALUE],
   ['statx', () => [1], TYPE],
   ['statx', () => [`${NX}/x`, { dirfd: closed }], VALUE],
@@ -99,13 +102,13 @@ const cases: Case[] = [
   ['setxattr', () => [`${NX}/x`, 'user.a', 'v', { follow: 1 }], TYPE],
   ['setxattr', () => [`${NX}/x`, 'user.a', 'v', { flags: -1 }], RANGE],
   ['setxattr', () => [`${NX}/x`, 'user.a', 'v', { flags: 1.5 }], RANGE],
-  ['mknod', () => [`${NX}/a\0b`, S.IFCHR, 0, 0], VALUE],
-  ['mknod', () => [`${NX}/x`, S.IFCHR, 0, 0, { dirfd: closed }], VALUE],
-  ['mknod', () => [5, S.IFCHR, 0, 0], TYPE],
-  ['mknod', () => [`${NX}/x`, S.IFCHR, '0', 0], TYPE],
-  ['mknod', () => [`${NX}/x`, -1, 0, 0], RANGE],
-  ['mknod', () => [`${NX}/x`, S.IFCHR, 0x1000, 0], RANGE],
-  ['mknod', () => [`${NX}/x`, S.IFCHR, 0, 1.5], RANGE],
+  ['mknod', () => [`${NX}/a\0b`, S.IFCHR], VALUE],
+  ['mknod', () => [`${NX}/x`, S.IFCHR, { dirfd: closed }], VALUE],
+  ['mknod', () => [5, S.IFCHR], TYPE],
+  ['mknod', () => [`${NX}/x`, S.IFCHR, { major: '0' }], TYPE],
+  ['mknod', () => [`${NX}/x`, -1], RANGE],
+  ['mknod', () => [`${NX}/x`, S.IFCHR, { major: 0x1000 }], RANGE],
+  ['mknod', () => [`${NX}/x`, S.IFCHR, { minor: 1.5 }], RANGE],
   ['fsconfigSetString', () => [closedFs, 'source', 'v'], VALUE],
   ['fsconfigSetString', () => [openFs, 'sou\0rce', 'v'], VALUE],
   ['fsconfigSetString', () => [openFs, 'source', 'v\0w'], VALUE],
@@ -120,13 +123,13 @@ const cases: Case[] = [
   ['fsconfigSetString', () => [open, 'source', 'v'], TYPE],
   ['fsmount', () => [open], TYPE],
   ['fsReadLog', () => [open], TYPE],
-  ['moveMount', () => [null, `${NX}/a\0`, null, `${NX}/b`], VALUE],
-  ['moveMount', () => [null, `${NX}/a`, closed, 'b'], VALUE],
-  ['moveMount', () => [null, `${NX}/a`, null, 7], TYPE],
-  ['moveMount', () => ['0', `${NX}/a`, null, `${NX}/b`], TYPE],
-  ['moveMount', () => [-1, '', null, `${NX}/b`], RANGE],
-  ['moveMount', () => [null, `${NX}/a`, 2.5, 'b'], RANGE],
-  ['moveMount', () => [null, `${NX}/a`, null, `${NX}/b`, 1.5], RANGE],
+  ['moveMount', () => [`${NX}/a\0`, `${NX}/b`], VALUE],
+  ['moveMount', () => [`${NX}/a`, 'b', { to: closed }], VALUE],
+  ['moveMount', () => [`${NX}/a`, 7], TYPE],
+  ['moveMount', () => [`${NX}/a`, `${NX}/b`, { from: '0' }], TYPE],
+  ['moveMount', () => ['', `${NX}/b`, { from: -1 }], RANGE],
+  ['moveMount', () => [`${NX}/a`, 'b', { to: 2.5 }], RANGE],
+  ['moveMount', () => [`${NX}/a`, `${NX}/b`, { flags: 1.5 }], RANGE],
   ['runSteps', () => ['fsopen'], TYPE],
   ['runSteps', () => [[null]], TYPE],
   ['runSteps', () => [[{ op: 5 }]], TYPE],
@@ -134,10 +137,13 @@ const cases: Case[] = [
   ['runSteps', () => [[{ op: 'fsopen', fsname: 'over\0lay' }]], VALUE],
   ['runSteps', () => [[{ op: 'fsopen', fsname: 7 }]], TYPE],
   ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay', flags: -1 }]], RANGE],
-  ['runSteps', () => [[{ op: 'mount_setattr', path: `${NX}/x`, attrSet: 0.5 }]], RANGE],
-  ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsconfig', fs: 0, cmd: 1.5 }]], RANGE],
-  ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsconfig', fs: 0, cmd: 1, key: 'source' }]], TYPE],
-  ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsconfig', fs: 0, cmd: 2, key: 'k', value: 5 }]], TYPE],
+  // A misspelt field is refused, not ignored.
+  ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay', flag: 1 }]], VALUE],
+  ['runSteps', () => [[{ op: 'statx', path: '/', keep: true }]], VALUE],
+  ['runSteps', () => [[{ op: 'statx', path: '/', okErrno: 5000 }]], RANGE],
+  ['runSteps', () => [[{ op: 'mountSetattr', path: `${NX}/x`, attrSet: 0.5 }]], RANGE],
+  ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsconfigSetString', fs: 0, key: 'source' }]], TYPE],
+  ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsconfigSetBinary', fs: 0, key: 'k', value: 5 }]], TYPE],
   // An fd reference to a later step, to the step itself, and to no step.
   [
     'runSteps',
@@ -148,10 +154,11 @@ const cases: Case[] = [
   ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsmount', fs: -1 }]], VALUE],
   ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsmount', fs: 0.5 }]], VALUE],
   ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsmount', fs: '0' }]], VALUE],
-  ['runSteps', () => [[{ op: 'fsconfig', fs: closed, cmd: 6 }]], VALUE],
-  ['runSteps', () => [[{ op: 'fsconfig', fs: forged(), cmd: 6 }]], VALUE],
+  ['runSteps', () => [[{ op: 'open', path: '/' }, { op: 'fsmount', fs: 0 }]], VALUE],
+  ['runSteps', () => [[{ op: 'fsconfigCreate', fs: closed }]], VALUE],
+  ['runSteps', () => [[{ op: 'fsconfigCreate', fs: forged() }]], VALUE],
   ['open', () => [`${NX}/a\0`, O.RDONLY], VALUE],
-  ['open', () => [`${NX}/a`, O.RDONLY, 0o10000], RANGE],
+  ['open', () => [`${NX}/a`, O.RDONLY, { mode: 0o10000 }], RANGE],
 ];
 
 type AnyFn = (...args: unknown[]) => unknown;
@@ -213,7 +220,7 @@ describe('arguments are refused in TypeScript, with Node’s codes, before any s
   it('the checks do not refuse good arguments (the spy sees the call)', () => {
     calls.length = 0;
     expect(sys.statxSync('/').mode & S.IFMT).toBe(S.IFDIR);
-    expect(calls).toEqual(['statxSync']);
+    expect(calls).toEqual(['runStepsSync']);
   });
 
   it('a flag word TypeScript accepts is not refused by the addon (open flags are unsigned)', () => {
@@ -223,101 +230,96 @@ describe('arguments are refused in TypeScript, with Node’s codes, before any s
     h.close();
   });
 
-  it('a string FSCONFIG_SET_BINARY value in a step is converted, not refused by the addon', () => {
+  it('a string fsconfigSetBinary value in a step is converted, not refused by the addon', () => {
     // fsopen of a filesystem that does not exist fails in step 0, after the checks passed.
     const err = thrown(() =>
       sys.runStepsSync([
         { op: 'fsopen', fsname: 'no-such-fs-ovl' },
-        { op: 'fsconfig', fs: 0, cmd: 2, key: 'k', value: 'text' as unknown as Buffer },
+        { op: 'fsconfigSetBinary', fs: 0, key: 'k', value: 'text' },
       ]),
     );
     expect(err).toMatchObject({ code: 'ENODEV', syscall: 'fsopen', step: 0 });
   });
 });
 
-// The addon's own guards: a direct call to the raw binding with bad arguments throws a
-// TypeError or RangeError and never reaches the kernel (or crashes).
+// The addon's own guards: a direct call to the raw binding with bad packed steps throws a
+// TypeError or RangeError and never reaches the kernel (or crashes). The packed form is
+// src/sys/steps.ts's: per step [opcode, bits, okErrno, fd slots..., number slots...], strings,
+// byte buffers, the caller's handles, a statx buffer, and `single`.
 describe('raw binding backstop', () => {
-  type Raw = [fn: string, args: () => unknown[], want: typeof TypeError | typeof RangeError];
+  const code = (op: string) => OP_NAMES.indexOf(op as (typeof OP_NAMES)[number]);
+  interface RawStep {
+    op: number;
+    bits?: number;
+    okErrno?: number;
+    fds?: number[];
+    nums?: number[];
+    strs?: unknown[];
+  }
+  /** Packs raw steps by hand, exactly as given (no checks). */
+  function pack(list: RawStep[], extra: { handles?: unknown[]; bufs?: unknown; statx?: unknown; single?: unknown } = {}): unknown[] {
+    const nums = new Float64Array(list.length * NUMS_PER_STEP);
+    const strs: unknown[] = new Array(list.length * SLOTS.str).fill(null);
+    list.forEach((st, i) => {
+      const row = [st.op, st.bits ?? 0, st.okErrno ?? 0, ...(st.fds ?? [-1, -1]), ...(st.nums ?? [0, 0, 0, 0])];
+      nums.set(row.slice(0, NUMS_PER_STEP), i * NUMS_PER_STEP);
+      (st.strs ?? []).forEach((v, k) => (strs[i * SLOTS.str + k] = v));
+    });
+    return [nums, strs, extra.bufs, extra.handles ?? [], extra.statx ?? new Float64Array(13 * Math.max(1, list.length)), extra.single ?? false];
+  }
+  type Raw = [what: string, args: () => unknown[], want: typeof TypeError | typeof RangeError];
+  const FSOPEN: RawStep = { op: code('fsopen'), strs: ['overlay'] };
   const raw: Raw[] = [
-    ['umount2', () => [`${NX}\0/x`, 0], TypeError],
-    ['umount2', () => [1, 0], TypeError],
-    ['umount2', () => [`${NX}/x`], TypeError],
-    ['umount2', () => [`${NX}/x`, -1], RangeError],
-    ['umount2', () => [`${NX}/x`, 1.5], RangeError],
-    ['mount', () => [null, `${NX}/m\0`, 'tmpfs', 0, null], TypeError],
-    ['mount', () => [null, `${NX}/m`, 'tmpfs', 2 ** 32, null], RangeError],
-    ['mount', () => [null, `${NX}/m`, 'tmpfs', 0, 5], TypeError],
-    ['statx', () => [-1, '/', 0, 0x7ff], RangeError],
-    ['statx', () => [-100, '/', 0, 0x7ff], RangeError],
-    ['statx', () => [1.5, '/', 0, 0x7ff], RangeError],
-    ['statx', () => [NaN, '/', 0, 0x7ff], RangeError],
-    ['statx', () => [Infinity, '/', 0, 0x7ff], RangeError],
-    ['statx', () => [2 ** 31, '/', 0, 0x7ff], RangeError],
-    ['statx', () => [-(2 ** 64), '/', 0, 0x7ff], RangeError],
-    ['statx', () => ['3', '/', 0, 0x7ff], TypeError],
-    ['statx', () => [{}, '/', 0, 0x7ff], TypeError],
-    ['statx', () => [{ fd: 0 }, '/', 0, 0x7ff], TypeError],
-    ['statx', () => [closed, '/', 0, 0x7ff], TypeError],
-    ['statx', () => [forged(), '/', 0, 0x7ff], TypeError],
-    ['statx', () => [proxied(), '/', 0, 0x7ff], TypeError],
-    ['statx', () => [null, '/a\0b', 0, 0x7ff], TypeError],
-    ['statx', () => [null, '/', 0, -1], RangeError],
-    ['fgetxattr', () => [-1, 'user.x'], RangeError],
-    ['fgetxattr', () => [closed, 'user.x'], TypeError],
-    ['fgetxattr', () => [forged(), 'user.x'], TypeError],
-    ['fgetxattr', () => [0, 'user.\0x'], TypeError],
-    ['getxattr', () => ['/', 'user.x', 'no'], TypeError],
-    ['getxattr', () => ['/', 'user.x'], TypeError],
-    ['setxattr', () => ['/', 'user.x', 'text', 0, false], TypeError],
-    ['setxattr', () => ['/', 'user.x', Buffer.from('v'), -1, false], RangeError],
-    ['fsconfigSetString', () => [-1, 'k', 'v'], RangeError],
-    ['fsconfigSetString', () => [closed, 'k', 'v'], TypeError],
-    ['fsconfigSetString', () => [{}, 'k', 'v'], TypeError],
-    ['fsconfigSetString', () => [0, 'k', 'v\0'], TypeError],
-    ['fsconfigSetString', () => [0, 'k'], TypeError],
-    ['moveMount', () => [-1, '', null, NX, 0], RangeError],
-    ['moveMount', () => [null, 'a\0', null, NX, 0], TypeError],
-    ['moveMount', () => [null, `${NX}/a`, forged(), 'b', 0], TypeError],
-    ['mknod', () => [-5, 'x', S.IFCHR, 0, 0], RangeError],
-    ['mknod', () => [null, `${NX}/x`, S.IFCHR, 0.5, 0], RangeError],
-    ['runSteps', () => ['x'], TypeError],
-    ['runSteps', () => [[7]], TypeError],
-    ['runSteps', () => [[{ op: 'nope' }]], TypeError],
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'a\0' }]], TypeError],
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay', flags: -1 }]], TypeError],
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsmount', fs: 1 }]], TypeError],
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsmount', fs: 5 }]], TypeError],
-    // Out-of-range step indexes must be refused before any double -> size_t conversion (UB).
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsmount', fs: -1 }]], TypeError],
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsmount', fs: 1e300 }]], TypeError],
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsmount', fs: NaN }]], TypeError],
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsmount', fs: closed }]], TypeError],
-    ['runSteps', () => [[{ op: 'statx', path: '/' }, { op: 'close', fd: 0 }]], TypeError],
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'close', fd: 0 }, { op: 'fsmount', fs: 0 }]], TypeError],
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsconfig', fs: 0, cmd: 99 }]], TypeError],
-    ['runSteps', () => [[{ op: 'fsopen', fsname: 'overlay' }, { op: 'fsconfig', fs: 0, cmd: 2, key: 'k', value: 'v' }]], TypeError],
-    ['open', () => [`${NX}/x`, -1, 0], RangeError],
-    ['open', () => [`${NX}/x`, 0, -1], RangeError],
-    ['adoptFd', () => [-1], RangeError],
-    ['adoptFd', () => ['1'], TypeError],
+    ['not packed at all', () => [[{ op: 'fsopen' }]], TypeError],
+    ['numbers not a Float64Array', () => { const a = pack([FSOPEN]); a[0] = [3, 0, 0, -1, -1, 0, 0, 0, 0]; return a; }, TypeError],
+    ['strings not an array', () => { const a = pack([FSOPEN]); a[1] = 'overlay'; return a; }, TypeError],
+    ['single not a boolean', () => pack([FSOPEN], { single: 1 }), TypeError],
+    ['a partial step', () => { const a = pack([FSOPEN]); a[0] = new Float64Array(5); return a; }, RangeError],
+    ['strings of another count', () => { const a = pack([FSOPEN]); a[1] = ['overlay']; return a; }, RangeError],
+    ['single with two steps', () => pack([FSOPEN, FSOPEN], { single: true }), RangeError],
+    ['an unknown opcode', () => pack([{ op: 999 }]), TypeError],
+    ['a negative opcode', () => pack([{ op: -1 }]), TypeError],
+    ['a NaN opcode', () => pack([{ op: NaN }]), TypeError],
+    ['okErrno out of range', () => pack([{ ...FSOPEN, okErrno: 5000 }]), TypeError],
+    ['a NUL in a string', () => pack([{ op: code('fsopen'), strs: ['over\0lay'] }]), TypeError],
+    ['a required string missing', () => pack([{ op: code('fsopen') }]), TypeError],
+    ['a string that is a number', () => pack([{ op: code('fsopen'), strs: [7] }]), TypeError],
+    ['a u32 out of range', () => pack([{ op: code('fsopen'), strs: ['overlay'], nums: [-1, 0, 0, 0] }]), TypeError],
+    ['a u32 that is not an integer', () => pack([{ op: code('fsopen'), strs: ['overlay'], nums: [0.5, 0, 0, 0] }]), TypeError],
+    ['an unused number slot set', () => pack([{ op: code('fsopen'), strs: ['overlay'], nums: [0, 7, 0, 0] }]), TypeError],
+    ['a u64 over 2^53', () => pack([{ op: code('statmount'), nums: [2 ** 60, 0, 0, 0] }]), TypeError],
+    ['a bool of 2', () => pack([{ op: code('getxattr'), strs: ['/', 'user.x'], nums: [2, 0, 0, 0] }]), TypeError],
+    ['bytes that are not a Buffer', () => pack([{ op: code('setxattr'), strs: ['/', 'user.x'] }], { bufs: ['text'] }), TypeError],
+    ['bytes missing', () => pack([{ op: code('setxattr'), strs: ['/', 'user.x'] }]), TypeError],
+    // fd slots: step refs must be earlier fd-making steps, in range, integral (no UB casts).
+    ['a required fd missing', () => pack([{ op: code('fsmount') }]), TypeError],
+    ['a ref to a later step', () => pack([FSOPEN, { op: code('fsmount'), fds: [2, -1] }, FSOPEN]), TypeError],
+    ['a ref to itself', () => pack([FSOPEN, { op: code('fsmount'), fds: [1, -1] }]), TypeError],
+    ['a huge ref', () => pack([FSOPEN, { op: code('fsmount'), fds: [1e300, -1] }]), TypeError],
+    ['a NaN ref', () => pack([FSOPEN, { op: code('fsmount'), fds: [NaN, -1] }]), TypeError],
+    ['a fractional ref', () => pack([FSOPEN, { op: code('fsmount'), fds: [0.5, -1] }]), TypeError],
+    ['a ref to a step without an fd', () => pack([{ op: code('statx'), strs: ['/'] }, { op: code('fsmount'), fds: [0, -1] }]), TypeError],
+    ['an fs ref to a file fd', () => pack([{ op: code('open'), strs: ['/'] }, { op: code('fsmount'), fds: [0, -1] }]), TypeError],
+    ['a ref to a closed step', () => pack([FSOPEN, { op: code('close'), fds: [0, -1] }, { op: code('fsmount'), fds: [0, -1] }]), TypeError],
+    ['close of a handle', () => pack([{ op: code('close'), fds: [-2, -1] }], { handles: [0] }), TypeError],
+    ['a ref in a single call', () => pack([{ op: code('fsmount'), fds: [0, -1] }], { single: true }), TypeError],
+    ['a handle index out of range', () => pack([{ op: code('statx'), fds: [-3, -1], strs: ['/'] }]), TypeError],
+    ['a closed handle', () => pack([{ op: code('statx'), fds: [-2, -1], strs: ['/'] }], { handles: [closed] }), TypeError],
+    ['a forged handle', () => pack([{ op: code('statx'), fds: [-2, -1], strs: ['/'] }], { handles: [forged()] }), TypeError],
+    ['a negative raw fd', () => pack([{ op: code('statx'), fds: [-2, -1], strs: ['/'] }], { handles: [-5] }), RangeError],
+    ['a raw fd as fs context', () => pack([{ op: code('fsmount'), fds: [-2, -1] }], { handles: [0] }), TypeError],
+    ['a file handle as fs context', () => pack([{ op: code('fsmount'), fds: [-2, -1] }], { handles: [open] }), TypeError],
+    ['a statx buffer too small', () => pack([{ op: code('statx'), strs: ['/'] }], { statx: new Float64Array(2) }), RangeError],
   ];
 
-  function rawLabel([fn, args, want]: Raw): string {
-    return `${fn}(${show(args())}) -> ${want.name}`;
-  }
-  const nativeFns = native as unknown as Record<string, AnyFn>;
-
-  it.each(raw.map((c) => [rawLabel(c), c] as const))('%s', async (_, [fn, args, want]) => {
-    const sync = fn === 'adoptFd' ? fn : `${fn}Sync`;
-    const err = thrown(() => nativeFns[sync]!(...args()));
+  it.each(raw.map(([what, args, want]) => [`${what} -> ${want.name}`, args, want] as const))('%s', async (_, args, want) => {
+    const err = thrown(() => native().runStepsSync(...(args() as Parameters<ReturnType<typeof native>['runStepsSync']>)));
     expect(err).toBeInstanceOf(want);
     expect(err).not.toHaveProperty('errno');
-    if (fn === 'adoptFd') return;
-    // The Promise form checks on the JS thread too: it throws (raw layer) or rejects, never queues.
+    // The Promise form checks on the JS thread too: it throws (raw layer), never queues.
     let asyncErr: unknown;
     try {
-      await nativeFns[fn]!(...args());
+      await native().runSteps(...(args() as Parameters<ReturnType<typeof native>['runSteps']>));
       asyncErr = new Error('resolved');
     } catch (e) {
       asyncErr = e;
@@ -325,28 +327,36 @@ describe('raw binding backstop', () => {
     expect(asyncErr).toBeInstanceOf(want);
   });
 
+  it('adoptFd refuses a bad fd', () => {
+    expect(() => native().adoptFd(-1)).toThrow(RangeError);
+    expect(() => native().adoptFd('1' as unknown as number)).toThrow(TypeError);
+  });
+
   it('a NUL byte never reaches mknod or setxattr (nothing is created under the cut-short name)', () => {
     const dir = tempDir();
     const file = join(dir, 'f');
     writeFileSync(file, '');
-    expect(() => native.mknodSync(null, join(dir, 'a\0b'), S.IFREG | 0o600, 0, 0)).toThrow(TypeError);
+    const mknod = (name: string) => pack([{ op: code('mknod'), strs: [join(dir, name)], nums: [S.IFREG | 0o600, 0, 0, 0] }]);
+    const setx = (name: string) => pack([{ op: code('setxattr'), strs: [file, name] }], { bufs: [Buffer.from('v')] });
+    const run = (a: unknown[]) => native().runStepsSync(...(a as Parameters<ReturnType<typeof native>['runStepsSync']>));
+    expect(() => run(mknod('a\0b'))).toThrow(TypeError);
     expect(existsSync(join(dir, 'a'))).toBe(false);
-    expect(() => native.setxattrSync(file, 'user.a\0b', Buffer.from('v'), 0, false)).toThrow(TypeError);
-    expect(native.listxattrSync(file, false)).toEqual([]);
+    expect(() => run(setx('user.a\0b'))).toThrow(TypeError);
+    expect(sys.listxattrSync(file)).toEqual([]);
     // The same calls without the NUL do land, so the checks above could have seen a result.
-    native.mknodSync(null, join(dir, 'a'), S.IFREG | 0o600, 0, 0);
-    native.setxattrSync(file, 'user.a', Buffer.from('v'), 0, false);
+    run(mknod('a'));
+    run(setx('user.a'));
     expect(existsSync(join(dir, 'a'))).toBe(true);
-    expect(native.listxattrSync(file, false)).toEqual(['user.a']);
+    expect(sys.listxattrSync(file)).toEqual(['user.a']);
   });
 
   it('FdHandle refuses bad construction and methods on foreign objects, without crashing', () => {
-    const Ctor = native.FdHandle as unknown as new (...args: unknown[]) => FdHandle;
+    const Ctor = native().FdHandle as unknown as new (...args: unknown[]) => FdHandle;
     expect(() => new Ctor(-1, 'file')).toThrow(RangeError);
     expect(() => new Ctor('x', 'file')).toThrow(TypeError);
     expect(() => new Ctor(0)).toThrow(TypeError);
     expect(() => (Ctor as unknown as AnyFn)(0, 'file')).toThrow(TypeError);
-    const proto = native.FdHandle.prototype as FdHandle;
+    const proto = native().FdHandle.prototype as FdHandle;
     const getter = (k: string) => Object.getOwnPropertyDescriptor(proto, k)!.get!;
     for (const k of ['fd', 'kind', 'closed']) {
       expect(() => getter(k).call({})).toThrow();
@@ -364,7 +374,7 @@ describe('an fd that is not an fs context', () => {
   // hanging the runner.
   it('is neither read forever nor blocked on', () => {
     const fifo = join(tempDir(), 'fifo');
-    native.mknodSync(null, fifo, 0o010000 /* S_IFIFO */ | 0o600, 0, 0);
+    sys.mknodSync(fifo, 0o010000 /* S_IFIFO */ | 0o600);
     const fixture = fileURLToPath(new URL('./fixtures/drain-wrong-fd.mjs', import.meta.url));
     const r = spawnSync(process.execPath, [fixture, fifo], { encoding: 'utf8', timeout: 30_000 });
     expect(r.signal, `the child hung: ${r.stderr}`).toBe(null);

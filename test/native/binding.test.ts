@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { native } from '../../src/binding.js';
+import { native } from '../../src/sys/binding.js';
 
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -18,7 +18,7 @@ function mapped(re: RegExp): string[] {
 
 describe('the addon this run loaded', () => {
   it('is the one node-gyp-build resolves, and only one copy is mapped', () => {
-    expect(typeof native.statxSync).toBe('function');
+    expect(typeof native().runStepsSync).toBe('function');
     const resolve = (require('node-gyp-build') as { resolve(dir: string): string }).resolve;
     expect(mapped(/\/overlayfs\.node$/)).toEqual([resolve(root)]);
   });

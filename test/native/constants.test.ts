@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { native } from '../../src/binding.js';
-import * as C from '../../src/constants.js';
+import { native } from '../../src/sys/binding.js';
+import * as C from '../../src/sys/constants.js';
 
 // TS group -> prefix of the C name. A member `X` maps to `${prefix}X`, except where the C name
 // does not share the group's prefix (umount2's UMOUNT_NOFOLLOW lives in MNT).
@@ -53,11 +53,11 @@ describe('src/constants.ts matches the C headers the addon was built with', () =
 
   it('has a TS constant for every header value the addon exports', () => {
     const covered = new Set(rows.map((r) => r.c));
-    expect(Object.keys(native.constants).filter((k) => !covered.has(k))).toEqual([]);
+    expect(Object.keys(native().constants).filter((k) => !covered.has(k))).toEqual([]);
   });
 
   it.each(rows)('$ts === $c', ({ c, value }) => {
-    expect(Object.hasOwn(native.constants, c), `the addon exports no ${c}`).toBe(true);
-    expect(value).toBe(native.constants[c]);
+    expect(Object.hasOwn(native().constants, c), `the addon exports no ${c}`).toBe(true);
+    expect(value).toBe(native().constants[c]);
   });
 });

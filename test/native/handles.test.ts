@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { native } from '../../src/binding.js';
+import { native } from '../../src/sys/binding.js';
+import { leakedFdCount } from '../../src/sys/fd.js';
 import { O, sys } from '../../src/index.js';
 import { openFdCount, tempDir } from '../helpers/tmp.js';
 
@@ -48,7 +49,7 @@ describe('fd handles', () => {
   it('adoptFd takes an fd and exposes kind, fd and closed', () => {
     const n = openSync('/dev/null', 'r');
     const h = sys.adoptFd(n);
-    expect(h).toBeInstanceOf(native.FdHandle);
+    expect(h).toBeInstanceOf(native().FdHandle);
     expect(h.kind).toBe('file');
     expect(h.fd).toBe(n);
     expect(h.closed).toBe(false);
@@ -91,14 +92,14 @@ describe('fd handles', () => {
 
   it('a garbage-collected open handle is closed by its finalizer and counted as a leak', async () => {
     const paths = files(5);
-    const before = sys.leakedFdCount();
+    const before = leakedFdCount();
     // Handles reachable only from this frame, which is gone once it returns.
     ((): void => {
       for (const p of paths) sys.adoptFd(openSync(p, 'r'));
     })();
     expect(fdsOpenOn(paths)).toHaveLength(5);
     // Node-API finalizers run from setImmediate after the GC that found the object dead.
-    for (let i = 0; i < 20 && sys.leakedFdCount() < before + paths.length; i++) {
+    for (let i = 0; i < 20 && leakedFdCount() < before + paths.length; i++) {
       gc();
       await tick();
     }
@@ -107,13 +108,13 @@ describe('fd handles', () => {
       gc();
       await tick();
     }
-    expect(sys.leakedFdCount() - before).toBe(paths.length);
+    expect(leakedFdCount() - before).toBe(paths.length);
     expect(fdsOpenOn(paths)).toEqual([]);
   });
 
   it('a closed handle that is collected is not counted as a leak', async () => {
     const [path] = files(1) as [string];
-    const before = sys.leakedFdCount();
+    const before = leakedFdCount();
     ((): void => {
       sys.adoptFd(openSync(path, 'r')).close();
     })();
@@ -121,7 +122,7 @@ describe('fd handles', () => {
       gc();
       await tick();
     }
-    expect(sys.leakedFdCount()).toBe(before);
+    expect(leakedFdCount()).toBe(before);
   });
 
   it('close() during an async call keeps the fd until the call ends, then closes it', async () => {
@@ -162,7 +163,7 @@ describe('worker threads', () => {
     async (how) => {
       const paths = files(4);
       const countBefore = openFdCount();
-      const leakedBefore = sys.leakedFdCount();
+      const leakedBefore = leakedFdCount();
       const workerData = { paths, inflight: how.startsWith('inflight'), errorFactory: how.endsWith('factory') };
       const worker = new Worker(fixture, { workerData });
       const exited = once(worker, 'exit');
@@ -178,7 +179,7 @@ describe('worker threads', () => {
       expect(fdsOpenOn(paths)).toEqual([]);
       expect(openFdCount()).toBe(countBefore);
       // The worker's environment closed them at teardown; that is not a leak, and not ours.
-      expect(sys.leakedFdCount()).toBe(leakedBefore);
+      expect(leakedFdCount()).toBe(leakedBefore);
     },
   );
 });

@@ -6,7 +6,7 @@
 import { appendFileSync, chmodSync, chownSync, linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { changes, changesSync, createWhiteout, formatChange, tmpfsMountSync, type Change, type ChangesOptions, type OverlayOptions } from '../../src/index.js';
+import { changes, changesSync, createWhiteoutSync, formatChange, tmpfsMountSync, type Change, type ChangesOptions, type OverlayOptions } from '../../src/index.js';
 import { expectUnmounted } from '../helpers/overlay.js';
 import { bruteForceChanges, walkView, withMount } from '../helpers/merged.js';
 import { describePrivileged } from '../helpers/privileged.js';
@@ -333,7 +333,7 @@ describePrivileged('changes(): the async iterator', () => {
       const tree: Record<string, string | null> = {};
       for (let i = 0; i < n; i++) tree[`d${Math.floor(i / 100)}/f${i}`] = String(i);
       const upper = writeTree(join(root, 'upper'), tree);
-      createWhiteout(join(upper, 'gone.txt'));
+      createWhiteoutSync(join(upper, 'gone.txt'));
       await fn(upper, [lower]);
     } finally {
       fs.unmountSync();

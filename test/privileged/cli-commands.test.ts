@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { expect, it } from 'vitest';
-import { findOverlay, probe, sys } from '../../src/index.js';
+import { findOverlaySync, probeSync, sys } from '../../src/index.js';
 import { CLI, ovl, ovlOk, rawMountAt, SCRIPT } from '../helpers/cli.js';
 import { expectUnmounted } from '../helpers/overlay.js';
 import { describePrivileged } from '../helpers/privileged.js';
@@ -50,7 +50,7 @@ const rel = (p: string) => relative(process.cwd(), p);
 function mountRelative(x: Fx): void {
   expect(rel(x.work).startsWith('/')).toBe(false);
   mkdirSync(x.work, { recursive: true });
-  sys.mountSync('overlay', x.target, 'overlay', 0, `lowerdir=${rel(x.top)}:${rel(x.bottom)},upperdir=${rel(x.upper)},workdir=${rel(x.work)}`);
+  sys.mountSync('overlay', x.target, 'overlay', { data: `lowerdir=${rel(x.top)}:${rel(x.bottom)},upperdir=${rel(x.upper)},workdir=${rel(x.work)}` });
 }
 
 /** Changes through the mount: one added, one changed (a copy-up), one deleted (a whiteout). */
@@ -164,10 +164,10 @@ describePrivileged('ovl ls', () => {
     ovlOk(['mount', '--strategy', 'legacy', '-o', `lowerdir=${x.top}:${x.bottom}`, ro]);
     try {
       const lines = ovlOk(['ls']).trimEnd().split('\n');
-      expect(lines[0]).toMatch(/^TARGET +LAYERS +UPPER +FORM +OPTIONS$/);
+      expect(lines[0]).toMatch(/^TARGET +LAYERS +UPPER +MOUNT +FORM +OPTIONS$/);
       const row = (target: string) => lines.find((l) => l.startsWith(`${target} `))?.split(/ {2,}/);
-      expect(row(x.target)).toEqual([x.target, '2', x.upper, 'lowerdir+', expect.stringContaining('redirectDir=on')]);
-      expect(row(ro)).toEqual([ro, '2', '(read-only)', 'legacy', expect.any(String)]);
+      expect(row(x.target)).toEqual([x.target, '2', x.upper, 'rw', 'lowerdir+', expect.stringContaining('redirectDir=on')]);
+      expect(row(ro)).toEqual([ro, '2', '(read-only)', 'rw', 'legacy', expect.any(String)]);
       // Columns line up: every row has TARGET padded to the same width.
       const width = lines[0]!.indexOf('LAYERS');
       for (const l of lines.slice(1)) expect(l[width - 1]).toBe(' ');
@@ -227,7 +227,7 @@ describePrivileged('ovl inspect', () => {
         options: { redirectDir: 'on', index: 'on' },
         form: 'lowerdir+',
       });
-      const here = findOverlay(x.target)!;
+      const here = findOverlaySync(x.target)!;
       expect(typed.rawOptions).toEqual(here.rawOptions);
       expect(typed.options).toEqual(here.options);
     } finally {
@@ -248,7 +248,7 @@ describePrivileged('ovl inspect', () => {
 });
 
 describePrivileged('ovl which', () => {
-  it('names the layer serving each path: upper, lower[i], a whiteout, or not found (exit 1)', () => {
+  it('names the layer serving each path: upper, lower[i]; a whiteout or nothing there is not found (exit 1)', () => {
     const x = fixture();
     mountFx(x);
     try {
@@ -256,25 +256,28 @@ describePrivileged('ovl which', () => {
       expect(ovlOk(['which', x.target, '/shared.txt'])).toBe(`/shared.txt: lower[0] ${join(x.top, 'shared.txt')}\n`);
       expect(ovlOk(['which', x.target, '/etc/os-release'])).toBe(`/etc/os-release: lower[1] ${join(x.bottom, 'etc/os-release')}\n`);
       expect(ovlOk(['which', x.target, '/low.txt'])).toBe(`/low.txt: upper ${join(x.upper, 'low.txt')}\n`);
-      expect(ovlOk(['which', x.target, '/doomed.txt'])).toBe(`/doomed.txt: whited out in upper (${join(x.upper, 'doomed.txt')})\n`);
+      expect(ovl(['which', x.target, '/doomed.txt'])).toEqual({ status: 1, stdout: `/doomed.txt: whited out in upper (${join(x.upper, 'doomed.txt')})\n`, stderr: '' });
       const missing = ovl(['which', x.target, '/nope']);
       expect(missing).toEqual({ status: 1, stdout: '/nope: not found\n', stderr: '' });
 
       const j = JSON.parse(ovlOk(['which', '--json', x.target, '/etc/os-release'])) as Record<string, unknown>;
       expect(j).toMatchObject({ found: true, layer: 2, layerName: 'lower[1]', realPath: join(x.bottom, 'etc/os-release') });
-      const w = JSON.parse(ovlOk(['which', '--json', x.target, '/doomed.txt'])) as Record<string, unknown>;
+      // --json exits as the text form does.
+      const wr = ovl(['which', '--json', x.target, '/doomed.txt']);
+      expect(wr.status).toBe(1);
+      const w = JSON.parse(wr.stdout) as Record<string, unknown>;
       expect(w).toMatchObject({ found: false, whiteout: true, layer: 0, layerName: 'upper' });
     } finally {
       unmount(x.target);
     }
   });
 
-  it('refuses (32) an overlay mounted with relative paths: from here they name other directories', () => {
+  it('refuses (2, trouble) an overlay mounted with relative paths: from here they name other directories', () => {
     const x = fixture();
     mountRelative(x);
     try {
       const r = ovl(['which', x.target, '/shared.txt']);
-      expect(r.status).toBe(32);
+      expect(r.status).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr).toContain(`ovl: the kernel does not show where the layers of '${x.target}' are (relative paths or fds: ${JSON.stringify([rel(x.top), rel(x.bottom)])})`);
     } finally {
@@ -282,11 +285,11 @@ describePrivileged('ovl which', () => {
     }
   });
 
-  it('errors: not an overlay (32), a missing PATH (1)', () => {
+  it('errors are exit 2, which(1)\'s "trouble", never 1 ("not found"): not an overlay, a missing PATH', () => {
     const x = fixture();
-    expect(ovl(['which', x.target, '/x']).status).toBe(32);
+    expect(ovl(['which', x.target, '/x']).status).toBe(2);
     const r = ovl(['which', x.target]);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(2);
     expect(r.stderr).toContain('which needs TARGET and PATH');
   });
 });
@@ -360,7 +363,7 @@ describePrivileged('ovl diff', () => {
 
 describePrivileged('ovl probe', () => {
   it('--json is the capability report this process computes; the text form has one line per capability', () => {
-    const caps = probe();
+    const caps = probeSync();
     const json = JSON.parse(ovlOk(['probe', '--json'])) as Record<string, unknown>;
     expect(json).toEqual(caps);
     expect(json).toMatchObject({ root: true, canMount: true, overlay: true, userNamespace: false });

@@ -19,7 +19,7 @@ const UNKNOWN = "e overlay: Unknown parameter 'thekey'";
 /** Layers whose workdir is a tmpfs mount, so upper and work are on different mounts. */
 function workOnOtherMount(): Layers {
   const x = makeLayers();
-  sys.mountSync('tmpfs', x.work, 'tmpfs', 0, 'size=1m');
+  sys.mountSync('tmpfs', x.work, 'tmpfs', { data: 'size=1m' });
   return x;
 }
 
@@ -58,9 +58,9 @@ describePrivileged('runSteps errors', () => {
       { op: 'fsopen', fsname: 'overlay' },
       { op: 'open', path: x.l1, flags: O.PATH | O.DIRECTORY, keep: true },
       { op: 'fsopen', fsname: 'overlay', keep: true },
-      { op: 'fsconfig', fs: 0, cmd: FSCONFIG.SET_STRING, key: 'lowerdir+', value: x.l1 },
-      { op: 'fsconfig', fs: 0, cmd: FSCONFIG.SET_STRING, key: 'thekey', value: 'v' },
-      { op: 'fsconfig', fs: 0, cmd: FSCONFIG.SET_STRING, key: 'upperdir', value: x.upper },
+      { op: 'fsconfigSetString', fs: 0, key: 'lowerdir+', value: x.l1 },
+      { op: 'fsconfigSetString', fs: 0, key: 'thekey', value: 'v' },
+      { op: 'fsconfigSetString', fs: 0, key: 'upperdir', value: x.upper },
     ];
     const fdsBefore = openFdCount();
     const err = caughtSync(() => sys.runStepsSync(steps));
@@ -78,7 +78,7 @@ describePrivileged('runSteps errors', () => {
     const x = makeLayers();
     const steps = newApiSteps(x, { keep: true, attach: false });
     // move_mount to a target that does not exist
-    steps.push({ op: 'move_mount', from: 6, fromPath: '', toPath: join(x.root, 'missing'), flags: 4 });
+    steps.push({ op: 'moveMount', from: 6, fromPath: '', toPath: join(x.root, 'missing'), flags: 4 });
     const fdsBefore = openFdCount();
     const err = await caught(() => sys.runSteps(steps));
     expect(openFdCount()).toBe(fdsBefore);

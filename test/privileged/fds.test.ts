@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
-import { sys, FSCONFIG } from '../../src/index.js';
+import { sys } from '../../src/index.js';
+import { leakedFdCount } from '../../src/sys/fd.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { caught } from '../helpers/overlay.js';
 import { openFdCount } from '../helpers/tmp.js';
@@ -16,7 +17,7 @@ async function collect(): Promise<void> {
 describePrivileged('fsopen/close cycles leak no fds', () => {
   it('10,000 fsopenSync/close cycles: /proc/self/fd and leakedFdCount() unchanged', async () => {
     const fds = openFdCount();
-    const leaked = sys.leakedFdCount();
+    const leaked = leakedFdCount();
     let last = -1;
     for (let i = 0; i < 10_000; i++) {
       const fs = sys.fsopenSync('overlay');
@@ -27,12 +28,12 @@ describePrivileged('fsopen/close cycles leak no fds', () => {
     expect(openFdCount()).toBe(fds);
     // Every handle was closed by close(), so collecting them must not make a finalizer close any.
     await collect();
-    expect(sys.leakedFdCount()).toBe(leaked);
+    expect(leakedFdCount()).toBe(leaked);
   });
 
   it('1,000 async fsopen/close cycles, 50 in flight at a time: nothing left over', async () => {
     const fds = openFdCount();
-    const leaked = sys.leakedFdCount();
+    const leaked = leakedFdCount();
     for (let round = 0; round < 20; round++) {
       const handles = await Promise.all(Array.from({ length: 50 }, () => sys.fsopen('overlay')));
       expect(new Set(handles.map((h) => h.fd)).size).toBe(50);
@@ -41,15 +42,15 @@ describePrivileged('fsopen/close cycles leak no fds', () => {
     expect(openFdCount()).toBe(fds);
     // Every handle was closed by close(), so collecting them must not make a finalizer close any.
     await collect();
-    expect(sys.leakedFdCount()).toBe(leaked);
+    expect(leakedFdCount()).toBe(leaked);
   });
 
   it('1,000 failing batches (fsopen, bad key) close the fd they opened', async () => {
     const fds = openFdCount();
-    const leaked = sys.leakedFdCount();
+    const leaked = leakedFdCount();
     const steps = [
       { op: 'fsopen', fsname: 'overlay' },
-      { op: 'fsconfig', fs: 0, cmd: FSCONFIG.SET_STRING, key: 'thekey', value: 'v' },
+      { op: 'fsconfigSetString', fs: 0, key: 'thekey', value: 'v' },
     ] as const;
     for (let i = 0; i < 500; i++) expect(() => sys.runStepsSync([...steps])).toThrow(/EINVAL/);
     for (let i = 0; i < 10; i++) {
@@ -59,6 +60,6 @@ describePrivileged('fsopen/close cycles leak no fds', () => {
     expect(openFdCount()).toBe(fds);
     // Every handle was closed by close(), so collecting them must not make a finalizer close any.
     await collect();
-    expect(sys.leakedFdCount()).toBe(leaked);
+    expect(leakedFdCount()).toBe(leaked);
   });
 });

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { AT, FSCONFIG, MOUNT_ATTR, MOVE_MOUNT, OPEN_TREE, findOverlay, sys } from '../../src/index.js';
+import { AT, FSCONFIG, MOUNT_ATTR, MOVE_MOUNT, OPEN_TREE, findOverlaySync, sys } from '../../src/index.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 
@@ -33,9 +33,9 @@ describePrivileged('idmapped layers, layers by fd, and reconfigure', () => {
     chownSync(join(root, 'src/b'), 1000, 1000);
     using ns = await userns();
     const r = await sys.runSteps([
-      { op: 'open_tree', path: join(root, 'src'), flags: OPEN_TREE.CLONE },
-      { op: 'mount_setattr', dirfd: 0, path: '', flags: AT.EMPTY_PATH, attrSet: MOUNT_ATTR.IDMAP, userns: ns },
-      { op: 'move_mount', from: 0, fromPath: '', toPath: join(root, 'm'), flags: MOVE_MOUNT.F_EMPTY_PATH },
+      { op: 'openTree', path: join(root, 'src'), flags: OPEN_TREE.CLONE },
+      { op: 'mountSetattr', dirfd: 0, path: '', flags: AT.EMPTY_PATH, attrSet: MOUNT_ATTR.IDMAP, userns: ns },
+      { op: 'moveMount', from: 0, fromPath: '', toPath: join(root, 'm'), flags: MOVE_MOUNT.F_EMPTY_PATH },
     ]);
     expect(r.kernelMessages).toEqual([]);
     try {
@@ -54,14 +54,14 @@ describePrivileged('idmapped layers, layers by fd, and reconfigure', () => {
     chownSync(join(root, 'low/f'), 1000, 1000);
     using ns = await userns();
     const r = sys.runStepsSync([
-      { op: 'open_tree', path: join(root, 'low'), flags: OPEN_TREE.CLONE },
-      { op: 'mount_setattr', dirfd: 0, path: '', flags: AT.EMPTY_PATH, attrSet: MOUNT_ATTR.IDMAP, userns: ns },
+      { op: 'openTree', path: join(root, 'low'), flags: OPEN_TREE.CLONE },
+      { op: 'mountSetattr', dirfd: 0, path: '', flags: AT.EMPTY_PATH, attrSet: MOUNT_ATTR.IDMAP, userns: ns },
       { op: 'fsopen', fsname: 'overlay' },
-      { op: 'fsconfig', fs: 2, cmd: FSCONFIG.SET_STRING, key: 'lowerdir+', value: join(root, 'top') },
-      { op: 'fsconfig', fs: 2, cmd: FSCONFIG.SET_FD, key: 'lowerdir+', fd: 0 },
-      { op: 'fsconfig', fs: 2, cmd: FSCONFIG.CMD_CREATE_EXCL },
+      { op: 'fsconfigSetString', fs: 2, key: 'lowerdir+', value: join(root, 'top') },
+      { op: 'fsconfigSetFd', fs: 2, key: 'lowerdir+', fd: 0 },
+      { op: 'fsconfigCreateExcl', fs: 2 },
       { op: 'fsmount', fs: 2 },
-      { op: 'move_mount', from: 6, fromPath: '', toPath: join(root, 'm'), flags: MOVE_MOUNT.F_EMPTY_PATH },
+      { op: 'moveMount', from: 6, fromPath: '', toPath: join(root, 'm'), flags: MOVE_MOUNT.F_EMPTY_PATH },
     ]);
     expect(r.kernelMessages).toEqual([]);
     try {
@@ -70,7 +70,7 @@ describePrivileged('idmapped layers, layers by fd, and reconfigure', () => {
       expect(lstatSync(join(root, 'm/f')).uid).toBe(101000);
       // The kernel cannot name a detached clone: mountinfo shows a path inside the clone ('/'),
       // which is why a mount's own handle must remember what it was given.
-      const info = findOverlay(join(root, 'm'))!;
+      const info = findOverlaySync(join(root, 'm'))!;
       expect(info.lower[0]).toBe(join(root, 'top'));
       expect(info.lower[1]).toBe('/');
       expect(info.pathsKnown).toBe(false);
@@ -82,7 +82,7 @@ describePrivileged('idmapped layers, layers by fd, and reconfigure', () => {
   it('fspick + fsconfig + FSCONFIG_CMD_RECONFIGURE changes a mounted tmpfs; overlay refuses any option change', async () => {
     const root = tempDir();
     writeTree(root, { 't/': null, 'a/x': 'a', 'b/y': 'b', 'm/': null });
-    sys.mountSync('tmpfs', join(root, 't'), 'tmpfs', 0, 'size=1m');
+    sys.mountSync('tmpfs', join(root, 't'), 'tmpfs', { data: 'size=1m' });
     try {
       using fs = await sys.fspick(join(root, 't'));
       await sys.fsconfigSetString(fs, 'size', '2m');
@@ -92,7 +92,7 @@ describePrivileged('idmapped layers, layers by fd, and reconfigure', () => {
     } finally {
       sys.umount2Sync(join(root, 't'));
     }
-    sys.mountSync('overlay', join(root, 'm'), 'overlay', 0, `lowerdir=${join(root, 'a')}:${join(root, 'b')}`);
+    sys.mountSync('overlay', join(root, 'm'), 'overlay', { data: `lowerdir=${join(root, 'a')}:${join(root, 'b')}` });
     try {
       using fs = sys.fspickSync(join(root, 'm'));
       let err: (Error & { kernelMessages?: string[] }) | undefined;

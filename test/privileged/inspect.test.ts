@@ -1,22 +1,22 @@
 /**
  * Reading overlays back from the kernel: mountinfo and statmount parse back to exactly the
  * paths mounted (500 lowerdir+ layers; legacy paths with every character that needs escaping),
- * and inspect() prints docker's GraphDriver.Data for legacy, lowerdir+ and fd mounts.
+ * and inspectSync() prints docker's GraphDriver.Data for legacy, lowerdir+ and fd mounts.
  */
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { expect, it } from 'vitest';
 import {
   escapeLegacyPath,
-  findOverlay,
+  findOverlaySync,
   FSCONFIG,
-  inspect,
-  listOverlays,
+  inspectSync,
+  listOverlaysSync,
   mountOverlaySync,
   MOVE_MOUNT,
   O,
   parseOverlayOptions,
-  readMountInfo,
+  readMountInfoSync,
   STATMOUNT,
   STATX,
   sys,
@@ -39,7 +39,7 @@ function statmountOptions(target: string): string[] {
 
 /** The mountinfo entry at `target` (the top one). */
 function mountInfoAt(target: string) {
-  const e = readMountInfo().filter((m) => m.mountPoint === target).at(-1);
+  const e = readMountInfoSync().filter((m) => m.mountPoint === target).at(-1);
   expect(e?.fsType).toBe('overlay');
   return e!;
 }
@@ -55,11 +55,11 @@ function rawNewApiMount(layers: { lower: string[]; upper?: string; work?: string
   const fds = byFd ? entries.map(([, p]) => steps.push({ op: 'open', path: p, flags: O.PATH | O.DIRECTORY }) - 1) : [];
   const fs = steps.push({ op: 'fsopen', fsname: 'overlay' }) - 1;
   entries.forEach(([key, p], i) =>
-    steps.push(byFd ? { op: 'fsconfig', fs, cmd: FSCONFIG.SET_FD, key, fd: fds[i]! } : { op: 'fsconfig', fs, cmd: FSCONFIG.SET_STRING, key, value: p }),
+    steps.push(byFd ? { op: 'fsconfigSetFd', fs, key, fd: fds[i]! } : { op: 'fsconfigSetString', fs, key, value: p }),
   );
-  steps.push({ op: 'fsconfig', fs, cmd: FSCONFIG.CMD_CREATE });
+  steps.push({ op: 'fsconfigCreate', fs });
   const mnt = steps.push({ op: 'fsmount', fs }) - 1;
-  steps.push({ op: 'move_mount', from: mnt, fromPath: '', toPath: target, flags: MOVE_MOUNT.F_EMPTY_PATH });
+  steps.push({ op: 'moveMount', from: mnt, fromPath: '', toPath: target, flags: MOVE_MOUNT.F_EMPTY_PATH });
   sys.runStepsSync(steps);
 }
 
@@ -92,14 +92,14 @@ describePrivileged('mountinfo and statmount: a 500-layer lowerdir+ mount', () =>
         const fromStatmount = parseOverlayOptions(statmountOptions(target));
         expect(fromStatmount.lower).toEqual(paths);
 
-        const info = findOverlay(target)!;
+        const info = findOverlaySync(target)!;
         expect(info.lower).toEqual(paths);
         expect(info.from).toBe('statmount');
         expect(info.readOnly).toBe(true);
         expect(info.pathsKnown).toBe(true);
         expect(info.strategy).toBeUndefined();
-        expect(listOverlays().find((o) => o.mountId === entry.mountId)?.lower).toEqual(paths);
-        expect(inspect(target)).toEqual({ LowerDir: paths.join(':'), MergedDir: target, UpperDir: '', WorkDir: '' });
+        expect(listOverlaysSync().find((o) => o.mountId === entry.mountId)?.lower).toEqual(paths);
+        expect(inspectSync(target)).toEqual({ LowerDir: paths.join(':'), MergedDir: target, UpperDir: '', WorkDir: '' });
         expect(readFileSync(join(target, 'bottom.txt'), 'utf8')).toBe('bottom');
       } finally {
         sys.umount2Sync(target);
@@ -129,7 +129,7 @@ describePrivileged('mountinfo and statmount: a legacy mount with escaped paths',
     const data =
       `lowerdir=${x.lower.map(escapeLegacyPath).join(':')}::${x.data.map(escapeLegacyPath).join('::')}` +
       `,upperdir=${escapeLegacyPath(x.upper)},workdir=${escapeLegacyPath(x.work)}`;
-    sys.mountSync('overlay', x.target, 'overlay', 0, data);
+    sys.mountSync('overlay', x.target, 'overlay', { data });
     try {
       const entry = mountInfoAt(x.target);
       expect(entry.source).toBe('overlay');
@@ -137,11 +137,11 @@ describePrivileged('mountinfo and statmount: a legacy mount with escaped paths',
         expect(seen.form).toBe('legacy');
         expect({ lower: seen.lower, data: seen.data, upper: seen.upper, work: seen.work }).toEqual({ lower: x.lower, data: x.data, upper: x.upper, work: x.work });
       }
-      const info = findOverlay(x.target)!;
+      const info = findOverlaySync(x.target)!;
       expect({ lower: info.lower, data: info.data, upper: info.upper, work: info.work, target: info.target }).toEqual(x);
       expect(info.pathsKnown).toBe(true);
       expect(info.strategy).toBeUndefined();
-      expect(inspect(x.target)).toEqual({ LowerDir: x.lower.join(':'), MergedDir: x.target, UpperDir: x.upper, WorkDir: x.work });
+      expect(inspectSync(x.target)).toEqual({ LowerDir: x.lower.join(':'), MergedDir: x.target, UpperDir: x.upper, WorkDir: x.work });
     } finally {
       sys.umount2Sync(x.target);
     }
@@ -164,9 +164,9 @@ describePrivileged('mountinfo and statmount: a legacy mount with escaped paths',
         } else expect({ upper: seen.upper, work: seen.work }).toEqual({ upper: x.upper, work: x.work });
         // statmount gives the same, less the superblock's rw/ro flag that mountinfo puts first.
         expect(parseOverlayOptions(statmountOptions(x.target))).toEqual({ ...seen, options: seen.options.filter(([k]) => k !== 'rw') });
-        const info = findOverlay(x.target)!;
+        const info = findOverlaySync(x.target)!;
         expect(info.strategy).toBe(strategy);
-        expect(inspect(x.target)).toEqual({ LowerDir: x.lower.join(':'), MergedDir: x.target, UpperDir: x.upper, WorkDir: x.work });
+        expect(inspectSync(x.target)).toEqual({ LowerDir: x.lower.join(':'), MergedDir: x.target, UpperDir: x.upper, WorkDir: x.work });
       } finally {
         m.unmountSync();
       }
@@ -175,7 +175,7 @@ describePrivileged('mountinfo and statmount: a legacy mount with escaped paths',
   }
 });
 
-describePrivileged("inspect(): docker's GraphDriver.Data, and the typed options", () => {
+describePrivileged("inspectSync(): docker's GraphDriver.Data, and the typed options", () => {
   function stack() {
     const root = tempDir();
     writeTree(root, { 'a/from-a.txt': 'a', 'b/from-b.txt': 'b', 'upper/': null, 'work/': null, 'm/': null });
@@ -197,8 +197,8 @@ describePrivileged("inspect(): docker's GraphDriver.Data, and the typed options"
       const x = stack();
       const m = mountOverlaySync({ lower: [x.a, x.b], upper: x.upper, work: x.work, target: x.target, strategy, options });
       try {
-        expect(JSON.stringify(inspect(x.target))).toBe(docker(x));
-        const info = findOverlay(x.target)!;
+        expect(JSON.stringify(inspectSync(x.target))).toBe(docker(x));
+        const info = findOverlaySync(x.target)!;
         expect(info.options).toMatchObject(typed);
         expect(info.mountId).toBe(m.mountId);
         expect(info.strategy).toBe(strategy);
@@ -208,14 +208,14 @@ describePrivileged("inspect(): docker's GraphDriver.Data, and the typed options"
         // What the kernel itself shows: for plain O_PATH fds it prints their real paths too.
         const seen = parseOverlayOptions(mountInfoAt(x.target).superOptions);
         expect({ lower: seen.lower, upper: seen.upper, work: seen.work }).toEqual({ lower: [x.a, x.b], upper: x.upper, work: x.work });
-        expect(listOverlays().find((o) => o.mountId === m.mountId)?.strategy).toBe(strategy);
+        expect(listOverlaysSync().find((o) => o.mountId === m.mountId)?.strategy).toBe(strategy);
       } finally {
         m.unmountSync();
       }
       expectUnmounted(x.target);
       // Unmounted: no record left, and nothing to inspect.
-      expect(listOverlays().find((o) => o.mountId === m.mountId)).toBeUndefined();
-      expect(caughtSync(() => inspect(x.target)).code).toBe('ERR_NOT_OVERLAY');
+      expect(listOverlaysSync().find((o) => o.mountId === m.mountId)).toBeUndefined();
+      expect(caughtSync(() => inspectSync(x.target)).code).toBe('ERR_NOT_OVERLAY');
     });
   }
 
@@ -224,8 +224,8 @@ describePrivileged("inspect(): docker's GraphDriver.Data, and the typed options"
       const x = stack();
       rawNewApiMount({ lower: [x.a, x.b], upper: x.upper, work: x.work }, x.target, byFd);
       try {
-        expect(JSON.stringify(inspect(x.target))).toBe(docker(x));
-        const info = findOverlay(x.target)!;
+        expect(JSON.stringify(inspectSync(x.target))).toBe(docker(x));
+        const info = findOverlaySync(x.target)!;
         expect(info.strategy).toBeUndefined();
         expect(info.byFd).toBeUndefined();
         expect(info.pathsKnown).toBe(true);
@@ -242,9 +242,9 @@ describePrivileged("inspect(): docker's GraphDriver.Data, and the typed options"
     const x = stack();
     const rel = (p: string) => relative(process.cwd(), p);
     expect(rel(x.a).startsWith('/')).toBe(false);
-    sys.mountSync('overlay', x.target, 'overlay', 0, `lowerdir=${rel(x.a)}:${rel(x.b)},upperdir=${rel(x.upper)},workdir=${rel(x.work)}`);
+    sys.mountSync('overlay', x.target, 'overlay', { data: `lowerdir=${rel(x.a)}:${rel(x.b)},upperdir=${rel(x.upper)},workdir=${rel(x.work)}` });
     try {
-      const info = findOverlay(x.target)!;
+      const info = findOverlaySync(x.target)!;
       expect(info.lower).toEqual([rel(x.a), rel(x.b)]);
       expect(info.upper).toBe(rel(x.upper));
       expect(info.pathsKnown).toBe(false);
@@ -260,21 +260,21 @@ describePrivileged("inspect(): docker's GraphDriver.Data, and the typed options"
     symlinkSync(x.target, link);
     const m = mountOverlaySync({ lower: [x.a, x.b], upper: x.upper, work: x.work, target: x.target });
     try {
-      expect(findOverlay(`${x.target}/`)?.mountId).toBe(m.mountId);
-      expect(findOverlay(link)?.mountId).toBe(m.mountId);
-      expect(JSON.stringify(inspect(link))).toBe(docker(x));
+      expect(findOverlaySync(`${x.target}/`)?.mountId).toBe(m.mountId);
+      expect(findOverlaySync(link)?.mountId).toBe(m.mountId);
+      expect(JSON.stringify(inspectSync(link))).toBe(docker(x));
     } finally {
       m.unmountSync();
     }
-    expect(findOverlay(link)).toBeUndefined();
+    expect(findOverlaySync(link)).toBeUndefined();
   });
 
   it('a writable overlay mounted read-only keeps its UpperDir and WorkDir', () => {
     const x = stack();
     const m = mountOverlaySync({ lower: [x.a, x.b], upper: x.upper, work: x.work, target: x.target, attributes: { readOnly: true } });
     try {
-      expect(JSON.stringify(inspect(x.target))).toBe(docker(x));
-      expect(findOverlay(x.target)?.readOnly).toBe(true);
+      expect(JSON.stringify(inspectSync(x.target))).toBe(docker(x));
+      expect(findOverlaySync(x.target)?.readOnly).toBe(true);
     } finally {
       m.unmountSync();
     }
@@ -284,29 +284,29 @@ describePrivileged("inspect(): docker's GraphDriver.Data, and the typed options"
     const x = stack();
     const m = mountOverlaySync({ lower: [x.a, x.b], target: x.target });
     try {
-      expect(JSON.stringify(inspect(x.target))).toBe(`{"LowerDir":"${x.a}:${x.b}","MergedDir":"${x.target}","UpperDir":"","WorkDir":""}`);
-      const findOverlayBefore = findOverlay(x.target)!;
+      expect(JSON.stringify(inspectSync(x.target))).toBe(`{"LowerDir":"${x.a}:${x.b}","MergedDir":"${x.target}","UpperDir":"","WorkDir":""}`);
+      const findOverlayBefore = findOverlaySync(x.target)!;
       expect(findOverlayBefore.readOnly).toBe(true);
       expect(findOverlayBefore.from).toBe('statmount');
       // A tmpfs on top of the overlay: the top mount there is no overlay.
       const cover = tmpfsMountSync(x.target);
       try {
-        expect(findOverlay(x.target)).toBeUndefined();
+        expect(findOverlaySync(x.target)).toBeUndefined();
         // Still listed, read from mountinfo: statmount is asked by path, which now reaches the tmpfs.
-        const covered = listOverlays().find((o) => o.mountId === m.mountId)!;
+        const covered = listOverlaysSync().find((o) => o.mountId === m.mountId)!;
         expect(covered.from).toBe('mountinfo');
         expect(covered.lower).toEqual([x.a, x.b]);
         expect(covered.options).toEqual(findOverlayBefore.options);
-        const err = caughtSync(() => inspect(x.target));
+        const err = caughtSync(() => inspectSync(x.target));
         expect(err.code).toBe('ERR_NOT_OVERLAY');
         expect(err.path).toBe(x.target);
       } finally {
         cover.unmountSync();
       }
-      expect(findOverlay(x.target)?.mountId).toBe(m.mountId);
+      expect(findOverlaySync(x.target)?.mountId).toBe(m.mountId);
     } finally {
       m.unmountSync();
     }
-    expect(caughtSync(() => inspect(x.upper)).code).toBe('ERR_NOT_OVERLAY');
+    expect(caughtSync(() => inspectSync(x.upper)).code).toBe('ERR_NOT_OVERLAY');
   });
 });

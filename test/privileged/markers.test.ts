@@ -8,20 +8,20 @@ import { expect, it } from 'vitest';
 import {
   applyMarkers,
   applyMarkersSync,
-  clearOpaque,
-  createWhiteout,
-  createXattrWhiteout,
-  getMetacopy,
-  getOpaque,
-  getOrigin,
-  getRedirect,
-  isWhiteout,
-  MarkerError,
-  setOpaque,
-  setRedirect,
+  clearOpaqueSync,
+  createWhiteoutSync,
+  createXattrWhiteoutSync,
+  getMetacopySync,
+  getOpaqueSync,
+  getOriginSync,
+  getRedirectSync,
+  isWhiteoutSync,
+  OverlayError,
+  setOpaqueSync,
+  setRedirectSync,
   sys,
   tmpfsMountSync,
-  whiteoutKind,
+  whiteoutKindSync,
   type MarkerOp,
   type OverlayOptions,
 } from '../../src/index.js';
@@ -77,37 +77,37 @@ function changeThroughMount(x: Stack, options: OverlayOptions): void {
 function expectCommonMarkers(x: Stack): void {
   const u = (p: string) => join(x.upper, p);
   // rm: the kernel's whiteouts are hard links to one shared 0/0 inode (made in work/, linked in).
-  expect(whiteoutKind(u('gone.txt'))).toBe('device');
-  expect(whiteoutKind(u('gone2.txt'))).toBe('device');
+  expect(whiteoutKindSync(u('gone.txt'))).toBe('device');
+  expect(whiteoutKindSync(u('gone2.txt'))).toBe('device');
   const g1 = lstatSync(u('gone.txt'));
   const g2 = lstatSync(u('gone2.txt'));
   expect(g1.ino).toBe(g2.ino);
   expect(g1.nlink).toBeGreaterThanOrEqual(2);
   expect(g1.mode & 0o7777).toBe(0);
   // mv of a lower dir: RENAME_WHITEOUT leaves a fresh whiteout of its own, and a relative redirect.
-  expect(whiteoutKind(u('mv'))).toBe('device');
+  expect(whiteoutKindSync(u('mv'))).toBe('device');
   expect(lstatSync(u('mv')).nlink).toBe(1);
-  expect(getRedirect(u('moved'))).toBe('mv');
-  expect(getOpaque(u('moved'))).toBeNull();
-  expect(whiteoutKind(u('moved'))).toBeNull();
+  expect(getRedirectSync(u('moved'))).toBe('mv');
+  expect(getOpaqueSync(u('moved'))).toBeUndefined();
+  expect(whiteoutKindSync(u('moved'))).toBeUndefined();
   // rmdir + mkdir: an opaque dir.
-  expect(getOpaque(u('redo'))).toBe('y');
-  expect(getRedirect(u('redo'))).toBeNull();
+  expect(getOpaqueSync(u('redo'))).toBe('y');
+  expect(getRedirectSync(u('redo'))).toBeUndefined();
   expect(readdirSync(u('redo'))).toEqual([]);
   // append: a full copy-up, never metacopy; its origin is the lower file's handle.
   expect(readFileSync(u('app.txt'), 'utf8')).toBe('app appended');
-  expect(getMetacopy(u('app.txt'))).toBeNull();
-  expect(whiteoutKind(u('app.txt'))).toBeNull();
+  expect(getMetacopySync(u('app.txt'))).toBeUndefined();
+  expect(whiteoutKindSync(u('app.txt'))).toBeUndefined();
   // Not touched: not in the upper; and nothing the kernel wrote is in the user namespace.
   expect(existsSync(u('plain.txt'))).toBe(false);
-  expect(whiteoutKind(u('plain.txt'))).toBeNull();
-  expect(isWhiteout(u('gone.txt'), { namespace: 'user' })).toBe(true); // a device whiteout has no namespace
-  expect(getOpaque(u('redo'), { namespace: 'user' })).toBeNull();
-  expect(getRedirect(u('moved'), { namespace: 'user' })).toBeNull();
+  expect(whiteoutKindSync(u('plain.txt'))).toBeUndefined();
+  expect(isWhiteoutSync(u('gone.txt'), { namespace: 'user' })).toBe(true); // a device whiteout has no namespace
+  expect(getOpaqueSync(u('redo'), { namespace: 'user' })).toBeUndefined();
+  expect(getRedirectSync(u('moved'), { namespace: 'user' })).toBeUndefined();
   // Directories and the root are not whiteouts; the root is neither opaque nor redirected.
-  expect(whiteoutKind(x.upper)).toBeNull();
-  expect(getOpaque(x.upper)).toBeNull();
-  expect(getRedirect(x.upper)).toBeNull();
+  expect(whiteoutKindSync(x.upper)).toBeUndefined();
+  expect(getOpaqueSync(x.upper)).toBeUndefined();
+  expect(getRedirectSync(x.upper)).toBeUndefined();
 }
 
 /**
@@ -120,15 +120,15 @@ function classify(upper: string): Record<string, string> {
     const path = join(upper, rel);
     const st = lstatSync(path);
     const words: string[] = [];
-    const wh = whiteoutKind(path);
+    const wh = whiteoutKindSync(path);
     if (wh) words.push(`whiteout(${wh})${st.nlink > 1 ? ' shared' : ''}`);
     else words.push(st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other');
-    const opaque = getOpaque(path);
+    const opaque = getOpaqueSync(path);
     if (opaque) words.push(`opaque=${opaque}`);
-    const redirect = getRedirect(path);
-    if (redirect !== null) words.push(`redirect=${redirect}`);
-    if (getMetacopy(path)) words.push('metacopy');
-    if (getOrigin(path)) words.push('origin');
+    const redirect = getRedirectSync(path);
+    if (redirect !== undefined) words.push(`redirect=${redirect}`);
+    if (getMetacopySync(path)) words.push('metacopy');
+    if (getOriginSync(path)) words.push('origin');
     const known = ['opaque', 'redirect', 'metacopy', 'origin'].map((n) => `trusted.overlay.${n}`);
     for (const name of sys.listxattrSync(path).sort()) if (name.includes('overlay.') && !known.includes(name)) words.push(`+${name.replace(/^trusted\.overlay\./, '')}`);
     out[rel === '' ? '/' : `/${rel}`] = words.join(' ');
@@ -139,7 +139,7 @@ function classify(upper: string): Record<string, string> {
 }
 
 function expectOrigin(path: string): Buffer {
-  const o = getOrigin(path);
+  const o = getOriginSync(path);
   expect(o).not.toBeNull();
   expect(o!.unknown).toBe(false);
   // struct ovl_fb: version 0, magic 0xfb, len = the whole xattr, then uuid and the file handle.
@@ -172,12 +172,12 @@ describePrivileged('markers: what the kernel writes, read back', () => {
     expectCommonMarkers(x);
     const u = (p: string) => join(x.upper, p);
     // No metacopy: chmod and ln copy the data up.
-    expect(getMetacopy(u('mode.txt'))).toBeNull();
+    expect(getMetacopySync(u('mode.txt'))).toBeUndefined();
     expect(readFileSync(u('mode.txt'), 'utf8')).toBe('mode');
     expect(statSync(u('mode.txt')).mode & 0o777).toBe(0o600);
-    expect(getMetacopy(u('link.txt'))).toBeNull();
+    expect(getMetacopySync(u('link.txt'))).toBeUndefined();
     expect(lstatSync(u('link.txt')).ino).toBe(lstatSync(u('link2.txt')).ino);
-    expect(getRedirect(u('link2.txt'))).toBeNull();
+    expect(getRedirectSync(u('link2.txt'))).toBeUndefined();
     // Copy-ups record where they came from.
     expectOrigin(u('app.txt'));
     expectOrigin(u('moved'));
@@ -201,16 +201,16 @@ describePrivileged('markers: what the kernel writes, read back', () => {
     expectCommonMarkers(x);
     const u = (p: string) => join(x.upper, p);
     // chmod: metadata only. The metacopy xattr is empty (legacy form, no fs-verity digest).
-    expect(getMetacopy(u('mode.txt'))).toEqual({ legacy: true });
+    expect(getMetacopySync(u('mode.txt'))).toEqual({ legacy: true });
     expect(statSync(u('mode.txt')).mode & 0o777).toBe(0o600);
     expect(statSync(u('mode.txt')).size).toBe(4);
-    expect(getRedirect(u('mode.txt'))).toBeNull();
+    expect(getRedirectSync(u('mode.txt'))).toBeUndefined();
     // ln: both names are one metacopy inode (index=on keeps hard links together) with an
     // absolute redirect to the lower file.
     for (const name of ['link.txt', 'link2.txt']) {
-      expect(getMetacopy(u(name))).toEqual({ legacy: true });
-      expect(getRedirect(u(name))).toBe('/link.txt');
-      expect(whiteoutKind(u(name))).toBeNull();
+      expect(getMetacopySync(u(name))).toEqual({ legacy: true });
+      expect(getRedirectSync(u(name))).toBe('/link.txt');
+      expect(whiteoutKindSync(u(name))).toBeUndefined();
     }
     expect(lstatSync(u('link.txt')).ino).toBe(lstatSync(u('link2.txt')).ino);
     // Origins: one per copied-up lower inode, the same for both names of the hard link.
@@ -230,9 +230,9 @@ describePrivileged('markers: what the kernel writes, read back', () => {
       rmSync(join(x.target, 'redo'), { recursive: true });
       mkdirSync(join(x.target, 'redo'));
     });
-    expect(whiteoutKind(join(x.upper, 'gone.txt'), { namespace: 'user' })).toBe('device');
-    expect(getOpaque(join(x.upper, 'redo'), { namespace: 'user' })).toBe('y');
-    expect(getOpaque(join(x.upper, 'redo'))).toBeNull();
+    expect(whiteoutKindSync(join(x.upper, 'gone.txt'), { namespace: 'user' })).toBe('device');
+    expect(getOpaqueSync(join(x.upper, 'redo'), { namespace: 'user' })).toBe('y');
+    expect(getOpaqueSync(join(x.upper, 'redo'))).toBeUndefined();
     expect(sys.listxattrSync(join(x.upper, 'redo')).filter((n) => n.startsWith('trusted.'))).toEqual([]);
   });
 });
@@ -246,18 +246,18 @@ describePrivileged('markers: metacopy and origin values the kernel may write, pa
     const meta = Buffer.concat([Buffer.from([0, 4 + 32, 0, 1]), digest]);
     for (const ns of ['trusted', 'user'] as const) {
       sys.setxattrSync(join(root, 'f.txt'), `${ns}.overlay.metacopy`, meta);
-      expect(getMetacopy(join(root, 'f.txt'), { namespace: ns })).toEqual({ legacy: false, version: 0, flags: 0, digestAlgo: 1, digest });
+      expect(getMetacopySync(join(root, 'f.txt'), { namespace: ns })).toEqual({ legacy: false, version: 0, flags: 0, digestAlgo: 1, digest });
       sys.setxattrSync(join(root, 'g.txt'), `${ns}.overlay.origin`, Buffer.alloc(0));
-      expect(getOrigin(join(root, 'g.txt'), { namespace: ns })).toEqual({ raw: Buffer.alloc(0), unknown: true });
+      expect(getOriginSync(join(root, 'g.txt'), { namespace: ns })).toEqual({ raw: Buffer.alloc(0), unknown: true });
       const other = Buffer.from([1, 0xfa, 3]);
       sys.setxattrSync(join(root, 'h.txt'), `${ns}.overlay.origin`, other);
-      expect(getOrigin(join(root, 'h.txt'), { namespace: ns })).toEqual({ raw: other, unknown: false });
+      expect(getOriginSync(join(root, 'h.txt'), { namespace: ns })).toEqual({ raw: other, unknown: false });
     }
-    expect(getMetacopy(join(root, 'h.txt'))).toBeNull();
-    expect(getOrigin(join(root, 'f.txt'))).toBeNull();
+    expect(getMetacopySync(join(root, 'h.txt'))).toBeUndefined();
+    expect(getOriginSync(join(root, 'f.txt'))).toBeUndefined();
     // Unlike whiteoutKind (is there a whiteout at this name?), the xattr readers need the file.
-    expect(caughtSync(() => getOrigin(join(root, 'nope'))).code).toBe('ENOENT');
-    expect(whiteoutKind(join(root, 'nope'))).toBeNull();
+    expect(caughtSync(() => getOriginSync(join(root, 'nope'))).code).toBe('ENOENT');
+    expect(whiteoutKindSync(join(root, 'nope'))).toBeUndefined();
   });
 });
 
@@ -279,11 +279,11 @@ describePrivileged('markers: what we write, honoured by a fresh mount', () => {
       'm/': null,
     });
     const upper = join(root, 'upper');
-    createWhiteout(join(upper, 'gone.txt'));
-    expect(whiteoutKind(join(upper, 'gone.txt'))).toBe('device');
+    createWhiteoutSync(join(upper, 'gone.txt'));
+    expect(whiteoutKindSync(join(upper, 'gone.txt'))).toBe('device');
     expect(lstatSync(join(upper, 'gone.txt')).mode & 0o7777).toBe(0);
-    setOpaque(join(upper, 'dir'));
-    expect(getOpaque(join(upper, 'dir'))).toBe('y');
+    setOpaqueSync(join(upper, 'dir'));
+    expect(getOpaqueSync(join(upper, 'dir'))).toBe('y');
 
     const spec = { lower: [join(root, 'lower')], upper, work: join(root, 'work'), target: join(root, 'm') };
     withMount(spec, () => {
@@ -293,9 +293,9 @@ describePrivileged('markers: what we write, honoured by a fresh mount', () => {
       expectHidden(join(spec.target, 'dir'), 'sub');
     });
 
-    clearOpaque(join(upper, 'dir'));
-    clearOpaque(join(upper, 'dir')); // no mark: no error
-    expect(getOpaque(join(upper, 'dir'))).toBeNull();
+    clearOpaqueSync(join(upper, 'dir'));
+    clearOpaqueSync(join(upper, 'dir')); // no mark: no error
+    expect(getOpaqueSync(join(upper, 'dir'))).toBeUndefined();
     withMount(spec, () => {
       expect(readdirSync(join(spec.target, 'dir')).sort()).toEqual(['hidden.txt', 'own.txt', 'sub']);
     });
@@ -313,18 +313,18 @@ describePrivileged('markers: what we write, honoured by a fresh mount', () => {
       'm/': null,
     });
     const upper = join(root, 'upper');
-    const err = caughtSync(() => setOpaque(join(root, 'lower/f.txt')));
-    expect(err).toBeInstanceOf(MarkerError);
+    const err = caughtSync(() => setOpaqueSync(join(root, 'lower/f.txt')));
+    expect(err).toBeInstanceOf(OverlayError);
     expect(err.code).toBe('ERR_OVERLAY_MARKER');
 
-    setRedirect(join(upper, 'renamed'), 'orig');
-    setRedirect(join(upper, 'elsewhere/moved'), '/far/src');
-    expect(getRedirect(join(upper, 'renamed'))).toBe('orig');
-    expect(getRedirect(join(upper, 'elsewhere/moved'))).toBe('/far/src');
+    setRedirectSync(join(upper, 'renamed'), 'orig');
+    setRedirectSync(join(upper, 'elsewhere/moved'), '/far/src');
+    expect(getRedirectSync(join(upper, 'renamed'))).toBe('orig');
+    expect(getRedirectSync(join(upper, 'elsewhere/moved'))).toBe('/far/src');
     for (const bad of ['a/b', '', 'x'.repeat(300)]) {
-      expect(caughtSync(() => setRedirect(join(upper, 'renamed'), bad))).toBeInstanceOf(MarkerError);
+      expect(caughtSync(() => setRedirectSync(join(upper, 'renamed'), bad))).toBeInstanceOf(OverlayError);
     }
-    expect(getRedirect(join(upper, 'renamed'))).toBe('orig');
+    expect(getRedirectSync(join(upper, 'renamed'))).toBe('orig');
 
     const spec = { lower: [join(root, 'lower')], upper, work: join(root, 'work'), target: join(root, 'm'), options: { redirectDir: 'on' as const } };
     withMount(spec, () => {
@@ -345,14 +345,14 @@ describePrivileged('markers: what we write, honoured by a fresh mount', () => {
       'm/': null,
     });
     const mid = join(root, 'mid');
-    createXattrWhiteout(join(mid, 'd/gone.txt'), { layer: 'lower' });
-    createXattrWhiteout(join(mid, 'rootgone.txt'), { layer: 'lower' });
-    expect(whiteoutKind(join(mid, 'd/gone.txt'))).toBe('xattr');
-    expect(whiteoutKind(join(mid, 'd/gone.txt'), { namespace: 'user' })).toBeNull();
+    createXattrWhiteoutSync(join(mid, 'd/gone.txt'), { layer: 'lower' });
+    createXattrWhiteoutSync(join(mid, 'rootgone.txt'), { layer: 'lower' });
+    expect(whiteoutKindSync(join(mid, 'd/gone.txt'))).toBe('xattr');
+    expect(whiteoutKindSync(join(mid, 'd/gone.txt'), { namespace: 'user' })).toBeUndefined();
     expect(statSync(join(mid, 'd/gone.txt')).size).toBe(0);
-    expect(getOpaque(join(mid, 'd'))).toBe('x');
-    expect(getOpaque(mid)).toBe('x'); // the layer root holds one too
-    expect(whiteoutKind(join(mid, 'd/mid.txt'))).toBeNull();
+    expect(getOpaqueSync(join(mid, 'd'))).toBe('x');
+    expect(getOpaqueSync(mid)).toBe('x'); // the layer root holds one too
+    expect(whiteoutKindSync(join(mid, 'd/mid.txt'))).toBeUndefined();
 
     const target = join(root, 'm');
     withMount({ lower: [join(root, 'top'), mid, join(root, 'bottom')], target }, () => {
@@ -367,22 +367,22 @@ describePrivileged('markers: what we write, honoured by a fresh mount', () => {
   it("createXattrWhiteout keeps an opaque 'y' parent, and refuses 'upper' and 'lowermost'", () => {
     const root = tempDir();
     writeTree(root, { 'layer/y/': null, 'layer/plain/': null });
-    setOpaque(join(root, 'layer/y'));
-    createXattrWhiteout(join(root, 'layer/y/w'), { layer: 'lower' });
-    expect(getOpaque(join(root, 'layer/y'))).toBe('y');
+    setOpaqueSync(join(root, 'layer/y'));
+    createXattrWhiteoutSync(join(root, 'layer/y/w'), { layer: 'lower' });
+    expect(getOpaqueSync(join(root, 'layer/y'))).toBe('y');
 
     for (const layer of ['upper', 'lowermost'] as const) {
       const path = join(root, 'layer/plain', layer);
-      const err = caughtSync(() => createXattrWhiteout(path, { layer }));
-      expect(err).toBeInstanceOf(MarkerError);
+      const err = caughtSync(() => createXattrWhiteoutSync(path, { layer }));
+      expect(err).toBeInstanceOf(OverlayError);
       expect(err.code).toBe('ERR_OVERLAY_MARKER');
       expect(err.path).toBe(path);
       expect(existsSync(path)).toBe(false);
     }
-    expect(getOpaque(join(root, 'layer/plain'))).toBeNull();
+    expect(getOpaqueSync(join(root, 'layer/plain'))).toBeUndefined();
     // An existing name is never overwritten (O_EXCL).
     writeFileSync(join(root, 'layer/plain/taken'), 'data');
-    expect(caughtSync(() => createXattrWhiteout(join(root, 'layer/plain/taken'), { layer: 'lower' })).code).toBe('EEXIST');
+    expect(caughtSync(() => createXattrWhiteoutSync(join(root, 'layer/plain/taken'), { layer: 'lower' })).code).toBe('EEXIST');
     expect(readFileSync(join(root, 'layer/plain/taken'), 'utf8')).toBe('data');
   });
 });
@@ -429,7 +429,7 @@ describePrivileged('markers in bulk: applyMarkers / applyMarkersSync', () => {
   }
 
   function expectApplied(x: { lower: string; upper: string; work: string; target: string }): void {
-    expect(names.filter((n) => whiteoutKind(join(x.upper, n)) !== 'device')).toEqual([]);
+    expect(names.filter((n) => whiteoutKindSync(join(x.upper, n)) !== 'device')).toEqual([]);
     withMount({ lower: [x.lower], upper: x.upper, work: x.work, target: x.target }, () => {
       expect(readdirSync(x.target).sort()).toEqual([...Array.from({ length: 10 }, (_, i) => `d${i}`), 'kept.txt']);
       for (let i = 0; i < 10; i++) expect(readdirSync(join(x.target, `d${i}`))).toEqual(['own.txt']);
@@ -454,9 +454,9 @@ describePrivileged('markers in bulk: applyMarkers / applyMarkersSync', () => {
         { op: 'redirect', path: join(x.upper, 'renamed'), target: 'orig' },
         { op: 'opaque', path: join(x.upper, 'd1'), value: 'x' },
       ]);
-      expect(getOpaque(join(x.upper, 'd0'))).toBeNull();
-      expect(getOpaque(join(x.upper, 'd1'))).toBe('x');
-      expect(getRedirect(join(x.upper, 'renamed'))).toBe('orig');
+      expect(getOpaqueSync(join(x.upper, 'd0'))).toBeUndefined();
+      expect(getOpaqueSync(join(x.upper, 'd1'))).toBe('x');
+      expect(getRedirectSync(join(x.upper, 'renamed'))).toBe('orig');
       withMount({ lower: [x.lower], upper: x.upper, work: x.work, target: x.target, options: { redirectDir: 'on' } }, () => {
         expect(readdirSync(join(x.target, 'd0')).sort()).toEqual(['hidden.txt', 'own.txt']);
         expect(readdirSync(join(x.target, 'renamed'))).toEqual(['a.txt']);
@@ -480,8 +480,8 @@ describePrivileged('markers in bulk: applyMarkers / applyMarkersSync', () => {
       const err = await caught(() => apply(batch));
       expect(err.code, name).toBe('EEXIST');
       expect(err.step, name).toBe(2);
-      expect(isWhiteout(join(root, 'u/a'))).toBe(true);
-      expect(isWhiteout(join(root, 'u/b'))).toBe(true);
+      expect(isWhiteoutSync(join(root, 'u/a'))).toBe(true);
+      expect(isWhiteoutSync(join(root, 'u/b'))).toBe(true);
       expect(existsSync(join(root, 'u/c'))).toBe(false);
       const missing = await caught(() => apply([{ op: 'opaque', path: join(root, 'u/nope') }]));
       expect(missing.code, name).toBe('ENOENT');
@@ -509,10 +509,10 @@ describePrivileged('markers in the user namespace, honoured by a userxattr mount
     const mid = join(root, 'mid');
     const upper = join(root, 'upper');
     const user = { namespace: 'user' } as const;
-    setOpaque(join(mid, 'op'), 'y', user);
-    createXattrWhiteout(join(mid, 'd/gone.txt'), { layer: 'lower', ...user });
+    setOpaqueSync(join(mid, 'op'), 'y', user);
+    createXattrWhiteoutSync(join(mid, 'd/gone.txt'), { layer: 'lower', ...user });
     // A trusted.* mark means nothing to a userxattr mount.
-    createXattrWhiteout(join(mid, 'tgone.txt'), { layer: 'lower' });
+    createXattrWhiteoutSync(join(mid, 'tgone.txt'), { layer: 'lower' });
     await applyMarkers(
       [
         { op: 'opaque', path: join(upper, 'bulk') },
@@ -520,12 +520,12 @@ describePrivileged('markers in the user namespace, honoured by a userxattr mount
       ],
       user,
     );
-    expect(getOpaque(join(mid, 'op'), user)).toBe('y');
-    expect(getOpaque(join(mid, 'op'))).toBeNull();
-    expect(getOpaque(join(mid, 'd'), user)).toBe('x');
-    expect(whiteoutKind(join(mid, 'd/gone.txt'), user)).toBe('xattr');
-    expect(whiteoutKind(join(mid, 'd/gone.txt'))).toBeNull();
-    expect(getOpaque(join(upper, 'bulk'), user)).toBe('y');
+    expect(getOpaqueSync(join(mid, 'op'), user)).toBe('y');
+    expect(getOpaqueSync(join(mid, 'op'))).toBeUndefined();
+    expect(getOpaqueSync(join(mid, 'd'), user)).toBe('x');
+    expect(whiteoutKindSync(join(mid, 'd/gone.txt'), user)).toBe('xattr');
+    expect(whiteoutKindSync(join(mid, 'd/gone.txt'))).toBeUndefined();
+    expect(getOpaqueSync(join(upper, 'bulk'), user)).toBe('y');
     expect(sys.getxattrSync(join(upper, 'bulk'), 'user.overlay.opaque').toString()).toBe('y');
 
     const target = join(root, 'm');

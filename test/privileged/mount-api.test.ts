@@ -32,7 +32,7 @@ describePrivileged('new mount API: fsopen, fsconfig lowerdir+ per layer, fsmount
       else sys.fsconfigCreateSync(fs);
       const mnt = sys.fsmountSync(fs);
       expect(mnt.kind).toBe('mount');
-      sys.moveMountSync(mnt, '', null, x.merged, MOVE_MOUNT.F_EMPTY_PATH);
+      sys.moveMountSync('', x.merged, { from: mnt, flags: MOVE_MOUNT.F_EMPTY_PATH });
       mnt.close();
       expect(sys.fsReadLogSync(fs)).toEqual([]);
       fs.close();
@@ -55,7 +55,7 @@ describePrivileged('new mount API: fsopen, fsconfig lowerdir+ per layer, fsmount
       await configure(fs, x);
       await (excl ? sys.fsconfigCreateExcl(fs) : sys.fsconfigCreate(fs));
       const mnt = await sys.fsmount(fs);
-      await sys.moveMount(mnt, '', null, x.merged, MOVE_MOUNT.F_EMPTY_PATH);
+      await sys.moveMount('', x.merged, { from: mnt, flags: MOVE_MOUNT.F_EMPTY_PATH });
       mnt.close();
       fs.close();
       expect(openFdCount()).toBe(fdsBefore);

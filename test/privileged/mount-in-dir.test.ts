@@ -52,7 +52,7 @@ describePrivileged('mountInDir: relative layer paths without touching the proces
     process.chdir(f.cwd);
     const dir = sys.openSync(f.layers, O.PATH | O.DIRECTORY);
     try {
-      sys.mountInDirSync(dir, 'overlay', f.merged, 'overlay', 0, DATA);
+      sys.mountSync('overlay', f.merged, 'overlay', { data: DATA, cwd: dir });
     } finally {
       dir.close();
     }
@@ -72,8 +72,8 @@ describePrivileged('mountInDir: relative layer paths without touching the proces
     writeTree(f.layers, { 'rel-target/': null });
     const dir = await sys.open(f.layers, O.PATH | O.DIRECTORY);
     try {
-      await sys.mountInDir(dir, 'overlay', f.merged, 'overlay', 0, DATA);
-      await sys.mountInDir(dir, 'overlay', 'rel-target', 'overlay', 0, DATA);
+      await sys.mount('overlay', f.merged, 'overlay', { data: DATA, cwd: dir });
+      await sys.mount('overlay', 'rel-target', 'overlay', { data: DATA, cwd: dir });
     } finally {
       dir.close();
     }
@@ -118,7 +118,7 @@ describePrivileged('mountInDir: relative layer paths without touching the proces
       await Promise.all(
         targets.map(async (t) => {
           for (let i = 0; i < 10; i++) {
-            await sys.mountInDir(dir, 'overlay', t, 'overlay', 0, DATA);
+            await sys.mount('overlay', t, 'overlay', { data: DATA, cwd: dir });
             expect(readFileSync(join(t, 'shared.txt'), 'utf8')).toBe('from a');
             await sys.umount2(t);
             cycles++;
@@ -144,14 +144,14 @@ describePrivileged('mountInDir: relative layer paths without touching the proces
     const f = fixture();
     const dir = sys.openSync(f.layers, O.PATH | O.DIRECTORY);
     try {
-      const err = caughtSync(() => sys.mountInDirSync(dir, 'overlay', f.merged, 'overlay', 0, 'lowerdir=a:missing'));
+      const err = caughtSync(() => sys.mountSync('overlay', f.merged, 'overlay', { data: 'lowerdir=a:missing', cwd: dir }));
       expect(err.code).toBe('ENOENT');
       expect(err.syscall).toBe('mount');
       expect(err.path).toBe('overlay');
       expect(err.dest).toBe(f.merged);
       expect(err.message).toBe(`ENOENT: no such file or directory, mount 'overlay' -> '${f.merged}'`);
 
-      const viaPromise = await caught(() => sys.mountInDir(dir, null, f.merged, 'overlay', 0, 'lowerdir=a:missing'));
+      const viaPromise = await caught(() => sys.mount(null, f.merged, 'overlay', { data: 'lowerdir=a:missing', cwd: dir }));
       expect(viaPromise.syscall).toBe('mount');
       expect(viaPromise.dest).toBe(f.merged);
       expect(viaPromise.path).toBeUndefined();

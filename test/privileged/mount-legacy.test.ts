@@ -6,7 +6,7 @@ import { checkMergedView, expectUnmounted, legacyData, makeLayers, mountAt } fro
 describePrivileged('mount(2): lowerdir=L1:L2,upperdir=U,workdir=W', () => {
   it('mountSync: top layer wins, lower-only visible, write copies up, delete whites out; umount2Sync', () => {
     const x = makeLayers();
-    sys.mountSync('overlay', x.merged, 'overlay', 0, legacyData(x));
+    sys.mountSync('overlay', x.merged, 'overlay', { data: legacyData(x) });
     const m = mountAt(x.merged);
     expect(m?.source).toBe('overlay');
     expect(m?.superOptions).toContain(`lowerdir=${x.l1}:${x.l2},upperdir=${x.upper},workdir=${x.work}`);
@@ -17,7 +17,7 @@ describePrivileged('mount(2): lowerdir=L1:L2,upperdir=U,workdir=W', () => {
 
   it('mount (Promise): the same scenario; umount2 (Promise) empties the target', async () => {
     const x = makeLayers();
-    await expect(sys.mount('overlay', x.merged, 'overlay', 0, legacyData(x))).resolves.toBeUndefined();
+    await expect(sys.mount('overlay', x.merged, 'overlay', { data: legacyData(x) })).resolves.toBeUndefined();
     checkMergedView(x);
     await expect(sys.umount2(x.merged)).resolves.toBeUndefined();
     expectUnmounted(x.merged);

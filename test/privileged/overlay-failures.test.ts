@@ -7,13 +7,14 @@ import {
   OverlaySpecError,
   mountOverlaySync,
   plan,
-  probe,
+  probeSync,
   sys,
   type MountOverlayOptions,
   type OverlaySpec,
   type Strategy,
 } from '../../src/index.js';
-import { KernelLogCursor } from '../../src/kmsg.js';
+import { closeKernelLog, openKernelLog } from '../../src/mount/kmsg.js';
+import { runSync } from '../../src/sys/io.js';
 import { snapshot } from '../helpers/example.js';
 import { caught, expectUnmounted } from '../helpers/overlay.js';
 import { describePrivileged } from '../helpers/privileged.js';
@@ -27,8 +28,8 @@ const CALLS = [
 
 /** Whether this process may read the kernel log (then errors carry the `overlayfs:` lines). */
 const kmsgReadable = (() => {
-  const cursor = KernelLogCursor.open();
-  cursor?.close();
+  const cursor = runSync(openKernelLog());
+  runSync(closeKernelLog(cursor));
   return cursor !== null;
 })();
 
@@ -120,11 +121,11 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
       const root = tempDir();
       writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'ro/': null, 'm/': null });
       const ro = join(root, 'ro');
-      sys.mountSync('tmpfs', ro, 'tmpfs', 0, 'size=1m');
+      sys.mountSync('tmpfs', ro, 'tmpfs', { data: 'size=1m' });
       try {
         mkdirSync(join(ro, 'u'));
         mkdirSync(join(ro, 'w'));
-        sys.mountSync(null, ro, null, MS.REMOUNT | MS.RDONLY, null);
+        sys.mountSync(null, ro, null, { flags: MS.REMOUNT | MS.RDONLY });
         const upper = join(ro, 'u');
         const spec: OverlaySpec = { lower: [join(root, 'a'), join(root, 'b')], upper, work: join(ro, 'w'), target: join(root, 'm'), strategy };
         const err = await failsCleanly(root, () => mountOverlay(spec));
@@ -152,7 +153,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
     it(`'${strategy}': one directory twice through a bind mount is refused by validation (same inode), before the kernel's ELOOP`, async () => {
       const root = tempDir();
       writeTree(root, { 'a/x': 'a', 'alias/': null, 'm/': null });
-      sys.mountSync(join(root, 'a'), join(root, 'alias'), null, MS.BIND, null);
+      sys.mountSync(join(root, 'a'), join(root, 'alias'), null, { flags: MS.BIND });
       try {
         const spec: OverlaySpec = { lower: [join(root, 'a'), join(root, 'alias')], target: join(root, 'm'), strategy };
         const err = await failsCleanly(root, () => mountOverlay(spec));
@@ -199,7 +200,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
     ({
       get capabilities() {
         rmSync(path, { recursive: true });
-        return probe();
+        return probeSync();
       },
     }) as MountOverlayOptions;
 
@@ -268,7 +269,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
           target: join(root, 'm'),
           strategy,
         };
-        const p = plan(spec, probe());
+        const p = plan(spec, probeSync());
         expect(p.openPhase).toBeGreaterThan(0);
         if (strategy === 'legacy') expect(p.reason).toContain('/proc/self/fd');
         let swapped = false;
@@ -277,7 +278,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
             renameSync(b, join(root, 'b-validated'));
             writeTree(b, { 'from-impostor': 'x' });
             swapped = true;
-            return probe();
+            return probeSync();
           },
         } as MountOverlayOptions;
         const fds = openFdCount();

@@ -6,8 +6,8 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { applyMarkersSync, MarkerError, mountOverlay, mountOverlaySync, OverlaySpecError, sys, type OverlaySpec } from '../../src/index.js';
-import { readMountInfo } from '../../src/mountinfo.js';
+import { applyMarkersSync, OverlayError, mountOverlay, mountOverlaySync, OverlaySpecError, sys, type OverlaySpec } from '../../src/index.js';
+import { readMountInfoSync } from '../../src/read/mountinfo.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 
@@ -17,7 +17,7 @@ function layers(): { root: string; spec: OverlaySpec } {
   return { root, spec: { lower: [join(root, 'a'), join(root, 'b')], upper: join(root, 'u'), work: join(root, 'w'), target: join(root, 'm') } };
 }
 
-const topAt = (path: string) => readMountInfo().filter((e) => e.mountPoint === path).at(-1);
+const topAt = (path: string) => readMountInfoSync().filter((e) => e.mountPoint === path).at(-1);
 
 describePrivileged('overlay mount lifecycle', () => {
   it('unmount() of a mount already gone leaves whatever is mounted at the target now', () => {
@@ -25,7 +25,7 @@ describePrivileged('overlay mount lifecycle', () => {
     const m = mountOverlaySync(spec);
     sys.umount2Sync(spec.target);
     // Whatever id the kernel gives it (often the one just freed), it is not ours.
-    sys.mountSync('tmpfs', spec.target, 'tmpfs', 0, 'size=1m');
+    sys.mountSync('tmpfs', spec.target, 'tmpfs', { data: 'size=1m' });
     try {
       m.unmountSync();
       expect(topAt(spec.target)?.fsType).toBe('tmpfs');
@@ -91,7 +91,7 @@ describePrivileged('overlay mount lifecycle', () => {
         { op: 'whiteout', path: join(root, 'd/w') },
         { op: 'redirect', path: join(root, 'd'), target: 'not/a/name' },
       ]),
-    ).toThrow(MarkerError);
+    ).toThrow(OverlayError);
     expect(readdirSync(join(root, 'd'))).toEqual([]);
     expect(() => applyMarkersSync([{ op: 'opaque', path: join(root, 'd'), value: 'z' as 'y' }])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => applyMarkersSync([], { namespace: 'bogus' as 'user' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));

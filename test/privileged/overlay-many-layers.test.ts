@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { mountOverlay, mountOverlaySync, OverlaySpecError, plan, probe, type OverlaySpec, type Strategy } from '../../src/index.js';
-import { parseOverlayOptions, readMountInfo } from '../../src/mountinfo.js';
+import { mountOverlay, mountOverlaySync, OverlaySpecError, plan, probeSync, type OverlaySpec, type Strategy } from '../../src/index.js';
+import { parseOverlayOptions, readMountInfoSync } from '../../src/read/mountinfo.js';
 import { caught, caughtSync, expectUnmounted } from '../helpers/overlay.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { mountsUnder, openFdCount, tempDir } from '../helpers/tmp.js';
@@ -50,14 +50,14 @@ describePrivileged('500 lower layers', () => {
     it(`strategy '${strategy}': 500 layers of ${PATH_BYTES}-byte paths mount, first and last layer visible`, async () => {
       const { layers, target } = makeLayers(500, false);
       const spec: OverlaySpec = { lower: layers, target, strategy };
-      const p = plan(spec, probe());
+      const p = plan(spec, probeSync());
       expect(p.strategy).toBe(strategy);
       expect(p.byFd.length).toBe(strategy === 'fd' ? 500 : 0);
       const m = await mountOverlay(spec);
       try {
         expect(m.strategy).toBe(strategy);
         expectLayersMounted(target, 500);
-        const seen = parseOverlayOptions(readMountInfo().find((e) => e.mountId === m.mountId)!.superOptions);
+        const seen = parseOverlayOptions(readMountInfoSync().find((e) => e.mountId === m.mountId)!.superOptions);
         expect(seen.lower.length).toBe(500);
         if (strategy === 'lowerdir+') expect(seen.lower).toEqual(layers);
       } finally {
@@ -70,7 +70,7 @@ describePrivileged('500 lower layers', () => {
   it('legacy: 500 layers of 100-byte paths (50 KB of data) mount relative to their common parent', () => {
     const { layers, target } = makeLayers(500, true);
     const spec: OverlaySpec = { lower: layers, target, strategy: 'legacy' };
-    const p = plan(spec, probe());
+    const p = plan(spec, probeSync());
     expect(p.reason).toMatch(/50\d\d\d bytes of absolute paths exceed one page, so layers are given relative to /);
     const parent = join(layers[0]!, '..');
     expect(p.reason).toContain(`relative to ${parent}`);
@@ -82,7 +82,7 @@ describePrivileged('500 lower layers', () => {
       expect(m.strategy).toBe('legacy');
       expectLayersMounted(target, 500);
       // mountinfo keeps the relative names the data held: every layer, in order.
-      const seen = parseOverlayOptions(readMountInfo().find((e) => e.mountId === m.mountId)!.superOptions);
+      const seen = parseOverlayOptions(readMountInfoSync().find((e) => e.mountId === m.mountId)!.superOptions);
       expect(seen.form).toBe('legacy');
       expect(seen.lower).toEqual(layers.map((_, i) => String(i).padStart(3, '0')));
     } finally {
@@ -94,7 +94,7 @@ describePrivileged('500 lower layers', () => {
   it('legacy: 300 layers whose relative paths still exceed a page are named by /proc/self/fd numbers', async () => {
     const { layers, target } = makeLayers(300, false);
     const spec: OverlaySpec = { lower: layers, target, strategy: 'legacy' };
-    const p = plan(spec, probe());
+    const p = plan(spec, probeSync());
     expect(p.reason).toMatch(/even relative paths \(\d+ bytes\) exceed one page, so every layer is opened and named by fd number from \/proc\/self\/fd/);
     expect(p.dataBytes).toBeLessThan(4096);
     expect(p.byFd.length).toBe(300);
@@ -104,7 +104,7 @@ describePrivileged('500 lower layers', () => {
     try {
       expectLayersMounted(target, 300);
       // The data named fd numbers; they were closed after the mount.
-      const seen = parseOverlayOptions(readMountInfo().find((e) => e.mountId === m.mountId)!.superOptions);
+      const seen = parseOverlayOptions(readMountInfoSync().find((e) => e.mountId === m.mountId)!.superOptions);
       expect(seen.lower.length).toBe(300);
       for (const l of seen.lower) expect(l).toMatch(/^\d+$/);
       expect(openFdCount()).toBe(fds);
@@ -122,7 +122,7 @@ describePrivileged('500 lower layers', () => {
     for (const strategy of [undefined, 'lowerdir+', 'fd', 'legacy'] as Array<Strategy | undefined>) {
       const spec: OverlaySpec = { lower: layers, upper, work, target, ...(strategy ? { strategy } : {}) };
       const fds = openFdCount();
-      for (const err of [caughtSync(() => plan(spec, probe())), caughtSync(() => mountOverlaySync(spec)), await caught(() => mountOverlay(spec))]) {
+      for (const err of [caughtSync(() => plan(spec, probeSync())), caughtSync(() => mountOverlaySync(spec)), await caught(() => mountOverlay(spec))]) {
         expect(err).toBeInstanceOf(OverlaySpecError);
         expect(err.code).toBe('ERR_OVERLAY_SPEC');
         const problems = (err as unknown as OverlaySpecError).problems;

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { mountOverlay, mountOverlaySync, plan, probe, sys, type OverlaySpec } from '../../src/index.js';
-import { parseOverlayOptions, readMountInfo } from '../../src/mountinfo.js';
+import { mountOverlay, mountOverlaySync, plan, probeSync, sys, type OverlaySpec } from '../../src/index.js';
+import { parseOverlayOptions, readMountInfoSync } from '../../src/read/mountinfo.js';
 import { snapshot } from '../helpers/example.js';
 import { expectUnmounted } from '../helpers/overlay.js';
 import { describePrivileged } from '../helpers/privileged.js';
@@ -48,14 +48,14 @@ function atBoundary(total: number, withUpper: boolean): { spec: OverlaySpec; top
 describePrivileged('legacy mount(2) data at the page boundary', () => {
   it('4095 bytes: mounted as given, absolute paths, both layers whole (sync)', () => {
     const { spec, top, bottom } = atBoundary(4095, false);
-    const p = plan(spec, probe());
+    const p = plan(spec, probeSync());
     expect(p.dataBytes).toBe(4095);
     expect(p.reason).toBe('forced: mount(2) with an option string');
     expect(p.steps[0]?.step.op).toBe('mount');
     const m = mountOverlaySync(spec);
     try {
       expect(snapshot(spec.target)).toEqual({ 'from-top': 'top', 'from-bottom': 'bottom' });
-      const seen = parseOverlayOptions(readMountInfo().find((e) => e.mountId === m.mountId)!.superOptions);
+      const seen = parseOverlayOptions(readMountInfoSync().find((e) => e.mountId === m.mountId)!.superOptions);
       expect(seen.lower).toEqual([top, bottom]);
     } finally {
       m.unmountSync();
@@ -65,13 +65,13 @@ describePrivileged('legacy mount(2) data at the page boundary', () => {
 
   it('4096 bytes: switched to paths relative to the common parent, never cut (Promise)', async () => {
     const { spec, bottom } = atBoundary(4096, false);
-    const p = plan(spec, probe());
+    const p = plan(spec, probeSync());
     expect(p.reason).toMatch(/4096 bytes of absolute paths exceed one page, so layers are given relative to /);
     expect(p.dataBytes).toBeLessThan(4096);
     const m = await mountOverlay(spec);
     try {
       expect(snapshot(spec.target)).toEqual({ 'from-top': 'top', 'from-bottom': 'bottom' });
-      const seen = parseOverlayOptions(readMountInfo().find((e) => e.mountId === m.mountId)!.superOptions);
+      const seen = parseOverlayOptions(readMountInfoSync().find((e) => e.mountId === m.mountId)!.superOptions);
       const parent = join(spec.lower[0]!, '..');
       expect(seen.lower).toEqual(['top', bottom.slice(parent.length + 1)]);
     } finally {
@@ -83,7 +83,7 @@ describePrivileged('legacy mount(2) data at the page boundary', () => {
     const esc = (p: string) => p.replace(/[\\:,]/g, (c) => `\\${c}`);
     const raw = `lowerdir=${esc(spec.lower[0]!)}:${esc(bottom)}`;
     expect(Buffer.byteLength(raw)).toBe(4096);
-    sys.mountSync('overlay', spec.target, 'overlay', 0, raw);
+    sys.mountSync('overlay', spec.target, 'overlay', { data: raw });
     try {
       expect(snapshot(spec.target)).toEqual({ 'from-top': 'top', 'from-decoy': 'the data was cut' });
     } finally {
@@ -95,7 +95,7 @@ describePrivileged('legacy mount(2) data at the page boundary', () => {
   for (const total of [4095, 4096]) {
     it(`${total} bytes with upper and work in the data: the right layers, writes to the upper`, async () => {
       const { spec } = atBoundary(total, true);
-      const p = plan(spec, probe());
+      const p = plan(spec, probeSync());
       if (total === 4095) expect(p.dataBytes).toBe(4095);
       else expect(p.reason).toContain('relative to');
       const m = await mountOverlay(spec);

@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { mountOverlay, mountOverlaySync, plan, probe, type OverlaySpec, type Strategy } from '../../src/index.js';
-import { parseOverlayOptions, readMountInfo, type OverlayOptionsSeen } from '../../src/mountinfo.js';
+import { mountOverlay, mountOverlaySync, plan, probeSync, type OverlaySpec, type Strategy } from '../../src/index.js';
+import { parseOverlayOptions, readMountInfoSync, type OverlayOptionsSeen } from '../../src/read/mountinfo.js';
 import { snapshot } from '../helpers/example.js';
 import { caughtSync, expectUnmounted } from '../helpers/overlay.js';
 import { describePrivileged } from '../helpers/privileged.js';
@@ -71,7 +71,7 @@ function longLayers(root: string, offset: number): Pick<Fixture, 'layers' | 'mar
 }
 
 function seenOf(mountId: number): OverlayOptionsSeen {
-  const entry = readMountInfo().find((e) => e.mountId === mountId);
+  const entry = readMountInfoSync().find((e) => e.mountId === mountId);
   expect(entry?.fsType).toBe('overlay');
   return parseOverlayOptions(entry!.superOptions);
 }
@@ -142,7 +142,7 @@ describePrivileged('layer paths of 255, 256 and 4000 bytes', () => {
     const work = join(pathOfLength(root, 'work', 250), 'work'); // 255 bytes, created by mountOverlay
     const target = writeTree(join(root, 'm'), {});
     const spec: OverlaySpec = { lower: layers, upper, work, target, strategy: 'lowerdir+' };
-    const p = plan(spec, probe());
+    const p = plan(spec, probeSync());
     expect(p.byFd).toEqual(['lower[1]', 'lower[2]', 'upper']);
     expect(p.reason).toContain('lower[1], lower[2], upper by fd (over 255 bytes)');
 
@@ -181,7 +181,7 @@ describePrivileged('layer paths of 255, 256 and 4000 bytes', () => {
     const target = writeTree(join(root, 'm'), {});
 
     const short: OverlaySpec = { lower: layers.slice(0, 2), target, strategy: 'legacy' };
-    const p1 = plan(short, probe());
+    const p1 = plan(short, probeSync());
     expect(p1.dataBytes).toBe('lowerdir='.length + 255 + 1 + 256);
     expect(p1.byFd).toEqual([]);
     const m1 = mountOverlaySync(short);
@@ -194,7 +194,7 @@ describePrivileged('layer paths of 255, 256 and 4000 bytes', () => {
     expectUnmounted(target);
 
     const all: OverlaySpec = { lower: layers, target, strategy: 'legacy' };
-    const p2 = plan(all, probe());
+    const p2 = plan(all, probeSync());
     expect(p2.reason).toContain('/proc/self/fd');
     expect(p2.byFd).toEqual(['lower[0]', 'lower[1]', 'lower[2]']);
     const m2 = mountOverlaySync(all);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { mountOverlay, mountOverlaySync, type OverlayMount, type OverlaySpec, type Strategy } from '../../src/index.js';
-import { parseOverlayOptions, readMountInfo } from '../../src/mountinfo.js';
+import { parseOverlayOptions, readMountInfoSync } from '../../src/read/mountinfo.js';
 import { makeExample, MERGED, snapshot } from '../helpers/example.js';
 import { expectUnmounted } from '../helpers/overlay.js';
 import { describePrivileged } from '../helpers/privileged.js';
@@ -27,11 +27,11 @@ describePrivileged('mountOverlay: the three-layer example under every strategy',
           expect(m.strategy).toBe(strategy);
           expect(m.target).toBe(x.target);
           expect(m.mounted).toBe(true);
-          const entry = readMountInfo().find((e) => e.mountId === m.mountId);
+          const entry = readMountInfoSync().find((e) => e.mountId === m.mountId);
           expect(entry?.mountPoint).toBe(x.target);
           expect(entry?.fsType).toBe('overlay');
           // The top mount at the target is ours.
-          expect(readMountInfo().filter((e) => e.mountPoint === x.target).at(-1)?.mountId).toBe(m.mountId);
+          expect(readMountInfoSync().filter((e) => e.mountPoint === x.target).at(-1)?.mountId).toBe(m.mountId);
           if (strategy === 'fd') expect([...m.byFd].sort()).toEqual(['lower[0]', 'lower[1]', 'lower[2]', 'upper', 'work']);
           else {
             expect(m.byFd).toEqual([]);

@@ -2,14 +2,14 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { bindMount, bindMountSync, mountOverlaySync, sys, tmpfsMount, tmpfsMountSync } from '../../src/index.js';
-import { readMountInfo } from '../../src/mountinfo.js';
+import { readMountInfoSync } from '../../src/read/mountinfo.js';
 import { makeExample } from '../helpers/example.js';
 import { caught, caughtSync, expectUnmounted } from '../helpers/overlay.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
 
 function entryOf(mountId: number) {
-  const e = readMountInfo().find((m) => m.mountId === mountId);
+  const e = readMountInfoSync().find((m) => m.mountId === mountId);
   expect(e).toBeDefined();
   return e!;
 }
@@ -19,7 +19,7 @@ function sourceWithSubmount() {
   const root = tempDir();
   writeTree(root, { 'src/file.txt': 'file', 'src/sub/': null, 't/': null });
   const src = join(root, 'src');
-  sys.mountSync('tmpfs', join(src, 'sub'), 'tmpfs', 0, 'size=1m');
+  sys.mountSync('tmpfs', join(src, 'sub'), 'tmpfs', { data: 'size=1m' });
   writeFileSync(join(src, 'sub', 'inner.txt'), 'inner');
   return { root, src, target: join(root, 't') };
 }
@@ -97,7 +97,7 @@ describePrivileged('bindMount', () => {
     const { src, target } = sourceWithSubmount();
     try {
       const deep = await bindMount(src, target, { recursive: true });
-      sys.mountSync('tmpfs', join(target, 'sub'), 'tmpfs', 0, 'size=1m'); // stacked on the copied submount
+      sys.mountSync('tmpfs', join(target, 'sub'), 'tmpfs', { data: 'size=1m' }); // stacked on the copied submount
       const err = await caught(() => deep.unmount());
       expect(err.code).toBe('EBUSY');
       expect(deep.mounted).toBe(true);
@@ -188,7 +188,7 @@ describePrivileged('MountHandle.unmount', () => {
     const root = tempDir();
     const target = writeTree(join(root, 't'), {});
     const ours = await tmpfsMount(target, { mode: 0o700 });
-    sys.mountSync('tmpfs', target, 'tmpfs', 0, 'size=1m'); // stacked on ours
+    sys.mountSync('tmpfs', target, 'tmpfs', { data: 'size=1m' }); // stacked on ours
     try {
       for (const err of [await caught(() => ours.unmount()), caughtSync(() => ours.unmountSync()), await caught(() => ours[Symbol.asyncDispose]())]) {
         expect(err.code).toBe('ERR_MOUNT_COVERED');

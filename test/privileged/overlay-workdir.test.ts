@@ -2,16 +2,16 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import {
-  cleanWorkdir,
-  hasStaleVolatile,
+  cleanWorkdirSync,
+  hasStaleVolatileSync,
   mountOverlay,
   mountOverlaySync,
   OverlaySpecError,
-  overlaysUsing,
+  overlaysUsingSync,
   sys,
   type OverlaySpec,
 } from '../../src/index.js';
-import { parseOverlayOptions, readMountInfo } from '../../src/mountinfo.js';
+import { parseOverlayOptions, readMountInfoSync } from '../../src/read/mountinfo.js';
 import { caught, caughtSync, expectUnmounted } from '../helpers/overlay.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { mountsUnder, openFdCount, tempDir, writeTree } from '../helpers/tmp.js';
@@ -67,14 +67,14 @@ describePrivileged('an upper or work dir already used by another overlay', () =>
     const d = dirs();
     const first = await mountOverlay({ lower: [d.a], upper: d.u1, work: d.w1, target: d.m1 });
     try {
-      expect(overlaysUsing(d.u1)).toEqual([{ target: d.m1, mountId: first.mountId, as: 'upper' }]);
+      expect(overlaysUsingSync(d.u1)).toEqual([{ target: d.m1, mountId: first.mountId, as: 'upper' }]);
       const second = await mountOverlay({ lower: [d.b], upper: d.u1, work: d.w2, target: d.m2, allowShared: true });
       try {
         expect(readFileSync(join(d.m2, 'from-b'), 'utf8')).toBe('b');
         writeFileSync(join(d.m2, 'shared'), 'via m2');
         // The two views share the upper: undefined behaviour in general, but this file shows.
         expect(readFileSync(join(d.u1, 'shared'), 'utf8')).toBe('via m2');
-        expect(overlaysUsing(d.u1).map((u) => u.target).sort()).toEqual([d.m1, d.m2].sort());
+        expect(overlaysUsingSync(d.u1).map((u) => u.target).sort()).toEqual([d.m1, d.m2].sort());
       } finally {
         await second.unmount({ cleanWorkdir: true });
       }
@@ -94,7 +94,7 @@ describePrivileged('an upper or work dir already used by another overlay', () =>
     const first = mountOverlaySync({ lower: [d.a, long, long2], upper: d.u1, work: d.w1, target: d.m1, strategy: 'legacy' });
     try {
       expect(first.plan.reason).toContain('/proc/self/fd');
-      const seen = parseOverlayOptions(readMountInfo().find((e) => e.mountId === first.mountId)!.superOptions);
+      const seen = parseOverlayOptions(readMountInfoSync().find((e) => e.mountId === first.mountId)!.superOptions);
       expect(seen.upper).toMatch(/^\d+$/);
       const err = caughtSync(() => mountOverlaySync({ lower: [d.b], upper: d.u1, work: d.w2, target: d.m2 }));
       expect(problemsOf(err).map((x) => x.field)).toEqual(['upper']);
@@ -112,15 +112,15 @@ describePrivileged('cleanWorkdir', () => {
     const d = dirs();
     const m = mountOverlaySync({ lower: [d.a], upper: d.u1, work: d.w1, target: d.m1 });
     expect(statSync(join(d.w1, 'work')).mode & 0o777).toBe(0);
-    const busy = caughtSync(() => cleanWorkdir(d.w1));
+    const busy = caughtSync(() => cleanWorkdirSync(d.w1));
     expect(problemsOf(busy)).toEqual([{ field: 'work', problem: `is still the work dir of the overlay at '${d.m1}'` }]);
     expect(existsSync(join(d.w1, 'work'))).toBe(true);
     m.unmountSync();
     expect(statSync(join(d.w1, 'work')).mode & 0o777).toBe(0);
-    expect(cleanWorkdir(d.w1)).toEqual([join(d.w1, 'work')]);
+    expect(cleanWorkdirSync(d.w1)).toEqual([join(d.w1, 'work')]);
     expect(existsSync(join(d.w1, 'work'))).toBe(false);
     expect(existsSync(d.w1)).toBe(true);
-    expect(cleanWorkdir(d.w1)).toEqual([]);
+    expect(cleanWorkdirSync(d.w1)).toEqual([]);
     expectUnmounted(d.m1);
   });
 
@@ -144,10 +144,10 @@ describePrivileged('a stale volatile marker', () => {
     m.unmountSync();
     const marker = join(d.w1, 'work', 'incompat', 'volatile');
     expect(existsSync(marker)).toBe(true);
-    expect(hasStaleVolatile(d.w1)).toBe(true);
+    expect(hasStaleVolatileSync(d.w1)).toBe(true);
 
     // Proof the marker matters: the kernel itself refuses this work dir.
-    const raw = caughtSync(() => sys.mountSync('overlay', d.m1, 'overlay', 0, `lowerdir=${d.a},upperdir=${d.u1},workdir=${d.w1}`));
+    const raw = caughtSync(() => sys.mountSync('overlay', d.m1, 'overlay', { data: `lowerdir=${d.a},upperdir=${d.u1},workdir=${d.w1}` }));
     expect(raw.code).toBe('EINVAL');
 
     for (const again of [spec, { ...spec, options: {} }]) {
@@ -169,10 +169,10 @@ describePrivileged('a stale volatile marker', () => {
       await cleared.unmount();
     }
     // That mount was volatile again, so it left a new marker; a non-volatile one leaves none.
-    expect(hasStaleVolatile(d.w1)).toBe(true);
+    expect(hasStaleVolatileSync(d.w1)).toBe(true);
     const plain = mountOverlaySync({ ...spec, options: {}, clearVolatile: true });
     plain.unmountSync();
-    expect(hasStaleVolatile(d.w1)).toBe(false);
+    expect(hasStaleVolatileSync(d.w1)).toBe(false);
     expectUnmounted(d.m1);
   });
 });

@@ -1,12 +1,14 @@
 /**
- * resolvePath() on layer directories on disk, checked against the kernel: each scenario names
+ * resolvePathSync() on layer directories on disk, checked against the kernel: each scenario names
  * the layer and real path the lookup rules give, and a real mount of the same layers must show
  * the same content (or nothing) at that path of the merged view.
  */
 import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { createWhiteout, createXattrWhiteout, findOverlay, mountOverlay, getRedirect, LayerStack, resolvePath, setOpaque, setRedirect, type OverlaySpec, type Resolution } from '../../src/index.js';
+import { createWhiteoutSync, createXattrWhiteoutSync, findOverlaySync, mountOverlay, getRedirectSync, resolvePathSync, setOpaqueSync, setRedirectSync, type OverlaySpec, type Resolution } from '../../src/index.js';
+import { LayerStack } from '../../src/layers/lookup.js';
+import { runSync } from '../../src/sys/io.js';
 import { caughtSync, expectUnmounted } from '../helpers/overlay.js';
 import { walkView, withMount } from '../helpers/merged.js';
 import { describePrivileged } from '../helpers/privileged.js';
@@ -65,16 +67,16 @@ function makeStack(): Stack {
     'm/': null,
   });
   const at = (p: string) => join(root, p);
-  createWhiteout(at('l1/gone.txt'));
-  createXattrWhiteout(at('l2/xgone.txt'), { layer: 'lower' });
-  setOpaque(at('l2/midop'));
-  setOpaque(at('upper/opq'));
+  createWhiteoutSync(at('l1/gone.txt'));
+  createXattrWhiteoutSync(at('l2/xgone.txt'), { layer: 'lower' });
+  setOpaqueSync(at('l2/midop'));
+  setOpaqueSync(at('upper/opq'));
   // A redirect's source must be hidden, as the kernel's rename does: two merged dirs over one
   // lower dir make the second lookup fail with ESTALE (the overlay inode is keyed by the lower).
-  setRedirect(at('upper/ren'), 'orig');
-  createWhiteout(at('upper/orig'));
-  setRedirect(at('l1/lred'), 'orig2');
-  createWhiteout(at('l1/orig2'));
+  setRedirectSync(at('upper/ren'), 'orig');
+  createWhiteoutSync(at('upper/orig'));
+  setRedirectSync(at('l1/lred'), 'orig2');
+  createWhiteoutSync(at('l1/orig2'));
   const x: Stack = { upper: at('upper'), l1: at('l1'), l2: at('l2'), l3: at('l3'), work: at('work'), target: at('m'), layers: [] };
   x.layers = [x.upper, x.l1, x.l2, x.l3];
   // The kernel's own markers: an absolute redirect, a whiteout left by rename, metacopy files.
@@ -88,10 +90,10 @@ function makeStack(): Stack {
     chmodSync(join(x.target, 'moved/g.txt'), 0o640);
     linkSync(join(x.target, 'data.txt'), join(x.target, 'hl.txt'));
   });
-  expect(getRedirect(join(x.upper, 'moved'))).toBe('/far/src');
-  expect(getRedirect(join(x.upper, 'fresh/moved2'))).toBe('/far/src2');
-  expect(getRedirect(join(x.upper, 'moved/g.txt'))).toBeNull(); // found through its parent's redirect
-  expect(getRedirect(join(x.upper, 'hl.txt'))).toBe('/data.txt');
+  expect(getRedirectSync(join(x.upper, 'moved'))).toBe('/far/src');
+  expect(getRedirectSync(join(x.upper, 'fresh/moved2'))).toBe('/far/src2');
+  expect(getRedirectSync(join(x.upper, 'moved/g.txt'))).toBeUndefined(); // found through its parent's redirect
+  expect(getRedirectSync(join(x.upper, 'hl.txt'))).toBe('/data.txt');
   return x;
 }
 
@@ -155,14 +157,14 @@ function expectMountAgrees(x: Stack, path: string, r: Resolution, stack: LayerSt
   const st = lstatSync(merged);
   expect(st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other', path).toBe(r.kind);
   if (r.kind === 'file') expect(servedContent(x, r), path).toBe(readFileSync(merged, 'utf8'));
-  if (r.kind === 'dir') expect([...stack.list(path).keys()].sort(), path).toEqual(readdirSync(merged).sort());
+  if (r.kind === 'dir') expect([...runSync(stack.list(path)).keys()].sort(), path).toEqual(readdirSync(merged).sort());
 }
 
-describePrivileged('resolvePath(): the kernel’s lookup rules on layer dirs, checked against a mount', () => {
+describePrivileged('resolvePathSync(): the kernel’s lookup rules on layer dirs, checked against a mount', () => {
   it('every scenario: layer, real path, whiteout layer or not found; the mount agrees', () => {
     const x = makeStack();
     const stack = new LayerStack(x.layers);
-    const got = SCENARIOS.map(([, path]) => resolvePath(x.layers, path));
+    const got = SCENARIOS.map(([, path]) => resolvePathSync(x.layers, path));
     SCENARIOS.forEach(([name, path, want], i) => {
       const r = got[i]!;
       const why = `${name} (${path})`;
@@ -177,7 +179,7 @@ describePrivileged('resolvePath(): the kernel’s lookup rules on layer dirs, ch
         expect(r.dataFrom, why).toEqual(want.dataFrom);
       }
       // The same answer from a shared (caching) stack.
-      expect(stack.resolve(path), why).toEqual(r);
+      expect(runSync(stack.resolve(path)), why).toEqual(r);
     });
     withMount(spec(x), () => {
       SCENARIOS.forEach(([, path], i) => expectMountAgrees(x, path, got[i]!, stack));
@@ -192,7 +194,7 @@ describePrivileged('resolvePath(): the kernel’s lookup rules on layer dirs, ch
       const view = walkView(x.target);
       expect(view.size).toBeGreaterThan(20);
       for (const path of ['/', ...view.keys()]) {
-        const r = stack.resolve(path);
+        const r = runSync(stack.resolve(path));
         expect(r.found, path).toBe(true);
         expectMountAgrees(x, path, r, stack);
       }
@@ -202,9 +204,9 @@ describePrivileged('resolvePath(): the kernel’s lookup rules on layer dirs, ch
   it('followRedirects false ignores redirects; a redirect_dir=nofollow kernel refuses them (EPERM)', () => {
     const x = makeStack();
     const opts = { followRedirects: false };
-    expect(resolvePath(x.layers, '/ren/f.txt', opts)).toEqual({ found: false, whiteout: false });
-    expect(resolvePath(x.layers, '/lred/f.txt', opts)).toEqual({ found: false, whiteout: false });
-    const ren = resolvePath(x.layers, '/ren', opts);
+    expect(resolvePathSync(x.layers, '/ren/f.txt', opts)).toEqual({ found: false, whiteout: false });
+    expect(resolvePathSync(x.layers, '/lred/f.txt', opts)).toEqual({ found: false, whiteout: false });
+    const ren = resolvePathSync(x.layers, '/ren', opts);
     expect(ren.found && ren.mergedFrom?.map((d) => d.layer)).toEqual([0]);
     const stack = new LayerStack(x.layers, opts);
     // metacopy=on needs redirects, so this mount must not touch the metacopy files.
@@ -212,7 +214,7 @@ describePrivileged('resolvePath(): the kernel’s lookup rules on layer dirs, ch
       // The kernel does not ignore a redirect it may not follow: the lookup fails.
       for (const path of ['/ren', '/lred', '/moved']) expect(caughtSync(() => lstatSync(join(x.target, path))).code, path).toBe('EPERM');
       for (const path of ['/orig', '/top.txt', '/opq', '/opq/own.txt', '/midop', '/merge/l3.txt']) {
-        expectMountAgrees(x, path, stack.resolve(path), stack);
+        expectMountAgrees(x, path, runSync(stack.resolve(path)), stack);
       }
     });
   });
@@ -220,11 +222,11 @@ describePrivileged('resolvePath(): the kernel’s lookup rules on layer dirs, ch
   it("namespace 'user' reads user.overlay.* marks only; device whiteouts count in any namespace", () => {
     const root = tempDir();
     writeTree(root, { 'top/d/own.txt': 'own', 'top/t/own.txt': 'own', 'bottom/d/hidden.txt': 'h', 'bottom/t/hidden.txt': 'h', 'bottom/w.txt': 'w' });
-    setOpaque(join(root, 'top/d'), 'y', { namespace: 'user' });
-    setOpaque(join(root, 'top/t'));
-    createWhiteout(join(root, 'top/w.txt'));
+    setOpaqueSync(join(root, 'top/d'), 'y', { namespace: 'user' });
+    setOpaqueSync(join(root, 'top/t'));
+    createWhiteoutSync(join(root, 'top/w.txt'));
     const layers = [join(root, 'top'), join(root, 'bottom')];
-    const ls = (ns: 'user' | 'trusted' | 'auto', p: string) => [...new LayerStack(layers, { namespace: ns }).list(p).keys()].sort();
+    const ls = (ns: 'user' | 'trusted' | 'auto', p: string) => [...runSync(new LayerStack(layers, { namespace: ns }).list(p)).keys()].sort();
     expect(ls('user', '/d')).toEqual(['own.txt']);
     expect(ls('user', '/t')).toEqual(['hidden.txt', 'own.txt']);
     expect(ls('trusted', '/d')).toEqual(['hidden.txt', 'own.txt']);
@@ -232,7 +234,7 @@ describePrivileged('resolvePath(): the kernel’s lookup rules on layer dirs, ch
     expect(ls('auto', '/d')).toEqual(['own.txt']);
     expect(ls('auto', '/t')).toEqual(['own.txt']);
     for (const ns of ['user', 'trusted', 'auto'] as const) {
-      expect(resolvePath(layers, '/w.txt', { namespace: ns })).toMatchObject({ found: false, whiteout: true, layer: 0 });
+      expect(resolvePathSync(layers, '/w.txt', { namespace: ns })).toMatchObject({ found: false, whiteout: true, layer: 0 });
     }
     const target = join(root, 'm');
     writeTree(target, {});
@@ -251,14 +253,14 @@ describePrivileged('resolvePath on a mount', () => {
     const m = await mountOverlay({ lower: [join(root, 'l1'), join(root, 'l2')], upper: join(root, 'u'), work: join(root, 'w'), target: join(root, 'm') });
     try {
       writeFileSync(join(root, 'm/b'), 'changed');
-      for (const source of [join(root, 'm'), m, findOverlay(join(root, 'm'))!]) {
-        expect(resolvePath(source, '/a')).toMatchObject({ found: true, layer: 1, realPath: join(root, 'l1/a') });
-        expect(resolvePath(source, '/b')).toMatchObject({ found: true, layer: 0, realPath: join(root, 'u/b') });
-        expect(resolvePath(source, '/nope')).toEqual({ found: false, whiteout: false });
+      for (const source of [join(root, 'm'), m, findOverlaySync(join(root, 'm'))!]) {
+        expect(resolvePathSync(source, '/a')).toMatchObject({ found: true, layer: 1, realPath: join(root, 'l1/a') });
+        expect(resolvePathSync(source, '/b')).toMatchObject({ found: true, layer: 0, realPath: join(root, 'u/b') });
+        expect(resolvePathSync(source, '/nope')).toEqual({ found: false, whiteout: false });
       }
     } finally {
       await m.unmount();
     }
-    expect(() => resolvePath(join(root, 'm'), '/a')).toThrow(expect.objectContaining({ code: 'ERR_NOT_OVERLAY' }));
+    expect(() => resolvePathSync(join(root, 'm'), '/a')).toThrow(expect.objectContaining({ code: 'ERR_NOT_OVERLAY' }));
   });
 });

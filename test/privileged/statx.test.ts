@@ -12,7 +12,7 @@ function withTmpfs(): { root: string; sub: string } {
   const root = tempDir();
   writeTree(root, { a: 'a', b: 'b', 'sub/': null });
   const sub = join(root, 'sub');
-  sys.mountSync('tmpfs', sub, 'tmpfs', 0, 'size=64k');
+  sys.mountSync('tmpfs', sub, 'tmpfs', { data: 'size=64k' });
   return { root, sub };
 }
 

@@ -49,7 +49,7 @@ describePrivileged('runSteps: a whole mount in one native call', () => {
     expect(openFdCount()).toBe(fdsBefore + 1);
     expect(mountAt(x.merged)).toBeUndefined();
 
-    sys.moveMountSync(mnt, '', null, x.merged, MOVE_MOUNT.F_EMPTY_PATH);
+    sys.moveMountSync('', x.merged, { from: mnt, flags: MOVE_MOUNT.F_EMPTY_PATH });
     mnt.close();
     expect(openFdCount()).toBe(fdsBefore);
     checkMergedView(x);

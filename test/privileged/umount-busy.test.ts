@@ -17,7 +17,7 @@ import {
 describePrivileged('umount2 of a busy mount', () => {
   it('a file held open inside: EBUSY naming umount2 and the target; MNT.DETACH then works', () => {
     const x = makeLayers();
-    sys.mountSync('overlay', x.merged, 'overlay', 0, legacyData(x));
+    sys.mountSync('overlay', x.merged, 'overlay', { data: legacyData(x) });
     const fd = openSync(join(x.merged, 'shared.txt'), 'r');
     try {
       const err = caughtSync(() => sys.umount2Sync(x.merged));
@@ -27,7 +27,7 @@ describePrivileged('umount2 of a busy mount', () => {
       expect(err.message).toBe(`EBUSY: resource busy or locked, umount2 '${x.merged}'`);
       expect(mountAt(x.merged)?.fstype).toBe('overlay');
 
-      sys.umount2Sync(x.merged, MNT.DETACH);
+      sys.umount2Sync(x.merged, { flags: MNT.DETACH });
       expectUnmounted(x.merged);
       // Lazily detached, not gone: the open file still reads through the overlay.
       expect(readFileSync(fd, 'utf8')).toBe('from l1');
@@ -38,7 +38,7 @@ describePrivileged('umount2 of a busy mount', () => {
 
   it('the Promise form rejects EBUSY the same way', async () => {
     const x = makeLayers();
-    await sys.mount('overlay', x.merged, 'overlay', 0, legacyData(x));
+    await sys.mount('overlay', x.merged, 'overlay', { data: legacyData(x) });
     const fd = openSync(join(x.merged, 'l1-only.txt'), 'r');
     try {
       const err = await caught(() => sys.umount2(x.merged));
@@ -58,7 +58,7 @@ describePrivileged('an fsmount fd kept open after move_mount', () => {
     const x = makeLayers();
     const r = sys.runStepsSync(newApiSteps(x, { keep: true, attach: false }));
     const mnt = r.results[FSMOUNT_STEP] as FdHandle;
-    sys.moveMountSync(mnt, '', null, x.merged, MOVE_MOUNT.F_EMPTY_PATH);
+    sys.moveMountSync('', x.merged, { from: mnt, flags: MOVE_MOUNT.F_EMPTY_PATH });
     expect(mountAt(x.merged)?.fstype).toBe('overlay');
 
     const err = caughtSync(() => sys.umount2Sync(x.merged));
@@ -80,7 +80,7 @@ describePrivileged('an fsmount fd kept open after move_mount', () => {
     await sys.fsconfigCreate(fs);
     const mnt = await sys.fsmount(fs);
     fs.close();
-    await sys.moveMount(mnt, '', null, x.merged, MOVE_MOUNT.F_EMPTY_PATH);
+    await sys.moveMount('', x.merged, { from: mnt, flags: MOVE_MOUNT.F_EMPTY_PATH });
     expect((await caught(() => sys.umount2(x.merged))).code).toBe('EBUSY');
     mnt.close();
     await sys.umount2(x.merged);

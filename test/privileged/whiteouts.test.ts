@@ -18,7 +18,7 @@ function expectHidden(merged: string, name: string): void {
   expect(err.code).toBe('ENOENT');
 }
 
-describePrivileged('whiteouts made with sys.mknod(path, S.IFCHR, 0, 0)', () => {
+describePrivileged('whiteouts made with sys.mknod(path, S.IFCHR)', () => {
   it('in the upper layer: hides the lower file in a fresh mount', () => {
     const root = tempDir();
     writeTree(root, {
@@ -28,11 +28,11 @@ describePrivileged('whiteouts made with sys.mknod(path, S.IFCHR, 0, 0)', () => {
       'work/': null,
       'm/': null,
     });
-    sys.mknodSync(join(root, 'upper/gone.txt'), S.IFCHR, 0, 0);
+    sys.mknodSync(join(root, 'upper/gone.txt'), S.IFCHR);
     expectWhiteoutNode(join(root, 'upper/gone.txt'));
 
     const m = join(root, 'm');
-    sys.mountSync('overlay', m, 'overlay', 0, `lowerdir=${root}/lower,upperdir=${root}/upper,workdir=${root}/work`);
+    sys.mountSync('overlay', m, 'overlay', { data: `lowerdir=${root}/lower,upperdir=${root}/upper,workdir=${root}/work` });
     expectHidden(m, 'gone.txt');
     expect(readdirSync(m)).toEqual(['kept.txt']);
     expect(readFileSync(join(root, 'lower/gone.txt'), 'utf8')).toBe('hidden');
@@ -50,13 +50,13 @@ describePrivileged('whiteouts made with sys.mknod(path, S.IFCHR, 0, 0)', () => {
       'bottom/kept.txt': 'kept',
       'm/': null,
     });
-    await sys.mknod(join(root, 'mid/gone.txt'), S.IFCHR, 0, 0);
-    await sys.mknod(join(root, 'mid/above.txt'), S.IFCHR, 0, 0);
+    await sys.mknod(join(root, 'mid/gone.txt'), S.IFCHR);
+    await sys.mknod(join(root, 'mid/above.txt'), S.IFCHR);
     expectWhiteoutNode(join(root, 'mid/gone.txt'));
 
     const m = join(root, 'm');
     // No upper: a read-only overlay of three lower layers, top first.
-    await sys.mount('overlay', m, 'overlay', 0, `lowerdir=${root}/top:${root}/mid:${root}/bottom`);
+    await sys.mount('overlay', m, 'overlay', { data: `lowerdir=${root}/top:${root}/mid:${root}/bottom` });
     expect(mountAt(m)?.superOptions.split(',')).toContain('ro');
     expectHidden(m, 'gone.txt');
     expect(readdirSync(m).sort()).toEqual(['above.txt', 'kept.txt']);
@@ -70,7 +70,7 @@ describePrivileged('whiteouts made with sys.mknod(path, S.IFCHR, 0, 0)', () => {
     writeTree(root, { 'upper/': null });
     const dir = sys.openSync(join(root, 'upper'), O.DIRECTORY);
     try {
-      sys.mknodSync('wh', S.IFCHR, 0, 0, { dirfd: dir });
+      sys.mknodSync('wh', S.IFCHR, { dirfd: dir });
     } finally {
       dir.close();
     }
@@ -93,7 +93,7 @@ describePrivileged('opaque directories: trusted.overlay.opaque = "y"', () => {
     sys.setxattrSync(join(root, 'upper/opaque'), 'trusted.overlay.opaque', 'y');
 
     const m = join(root, 'm');
-    sys.mountSync('overlay', m, 'overlay', 0, `lowerdir=${root}/lower,upperdir=${root}/upper,workdir=${root}/work`);
+    sys.mountSync('overlay', m, 'overlay', { data: `lowerdir=${root}/lower,upperdir=${root}/upper,workdir=${root}/work` });
     expect(readdirSync(join(m, 'opaque'))).toEqual(['own.txt']);
     expectHidden(join(m, 'opaque'), 'hidden.txt');
     expect(readdirSync(join(m, 'plain')).sort()).toEqual(['from-lower.txt', 'from-upper.txt']);
@@ -111,7 +111,7 @@ describePrivileged('opaque directories: trusted.overlay.opaque = "y"', () => {
     });
     await sys.setxattr(join(root, 'mid/d'), 'trusted.overlay.opaque', 'y');
     const m = join(root, 'm');
-    await sys.mount('overlay', m, 'overlay', 0, `lowerdir=${root}/top:${root}/mid:${root}/bottom`);
+    await sys.mount('overlay', m, 'overlay', { data: `lowerdir=${root}/top:${root}/mid:${root}/bottom` });
     expect(readdirSync(join(m, 'd')).sort()).toEqual(['mid.txt', 'top.txt']);
     await sys.umount2(m);
     expectUnmounted(m);

@@ -75,7 +75,7 @@ describeRootless('rootless: mountOverlay under unshare -Urm', () => {
     expect(r.error).toBeUndefined();
   });
 
-  it('probe() sees the user namespace; plan() adds userxattr with a warning', () => {
+  it('probeSync() sees the user namespace; plan() adds userxattr with a warning', () => {
     expect(r.probe.userNamespace).toBe(true);
     expect(r.probe.canMount).toBe(true);
     expect(r.probe.userxattr).toBe(true);

@@ -11,6 +11,7 @@ function info(over: Partial<OverlayInfo>): OverlayInfo {
     lower: ['/a'],
     data: [],
     readOnly: false,
+    mountOptions: ['rw'],
     options: {},
     rawOptions: [],
     form: 'lowerdir+',

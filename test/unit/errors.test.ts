@@ -2,7 +2,7 @@ import { readFileSync, renameSync } from 'node:fs';
 import { getSystemErrorMap } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSystemError, errnoInfo, isSystemError } from '../../src/errors.js';
+import { createSystemError, errnoInfo, isSystemError } from '../../src/sys/errors.js';
 
 function fsError(fn: () => unknown): NodeJS.ErrnoException {
   try {

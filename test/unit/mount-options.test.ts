@@ -6,8 +6,8 @@
  * naming the option.
  */
 import { describe, expect, it } from 'vitest';
-import { parseMountOptions, specFromMountOptions, splitMountOptions } from '../../src/mount-options.js';
-import { OverlaySpecError, type SpecProblem } from '../../src/spec.js';
+import { parseMountOptions, specFromMountOptions, splitMountOptions } from '../../src/spec/mount-syntax.js';
+import { OverlaySpecError, type SpecProblem } from '../../src/spec/errors.js';
 
 /** The problems parseMountOptions(options) refuses with. */
 function problems(options: string[]): readonly SpecProblem[] {

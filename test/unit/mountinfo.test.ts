@@ -7,20 +7,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FSCONFIG } from '../../src/constants.js';
-import {
-  escapeBackslashes,
-  escapeLegacyPath,
-  parseMountInfo,
-  parseMountInfoLine,
-  parseOverlayOptions,
-  splitLegacyLowerdir,
-  unescapeBackslashes,
-  unescapeOctal,
-} from '../../src/mountinfo.js';
-import { commonParent, plan } from '../../src/plan.js';
-import type { Capabilities } from '../../src/probe.js';
-import type { OverlaySpec } from '../../src/spec.js';
+import { FSCONFIG } from '../../src/sys/constants.js';
+import { escapeBackslashes, escapeLegacyPath, splitLegacyLowerdir, unescapeBackslashes } from '../../src/spec/escape.js';
+import { parseMountInfo, parseMountInfoLine, parseOverlayOptions, unescapeOctal } from '../../src/read/mountinfo.js';
+import { commonParent, plan } from '../../src/mount/plan.js';
+import type { Capabilities } from '../../src/mount/probe.js';
+import type { OverlaySpec } from '../../src/spec/types.js';
 
 // ---- the kernel, simulated --------------------------------------------------------------------
 
@@ -409,7 +401,7 @@ describe('round trips (fast-check)', () => {
         const p = plan({ ...spec, strategy: 'lowerdir+' }, caps618);
         expect(p.byFd).toEqual([]);
         const strings = p.steps.flatMap(({ step }): Array<[string, string]> =>
-          step.op === 'fsconfig' && step.cmd === FSCONFIG.SET_STRING ? [[step.key, step.value]] : [],
+          step.op === 'fsconfigSetString' ? [[step.key, step.value]] : [],
         );
         const k = kernelFsconfigMount(spec.target, strings);
         expect(k.opened).toEqual(layersOf(spec));

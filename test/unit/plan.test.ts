@@ -6,12 +6,13 @@ import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AT, FSCONFIG, MOUNT_ATTR, MS, O, STATX } from '../../src/constants.js';
-import { splitLegacyLowerdir, unescapeBackslashes } from '../../src/mountinfo.js';
-import type { Step } from '../../src/native-types.js';
-import { FSCONFIG_VALUE_MAX, formatPlan, mountAttrs, msFlags, overlayOptionEntries, plan, type MountPlan } from '../../src/plan.js';
-import type { Capabilities } from '../../src/probe.js';
-import { OverlaySpecError, type OverlayOptions, type OverlaySpec, type SpecProblem } from '../../src/spec.js';
+import { AT, FSCONFIG, MOUNT_ATTR, MS, O, STATX } from '../../src/sys/constants.js';
+import { splitLegacyLowerdir, unescapeBackslashes } from '../../src/spec/escape.js';
+import type { Step } from '../../src/sys/steps.js';
+import { FSCONFIG_VALUE_MAX, formatPlan, mountAttrs, msFlags, overlayOptionEntries, plan, type MountPlan } from '../../src/mount/plan.js';
+import type { Capabilities } from '../../src/mount/probe.js';
+import { OverlaySpecError, type SpecProblem } from '../../src/spec/errors.js';
+import { type OverlayOptions, type OverlaySpec } from '../../src/spec/types.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** 6.18 as on the lab machine: everything. */
@@ -78,15 +79,15 @@ function refusal(fn: () => unknown): SpecProblem[] {
 
 const problem = (field: string, re: RegExp) => ({ field, problem: expect.stringMatching(re) as unknown as string });
 
-type FsconfigStep = Extract<Step, { op: 'fsconfig' }>;
+type FsconfigStep = Extract<Step, { op: `fsconfig${string}` }>;
 type MountStep = Extract<Step, { op: 'mount' }>;
 
 /** The fsconfig steps as [key, value | {fd}] in order. */
 function fsconfigs(p: MountPlan): Array<[string | undefined, string | { fd: number } | undefined]> {
   return p.steps
     .map((s) => s.step)
-    .filter((s): s is FsconfigStep => s.op === 'fsconfig')
-    .map((s) => [s.key, s.cmd === FSCONFIG.SET_FD ? { fd: (s as { fd: number }).fd } : (s.value as string | undefined)]);
+    .filter((s): s is FsconfigStep => s.op.startsWith('fsconfig'))
+    .map((s) => ['key' in s ? s.key : undefined, s.op === 'fsconfigSetFd' ? { fd: s.fd as number } : 'value' in s ? (s.value as string) : undefined]);
 }
 
 function mountStep(p: MountPlan): MountStep {
@@ -153,15 +154,15 @@ describe('lowerdir+: one fsconfig per layer', () => {
       ['source', 'overlay'],
       [undefined, undefined],
     ]);
-    expect(p.steps.find((s) => s.stage === 'create')?.step).toMatchObject({ op: 'fsconfig', cmd: FSCONFIG.CMD_CREATE_EXCL });
+    expect(p.steps.find((s) => s.stage === 'create')?.step).toMatchObject({ op: 'fsconfigCreateExcl' });
     expect(p.byFd).toEqual([]);
     expect(p.openPhase).toBe(0);
   });
 
   it('CMD_CREATE where the kernel has no CMD_CREATE_EXCL', () => {
     const p = plan(rw, { ...linux68, createExcl: false });
-    expect(p.steps.some((s) => s.step.op === 'fsconfig' && s.step.cmd === FSCONFIG.CMD_CREATE)).toBe(true);
-    expect(p.steps.some((s) => s.step.op === 'fsconfig' && s.step.cmd === FSCONFIG.CMD_CREATE_EXCL)).toBe(false);
+    expect(p.steps.some((s) => s.step.op === 'fsconfigCreate')).toBe(true);
+    expect(p.steps.some((s) => s.step.op === 'fsconfigCreateExcl')).toBe(false);
   });
 
   it('upperdir/workdir values get backslashes doubled (the kernel unescapes them); lowerdir+ values are raw', () => {

@@ -1,28 +1,25 @@
 /**
- * validateSpec() / checkSpecShape(): every rule refuses with an OverlaySpecError that names the
+ * validateSpecSync() / checkSpecShape(): every rule refuses with an OverlaySpecError that names the
  * field. Shape rules need no filesystem; the filesystem rules use real temp dirs (no root).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { STATX } from '../../src/constants.js';
-import {
-  checkSpecShape,
-  MAX_LAYERS,
-  OverlaySpecError,
-  validateSpec,
-  validateSpecIdentities,
-  type OverlaySpec,
-  type SpecProblem,
-} from '../../src/spec.js';
-import { statxSync } from '../../src/sys/node.js';
+import { STATX } from '../../src/sys/constants.js';
+import { checkSpecShape } from '../../src/spec/shape.js';
+import { MAX_LAYERS } from '../../src/spec/options.js';
+import { OverlaySpecError, type SpecProblem } from '../../src/spec/errors.js';
+import { validateSpecSync, validateTask } from '../../src/mount/validate.js';
+import { runSync } from '../../src/sys/io.js';
+import { type OverlaySpec } from '../../src/spec/types.js';
+import { statxSync } from '../../src/sys/inodes.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 
 /** The problems of the OverlaySpecError that validateSpec throws for `spec`. */
 function problemsOf(spec: unknown): SpecProblem[] {
   let thrown: unknown;
   try {
-    validateSpec(spec as OverlaySpec);
+    validateSpecSync(spec as OverlaySpec);
   } catch (e) {
     thrown = e;
   }
@@ -281,7 +278,7 @@ describe('validateSpec: every problem at once', () => {
   it('reports each problem of a spec, in one error whose message lists them', () => {
     let err: unknown;
     try {
-      validateSpec({
+      validateSpecSync({
         lower: ['relative', '/ok'],
         upper: '/u',
         target: '/mnt',
@@ -310,7 +307,7 @@ describe('validateSpec: every problem at once', () => {
   it('a single problem reads as one line naming the field', () => {
     const err = (() => {
       try {
-        validateSpec({ ...ro, lower: ['/l1', 'l2'] });
+        validateSpecSync({ ...ro, lower: ['/l1', 'l2'] });
       } catch (e) {
         return e as OverlaySpecError;
       }
@@ -333,8 +330,8 @@ describe('validateSpec: the filesystem (real temp dirs)', () => {
     const d = dirs();
     mkdirSync(d.w);
     const spec: OverlaySpec = { lower: [d.l1, d.l2], upper: d.u, work: d.w, target: d.mnt };
-    expect(validateSpec(spec)).toBe(spec);
-    const ids = validateSpecIdentities(spec);
+    expect(validateSpecSync(spec)).toBe(spec);
+    const ids = runSync(validateTask(spec)).identities;
     expect([...ids.keys()].sort()).toEqual(['lower[0]', 'lower[1]', 'target', 'upper', 'work']);
     for (const [field, path] of [['lower[0]', d.l1], ['upper', d.u], ['work', d.w]] as const) {
       expect(ids.get(field)?.ino).toBe(statSync(path).ino);
@@ -343,16 +340,16 @@ describe('validateSpec: the filesystem (real temp dirs)', () => {
 
   it('a work dir that does not exist yet is fine, even several levels down', () => {
     const d = dirs();
-    expect(() => validateSpec({ lower: [d.l1], upper: d.u, work: d.w, target: d.mnt })).not.toThrow();
-    expect(() => validateSpec({ lower: [d.l1], upper: d.u, work: join(d.t, 'a', 'b', 'w'), target: d.mnt })).not.toThrow();
+    expect(() => validateSpecSync({ lower: [d.l1], upper: d.u, work: d.w, target: d.mnt })).not.toThrow();
+    expect(() => validateSpecSync({ lower: [d.l1], upper: d.u, work: join(d.t, 'a', 'b', 'w'), target: d.mnt })).not.toThrow();
     expect(existsSync(d.w)).toBe(false);
   });
 
   it('a missing work dir is judged by its whole future path, not its name under the nearest existing dir', () => {
     // t/new/u (to be made) is neither upper t/u nor inside it; t/new/l1 is not lower t/l1.
     const d = dirs();
-    expect(() => validateSpec({ lower: [d.l1], upper: d.u, work: join(d.t, 'new', 'u'), target: d.mnt })).not.toThrow();
-    expect(() => validateSpec({ lower: [d.l1], upper: d.u, work: join(d.t, 'new', 'l1'), target: d.mnt })).not.toThrow();
+    expect(() => validateSpecSync({ lower: [d.l1], upper: d.u, work: join(d.t, 'new', 'u'), target: d.mnt })).not.toThrow();
+    expect(() => validateSpecSync({ lower: [d.l1], upper: d.u, work: join(d.t, 'new', 'l1'), target: d.mnt })).not.toThrow();
   });
 
   it('a missing layer is refused by field', () => {
@@ -397,7 +394,7 @@ describe('validateSpec: the filesystem (real temp dirs)', () => {
     const viaLink = `${d.t}/link/../c`;
     expectProblem({ lower: [join(d.t, 'real', 'c'), viaLink], target: d.mnt }, 'lower[1]', /same directory as lower\[0\]/);
     expectProblem({ lower: [join(d.t, 'real'), viaLink], target: d.mnt }, 'lower[1]', /inside lower\[0\]/);
-    expect(() => validateSpec({ lower: [join(d.t, 'c'), viaLink], target: d.mnt })).not.toThrow();
+    expect(() => validateSpecSync({ lower: [join(d.t, 'c'), viaLink], target: d.mnt })).not.toThrow();
   });
 
   it('a layer nested in another is refused, whichever comes first', () => {
@@ -413,7 +410,7 @@ describe('validateSpec: the filesystem (real temp dirs)', () => {
     const d = dirs();
     const l1x = join(d.t, 'l1x');
     mkdirSync(l1x);
-    expect(() => validateSpec({ lower: [d.l1, l1x], target: d.mnt })).not.toThrow();
+    expect(() => validateSpecSync({ lower: [d.l1, l1x], target: d.mnt })).not.toThrow();
   });
 
   it('upper inside a lower is refused on upper; a lower inside upper on the lower', () => {

@@ -5,15 +5,16 @@
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { changesSync, formatChange } from '../changes.js';
-import { inspect } from '../inspect.js';
-import { resolvePath } from '../layers.js';
-import { mountOverlay, type OverlayMount } from '../mount.js';
-import { readMountInfo } from '../mountinfo.js';
-import { formatPlan } from '../plan.js';
-import { probe } from '../probe.js';
-import { whiteoutKind } from '../markers.js';
-import { err, out, paint } from './output.js';
+import { changes, formatChange } from '../../layers/changes.js';
+import { resolvePath } from '../../layers/lookup.js';
+import { whiteoutKind } from '../../layers/markers.js';
+import type { OverlayMount } from '../../mount/handle.js';
+import { mountOverlay } from '../../mount/overlay.js';
+import { formatPlan } from '../../mount/plan.js';
+import { probe } from '../../mount/probe.js';
+import { inspect } from '../../read/inspect.js';
+import { readMountInfo } from '../../read/mountinfo.js';
+import { err, out, paint } from '../output.js';
 
 const LAYERS: Record<'base' | 'app' | 'config', Record<string, string>> = {
   base: {
@@ -39,7 +40,7 @@ function step(n: number, title: string): void {
 const show = (line: string) => out(`   ${line}`);
 
 export async function runDemo(): Promise<number> {
-  const caps = probe();
+  const caps = await probe();
   if (!caps.canMount) {
     err('ovl demo mounts an overlay, which needs CAP_SYS_ADMIN. Run it as root:');
     err('    sudo npx ovl demo');
@@ -73,39 +74,39 @@ export async function runDemo(): Promise<number> {
 
     const layers = [upper, ...lower];
     const names = ['upper', 'config', 'app', 'base'];
-    const serve = (p: string) => {
-      const r = resolvePath(layers, p);
+    const serve = async (p: string) => {
+      const r = await resolvePath(layers, p);
       return r.found ? `${names[r.layer]} (${r.realPath})` : r.whiteout ? `whited out in ${names[r.layer]}` : 'not found';
     };
 
     step(3, 'Read /etc/app/config.json: the topmost layer that has it wins');
     show(`content: ${readFileSync(join(target, 'etc/app/config.json'), 'utf8').trim()}`);
-    show(`served by: ${serve('/etc/app/config.json')}`);
+    show(`served by: ${await serve('/etc/app/config.json')}`);
     show(`the base layer's copy is hidden: ${LAYERS.base['etc/app/config.json']!.trim()}`);
 
     step(4, 'Write it: the file is copied up into upperdir first');
     writeFileSync(join(target, 'etc/app/config.json'), '{ "port": 9090, "debug": true }\n');
     show(`upper now has: ${readFileSync(join(upper, 'etc/app/config.json'), 'utf8').trim()}`);
     show(`config layer still has: ${readFileSync(join(lower[0]!, 'etc/app/config.json'), 'utf8').trim()}`);
-    show(`served by: ${serve('/etc/app/config.json')}`);
+    show(`served by: ${await serve('/etc/app/config.json')}`);
 
     step(5, 'Delete /bin/sh (a base file): the kernel leaves a whiteout in upperdir');
     unlinkSync(join(target, 'bin/sh'));
     const wh = lstatSync(join(upper, 'bin/sh'));
-    show(`upper/bin/sh: character device ${wh.rdev >> 8}/${wh.rdev & 0xff}, mode ${(wh.mode & 0o7777).toString(8).padStart(3, '0')} (${whiteoutKind(join(upper, 'bin/sh'))} whiteout)`);
+    show(`upper/bin/sh: character device ${wh.rdev >> 8}/${wh.rdev & 0xff}, mode ${(wh.mode & 0o7777).toString(8).padStart(3, '0')} (${await whiteoutKind(join(upper, 'bin/sh'))} whiteout)`);
     show(`base/bin/sh is still on disk: ${lstatSync(join(lower[2]!, 'bin/sh')).isFile()}`);
-    show(`/bin/sh in the merged view: ${serve('/bin/sh')}`);
+    show(`/bin/sh in the merged view: ${await serve('/bin/sh')}`);
 
     step(6, 'Look at the mount from outside');
-    const entry = readMountInfo().find((e) => e.mountId === mount!.mountId);
+    const entry = (await readMountInfo()).find((e) => e.mountId === mount!.mountId);
     if (entry) {
       const opts = [...entry.mountOptions, ...entry.superOptions.filter((o) => o !== 'rw' && o !== 'ro')];
       show(`mount:   ${entry.source} on ${entry.mountPoint} type ${entry.fsType} (${opts.join(',')})`);
     }
     show(`docker inspect --format '{{json .GraphDriver.Data}}':`);
-    show(`   ${JSON.stringify(inspect(target))}`);
+    show(`   ${JSON.stringify(await inspect(target))}`);
     show('docker diff (A added, C changed, D deleted):');
-    for (const c of changesSync(upper, lower)) show(`   ${formatChange(c)}`);
+    for await (const c of changes(upper, lower)) show(`   ${formatChange(c)}`);
 
     step(7, 'Unmount and clean up');
     await mount.unmount({ cleanWorkdir: true });
@@ -115,7 +116,7 @@ export async function runDemo(): Promise<number> {
   } finally {
     if (mount?.mounted) await mount.unmount({ detach: true }).catch(() => undefined);
     rmSync(root, { recursive: true, force: true });
-    const leftover = readMountInfo().filter((e) => e.mountPoint.startsWith(root));
+    const leftover = (await readMountInfo()).filter((e) => e.mountPoint.startsWith(root));
     if (leftover.length === 0) show(`removed ${root}; nothing is left mounted`);
     else err(`ovl demo: still mounted: ${leftover.map((e) => e.mountPoint).join(', ')}`);
   }

@@ -1,0 +1,73 @@
+/**
+ * What every `ovl` command shares: its description (summary, usage, options for
+ * util.parseArgs), the exit codes (mount(8)'s: 1 bad usage, 32 failure), and how a failure is
+ * printed, in the command line's words rather than the library's.
+ */
+import type { ParseArgsConfig } from 'node:util';
+import { OverlaySpecError } from '../spec/errors.js';
+import { isSystemError } from '../sys/errors.js';
+import { err, paint } from './output.js';
+
+export const EXIT_OK = 0;
+/** mount(8): incorrect invocation. */
+export const EXIT_USAGE = 1;
+/** mount(8): mount failure. */
+export const EXIT_FAILURE = 32;
+
+export type Values = Record<string, unknown>;
+export type Run = (values: Values, positionals: string[]) => Promise<number | void> | number | void;
+
+export interface CommandInfo {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  /** The command's code, loaded only when it runs (the others cost nothing at start). */
+  load(): Promise<Run>;
+}
+
+/** Bad usage: exit 1 with the command's usage. */
+export class UsageError extends Error {}
+
+export const JSON_OPTION = { json: { type: 'boolean' as const } };
+
+/** The library's option names in hints and problems, as the command line spells them. */
+const CLI_WORDS: Array<[RegExp, string]> = [
+  [/pass allowShared: true/g, 'pass --allow-shared'],
+  [/allowShared: true/g, '--allow-shared'],
+  [/clearVolatile: true/g, '--clear-volatile'],
+  [/options\.index 'off'/g, '-o index=off'],
+  [/detach: true/g, '--lazy'],
+  [/use the userxattr option/g, 'use -o userxattr'],
+];
+
+export function cliWords(text: string): string {
+  return CLI_WORDS.reduce((t, [re, words]) => t.replace(re, words), text);
+}
+
+/** Prints a failure on stderr: the first line red on a terminal; the kernel's words once. */
+export function printFailure(e: unknown): number {
+  if (e instanceof OverlaySpecError) {
+    err(paint(process.stderr, 'red', `ovl: ${e.problems.length === 1 ? 'invalid overlay spec' : `invalid overlay spec (${e.problems.length} problems)`}`));
+    for (const p of e.problems) err(`  ${p.field}: ${cliWords(p.problem)}`);
+    return EXIT_FAILURE;
+  }
+  if (isSystemError(e)) {
+    const x = e as typeof e & { stage?: string; strategy?: string; hint?: string; kernelLog?: string[] };
+    err(paint(process.stderr, 'red', `ovl: ${x.message}`));
+    if (x.stage) err(`  stage: ${x.stage}${x.strategy ? ` (strategy ${x.strategy})` : ''}`);
+    // The kernel's error words are in the message already; print only what is not.
+    for (const m of x.kernelMessages ?? []) if (!x.message.includes(m.replace(/^[a-z] /, ''))) err(`  kernel: ${m}`);
+    for (const m of x.kernelLog ?? []) if (!x.message.includes(m)) err(`  kernel log: ${m}`);
+    if (x.hint) err(`  hint: ${cliWords(x.hint)}`);
+    return EXIT_FAILURE;
+  }
+  err(`ovl: ${cliWords((e as Error)?.message ?? String(e))}`);
+  return EXIT_FAILURE;
+}
+
+/** 'trusted' or 'user' from --namespace. */
+export function xattrNamespace(v: unknown): 'trusted' | 'user' {
+  if (v === undefined) return 'trusted';
+  if (v !== 'trusted' && v !== 'user') throw new UsageError("--namespace must be 'trusted' or 'user'");
+  return v;
+}

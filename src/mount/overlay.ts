@@ -1,0 +1,140 @@
+/**
+ * mountOverlay(spec): validate, probe, plan, prepare the workdir, then run the plan in one
+ * native call (two when layers are opened as fds first). Either the overlay is mounted exactly
+ * as asked, or an error says why and nothing is left: no mount, no fd, no directory we made.
+ * mountOverlay() and mountOverlaySync() are one task with two drivers: the Promise form does
+ * all of its I/O off the main thread.
+ */
+import { OverlayError } from '../spec/errors.js';
+import { isHandle } from '../sys/args.js';
+import { runAsync, runSync, type Task } from '../sys/io.js';
+import type { StatxResult, StepsResult } from '../sys/native-types.js';
+import type { Step } from '../sys/steps.js';
+import { specPaths } from '../spec/shape.js';
+import type { OverlaySpec } from '../spec/types.js';
+import { remember } from '../read/records.js';
+import { attachTask, remap } from './attach.js';
+import { mountFailure } from './failure.js';
+import { MAKE_HANDLE, OverlayMount } from './handle.js';
+import { closeKernelLog, openKernelLog, type KernelLogCursor } from './kmsg.js';
+import { plan as makePlan, type MountPlan } from './plan.js';
+import { capabilitiesTask, type Capabilities } from './probe.js';
+import { validateTask, type DirIdentity } from './validate.js';
+import { prepareWorkdir, releaseWorkdir, undoPrepare } from './workdir.js';
+
+export interface MountOverlayOptions {
+  /** Use this capability report instead of probe() (e.g. to plan for another kernel). */
+  capabilities?: Capabilities;
+}
+
+function sameDir(st: StatxResult, id: DirIdentity | undefined): boolean {
+  return id !== undefined && st.ino === id.ino && st.devMajor === id.devMajor && st.devMinor === id.devMinor;
+}
+
+/**
+ * The steps after the open phase: each opened fd checked to be the directory that was
+ * validated, then the plan's steps with those fds (and, for the /proc/self/fd fallback, the
+ * mount data with their numbers).
+ */
+function secondSteps(plan: MountPlan, identities: ReadonlyMap<string, DirIdentity>, pageSize: number, first: StepsResult | undefined): Step[] {
+  const offset = plan.openPhase;
+  if (!first) return plan.steps.map((s) => s.step);
+  plan.steps.slice(0, offset).forEach((s, i) => {
+    const r = first.results[i];
+    if (s.step.op !== 'statx' || r === undefined || isHandle(r)) return;
+    const field = s.field!;
+    const validated = identities.get(field);
+    // A work dir created just now has nothing to compare with.
+    if (validated === undefined && field === 'work') return;
+    if (validated === undefined || !sameDir(r as StatxResult, validated)) {
+      throw new OverlayError('ERR_LAYER_CHANGED', `${field} is not the directory that was validated: its path was replaced before it was opened`, {
+        field,
+        stage: plan.steps[s.step.dirfd as number]!.stage,
+        strategy: plan.strategy,
+      });
+    }
+  });
+  const fds = first.results.map((r) => (isHandle(r) ? r.fd : -1));
+  return plan.steps.slice(offset).map((s) => {
+    const step = remap(s.step, offset, first.results);
+    if (s.dataPieces && step.op === 'mount') {
+      const data = s.dataPieces.map((piece) => (typeof piece === 'string' ? piece : String(fds[piece.fdOf]))).join('');
+      // The plan estimated the fd numbers; the kernel would cut data past one page silently.
+      if (Buffer.byteLength(data) >= pageSize) {
+        throw new OverlayError('ERR_MOUNT_DATA_TOO_LONG', `the mount(2) data with this process's fd numbers is ${Buffer.byteLength(data)} bytes, over one page (${pageSize})`, {
+          stage: s.stage,
+          strategy: plan.strategy,
+        });
+      }
+      return { ...step, data };
+    }
+    return step;
+  });
+}
+
+/** Mount attempts of this process under way, and started: the kernel log is shared by all. */
+let attemptsInFlight = 0;
+let attemptsStarted = 0;
+
+function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<OverlayMount> {
+  const validated = yield* validateTask(spec);
+  const caps = options.capabilities ?? (yield* capabilitiesTask());
+  const plan = makePlan(spec, caps);
+  const prepared = yield* prepareWorkdir(plan.spec, validated.reals);
+  const startedAlone = attemptsInFlight === 0;
+  attemptsInFlight++;
+  const serial = ++attemptsStarted;
+  let ended = false;
+  // Whether this attempt ran with no other of this process overlapping it; ends the attempt.
+  const end = (): boolean => {
+    if (!ended) attemptsInFlight--;
+    ended = true;
+    return startedAlone && attemptsStarted === serial;
+  };
+  let cursor: KernelLogCursor | null = null;
+  try {
+    // The work dir may have just been made: it is what gets mounted now.
+    cursor = yield* openKernelLog();
+    const paths = specPaths(plan.spec).map((p) => p.path);
+    const attached = yield* attachTask(
+      { steps: plan.steps, openPhase: plan.openPhase, target: plan.spec.target },
+      {
+        secondSteps: (first) => secondSteps(plan, validated.identities, caps.pageSize, first),
+        failure: (err, stepIndex) =>
+          mountFailure(err, { stage: stepIndex !== undefined ? plan.steps[stepIndex]?.stage : undefined, strategy: plan.strategy, paths, alone: end(), cursor }),
+      },
+    );
+    end();
+    const m = new OverlayMount(MAKE_HANDLE, plan, attached.mountId, attached.uniqueMountId, attached.result.kernelMessages);
+    remember({
+      mountId: m.mountId,
+      ...(m.uniqueMountId !== undefined ? { uniqueMountId: m.uniqueMountId } : {}),
+      target: m.target,
+      spec: m.spec,
+      strategy: m.strategy,
+      byFd: [...m.byFd],
+    });
+    releaseWorkdir(prepared);
+    return m;
+  } catch (e) {
+    end();
+    yield* undoPrepare(prepared);
+    throw e;
+  } finally {
+    yield* closeKernelLog(cursor);
+  }
+}
+
+/**
+ * Mounts an overlay. Validates first (OverlaySpecError lists every problem), then mounts with
+ * the best strategy this kernel has (see plan()). On failure the error is Node-shaped with
+ * `stage`, `strategy`, `kernelMessages`, `kernelLog` and a `hint`, and nothing is left behind.
+ */
+export async function mountOverlay(spec: OverlaySpec, options: MountOverlayOptions = {}): Promise<OverlayMount> {
+  return runAsync(mountTask(spec, options));
+}
+
+/** mountOverlay() on the calling thread. */
+export function mountOverlaySync(spec: OverlaySpec, options: MountOverlayOptions = {}): OverlayMount {
+  return runSync(mountTask(spec, options));
+}

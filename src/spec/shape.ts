@@ -1,0 +1,166 @@
+/**
+ * The checks of an OverlaySpec that need no filesystem: types, absolute paths, NUL bytes,
+ * counts, option values and the kernel's documented option conflicts. Pure.
+ */
+import { isAbsolute, sep } from 'node:path';
+import { MAX_LAYERS, OPTION_KEYS } from './options.js';
+import type { SpecProblem } from './errors.js';
+import type { MountAttributes, OverlayOptions, OverlaySpec } from './types.js';
+
+const OPTION_VALUES: Readonly<Record<string, readonly unknown[]>> = Object.fromEntries(OPTION_KEYS.map((o) => [o.field, o.values]));
+
+const ATTRIBUTE_VALUES: { [K in keyof MountAttributes]-?: readonly unknown[] } = {
+  readOnly: [true, false],
+  nosuid: [true, false],
+  nodev: [true, false],
+  noexec: [true, false],
+  atime: ['relatime', 'noatime', 'strictatime'],
+  nodiratime: [true, false],
+  nosymfollow: [true, false],
+};
+
+const SPEC_KEYS = new Set(['lower', 'data', 'upper', 'work', 'target', 'options', 'attributes', 'source', 'strategy', 'allowShared', 'clearVolatile']);
+
+const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : String(v));
+
+/** A named path of the spec, for the checks that compare paths. */
+export interface SpecPath {
+  field: string;
+  path: string;
+  role: 'lower' | 'data' | 'upper' | 'work' | 'target';
+}
+
+/** Every path of the spec with the field that names it (lower[0], data[1], upper, ...). */
+export function specPaths(spec: OverlaySpec): SpecPath[] {
+  const out: SpecPath[] = [];
+  spec.lower.forEach((path, i) => out.push({ field: `lower[${i}]`, path, role: 'lower' }));
+  (spec.data ?? []).forEach((path, i) => out.push({ field: `data[${i}]`, path, role: 'data' }));
+  if (spec.upper !== undefined) out.push({ field: 'upper', path: spec.upper, role: 'upper' });
+  if (spec.work !== undefined) out.push({ field: 'work', path: spec.work, role: 'work' });
+  out.push({ field: 'target', path: spec.target, role: 'target' });
+  return out;
+}
+
+export function isInside(child: string, parent: string): boolean {
+  return child !== parent && (parent === sep ? child.startsWith(sep) : child.startsWith(parent + sep));
+}
+
+/**
+ * The checks that need no filesystem: types, absolute paths, NUL bytes, counts, option values
+ * and the kernel's documented option conflicts (fs/overlayfs/params.c ovl_fs_params_verify).
+ */
+export function checkSpecShape(spec: OverlaySpec): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const add = (field: string, problem: string) => problems.push({ field, problem });
+  if (typeof spec !== 'object' || spec === null) return [{ field: 'spec', problem: 'must be an object' }];
+
+  for (const key of Object.keys(spec)) if (!SPEC_KEYS.has(key)) add(key, 'is not a spec field');
+
+  const pathField = (field: string, value: unknown) => {
+    if (typeof value !== 'string') return add(field, `must be a string path, got ${typeof value}`);
+    if (value.length === 0) return add(field, 'must not be empty');
+    if (value.includes('\0')) return add(field, 'contains a NUL byte');
+    if (!isAbsolute(value)) add(field, `must be an absolute path, got '${value}'`);
+  };
+
+  if (!Array.isArray(spec.lower)) add('lower', 'must be an array of layer paths, top first');
+  else {
+    if (spec.lower.length === 0) add('lower', 'needs at least one layer');
+    spec.lower.forEach((p, i) => pathField(`lower[${i}]`, p));
+  }
+  if (spec.data !== undefined) {
+    if (!Array.isArray(spec.data)) add('data', 'must be an array of data-only layer paths');
+    else spec.data.forEach((p, i) => pathField(`data[${i}]`, p));
+  }
+  const layers = (Array.isArray(spec.lower) ? spec.lower.length : 0) + (Array.isArray(spec.data) ? spec.data.length : 0);
+  if (layers > MAX_LAYERS) add('lower', `has ${layers} layers (lower + data); the kernel's limit is ${MAX_LAYERS}`);
+
+  if (spec.upper !== undefined) pathField('upper', spec.upper);
+  if (spec.work !== undefined) pathField('work', spec.work);
+  if (spec.upper !== undefined && spec.work === undefined) add('work', 'is required with upper');
+  if (spec.work !== undefined && spec.upper === undefined) add('upper', 'is required with work (work is only used with an upper layer)');
+  if (spec.upper === undefined && layers < 2 && layers > 0) {
+    add('lower', 'a read-only overlay (no upper) needs at least 2 layers');
+  }
+  pathField('target', spec.target);
+
+  if (spec.source !== undefined) {
+    if (typeof spec.source !== 'string' || spec.source.length === 0) add('source', 'must be a non-empty string');
+    else if (spec.source.includes('\0')) add('source', 'contains a NUL byte');
+    else if (Buffer.byteLength(spec.source) > 255) add('source', 'is longer than 255 bytes (fsconfig value limit)');
+  }
+  if (spec.strategy !== undefined && !['lowerdir+', 'fd', 'legacy'].includes(spec.strategy)) {
+    add('strategy', `must be 'lowerdir+', 'fd' or 'legacy', got ${show(spec.strategy)}`);
+  }
+  for (const flag of ['allowShared', 'clearVolatile'] as const) {
+    if (spec[flag] !== undefined && typeof spec[flag] !== 'boolean') add(flag, 'must be a boolean');
+  }
+
+  const opts = spec.options ?? {};
+  if (typeof opts !== 'object' || opts === null) add('options', 'must be an object');
+  else {
+    for (const [key, value] of Object.entries(opts)) {
+      // Own keys only: 'toString' or 'constructor' must read as unknown, not as a table entry.
+      const allowed = Object.hasOwn(OPTION_VALUES, key) ? OPTION_VALUES[key as keyof OverlayOptions] : undefined;
+      if (!allowed) add(`options.${key}`, 'is not an overlay option');
+      else if (value !== undefined && !allowed.includes(value)) {
+        add(`options.${key}`, `must be one of ${allowed.map(show).join(', ')}; got ${show(value)}`);
+      }
+    }
+    problems.push(...optionConflicts(opts, spec.upper !== undefined));
+  }
+
+  problems.push(...checkAttributes(spec.attributes ?? {}));
+  return problems;
+}
+
+/** The problems of a MountAttributes object (fields `attributes.*`). */
+export function checkAttributes(attrs: MountAttributes): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  if (typeof attrs !== 'object' || attrs === null) return [{ field: 'attributes', problem: 'must be an object' }];
+  for (const [key, value] of Object.entries(attrs)) {
+    const allowed = Object.hasOwn(ATTRIBUTE_VALUES, key) ? ATTRIBUTE_VALUES[key as keyof MountAttributes] : undefined;
+    if (!allowed) problems.push({ field: `attributes.${key}`, problem: 'is not a mount attribute' });
+    else if (value !== undefined && !allowed.includes(value)) {
+      problems.push({ field: `attributes.${key}`, problem: `must be one of ${allowed.map(show).join(', ')}; got ${show(value)}` });
+    }
+  }
+  return problems;
+}
+
+/**
+ * The option combinations the kernel refuses with EINVAL ("conflicting options: ..."), as
+ * ovl_fs_params_verify() decides them from what was set explicitly.
+ */
+export function optionConflicts(o: OverlayOptions, hasUpper: boolean): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  // Without an upper, follow is treated as on.
+  const redirect = !hasUpper && o.redirectDir === 'follow' ? 'on' : o.redirectDir;
+  if (o.metacopy === 'on' && redirect !== undefined && redirect !== 'on') {
+    problems.push({
+      field: 'options.metacopy',
+      problem: `metacopy=on needs redirect_dir=on, but redirectDir is '${o.redirectDir}' (kernel: conflicting options)`,
+    });
+  }
+  // Without an upper the kernel forces index off first, so an explicit index=on cannot keep nfs_export.
+  const nfsDropped = !hasUpper && o.nfsExport === 'on' && redirect !== 'nofollow';
+  if (o.nfsExport === 'on' && o.index === 'off' && !nfsDropped) {
+    problems.push({ field: 'options.nfsExport', problem: 'nfs_export=on needs index=on, but index is \'off\' (kernel: conflicting options)' });
+  }
+  if (o.nfsExport === 'on' && o.metacopy === 'on' && !nfsDropped) {
+    problems.push({ field: 'options.nfsExport', problem: 'nfs_export=on and metacopy=on exclude each other (kernel: conflicting options)' });
+  }
+  if (o.userxattr === true && o.redirectDir !== undefined && o.redirectDir !== 'nofollow') {
+    problems.push({
+      field: 'options.userxattr',
+      problem: `userxattr allows only redirectDir 'nofollow', got '${o.redirectDir}' (kernel: conflicting options)`,
+    });
+  }
+  if (o.userxattr === true && o.metacopy === 'on') {
+    problems.push({ field: 'options.userxattr', problem: 'userxattr excludes metacopy=on (kernel: conflicting options)' });
+  }
+  if (o.volatile === true && o.fsync !== undefined && o.fsync !== 'volatile') {
+    problems.push({ field: 'options.volatile', problem: `volatile is fsync=volatile, but fsync is '${o.fsync}'` });
+  }
+  return problems;
+}
