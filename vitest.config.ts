@@ -9,9 +9,11 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { test: { name: 'native', include: ['test/native/**/*.test.ts'], execArgv: ['--expose-gc'] } },
+      // unit: the addon cannot load there (test/helpers/no-addon.ts): the pure parts need none.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], setupFiles: ['test/helpers/no-addon.ts'] } },
+      { extends: true, test: { name: 'native', include: ['test/native/**/*.test.ts'], execArgv: ['--expose-gc'] } },
       {
+        extends: true,
         test: {
           name: 'privileged',
           include: ['test/privileged/**/*.test.ts'],
@@ -20,7 +22,7 @@ export default defineConfig({
         },
       },
       // rootless: child processes under `unshare -Urm` run the compiled library (dist/).
-      { test: { name: 'rootless', include: ['test/rootless/**/*.test.ts'], fileParallelism: false } },
+      { extends: true, test: { name: 'rootless', include: ['test/rootless/**/*.test.ts'], fileParallelism: false } },
     ],
   },
 });

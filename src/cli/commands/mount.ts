@@ -109,7 +109,8 @@ function umountOne(target: string, v: Values, results: unknown[]): number {
     if (r.stillInUse) {
       err(`ovl: warning: '${abs}' was busy: detached, but the overlay lives on until its last user is gone, so its work dir '${info.work}' was not cleaned`);
     }
-    for (const p of r.cleaned) err(`ovl: removed ${p}`);
+    // With --json what was removed is in the output; on stderr only for people.
+    if (!v.json) for (const p of r.cleaned) err(`ovl: removed ${p}`);
     results.push({ target: abs, ...r });
     return 0;
   } catch (e) {

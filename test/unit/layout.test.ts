@@ -1,0 +1,129 @@
+/**
+ * The architecture, checked: which folder of src/ may import which (DESIGN: imports point from
+ * the higher layers down, never up), and the pure parts work without the native addon.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { native, nativeLoaded } from '../../src/sys/binding.js';
+
+const SRC = fileURLToPath(new URL('../../src', import.meta.url));
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const p = join(dir, d.name);
+    return d.isDirectory() ? sourceFiles(p) : d.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+interface Import {
+  from: string;
+  /** The specifier as written. */
+  spec: string;
+  /** For a relative import: the folder of src/ it lands in ('' for src/ itself). */
+  folder?: string;
+  typeOnly: boolean;
+}
+
+/** Every static import/export-from and dynamic import() of a file. */
+function importsOf(file: string): Import[] {
+  const text = readFileSync(file, 'utf8');
+  const out: Import[] = [];
+  const from = relative(SRC, file);
+  const add = (spec: string, typeOnly: boolean) => {
+    const imp: Import = { from, spec, typeOnly };
+    if (spec.startsWith('.')) {
+      const target = relative(SRC, resolve(dirname(file), spec));
+      imp.folder = target.includes('/') ? target.split('/')[0]! : '';
+    }
+    out.push(imp);
+  };
+  for (const m of text.matchAll(/^(?:import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?'([^']+)'/gm)) add(m[2]!, m[1] !== undefined);
+  for (const m of text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)) add(m[1]!, false);
+  return out;
+}
+
+const all = sourceFiles(SRC).flatMap(importsOf);
+const folderOf = (i: Import) => (i.from.includes('/') ? i.from.split('/')[0]! : '');
+const inFolder = (folder: string) => all.filter((i) => folderOf(i) === folder);
+const show = (list: Import[]) => list.map((i) => `${i.from} -> ${i.spec}`);
+
+describe('import boundaries', () => {
+  it('finds the imports it checks', () => {
+    expect(all.length).toBeGreaterThan(100);
+    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'cli']));
+  });
+
+  it('spec/ is pure: it imports only spec/ and node:path (no I/O, no addon)', () => {
+    expect(show(inFolder('spec').filter((i) => !(i.folder === 'spec' || i.spec === 'node:path')))).toEqual([]);
+  });
+
+  it('sys/ imports nothing outside itself (Node built-ins aside)', () => {
+    expect(show(inFolder('sys').filter((i) => i.folder !== undefined && i.folder !== 'sys'))).toEqual([]);
+  });
+
+  it('read/ and layers/ never import mount/ (nor the command line)', () => {
+    const bad = [...inFolder('read'), ...inFolder('layers')].filter((i) => i.folder === 'mount' || i.folder === 'cli');
+    expect(show(bad)).toEqual([]);
+  });
+
+  it('read/ does not import layers/ (layers/ reads mounts back through read/, not the other way)', () => {
+    expect(show(inFolder('read').filter((i) => i.folder === 'layers'))).toEqual([]);
+  });
+
+  it('only cli/ imports cli/; the library (index.ts) does not', () => {
+    expect(show(all.filter((i) => i.folder === 'cli' && folderOf(i) !== 'cli'))).toEqual([]);
+  });
+
+  it('the addon is loaded in one place: only sys/binding.ts requires it', () => {
+    const loaders = sourceFiles(SRC).filter((f) => /node-gyp-build|\.node['"]/.test(readFileSync(f, 'utf8')));
+    expect(loaders.map((f) => relative(SRC, f))).toEqual(['sys/binding.ts']);
+  });
+
+  it('mount/plan.ts, the dry run, imports nothing that does I/O', () => {
+    const plan = all.filter((i) => i.from === 'mount/plan.ts' && !i.typeOnly);
+    expect(show(plan.filter((i) => !(i.folder === 'spec' || i.spec === './sequences.js' || i.spec === '../sys/constants.js' || i.spec === 'node:path')))).toEqual([]);
+  });
+});
+
+describe('the pure parts work without the addon', () => {
+  it('this project cannot load it (test/helpers/no-addon.ts), so everything below ran without it', () => {
+    expect(() => native()).toThrow(/unit tests run without it/);
+  });
+
+  it('plan(), formatPlan(), the shape checks and the mount(8) syntax parser', async () => {
+    const { plan, formatPlan, parseMountOptions, specFromMountOptions } = await import('../../src/index.js');
+    const { checkSpecShape } = await import('../../src/spec/shape.js');
+    const spec = specFromMountOptions(['lowerdir=/l/a:/l/b,upperdir=/u,workdir=/w,ro'], '/m');
+    expect(checkSpecShape(spec)).toEqual([]);
+    expect(parseMountOptions(['nosuid'])).toEqual({ attributes: { nosuid: true } });
+    const caps = {
+      kernel: 'x',
+      newMountApi: true,
+      overlay: true,
+      canMount: true,
+      fsContextParser: true,
+      lowerdirPlus: true,
+      datadirPlus: true,
+      layersByFd: true,
+      createExcl: true,
+      userxattr: true,
+      volatile: true,
+      fsync: true,
+      fsyncModes: ['volatile', 'auto', 'strict'],
+      uuidModes: ['off', 'null', 'auto', 'on'],
+      verity: true,
+      overrideCreds: true,
+      statmount: true,
+      statmountOptionArray: true,
+      mountIdUnique: true,
+      moduleDefaults: {},
+      root: true,
+      userNamespace: false,
+      pageSize: 4096,
+    };
+    expect(formatPlan(plan(spec, caps))).toMatch(/^strategy: lowerdir\+/);
+    expect(nativeLoaded()).toBe(false);
+  });
+});
