@@ -194,7 +194,7 @@ function libAsync(spec, L = lib) {
 
 /** The plan's steps as one runSteps batch (fds not kept: closed by the batch), then umount2. */
 function rawSteps(spec) {
-  return lib.plan(spec, lib.probe()).steps.map(({ step }) => {
+  return lib.plan(spec, lib.probeSync()).steps.map(({ step }) => {
     const { keep: _keep, ...rest } = step;
     return rest;
   });
@@ -244,7 +244,7 @@ function mount8(data, target, cwd) {
 
 /** The legacy plan's mount(2) data and, when it names layers relative to a directory, that directory. */
 function legacyData(spec) {
-  const p = lib.plan({ ...spec, strategy: 'legacy' }, lib.probe());
+  const p = lib.plan({ ...spec, strategy: 'legacy' }, lib.probeSync());
   const mount = p.steps.find((s) => s.step.op === 'mount');
   if (mount.dataPieces) throw new Error('legacy plan names layers by fd number: not benchmarked');
   const open = p.steps.find((s) => s.step.op === 'open');
@@ -252,7 +252,7 @@ function legacyData(spec) {
 }
 
 function overlaysUnder(dir) {
-  return lib.readMountInfo().filter((m) => m.fsType === 'overlay' && (m.mountPoint === dir || m.mountPoint.startsWith(dir + '/')));
+  return lib.readMountInfoSync().filter((m) => m.fsType === 'overlay' && (m.mountPoint === dir || m.mountPoint.startsWith(dir + '/')));
 }
 
 /**
@@ -687,7 +687,7 @@ function report() {
 let status = 0;
 try {
   setup();
-  lib.probe();
+  lib.probeSync();
   if (opt.only.includes('mount')) await benchMount();
   if (opt.only.includes('concurrency')) await benchConcurrency();
   if (opt.only.includes('markers')) await benchMarkers();

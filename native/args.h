@@ -38,8 +38,9 @@ inline bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, i
   return true;
 }
 
-// An fd operand from a JS value: one of our handles (leased for the call) or a raw fd >= 0.
-inline bool FdFromValue(Napi::Env env, Napi::Value v, const std::string& name, FdArg& out) {
+// An fd operand from a JS value: one of our handles or a raw fd >= 0. A handle is leased (kept
+// open and alive) when `lease`: for a call that runs after this one returns.
+inline bool FdFromValue(Napi::Env env, Napi::Value v, const std::string& name, FdArg& out, bool lease = true) {
   if (FdHandle* h = FdHandle::From(v)) {
     if (h->closed()) {
       ThrowTypeError(env, "The \"" + name + "\" handle is closed");
@@ -47,7 +48,7 @@ inline bool FdFromValue(Napi::Env env, Napi::Value v, const std::string& name, F
     }
     out.fd = h->fd();
     out.kind = h->kind();
-    out.lease = FdLease(h);
+    if (lease) out.lease = FdLease(h);
     return true;
   }
   if (v.IsNumber()) {

@@ -77,8 +77,13 @@ struct RunStepsOp {
   std::vector<FdArg> external;
   std::vector<int> fds;  // fd made by each step, -1 when none or closed
   std::vector<std::string> messages;
-  Napi::Reference<Napi::Float64Array> statx_out;
+  // Where statx results go: the caller's Float64Array. A sync call writes through the pointer
+  // while the array is on its stack; an async one holds a reference until its Result.
+  Napi::Reference<Napi::Float64Array> statx_ref;
+  double* statx_data = nullptr;
+  size_t statx_len = 0;
   bool single = false;
+  bool async = false;  // set by RunAsync (worker.h)
   SysError err;
 
   bool Fail(Napi::Env env, size_t i, const std::string& problem) {
@@ -167,25 +172,30 @@ struct RunStepsOp {
     auto is_f64 = [](Napi::Value v) {
       return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array;
     };
-    if (!is_f64(info[0]) || !info[1].IsArray() || !(info[2].IsArray() || info[2].IsUndefined()) || !info[3].IsArray() ||
-        !is_f64(info[4]) || !info[5].IsBoolean()) {
-      ThrowTypeError(env, "runSteps(nums: Float64Array, strs: Array, bufs: Array | undefined, handles: Array, statx: Float64Array, single: boolean)");
+    if (!is_f64(info[0]) || !info[1].IsNumber() || !info[2].IsArray() || !(info[3].IsArray() || info[3].IsUndefined()) ||
+        !info[4].IsArray() || !is_f64(info[5]) || !info[6].IsBoolean()) {
+      ThrowTypeError(env, "runSteps(nums: Float64Array, count: number, strs: Array, bufs: Array | undefined, handles: Array, statx: Float64Array, single: boolean)");
       return false;
     }
     Napi::Float64Array nums = info[0].As<Napi::Float64Array>();
-    Napi::Array strs = info[1].As<Napi::Array>();
-    Napi::Array handles = info[3].As<Napi::Array>();
-    single = info[5].As<Napi::Boolean>().Value();
-    size_t n = nums.ElementLength() / schema::kNumsPerStep;
-    if (nums.ElementLength() != n * schema::kNumsPerStep || strs.Length() != n * schema::kStrSlots ||
-        (single && n != 1)) {
+    double count = info[1].As<Napi::Number>().DoubleValue();
+    Napi::Array strs = info[2].As<Napi::Array>();
+    Napi::Array handles = info[4].As<Napi::Array>();
+    single = info[6].As<Napi::Boolean>().Value();
+    // The arrays may be longer than the steps (TypeScript reuses them): `count` says how many.
+    if (!(count >= 0 && std::floor(count) == count && count * schema::kNumsPerStep <= nums.ElementLength() &&
+          count * schema::kStrSlots <= strs.Length()) || (single && count != 1)) {
       ThrowRangeError(env, "runSteps: the packed steps do not match the step schema");
       return false;
     }
-    statx_out = Napi::Persistent(info[4].As<Napi::Float64Array>());
+    size_t n = static_cast<size_t>(count);
+    Napi::Float64Array statx = info[5].As<Napi::Float64Array>();
+    if (async) statx_ref = Napi::Persistent(statx);
+    statx_data = statx.Data();
+    statx_len = statx.ElementLength();
     external.resize(handles.Length());
     for (uint32_t k = 0; k < handles.Length(); k++) {
-      if (!FdFromValue(env, handles.Get(k), "handles[" + std::to_string(k) + "]", external[k])) return false;
+      if (!FdFromValue(env, handles.Get(k), "handles[" + std::to_string(k) + "]", external[k], async)) return false;
     }
     const double* num = nums.Data();
     steps.resize(n);
@@ -217,7 +227,7 @@ struct RunStepsOp {
         if (!ParseStr(env, i, s, k, strs.Get(static_cast<uint32_t>(i * schema::kStrSlots + k)))) return false;
       }
       if (s.info->buf != nullptr) {
-        Napi::Value b = info[2].IsArray() ? info[2].As<Napi::Array>().Get(static_cast<uint32_t>(i)) : env.Undefined();
+        Napi::Value b = info[3].IsArray() ? info[3].As<Napi::Array>().Get(static_cast<uint32_t>(i)) : env.Undefined();
         if (!b.IsBuffer()) return Fail(env, i, Quote(s.info->buf) + " must be a Buffer");
         auto buf = b.As<Napi::Buffer<char>>();
         s.bytes.assign(buf.Data(), buf.Data() + buf.Length());
@@ -228,7 +238,7 @@ struct RunStepsOp {
     fds.assign(n, -1);
     // Each statx step writes its fields at its index (a single call at 0).
     for (size_t i = 0; i < n; i++) {
-      if (steps[i].op == Op::kStatx && statx_out.Value().ElementLength() < ((single ? 0 : i) + 1) * kStatxFields) {
+      if (steps[i].op == Op::kStatx && statx_len < ((single ? 0 : i) + 1) * kStatxFields) {
         ThrowRangeError(env, "runSteps: the statx buffer is too small");
         return false;
       }
@@ -264,6 +274,8 @@ struct RunStepsOp {
       case Op::kClose:
         CloseStepFd(static_cast<size_t>(s.fd[Close::kFd].step));
         return 0;
+      case Op::kReadFile:
+        return CallReadFile(s.Str(ReadFile::kPath), s.bytes, e);
       case Op::kFsopen:
         return CallFsopen(s.Str(Fsopen::kFsname), s.U32(Fsopen::kFlags), e);
       case Op::kFspick:
@@ -327,6 +339,10 @@ struct RunStepsOp {
                          s.U32(Mknod::kMinor), e);
       case Op::kRealpath:
         return CallRealpath(s.Str(Realpath::kPath), s.text, e);
+      case Op::kStatfs:
+        return CallStatfs(s.Str(Statfs::kPath), s.number, e);
+      case Op::kReaddir:
+        return CallReaddir(s.Str(Readdir::kPath), s.messages, s.bytes, e);
       case Op::kGetxattr:
         return CallGetxattr({&s.Str(Getxattr::kPath), -1, s.Bool(Getxattr::kFollow)}, s.Str(Getxattr::kName), s.bytes, e);
       case Op::kSetxattr: {
@@ -420,8 +436,9 @@ struct RunStepsOp {
         has_id ? static_cast<double>(st.stx_mnt_id) : NAN,
         has_id ? ((st.stx_mask & STATX_MNT_ID_UNIQUE) != 0 ? 1.0 : 0.0) : NAN,
     };
-    double* out = statx_out.Value().Data() + at * kStatxFields;
-    std::copy(fields, fields + kStatxFields, out);
+    // An async call's array may have moved (its buffer cannot be detached, but be exact): ask again.
+    double* base = async ? statx_ref.Value().Data() : statx_data;
+    std::copy(fields, fields + kStatxFields, base + at * kStatxFields);
   }
 
   // The step's result: a handle, bytes, names, ... or undefined (statx results go to statx_out).
@@ -452,22 +469,32 @@ struct RunStepsOp {
         return Napi::String::New(env, s.text);
       case schema::Result::kStatmount:
         return StatmountObject(env, s.bytes);
+      case schema::Result::kEntries: {
+        // [names, types]: the types one character (DT_*) per name, a string being cheaper to
+        // make than a Buffer.
+        Napi::Array pair = Napi::Array::New(env, 2);
+        pair.Set(0u, Strings(env, s.messages));
+        napi_value types;
+        napi_create_string_latin1(env, s.bytes.data(), s.bytes.size(), &types);
+        pair.Set(1u, Napi::Value(env, types));
+        return pair;
+      }
     }
     return env.Undefined();
   }
 
+  // A batch's results, one per step; when the kernel logged messages on the batch's fs
+  // contexts, they follow as one more element (an array of strings).
   Napi::Value Result(Napi::Env env) {
     if (single) return StepResult(env, 0);
-    Napi::Array results = Napi::Array::New(env, steps.size());
+    Napi::Array results = Napi::Array::New(env, steps.size() + (messages.empty() ? 0 : 1));
     for (size_t i = 0; i < steps.size(); i++) {
       Napi::Value r = StepResult(env, i);
       if (env.IsExceptionPending()) return env.Undefined();
       if (!r.IsUndefined()) results.Set(static_cast<uint32_t>(i), r);
     }
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("results", results);
-    out.Set("kernelMessages", Strings(env, messages));
-    return out;
+    if (!messages.empty()) results.Set(static_cast<uint32_t>(steps.size()), Strings(env, messages));
+    return results;
   }
 
   RunStepsOp() = default;

@@ -19,6 +19,8 @@ namespace ovl {
 // fd.cc
 int CallOpen(int dirfd, const std::string& path, unsigned flags, unsigned mode, SysError& err);
 int CallLseek(int fd, int64_t offset, unsigned whence, int64_t& result, SysError& err);
+// The whole file at `path` into `out` (open, read to the end, close): procfs files have no size.
+int CallReadFile(const std::string& path, std::vector<char>& out, SysError& err);
 
 // mount_api.cc
 int CallFsopen(const std::string& fsname, unsigned flags, SysError& err);
@@ -54,6 +56,11 @@ int CallStatmount(uint64_t mnt_id, uint64_t mask, std::vector<char>& buf, SysErr
 int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major, unsigned minor, SysError& err);
 int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, struct statx* st, SysError& err);
 int CallRealpath(const std::string& path, std::string& out, SysError& err);
+// A directory's entries (without . and ..) and their types as d_type gives them (DT_*);
+// where the filesystem gives DT_UNKNOWN, the type comes from fstatat(AT_SYMLINK_NOFOLLOW).
+int CallReaddir(const std::string& path, std::vector<std::string>& names, std::vector<char>& types, SysError& err);
+// statfs(2): the filesystem's magic number (f_type) in `type`.
+int CallStatfs(const std::string& path, int64_t& type, SysError& err);
 
 // xattr.cc. A path target uses the l*xattr calls unless `follow`; an fd target (fd >= 0) the
 // f*xattr ones. Values and name lists are read with retries while their size changes.

@@ -15,6 +15,31 @@ int CallOpen(int dirfd, const std::string& path, unsigned flags, unsigned mode, 
   return rc;
 }
 
+int CallReadFile(const std::string& path, std::vector<char>& out, SysError& err) {
+  int fd = RawResult(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (err.Check(fd, "open")) {
+    err.path = path;
+    return fd;
+  }
+  out.assign(4096, 0);
+  size_t used = 0;
+  for (;;) {
+    if (used == out.size()) out.resize(out.size() * 2);
+    int n = SysRead(fd, out.data() + used, out.size() - used);
+    if (n < 0) {
+      SysClose(fd);
+      err.Check(n, "read");
+      err.path = path;
+      return n;
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  out.resize(used);
+  SysClose(fd);
+  return 0;
+}
+
 int CallLseek(int fd, int64_t offset, unsigned whence, int64_t& result, SysError& err) {
   off_t r = lseek(fd, static_cast<off_t>(offset), static_cast<int>(whence));
   if (r < 0) {

@@ -1,7 +1,12 @@
 // Filesystem nodes: mknodat(2) (whiteouts are char devices 0/0), statx(2) with the mount id,
-// and realpath(3) (validation resolves every layer's path in the same batch as its statx).
+// realpath(3) (validation resolves every layer's path in the same batch as its statx), and
+// statfs(2) (which filesystem a directory is on: an overlay cannot be an upper).
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
+
+#include <dirent.h>
+#include <fcntl.h>
 
 #include <climits>
 #include <cstdlib>
@@ -34,6 +39,55 @@ int CallRealpath(const std::string& path, std::string& out, SysError& err) {
     return rc;
   }
   out = buf;
+  return 0;
+}
+
+int CallReaddir(const std::string& path, std::vector<std::string>& names, std::vector<char>& types, SysError& err) {
+  int fd = RawResult(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (err.Check(fd, "scandir")) {
+    err.path = path;
+    return fd;
+  }
+  DIR* dir = fdopendir(fd);
+  if (dir == nullptr) {
+    int rc = -errno;
+    SysClose(fd);
+    err.Check(rc, "scandir");
+    err.path = path;
+    return rc;
+  }
+  for (;;) {
+    errno = 0;
+    struct dirent* d = readdir(dir);
+    if (d == nullptr) {
+      int rc = -errno;
+      if (rc == 0) break;
+      closedir(dir);
+      err.Check(rc, "scandir");
+      err.path = path;
+      return rc;
+    }
+    if (d->d_name[0] == '.' && (d->d_name[1] == '\0' || (d->d_name[1] == '.' && d->d_name[2] == '\0'))) continue;
+    unsigned char type = d->d_type;
+    if (type == DT_UNKNOWN) {
+      struct stat st {};
+      if (fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) type = static_cast<unsigned char>(IFTODT(st.st_mode));
+    }
+    names.emplace_back(d->d_name);
+    types.push_back(static_cast<char>(type));
+  }
+  closedir(dir);
+  return 0;
+}
+
+int CallStatfs(const std::string& path, int64_t& type, SysError& err) {
+  struct statfs st {};
+  int rc = RawResult(statfs(path.c_str(), &st));
+  if (err.Check(rc, "statfs")) {
+    err.path = path;
+    return rc;
+  }
+  type = static_cast<int64_t>(st.f_type);
   return 0;
 }
 

@@ -17,42 +17,45 @@ enum class Op : uint32_t {
   kOpen = 0,
   kLseek = 1,
   kClose = 2,
-  kFsopen = 3,
-  kFspick = 4,
-  kFsconfigSetFlag = 5,
-  kFsconfigSetString = 6,
-  kFsconfigSetBinary = 7,
-  kFsconfigSetPath = 8,
-  kFsconfigSetFd = 9,
-  kFsconfigCreate = 10,
-  kFsconfigCreateExcl = 11,
-  kFsconfigReconfigure = 12,
-  kFsReadLog = 13,
-  kFsmount = 14,
-  kMoveMount = 15,
-  kOpenTree = 16,
-  kMountSetattr = 17,
-  kMount = 18,
-  kUmount2 = 19,
-  kStatmount = 20,
-  kStatx = 21,
-  kMknod = 22,
-  kRealpath = 23,
-  kGetxattr = 24,
-  kSetxattr = 25,
-  kListxattr = 26,
-  kRemovexattr = 27,
-  kFgetxattr = 28,
-  kFsetxattr = 29,
-  kFlistxattr = 30,
-  kFremovexattr = 31,
+  kReadFile = 3,
+  kFsopen = 4,
+  kFspick = 5,
+  kFsconfigSetFlag = 6,
+  kFsconfigSetString = 7,
+  kFsconfigSetBinary = 8,
+  kFsconfigSetPath = 9,
+  kFsconfigSetFd = 10,
+  kFsconfigCreate = 11,
+  kFsconfigCreateExcl = 12,
+  kFsconfigReconfigure = 13,
+  kFsReadLog = 14,
+  kFsmount = 15,
+  kMoveMount = 16,
+  kOpenTree = 17,
+  kMountSetattr = 18,
+  kMount = 19,
+  kUmount2 = 20,
+  kStatmount = 21,
+  kStatx = 22,
+  kMknod = 23,
+  kRealpath = 24,
+  kReaddir = 25,
+  kStatfs = 26,
+  kGetxattr = 27,
+  kSetxattr = 28,
+  kListxattr = 29,
+  kRemovexattr = 30,
+  kFgetxattr = 31,
+  kFsetxattr = 32,
+  kFlistxattr = 33,
+  kFremovexattr = 34,
 };
-constexpr uint32_t kOpCount = 32;
+constexpr uint32_t kOpCount = 35;
 
 enum class FdKind : uint8_t { kNone, kFd, kFdOrCwd, kFs, kStep };
 enum class NumKind : uint8_t { kNone, kU32, kU64, kInt, kBool };
 enum class StrKind : uint8_t { kNone, kStr, kOptStr };
-enum class Result : uint8_t { kNone, kStatx, kBuffer, kNames, kMessages, kNumber, kString, kStatmount };
+enum class Result : uint8_t { kNone, kStatx, kBuffer, kNames, kMessages, kNumber, kString, kStatmount, kEntries };
 
 struct Field {
   const char* name;  // nullptr: slot unused
@@ -74,6 +77,7 @@ inline constexpr OpInfo kOps[kOpCount] = {
     {"open", "open", "file", Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"mode", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"lseek", "lseek", nullptr, Result::kNumber, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{"offset", static_cast<uint8_t>(NumKind::kInt)}, {"whence", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"close", "close", nullptr, Result::kNone, {{"fd", static_cast<uint8_t>(FdKind::kStep)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
+    {"readFile", "read", nullptr, Result::kBuffer, {{nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"fsopen", "fsopen", "fs", Result::kNone, {{nullptr, 0}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"fsname", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"fspick", "fspick", "fs", Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"fsconfigSetFlag", "fsconfig", nullptr, Result::kNone, {{"fs", static_cast<uint8_t>(FdKind::kFs)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"key", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
@@ -95,6 +99,8 @@ inline constexpr OpInfo kOps[kOpCount] = {
     {"statx", "statx", nullptr, Result::kStatx, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"mask", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"mknod", "mknod", nullptr, Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"mode", static_cast<uint8_t>(NumKind::kU32)}, {"major", static_cast<uint8_t>(NumKind::kU32)}, {"minor", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"realpath", "realpath", nullptr, Result::kString, {{nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
+    {"readdir", "scandir", nullptr, Result::kEntries, {{nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
+    {"statfs", "statfs", nullptr, Result::kNumber, {{nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"getxattr", "getxattr", nullptr, Result::kBuffer, {{nullptr, 0}, {nullptr, 0}}, {{"follow", static_cast<uint8_t>(NumKind::kBool)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"setxattr", "setxattr", nullptr, Result::kNone, {{nullptr, 0}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"follow", static_cast<uint8_t>(NumKind::kBool)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, "value"},
     {"listxattr", "listxattr", nullptr, Result::kNames, {{nullptr, 0}, {nullptr, 0}}, {{"follow", static_cast<uint8_t>(NumKind::kBool)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
@@ -109,6 +115,7 @@ inline constexpr OpInfo kOps[kOpCount] = {
 struct Open { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kMode = 1; };
 struct Lseek { static constexpr int kFd = 0; static constexpr int kOffset = 0; static constexpr int kWhence = 1; };
 struct Close { static constexpr int kFd = 0; };
+struct ReadFile { static constexpr int kPath = 0; };
 struct Fsopen { static constexpr int kFsname = 0; static constexpr int kFlags = 0; };
 struct Fspick { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; };
 struct FsconfigSetFlag { static constexpr int kFs = 0; static constexpr int kKey = 0; };
@@ -130,6 +137,8 @@ struct Statmount { static constexpr int kMountId = 0; static constexpr int kMask
 struct Statx { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kMask = 1; };
 struct Mknod { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kMode = 0; static constexpr int kMajor = 1; static constexpr int kMinor = 2; };
 struct Realpath { static constexpr int kPath = 0; };
+struct Readdir { static constexpr int kPath = 0; };
+struct Statfs { static constexpr int kPath = 0; };
 struct Getxattr { static constexpr int kPath = 0; static constexpr int kName = 1; static constexpr int kFollow = 0; };
 struct Setxattr { static constexpr int kPath = 0; static constexpr int kName = 1; static constexpr int kFlags = 0; static constexpr int kFollow = 1; };
 struct Listxattr { static constexpr int kPath = 0; static constexpr int kFollow = 0; };

@@ -70,6 +70,8 @@ template <class Op>
 Napi::Value RunAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Op op;
+  // An Op that can tell: what Parse keeps must outlive this call (references, leases).
+  if constexpr (requires { op.async; }) op.async = true;
   if (!op.Parse(info)) return env.Undefined();
   auto* worker = new OpWorker<Op>(env, std::move(op));
   Napi::Promise promise = worker->Promise();

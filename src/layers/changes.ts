@@ -11,9 +11,10 @@
  * a time); changes() does that I/O off the main thread, changesSync() on it.
  */
 import { join, posix } from 'node:path';
-import { isRequest, perform, performAsync, readdir, type Request } from '../sys/io.js';
+import { direntries, isRequest, perform, performAsync, readdir, type DirEntry, type Request } from '../sys/io.js';
+import type { Step } from '../sys/steps.js';
 import { LayerStack, type LayerDir, type Listed } from './lookup.js';
-import { statPaths, type PathInfo, type ReadNamespace } from './paths.js';
+import { askPaths, statPaths, type PathInfo, type ReadNamespace } from './paths.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 
@@ -63,15 +64,23 @@ class Walker {
    * at once: directories (opaque, redirect), character devices (whiteouts are 0/0) and files
    * that were there before (a metacopy copy-up).
    */
-  *readUpperDir(real: string, before: ReadonlyMap<string, Listed>): Walk<UpperEntry[]> {
-    let dirents;
-    try {
-      dirents = yield* readdir(real);
-    } catch {
-      return [];
+  *readUpperDir(real: string, before: ReadonlyMap<string, Listed>, listed?: DirEntry[]): Walk<UpperEntry[]> {
+    let dirents = listed;
+    if (dirents === undefined) {
+      try {
+        dirents = yield* readdir(real);
+      } catch {
+        return [];
+      }
     }
+    // A directory's xattrs (opaque, redirect), a device's numbers, a file's metacopy xattr: each
+    // only what it can tell, all in one batch. The dirent says the type.
     const look = dirents.filter((d) => d.isDirectory() || d.isCharacterDevice() || (d.isFile() && before.has(d.name)));
-    const infos = yield* statPaths(look.map((d) => join(real, d.name)), UPPER_XATTRS, this.ns, ['dir', 'file']);
+    const infos = yield* askPaths(
+      look.map((d) => ({ path: join(real, d.name), stat: d.isCharacterDevice(), xattrs: !d.isCharacterDevice() })),
+      UPPER_XATTRS,
+      this.ns,
+    );
     const byName = new Map(look.map((d, i) => [d.name, infos[i]]));
     return dirents.map((d) => {
       const info = byName.get(d.name);
@@ -99,14 +108,45 @@ class Walker {
    * its content comes from lower layers only); `afterLower`: the lower dirs merged into it now;
    * `beforeDirs`: the lower dirs it had before (null when it did not exist).
    */
-  *walk(path: string, upperDir: string | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null): Walk {
+  /**
+   * Reads ahead for the loop over a directory's names, in one batch: the listing of every upper
+   * subdirectory, and what the lower layers hold at each subdirectory's name (the lookups the
+   * loop makes next). One call per directory instead of one per subdirectory and lower layer.
+   */
+  *readAhead(upper: readonly UpperEntry[], afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null): Walk<{ listings: Map<string, DirEntry[]>; looked: string[] }> {
+    const subdirs = upper.filter((e) => e.dir);
+    const looked: string[] = [];
+    for (const e of subdirs) {
+      // Opaque or redirected: lowerBelow() looks elsewhere or nowhere.
+      if (e.info?.xattr('opaque') !== undefined || e.info?.xattr('redirect') !== undefined) continue;
+      looked.push(...this.lowers.lookupPaths(afterLower, e.name));
+      if (beforeDirs !== null && !sameDirs(afterLower, beforeDirs)) looked.push(...this.lowers.lookupPaths(beforeDirs, e.name));
+    }
+    const extra: { steps: Step[]; results?: unknown[] } = { steps: subdirs.map((e): Step => ({ op: 'readdir', path: e.real, recordError: true })) };
+    const infos = yield* askPaths(
+      looked.map((path) => ({ path, stat: true, xattrs: true })),
+      LayerStack.ENTRY_XATTRS,
+      this.ns,
+      extra,
+    );
+    this.lowers.keep(looked, infos);
+    const listings = new Map<string, DirEntry[]>();
+    subdirs.forEach((e, i) => {
+      const r = extra.results?.[i];
+      if (r !== undefined && !(r instanceof Error)) listings.set(e.name, direntries(r));
+    });
+    return { listings, looked };
+  }
+
+  *walk(path: string, upperDir: string | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null, upperListing?: DirEntry[]): Walk {
     const before: Map<string, Listed> = beforeDirs ? yield* this.lowers.listDirs(beforeDirs) : new Map();
-    const upper = upperDir !== undefined ? yield* this.readUpperDir(upperDir, before) : [];
+    const upper = upperDir !== undefined ? yield* this.readUpperDir(upperDir, before, upperListing) : [];
     const upperByName = new Map(upper.map((e) => [e.name, e]));
     // The lower dirs of before, still merged (no opaque, no redirect): listed once.
     const same = beforeDirs !== null && afterLower.length > 0 && sameDirs(afterLower, beforeDirs);
     const afterFromLower = same ? before : afterLower.length > 0 ? yield* this.lowers.listDirs(afterLower) : new Map<string, Listed>();
     const names = [...new Set([...before.keys(), ...upperByName.keys(), ...afterFromLower.keys()])].sort();
+    const { listings, looked } = yield* this.readAhead(upper, afterLower, beforeDirs);
 
     for (const name of names) {
       const child = path === '/' ? `/${name}` : `${path}/${name}`;
@@ -139,8 +179,9 @@ class Walker {
         if (!up.dir && up.info?.xattr('metacopy') !== undefined) change.cause = 'metacopy';
         yield change;
       }
-      if (up.dir) yield* this.walk(child, up.real, childAfter, up.dir && inBefore?.kind === 'dir' ? childBefore : null);
+      if (up.dir) yield* this.walk(child, up.real, childAfter, up.dir && inBefore?.kind === 'dir' ? childBefore : null, listings.get(name));
     }
+    this.lowers.drop(looked);
   }
 
   *childLower(parent: readonly LayerDir[], name: string): Walk<LayerDir[]> {

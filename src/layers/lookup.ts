@@ -118,6 +118,8 @@ export class LayerStack {
   readonly followRedirects: boolean;
   readonly #dirs = new Map<string, LayerDir[] | Resolution>();
   readonly #below = new Map<number, LayerStack>();
+  /** Entries read ahead (prefetch()), by real path: a lookup takes them without I/O. */
+  readonly #ahead = new Map<string, LayerEntry | undefined>();
 
   constructor(layers: readonly string[], options: ResolveOptions = {}) {
     this.layers = layers;
@@ -161,7 +163,7 @@ export class LayerStack {
       const parent = queue[i]!;
       const layerPath = posix.join(parent.path, lookName);
       const real = join(this.layers[parent.layer]!, layerPath);
-      const entry = yield* layerEntry(real, this.namespace);
+      const entry = this.#ahead.has(real) ? this.#ahead.get(real) : yield* layerEntry(real, this.namespace);
       if (!entry) continue;
       if (entry.kind === 'whiteout') {
         if (!first) return { found: false, whiteout: true, layer: parent.layer, realPath: real };
@@ -193,6 +195,24 @@ export class LayerStack {
     }
     if (!first) return { found: false, whiteout: false };
     return first.kind === 'dir' ? { ...first, mergedFrom: merged } : first;
+  }
+
+  /** The real paths a lookup of `name` in the merged directory `parents` looks at first (no redirects). */
+  lookupPaths(parents: readonly LayerDir[], name: string): string[] {
+    return parents.map((p) => join(this.layers[p.layer]!, p.path, name));
+  }
+
+  /** The entry questions for `paths`, to ask in one batch with others; then keep() the answers. */
+  static readonly ENTRY_XATTRS = ENTRY_XATTRS;
+
+  /** Keeps entries read ahead (by real path) for the lookups that come next. */
+  keep(paths: readonly string[], infos: ReadonlyArray<PathInfo | undefined>): void {
+    paths.forEach((p, i) => this.#ahead.set(p, entryOf(infos[i])));
+  }
+
+  /** Drops entries read ahead (their directory is done). */
+  drop(paths: readonly string[]): void {
+    for (const p of paths) this.#ahead.delete(p);
   }
 
   /** The stack of the layers below `layer` (indices from 0 again), for absolute redirects. */

@@ -7,7 +7,7 @@
  */
 import { OverlayError } from '../spec/errors.js';
 import { isHandle } from '../sys/args.js';
-import { runAsync, runSync, type Task } from '../sys/io.js';
+import { runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult, StepsResult } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 import { specPaths } from '../spec/shape.js';
@@ -16,11 +16,11 @@ import { remember } from '../read/records.js';
 import { attachTask, remap } from './attach.js';
 import { mountFailure } from './failure.js';
 import { MAKE_HANDLE, OverlayMount } from './handle.js';
-import { closeKernelLog, openKernelLog, type KernelLogCursor } from './kmsg.js';
+import { closeKernelLog, kernelLogCursor, kernelLogSteps } from './kmsg.js';
 import { plan as makePlan, type MountPlan } from './plan.js';
 import { capabilitiesTask, type Capabilities } from './probe.js';
 import { validateTask, type DirIdentity } from './validate.js';
-import { prepareWorkdir, releaseWorkdir, undoPrepare } from './workdir.js';
+import { prepareWorkdir, releaseWorkdir, undoPrepare, workdirQuestions, type PreparedWorkdir } from './workdir.js';
 
 export interface MountOverlayOptions {
   /** Use this capability report instead of probe() (e.g. to plan for another kernel). */
@@ -80,7 +80,16 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
   const validated = yield* validateTask(spec);
   const caps = options.capabilities ?? (yield* capabilitiesTask());
   const plan = makePlan(spec, caps);
-  const prepared = yield* prepareWorkdir(plan.spec, validated.reals);
+  // One batch for what comes before the mount: a kernel log cursor, and the workdir's questions.
+  const preflight = yield* steps([...kernelLogSteps(0), ...workdirQuestions(plan.spec)]);
+  const cursor = kernelLogCursor(preflight.results, 0);
+  let prepared: PreparedWorkdir;
+  try {
+    prepared = yield* prepareWorkdir(plan.spec, validated.reals, preflight.results, 2);
+  } catch (e) {
+    closeKernelLog(cursor);
+    throw e;
+  }
   const startedAlone = attemptsInFlight === 0;
   attemptsInFlight++;
   const serial = ++attemptsStarted;
@@ -91,10 +100,7 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
     ended = true;
     return startedAlone && attemptsStarted === serial;
   };
-  let cursor: KernelLogCursor | null = null;
   try {
-    // The work dir may have just been made: it is what gets mounted now.
-    cursor = yield* openKernelLog();
     const paths = specPaths(plan.spec).map((p) => p.path);
     const attached = yield* attachTask(
       { steps: plan.steps, openPhase: plan.openPhase, target: plan.spec.target },
@@ -121,7 +127,7 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
     yield* undoPrepare(prepared);
     throw e;
   } finally {
-    yield* closeKernelLog(cursor);
+    closeKernelLog(cursor);
   }
 }
 

@@ -8,7 +8,7 @@
 import { release } from 'node:os';
 import { O, STATMOUNT, STATX } from '../sys/constants.js';
 import { isSystemError } from '../sys/errors.js';
-import { readFile, readText, runAsync, runSync, steps, type Task } from '../sys/io.js';
+import { runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 
@@ -94,29 +94,24 @@ export function probedCapabilities(): Capabilities | undefined {
   return cached;
 }
 
-function* readParam(name: string): Task<string | undefined> {
-  try {
-    return (yield* readText(`/sys/module/overlay/parameters/${name}`)).trim();
-  } catch {
-    return undefined;
-  }
-}
+const PARAMS = ['redirect_dir', 'redirect_always_follow', 'index', 'nfs_export', 'metacopy', 'xino_auto', 'redirect_max'] as const;
+const YES_NO: ReadonlyArray<[(typeof PARAMS)[number], Exclude<keyof ModuleDefaults, 'redirectMax'>]> = [
+  ['redirect_dir', 'redirectDir'],
+  ['redirect_always_follow', 'redirectAlwaysFollow'],
+  ['index', 'index'],
+  ['nfs_export', 'nfsExport'],
+  ['metacopy', 'metacopy'],
+  ['xino_auto', 'xinoAuto'],
+];
 
-function* moduleDefaults(): Task<ModuleDefaults> {
+/** The module parameters from /sys/module/overlay/parameters, read as steps of the probe's batch. */
+function moduleDefaults(read: (name: string) => string | undefined): ModuleDefaults {
   const out: ModuleDefaults = {};
-  const yn: Array<[string, Exclude<keyof ModuleDefaults, 'redirectMax'>]> = [
-    ['redirect_dir', 'redirectDir'],
-    ['redirect_always_follow', 'redirectAlwaysFollow'],
-    ['index', 'index'],
-    ['nfs_export', 'nfsExport'],
-    ['metacopy', 'metacopy'],
-    ['xino_auto', 'xinoAuto'],
-  ];
-  for (const [name, key] of yn) {
-    const v = yield* readParam(name);
+  for (const [name, key] of YES_NO) {
+    const v = read(name);
     if (v !== undefined) out[key] = v === 'Y';
   }
-  const max = yield* readParam('redirect_max');
+  const max = read('redirect_max');
   if (max !== undefined && /^\d+$/.test(max)) out.redirectMax = Number(max);
   return out;
 }
@@ -127,25 +122,12 @@ export function isInitialUidMap(uidMap: string): boolean {
   return map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295';
 }
 
-function* inUserNamespace(): Task<boolean> {
-  try {
-    return !isInitialUidMap(yield* readText('/proc/self/uid_map'));
-  } catch {
-    return false;
-  }
-}
-
 /** AT_PAGESZ from the ELF auxiliary vector (Node has no sysconf). */
-function* pageSize(): Task<number> {
-  try {
-    const auxv = yield* readFile('/proc/self/auxv');
-    for (let i = 0; i + 16 <= auxv.length; i += 16) {
-      const type = Number(auxv.readBigUInt64LE(i));
-      if (type === 6) return Number(auxv.readBigUInt64LE(i + 8));
-      if (type === 0) break;
-    }
-  } catch {
-    /* fall through */
+function pageSizeOf(auxv: Buffer | undefined): number {
+  for (let i = 0; auxv !== undefined && i + 16 <= auxv.length; i += 16) {
+    const type = Number(auxv.readBigUInt64LE(i));
+    if (type === 6) return Number(auxv.readBigUInt64LE(i + 8));
+    if (type === 0) break;
   }
   return 4096;
 }
@@ -181,6 +163,9 @@ const Q = {
   datadirPlus: 17,
   trial: 18,
   createExcl: 19,
+  uidMap: 20,
+  auxv: 21,
+  params: 22, // one per PARAMS entry
 } as const;
 const UUID_MODES = ['off', 'null', 'auto', 'on'] as const;
 const FSYNC_MODES = ['volatile', 'auto', 'strict'] as const;
@@ -206,11 +191,17 @@ function probeSteps(): Step[] {
     // created either way.
     { op: 'fsopen', fsname: 'overlay', ...r },
     { op: 'fsconfigCreateExcl', fs: Q.trial, ...r },
+    { op: 'readFile', path: '/proc/self/uid_map', ...r },
+    { op: 'readFile', path: '/proc/self/auxv', ...r },
+    ...PARAMS.map((p): Step => ({ op: 'readFile', path: `/sys/module/overlay/parameters/${p}`, ...r })),
   ];
   return list;
 }
 
 function* probeTask(): Task<Capabilities> {
+  const { results } = yield* steps(probeSteps());
+  const text = (i: number) => (Buffer.isBuffer(results[i]) ? (results[i] as Buffer).toString('utf8') : undefined);
+  const uidMap = text(Q.uidMap);
   const caps: Capabilities = {
     kernel: release(),
     newMountApi: false,
@@ -231,13 +222,12 @@ function* probeTask(): Task<Capabilities> {
     statmount: false,
     statmountOptionArray: false,
     mountIdUnique: false,
-    moduleDefaults: yield* moduleDefaults(),
+    moduleDefaults: moduleDefaults((name) => text(Q.params + PARAMS.indexOf(name as (typeof PARAMS)[number]))?.trim()),
     root: process.geteuid?.() === 0,
-    userNamespace: yield* inUserNamespace(),
-    pageSize: yield* pageSize(),
+    userNamespace: uidMap !== undefined && !isInitialUidMap(uidMap),
+    pageSize: pageSizeOf(Buffer.isBuffer(results[Q.auxv]) ? (results[Q.auxv] as Buffer) : undefined),
   };
 
-  const { results } = yield* steps(probeSteps());
   const st = results[Q.statx];
   if (!(st instanceof Error)) {
     const s = st as StatxResult;

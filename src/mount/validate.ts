@@ -6,7 +6,7 @@
  */
 import { basename, dirname, normalize, resolve, sep } from 'node:path';
 import { AT, S, STATX } from '../sys/constants.js';
-import { runAsync, runSync, statfs, steps, type Task } from '../sys/io.js';
+import { runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 import { OverlaySpecError, type SpecProblem } from '../spec/errors.js';
@@ -111,6 +111,8 @@ export function* validateTask(spec: OverlaySpec): Task<Validated> {
   });
   // A work dir may not exist yet: it is judged by where it will be, from its ancestors.
   const workAncestors = spec.work === undefined ? [] : ancestors(spec.work).map((a) => ({ dir: a, real: q.realpath(a), stat: q.statx(a, true) }));
+  // Which filesystem upper is on: an overlay cannot be one.
+  const upperFs = spec.upper !== undefined ? q.list.push({ op: 'statfs', path: spec.upper, recordError: true }) - 1 : -1;
   const { results } = yield* steps(q.list);
   const answer = (i: number): unknown => results[i];
 
@@ -215,13 +217,8 @@ export function* validateTask(spec: OverlaySpec): Task<Validated> {
         });
       }
     }
-    let magic: number | undefined;
-    try {
-      magic = (yield* statfs(spec.upper!)).type;
-    } catch {
-      /* reported above if the path is unusable */
-    }
-    if (magic === OVERLAYFS_SUPER_MAGIC) {
+    // A failed statfs is reported above as the path's problem.
+    if (answer(upperFs) === OVERLAYFS_SUPER_MAGIC) {
       problems.push({ field: 'upper', problem: 'is on an overlay filesystem, which the kernel does not support as upperdir' });
     }
   }

@@ -4,13 +4,17 @@
  * marker, and cleaned after unmount on request.
  */
 import { join } from 'node:path';
-import { STATX } from '../sys/constants.js';
+import { constants } from 'node:os';
+import { AT, STATX } from '../sys/constants.js';
 import { chmod, lstat, mkdirs, readText, removeTree, runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
+import type { Step } from '../sys/steps.js';
 import { OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import type { OverlaySpec } from '../spec/types.js';
 import { parseOverlayMountInfo, parseOverlayOptions } from '../read/mountinfo.js';
 import { liveRecordsTask } from '../read/records.js';
+
+const ENOENT = constants.errno.ENOENT;
 
 /** An overlay mount that already uses a directory as its upper or work. */
 export interface DirUser {
@@ -35,9 +39,9 @@ export function overlaysUsingSync(dir: string): DirUser[] {
  * asked only for the paths whose device and inode match a dir's (one statx each, in one batch).
  * Nothing is resolved when no overlay is mounted and this process has no record of its own.
  */
-export function* overlaysUsingTask(dirs: readonly string[]): Task<DirUser[][]> {
+export function* overlaysUsingTask(dirs: readonly string[], mountinfo?: string): Task<DirUser[][]> {
   const out = dirs.map((): DirUser[] => []);
-  const { overlays } = parseOverlayMountInfo(yield* readText('/proc/self/mountinfo'));
+  const { overlays } = parseOverlayMountInfo(mountinfo ?? (yield* readText('/proc/self/mountinfo')));
   const records = yield* liveRecordsTask(overlays);
   if (overlays.length === 0 && records.length === 0) return out;
 
@@ -133,12 +137,26 @@ export interface PreparedWorkdir {
 const pending = new Map<string, string>();
 
 /**
+ * What prepareWorkdir() needs to know, as steps to run in a batch with others (at `at`, their
+ * index there): the mount table, and whether the volatile marker and the work dir exist.
+ */
+export function workdirQuestions(spec: OverlaySpec): Step[] {
+  if (spec.upper === undefined || spec.work === undefined) return [];
+  return [
+    { op: 'readFile', path: '/proc/self/mountinfo' },
+    { op: 'statx', path: volatileMarker(spec.work), flags: AT.SYMLINK_NOFOLLOW, mask: STATX.TYPE, okErrno: ENOENT, recordError: true },
+    { op: 'statx', path: spec.work, flags: AT.SYMLINK_NOFOLLOW, mask: STATX.TYPE, okErrno: ENOENT, recordError: true },
+  ];
+}
+
+/**
  * Before a mount: refuse an upper/work in use (unless allowShared), refuse or clear a stale
  * volatile marker, create work if missing. `reals` are upper's and work's real paths from
- * validation. Throws OverlaySpecError; changes nothing then. On any failure after the
- * reservation, everything done so far is undone before the error is thrown.
+ * validation; `answers` the results of workdirQuestions() from index `at`. Throws
+ * OverlaySpecError; changes nothing then. On any failure after the reservation, everything done
+ * so far is undone before the error is thrown.
  */
-export function* prepareWorkdir(spec: OverlaySpec, reals: ReadonlyMap<string, string>): Task<PreparedWorkdir> {
+export function* prepareWorkdir(spec: OverlaySpec, reals: ReadonlyMap<string, string>, answers: readonly unknown[], at: number): Task<PreparedWorkdir> {
   if (spec.upper === undefined || spec.work === undefined) return {};
   const keys = (['upper', 'work'] as const).map((f) => [f, reals.get(f) ?? spec[f]!] as const);
   const out: PreparedWorkdir = {};
@@ -153,10 +171,14 @@ export function* prepareWorkdir(spec: OverlaySpec, reals: ReadonlyMap<string, st
     for (const key of out.reserved) pending.set(key, spec.target);
   }
   try {
+    const [mountinfo, marker, work] = [answers[at], answers[at + 1], answers[at + 2]];
     const problems: SpecProblem[] = [];
     if (!spec.allowShared) {
       const fields = ['upper', 'work'] as const;
-      const using = yield* overlaysUsingTask(fields.map((f) => spec[f]!));
+      const using = yield* overlaysUsingTask(
+        fields.map((f) => spec[f]!),
+        (mountinfo as Buffer).toString('utf8'),
+      );
       for (const [i, field] of fields.entries()) {
         for (const u of using[i]!) {
           problems.push({
@@ -166,7 +188,7 @@ export function* prepareWorkdir(spec: OverlaySpec, reals: ReadonlyMap<string, st
         }
       }
     }
-    const stale = yield* hasStaleVolatileTask(spec.work);
+    const stale = marker !== undefined && !(marker instanceof Error);
     if (stale && !spec.clearVolatile) {
       problems.push({
         field: 'work',
@@ -178,7 +200,7 @@ export function* prepareWorkdir(spec: OverlaySpec, reals: ReadonlyMap<string, st
       yield* removeTree(volatileMarker(spec.work));
       out.cleared = volatileMarker(spec.work);
     }
-    if ((yield* lstat(spec.work)) === undefined) {
+    if (work === undefined) {
       const created = yield* mkdirs(spec.work);
       if (created !== undefined) out.created = created;
     }

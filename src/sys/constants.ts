@@ -121,6 +121,7 @@ export const O = flagFamily<'O'>()({
   WRONLY: 0x1,
   CREAT: 0x40,
   EXCL: 0x80,
+  NONBLOCK: 0x800,
   DIRECTORY: ARM ? 0x4000 : 0x10000,
   NOFOLLOW: ARM ? 0x8000 : 0x20000,
   CLOEXEC: 0x80000,
@@ -134,7 +135,7 @@ export const XATTR = flagFamily<'XATTR'>()({ CREATE: 0x1, REPLACE: 0x2 });
 export const S = { IFMT: 0o170000, IFDIR: 0o040000, IFCHR: 0o020000, IFREG: 0o100000 } as const;
 
 /** statx(2) masks. STATX_MNT_ID_UNIQUE needs Linux 6.8. */
-export const STATX = flagFamily<'STATX'>()({ BASIC_STATS: 0x7ff, MNT_ID: 0x1000, MNT_ID_UNIQUE: 0x4000 });
+export const STATX = flagFamily<'STATX'>()({ TYPE: 0x1, MODE: 0x2, BASIC_STATS: 0x7ff, MNT_ID: 0x1000, MNT_ID_UNIQUE: 0x4000 });
 
 /** statmount(2) request mask bits (Linux 6.8+; OPT_ARRAY 6.10+). */
 export const STATMOUNT = flagFamily<'STATMOUNT'>()({

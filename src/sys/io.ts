@@ -14,17 +14,11 @@ import { runSteps, runStepsSync, type Step } from './steps.js';
 
 export type Request =
   | { io: 'steps'; steps: readonly Step[] }
-  | { io: 'readFile'; path: string }
-  | { io: 'readText'; path: string }
   | { io: 'mkdir'; path: string }
   | { io: 'rm'; path: string }
   | { io: 'chmod'; path: string; mode: number }
   | { io: 'lstat'; path: string }
-  | { io: 'statfs'; path: string }
-  | { io: 'readdir'; path: string }
-  | { io: 'openRead'; path: string; flags: number }
-  | { io: 'read'; fd: number; buffer: Buffer }
-  | { io: 'close'; fd: number };
+  | { io: 'read'; fd: number; buffer: Buffer };
 
 /** A task: yields requests, gets their answers, returns T. */
 export type Task<T> = Generator<Request, T, unknown>;
@@ -34,10 +28,6 @@ export function perform(r: Request): unknown {
   switch (r.io) {
     case 'steps':
       return runStepsSync(r.steps);
-    case 'readFile':
-      return fs.readFileSync(r.path);
-    case 'readText':
-      return fs.readFileSync(r.path, 'utf8');
     case 'mkdir':
       return fs.mkdirSync(r.path, { recursive: true });
     case 'rm':
@@ -46,16 +36,8 @@ export function perform(r: Request): unknown {
       return fs.chmodSync(r.path, r.mode);
     case 'lstat':
       return fs.lstatSync(r.path, { throwIfNoEntry: false });
-    case 'statfs':
-      return fs.statfsSync(r.path);
-    case 'readdir':
-      return fs.readdirSync(r.path, { withFileTypes: true });
-    case 'openRead':
-      return fs.openSync(r.path, r.flags);
     case 'read':
       return fs.readSync(r.fd, r.buffer, 0, r.buffer.length, null);
-    case 'close':
-      return fs.closeSync(r.fd);
   }
 }
 
@@ -64,10 +46,6 @@ export function performAsync(r: Request): Promise<unknown> {
   switch (r.io) {
     case 'steps':
       return runSteps(r.steps);
-    case 'readFile':
-      return fs.promises.readFile(r.path);
-    case 'readText':
-      return fs.promises.readFile(r.path, 'utf8');
     case 'mkdir':
       return fs.promises.mkdir(r.path, { recursive: true });
     case 'rm':
@@ -79,16 +57,8 @@ export function performAsync(r: Request): Promise<unknown> {
         if (e.code === 'ENOENT') return undefined;
         throw e;
       });
-    case 'statfs':
-      return fs.promises.statfs(r.path);
-    case 'readdir':
-      return fs.promises.readdir(r.path, { withFileTypes: true });
-    case 'openRead':
-      return new Promise((resolve, reject) => fs.open(r.path, r.flags, (e, fd) => (e ? reject(e) : resolve(fd))));
     case 'read':
       return new Promise((resolve, reject) => fs.read(r.fd, r.buffer, 0, r.buffer.length, null, (e, n) => (e ? reject(e) : resolve(n))));
-    case 'close':
-      return new Promise<void>((resolve, reject) => fs.close(r.fd, (e) => (e ? reject(e) : resolve())));
   }
 }
 
@@ -134,11 +104,12 @@ export async function runAsync<T>(task: Task<T>): Promise<T> {
 export function* steps(list: readonly Step[]): Task<StepsResult> {
   return (yield { io: 'steps', steps: list }) as StepsResult;
 }
-export function* readText(path: string): Task<string> {
-  return (yield { io: 'readText', path }) as string;
-}
+/** A whole file (one native step: procfs and sysfs files in one call, not open/fstat/read/close). */
 export function* readFile(path: string): Task<Buffer> {
-  return (yield { io: 'readFile', path }) as Buffer;
+  return (yield* steps([{ op: 'readFile', path }])).results[0] as Buffer;
+}
+export function* readText(path: string): Task<string> {
+  return (yield* readFile(path)).toString('utf8');
 }
 /** mkdir -p; the first directory it created, if any. */
 export function* mkdirs(path: string): Task<string | undefined> {
@@ -155,18 +126,44 @@ export function* chmod(path: string, mode: number): Task<void> {
 export function* lstat(path: string): Task<fs.Stats | undefined> {
   return (yield { io: 'lstat', path }) as fs.Stats | undefined;
 }
-export function* statfs(path: string): Task<fs.StatsFs> {
-  return (yield { io: 'statfs', path }) as fs.StatsFs;
+// d_type values (dirent.h).
+const DT_CHR = 2;
+const DT_DIR = 4;
+const DT_REG = 8;
+const DT_LNK = 10;
+
+/** A directory entry with its type, as readdir(3) gives it: the Dirent methods layer readers use. */
+export class DirEntry {
+  readonly name: string;
+  readonly type: number;
+  constructor(name: string, type: number) {
+    this.name = name;
+    this.type = type;
+  }
+  isDirectory(): boolean {
+    return this.type === DT_DIR;
+  }
+  isFile(): boolean {
+    return this.type === DT_REG;
+  }
+  isSymbolicLink(): boolean {
+    return this.type === DT_LNK;
+  }
+  isCharacterDevice(): boolean {
+    return this.type === DT_CHR;
+  }
 }
-export function* readdir(path: string): Task<fs.Dirent[]> {
-  return (yield { io: 'readdir', path }) as fs.Dirent[];
+
+/** The entries of a directory from a readdir step's result. */
+export function direntries(result: unknown): DirEntry[] {
+  const [names, types] = result as [string[], string];
+  return names.map((name, i) => new DirEntry(name, types.charCodeAt(i)));
 }
-export function* openRead(path: string, flags: number): Task<number> {
-  return (yield { io: 'openRead', path, flags }) as number;
+
+/** A directory's entries with their types (one native step). */
+export function* readdir(path: string): Task<DirEntry[]> {
+  return direntries((yield* steps([{ op: 'readdir', path }])).results[0]);
 }
 export function* read(fd: number, buffer: Buffer): Task<number> {
   return (yield { io: 'read', fd, buffer }) as number;
-}
-export function* closeFd(fd: number): Task<void> {
-  yield { io: 'close', fd };
 }

@@ -89,9 +89,10 @@ export interface NativeBinding {
   FdHandle: abstract new (...args: never[]) => FdHandle;
   constants: Record<string, number>;
   /**
-   * Steps packed by src/sys/steps.ts: numbers, strings, byte buffers, the caller's handles and
-   * a Float64Array for statx results. `single`: one step, its result (not a StepsResult) back.
+   * `count` steps packed by src/sys/steps.ts: numbers, strings, byte buffers, the caller's
+   * handles and a Float64Array for statx results. `single`: one step, its result back; else the
+   * results per step, then (when the kernel logged any) the fs contexts' messages.
    */
-  runSteps(nums: Float64Array, strs: Array<string | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): Promise<unknown>;
-  runStepsSync(nums: Float64Array, strs: Array<string | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): unknown;
+  runSteps(nums: Float64Array, count: number, strs: Array<string | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): Promise<unknown>;
+  runStepsSync(nums: Float64Array, count: number, strs: Array<string | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): unknown;
 }

@@ -24,7 +24,7 @@ import type { FdHandle } from './native-types.js';
 export type FieldKind = 'fd' | 'fd?' | 'fs' | 'step' | 'str' | 'str?' | 'u32' | 'u32?' | 'u64' | 'u64?' | 'int' | 'bool?' | 'buf';
 
 /** What a successful step gives back (besides an fd, which `makes` says). */
-export type ResultKind = 'none' | 'statx' | 'buffer' | 'names' | 'messages' | 'number' | 'string' | 'statmount';
+export type ResultKind = 'none' | 'statx' | 'buffer' | 'names' | 'messages' | 'number' | 'string' | 'statmount' | 'entries';
 
 export interface OpSchema {
   /** The syscall (or C library call) an error names. */
@@ -42,6 +42,8 @@ export const STEP_OPS = {
   open: { syscall: 'open', makes: 'file', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', mode: 'u32?' } },
   lseek: { syscall: 'lseek', result: 'number', fields: { fd: 'fd', offset: 'int', whence: 'u32?' } },
   close: { syscall: 'close', fields: { fd: 'step' } },
+  // a whole file (mountinfo, /sys parameters): open, read to the end, close
+  readFile: { syscall: 'read', result: 'buffer', fields: { path: 'str' } },
   // the new mount API
   fsopen: { syscall: 'fsopen', makes: 'fs', fields: { fsname: 'str', flags: 'u32?' } },
   fspick: { syscall: 'fspick', makes: 'fs', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?' } },
@@ -69,6 +71,9 @@ export const STEP_OPS = {
   statx: { syscall: 'statx', result: 'statx', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', mask: 'u32?' } },
   mknod: { syscall: 'mknod', fields: { dirfd: 'fd?', path: 'str', mode: 'u32', major: 'u32?', minor: 'u32?' } },
   realpath: { syscall: 'realpath', result: 'string', fields: { path: 'str' } },
+  // a directory's entries with their types (d_type; fstatat where the filesystem gives none)
+  readdir: { syscall: 'scandir', result: 'entries', fields: { path: 'str' } },
+  statfs: { syscall: 'statfs', result: 'number', fields: { path: 'str' } },
   // xattrs: path forms are l*xattr (a symlink's own) unless `follow`
   getxattr: { syscall: 'getxattr', result: 'buffer', fields: { path: 'str', name: 'str', follow: 'bool?' } },
   setxattr: { syscall: 'setxattr', fields: { path: 'str', name: 'str', value: 'buf', flags: 'u32?', follow: 'bool?' } },

@@ -15,16 +15,39 @@ export type { Step, StepFd, StepsResult };
 const STATX_FIELDS = 13;
 const OPCODE = new Map<string, number>(OP_NAMES.map((name, i) => [name, i]));
 const FIELDS = new Map<string, FieldSlot[]>(OP_NAMES.map((name) => [name, packSlots(name)]));
-const COMMON = new Set(['op', 'okErrno', 'recordError']);
+/** The keys a step of each op may have: its fields, the common ones, and keep for an op that opens an fd. */
+const ALLOWED = new Map<string, ReadonlySet<string>>(
+  OP_NAMES.map((name) => [name, new Set(['op', 'okErrno', 'recordError', ...('makes' in STEP_OPS[name] ? ['keep'] : []), ...packSlots(name).map((f) => f.name)])]),
+);
 const FD_BASE = SLOTS.header;
 const NUM_BASE = SLOTS.header + SLOTS.fd;
 
 interface Packed {
   nums: Float64Array;
+  count: number;
   strs: Array<string | null>;
   bufs: Array<Buffer | null> | undefined;
   handles: Array<FdHandle | number>;
   statx: Float64Array;
+}
+
+/**
+ * The packing arrays, reused by every call: the addon reads (and copies) the steps before it
+ * returns, for the Promise form too, so no call sees another's. Allocating typed arrays per
+ * call cost more than a small batch's syscalls. A sync call's statx results come back in
+ * `statxPool` too; an async call's arrive later and get their own array.
+ */
+let numsPool = new Float64Array(NUMS_PER_STEP * 64);
+let strsPool: Array<string | null> = new Array<string | null>(SLOTS.str * 64).fill(null);
+let statxPool = new Float64Array(STATX_FIELDS * 64);
+const NO_STATX = new Float64Array(0);
+
+function pools(count: number): void {
+  if (count * NUMS_PER_STEP > numsPool.length) {
+    const size = Math.max(count, (numsPool.length / NUMS_PER_STEP) * 2);
+    numsPool = new Float64Array(NUMS_PER_STEP * size);
+    strsPool = new Array<string | null>(SLOTS.str * size).fill(null);
+  }
 }
 
 // What the checks accept, tested without building the field's name: a bulk batch has thousands
@@ -40,15 +63,19 @@ class Packer {
   readonly #ops: string[];
   readonly #handleIndex = new Map<FdHandle | number, number>();
 
-  constructor(count: number, single: boolean, statx: boolean) {
+  constructor(count: number, single: boolean, statx: boolean, sync: boolean) {
     this.#single = single;
     this.#ops = new Array<string>(count);
+    pools(count);
+    const statxLength = statx ? (single ? 1 : count) * STATX_FIELDS : 0;
+    if (sync && statxLength > statxPool.length) statxPool = new Float64Array(Math.max(statxLength, statxPool.length * 2));
     this.packed = {
-      nums: new Float64Array(count * NUMS_PER_STEP),
-      strs: new Array<string | null>(count * SLOTS.str).fill(null),
+      nums: numsPool,
+      count,
+      strs: strsPool,
       bufs: undefined,
       handles: [],
-      statx: new Float64Array(statx ? Math.max(1, single ? 1 : count) * STATX_FIELDS : 0),
+      statx: statxLength === 0 ? NO_STATX : sync ? statxPool : new Float64Array(statxLength),
     };
   }
 
@@ -109,17 +136,21 @@ class Packer {
     const code = OPCODE.get(name);
     if (code === undefined) throw invalidArgValue(`steps[${i}].op`, `must be one of ${OP_NAMES.join(', ')}`, name);
     const fields = FIELDS.get(name)!;
-    const makes = 'makes' in STEP_OPS[name as OpName];
     if (!this.#single) {
-      for (const key of Object.keys(s)) {
-        if (COMMON.has(key) || (key === 'keep' && makes) || fields.some((f) => f.name === key)) continue;
-        throw invalidArgValue(`steps[${i}].${key}`, `is not a field of a ${name} step`, s[key]);
+      const allowed = ALLOWED.get(name)!;
+      for (const key in s) {
+        if (!allowed.has(key)) throw invalidArgValue(`steps[${i}].${key}`, `is not a field of a ${name} step`, s[key]);
       }
     }
     this.#ops[i] = name;
     const nums = this.packed.nums;
     const row = i * NUMS_PER_STEP;
+    // Every slot of the step written, so nothing of an earlier call's steps stays in the pool.
+    for (let k = 0; k < SLOTS.num; k++) nums[row + NUM_BASE + k] = 0;
+    const strs = this.packed.strs;
+    for (let k = i * SLOTS.str; k < (i + 1) * SLOTS.str; k++) strs[k] = null;
     nums[row] = code;
+    nums[row + 2] = 0;
     let bits = 0;
     if (s.keep !== undefined && s.keep !== false) {
       if (s.keep !== true) throw invalidArgType(this.#name(i, 'keep'), 'of type boolean', s.keep);
@@ -203,26 +234,26 @@ function statxAt(out: Float64Array, at: number): StatxResult {
   return st;
 }
 
-function packBatch(steps: readonly Step[]): Packer {
+function packBatch(steps: readonly Step[], sync: boolean): Packer {
   if (!Array.isArray(steps)) throw invalidArgType('steps', 'an instance of Array', steps);
   let statx = false;
   for (const s of steps) if ((s as { op?: unknown } | null)?.op === 'statx') statx = true;
-  const packer = new Packer(steps.length, false, statx);
+  const packer = new Packer(steps.length, false, statx, sync);
   for (let i = 0; i < steps.length; i++) packer.add(i, steps[i]);
+  if (statx) packer.packed.statx.fill(NaN, 0, steps.length * STATX_FIELDS);
   return packer;
 }
 
-function withStatx(result: StepsResult, steps: readonly Step[], statx: Float64Array): StepsResult {
+/** The addon's answer as a StepsResult: the kernel's messages, when any, come after the results. */
+function stepsResult(raw: unknown[], steps: readonly Step[], statx: Float64Array): StepsResult {
+  const kernelMessages = raw.length > steps.length ? (raw.pop() as string[]) : [];
   if (statx.length > 0) {
     for (let i = 0; i < steps.length; i++) {
-      const r = result.results[i];
-      // NaN: not written (an okErrno failure).
-      if (steps[i]!.op === 'statx' && r === undefined && !Number.isNaN(statx[i * STATX_FIELDS])) {
-        result.results[i] = statxAt(statx, i);
-      }
+      // NaN: not written (an okErrno or recorded failure).
+      if (steps[i]!.op === 'statx' && raw[i] === undefined && !Number.isNaN(statx[i * STATX_FIELDS])) raw[i] = statxAt(statx, i);
     }
   }
-  return result;
+  return { results: raw, kernelMessages };
 }
 
 /**
@@ -232,18 +263,16 @@ function withStatx(result: StepsResult, steps: readonly Step[], statx: Float64Ar
  * a failure (the result is then the error). Results are per step (see StepsResult).
  */
 export async function runSteps(steps: readonly Step[]): Promise<StepsResult> {
-  const { packed } = packBatch(steps);
-  packed.statx.fill(NaN);
-  const result = (await native().runSteps(packed.nums, packed.strs, packed.bufs, packed.handles, packed.statx, false)) as StepsResult;
-  return withStatx(result, steps, packed.statx);
+  const { packed: p } = packBatch(steps, false);
+  const raw = (await native().runSteps(p.nums, p.count, p.strs, p.bufs, p.handles, p.statx, false)) as unknown[];
+  return stepsResult(raw, steps, p.statx);
 }
 
 /** runSteps() on the calling thread. */
 export function runStepsSync(steps: readonly Step[]): StepsResult {
-  const { packed } = packBatch(steps);
-  packed.statx.fill(NaN);
-  const result = native().runStepsSync(packed.nums, packed.strs, packed.bufs, packed.handles, packed.statx, false) as StepsResult;
-  return withStatx(result, steps, packed.statx);
+  const { packed: p } = packBatch(steps, true);
+  const raw = native().runStepsSync(p.nums, p.count, p.strs, p.bufs, p.handles, p.statx, false) as unknown[];
+  return stepsResult(raw, steps, p.statx);
 }
 
 /** Result type of a single call of op `O`. */
@@ -262,11 +291,13 @@ type SingleResult<O extends OpName> = (typeof STEP_OPS)[O] extends { makes: stri
               ? string
               : R extends 'statmount'
                 ? import('./native-types.js').StatmountResult
-                : void
+                : R extends 'entries'
+                  ? [names: string[], types: string]
+                  : void
     : void;
 
-function packOne(op: OpName, args: object): Packer {
-  const packer = new Packer(1, true, op === 'statx');
+function packOne(op: OpName, args: object, sync: boolean): Packer {
+  const packer = new Packer(1, true, op === 'statx', sync);
   packer.add(0, args, op);
   return packer;
 }
@@ -282,14 +313,14 @@ export function rawCall<O extends OpName, P extends unknown[]>(
   const isStatx = op === 'statx';
   return [
     async (...params: P) => {
-      const { packed } = packOne(op, toArgs(...params));
-      const r = await native().runSteps(packed.nums, packed.strs, packed.bufs, packed.handles, packed.statx, true);
-      return (isStatx ? statxAt(packed.statx, 0) : r) as SingleResult<O>;
+      const { packed: p } = packOne(op, toArgs(...params), false);
+      const r = await native().runSteps(p.nums, 1, p.strs, p.bufs, p.handles, p.statx, true);
+      return (isStatx ? statxAt(p.statx, 0) : r) as SingleResult<O>;
     },
     (...params: P) => {
-      const { packed } = packOne(op, toArgs(...params));
-      const r = native().runStepsSync(packed.nums, packed.strs, packed.bufs, packed.handles, packed.statx, true);
-      return (isStatx ? statxAt(packed.statx, 0) : r) as SingleResult<O>;
+      const { packed: p } = packOne(op, toArgs(...params), true);
+      const r = native().runStepsSync(p.nums, 1, p.strs, p.bufs, p.handles, p.statx, true);
+      return (isStatx ? statxAt(p.statx, 0) : r) as SingleResult<O>;
     },
   ];
 }

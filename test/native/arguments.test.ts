@@ -265,17 +265,21 @@ describe('raw binding backstop', () => {
       nums.set(row.slice(0, NUMS_PER_STEP), i * NUMS_PER_STEP);
       (st.strs ?? []).forEach((v, k) => (strs[i * SLOTS.str + k] = v));
     });
-    return [nums, strs, extra.bufs, extra.handles ?? [], extra.statx ?? new Float64Array(13 * Math.max(1, list.length)), extra.single ?? false];
+    return [nums, list.length, strs, extra.bufs, extra.handles ?? [], extra.statx ?? new Float64Array(13 * Math.max(1, list.length)), extra.single ?? false];
   }
   type Raw = [what: string, args: () => unknown[], want: typeof TypeError | typeof RangeError];
   const FSOPEN: RawStep = { op: code('fsopen'), strs: ['overlay'] };
   const raw: Raw[] = [
     ['not packed at all', () => [[{ op: 'fsopen' }]], TypeError],
     ['numbers not a Float64Array', () => { const a = pack([FSOPEN]); a[0] = [3, 0, 0, -1, -1, 0, 0, 0, 0]; return a; }, TypeError],
-    ['strings not an array', () => { const a = pack([FSOPEN]); a[1] = 'overlay'; return a; }, TypeError],
+    ['a count that is not a number', () => { const a = pack([FSOPEN]); a[1] = '1'; return a; }, TypeError],
+    ['strings not an array', () => { const a = pack([FSOPEN]); a[2] = 'overlay'; return a; }, TypeError],
     ['single not a boolean', () => pack([FSOPEN], { single: 1 }), TypeError],
     ['a partial step', () => { const a = pack([FSOPEN]); a[0] = new Float64Array(5); return a; }, RangeError],
-    ['strings of another count', () => { const a = pack([FSOPEN]); a[1] = ['overlay']; return a; }, RangeError],
+    ['more steps than numbers', () => { const a = pack([FSOPEN]); a[1] = 2; return a; }, RangeError],
+    ['a negative count', () => { const a = pack([FSOPEN]); a[1] = -1; return a; }, RangeError],
+    ['a fractional count', () => { const a = pack([FSOPEN]); a[1] = 0.5; return a; }, RangeError],
+    ['fewer strings than steps need', () => { const a = pack([FSOPEN]); a[2] = ['overlay']; return a; }, RangeError],
     ['single with two steps', () => pack([FSOPEN, FSOPEN], { single: true }), RangeError],
     ['an unknown opcode', () => pack([{ op: 999 }]), TypeError],
     ['a negative opcode', () => pack([{ op: -1 }]), TypeError],

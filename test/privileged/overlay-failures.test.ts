@@ -29,7 +29,7 @@ const CALLS = [
 /** Whether this process may read the kernel log (then errors carry the `overlayfs:` lines). */
 const kmsgReadable = (() => {
   const cursor = runSync(openKernelLog());
-  runSync(closeKernelLog(cursor));
+  closeKernelLog(cursor);
   return cursor !== null;
 })();
 
