@@ -202,6 +202,9 @@ function planNewApi(spec: OverlaySpec, caps: Capabilities, strategy: Strategy, r
         : { stage, field: p.field, step: { op: 'fsconfigSetString', fs, key, value: valueOf(role, p.path) } };
   });
   for (const { key, value } of overlayOptionEntries(spec.options ?? {})) config.push(configString(key, value));
+  // Read-only as mount(8) means it: the superblock too, not only this mount (a bind of it
+  // remounted rw could write the upper otherwise). mount(2)'s MS_RDONLY does both.
+  if (spec.attributes?.readOnly === true) config.push(configString('ro', null));
   // Without a source the new API shows 'none' in mountinfo; mount(8) users expect 'overlay'.
   config.push(configString('source', spec.source ?? 'overlay', 'fsconfig source'));
   newApiMount(steps, 'overlay', config, { attrs: mountAttrs(spec), target: spec.target, exclusive: caps.createExcl });

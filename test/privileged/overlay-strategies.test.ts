@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { mountOverlay, mountOverlaySync, type OverlayMount, type OverlaySpec, type Strategy } from '../../src/index.js';
+import { MOUNT_ATTR, MS, mountOverlay, mountOverlaySync, sys, type OverlayMount, type OverlaySpec, type Strategy } from '../../src/index.js';
 import { parseOverlayOptions, readMountInfoSync } from '../../src/read/mountinfo.js';
 import { makeExample, MERGED, snapshot } from '../helpers/example.js';
 import { expectUnmounted } from '../helpers/overlay.js';
@@ -87,6 +87,31 @@ describePrivileged('mountOverlay: the three-layer example under every strategy',
       } finally {
         m.unmountSync();
       }
+      expectUnmounted(x.target);
+    }
+  });
+
+  it('readOnly is the superblock too: a bind of the overlay made read-write still cannot write the upper', () => {
+    const x = makeExample(tempDir());
+    const bind = join(tempDir(), 'bind');
+    mkdirSync(bind);
+    for (const strategy of STRATEGIES) {
+      const m = mountOverlaySync({ lower: x.lower, upper: x.upper, work: x.work, target: x.target, strategy, attributes: { readOnly: true } });
+      try {
+        expect(readMountInfoSync().find((e) => e.mountId === m.mountId)?.superOptions[0]).toBe('ro');
+        sys.mountSync(x.target, bind, null, { flags: MS.BIND });
+        try {
+          // mount -o remount,rw,bind: only the bind's own flag; the superblock stays ro.
+          sys.mountSetattrSync(bind, { attrClr: MOUNT_ATTR.RDONLY });
+          expect(readMountInfoSync().findLast((e) => e.mountPoint === bind)?.mountOptions[0]).toBe('rw');
+          expect(() => writeFileSync(join(bind, 'etc/os-release'), 'no')).toThrow(expect.objectContaining({ code: 'EROFS' }));
+        } finally {
+          sys.umount2Sync(bind);
+        }
+      } finally {
+        m.unmountSync();
+      }
+      expect(snapshot(x.upper)).toEqual({});
       expectUnmounted(x.target);
     }
   });

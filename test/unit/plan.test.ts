@@ -394,6 +394,14 @@ describe('legacy: mount(2) data', () => {
   });
 });
 
+describe('read-only', () => {
+  it('readOnly makes the superblock read-only too (fsconfig ro), so no rw bind of it can write the upper', () => {
+    const p = plan({ ...rw, attributes: { readOnly: true } }, linux618);
+    expect(fsconfigs(p)).toContainEqual(['ro', undefined]);
+    expect(fsconfigs(plan(rw, linux618)).map(([k]) => k)).not.toContain('ro');
+  });
+});
+
 describe('user namespaces and kernel support', () => {
   it('adds userxattr in a user namespace, says so, and leaves the caller\'s spec alone', () => {
     const spec: OverlaySpec = { ...rw, options: { index: 'off' } };
