@@ -101,6 +101,11 @@ function adjustForKernel(spec: OverlaySpec, caps: Capabilities, warnings: string
     if (trusted.length > 0) {
       fail('options.userxattr', `${trusted.join(', ')} need trusted.overlay.* xattrs, which a user namespace cannot use; drop them or set userxattr`);
     }
+    // With an upper the kernel mounts, then cannot mark a directory opaque: removing a lower
+    // directory fails EIO. Without an upper nothing is ever marked, so false is harmless.
+    if (spec.upper !== undefined) {
+      fail('options.userxattr', 'false in a user namespace with an upper layer: trusted.overlay.* xattrs are out of reach here, so the kernel mounts but cannot mark a directory opaque (removing a lower directory fails EIO); leave userxattr unset or true');
+    }
   }
   const hasUpper = spec.upper !== undefined;
   if (!hasUpper) {

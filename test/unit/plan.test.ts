@@ -415,9 +415,17 @@ describe('user namespaces and kernel support', () => {
 
   it('does not add userxattr outside a user namespace, nor when the caller decided', () => {
     expect(plan(rw, linux618).spec.options?.userxattr).toBeUndefined();
-    const p = plan({ ...rw, options: { userxattr: false } }, rootless618);
+    const ro: OverlaySpec = { lower: rw.lower, target: rw.target, options: { userxattr: false } };
+    const p = plan(ro, rootless618);
     expect(p.spec.options?.userxattr).toBe(false);
     expect(p.warnings).toEqual([]);
+  });
+
+  it('refuses userxattr:false in a user namespace when there is an upper (opaque marks would fail EIO)', () => {
+    expect(refusal(() => plan({ ...rw, options: { userxattr: false } }, rootless618))).toEqual([
+      problem('options.userxattr', /upper layer.*opaque.*EIO/),
+    ]);
+    expect(plan({ ...rw, options: { userxattr: false } }, linux618).spec.options?.userxattr).toBe(false);
   });
 
   it.each([
