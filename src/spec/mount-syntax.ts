@@ -91,14 +91,20 @@ export function parseMountOptions(options: readonly string[]): ParsedMountOption
     if (key === 'lowerdir' && value !== undefined) {
       // As the kernel: lowerdir= replaces every layer given before it.
       ({ lower, data } = splitLegacyLowerdir(value));
+      // An empty entry (`/a:`, `:/a`, `/a:::/b`) would be the current directory to a path
+      // resolver; the kernel refuses each of these forms. Name it rather than mount $PWD.
+      const empty = [...lower.map((p, i) => [p, `lower[${i}]`] as const), ...data.map((p, i) => [p, `data[${i}]`] as const)].filter(([p]) => p === '');
+      for (const [, which] of empty) problems.push({ field: '-o lowerdir', problem: `has an empty layer path (${which}) in '${value}'` });
       plusLower.length = 0;
       plusData.length = 0;
     } else if ((key === 'lowerdir+' || key === 'datadir+') && value !== undefined) {
       if (lower !== undefined) problems.push({ field: `-o ${key}`, problem: 'cannot follow lowerdir= (the kernel refuses that order)' });
       else if (key === 'lowerdir+' && plusData.length > 0) {
         problems.push({ field: '-o lowerdir+', problem: 'cannot follow datadir+ (data-only layers are the lowest; the kernel refuses that order)' });
-      } else (key === 'lowerdir+' ? plusLower : plusData).push(value);
+      } else if (value === '') problems.push({ field: `-o ${key}`, problem: 'must not be empty' });
+      else (key === 'lowerdir+' ? plusLower : plusData).push(value);
     }
+    else if ((key === 'upperdir' || key === 'workdir') && value === '') problems.push({ field: `-o ${key}`, problem: 'must not be empty' });
     else if (key === 'upperdir' && value !== undefined) upper = unescapeBackslashes(value);
     else if (key === 'workdir' && value !== undefined) work = unescapeBackslashes(value);
     else if (valued && value !== undefined) {

@@ -5,7 +5,7 @@
  * away (`| head -1`) without a stack trace.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { CLI, ovl, ovlOk, rawMountAt } from '../helpers/cli.js';
@@ -169,6 +169,26 @@ describePrivileged('ovl: hints in its own words', () => {
     } finally {
       cleanup(x.root);
       cleanup(y.root);
+    }
+  });
+});
+
+describePrivileged('ovl mount: an empty path is refused by name, never taken as the current directory', () => {
+  it.each([
+    ['-o lowerdir=TOP:', (x: Fx) => ['mount', '-o', `lowerdir=${x.top}:,upperdir=${x.upper},workdir=${x.work}`, x.target], /-o lowerdir: has an empty layer path \(lower\[1\]\)/],
+    ['-o upperdir=', (x: Fx) => ['mount', '-o', `lowerdir=${x.top},upperdir=,workdir=${x.work}`, x.target], /-o upperdir: must not be empty/],
+    ['--upper ""', (x: Fx) => ['mount', '--lower', x.top, '--upper', '', '--work', x.work, x.target], /upper: must not be empty/],
+    ['--lower ""', (x: Fx) => ['mount', '--lower', '', x.target], /lower\[0\]: must not be empty/],
+  ])('%s: exit 32, nothing mounted, nothing written in the current directory', (_, args, re) => {
+    const x = fixture();
+    try {
+      const r = ovl(args(x), { cwd: x.root });
+      expect(r.stderr).toMatch(re);
+      expect(r.status).toBe(32);
+      expect(mountsUnder(x.root)).toEqual([]);
+      expect(readdirSync(x.root).sort()).toEqual(['bottom', 'm', 'top', 'upper']);
+    } finally {
+      cleanup(x.root);
     }
   });
 });

@@ -210,6 +210,19 @@ describe('parseMountOptions: refusals', () => {
     ]);
   });
 
+  it('an empty layer, upperdir or workdir is refused by name, never taken as the current directory', () => {
+    expect(problems(['lowerdir=/a:'])).toEqual([{ field: '-o lowerdir', problem: "has an empty layer path (lower[1]) in '/a:'" }]);
+    expect(problems(['lowerdir=:/a'])).toEqual([{ field: '-o lowerdir', problem: "has an empty layer path (lower[0]) in ':/a'" }]);
+    expect(problems(['lowerdir=/a:::/b'])).toEqual([{ field: '-o lowerdir', problem: expect.stringMatching(/empty layer path/) }]);
+    expect(problems(['lowerdir=/a::/d:'])).toEqual([{ field: '-o lowerdir', problem: "has an empty layer path (data[1]) in '/a::/d:'" }]);
+    expect(problems(['lowerdir+='])).toEqual([{ field: '-o lowerdir+', problem: 'must not be empty' }]);
+    expect(problems(['lowerdir+=/a,datadir+='])).toEqual([{ field: '-o datadir+', problem: 'must not be empty' }]);
+    expect(problems(['lowerdir=/a,upperdir=,workdir='])).toEqual([
+      { field: '-o upperdir', problem: 'must not be empty' },
+      { field: '-o workdir', problem: 'must not be empty' },
+    ]);
+  });
+
   it('the error message names them too', () => {
     expect(() => parseMountOptions(['frob'])).toThrow("invalid overlay spec: -o frob: is not an overlay or mount option");
   });

@@ -20,7 +20,7 @@ import { err, json, out } from '../output.js';
  * paths change, and only '.' is dropped: resolve() would also fold 'link/..', which the kernel
  * resolves through the link.
  */
-const abs = (p: string) => (isAbsolute(p) ? p : [process.cwd(), ...p.split('/').filter((c) => c !== '.' && c !== '')].join('/'));
+const abs = (p: string) => (isAbsolute(p) || p === '' ? p : [process.cwd(), ...p.split('/').filter((c) => c !== '.' && c !== '')].join('/'));
 
 /** `-o remount,ro,nosuid TARGET`: the attributes to change on a mounted overlay. */
 async function cmdRemount(options: string[], target: string, v: Values): Promise<number | void> {
@@ -65,9 +65,10 @@ export async function mount(v: Values, positionals: string[]): Promise<number | 
     if (spec.upper !== undefined) spec.upper = abs(spec.upper);
     if (spec.work !== undefined) spec.work = abs(spec.work);
   }
-  if (v.data) spec.data = (v.data as string[]).map(abs);
-  if (v.upper) spec.upper = abs(v.upper as string);
-  if (v.work) spec.work = abs(v.work as string);
+  // An empty path stays empty (the spec checks refuse it by name); it never becomes the cwd.
+  if (v.data !== undefined) spec.data = (v.data as string[]).map(abs);
+  if (v.upper !== undefined) spec.upper = abs(v.upper as string);
+  if (v.work !== undefined) spec.work = abs(v.work as string);
   if (v.strategy) spec.strategy = v.strategy as Strategy;
   if (v['allow-shared']) spec.allowShared = true;
   if (v['clear-volatile']) spec.clearVolatile = true;
