@@ -154,6 +154,14 @@ struct RunStepsOp {
       if (kind == StrKind::kStr) return Fail(env, i, Quote(f.name) + " must be a string");
       return true;
     }
+    if (v.IsBuffer()) {
+      // Bytes, for a name that is not UTF-8.
+      auto b = v.As<Napi::Buffer<char>>();
+      std::string out(b.Data(), b.Length());
+      if (out.find('\0') != std::string::npos) return Fail(env, i, Quote(f.name) + " must not contain null bytes");
+      s.str[slot] = std::move(out);
+      return true;
+    }
     if (type != napi_string) return Fail(env, i, Quote(f.name) + " must be a string");
     char buf[1024];
     size_t len = 0;

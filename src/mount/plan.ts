@@ -362,7 +362,8 @@ function names(table: Record<string, number>, prefix: string, value: number): st
   return out.join('|');
 }
 
-const q = (s: string) => JSON.stringify(s);
+// A Buffer (a name that is not UTF-8) shows as its bytes decoded, U+FFFD where they are not UTF-8.
+const q = (s: string | Buffer) => JSON.stringify(typeof s === 'string' ? s : s.toString('utf8'));
 
 /** One step as C, with fds named by the step that opened them (fd#N). */
 export function formatStep(step: PlannedStep, index: number): string {

@@ -41,6 +41,11 @@ export function specPaths(spec: OverlaySpec): SpecPath[] {
   return out;
 }
 
+/** No lone surrogate: a string that becomes a path converts to UTF-8 exactly (String#isWellFormed). */
+export function isWellFormed(s: string): boolean {
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
 export function isInside(child: string, parent: string): boolean {
   return child !== parent && (parent === sep ? child.startsWith(sep) : child.startsWith(parent + sep));
 }
@@ -60,6 +65,7 @@ export function checkSpecShape(spec: OverlaySpec): SpecProblem[] {
     if (typeof value !== 'string') return add(field, `must be a string path, got ${typeof value}`);
     if (value.length === 0) return add(field, 'must not be empty');
     if (value.includes('\0')) return add(field, 'contains a NUL byte');
+    if (!isWellFormed(value)) return add(field, 'is not well-formed Unicode (a lone surrogate): it would name a file with U+FFFD in its place');
     if (!isAbsolute(value)) add(field, `must be an absolute path, got '${value}'`);
   };
 

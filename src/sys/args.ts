@@ -37,10 +37,23 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
   return nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`) as RangeError;
 }
 
-/** A string handed to the kernel as a C string: a NUL byte would silently cut it short. */
+/**
+ * No lone surrogate: the string converts to UTF-8 exactly (String#isWellFormed, Node 20+ has it
+ * in V8 but not in TypeScript's es2023 lib). spec/shape.ts has the same check: spec/ may not
+ * import sys/.
+ */
+export function isWellFormed(s: string): boolean {
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
+/**
+ * A string handed to the kernel as a C string: a NUL byte would silently cut it short, and a lone
+ * surrogate would become U+FFFD (another name).
+ */
 export function cString(name: string, value: unknown): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   if (value.includes('\0')) throw invalidArgValue(name, 'must be a string without null bytes', value);
+  if (!isWellFormed(value)) throw invalidArgValue(name, 'must be well-formed Unicode (no lone surrogates); give a Buffer for a name that is not UTF-8', value);
   return value;
 }
 

@@ -93,6 +93,6 @@ export interface NativeBinding {
    * handles and a Float64Array for statx results. `single`: one step, its result back; else the
    * results per step, then (when the kernel logged any) the fs contexts' messages.
    */
-  runSteps(nums: Float64Array, count: number, strs: Array<string | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): Promise<unknown>;
-  runStepsSync(nums: Float64Array, count: number, strs: Array<string | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): unknown;
+  runSteps(nums: Float64Array, count: number, strs: Array<string | Buffer | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): Promise<unknown>;
+  runStepsSync(nums: Float64Array, count: number, strs: Array<string | Buffer | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): unknown;
 }

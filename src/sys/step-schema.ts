@@ -16,7 +16,8 @@ import type { FdHandle } from './native-types.js';
  * - `fs`: an fs context: a handle of kind 'fs', or an earlier fsopen/fspick step. A failure reads
  *   the context's message log from it, and read(2) on any other fd would eat that fd's data.
  * - `step`: only the index of an earlier step that opened an fd (close).
- * - `str`: a C string (no NUL byte); `str?` also null/undefined.
+ * - `str`: a C string (no NUL byte): a well-formed string, or a Buffer for a name that is not
+ *   UTF-8 (as Node's fs takes paths); `str?` also null/undefined.
  * - `u32`, `u64` (up to 2^53-1), `int` (a safe integer, negative included); `u32?`, `u64?` default 0.
  * - `bool?`: false by default.
  * - `buf`: bytes: a Buffer, a Uint8Array, or a string taken as UTF-8.
@@ -136,9 +137,9 @@ type FieldType<K> = K extends 'fd' | 'fs'
     : K extends 'step'
       ? number
       : K extends 'str'
-        ? string
+        ? string | Buffer
         : K extends 'str?'
-          ? string | null
+          ? string | Buffer | null
           : K extends 'buf'
             ? Buffer | Uint8Array | string
             : K extends 'bool?'

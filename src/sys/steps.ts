@@ -6,7 +6,7 @@
  * closed and the error has `step`, `syscall`, `key` and `kernelMessages`.
  */
 import { native } from './binding.js';
-import { buffer, invalidArgType, invalidArgValue, isHandle, outOfRange } from './args.js';
+import { buffer, invalidArgType, invalidArgValue, isHandle, isWellFormed, outOfRange } from './args.js';
 import type { FdHandle, StatxResult, StepsResult } from './native-types.js';
 import { NUMS_PER_STEP, OP_NAMES, packSlots, SLOTS, STEP_OPS, type ArgsOf, type FieldSlot, type OpName, type Step, type StepFd } from './step-schema.js';
 
@@ -25,7 +25,7 @@ const NUM_BASE = SLOTS.header + SLOTS.fd;
 interface Packed {
   nums: Float64Array;
   count: number;
-  strs: Array<string | null>;
+  strs: Array<string | Buffer | null>;
   bufs: Array<Buffer | null> | undefined;
   handles: Array<FdHandle | number>;
   statx: Float64Array;
@@ -38,7 +38,7 @@ interface Packed {
  * `statxPool` too; an async call's arrive later and get their own array.
  */
 let numsPool = new Float64Array(NUMS_PER_STEP * 64);
-let strsPool: Array<string | null> = new Array<string | null>(SLOTS.str * 64).fill(null);
+let strsPool: Array<string | Buffer | null> = new Array<string | Buffer | null>(SLOTS.str * 64).fill(null);
 let statxPool = new Float64Array(STATX_FIELDS * 64);
 const NO_STATX = new Float64Array(0);
 
@@ -46,7 +46,7 @@ function pools(count: number): void {
   if (count * NUMS_PER_STEP > numsPool.length) {
     const size = Math.max(count, (numsPool.length / NUMS_PER_STEP) * 2);
     numsPool = new Float64Array(NUMS_PER_STEP * size);
-    strsPool = new Array<string | null>(SLOTS.str * size).fill(null);
+    strsPool = new Array<string | Buffer | null>(SLOTS.str * size).fill(null);
   }
 }
 
@@ -174,9 +174,14 @@ class Packer {
           nums[row + FD_BASE + f.slot] = this.#fd(i, f, v);
           break;
         case 'str':
-          if (typeof v === 'string' && !v.includes('\0')) this.packed.strs[i * SLOTS.str + f.slot] = v;
+          if (typeof v === 'string' && !v.includes('\0') && isWellFormed(v)) this.packed.strs[i * SLOTS.str + f.slot] = v;
+          else if (v instanceof Uint8Array && !v.includes(0)) this.packed.strs[i * SLOTS.str + f.slot] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
           else if (!(f.optional && (v === undefined || v === null))) {
-            if (typeof v !== 'string') throw invalidArgType(this.#name(i, f.name), 'of type string', v);
+            // Bytes for a name that is not UTF-8, as Node's fs takes them.
+            if (typeof v !== 'string' && !(v instanceof Uint8Array)) throw invalidArgType(this.#name(i, f.name), 'of type string or an instance of Buffer', v);
+            if (typeof v === 'string' && !v.includes('\0')) {
+              throw invalidArgValue(this.#name(i, f.name), 'must be well-formed Unicode (no lone surrogates); give a Buffer for a name that is not UTF-8', v);
+            }
             throw invalidArgValue(this.#name(i, f.name), 'must be a string without null bytes', v);
           }
           break;

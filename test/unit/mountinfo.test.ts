@@ -401,7 +401,7 @@ describe('round trips (fast-check)', () => {
         const p = plan({ ...spec, strategy: 'lowerdir+' }, caps618);
         expect(p.byFd).toEqual([]);
         const strings = p.steps.flatMap(({ step }): Array<[string, string]> =>
-          step.op === 'fsconfigSetString' ? [[step.key, step.value]] : [],
+          step.op === 'fsconfigSetString' ? [[String(step.key), String(step.value)]] : [],
         );
         const k = kernelFsconfigMount(spec.target, strings);
         expect(k.opened).toEqual(layersOf(spec));

@@ -87,7 +87,7 @@ function fsconfigs(p: MountPlan): Array<[string | undefined, string | { fd: numb
   return p.steps
     .map((s) => s.step)
     .filter((s): s is FsconfigStep => s.op.startsWith('fsconfig'))
-    .map((s) => ['key' in s ? s.key : undefined, s.op === 'fsconfigSetFd' ? { fd: s.fd as number } : 'value' in s ? (s.value as string) : undefined]);
+    .map((s) => ['key' in s ? String(s.key) : undefined, s.op === 'fsconfigSetFd' ? { fd: s.fd as number } : 'value' in s ? (s.value as string) : undefined]);
 }
 
 function mountStep(p: MountPlan): MountStep {
@@ -100,7 +100,7 @@ function mountStep(p: MountPlan): MountStep {
 function legacyDataOf(p: MountPlan): string {
   const data = mountStep(p).data;
   expect(typeof data).toBe('string');
-  return data!;
+  return data as string;
 }
 
 const rw: OverlaySpec = { lower: ['/srv/l/top', '/srv/l/bottom'], upper: '/srv/rw/upper', work: '/srv/rw/work', target: '/srv/merged' };

@@ -59,6 +59,12 @@ describe('validateSpec: path fields', () => {
     expectProblem(make(''), field, /empty/);
   });
 
+  it.each(fields)('%s: a lone surrogate is refused (it would reach the kernel as U+FFFD, another name)', (field, make) => {
+    expectProblem(make('/a\uD800b'), field, /well-formed Unicode/);
+    expectProblem(make('/a\uDC00'), field, /well-formed Unicode/);
+    expect(checkSpecShape(make('/a\uD83D\uDE00') as OverlaySpec)).toEqual([]);
+  });
+
   it.each(fields)('%s: a non-string is refused', (field, make) => {
     expectProblem(make(42), field, /string.*number/);
     expectProblem(make(null), field, /string/);
