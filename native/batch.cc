@@ -284,6 +284,14 @@ struct RunStepsOp {
         return 0;
       case Op::kReadFile:
         return CallReadFile(s.Str(ReadFile::kPath), s.bytes, e);
+      case Op::kOpenat2:
+        return CallOpenat2(Fd(s, Openat2::kDirfd), s.Str(Openat2::kPath), s.U32(Openat2::kFlags), s.U32(Openat2::kMode),
+                           s.U64(Openat2::kResolve), e);
+      case Op::kFlock:
+        return CallFlock(Fd(s, Flock::kFd), s.U32(Flock::kOperation), e);
+      case Op::kExpectFile:
+        return CallExpectFile(Fd(s, ExpectFile::kFd), s.U32(ExpectFile::kDevMajor), s.U32(ExpectFile::kDevMinor),
+                              s.U64(ExpectFile::kIno), e);
       case Op::kFsopen:
         return CallFsopen(s.Str(Fsopen::kFsname), s.U32(Fsopen::kFlags), e);
       case Op::kFspick:

@@ -19,6 +19,8 @@ namespace ovl {
 // fd.cc
 int CallOpen(int dirfd, const std::string& path, unsigned flags, unsigned mode, SysError& err);
 int CallLseek(int fd, int64_t offset, unsigned whence, int64_t& result, SysError& err);
+int CallOpenat2(int dirfd, const std::string& path, unsigned flags, unsigned mode, uint64_t resolve, SysError& err);
+int CallFlock(int fd, unsigned operation, SysError& err);
 // The whole file at `path` into `out` (open, read to the end, close): procfs files have no size.
 int CallReadFile(const std::string& path, std::vector<char>& out, SysError& err);
 
@@ -56,6 +58,9 @@ int CallStatmount(uint64_t mnt_id, uint64_t mask, std::vector<char>& buf, SysErr
 int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major, unsigned minor, SysError& err);
 int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, struct statx* st, SysError& err);
 int CallRealpath(const std::string& path, std::string& out, SysError& err);
+// -ESTALE unless `fd` is the file (device major:minor, inode) given: a directory validated by
+// path must be the one opened by the time it is used.
+int CallExpectFile(int fd, unsigned dev_major, unsigned dev_minor, uint64_t ino, SysError& err);
 // A directory's entries (without . and ..) and their types as d_type gives them (DT_*);
 // where the filesystem gives DT_UNKNOWN, the type comes from fstatat(AT_SYMLINK_NOFOLLOW).
 int CallReaddir(const std::string& path, std::vector<std::string>& names, std::vector<char>& types, SysError& err);

@@ -1,6 +1,8 @@
 #include "fd.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/syscall.h>
 
 #include "args.h"
 #include "calls.h"
@@ -38,6 +40,32 @@ int CallReadFile(const std::string& path, std::vector<char>& out, SysError& err)
   out.resize(used);
   SysClose(fd);
   return 0;
+}
+
+#ifndef SYS_openat2
+#define SYS_openat2 437  // the same number on every architecture (Linux 5.6)
+#endif
+
+// struct open_how (linux/openat2.h), its first size.
+struct OpenHow {
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+
+int CallOpenat2(int dirfd, const std::string& path, unsigned flags, unsigned mode, uint64_t resolve, SysError& err) {
+  OpenHow how{static_cast<uint64_t>(flags | O_CLOEXEC), mode, resolve};
+  int rc = RawResult(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
+  if (err.Check(rc, "openat2")) err.path = path;
+  return rc;
+}
+
+int CallFlock(int fd, unsigned operation, SysError& err) {
+  int rc;
+  do rc = RawResult(flock(fd, static_cast<int>(operation)));
+  while (rc == -EINTR);
+  err.Check(rc, "flock");
+  return rc;
 }
 
 int CallLseek(int fd, int64_t offset, unsigned whence, int64_t& result, SysError& err) {

@@ -30,6 +30,15 @@ int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask,
   return rc;
 }
 
+int CallExpectFile(int fd, unsigned dev_major, unsigned dev_minor, uint64_t ino, SysError& err) {
+  struct statx st {};
+  int rc = RawResult(statx(fd, "", AT_EMPTY_PATH, STATX_INO, &st));
+  if (err.Check(rc, "statx")) return rc;
+  if (st.stx_dev_major == dev_major && st.stx_dev_minor == dev_minor && st.stx_ino == ino) return 0;
+  err.Check(-ESTALE, "statx");
+  return -ESTALE;
+}
+
 int CallRealpath(const std::string& path, std::string& out, SysError& err) {
   char buf[PATH_MAX];
   if (realpath(path.c_str(), buf) == nullptr) {

@@ -128,6 +128,19 @@ export const O = flagFamily<'O'>()({
   PATH: 0x200000,
 });
 
+/** openat2(2) resolve flags (struct open_how's `resolve`, Linux 5.6). */
+export const RESOLVE = flagFamily<'RESOLVE'>()({
+  NO_XDEV: 0x01,
+  NO_MAGICLINKS: 0x02,
+  NO_SYMLINKS: 0x04,
+  BENEATH: 0x08,
+  IN_ROOT: 0x10,
+  CACHED: 0x20,
+});
+
+/** flock(2) operations. */
+export const LOCK = flagFamily<'LOCK'>()({ SH: 1, EX: 2, NB: 4, UN: 8 });
+
 /** setxattr(2) flags. */
 export const XATTR = flagFamily<'XATTR'>()({ CREATE: 0x1, REPLACE: 0x2 });
 

@@ -25,6 +25,32 @@ export const [open, openSync] = rawCall('open', (path: string, flags: FlagArg<'O
   mode: uintUpTo('mode', options.mode, 0o7777),
 }));
 
+export interface Openat2Options extends OpenOptions {
+  /** RESOLVE_* flags: RESOLVE.BENEATH keeps the lookup under `dirfd`, RESOLVE.NO_SYMLINKS follows none. */
+  resolve?: FlagArg<'RESOLVE'>;
+}
+
+/**
+ * openat2(dirfd, path, {flags | O_CLOEXEC, mode, resolve}) → handle: open with the lookup
+ * constrained (Linux 5.6). man 2 openat2.
+ */
+export const [openat2, openat2Sync] = rawCall('openat2', (path: string, flags: FlagArg<'O'> = 0, options: Openat2Options = {}) => ({
+  path,
+  flags: flagWord('flags', flags),
+  dirfd: options.dirfd,
+  mode: uintUpTo('mode', options.mode, 0o7777),
+  resolve: flagWord('resolve', options.resolve ?? 0),
+}));
+
+/**
+ * flock(fd, operation): LOCK.SH, LOCK.EX or LOCK.UN, | LOCK.NB to fail EWOULDBLOCK instead of
+ * waiting. The lock belongs to the open file: closing the handle releases it. man 2 flock.
+ */
+export const [flock, flockSync] = rawCall('flock', (fd: FdHandle | number, operation: FlagArg<'LOCK'>) => ({
+  fd,
+  operation: flagWord('operation', operation),
+}));
+
 /** lseek(fd, offset, whence) → the new offset. whence: 0 SEEK_SET, 1 SEEK_CUR, 2 SEEK_END. man 2 lseek. */
 export const [lseek, lseekSync] = rawCall('lseek', (fd: FdHandle | number, offset: number, whence: 0 | 1 | 2 | 3 | 4) => ({
   fd,

@@ -43,6 +43,12 @@ export const STEP_OPS = {
   open: { syscall: 'open', makes: 'file', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', mode: 'u32?' } },
   lseek: { syscall: 'lseek', result: 'number', fields: { fd: 'fd', offset: 'int', whence: 'u32?' } },
   close: { syscall: 'close', fields: { fd: 'step' } },
+  // openat2(2) with its resolve flags (RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, ...): Linux 5.6
+  openat2: { syscall: 'openat2', makes: 'file', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', mode: 'u32?', resolve: 'u64?' } },
+  // flock(2): LOCK_EX, LOCK_SH, LOCK_UN, | LOCK_NB; the kernel releases it when the fd closes
+  flock: { syscall: 'flock', fields: { fd: 'fd', operation: 'u32' } },
+  // fails ESTALE unless fd is the file with these device numbers and inode (a statx of the fd)
+  expectFile: { syscall: 'statx', fields: { fd: 'fd', devMajor: 'u32', devMinor: 'u32', ino: 'u64' } },
   // a whole file (mountinfo, /sys parameters): open, read to the end, close
   readFile: { syscall: 'read', result: 'buffer', fields: { path: 'str' } },
   // the new mount API

@@ -17,6 +17,8 @@ const groups = {
   AT: 'AT_',
   O: 'O_',
   XATTR: 'XATTR_',
+  RESOLVE: 'RESOLVE_',
+  LOCK: 'LOCK_',
   S: 'S_',
   STATX: 'STATX_',
   STATMOUNT: 'STATMOUNT_',

@@ -1,0 +1,101 @@
+// openat2, flock, the expectFile step, and names given as bytes: the calls the mount path uses to
+// pin what it validated (a layer swapped after the check, a second process mounting the same upper).
+import { mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LOCK, O, RESOLVE, sys } from '../../src/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+function errorOf(fn: () => unknown): NodeJS.ErrnoException {
+  try {
+    fn();
+  } catch (e) {
+    return e as NodeJS.ErrnoException;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('openat2', () => {
+  it('RESOLVE.BENEATH refuses a path that climbs out of dirfd (EXDEV), as Node names it', () => {
+    const dir = tempDir('ovl-openat2-');
+    mkdirSync(join(dir, 'in'));
+    using root = sys.openSync(join(dir, 'in'), O.PATH | O.DIRECTORY);
+    const e = errorOf(() => sys.openat2Sync('../in', O.PATH, { dirfd: root, resolve: RESOLVE.BENEATH }));
+    expect(e).toMatchObject({ code: 'EXDEV', syscall: 'openat2', path: '../in' });
+    expect(e.message).toBe("EXDEV: cross-device link not permitted, openat2 '../in'");
+    using ok = sys.openat2Sync('.', O.PATH | O.DIRECTORY, { dirfd: root, resolve: RESOLVE.BENEATH });
+    expect(ok.kind).toBe('file');
+  });
+
+  it('RESOLVE.NO_SYMLINKS refuses a symlink anywhere in the path (ELOOP); without it the link is followed', async () => {
+    const dir = tempDir('ovl-openat2-');
+    mkdirSync(join(dir, 'real'));
+    writeFileSync(join(dir, 'real', 'f'), 'x');
+    symlinkSync('real', join(dir, 'link'));
+    expect(errorOf(() => sys.openat2Sync(join(dir, 'link', 'f'), O.RDONLY, { resolve: RESOLVE.NO_SYMLINKS }))).toMatchObject({ code: 'ELOOP' });
+    await expect(sys.openat2(join(dir, 'link', 'f'), O.RDONLY, { resolve: RESOLVE.NO_SYMLINKS })).rejects.toMatchObject({ code: 'ELOOP' });
+    using h = await sys.openat2(join(dir, 'link', 'f'), O.RDONLY);
+    expect(h.closed).toBe(false);
+  });
+
+  it('refuses an unknown resolve flag before the syscall, and the kernel refuses unknown bits (EINVAL)', () => {
+    expect(errorOf(() => sys.openat2Sync('/', O.PATH, { resolve: -1 as never }))).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    expect(errorOf(() => sys.openat2Sync('/', O.PATH, { resolve: 0x4000 as never }))).toMatchObject({ code: 'EINVAL', syscall: 'openat2' });
+  });
+});
+
+describe('flock', () => {
+  it('LOCK.EX | LOCK.NB fails EWOULDBLOCK (EAGAIN) while another open file holds the lock, and succeeds once it is closed', async () => {
+    const dir = tempDir('ovl-flock-');
+    const a = sys.openSync(dir, O.RDONLY | O.DIRECTORY);
+    const b = sys.openSync(dir, O.RDONLY | O.DIRECTORY);
+    sys.flockSync(a, LOCK.EX);
+    expect(errorOf(() => sys.flockSync(b, LOCK.EX | LOCK.NB))).toMatchObject({ code: 'EAGAIN', syscall: 'flock' });
+    await expect(sys.flock(b, LOCK.SH | LOCK.NB)).rejects.toMatchObject({ code: 'EAGAIN' });
+    a.close(); // the kernel drops the lock with the last fd of the open file
+    await sys.flock(b, [LOCK.EX, LOCK.NB]);
+    sys.flockSync(b, LOCK.UN);
+    b.close();
+  });
+});
+
+describe('the expectFile step', () => {
+  it('passes for the file the fd is, fails ESTALE for any other inode or device', () => {
+    const dir = tempDir('ovl-expect-');
+    mkdirSync(join(dir, 'a'));
+    mkdirSync(join(dir, 'b'));
+    const st = statSync(join(dir, 'a'), { bigint: true });
+    const me = sys.statxSync(join(dir, 'a'));
+    const steps = (ino: number | bigint, devMinor = me.devMinor) => [
+      { op: 'open', path: join(dir, 'a'), flags: O.PATH | O.DIRECTORY },
+      { op: 'expectFile', fd: 0, devMajor: me.devMajor, devMinor, ino: Number(ino) },
+    ] as const;
+    expect(sys.runStepsSync(steps(st.ino)).results).toEqual([undefined, undefined]);
+    const other = statSync(join(dir, 'b')).ino;
+    expect(errorOf(() => sys.runStepsSync(steps(other)))).toMatchObject({ code: 'ESTALE', syscall: 'statx', step: 1 });
+    expect(errorOf(() => sys.runStepsSync(steps(st.ino, me.devMinor + 1)))).toMatchObject({ code: 'ESTALE', step: 1 });
+  });
+});
+
+describe('names as bytes', () => {
+  // A name that is not UTF-8 (Latin-1 é): as a string it cannot be spelt, as a Buffer it can.
+  const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
+
+  it('a step path may be a Buffer, taken byte for byte', () => {
+    const dir = tempDir('ovl-bytes-');
+    const path = Buffer.concat([Buffer.from(`${dir}/`), latin1]);
+    writeFileSync(path, 'x');
+    const ino = statSync(path).ino;
+    const r = sys.runStepsSync([{ op: 'statx', path }]);
+    expect((r.results[0] as { ino: number }).ino).toBe(ino);
+    // The same name as a string is another name (U+00E9 is two bytes in UTF-8).
+    expect(errorOf(() => sys.runStepsSync([{ op: 'statx', path: `${dir}/café` }]))).toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a lone surrogate is refused before any syscall (it would become U+FFFD, another name); a Buffer with a NUL too', () => {
+    expect(errorOf(() => sys.runStepsSync([{ op: 'statx', path: '/tmp/\uD800' }]))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/well-formed/) });
+    expect(errorOf(() => sys.statxSync('/tmp/\uDC00x'))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    expect(errorOf(() => sys.runStepsSync([{ op: 'statx', path: Buffer.from('/tmp/a\0b') }]))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    expect(errorOf(() => sys.runStepsSync([{ op: 'statx', path: 42 as never }]))).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+  });
+});
