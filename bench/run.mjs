@@ -192,11 +192,18 @@ function libAsync(spec, L = lib) {
   };
 }
 
-/** The plan's steps as one runSteps batch (fds not kept: closed by the batch), then umount2. */
+/**
+ * The plan's steps as one runSteps batch (fds not kept: closed by the batch), then umount2. Each
+ * fd check (expectFile) gets the identity of the directory its open step names, as validation
+ * would have given it.
+ */
 function rawSteps(spec) {
-  return lib.plan(spec, lib.probeSync()).steps.map(({ step }) => {
+  const steps = lib.plan(spec, lib.probeSync()).steps.map(({ step }) => step);
+  return steps.map((step) => {
     const { keep: _keep, ...rest } = step;
-    return rest;
+    if (step.op !== 'expectFile') return rest;
+    const st = sys.statxSync(steps[step.fd].path);
+    return { ...rest, devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino };
   });
 }
 

@@ -56,8 +56,9 @@ export function remap(step: Step, offset: number, handles: readonly unknown[]): 
 /** The mount ids from the plan's trailing statx steps (before Linux 5.8: the top mount at the target). */
 function* mountIds(result: StepsResult, target: string): Task<{ mountId: number; uniqueMountId: number | undefined }> {
   const stats = result.results.filter((r): r is StatxResult => typeof r === 'object' && r !== null && 'mask' in r && !isHandle(r));
-  const old = stats.find((s) => s.mountIdUnique === false);
-  const unique = stats.find((s) => s.mountIdUnique === true);
+  // The plan's last steps: earlier statx results (a checked layer fd) are not the mount's.
+  const old = stats.findLast((s) => s.mountIdUnique === false);
+  const unique = stats.findLast((s) => s.mountIdUnique === true);
   let mountId = old?.mountId;
   if (mountId === undefined) {
     const top = (yield* mountInfoTask()).filter((e) => e.mountPoint === resolve(target)).at(-1);

@@ -8,7 +8,8 @@
 import { OverlayError } from '../spec/errors.js';
 import { isHandle } from '../sys/args.js';
 import { runAsync, runSync, steps, type Task } from '../sys/io.js';
-import type { StatxResult, StepsResult } from '../sys/native-types.js';
+import { isSystemError } from '../sys/errors.js';
+import type { StepsResult } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 import { specPaths } from '../spec/shape.js';
 import type { OverlaySpec } from '../spec/types.js';
@@ -19,7 +20,8 @@ import { MAKE_HANDLE, OverlayMount } from './handle.js';
 import { closeKernelLog, kernelLogCursor, kernelLogSteps } from './kmsg.js';
 import { plan as makePlan, type MountPlan } from './plan.js';
 import { capabilitiesTask, type Capabilities } from './probe.js';
-import { validateTask, type DirIdentity } from './validate.js';
+import { fillIdentities, type PlannedStep } from './sequences.js';
+import { validateTask } from './validate.js';
 import { prepareWorkdir, releaseWorkdir, undoPrepare, workdirQuestions, type PreparedWorkdir } from './workdir.js';
 
 export interface MountOverlayOptions {
@@ -27,35 +29,15 @@ export interface MountOverlayOptions {
   capabilities?: Capabilities;
 }
 
-function sameDir(st: StatxResult, id: DirIdentity | undefined): boolean {
-  return id !== undefined && st.ino === id.ino && st.devMajor === id.devMajor && st.devMinor === id.devMinor;
-}
-
 /**
- * The steps after the open phase: each opened fd checked to be the directory that was
- * validated, then the plan's steps with those fds (and, for the /proc/self/fd fallback, the
- * mount data with their numbers).
+ * After an open phase (the /proc/self/fd fallback, whose mount data names the fds by number),
+ * the rest of the steps with those fds and numbers.
  */
-function secondSteps(plan: MountPlan, identities: ReadonlyMap<string, DirIdentity>, pageSize: number, first: StepsResult | undefined): Step[] {
+function secondSteps(plan: MountPlan, planned: readonly PlannedStep[], pageSize: number, first: StepsResult | undefined): Step[] {
+  if (!first) return planned.map((s) => s.step);
   const offset = plan.openPhase;
-  if (!first) return plan.steps.map((s) => s.step);
-  plan.steps.slice(0, offset).forEach((s, i) => {
-    const r = first.results[i];
-    if (s.step.op !== 'statx' || r === undefined || isHandle(r)) return;
-    const field = s.field!;
-    const validated = identities.get(field);
-    // A work dir created just now has nothing to compare with.
-    if (validated === undefined && field === 'work') return;
-    if (validated === undefined || !sameDir(r as StatxResult, validated)) {
-      throw new OverlayError('ERR_LAYER_CHANGED', `${field} is not the directory that was validated: its path was replaced before it was opened`, {
-        field,
-        stage: plan.steps[s.step.dirfd as number]!.stage,
-        strategy: plan.strategy,
-      });
-    }
-  });
   const fds = first.results.map((r) => (isHandle(r) ? r.fd : -1));
-  return plan.steps.slice(offset).map((s) => {
+  return planned.slice(offset).map((s) => {
     const step = remap(s.step, offset, first.results);
     if (s.dataPieces && step.op === 'mount') {
       const data = s.dataPieces.map((piece) => (typeof piece === 'string' ? piece : String(fds[piece.fdOf]))).join('');
@@ -69,6 +51,18 @@ function secondSteps(plan: MountPlan, identities: ReadonlyMap<string, DirIdentit
       return { ...step, data };
     }
     return step;
+  });
+}
+
+/** ESTALE from an expectFile step: the directory at the path is not the one validated. */
+function layerChanged(plan: MountPlan, err: unknown, stepIndex: number | undefined): OverlayError | undefined {
+  const planned = stepIndex === undefined ? undefined : plan.steps[stepIndex];
+  if (planned?.step.op !== 'expectFile' || !isSystemError(err) || err.code !== 'ESTALE') return undefined;
+  const field = planned.field!;
+  return new OverlayError('ERR_LAYER_CHANGED', `${field} is not the directory that was validated: its path was replaced before it was opened`, {
+    field,
+    stage: plan.steps[planned.step.fd as number]!.stage,
+    strategy: plan.strategy,
   });
 }
 
@@ -102,12 +96,18 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
   };
   try {
     const paths = specPaths(plan.spec).map((p) => p.path);
+    // Each fd check (expectFile) compares with what validation saw.
+    const planned = fillIdentities(plan.steps, validated.identities);
     const attached = yield* attachTask(
-      { steps: plan.steps, openPhase: plan.openPhase, target: plan.spec.target },
+      { steps: planned, openPhase: plan.openPhase, target: plan.spec.target },
       {
-        secondSteps: (first) => secondSteps(plan, validated.identities, caps.pageSize, first),
-        failure: (err, stepIndex) =>
-          mountFailure(err, { stage: stepIndex !== undefined ? plan.steps[stepIndex]?.stage : undefined, strategy: plan.strategy, paths, alone: end(), cursor }),
+        secondSteps: (first) => secondSteps(plan, planned, caps.pageSize, first),
+        failure: function* (err, stepIndex) {
+          return (
+            layerChanged(plan, err, stepIndex) ??
+            (yield* mountFailure(err, { stage: stepIndex !== undefined ? plan.steps[stepIndex]?.stage : undefined, strategy: plan.strategy, paths, alone: end(), cursor }))
+          );
+        },
       },
     );
     end();

@@ -153,8 +153,14 @@ function chooseStrategy(spec: OverlaySpec, caps: Capabilities): { strategy: Stra
   if ((spec.data ?? []).length > 0 && api && caps.lowerdirPlus && !caps.datadirPlus) {
     return { strategy: 'legacy', reason: "this kernel has lowerdir+ but not datadir+: data-only layers go as '::' in mount(2) data" };
   }
+  if (api && caps.layersByFd && ((spec.data ?? []).length === 0 || caps.datadirPlus)) {
+    return {
+      strategy: 'fd',
+      reason: 'each directory is opened, checked to be the one validated and passed by fd: a path swapped after the checks is refused, never mounted',
+    };
+  }
   if (api && caps.lowerdirPlus) {
-    return { strategy: 'lowerdir+', reason: 'the kernel takes one layer per fsconfig call: no escaping, no page limit' };
+    return { strategy: 'lowerdir+', reason: 'the kernel takes one layer per fsconfig call: no escaping, no page limit (no layers by fd: before 6.13)' };
   }
   return { strategy: 'legacy', reason: caps.newMountApi ? 'this kernel has no lowerdir+ (before 6.7)' : 'this kernel has no new mount API' };
 }
@@ -192,9 +198,11 @@ function planNewApi(spec: OverlaySpec, caps: Capabilities, strategy: Strategy, r
   const fdStep = openAndCheck(
     steps,
     paths.filter((p) => viaFd.has(p.field)),
+    false,
   );
   byFd.push(...fdStep.keys());
-  const openPhase = steps.length;
+  // One batch: the fds are checked (expectFile) by the same native call that mounts them.
+  const openPhase = 0;
 
   const config = paths.map((p) => {
     const role = p.role as keyof typeof keyOf;
@@ -316,6 +324,7 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
   const fdStep = openAndCheck(
     steps,
     specPaths(spec).filter((p) => p.role !== 'target'),
+    true,
   );
   const openPhase = steps.length;
   const procFd = steps.length;
@@ -375,9 +384,11 @@ export function formatStep(step: PlannedStep, index: number): string {
       return `fsopen(${q(s.fsname)}, FSOPEN_CLOEXEC)${made}`;
     case 'open':
       return `open(${q(s.path)}, ${names(O, 'O_', (s.flags ?? 0) | O.CLOEXEC)})${made}`;
+    case 'expectFile':
+      return `statx(${fd(s.fd)}, "", AT_EMPTY_PATH, STATX_INO)  # ESTALE unless it is the validated ${step.field}`;
     case 'statx':
       return s.path === ''
-        ? `statx(${fd(s.dirfd)}, "", AT_EMPTY_PATH, STATX_BASIC_STATS)  # is it the validated ${step.field}?`
+        ? `statx(${fd(s.dirfd)}, "", AT_EMPTY_PATH, ${names(STATX, 'STATX_', s.mask ?? 0)})  # ${step.field} (made just now: nothing to compare)`
         : `statx(AT_FDCWD, ${q(s.path)}, ${names(AT, 'AT_', s.flags ?? 0)}, ${names(STATX, 'STATX_', s.mask ?? 0)})  # mount id`;
     case 'fsconfigSetString':
       return `fsconfig(${fd(s.fs)}, FSCONFIG_SET_STRING, ${q(s.key)}, ${q(s.value)}, 0)`;
@@ -414,10 +425,11 @@ export function formatPlan(p: MountPlan): string {
     const estimated = p.steps.some((s) => s.dataPieces !== undefined);
     lines.push(`mount(2) data: ${estimated ? `about ${p.dataBytes} bytes (fd numbers are known once opened)` : `${p.dataBytes} bytes`}`);
   }
-  if (p.byFd.length > 0) lines.push(`by fd (mountinfo cannot show these paths): ${p.byFd.join(', ')}`);
+  // mount(2) data names the fds by number, and mountinfo shows those; fsconfig SET_FD shows paths.
+  if (p.byFd.length > 0) lines.push(`by fd${p.strategy === 'legacy' ? ' (mountinfo shows the fd numbers, not these paths)' : ''}: ${p.byFd.join(', ')}`);
   for (const w of p.warnings) lines.push(`warning: ${w}`);
   p.steps.forEach((step, i) => {
-    if (p.openPhase > 0 && i === p.openPhase) lines.push('-- the fds above are checked against the validated directories --');
+    if (p.openPhase > 0 && i === p.openPhase) lines.push('-- the numbers of the fds above go into the mount data --');
     lines.push(`${String(i).padStart(3)}  ${formatStep(step, i)}`);
   });
   return lines.join('\n');

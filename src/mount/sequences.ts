@@ -6,6 +6,7 @@
  */
 import { AT, MOVE_MOUNT, O, STATX } from '../sys/constants.js';
 import type { Step } from '../sys/steps.js';
+import type { DirIdentity } from './validate.js';
 
 export interface PlannedStep {
   /** What the step does, for errors and dry runs: `fsconfig lowerdir+ '/x'`, `create`, `mount`. */
@@ -54,20 +55,39 @@ export function configString(key: string, value: string | null, stage = value ==
 }
 
 /**
- * Opens each directory O_PATH and stats the fd, so execution can check that each fd is the
- * directory that was validated before anything uses it. Appended to `steps`; returns the step
+ * Opens each directory O_PATH and checks the fd is the directory that was validated (an
+ * expectFile step: ESTALE otherwise), in the same batch as everything that uses it, so a path
+ * swapped after validation is refused rather than mounted. The identities are not known when
+ * planning: the steps carry zeros and `field`; fillIdentities() puts in what validation found.
+ * `keep`: the fds outlive the batch (for a second one). Appended to `steps`; returns the step
  * index of each field's fd.
  */
-export function openAndCheck(steps: PlannedStep[], dirs: ReadonlyArray<{ field: string; path: string }>): Map<string, number> {
+export function openAndCheck(steps: PlannedStep[], dirs: ReadonlyArray<{ field: string; path: string }>, keep: boolean): Map<string, number> {
   const fdStep = new Map<string, number>();
   for (const d of dirs) {
     fdStep.set(d.field, steps.length);
-    steps.push({ stage: `open ${d.field} '${d.path}'`, field: d.field, step: { op: 'open', path: d.path, flags: O.PATH | O.DIRECTORY, keep: true } });
+    const open = { op: 'open', path: d.path, flags: O.PATH | O.DIRECTORY } as const;
+    steps.push({ stage: `open ${d.field} '${d.path}'`, field: d.field, step: keep ? { ...open, keep } : open });
   }
   for (const [field, index] of fdStep) {
-    steps.push({ stage: `check ${field}`, field, step: { op: 'statx', dirfd: index, path: '', flags: AT.EMPTY_PATH, mask: STATX.BASIC_STATS } });
+    steps.push({ stage: `check ${field}`, field, step: { op: 'expectFile', fd: index, devMajor: 0, devMinor: 0, ino: 0 } });
   }
   return fdStep;
+}
+
+/**
+ * The plan's steps with each expectFile check given the identity validation found for its
+ * field. A directory validation did not see (a work dir made just now, by us) has none to
+ * compare with: its check becomes a plain statx of the fd.
+ */
+export function fillIdentities(steps: readonly PlannedStep[], identities: ReadonlyMap<string, DirIdentity>): PlannedStep[] {
+  return steps.map((planned) => {
+    const { step, field } = planned;
+    if (step.op !== 'expectFile') return planned;
+    const id = field === undefined ? undefined : identities.get(field);
+    if (id === undefined) return { ...planned, step: { op: 'statx', dirfd: step.fd, path: '', flags: AT.EMPTY_PATH, mask: STATX.TYPE } };
+    return { ...planned, step: { ...step, devMajor: id.devMajor, devMinor: id.devMinor, ino: id.ino } };
+  });
 }
 
 /** statx of the new mount point: the id mountinfo shows, and the 64-bit one where there is one. */

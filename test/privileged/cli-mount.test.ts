@@ -222,7 +222,7 @@ describePrivileged('ovl mount: mount(8) syntax', () => {
     const x = fixture();
     const out = JSON.parse(ovlOk(['mount', '--json', '-o', `${lowerdir(x)},upperdir=${esc(x.upper)},workdir=${esc(x.work)}`, x.target])) as Record<string, unknown>;
     try {
-      expect(out).toMatchObject({ target: x.target, strategy: 'lowerdir+', byFd: [] });
+      expect(out).toMatchObject({ target: x.target, strategy: 'fd', byFd: [...x.lower.map((_, i) => `lower[${i}]`), 'upper', 'work'] });
       expect(out.mountId).toBe(rawMountAt(x.target)?.mountId);
     } finally {
       unmount(x.target);
@@ -281,9 +281,14 @@ describePrivileged('ovl mount --dry-run', () => {
   it('prints the plan (the exact syscalls), mounts nothing and creates no work dir', () => {
     const x = fixture();
     const out = ovlOk(['mount', '--dry-run', ...x.lower.flatMap((l) => ['--lower', l]), '--upper', x.upper, '--work', x.work, x.target]);
-    expect(out).toMatch(/^strategy: lowerdir\+/);
+    expect(out).toMatch(/^strategy: fd /);
     expect(out).toContain('fsopen("overlay", FSOPEN_CLOEXEC)');
-    for (const l of x.lower) expect(out).toContain(`"lowerdir+", ${JSON.stringify(l)}`);
+    // Each layer opened, checked against what validation saw, and handed over by fd.
+    x.lower.forEach((l, i) => {
+      expect(out).toContain(`open(${JSON.stringify(l)}, O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#${i}`);
+      expect(out).toContain(`# ESTALE unless it is the validated lower[${i}]`);
+      expect(out).toMatch(new RegExp(`FSCONFIG_SET_FD, "lowerdir\\+", NULL, fd#${i}\\)`));
+    });
     expect(out).toContain(`move_mount(fd#`);
     expect(out).toContain(JSON.stringify(x.target));
     expect(mountsUnder(x.root)).toEqual([]);

@@ -86,7 +86,7 @@ describeRootless('rootless: mountOverlay under unshare -Urm', () => {
   });
 
   it('the three-layer example mounts with an upper: merged view, userxattr in mountinfo, a write copies up, user.overlay.opaque', () => {
-    expect(r.mount.strategy).toBe('lowerdir+');
+    expect(r.mount.strategy).toBe('fd');
     expect(r.mount.merged).toEqual(withDirs(MERGED));
     expect(r.mount.options?.lower).toEqual(x.lower);
     expect(r.mount.options?.upper).toBe(x.upper);

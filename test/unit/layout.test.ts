@@ -123,7 +123,7 @@ describe('the pure parts work without the addon', () => {
       userNamespace: false,
       pageSize: 4096,
     };
-    expect(formatPlan(plan(spec, caps))).toMatch(/^strategy: lowerdir\+/);
+    expect(formatPlan(plan(spec, caps))).toMatch(/^strategy: fd /);
     expect(nativeLoaded()).toBe(false);
   });
 });

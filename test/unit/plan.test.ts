@@ -107,11 +107,11 @@ const rw: OverlaySpec = { lower: ['/srv/l/top', '/srv/l/bottom'], upper: '/srv/r
 
 describe('strategy: the best the kernel has, with the reason', () => {
   it.each([
-    ['6.18', linux618, 'lowerdir+', /one layer per fsconfig call/],
-    ['6.8 (no layers by fd)', linux68, 'lowerdir+', /one layer per fsconfig call/],
+    ['6.18', linux618, 'fd', /checked to be the one validated.*swapped.*refused/],
+    ['6.8 (no layers by fd)', linux68, 'lowerdir+', /one layer per fsconfig call.*before 6\.13/],
     ['6.1 (no lowerdir+)', linux61, 'legacy', /no lowerdir\+ \(before 6\.7\)/],
     ['5.1 (no new mount API)', linux51, 'legacy', /no new mount API/],
-    ['6.18 in a user namespace', rootless618, 'lowerdir+', /one layer per fsconfig call/],
+    ['6.18 in a user namespace', rootless618, 'fd', /passed by fd/],
   ] as const)('%s → %s', (_name, caps, strategy, reason) => {
     const p = plan(rw, caps);
     expect(p.strategy).toBe(strategy);
@@ -141,8 +141,10 @@ describe('strategy: the best the kernel has, with the reason', () => {
 });
 
 describe('lowerdir+: one fsconfig per layer', () => {
+  const planLp = (spec: OverlaySpec, caps: Capabilities) => plan({ strategy: 'lowerdir+', ...spec }, caps);
+
   it('layers top first, data layers after, then upper, work, options, source, create', () => {
-    const p = plan({ ...rw, data: ['/srv/d/1'], options: { redirectDir: 'nofollow', userxattr: true } }, linux618);
+    const p = planLp({ ...rw, data: ['/srv/d/1'], options: { redirectDir: 'nofollow', userxattr: true } }, linux618);
     expect(fsconfigs(p)).toEqual([
       ['lowerdir+', '/srv/l/top'],
       ['lowerdir+', '/srv/l/bottom'],
@@ -160,7 +162,7 @@ describe('lowerdir+: one fsconfig per layer', () => {
   });
 
   it('CMD_CREATE where the kernel has no CMD_CREATE_EXCL', () => {
-    const p = plan(rw, { ...linux68, createExcl: false });
+    const p = planLp(rw, { ...linux68, createExcl: false });
     expect(p.steps.some((s) => s.step.op === 'fsconfigCreate')).toBe(true);
     expect(p.steps.some((s) => s.step.op === 'fsconfigCreateExcl')).toBe(false);
   });
@@ -173,7 +175,7 @@ describe('lowerdir+: one fsconfig per layer', () => {
       work: '/x/w\\\\k',
       target: '/m',
     };
-    expect(fsconfigs(plan(spec, linux618)).slice(0, 5)).toEqual([
+    expect(fsconfigs(planLp(spec, linux618)).slice(0, 5)).toEqual([
       ['lowerdir+', '/x/a\\b'],
       ['lowerdir+', '/x/c:d,e f=g'],
       ['datadir+', '/x/d\\1'],
@@ -186,19 +188,19 @@ describe('lowerdir+: one fsconfig per layer', () => {
 
   it(`a ${FSCONFIG_VALUE_MAX}-byte path goes as a string, a 256-byte one by fd (where SET_FD exists)`, () => {
     expect(FSCONFIG_VALUE_MAX).toBe(255);
-    const p255 = plan({ ...rw, lower: ['/srv/l/top', long(255)] }, linux618);
+    const p255 = planLp({ ...rw, lower: ['/srv/l/top', long(255)] }, linux618);
     expect(p255.byFd).toEqual([]);
     expect(fsconfigs(p255)[1]).toEqual(['lowerdir+', long(255)]);
 
     const path256 = long(256);
-    const p = plan({ ...rw, lower: ['/srv/l/top', path256] }, linux618);
+    const p = planLp({ ...rw, lower: ['/srv/l/top', path256] }, linux618);
     expect(p.strategy).toBe('lowerdir+');
     expect(p.byFd).toEqual(['lower[1]']);
     expect(p.reason).toMatch(/lower\[1\] by fd \(over 255 bytes\)/);
-    // Phase one opens and stats it; phase two hands the fd to fsconfig.
-    expect(p.openPhase).toBe(2);
-    expect(p.steps[0]).toMatchObject({ field: 'lower[1]', step: { op: 'open', path: path256, flags: O.PATH | O.DIRECTORY, keep: true } });
-    expect(p.steps[1]).toMatchObject({ field: 'lower[1]', step: { op: 'statx', dirfd: 0, path: '', flags: AT.EMPTY_PATH, mask: STATX.BASIC_STATS } });
+    // Opened, checked and handed to fsconfig in the one batch.
+    expect(p.openPhase).toBe(0);
+    expect(p.steps[0]).toEqual({ stage: expect.any(String), field: 'lower[1]', step: { op: 'open', path: path256, flags: O.PATH | O.DIRECTORY } });
+    expect(p.steps[1]).toMatchObject({ field: 'lower[1]', step: { op: 'expectFile', fd: 0 } });
     expect(fsconfigs(p).slice(0, 2)).toEqual([
       ['lowerdir+', '/srv/l/top'],
       ['lowerdir+', { fd: 0 }],
@@ -207,38 +209,40 @@ describe('lowerdir+: one fsconfig per layer', () => {
 
   it('bytes, not characters, decide: 128 two-byte characters are 256 bytes', () => {
     const path = '/' + 'é'.repeat(127) + 'x'; // 1 + 254 + 1 = 256 bytes, 129 characters
-    expect(plan({ ...rw, lower: [path, '/b'] }, linux618).byFd).toEqual(['lower[0]']);
+    expect(planLp({ ...rw, lower: [path, '/b'] }, linux618).byFd).toEqual(['lower[0]']);
   });
 
   it('a 256-byte path without SET_FD for layers is refused, naming the field, the size and the kernel needed', () => {
-    const problems = refusal(() => plan({ ...rw, lower: ['/srv/l/top', long(256)] }, linux68));
+    const problems = refusal(() => planLp({ ...rw, lower: ['/srv/l/top', long(256)] }, linux68));
     expect(problems).toEqual([problem('lower[1]', /256 bytes.*at most 255.*by fd \(Linux 6\.13\)/)]);
   });
 
   it('upperdir is measured after its backslashes are doubled', () => {
     const upper254 = '/u' + '\\'.repeat(126); // 128 bytes raw, 254 as the fsconfig value
     const upper256 = '/u' + '\\'.repeat(127); // 129 bytes raw, 256 as the fsconfig value
-    expect(plan({ ...rw, upper: upper254 }, linux618).byFd).toEqual([]);
-    expect(plan({ ...rw, upper: upper256 }, linux618).byFd).toEqual(['upper']);
-    expect(refusal(() => plan({ ...rw, upper: upper256 }, linux68))).toEqual([problem('upper', /256 bytes/)]);
+    expect(planLp({ ...rw, upper: upper254 }, linux618).byFd).toEqual([]);
+    expect(planLp({ ...rw, upper: upper256 }, linux618).byFd).toEqual(['upper']);
+    expect(refusal(() => planLp({ ...rw, upper: upper256 }, linux68))).toEqual([problem('upper', /256 bytes/)]);
   });
 
   it('every long field goes by fd, in spec order', () => {
-    const p = plan({ lower: [long(300), '/b', long(400, '/y/')], upper: long(256, '/u/'), work: '/w', target: '/m' }, linux618);
+    const p = planLp({ lower: [long(300), '/b', long(400, '/y/')], upper: long(256, '/u/'), work: '/w', target: '/m' }, linux618);
     expect(p.byFd).toEqual(['lower[0]', 'lower[2]', 'upper']);
-    expect(p.openPhase).toBe(6);
+    expect(p.openPhase).toBe(0);
   });
 });
 
 describe('fd: every layer, upper and work as an O_PATH fd', () => {
-  it('opens each path, checks each fd, then passes them with FSCONFIG_SET_FD', () => {
+  it('opens each path, checks each fd, then passes them with FSCONFIG_SET_FD, all in one batch', () => {
     const p = plan({ ...rw, data: ['/srv/d/1'], strategy: 'fd' }, linux618);
     const fields = ['lower[0]', 'lower[1]', 'data[0]', 'upper', 'work'];
     expect(p.byFd).toEqual(fields);
-    expect(p.openPhase).toBe(10);
+    expect(p.openPhase).toBe(0);
     fields.forEach((field, i) => {
-      expect(p.steps[i]).toMatchObject({ field, step: { op: 'open', flags: O.PATH | O.DIRECTORY, keep: true } });
-      expect(p.steps[5 + i]).toMatchObject({ field, step: { op: 'statx', dirfd: i } });
+      // Not kept: the batch that opens them closes them.
+      expect(p.steps[i]?.step).toEqual({ op: 'open', path: expect.any(String), flags: O.PATH | O.DIRECTORY });
+      // The identity is filled in at execution, from what validation saw.
+      expect(p.steps[5 + i]).toMatchObject({ field, step: { op: 'expectFile', fd: i } });
     });
     expect(fsconfigs(p).slice(0, 5)).toEqual([
       ['lowerdir+', { fd: 0 }],
@@ -364,7 +368,7 @@ describe('legacy: mount(2) data', () => {
       expect(p.openPhase).toBe(2 * fields.length);
       fields.forEach((field, i) => {
         expect(p.steps[i]).toMatchObject({ field, step: { op: 'open', path: i < 500 ? spec.lower[i] : spec[field as 'upper'], keep: true } });
-        expect(p.steps[fields.length + i]).toMatchObject({ field, step: { op: 'statx', dirfd: i } });
+        expect(p.steps[fields.length + i]).toMatchObject({ field, step: { op: 'expectFile', fd: i } });
       });
       const procFd = p.openPhase;
       expect(p.steps[procFd]?.step).toEqual({ op: 'open', path: '/proc/self/fd', flags: O.PATH | O.DIRECTORY });
@@ -612,9 +616,9 @@ describe('formatPlan(): a readable, stable dry run', () => {
   };
 
   it('lowerdir+', () => {
-    expect(formatPlan(plan(example, linux618))).toBe(
+    expect(formatPlan(plan(example, linux68))).toBe(
       [
-        'strategy: lowerdir+ (the kernel takes one layer per fsconfig call: no escaping, no page limit)',
+        'strategy: lowerdir+ (the kernel takes one layer per fsconfig call: no escaping, no page limit (no layers by fd: before 6.13))',
         '  0  fsopen("overlay", FSOPEN_CLOEXEC) = fd#0',
         '  1  fsconfig(fd#0, FSCONFIG_SET_STRING, "lowerdir+", "/srv/layers/config", 0)',
         '  2  fsconfig(fd#0, FSCONFIG_SET_STRING, "lowerdir+", "/srv/layers/app", 0)',
@@ -636,21 +640,20 @@ describe('formatPlan(): a readable, stable dry run', () => {
   });
 
   it('fd', () => {
-    expect(formatPlan(plan({ ...example, strategy: 'fd' }, linux618))).toBe(
+    expect(formatPlan(plan(example, linux618))).toBe(
       [
-        'strategy: fd (forced: every layer, upper and work passed as an O_PATH fd)',
-        'by fd (mountinfo cannot show these paths): lower[0], lower[1], lower[2], upper, work',
+        'strategy: fd (each directory is opened, checked to be the one validated and passed by fd: a path swapped after the checks is refused, never mounted)',
+        'by fd: lower[0], lower[1], lower[2], upper, work',
         '  0  open("/srv/layers/config", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#0',
         '  1  open("/srv/layers/app", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#1',
         '  2  open("/srv/layers/base", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#2',
         '  3  open("/srv/rw/upper", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#3',
         '  4  open("/srv/rw/work", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#4',
-        '  5  statx(fd#0, "", AT_EMPTY_PATH, STATX_BASIC_STATS)  # is it the validated lower[0]?',
-        '  6  statx(fd#1, "", AT_EMPTY_PATH, STATX_BASIC_STATS)  # is it the validated lower[1]?',
-        '  7  statx(fd#2, "", AT_EMPTY_PATH, STATX_BASIC_STATS)  # is it the validated lower[2]?',
-        '  8  statx(fd#3, "", AT_EMPTY_PATH, STATX_BASIC_STATS)  # is it the validated upper?',
-        '  9  statx(fd#4, "", AT_EMPTY_PATH, STATX_BASIC_STATS)  # is it the validated work?',
-        '-- the fds above are checked against the validated directories --',
+        '  5  statx(fd#0, "", AT_EMPTY_PATH, STATX_INO)  # ESTALE unless it is the validated lower[0]',
+        '  6  statx(fd#1, "", AT_EMPTY_PATH, STATX_INO)  # ESTALE unless it is the validated lower[1]',
+        '  7  statx(fd#2, "", AT_EMPTY_PATH, STATX_INO)  # ESTALE unless it is the validated lower[2]',
+        '  8  statx(fd#3, "", AT_EMPTY_PATH, STATX_INO)  # ESTALE unless it is the validated upper',
+        '  9  statx(fd#4, "", AT_EMPTY_PATH, STATX_INO)  # ESTALE unless it is the validated work',
         ' 10  fsopen("overlay", FSOPEN_CLOEXEC) = fd#10',
         ' 11  fsconfig(fd#10, FSCONFIG_SET_FD, "lowerdir+", NULL, fd#0)',
         ' 12  fsconfig(fd#10, FSCONFIG_SET_FD, "lowerdir+", NULL, fd#1)',
@@ -701,12 +704,12 @@ describe('formatPlan(): a readable, stable dry run', () => {
       [
         'strategy: legacy (this kernel has no lowerdir+ (before 6.7); even relative paths (46 bytes) exceed one page, so every layer is opened and named by fd number from /proc/self/fd)',
         'mount(2) data: about 18 bytes (fd numbers are known once opened)',
-        'by fd (mountinfo cannot show these paths): lower[0], lower[1]',
+        'by fd (mountinfo shows the fd numbers, not these paths): lower[0], lower[1]',
         '  0  open("/srv/layers/configuration-layer", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#0',
         '  1  open("/srv/layers/application-layer", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#1',
-        '  2  statx(fd#0, "", AT_EMPTY_PATH, STATX_BASIC_STATS)  # is it the validated lower[0]?',
-        '  3  statx(fd#1, "", AT_EMPTY_PATH, STATX_BASIC_STATS)  # is it the validated lower[1]?',
-        '-- the fds above are checked against the validated directories --',
+        '  2  statx(fd#0, "", AT_EMPTY_PATH, STATX_INO)  # ESTALE unless it is the validated lower[0]',
+        '  3  statx(fd#1, "", AT_EMPTY_PATH, STATX_INO)  # ESTALE unless it is the validated lower[1]',
+        '-- the numbers of the fds above go into the mount data --',
         '  4  open("/proc/self/fd", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#4',
         '  5  mount("overlay", "/srv/merged", "overlay", 0, "lowerdir=<fd#0>:<fd#1>")  # on a thread with cwd = fd#4',
         '  6  close(fd#4)',
@@ -717,10 +720,11 @@ describe('formatPlan(): a readable, stable dry run', () => {
 
   it('warnings come before the steps', () => {
     const text = formatPlan(plan({ lower: ['/a', '/b'], target: '/m' }, rootless618));
-    expect(text.split('\n').slice(0, 3)).toEqual([
-      'strategy: lowerdir+ (the kernel takes one layer per fsconfig call: no escaping, no page limit)',
+    expect(text.split('\n').slice(0, 4)).toEqual([
+      'strategy: fd (each directory is opened, checked to be the one validated and passed by fd: a path swapped after the checks is refused, never mounted)',
+      'by fd: lower[0], lower[1]',
       'warning: added userxattr: in a user namespace the trusted.overlay.* xattrs are not available',
-      '  0  fsopen("overlay", FSOPEN_CLOEXEC) = fd#0',
+      '  0  open("/a", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#0',
     ]);
   });
 });
