@@ -75,13 +75,16 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
   const caps = options.capabilities ?? (yield* capabilitiesTask());
   const plan = makePlan(spec, caps);
   // One batch for what comes before the mount: a kernel log cursor, and the workdir's questions.
-  const preflight = yield* steps([...kernelLogSteps(0), ...workdirQuestions(plan.spec)]);
+  const facts = { reals: validated.reals, workExisted: validated.identities.has('work') };
+  const preflight = yield* steps([...kernelLogSteps(0), ...workdirQuestions(plan.spec, facts, 2)]);
   const cursor = kernelLogCursor(preflight.results, 0);
   let prepared: PreparedWorkdir;
   try {
-    prepared = yield* prepareWorkdir(plan.spec, validated.reals, preflight.results, 2);
+    prepared = yield* prepareWorkdir(plan.spec, facts, preflight.results, 2);
   } catch (e) {
     closeKernelLog(cursor);
+    // Lock fds the preparation did not get as far as taking over.
+    for (const r of preflight.results.slice(2)) if (isHandle(r)) r.close();
     throw e;
   }
   const startedAlone = attemptsInFlight === 0;

@@ -6,13 +6,14 @@
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import { AT, STATX } from '../sys/constants.js';
-import { chmod, lstat, mkdirs, readText, removeTree, runAsync, runSync, steps, type Task } from '../sys/io.js';
+import { chmod, lstat, mkdirs, readFile, readText, removeTree, runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 import { OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import type { OverlaySpec } from '../spec/types.js';
 import { parseOverlayMountInfo, parseOverlayOptions } from '../read/mountinfo.js';
 import { liveRecordsTask } from '../read/records.js';
+import { acquireLocks, lockOrder, lockSteps, releaseLocks, type DirLocks } from './lock.js';
 
 const ENOENT = constants.errno.ENOENT;
 
@@ -126,6 +127,8 @@ export interface PreparedWorkdir {
   cleared?: string;
   /** The upper and work realpaths held until the mount is recorded or has failed. */
   reserved?: string[];
+  /** The cross-process locks on upper and work, held as long. */
+  locks?: DirLocks;
 }
 
 /**
@@ -136,13 +139,35 @@ export interface PreparedWorkdir {
  */
 const pending = new Map<string, string>();
 
+/** What validation found that the work dir's preparation needs. */
+export interface WorkdirFacts {
+  /** upper's and work's real paths (work's where it will be, when it does not exist yet). */
+  reals: ReadonlyMap<string, string>;
+  /** Whether work existed when validated: then its lock can be taken before anything else. */
+  workExisted: boolean;
+}
+
+/**
+ * The dirs to lock (upper and work, by real path, in lock order; none when sharing is allowed,
+ * as nothing is checked then), and whether the lock goes into the first batch (work exists
+ * to be locked; otherwise after it is made).
+ */
+function lockPlan(spec: OverlaySpec, facts: WorkdirFacts): { paths: string[]; early: boolean } {
+  if (spec.upper === undefined || spec.work === undefined || spec.allowShared) return { paths: [], early: false };
+  const paths = lockOrder((['upper', 'work'] as const).map((f) => facts.reals.get(f) ?? spec[f]!));
+  return { paths, early: facts.workExisted };
+}
+
 /**
  * What prepareWorkdir() needs to know, as steps to run in a batch with others (at `at`, their
- * index there): the mount table, and whether the volatile marker and the work dir exist.
+ * index there): the upper and work locks where they can be taken now, then the mount table, and
+ * whether the volatile marker and the work dir exist.
  */
-export function workdirQuestions(spec: OverlaySpec): Step[] {
+export function workdirQuestions(spec: OverlaySpec, facts: WorkdirFacts, at: number): Step[] {
   if (spec.upper === undefined || spec.work === undefined) return [];
+  const lock = lockPlan(spec, facts);
   return [
+    ...(lock.early ? lockSteps(lock.paths, at) : []),
     { op: 'readFile', path: '/proc/self/mountinfo' },
     { op: 'statx', path: volatileMarker(spec.work), flags: AT.SYMLINK_NOFOLLOW, mask: STATX.TYPE, okErrno: ENOENT, recordError: true },
     { op: 'statx', path: spec.work, flags: AT.SYMLINK_NOFOLLOW, mask: STATX.TYPE, okErrno: ENOENT, recordError: true },
@@ -150,15 +175,15 @@ export function workdirQuestions(spec: OverlaySpec): Step[] {
 }
 
 /**
- * Before a mount: refuse an upper/work in use (unless allowShared), refuse or clear a stale
- * volatile marker, create work if missing. `reals` are upper's and work's real paths from
- * validation; `answers` the results of workdirQuestions() from index `at`. Throws
- * OverlaySpecError; changes nothing then. On any failure after the reservation, everything done
- * so far is undone before the error is thrown.
+ * Before a mount: create work if missing, lock upper and work against other processes (held
+ * until the mount is recorded or has failed: see lock.ts), refuse an upper/work in use (unless
+ * allowShared), refuse or clear a stale volatile marker. `answers` are the results of
+ * workdirQuestions() from index `at`. Throws OverlaySpecError; on any failure after the
+ * reservation, everything done so far is undone before the error is thrown.
  */
-export function* prepareWorkdir(spec: OverlaySpec, reals: ReadonlyMap<string, string>, answers: readonly unknown[], at: number): Task<PreparedWorkdir> {
+export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers: readonly unknown[], at: number): Task<PreparedWorkdir> {
   if (spec.upper === undefined || spec.work === undefined) return {};
-  const keys = (['upper', 'work'] as const).map((f) => [f, reals.get(f) ?? spec[f]!] as const);
+  const keys = (['upper', 'work'] as const).map((f) => [f, facts.reals.get(f) ?? spec[f]!] as const);
   const out: PreparedWorkdir = {};
   if (!spec.allowShared) {
     const problems: SpecProblem[] = [];
@@ -171,13 +196,26 @@ export function* prepareWorkdir(spec: OverlaySpec, reals: ReadonlyMap<string, st
     for (const key of out.reserved) pending.set(key, spec.target);
   }
   try {
-    const [mountinfo, marker, work] = [answers[at], answers[at + 1], answers[at + 2]];
+    const lock = lockPlan(spec, facts);
+    const q = at + (lock.early ? 2 * lock.paths.length : 0);
+    let [mountinfo, marker, work] = [answers[q] as Buffer, answers[q + 1], answers[q + 2]];
+    if (work === undefined) {
+      const created = yield* mkdirs(spec.work);
+      if (created !== undefined) out.created = created;
+    }
+    if (lock.paths.length > 0) {
+      const early = lock.early ? answers : undefined;
+      const { locks, late } = yield* acquireLocks(lock.paths, early, at);
+      out.locks = locks;
+      // The table read with the first batch is current only if its locks were all taken there.
+      if (late) mountinfo = yield* readFile('/proc/self/mountinfo');
+    }
     const problems: SpecProblem[] = [];
     if (!spec.allowShared) {
       const fields = ['upper', 'work'] as const;
       const using = yield* overlaysUsingTask(
         fields.map((f) => spec[f]!),
-        (mountinfo as Buffer).toString('utf8'),
+        mountinfo.toString('utf8'),
       );
       for (const [i, field] of fields.entries()) {
         for (const u of using[i]!) {
@@ -200,10 +238,6 @@ export function* prepareWorkdir(spec: OverlaySpec, reals: ReadonlyMap<string, st
       yield* removeTree(volatileMarker(spec.work));
       out.cleared = volatileMarker(spec.work);
     }
-    if (work === undefined) {
-      const created = yield* mkdirs(spec.work);
-      if (created !== undefined) out.created = created;
-    }
     return out;
   } catch (e) {
     yield* undoPrepare(out);
@@ -211,7 +245,7 @@ export function* prepareWorkdir(spec: OverlaySpec, reals: ReadonlyMap<string, st
   }
 }
 
-/** Undoes prepareWorkdir's mkdir after a failed mount, and ends its reservation. */
+/** Undoes prepareWorkdir's mkdir after a failed mount, and ends its reservation and locks. */
 export function* undoPrepare(prepared: PreparedWorkdir): Task<void> {
   releaseWorkdir(prepared);
   if (prepared.created !== undefined) {
@@ -223,10 +257,12 @@ export function* undoPrepare(prepared: PreparedWorkdir): Task<void> {
   }
 }
 
-/** Ends the reservation prepareWorkdir made (the mount is recorded now, or failed). */
+/** Ends the reservation and releases the locks prepareWorkdir took (the mount is recorded now, or failed). */
 export function releaseWorkdir(prepared: PreparedWorkdir): void {
   for (const key of prepared.reserved ?? []) pending.delete(key);
   delete prepared.reserved;
+  releaseLocks(prepared.locks);
+  delete prepared.locks;
 }
 
 /**

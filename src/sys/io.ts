@@ -18,7 +18,8 @@ export type Request =
   | { io: 'rm'; path: string }
   | { io: 'chmod'; path: string; mode: number }
   | { io: 'lstat'; path: string }
-  | { io: 'read'; fd: number; buffer: Buffer };
+  | { io: 'read'; fd: number; buffer: Buffer }
+  | { io: 'sleep'; ms: number };
 
 /** A task: yields requests, gets their answers, returns T. */
 export type Task<T> = Generator<Request, T, unknown>;
@@ -38,6 +39,8 @@ export function perform(r: Request): unknown {
       return fs.lstatSync(r.path, { throwIfNoEntry: false });
     case 'read':
       return fs.readSync(r.fd, r.buffer, 0, r.buffer.length, null);
+    case 'sleep':
+      return Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, r.ms);
   }
 }
 
@@ -59,6 +62,8 @@ export function performAsync(r: Request): Promise<unknown> {
       });
     case 'read':
       return new Promise((resolve, reject) => fs.read(r.fd, r.buffer, 0, r.buffer.length, null, (e, n) => (e ? reject(e) : resolve(n))));
+    case 'sleep':
+      return new Promise((resolve) => setTimeout(resolve, r.ms));
   }
 }
 
@@ -121,6 +126,10 @@ export function* removeTree(path: string): Task<void> {
 }
 export function* chmod(path: string, mode: number): Task<void> {
   yield { io: 'chmod', path, mode };
+}
+/** Waits `ms` (the Sync driver blocks the thread, as any …Sync call does). */
+export function* sleep(ms: number): Task<void> {
+  yield { io: 'sleep', ms };
 }
 /** lstat, or undefined when the path does not exist. */
 export function* lstat(path: string): Task<fs.Stats | undefined> {

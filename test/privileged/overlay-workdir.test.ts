@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import {
@@ -104,6 +105,52 @@ describePrivileged('an upper or work dir already used by another overlay', () =>
     }
     expectUnmounted(d.m1);
     expect(mountsUnder(d.root)).toEqual([]);
+  });
+});
+
+describePrivileged('another process mounting the same upper at the same time', () => {
+  // flock(1) holds the upper's lock as another mounting process would, and mounts the first
+  // overlay half a second in: the library, started meanwhile, must wait for the lock and then
+  // see that mount, rather than read the table before it and mount the same upper beside it.
+  for (const [name, mount] of [
+    ['mountOverlaySync', (spec: OverlaySpec) => Promise.resolve().then(() => mountOverlaySync(spec))],
+    ['mountOverlay', (spec: OverlaySpec) => mountOverlay(spec)],
+  ] as const) {
+    it(`${name} waits for the lock on upper and work, then refuses the upper the other mounted`, async () => {
+      const d = dirs();
+      mkdirSync(d.w1);
+      const script = `sleep 0.5; mount -t overlay overlay -o lowerdir=${d.a},upperdir=${d.u1},workdir=${d.w1} ${d.m1}`;
+      const other = spawn('flock', [d.u1, 'sh', '-c', `echo locked; ${script}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        await new Promise((resolve) => other.stdout.once('data', resolve));
+        const t0 = Date.now();
+        const err = await mount({ lower: [d.b], upper: d.u1, work: d.w1, target: d.m2 }).then(
+          (m) => {
+            m.unmountSync();
+            return undefined;
+          },
+          (e: unknown) => e,
+        );
+        expect(Date.now() - t0).toBeGreaterThan(300);
+        expect(problemsOf(err)).toEqual([
+          expect.objectContaining({ field: 'upper', problem: expect.stringContaining(`the upper dir of the overlay mounted at '${d.m1}'`) }),
+          expect.objectContaining({ field: 'work', problem: expect.stringContaining(`the work dir of the overlay mounted at '${d.m1}'`) }),
+        ]);
+        expect(mountsUnder(d.root)).toEqual([d.m1]);
+      } finally {
+        await new Promise((resolve) => (other.exitCode !== null ? resolve(undefined) : other.once('exit', resolve)));
+        sys.umount2Sync(d.m1);
+      }
+    });
+  }
+
+  it('the lock is released with the mount made and with a mount refused: the next one does not wait', async () => {
+    const d = dirs();
+    const m = await mountOverlay({ lower: [d.a], upper: d.u1, work: d.w1, target: d.m1 });
+    await expect(mountOverlay({ lower: [d.b], upper: d.u1, work: d.w1, target: d.m2 })).rejects.toBeInstanceOf(OverlaySpecError);
+    await m.unmount();
+    // flock -n fails at once if anything of ours still holds either lock.
+    for (const dir of [d.u1, d.w1]) expect(spawnSync('flock', ['-n', dir, 'true']).status).toBe(0);
   });
 });
 
