@@ -52,7 +52,7 @@ int CallStatmount(uint64_t mnt_id, uint64_t mask, std::vector<char>& buf, SysErr
 
 // node.cc
 int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major, unsigned minor, SysError& err);
-int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, struct statx* st, SysError& err);
+int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, StatxBuf* st, SysError& err);
 int CallRealpath(const std::string& path, std::string& out, SysError& err);
 
 // xattr.cc. A path target uses the l*xattr calls unless `follow`; an fd target (fd >= 0) the

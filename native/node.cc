@@ -19,8 +19,8 @@ int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major,
   return rc;
 }
 
-int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, struct statx* st, SysError& err) {
-  int rc = RawResult(statx(dirfd, path.c_str(), static_cast<int>(flags), mask, st));
+int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, StatxBuf* st, SysError& err) {
+  int rc = SysStatx(dirfd, path.c_str(), static_cast<int>(flags), mask, st);
   if (err.Check(rc, "statx") && !path.empty()) err.path = path;
   return rc;
 }
