@@ -1,6 +1,8 @@
 {
-  # The build `npm install` runs (through node-gyp-build). native/CMakeLists.txt lists the same
-  # sources for cmake-js (sanitizer builds); test/unit/build-files.test.ts keeps them in step.
+  # The node-gyp build: prebuilds/ (npm run prebuild), build/Release (npm run build:native), and
+  # npm install's build from source when no prebuilt binary loads (scripts/install.mjs).
+  # native/CMakeLists.txt lists the same sources for cmake-js (sanitizer builds; not shipped);
+  # test/unit/build-files.test.ts keeps them in step.
   "targets": [
     {
       "target_name": "overlayfs",
