@@ -34,4 +34,12 @@ describe('build files', () => {
       expect(cmake).toContain(define);
     }
   });
+
+  it('the package ships what a build from source reads, and not CMakeLists.txt', () => {
+    const files = (JSON.parse(readFileSync('package.json', 'utf8')) as { files: string[] }).files;
+    expect(files).toEqual(expect.arrayContaining(['binding.gyp', 'native/*.cc', 'native/*.h', 'scripts/install.mjs', 'prebuilds']));
+    expect(files).not.toContain('native');
+    // Everything else in native/ is the cmake-js file the globs leave out.
+    expect(readdirSync('native').filter((f) => !f.endsWith('.cc') && !f.endsWith('.h'))).toEqual(['CMakeLists.txt']);
+  });
 });
