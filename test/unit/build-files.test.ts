@@ -29,7 +29,7 @@ describe('build files', () => {
     const gyp = readFileSync('binding.gyp', 'utf8');
     const cmake = readFileSync('native/CMakeLists.txt', 'utf8');
     // Without the last one, a worker ended during an async call aborts the process.
-    for (const define of ['NAPI_VERSION=9', 'NODE_ADDON_API_DISABLE_DEPRECATED', 'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS']) {
+    for (const define of ['NAPI_VERSION=9', 'NODE_ADDON_API_DISABLE_DEPRECATED', 'NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS', 'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS']) {
       expect(gyp).toContain(define);
       expect(cmake).toContain(define);
     }
