@@ -46,9 +46,10 @@ const TARGETS = [
 
 const hostLibc = process.report.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl';
 
+// Thrown, not process.exit(): the temp dirs' finally blocks must run.
+class PrebuildError extends Error {}
 function fail(message) {
-  console.error(`prebuild: ${message}`);
-  process.exit(1);
+  throw new PrebuildError(message);
 }
 
 function onPath(name) {
@@ -257,35 +258,52 @@ function buildTarget(target, ctx) {
   }
 }
 
-const targets = parseArgs(process.argv.slice(2));
-const missing = ['python3', 'make'].filter((t) => !onPath(t));
-if (missing.length) fail(`node-gyp needs ${missing.join(' and ')} (apt-get install ${missing.join(' ')})`);
-const ctx = { nodeDir: nodeDir(), nodeGyp: nodeGyp() };
-// The stamp of what is built: taken before, so an edit during the build makes it stale, not wrong.
-const stamp = computeStamp(root);
+function main() {
+  const targets = parseArgs(process.argv.slice(2));
+  const missing = ['python3', 'make'].filter((t) => !onPath(t));
+  if (missing.length) fail(`node-gyp needs ${missing.join(' and ')} (apt-get install ${missing.join(' ')})`);
+  const ctx = { nodeDir: nodeDir(), nodeGyp: nodeGyp() };
+  // The stamp of what is built: taken before, so an edit during the build makes it stale, not wrong.
+  const stamp = computeStamp(root);
 
-const results = targets.map((t) => buildTarget(t, ctx));
+  const results = targets.map((t) => {
+    try {
+      return buildTarget(t, ctx);
+    } catch (e) {
+      if (e instanceof PrebuildError) return { target: t, error: e.message };
+      throw e;
+    }
+  });
 
-console.log('\nprebuild: results');
-for (const r of results) {
-  if (r.error) {
-    console.log(`  ${r.target.name}: NOT BUILT: ${r.error}`);
-    continue;
+  console.log('\nprebuild: results');
+  for (const r of results) {
+    if (r.error) {
+      console.log(`  ${r.target.name}: NOT BUILT: ${r.error}`);
+      continue;
+    }
+    console.log(`  ${r.target.name}: ${r.dest.slice(root.length + 1)} (${r.size} bytes, ${r.seconds} s)`);
+    console.log(`    file: ${r.fileSays}`);
+    if (r.info) {
+      const floor = r.info.glibc ? `; needs glibc >= ${r.info.glibc}${r.info.glibcxx ? ` and libstdc++ GLIBCXX_${r.info.glibcxx}` : ''}` : '';
+      console.log(`    needs: ${r.info.needed.join(', ')}${floor}`);
+    }
+    console.log(`    ${r.loaded}`);
   }
-  console.log(`  ${r.target.name}: ${r.dest.slice(root.length + 1)} (${r.size} bytes, ${r.seconds} s)`);
-  console.log(`    file: ${r.fileSays}`);
-  if (r.info) {
-    const floor = r.info.glibc ? `; needs glibc >= ${r.info.glibc}${r.info.glibcxx ? ` and libstdc++ GLIBCXX_${r.info.glibcxx}` : ''}` : '';
-    console.log(`    needs: ${r.info.needed.join(', ')}${floor}`);
+
+  const failed = results.filter((r) => r.error);
+  if (failed.length) fail(`${failed.length} target(s) not built; ${STAMP_FILE} left as it was`);
+  if (targets.length !== TARGETS.length) {
+    console.log(`prebuild: built ${targets.length} of ${TARGETS.length} targets; ${STAMP_FILE} left as it was (it stamps a full set)`);
+  } else {
+    writeFileSync(join(root, STAMP_FILE), stamp);
+    console.log(`prebuild: wrote ${STAMP_FILE}`);
   }
-  console.log(`    ${r.loaded}`);
 }
 
-const failed = results.filter((r) => r.error);
-if (failed.length) fail(`${failed.length} target(s) not built; ${STAMP_FILE} left as it was`);
-if (targets.length !== TARGETS.length) {
-  console.log(`prebuild: built ${targets.length} of ${TARGETS.length} targets; ${STAMP_FILE} left as it was (it stamps a full set)`);
-} else {
-  writeFileSync(join(root, STAMP_FILE), stamp);
-  console.log(`prebuild: wrote ${STAMP_FILE}`);
+try {
+  main();
+} catch (e) {
+  if (!(e instanceof PrebuildError)) throw e;
+  console.error(`prebuild: ${e.message}`);
+  process.exitCode = 1;
 }
