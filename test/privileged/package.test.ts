@@ -158,5 +158,5 @@ console.log(JSON.stringify(seen));
     expect(message).toContain(`linux-${process.arch} ${libc}; prebuilds there: none`);
     expect(message).toContain('not found on PATH: python3, make, g++ or clang++');
     expect(message).toContain('npm rebuild overlayfs --build-from-source');
-  });
+  }, 60_000);
 });
