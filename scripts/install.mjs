@@ -3,7 +3,7 @@
 // node_modules/overlayfs. When an addon that node-gyp-build resolves loads here (a build in
 // build/, or the prebuild for this platform, arch and libc), there is nothing to do. Otherwise
 // it says why and builds from source with node-gyp, or fails naming the tools that are missing.
-// `npm rebuild overlayfs --build-from-source` (npm_config_build_from_source) skips the prebuilds.
+// npm_config_build_from_source=true (`npm rebuild overlayfs --build-from-source`) skips the prebuilds.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -87,7 +87,7 @@ function nodeGyp() {
 }
 
 const forced = process.env.npm_config_build_from_source === 'true';
-const reason = forced ? 'building from source as asked (--build-from-source)' : whyNoAddon();
+const reason = forced ? 'asked to build from source (npm_config_build_from_source)' : whyNoAddon();
 if (reason === null) process.exit(0);
 
 const missing = missingTools();

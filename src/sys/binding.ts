@@ -86,7 +86,8 @@ function loadFailure(cause: unknown): string {
     `${process.platform}-${process.arch} ${libc}; prebuilds there: ${shippedPrebuilds(searched)}.\n` +
     `  Building it from source needs python3, make and a C++ compiler` +
     (missing.length > 0 ? ` (not found on PATH: ${missing.join(', ')})` : ' (all found on PATH)') +
-    `; then run \`npm rebuild overlayfs --build-from-source\` in the project that depends on it, ` +
+    `; then run \`npm rebuild overlayfs\` in the project that depends on it (it builds from source when ` +
+    `no prebuilt binary loads), ` +
     `or \`npm run build:native\` in a clone of overlayfs.`
   );
 }
