@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // unit: no privileges, no kernel state. native: loads the addon, no mounts (user.* xattrs,
 // handles, finalizers). privileged: real mounts as root inside the private mount namespace that
-// scripts/run-tests.mjs creates.
+// scripts/run-tests.mjs creates. Each project `extends: true`: an inline project inherits
+// nothing from the root config otherwise (the pool and timeouts below).
 export default defineConfig({
   test: {
     pool: 'forks',

@@ -47,11 +47,11 @@ Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// errnoName(n) -> [name, description] from the C library, for errnos Node's map lacks.
+// errnoName(n) -> [name or null, description] from the C library, for errnos Node's map lacks.
 Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
   int n;
   if (!ArgInt(info, 0, "errno", n)) return info.Env().Undefined();
-  const char* name = strerrorname_np(n);
+  const char* name = ErrnoNameOrNull(n);
   Napi::Array out = Napi::Array::New(info.Env(), 2);
   out.Set(0u, name ? Napi::Value(Napi::String::New(info.Env(), name)) : info.Env().Null());
   out.Set(1u, Napi::String::New(info.Env(), strerror(n)));

@@ -59,7 +59,7 @@ struct Step {
   int64_t number = 0;
   std::string text;
   std::vector<std::string> messages;
-  struct statx st {};
+  StatxBuf st {};
 
   bool Keep() const { return (bits & schema::kKeep) != 0; }
   bool Record() const { return (bits & schema::kRecordError) != 0; }
@@ -440,7 +440,7 @@ struct RunStepsOp {
     return out;
   }
 
-  void WriteStatx(size_t at, const struct statx& st) {
+  void WriteStatx(size_t at, const StatxBuf& st) {
     bool has_id = (st.stx_mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE)) != 0;
     const double fields[kStatxFields] = {
         static_cast<double>(st.stx_mask),      static_cast<double>(st.stx_mode),

@@ -56,7 +56,7 @@ int CallStatmount(uint64_t mnt_id, uint64_t mask, std::vector<char>& buf, SysErr
 
 // node.cc
 int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major, unsigned minor, SysError& err);
-int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, struct statx* st, SysError& err);
+int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, StatxBuf* st, SysError& err);
 int CallRealpath(const std::string& path, std::string& out, SysError& err);
 // -ESTALE unless `fd` is the file (device major:minor, inode) given: a directory validated by
 // path must be the one opened by the time it is used.

@@ -6,6 +6,15 @@
 
 namespace ovl {
 
+const char* ErrnoNameOrNull(int code) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  return strerrorname_np(code);
+#else
+  (void)code;
+  return nullptr;
+#endif
+}
+
 namespace {
 
 // The failure's fields on `o`, errno positive (the factory's input; the fallback negates it).
@@ -39,8 +48,9 @@ Napi::Value MakeError(Napi::Env env, const SysError& err) {
   // Before the factory is registered (the raw binding used directly): same fields, plain text.
   // Set directly rather than copied from a raw object: while an environment shuts down,
   // enumerating properties fails and yields an empty array node-addon-api cannot even size.
-  std::string message = std::string(strerrorname_np(err.code) ? strerrorname_np(err.code) : "E?") +
-                        ": " + strerror(err.code) + ", " + err.syscall;
+  const char* name = ErrnoNameOrNull(err.code);
+  std::string message = name ? std::string(name) : std::string("E").append(std::to_string(err.code));
+  message.append(": ").append(strerror(err.code)).append(", ").append(err.syscall);
   Napi::Error error = Napi::Error::New(env, message);
   SetFields(env, error.Value(), err);
   error.Value().Set("errno", Napi::Number::New(env, -err.code));

@@ -30,6 +30,11 @@ struct SysError {
   }
 };
 
+// The C library's symbolic name for an errno ("ENOENT"), or nullptr when it has none or cannot
+// say: strerrorname_np is glibc 2.32+ only, so musl and older glibc builds always get nullptr and
+// the TypeScript side falls back to its own table, then to `E<n>`.
+const char* ErrnoNameOrNull(int code);
+
 // The error object: the factory registered from TypeScript when there is one, else a plain
 // Error carrying the same properties.
 Napi::Value MakeError(Napi::Env env, const SysError& err);

@@ -24,15 +24,15 @@ int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major,
   return rc;
 }
 
-int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, struct statx* st, SysError& err) {
-  int rc = RawResult(statx(dirfd, path.c_str(), static_cast<int>(flags), mask, st));
+int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, StatxBuf* st, SysError& err) {
+  int rc = SysStatx(dirfd, path.c_str(), static_cast<int>(flags), mask, st);
   if (err.Check(rc, "statx") && !path.empty()) err.path = path;
   return rc;
 }
 
 int CallExpectFile(int fd, unsigned dev_major, unsigned dev_minor, uint64_t ino, SysError& err) {
-  struct statx st {};
-  int rc = RawResult(statx(fd, "", AT_EMPTY_PATH, STATX_INO, &st));
+  StatxBuf st{};
+  int rc = SysStatx(fd, "", AT_EMPTY_PATH, STATX_INO, &st);
   if (err.Check(rc, "statx")) return rc;
   if (st.stx_dev_major == dev_major && st.stx_dev_minor == dev_minor && st.stx_ino == ino) return 0;
   err.Check(-ESTALE, "statx");

@@ -1,4 +1,7 @@
-// Kernel constants and syscall shims that glibc 2.36 + linux-libc-dev 6.1 lack.
+// Kernel constants and syscall shims that glibc 2.36 + linux-libc-dev 6.1 lack, and that musl
+// lacks altogether (its <sys/mount.h> has no new mount API; statx(3) and struct statx came in
+// musl 1.2.5, without stx_mnt_id): every mount API macro is defined here when absent, and statx
+// goes through our own struct (the kernel's ABI) and syscall(2) on every C library.
 //
 // We include only glibc's <sys/mount.h>, never <linux/mount.h>: on unpatched glibc 2.36 the two
 // redeclare `enum fsconfig_command` and `struct mount_attr`. Newer glibc defines FSCONFIG_* as
@@ -30,6 +33,83 @@ constexpr unsigned kFsconfigCmdCreate = 6;
 constexpr unsigned kFsconfigCmdReconfigure = 7;
 constexpr unsigned kFsconfigCmdCreateExcl = 8;  // Linux 6.6
 
+// The new mount API's flags (uapi/linux/mount.h). glibc 2.36+ defines them in <sys/mount.h>;
+// always macros, so #ifndef is safe.
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#endif
+#ifndef FSPICK_CLOEXEC
+#define FSPICK_CLOEXEC 0x00000001
+#endif
+#ifndef FSPICK_SYMLINK_NOFOLLOW
+#define FSPICK_SYMLINK_NOFOLLOW 0x00000002
+#endif
+#ifndef FSPICK_NO_AUTOMOUNT
+#define FSPICK_NO_AUTOMOUNT 0x00000004
+#endif
+#ifndef FSPICK_EMPTY_PATH
+#define FSPICK_EMPTY_PATH 0x00000008
+#endif
+#ifndef FSMOUNT_CLOEXEC
+#define FSMOUNT_CLOEXEC 0x00000001
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x00000002
+#endif
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
+#ifndef MOUNT_ATTR_NOEXEC
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#endif
+#ifndef MOUNT_ATTR__ATIME
+#define MOUNT_ATTR__ATIME 0x00000070
+#endif
+#ifndef MOUNT_ATTR_RELATIME
+#define MOUNT_ATTR_RELATIME 0x00000000
+#endif
+#ifndef MOUNT_ATTR_NOATIME
+#define MOUNT_ATTR_NOATIME 0x00000010
+#endif
+#ifndef MOUNT_ATTR_STRICTATIME
+#define MOUNT_ATTR_STRICTATIME 0x00000020
+#endif
+#ifndef MOUNT_ATTR_NODIRATIME
+#define MOUNT_ATTR_NODIRATIME 0x00000080
+#endif
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+#ifndef MOVE_MOUNT_F_SYMLINKS
+#define MOVE_MOUNT_F_SYMLINKS 0x00000001
+#endif
+#ifndef MOVE_MOUNT_F_AUTOMOUNTS
+#define MOVE_MOUNT_F_AUTOMOUNTS 0x00000002
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_SYMLINKS
+#define MOVE_MOUNT_T_SYMLINKS 0x00000010
+#endif
+#ifndef MOVE_MOUNT_T_AUTOMOUNTS
+#define MOVE_MOUNT_T_AUTOMOUNTS 0x00000020
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef MOVE_MOUNT_SET_GROUP
+#define MOVE_MOUNT_SET_GROUP 0x00000100
+#endif
 #ifndef MOVE_MOUNT_BENEATH
 #define MOVE_MOUNT_BENEATH 0x00000200  // Linux 6.5
 #endif
@@ -38,6 +118,18 @@ constexpr unsigned kFsconfigCmdCreateExcl = 8;  // Linux 6.6
 #endif
 #ifndef MOUNT_ATTR_SIZE_VER0
 #define MOUNT_ATTR_SIZE_VER0 32
+#endif
+#ifndef STATX_TYPE
+#define STATX_TYPE 0x00000001U
+#endif
+#ifndef STATX_MODE
+#define STATX_MODE 0x00000002U
+#endif
+#ifndef STATX_INO
+#define STATX_INO 0x00000100U
+#endif
+#ifndef STATX_BASIC_STATS
+#define STATX_BASIC_STATS 0x000007ffU
 #endif
 #ifndef STATX_MNT_ID
 #define STATX_MNT_ID 0x00001000U
@@ -116,6 +208,45 @@ inline int SysMoveMount(int from_dfd, const char* from, int to_dfd, const char* 
 }
 inline int SysOpenTree(int dfd, const char* path, unsigned flags) {
   return RawResult(syscall(SYS_open_tree, dfd, path, flags));
+}
+
+// struct statx as the kernel lays it out (uapi/linux/stat.h; 256 bytes, fields only appended).
+// Ours rather than the C library's: musl before 1.2.5 has none, and 1.2.5's has no stx_mnt_id.
+struct StatxTimestamp {
+  int64_t tv_sec;
+  uint32_t tv_nsec;
+  int32_t reserved;
+};
+struct StatxBuf {
+  uint32_t stx_mask;
+  uint32_t stx_blksize;
+  uint64_t stx_attributes;
+  uint32_t stx_nlink;
+  uint32_t stx_uid;
+  uint32_t stx_gid;
+  uint16_t stx_mode;
+  uint16_t spare0;
+  uint64_t stx_ino;
+  uint64_t stx_size;
+  uint64_t stx_blocks;
+  uint64_t stx_attributes_mask;
+  StatxTimestamp stx_atime;
+  StatxTimestamp stx_btime;
+  StatxTimestamp stx_ctime;
+  StatxTimestamp stx_mtime;
+  uint32_t stx_rdev_major;
+  uint32_t stx_rdev_minor;
+  uint32_t stx_dev_major;
+  uint32_t stx_dev_minor;
+  uint64_t stx_mnt_id;
+  uint32_t stx_dio_mem_align;
+  uint32_t stx_dio_offset_align;
+  uint64_t spare3[12];
+};
+static_assert(sizeof(StatxBuf) == 256);
+
+inline int SysStatx(int dirfd, const char* path, int flags, unsigned mask, StatxBuf* st) {
+  return RawResult(syscall(SYS_statx, dirfd, path, flags, mask, st));
 }
 
 // struct mount_attr, MOUNT_ATTR_SIZE_VER0 layout.

@@ -3,7 +3,9 @@
  * factory. Nothing loads it at import time: plan(), the spec checks and the dry run's
  * formatting work where the addon is not built.
  */
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSystemError, useCLibraryErrnoNames } from './errors.js';
 import type { FdHandle, NativeBinding } from './native-types.js';
@@ -21,12 +23,7 @@ function load(): NativeBinding {
     // build/Release, build/Debug, then prebuilds/linux-<arch>/; OVERLAYFS_PREBUILD=<dir> overrides.
     addon = nodeGypBuild(packageRoot) as NativeBinding;
   } catch (cause) {
-    throw new Error(
-      `overlayfs: the native addon could not be loaded from ${packageRoot} ` +
-        `(searched build/Release, build/Debug and prebuilds/${process.platform}-${process.arch}). ` +
-        `Reinstall the package, or run 'npm run build:native' there (needs python3, make and a C++ compiler).`,
-      { cause },
-    );
+    throw new Error(loadFailure(cause), { cause });
   }
   addon.setErrorFactory(createSystemError);
   useCLibraryErrnoNames((errno) => addon.errnoName(errno));
@@ -40,6 +37,59 @@ function load(): NativeBinding {
     writable: true,
   });
   return addon;
+}
+
+/** Whether an executable `name` is in a directory on PATH (no child process). */
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    if (!dir) return false;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** "linux-x64 glibc, linux-x64 musl, ..." from prebuilds/<platform>-<arch>/*.<libc>.node. */
+function shippedPrebuilds(from: string): string {
+  const dir = join(from, 'prebuilds');
+  try {
+    const found = readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .flatMap((d) =>
+        readdirSync(join(dir, d.name))
+          .filter((f) => f.endsWith('.node'))
+          .map((f) => `${d.name} ${/\.(glibc|musl)\.node$/.exec(f)?.[1] ?? f}`),
+      );
+    return found.length > 0 ? found.sort().join(', ') : 'none';
+  } catch {
+    return 'none';
+  }
+}
+
+/** What happened, what this package has, and what building from source would need. */
+function loadFailure(cause: unknown): string {
+  // node-gyp-build's guess of the C library, which picks the prebuild.
+  const libc = process.env.LIBC ?? (existsSync('/etc/alpine-release') ? 'musl' : 'glibc');
+  const searched = resolve(process.env.OVERLAYFS_PREBUILD ?? packageRoot);
+  const what = String((cause as Error | undefined)?.message ?? cause).split('\n')[0];
+  const missing = [
+    onPath('python3') || onPath('python') ? null : 'python3',
+    onPath('make') ? null : 'make',
+    ['c++', 'g++', 'clang++'].some(onPath) ? null : 'g++ or clang++',
+  ].filter((m) => m !== null);
+  return (
+    `overlayfs: the native addon could not be loaded from ${searched}: ${what}\n` +
+    `  Searched build/Release, build/Debug, then the prebuilt binaries for this machine, ` +
+    `${process.platform}-${process.arch} ${libc}; prebuilds there: ${shippedPrebuilds(searched)}.\n` +
+    `  Building it from source needs python3, make and a C++ compiler` +
+    (missing.length > 0 ? ` (not found on PATH: ${missing.join(', ')})` : ' (all found on PATH)') +
+    `; then run \`npm rebuild overlayfs\` in the project that depends on it (it builds from source when ` +
+    `no prebuilt binary loads), ` +
+    `or \`npm run build:native\` in a clone of overlayfs.`
+  );
 }
 
 /** The addon, loaded on the first call. */

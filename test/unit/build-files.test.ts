@@ -29,9 +29,17 @@ describe('build files', () => {
     const gyp = readFileSync('binding.gyp', 'utf8');
     const cmake = readFileSync('native/CMakeLists.txt', 'utf8');
     // Without the last one, a worker ended during an async call aborts the process.
-    for (const define of ['NAPI_VERSION=9', 'NODE_ADDON_API_DISABLE_DEPRECATED', 'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS']) {
+    for (const define of ['NAPI_VERSION=9', 'NODE_ADDON_API_DISABLE_DEPRECATED', 'NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS', 'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS']) {
       expect(gyp).toContain(define);
       expect(cmake).toContain(define);
     }
+  });
+
+  it('the package ships what a build from source reads, and not CMakeLists.txt', () => {
+    const files = (JSON.parse(readFileSync('package.json', 'utf8')) as { files: string[] }).files;
+    expect(files).toEqual(expect.arrayContaining(['binding.gyp', 'native/*.cc', 'native/*.h', 'scripts/install.mjs', 'prebuilds']));
+    expect(files).not.toContain('native');
+    // Everything else in native/ is the cmake-js file the globs leave out.
+    expect(readdirSync('native').filter((f) => !f.endsWith('.cc') && !f.endsWith('.h'))).toEqual(['CMakeLists.txt']);
   });
 });
