@@ -11,11 +11,10 @@ import { runAsync, runSync, steps, type Task } from '../sys/io.js';
 import { isSystemError } from '../sys/errors.js';
 import type { StepsResult } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
-import { specPaths } from '../spec/shape.js';
 import type { OverlaySpec } from '../spec/types.js';
 import { remember } from '../read/records.js';
 import { attachTask, remap } from './attach.js';
-import { mountFailure } from './failure.js';
+import { kernelPathForms, mountFailure } from './failure.js';
 import { MAKE_HANDLE, OverlayMount } from './handle.js';
 import { closeKernelLog, kernelLogCursor, kernelLogSteps } from './kmsg.js';
 import { plan as makePlan, type MountPlan } from './plan.js';
@@ -66,9 +65,12 @@ function layerChanged(plan: MountPlan, err: unknown, stepIndex: number | undefin
   });
 }
 
-/** Mount attempts of this process under way, and started: the kernel log is shared by all. */
-let attemptsInFlight = 0;
-let attemptsStarted = 0;
+/** Whether index=on applies to the mount: asked for, implied by nfs_export=on, or the module default. */
+function indexApplies(spec: OverlaySpec, caps: Capabilities): boolean {
+  const o = spec.options ?? {};
+  if (spec.upper === undefined || o.index === 'off') return false;
+  return o.index === 'on' || o.nfsExport === 'on' || (o.nfsExport === undefined && caps.moduleDefaults.nfsExport === true) || caps.moduleDefaults.index === true;
+}
 
 function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<OverlayMount> {
   const validated = yield* validateTask(spec);
@@ -87,18 +89,10 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
     for (const r of preflight.results.slice(2)) if (isHandle(r)) r.close();
     throw e;
   }
-  const startedAlone = attemptsInFlight === 0;
-  attemptsInFlight++;
-  const serial = ++attemptsStarted;
-  let ended = false;
-  // Whether this attempt ran with no other of this process overlapping it; ends the attempt.
-  const end = (): boolean => {
-    if (!ended) attemptsInFlight--;
-    ended = true;
-    return startedAlone && attemptsStarted === serial;
-  };
   try {
-    const paths = specPaths(plan.spec).map((p) => p.path);
+    // The kernel log is shared by every process: only lines naming this mount's paths are its.
+    const paths = kernelPathForms(plan.spec, validated.reals.values());
+    const index = indexApplies(plan.spec, caps);
     // Each fd check (expectFile) compares with what validation saw.
     const planned = fillIdentities(plan.steps, validated.identities);
     const attached = yield* attachTask(
@@ -108,12 +102,11 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
         failure: function* (err, stepIndex) {
           return (
             layerChanged(plan, err, stepIndex) ??
-            (yield* mountFailure(err, { stage: stepIndex !== undefined ? plan.steps[stepIndex]?.stage : undefined, strategy: plan.strategy, paths, alone: end(), cursor }))
+            (yield* mountFailure(err, { stage: stepIndex !== undefined ? plan.steps[stepIndex]?.stage : undefined, strategy: plan.strategy, paths, index, cursor }))
           );
         },
       },
     );
-    end();
     const m = new OverlayMount(MAKE_HANDLE, plan, attached.mountId, attached.uniqueMountId, attached.result.kernelMessages);
     remember({
       mountId: m.mountId,
@@ -126,7 +119,6 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
     releaseWorkdir(prepared);
     return m;
   } catch (e) {
-    end();
     yield* undoPrepare(prepared);
     throw e;
   } finally {

@@ -6,7 +6,7 @@
 import { sep } from 'node:path';
 import { AT, MOUNT_ATTR, MOVE_MOUNT, MS, O, STATX } from '../sys/constants.js';
 import { escapeBackslashes, escapeLegacyPath } from '../spec/escape.js';
-import type { Capabilities } from './probe.js';
+import type { Capabilities, UntestedFeature } from './probe.js';
 import { configString, mountIdSteps, newApiMount, openAndCheck, type DataPiece, type PlannedStep } from './sequences.js';
 import { checkSpecShape, specPaths } from '../spec/shape.js';
 import { OPTION_KEYS } from '../spec/options.js';
@@ -83,6 +83,47 @@ const bytes = (s: string): number => Buffer.byteLength(s);
 
 function fail(field: string, problem: string): never {
   throw new OverlaySpecError([{ field, problem }]);
+}
+
+/** Each feature the probe may leave untested, in words. */
+const FEATURE_NAMES: Readonly<Record<UntestedFeature, string>> = {
+  overlay: 'the overlay filesystem',
+  fsContextParser: "overlay's fs_context parser",
+  lowerdirPlus: 'lowerdir+',
+  datadirPlus: 'datadir+',
+  layersByFd: 'layers by fd (FSCONFIG_SET_FD)',
+  createExcl: 'FSCONFIG_CMD_CREATE_EXCL',
+  userxattr: 'userxattr',
+  volatile: 'volatile',
+  fsync: 'fsync=',
+  uuidModes: 'uuid= values',
+  verity: 'verity',
+  overrideCreds: 'override_creds',
+};
+
+/** Every value of an option the kernel may take (from the option table). */
+const valuesOf = (field: 'fsync' | 'uuid'): string[] => OPTION_KEYS.find((k) => k.field === field)!.values.map(String);
+
+/**
+ * The report with every feature the probe could not test taken as present: a plan must not
+ * refuse or settle for less because of what was never asked (a probe without CAP_SYS_ADMIN
+ * cannot ask anything). One warning per reason names what was assumed.
+ */
+function assumeUntested(caps: Capabilities, warnings: string[]): Capabilities {
+  const entries = Object.entries(caps.unknown ?? {}) as Array<[UntestedFeature, string]>;
+  if (entries.length === 0) return caps;
+  const assumed: Capabilities = { ...caps };
+  const byReason = new Map<string, string[]>();
+  for (const [feature, reason] of entries) {
+    if (feature === 'uuidModes') assumed.uuidModes = valuesOf('uuid');
+    else if (feature === 'fsync') {
+      assumed.fsync = true;
+      assumed.fsyncModes = valuesOf('fsync');
+    } else assumed[feature] = true;
+    byReason.set(reason, [...(byReason.get(reason) ?? []), FEATURE_NAMES[feature]]);
+  }
+  for (const [reason, names] of byReason) warnings.push(`assumed this kernel has ${names.join(', ')}: the probe could not test them (${reason})`);
+  return assumed;
 }
 
 /** Options the kernel changes or ignores, and what a user namespace forces. */
@@ -165,11 +206,15 @@ function chooseStrategy(spec: OverlaySpec, caps: Capabilities): { strategy: Stra
   return { strategy: 'legacy', reason: caps.newMountApi ? 'this kernel has no lowerdir+ (before 6.7)' : 'this kernel has no new mount API' };
 }
 
-/** Plans a mount; throws OverlaySpecError when the spec or this kernel cannot do it. */
+/**
+ * Plans a mount; throws OverlaySpecError when the spec or this kernel cannot do it. A feature
+ * the report lists as `unknown` is planned as present, with a warning that says so.
+ */
 export function plan(input: OverlaySpec, caps: Capabilities): MountPlan {
   const problems = checkSpecShape(input);
   if (problems.length > 0) throw new OverlaySpecError(problems);
   const warnings: string[] = [];
+  caps = assumeUntested(caps, warnings);
   const spec = adjustForKernel(input, caps, warnings);
   checkKernelSupport(spec, caps);
   const { strategy, reason } = chooseStrategy(spec, caps);

@@ -2,6 +2,8 @@
  * probe(): one report of what this kernel's overlay can do, computed once per process. Every
  * feature is detected by asking the kernel (fsconfig's "Unknown parameter" vs "Bad value", a
  * trial CMD_CREATE_EXCL without fsmount), never from the version number. Nothing is mounted.
+ * What it cannot ask (without CAP_SYS_ADMIN, fsopen fails before any question reaches overlay)
+ * it reports as unknown with the reason (`unknown`), never as absent.
  * The questions go to the kernel as one batch of steps (two with statmount), each failure
  * recorded as an answer rather than ending the batch.
  */
@@ -22,6 +24,24 @@ export interface ModuleDefaults {
   metacopy?: boolean;
   xinoAuto?: boolean;
 }
+
+/**
+ * A feature the probe may be unable to test, named by its field of Capabilities (`fsync` stands
+ * for `fsync` and `fsyncModes`).
+ */
+export type UntestedFeature =
+  | 'overlay'
+  | 'fsContextParser'
+  | 'lowerdirPlus'
+  | 'datadirPlus'
+  | 'layersByFd'
+  | 'createExcl'
+  | 'userxattr'
+  | 'volatile'
+  | 'fsync'
+  | 'uuidModes'
+  | 'verity'
+  | 'overrideCreds';
 
 export interface Capabilities {
   /** uname -r, for reports only; nothing is decided from it. */
@@ -60,6 +80,16 @@ export interface Capabilities {
   userNamespace: boolean;
   /** The page size: mount(2) reads at most this many bytes of option data, the last one NUL. */
   pageSize: number;
+  /**
+   * The features the probe could not test, each with the reason in words, e.g.
+   * `{ lowerdirPlus: 'fsopen(overlay) needs CAP_SYS_ADMIN: EPERM', ... }` for a process without
+   * CAP_SYS_ADMIN, whose fsopen(2) fails before any question can be asked. A feature named here
+   * is unknown, not absent: its boolean is false (and its list empty) only because it was not
+   * seen, and plan() plans as if the kernel had it, with a warning. probe() always sets this
+   * (`{}` when every feature was tested); a report made by hand may leave it out, which means
+   * the same.
+   */
+  unknown?: Partial<Record<UntestedFeature, string>>;
 }
 
 let cached: Capabilities | undefined;
@@ -132,6 +162,28 @@ function pageSizeOf(auxv: Buffer | undefined): number {
   return 4096;
 }
 
+/** The features asked of an overlay fs context: unknown together when there is none to ask. */
+const FS_CONTEXT_FEATURES: readonly UntestedFeature[] = [
+  'fsContextParser',
+  'lowerdirPlus',
+  'datadirPlus',
+  'layersByFd',
+  'createExcl',
+  'userxattr',
+  'volatile',
+  'fsync',
+  'uuidModes',
+  'verity',
+  'overrideCreds',
+];
+
+/** A failed step in words: its code and what the kernel said. */
+function errorWords(result: unknown): string {
+  if (!isSystemError(result)) return result instanceof Error ? result.message : String(result);
+  const said = (result.kernelMessages ?? []).map((m) => m.replace(/^[a-z] /, '')).join('; ');
+  return said ? `${result.code} (${said})` : result.code;
+}
+
 type KeyAnswer = 'ok' | 'unknown' | 'bad' | 'other';
 
 /** How the kernel answered a recorded fsconfig step. */
@@ -165,7 +217,8 @@ const Q = {
   createExcl: 19,
   uidMap: 20,
   auxv: 21,
-  params: 22, // one per PARAMS entry
+  filesystems: 22,
+  params: 23, // one per PARAMS entry
 } as const;
 const UUID_MODES = ['off', 'null', 'auto', 'on'] as const;
 const FSYNC_MODES = ['volatile', 'auto', 'strict'] as const;
@@ -193,6 +246,8 @@ function probeSteps(): Step[] {
     { op: 'fsconfigCreateExcl', fs: Q.trial, ...r },
     { op: 'readFile', path: '/proc/self/uid_map', ...r },
     { op: 'readFile', path: '/proc/self/auxv', ...r },
+    // Whether overlay is registered, for when fsopen cannot say (built in, or its module loaded).
+    { op: 'readFile', path: '/proc/filesystems', ...r },
     ...PARAMS.map((p): Step => ({ op: 'readFile', path: `/sys/module/overlay/parameters/${p}`, ...r })),
   ];
   return list;
@@ -241,18 +296,56 @@ function* probeTask(): Task<Capabilities> {
     }
   }
 
+  const unknown: Partial<Record<UntestedFeature, string>> = {};
+  caps.unknown = unknown;
+  const untested = (features: readonly UntestedFeature[], reason: string) => {
+    for (const f of features) unknown[f] ??= reason;
+  };
+  // Listed once built in or loaded; a module not loaded yet is not, and fsopen would load it.
+  const registered = /^nodev\toverlay$/m.test(text(Q.filesystems) ?? '');
+
   const opened = results[Q.fsopen];
   if (opened instanceof Error) {
-    const code = isSystemError(opened) ? opened.code : '';
+    const code = isSystemError(opened) ? opened.code : opened.message;
     caps.newMountApi = code !== 'ENOSYS';
-    caps.overlay = code !== 'ENODEV' && code !== 'ENOSYS';
+    caps.overlay = registered;
+    // ENODEV: fsopen looked overlay up (and tried its module): it is not there.
+    if (code === 'ENODEV') return caps;
+    const unlisted = '/proc/filesystems does not list overlay (a module not loaded yet?)';
+    // ENOSYS: before 5.2, older than every feature below, so they are absent, not unknown.
+    if (code === 'ENOSYS') {
+      if (!registered) untested(['overlay'], `no fsopen(2) to ask (before Linux 5.2) and ${unlisted}`);
+      return caps;
+    }
+    // Anything else (EPERM without CAP_SYS_ADMIN) comes before the kernel looks at the name.
+    const reason = code === 'EPERM' ? 'fsopen(overlay) needs CAP_SYS_ADMIN: EPERM' : `fsopen(overlay) failed: ${code}`;
+    if (!registered) untested(['overlay'], `${reason}, and ${unlisted}`);
+    untested(FS_CONTEXT_FEATURES, reason);
     return caps;
   }
   caps.newMountApi = caps.overlay = caps.canMount = true;
-  caps.fsContextParser = answer(results[Q.bogus]) === 'unknown';
-  if (!caps.fsContextParser) return caps;
+  // The command is the VFS's (6.6), not overlay's: its answer needs no parser.
+  const trial = results[Q.trial];
+  const excl = results[Q.createExcl];
+  if (trial instanceof Error) untested(['createExcl'], `fsopen(overlay) for the trial create failed: ${errorWords(trial)}`);
+  else caps.createExcl = !(excl instanceof Error) || !(isSystemError(excl) && (excl.code === 'EOPNOTSUPP' || excl.code === 'ENOTSUP'));
+
+  const bogus = answer(results[Q.bogus]);
+  caps.fsContextParser = bogus === 'unknown';
+  if (bogus !== 'ok' && bogus !== 'unknown') {
+    const reason = `a made-up fsconfig key failed without "Unknown parameter": ${errorWords(results[Q.bogus])}`;
+    untested(FS_CONTEXT_FEATURES.filter((f) => f !== 'createExcl'), reason);
+    return caps;
+  }
+  if (!caps.fsContextParser) {
+    // Before 6.5 fsconfig took any key, so asking for one says nothing. What came with the
+    // parser or after it (lowerdir+, verity, fsync=, ...) is absent; these two are older.
+    untested(['userxattr', 'volatile'], 'overlay has no fs_context parser here (before Linux 6.5): fsconfig accepts any key, so asking for one says nothing');
+    return caps;
+  }
   const known = (i: number) => answer(results[i]) !== 'unknown';
-  caps.lowerdirPlus = answer(results[Q.lowerdirPlus]) === 'ok';
+  const lowerdirPlus = answer(results[Q.lowerdirPlus]);
+  caps.lowerdirPlus = lowerdirPlus === 'ok';
   caps.userxattr = known(Q.userxattr);
   caps.volatile = known(Q.volatile);
   caps.overrideCreds = known(Q.overrideCreds);
@@ -260,11 +353,15 @@ function* probeTask(): Task<Capabilities> {
   caps.uuidModes = UUID_MODES.filter((_, i) => answer(results[Q.uuid + i]) === 'ok');
   caps.fsyncModes = FSYNC_MODES.filter((_, i) => answer(results[Q.fsync + i]) === 'ok');
   caps.fsync = caps.fsyncModes.length > 0;
+  if (lowerdirPlus === 'other') {
+    untested(['lowerdirPlus', 'datadirPlus', 'layersByFd'], `fsconfig lowerdir+ '/' failed: ${errorWords(results[Q.lowerdirPlus])}`);
+  }
   if (caps.lowerdirPlus) {
-    caps.layersByFd = answer(results[Q.byFd]) === 'ok';
+    const byFd = answer(results[Q.byFd]);
+    if (results[Q.root] instanceof Error) untested(['layersByFd'], `open('/') for the fd probe failed: ${errorWords(results[Q.root])}`);
+    else if (byFd === 'other') untested(['layersByFd'], `fsconfig lowerdir+ by fd failed: ${errorWords(results[Q.byFd])}`);
+    caps.layersByFd = byFd === 'ok';
     caps.datadirPlus = known(Q.datadirPlus);
   }
-  const excl = results[Q.createExcl];
-  caps.createExcl = !(excl instanceof Error) || !(isSystemError(excl) && (excl.code === 'EOPNOTSUPP' || excl.code === 'ENOTSUP'));
   return caps;
 }

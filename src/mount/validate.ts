@@ -31,7 +31,7 @@ export interface DirIdentity {
 /** What validation found: each existing directory's identity and real path, by field. */
 export interface Validated {
   identities: Map<string, DirIdentity>;
-  /** realpath of upper and work (for work not yet made: where it will be). */
+  /** realpath of each path, by field (for work not yet made: where it will be). */
   reals: Map<string, string>;
 }
 
@@ -223,9 +223,7 @@ export function* validateTask(spec: OverlaySpec): Task<Validated> {
     }
   }
   if (problems.length > 0) throw new OverlaySpecError(problems);
-  const reals = new Map<string, string>();
-  if (upper) reals.set('upper', upper.real);
-  if (work) reals.set('work', work.real);
+  const reals = new Map<string, string>(located.map((l) => [l.field, l.real]));
   return { identities, reals };
 }
 

@@ -51,6 +51,19 @@ export function ovl(args: readonly string[], opts: OvlOptions = {}): OvlResult {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+export const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+/** Whether nobody can read the CLI (not where the checkout is private to root, e.g. under /root). */
+export function nobodyCanRun(): boolean {
+  const probe = `require('fs').accessSync(${JSON.stringify(CLI)}, 4)`;
+  return spawnSync(NOBODY[0]!, [...NOBODY.slice(1), process.execPath, '-e', probe]).status === 0;
+}
+
+/** A prefix that runs without CAP_SYS_ADMIN: as nobody, or as root without it where nobody cannot read the checkout. */
+export function withoutSysAdmin(): string[] {
+  return nobodyCanRun() ? NOBODY : ['setpriv', '--inh-caps=-sys_admin', '--bounding-set=-sys_admin'];
+}
+
 /** Runs ovl and expects exit 0 and nothing on stderr; returns stdout. */
 export function ovlOk(args: readonly string[], opts: OvlOptions = {}): string {
   const r = ovl(args, opts);

@@ -3,12 +3,11 @@
  * afterwards no mount and no temp dir left. Without CAP_SYS_ADMIN it says what to run instead,
  * and that suggestion (a user namespace) works.
  */
-import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { CLI, ovl, rawMounts } from '../helpers/cli.js';
+import { NOBODY, nobodyCanRun, ovl, rawMounts, withoutSysAdmin } from '../helpers/cli.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -76,14 +75,6 @@ function expectDemo(out: string, tmp: string): void {
   expect(rawMounts().filter((m) => m.mountPoint.startsWith(root!))).toEqual([]);
 }
 
-const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
-
-/** Whether nobody can read the CLI (not where the checkout is private to root, e.g. under /root). */
-function nobodyCanRun(): boolean {
-  const probe = `require('fs').accessSync(${JSON.stringify(CLI)}, 4)`;
-  return spawnSync(NOBODY[0]!, [...NOBODY.slice(1), process.execPath, '-e', probe]).status === 0;
-}
-
 describePrivileged('ovl demo', () => {
   it('as root: exit 0, each of the seven steps, and afterwards no mount and no temp dir', () => {
     // Its own TMPDIR, so what is left there is the demo's alone.
@@ -101,7 +92,7 @@ describePrivileged('ovl demo', () => {
     const tmp = tempDir();
     chmodSync(tmp, 0o1777);
     // Where nobody cannot read the checkout, root without CAP_SYS_ADMIN is the same test.
-    const prefix = nobodyCanRun() ? NOBODY : ['setpriv', '--inh-caps=-sys_admin', '--bounding-set=-sys_admin'];
+    const prefix = withoutSysAdmin();
     const r = ovl(['demo'], { prefix, env: { TMPDIR: tmp } });
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');

@@ -66,6 +66,29 @@ const linux51: Capabilities = { ...linux61, kernel: '5.1.0', newMountApi: false,
 /** 6.18 inside `unshare -Urm`. */
 const rootless618: Capabilities = { ...linux618, root: false, userNamespace: true };
 
+/** 6.18 as a process without CAP_SYS_ADMIN sees it: fsopen fails EPERM, so nothing past it was asked. */
+const EPERM_REASON = 'fsopen(overlay) needs CAP_SYS_ADMIN: EPERM';
+const unprivileged618: Capabilities = {
+  ...linux618,
+  canMount: false,
+  root: false,
+  fsContextParser: false,
+  lowerdirPlus: false,
+  datadirPlus: false,
+  layersByFd: false,
+  createExcl: false,
+  userxattr: false,
+  volatile: false,
+  fsync: false,
+  fsyncModes: [],
+  uuidModes: [],
+  verity: false,
+  overrideCreds: false,
+  unknown: Object.fromEntries(
+    ['fsContextParser', 'lowerdirPlus', 'datadirPlus', 'layersByFd', 'createExcl', 'userxattr', 'volatile', 'fsync', 'uuidModes', 'verity', 'overrideCreds'].map((f) => [f, EPERM_REASON]),
+  ),
+};
+
 function refusal(fn: () => unknown): SpecProblem[] {
   let thrown: unknown;
   try {
@@ -726,5 +749,59 @@ describe('formatPlan(): a readable, stable dry run', () => {
       'warning: added userxattr: in a user namespace the trusted.overlay.* xattrs are not available',
       '  0  open("/a", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#0',
     ]);
+  });
+});
+
+describe('features the probe could not test: planned as present, with a warning', () => {
+  const ASSUMED =
+    "overlay's fs_context parser, lowerdir+, datadir+, layers by fd (FSCONFIG_SET_FD), FSCONFIG_CMD_CREATE_EXCL, userxattr, volatile, fsync=, uuid= values, verity, override_creds";
+
+  it('plans what the kernel with those features gets (not legacy "before 6.7"), and says what it assumed and why', () => {
+    for (const spec of [rw, { ...rw, data: ['/srv/d/1'] }, { lower: ['/a', '/b'], target: '/m' }] as OverlaySpec[]) {
+      const seen = plan(spec, linux618);
+      const p = plan(spec, unprivileged618);
+      expect(p.strategy).toBe(seen.strategy);
+      expect(p.reason).toBe(seen.reason);
+      expect(p.reason).not.toMatch(/no lowerdir\+|before 6\.7/);
+      expect(p.steps).toEqual(seen.steps);
+      expect(p.warnings).toEqual([`assumed this kernel has ${ASSUMED}: the probe could not test them (${EPERM_REASON})`, ...seen.warnings]);
+    }
+  });
+
+  it('the warning names each assumed feature once, grouped by reason', () => {
+    const caps: Capabilities = { ...linux618, layersByFd: false, userxattr: false, unknown: { layersByFd: 'reason one', userxattr: 'reason two' } };
+    expect(plan(rw, caps).warnings).toEqual([
+      'assumed this kernel has layers by fd (FSCONFIG_SET_FD): the probe could not test them (reason one)',
+      'assumed this kernel has userxattr: the probe could not test them (reason two)',
+    ]);
+  });
+
+  it('a forced strategy or an option that needs an untested feature is planned, not refused', () => {
+    expect(plan({ ...rw, strategy: 'fd' }, unprivileged618).strategy).toBe('fd');
+    expect(plan({ ...rw, strategy: 'lowerdir+', data: ['/d'] }, unprivileged618).strategy).toBe('lowerdir+');
+    const p = plan({ ...rw, options: { fsync: 'strict', verity: 'on', overrideCreds: true, uuid: 'on', volatile: false } }, unprivileged618);
+    expect(fsconfigs(p)).toEqual(expect.arrayContaining([['fsync', 'strict'], ['verity', 'on'], ['override_creds', undefined], ['uuid', 'on']]));
+    // A path over 255 bytes goes by fd rather than being refused for want of FSCONFIG_SET_FD.
+    const long = `/srv/${'d'.repeat(300)}`;
+    expect(plan({ ...rw, lower: [long, '/srv/l/b'], strategy: 'lowerdir+' }, unprivileged618).byFd).toEqual(['lower[0]']);
+    // CMD_CREATE_EXCL as the kernel that has it gets.
+    expect(p.steps.map((s) => s.step.op)).toContain('fsconfigCreateExcl');
+  });
+
+  it('in a user namespace an untested userxattr is assumed, so it is added as on a kernel that has it', () => {
+    const p = plan(rw, { ...unprivileged618, userNamespace: true });
+    expect(p.spec.options?.userxattr).toBe(true);
+  });
+
+  it('what the probe saw absent is still refused: an untested feature does not stand for a missing one', () => {
+    const caps: Capabilities = { ...linux68, unknown: { userxattr: 'reason' } };
+    expect(refusal(() => plan({ ...rw, strategy: 'fd' }, caps))).toEqual([problem('strategy', /'fd' needs FSCONFIG_SET_FD/)]);
+    expect(refusal(() => plan({ ...rw, options: { overrideCreds: true } }, caps))).toEqual([problem('options', /override_creds/)]);
+  });
+
+  it('the caller\'s report is left as it was', () => {
+    const before = structuredClone(unprivileged618);
+    plan(rw, unprivileged618);
+    expect(unprivileged618).toEqual(before);
   });
 });
