@@ -8,6 +8,7 @@
 // Mounting overlays: spec → validate → plan → mount → handle.
 export { mountOverlay, mountOverlaySync, type MountOverlayOptions } from './mount/overlay.js';
 export { MountHandle, OverlayMount, type OverlayUnmountOptions, type OverlayUnmountResult, type UnmountOptions } from './mount/handle.js';
+export type { MountHolder } from './read/holders.js';
 export { validateSpec, validateSpecSync } from './mount/validate.js';
 export { probe, probeSync, type Capabilities, type ModuleDefaults } from './mount/probe.js';
 export { formatPlan, plan, type DataPiece, type MountPlan, type PlannedStep } from './mount/plan.js';

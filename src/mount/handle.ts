@@ -10,7 +10,8 @@ import { runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
 import type { OverlaySpec, Strategy } from '../spec/types.js';
 import { mountInfoTask } from '../read/mountinfo.js';
-import { forget } from '../read/records.js';
+import { forget, rememberDetached } from '../read/records.js';
+import { describeHolders, heldMountStep, mountHoldersTask, type HeldMount, type MountHolder } from '../read/holders.js';
 import type { MountPlan } from './plan.js';
 import { cleanWorkdirTask } from './workdir.js';
 
@@ -48,6 +49,27 @@ function* topMountId(path: string, unique = false): Task<number | undefined> {
 
 function* umount(target: string, detach: boolean): Task<void> {
   yield* steps([{ op: 'umount2', target, flags: MNT.UMOUNT_NOFOLLOW | (detach ? MNT.DETACH : 0) }]);
+}
+
+/** The mount at `target` (mount id `mountId`) as holders are matched: its id and device. */
+function* heldMount(target: string, mountId: number): Task<HeldMount | undefined> {
+  const st = (yield* steps([{ ...heldMountStep(target), recordError: true }])).results[0];
+  return st instanceof Error || st === undefined ? undefined : { mountId, dev: `${(st as StatxResult).devMajor}:${(st as StatxResult).devMinor}` };
+}
+
+/**
+ * An EBUSY from umount2 with who holds the mount (where /proc can tell) and the way out, as
+ * `hint` and `holders`.
+ */
+export function* explainBusy(err: unknown, target: string, mountId: number): Task<unknown> {
+  if (!isSystemError(err) || err.code !== 'EBUSY') return err;
+  const held = yield* heldMount(target, mountId);
+  const holders = held === undefined ? [] : (yield* mountHoldersTask([held]))[0]!;
+  const who = holders.length > 0 ? `held by ${describeHolders(holders)}` : 'something holds it (nothing this process can see in /proc: a mount below it, or a process of another user)';
+  return Object.assign(err, {
+    holders,
+    hint: `the mount is busy, ${who}; close those and unmount again, or unmount with detach: true (it goes when its last user does)`,
+  });
 }
 
 export class MountHandle implements AsyncDisposable, Disposable {
@@ -134,7 +156,11 @@ export class MountHandle implements AsyncDisposable, Disposable {
   protected *unmountOwn(detach: boolean): Task<boolean> {
     if (!(yield* this.#check())) return false;
     for (const sub of yield* this.#submountsToUnmount(detach)) yield* umount(sub, detach);
-    yield* umount(this.target, detach);
+    try {
+      yield* umount(this.target, detach);
+    } catch (e) {
+      throw yield* explainBusy(e, this.target, this.mountId);
+    }
     this.#gone();
     return true;
   }
@@ -176,31 +202,58 @@ export interface OverlayUnmountOptions extends UnmountOptions {
 export interface OverlayUnmountResult {
   /** Detached while busy: the overlay runs on until its last user is gone (work dir not cleaned). */
   stillInUse: boolean;
+  /** What holds the detached overlay, as /proc tells (another user's processes only to root). */
+  holders: MountHolder[];
   /** What cleanWorkdir removed. */
   cleaned: string[];
 }
 
+/** The overlay an unmount takes down: where, which, and its upper and work dirs. */
+export interface UnmountTarget {
+  target: string;
+  mountId: number;
+  upper?: string | undefined;
+  work?: string | undefined;
+}
+
 /**
  * The unmount rule of an overlay, for OverlayMount and `ovl umount` (which has only a mount
- * point): `unmount(detach)` does the unmount. With cleanWorkdir and detach, a plain unmount is
- * tried first; a busy overlay is then detached and its work dir, which it still runs on, left
- * alone.
+ * point): `unmount(detach)` does the unmount. With detach, `stillInUse` says whether anything
+ * still holds the detached overlay (by /proc: fds, cwds, roots, mounts elsewhere); such an
+ * overlay runs on, on its upper and work, so this process remembers it and refuses to mount
+ * them again while it lives. With cleanWorkdir and detach, a plain unmount is tried first, and
+ * a busy overlay is detached with its work dir left alone.
  */
 export function* unmountAndCleanTask(
   unmount: (detach: boolean) => Task<unknown>,
-  work: string | undefined,
+  mount: UnmountTarget,
   options: OverlayUnmountOptions,
 ): Task<OverlayUnmountResult> {
-  const clean = options.cleanWorkdir === true && work !== undefined;
-  let busy = false;
-  try {
-    yield* unmount(options.detach === true && !clean);
-  } catch (e) {
-    if (!(clean && options.detach && isSystemError(e) && e.code === 'EBUSY')) throw e;
+  const clean = options.cleanWorkdir === true && mount.work !== undefined;
+  const detach = options.detach === true;
+  // Before the detach: afterwards the target no longer reaches the overlay.
+  const held = detach ? yield* heldMount(mount.target, mount.mountId) : undefined;
+  let detached = false;
+  if (detach && !clean) {
     yield* unmount(true);
-    busy = true;
+    detached = true;
+  } else {
+    try {
+      yield* unmount(false);
+    } catch (e) {
+      if (!(clean && detach && isSystemError(e) && e.code === 'EBUSY')) throw yield* explainBusy(e, mount.target, mount.mountId);
+      yield* unmount(true);
+      detached = true;
+    }
   }
-  return { stillInUse: busy, cleaned: clean && !busy ? yield* cleanWorkdirTask(work!) : [] };
+  const holders = detached && held !== undefined ? (yield* mountHoldersTask([held]))[0]! : [];
+  const busy = holders.length > 0;
+  if (busy && mount.upper !== undefined && mount.work !== undefined) {
+    const real = yield* steps([mount.upper, mount.work].map((path) => ({ op: 'realpath' as const, path, recordError: true })));
+    const [upper, work] = real.results.map((r, i) => (typeof r === 'string' ? r : [mount.upper!, mount.work!][i]!));
+    rememberDetached({ target: mount.target, mountId: mount.mountId, dev: held!.dev, upper: upper!, work: work! });
+  }
+  return { stillInUse: busy, holders, cleaned: clean && !detached ? yield* cleanWorkdirTask(mount.work!) : [] };
 }
 
 /** A mounted overlay. Unmount it with unmount() or `await using`. */
@@ -240,7 +293,7 @@ export class OverlayMount extends MountHandle {
   }
 
   protected override *unmountTask(options: OverlayUnmountOptions): Task<OverlayUnmountResult> {
-    return yield* unmountAndCleanTask((detach) => this.unmountOwn(detach), this.spec.work, options);
+    return yield* unmountAndCleanTask((detach) => this.unmountOwn(detach), { target: this.target, mountId: this.mountId, upper: this.spec.upper, work: this.spec.work }, options);
   }
 
   protected override afterUnmount(): void {

@@ -12,7 +12,8 @@ import type { Step } from '../sys/steps.js';
 import { OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import type { OverlaySpec } from '../spec/types.js';
 import { parseOverlayMountInfo, parseOverlayOptions } from '../read/mountinfo.js';
-import { liveRecordsTask } from '../read/records.js';
+import { detachedUsing, forgetDetached, liveRecordsTask } from '../read/records.js';
+import { describeHolders, mountHoldersTask } from '../read/holders.js';
 import { acquireLocks, lockOrder, lockSteps, releaseLocks, type DirLocks } from './lock.js';
 
 const ENOENT = constants.errno.ENOENT;
@@ -225,6 +226,7 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
           });
         }
       }
+      problems.push(...(yield* detachedProblems(keys)));
     }
     const stale = marker !== undefined && !(marker instanceof Error);
     if (stale && !spec.clearVolatile) {
@@ -243,6 +245,32 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
     yield* undoPrepare(out);
     throw e;
   }
+}
+
+/**
+ * The overlays this process detached while busy that still run on this upper or work: gone from
+ * the mount table, so only this process's records and /proc's holders tell. A record nothing
+ * holds any more is dropped (the overlay is gone).
+ */
+function* detachedProblems(keys: ReadonlyArray<readonly ['upper' | 'work', string]>): Task<SpecProblem[]> {
+  const records = detachedUsing(keys.map(([, key]) => key));
+  if (records.length === 0) return [];
+  const holders = yield* mountHoldersTask(records.map((r) => ({ mountId: r.mountId, dev: r.dev })));
+  const problems: SpecProblem[] = [];
+  records.forEach((r, i) => {
+    if (holders[i]!.length === 0) {
+      forgetDetached(r);
+      return;
+    }
+    for (const [field, key] of keys) {
+      if (key !== r.upper && key !== r.work) continue;
+      problems.push({
+        field,
+        problem: `is still the ${key === r.upper ? 'upper' : 'work'} dir of the overlay detached from '${r.target}' while busy, which runs on while ${describeHolders(holders[i]!)} hold it; two mounts sharing it is undefined behaviour. Close those, or pass allowShared: true`,
+      });
+    }
+  });
+  return problems;
 }
 
 /** Undoes prepareWorkdir's mkdir after a failed mount, and ends its reservation and locks. */

@@ -59,3 +59,34 @@ export function* liveRecordsTask(entries: readonly MountInfoEntry[]): Task<Mount
   for (const r of records) if (!alive.has(r)) records.delete(r);
   return [...alive];
 }
+
+/**
+ * An overlay this process detached while it was busy: gone from the mount table, it runs on
+ * (on its upper and work) until its last user is gone. Only this process knows of it; another
+ * process's detached overlays cannot be seen from here.
+ */
+export interface DetachedRecord {
+  target: string;
+  mountId: number;
+  /** The superblock's device, "major:minor". */
+  dev: string;
+  /** Real paths of its upper and work. */
+  upper: string;
+  work: string;
+}
+
+const detached = new Set<DetachedRecord>();
+
+export function rememberDetached(record: DetachedRecord): void {
+  detached.add(record);
+}
+
+/** The detached overlays whose upper or work is one of `dirs` (real paths). */
+export function detachedUsing(dirs: readonly string[]): DetachedRecord[] {
+  return [...detached].filter((r) => dirs.includes(r.upper) || dirs.includes(r.work));
+}
+
+/** Forgets a detached overlay nothing holds any more (it is gone). */
+export function forgetDetached(record: DetachedRecord): void {
+  detached.delete(record);
+}

@@ -19,7 +19,8 @@ export type Request =
   | { io: 'chmod'; path: string; mode: number }
   | { io: 'lstat'; path: string }
   | { io: 'read'; fd: number; buffer: Buffer }
-  | { io: 'sleep'; ms: number };
+  | { io: 'sleep'; ms: number }
+  | { io: 'readlink'; path: string };
 
 /** A task: yields requests, gets their answers, returns T. */
 export type Task<T> = Generator<Request, T, unknown>;
@@ -41,6 +42,8 @@ export function perform(r: Request): unknown {
       return fs.readSync(r.fd, r.buffer, 0, r.buffer.length, null);
     case 'sleep':
       return Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, r.ms);
+    case 'readlink':
+      return fs.readlinkSync(r.path);
   }
 }
 
@@ -64,6 +67,8 @@ export function performAsync(r: Request): Promise<unknown> {
       return new Promise((resolve, reject) => fs.read(r.fd, r.buffer, 0, r.buffer.length, null, (e, n) => (e ? reject(e) : resolve(n))));
     case 'sleep':
       return new Promise((resolve) => setTimeout(resolve, r.ms));
+    case 'readlink':
+      return fs.promises.readlink(r.path);
   }
 }
 
@@ -126,6 +131,10 @@ export function* removeTree(path: string): Task<void> {
 }
 export function* chmod(path: string, mode: number): Task<void> {
   yield { io: 'chmod', path, mode };
+}
+/** A symlink's target (and /proc's magic links': what an fd or cwd points to). */
+export function* readlink(path: string): Task<string> {
+  return (yield { io: 'readlink', path }) as string;
 }
 /** Waits `ms` (the Sync driver blocks the thread, as any …Sync call does). */
 export function* sleep(ms: number): Task<void> {

@@ -73,7 +73,7 @@ describePrivileged('ovl umount with several targets', () => {
     try {
       ovlOk(['mount', '-o', lowerdir(a), a.target]);
       const r = JSON.parse(ovlOk(['umount', '--json', '--clean-workdir', a.target])) as unknown;
-      expect(r).toEqual([{ target: a.target, stillInUse: false, cleaned: [join(a.work, 'work')] }]);
+      expect(r).toEqual([{ target: a.target, stillInUse: false, holders: [], cleaned: [join(a.work, 'work')] }]);
     } finally {
       cleanup(a.root);
     }

@@ -1,7 +1,10 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { sys, MNT, MOVE_MOUNT, type FdHandle } from '../../src/index.js';
+import { mountOverlay, mountOverlaySync, OverlaySpecError, sys, MNT, MOVE_MOUNT, type FdHandle, type OverlaySpec } from '../../src/index.js';
+import { ovl } from '../helpers/cli.js';
+import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import {
   caught,
@@ -85,5 +88,101 @@ describePrivileged('an fsmount fd kept open after move_mount', () => {
     mnt.close();
     await sys.umount2(x.merged);
     expectUnmounted(x.merged);
+  });
+});
+
+/** A child process whose working directory is `dir`, until killed. */
+async function holder(dir: string): Promise<ChildProcess> {
+  const child = spawn('sh', ['-c', 'echo in; exec sleep 60'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise((resolve) => child.stdout!.once('data', resolve));
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await gone;
+}
+
+function overlayDirs() {
+  const root = tempDir();
+  writeTree(root, { 'l/f': 'l', 'u/': null, 'm/': null, 'm2/': null });
+  const at = (n: string) => join(root, n);
+  return { root, spec: { lower: [at('l')], upper: at('u'), work: at('w'), target: at('m') } satisfies OverlaySpec, m2: at('m2') };
+}
+
+describePrivileged('unmounting a busy overlay: who holds it, and the truth about detach', () => {
+  it('EBUSY names the holder (pid, cwd) and the way out; the CLI says --lazy', async () => {
+    const d = overlayDirs();
+    const m = await mountOverlay(d.spec);
+    const child = await holder(join(d.spec.target));
+    try {
+      const err = await caught(() => m.unmount());
+      expect(err.code).toBe('EBUSY');
+      expect(err.holders).toEqual([expect.objectContaining({ pid: child.pid, what: 'cwd', path: d.spec.target })]);
+      expect(err.hint).toMatch(new RegExp(`busy, held by pid ${child.pid} \\(sleep\\): cwd ${d.spec.target}.*detach: true`));
+      const cli = ovl(['umount', d.spec.target]);
+      expect(cli.status).toBe(32);
+      expect(cli.stderr).toMatch(new RegExp(`hint: .*pid ${child.pid} \\(sleep\\): cwd .*--lazy`));
+    } finally {
+      await stop(child);
+      await m.unmount();
+    }
+  });
+
+  it('detach: stillInUse is true with the holders while something holds it, false when nothing does', async () => {
+    const d = overlayDirs();
+    const idle = await mountOverlay(d.spec);
+    expect(await idle.unmount({ detach: true })).toEqual({ stillInUse: false, holders: [], cleaned: [] });
+
+    const m = mountOverlaySync(d.spec);
+    const child = await holder(join(d.spec.target));
+    try {
+      const r = m.unmountSync({ detach: true });
+      expect(r.stillInUse).toBe(true);
+      expect(r.holders).toEqual([expect.objectContaining({ pid: child.pid, what: 'cwd' })]);
+      expect(mountsUnder(d.root)).toEqual([]);
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('a copy in another mount namespace holds it too: named as a mount, once for that namespace', async () => {
+    const d = overlayDirs();
+    const m = await mountOverlay(d.spec);
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'echo in; exec sleep 60'], { cwd: '/', stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise((resolve) => child.stdout.once('data', resolve));
+      const r = await m.unmount({ detach: true });
+      expect(r.stillInUse).toBe(true);
+      expect(r.holders).toEqual([{ pid: child.pid, command: 'sleep', what: 'mount', path: d.spec.target }]);
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('a detached overlay still held keeps its upper and work: a new mount of them is refused until it is gone', async () => {
+    const d = overlayDirs();
+    const m = await mountOverlay(d.spec);
+    const fd = openSync(join(d.spec.target, 'f'), 'r');
+    let child: ChildProcess | undefined;
+    try {
+      child = await holder(d.spec.target);
+      expect((await m.unmount({ detach: true })).stillInUse).toBe(true);
+      closeSync(fd);
+      const err = await caught(() => mountOverlay({ ...d.spec, target: d.m2 }));
+      expect(err).toBeInstanceOf(OverlaySpecError);
+      const problems = (err as unknown as OverlaySpecError).problems;
+      expect(problems.map((p) => p.field)).toEqual(['upper', 'work']);
+      expect(problems[0]!.problem).toMatch(new RegExp(`still the upper dir of the overlay detached from '${d.spec.target}' while busy.*pid ${child.pid}`));
+      expect(mountsUnder(d.root)).toEqual([]);
+      await stop(child);
+      // Nothing holds it now: the old overlay is gone, and the dirs are free.
+      const again = await mountOverlay({ ...d.spec, target: d.m2 });
+      await again.unmount();
+    } finally {
+      if (child) await stop(child);
+    }
   });
 });

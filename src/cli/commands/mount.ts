@@ -5,6 +5,7 @@ import { runSync, steps } from '../../sys/io.js';
 import { isOverlayError } from '../../spec/errors.js';
 import { parseMountOptions, specFromMountOptions, splitMountOptions } from '../../spec/mount-syntax.js';
 import type { MountAttributes, OverlaySpec, Strategy } from '../../spec/types.js';
+import { describeHolders } from '../../read/holders.js';
 import { findOverlaySync } from '../../read/inspect.js';
 import { unmountAndCleanTask } from '../../mount/handle.js';
 import { mountOverlay } from '../../mount/overlay.js';
@@ -103,12 +104,13 @@ function umountOne(target: string, v: Values, results: unknown[]): number {
     const r = runSync(
       unmountAndCleanTask(
         (detach) => steps([{ op: 'umount2', target: abs, flags: MNT.UMOUNT_NOFOLLOW | (detach ? MNT.DETACH : 0) }]),
-        clean ? info.work : undefined,
+        { target: abs, mountId: info.mountId, upper: info.upper, work: clean ? info.work : undefined },
         { detach: v.lazy === true, cleanWorkdir: clean },
       ),
     );
     if (r.stillInUse) {
-      err(`ovl: warning: '${abs}' was busy: detached, but the overlay lives on until its last user is gone, so its work dir '${info.work}' was not cleaned`);
+      const left = clean ? `, so its work dir '${info.work}' was not cleaned` : '';
+      err(`ovl: warning: '${abs}' is detached but still in use (${describeHolders(r.holders)}): the overlay lives on until its last user is gone${left}`);
     }
     // With --json what was removed is in the output; on stderr only for people.
     if (!v.json) for (const p of r.cleaned) err(`ovl: removed ${p}`);
