@@ -292,6 +292,8 @@ struct RunStepsOp {
       case Op::kExpectFile:
         return CallExpectFile(Fd(s, ExpectFile::kFd), s.U32(ExpectFile::kDevMajor), s.U32(ExpectFile::kDevMinor),
                               s.U64(ExpectFile::kIno), e);
+      case Op::kRefuseFsType:
+        return CallRefuseFsType(Fd(s, RefuseFsType::kFd), s.U64(RefuseFsType::kFsType), e);
       case Op::kFsopen:
         return CallFsopen(s.Str(Fsopen::kFsname), s.U32(Fsopen::kFlags), e);
       case Op::kFspick:

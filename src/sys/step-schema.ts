@@ -49,6 +49,9 @@ export const STEP_OPS = {
   flock: { syscall: 'flock', fields: { fd: 'fd', operation: 'u32' } },
   // fails ESTALE unless fd is the file with these device numbers and inode (a statx of the fd)
   expectFile: { syscall: 'statx', fields: { fd: 'fd', devMajor: 'u32', devMinor: 'u32', ino: 'u64' } },
+  // fails EMEDIUMTYPE when fd is on a filesystem of this type (fstatfs f_type, e.g. the overlay's
+  // 0x794c7630): a write through fd is refused in the batch that makes it, with no path to race
+  refuseFsType: { syscall: 'fstatfs', fields: { fd: 'fd', fsType: 'u64' } },
   // a whole file (mountinfo, /sys parameters): open, read to the end, close
   readFile: { syscall: 'read', result: 'buffer', fields: { path: 'str' } },
   // the new mount API

@@ -77,6 +77,28 @@ describe('the expectFile step', () => {
   });
 });
 
+describe('the refuseFsType step', () => {
+  it("fails EMEDIUMTYPE (fstatfs) when the fd is on a filesystem of the type given, passes otherwise", async () => {
+    const dir = tempDir('ovl-fstype-');
+    const type = sys.runStepsSync([{ op: 'statfs', path: dir }]).results[0] as number;
+    const steps = (fsType: number) => [
+      { op: 'open', path: dir, flags: O.PATH | O.DIRECTORY },
+      { op: 'refuseFsType', fd: 0, fsType },
+      { op: 'mknod', dirfd: 0, path: 'after', mode: 0o100644 },
+    ] as const;
+    const err = errorOf(() => sys.runStepsSync(steps(type)));
+    expect(err).toMatchObject({ code: 'EMEDIUMTYPE', syscall: 'fstatfs', step: 1 });
+    expect(err.message).toBe('EMEDIUMTYPE: wrong medium type, fstatfs');
+    // The batch stopped there: the step after it made nothing.
+    await expect(sys.runSteps(steps(type))).rejects.toMatchObject({ code: 'EMEDIUMTYPE', step: 1 });
+    expect(() => statSync(join(dir, 'after'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    // Another type (the overlay's magic, on a directory that is not on one) passes.
+    expect(type).not.toBe(0x794c7630);
+    expect(sys.runStepsSync(steps(0x794c7630)).results).toEqual([undefined, undefined, undefined]);
+    expect(statSync(join(dir, 'after')).isFile()).toBe(true);
+  });
+});
+
 describe('names as bytes', () => {
   // A name that is not UTF-8 (Latin-1 é): as a string it cannot be spelt, as a Buffer it can.
   const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
