@@ -6,9 +6,11 @@
  *
  * A marker is written where its path is, and nowhere else. Each write is one batch: it opens
  * the parent directory (openat2 with RESOLVE_NO_SYMLINKS, beneath the layer `root` when one is
- * given), then makes the marker relative to that fd: mknodat, or fsetxattr on the entry opened
- * O_NOFOLLOW. applyMarkers() runs thousands in one native call, each parent opened once. Each
- * function has a Promise form and a …Sync form.
+ * given), refuses it when it is on a mounted overlay (a refuseFsType step: through the merged
+ * view a marker is an escaped xattr the kernel ignores), then makes the marker relative to that
+ * fd: mknodat, or fsetxattr on the entry opened O_NOFOLLOW and kept on the parent's mount
+ * (RESOLVE_NO_XDEV). applyMarkers() runs thousands in one native call, each parent opened and
+ * checked once. Each function has a Promise form and a …Sync form.
  */
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
@@ -24,6 +26,10 @@ import { readOverlayXattr, statPaths, xattrName, type XattrNamespace } from './p
 export type { XattrNamespace };
 
 const { ENODATA, ELOOP, EXDEV, ENOSYS, ENOTDIR } = constants.errno;
+/** What a refuseFsType step fails with (asm-generic errno.h; os.constants lacks it). */
+const EMEDIUMTYPE = 124;
+/** statfs(2) f_type of an overlay (also in mount/validate.ts: layers/ may not import mount/). */
+const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
 
 export interface NamespaceOption {
   /** 'trusted' (default) or 'user' (layers of a userxattr mount). */
@@ -121,7 +127,7 @@ const PARENT_FLAGS = O.PATH | O.DIRECTORY;
 const ENTRY_FLAGS = O.RDONLY | O.NOFOLLOW | O.NONBLOCK;
 
 /** What a step of a marker batch is for, to tell which rule a failure broke. */
-type Role = 'root' | 'parent' | 'entry' | 'write';
+type Role = 'root' | 'parent' | 'entry' | 'check' | 'write';
 
 /** The step a marker batch failed at. */
 interface Failure {
@@ -134,8 +140,8 @@ interface Failure {
 }
 
 /**
- * The steps of marker writes, built op by op: each parent directory opened once (and closed
- * after its last use), each write relative to it. Remembers which op each step
+ * The steps of marker writes, built op by op: each parent directory opened and checked once
+ * (and closed after its last use), each write relative to it. Remembers which op each step
  * belongs to, to make a failed step the caller's error.
  */
 class MarkerBatch {
@@ -146,17 +152,22 @@ class MarkerBatch {
   readonly #where: Where;
   readonly #resolve: number;
   #rootFd = -1;
-  readonly #parents = new Map<string, { fd: number }>();
+  readonly #parents = new Map<string, { fd: number; checked: boolean }>();
   /** Per op, the parents whose last use it is. */
   readonly #closeAfter: Array<string[] | undefined>;
+  readonly #mountPoints: ReadonlySet<number>;
 
-  /** `ops`: every op's path, located (and so checked) before any step is made. */
-  constructor(where: Where, ops: readonly Located[]) {
+  /**
+   * `ops`: every op's path, located (and so checked) before any step is made; the batch makes
+   * those from `from` on. `mountPoints`: the ops whose entry is known to be a mount point.
+   */
+  constructor(where: Where, ops: readonly Located[], from = 0, mountPoints: ReadonlySet<number> = new Set()) {
     this.#where = where;
     this.#ops = ops;
+    this.#mountPoints = mountPoints;
     this.#resolve = (where.root !== undefined ? RESOLVE.BENEATH : 0) | (where.follow ? 0 : RESOLVE.NO_SYMLINKS);
     const last = new Map<string, number>();
-    for (let i = 0; i < ops.length; i++) last.set(ops[i]!.parent, i);
+    for (let i = from; i < ops.length; i++) last.set(ops[i]!.parent, i);
     this.#closeAfter = new Array<string[] | undefined>(ops.length);
     for (const [parent, i] of last) (this.#closeAfter[i] ??= []).push(parent);
   }
@@ -165,6 +176,11 @@ class MarkerBatch {
     this.#opOf.push(op);
     this.#role.push(role);
     return this.steps.push(step) - 1;
+  }
+
+  /** Fails the batch (EMEDIUMTYPE) when `fd` is on an overlay: nothing after it is made. */
+  #check(op: number, fd: number | FdHandle): void {
+    this.#push(op, 'check', { op: 'refuseFsType', fd, fsType: OVERLAYFS_SUPER_MAGIC });
   }
 
   /** Opens a directory of op `op`'s path: relative to the root, or absolute. */
@@ -180,23 +196,29 @@ class MarkerBatch {
     return this.#push(op, 'parent', { op: 'openat2', path, flags, resolve: this.#resolve, keep });
   }
 
-  /** The parent directory of op `op` (a step index), opened once. */
-  #parent(op: number): number {
+  /** The parent directory of op `op` (a step index), opened once; checked once when `check`. */
+  #parent(op: number, check: boolean): number {
     const { parent } = this.#ops[op]!;
     let p = this.#parents.get(parent);
     if (p === undefined) {
-      p = { fd: this.#open(op, parent, PARENT_FLAGS, false) };
+      p = { fd: this.#open(op, parent, PARENT_FLAGS, false), checked: false };
       this.#parents.set(parent, p);
+    }
+    if (check && !p.checked) {
+      this.#check(op, p.fd);
+      p.checked = true;
     }
     return p.fd;
   }
 
   /**
-   * The parent of op `op` opened for reading (its own xattrs read and written) and kept:
-   * returned as a handle in the step's result, for a second batch.
+   * The parent of op `op` opened for reading (its own xattrs read and written), checked, and
+   * kept: returned as a handle in the step's result, for a second batch.
    */
   keepParent(op: number): number {
-    return this.#open(op, this.#ops[op]!.parent, O.RDONLY | O.DIRECTORY, true);
+    const fd = this.#open(op, this.#ops[op]!.parent, O.RDONLY | O.DIRECTORY, true);
+    this.#check(op, fd);
+    return fd;
   }
 
   /** A step on a directory this batch opened (or a handle kept by an earlier one). */
@@ -206,17 +228,23 @@ class MarkerBatch {
 
   /** A whiteout: mknodat(parent, name, S_IFCHR, 0/0), which never follows the name. */
   whiteout(op: number): void {
-    this.write(op, { op: 'mknod', dirfd: this.#parent(op), path: this.#ops[op]!.name, mode: S.IFCHR });
+    this.write(op, { op: 'mknod', dirfd: this.#parent(op, true), path: this.#ops[op]!.name, mode: S.IFCHR });
     this.#done(op);
   }
 
   /**
    * An xattr set (`value`) or removed (undefined) on the entry itself, opened O_NOFOLLOW in its
-   * parent (`extraFlags`: O_DIRECTORY where only a directory will do).
+   * parent (`extraFlags`: O_DIRECTORY where only a directory will do). RESOLVE_NO_XDEV keeps the
+   * entry on the parent's mount, so the parent's check is the entry's: one check per parent, not
+   * per entry. An entry that is a mount point fails that open (EXDEV), and runMarkers() makes it
+   * again with a check of its own (`mountPoints`).
    */
   xattr(op: number, name: string, value: Buffer | string | undefined, extraFlags = 0): void {
-    const parent = this.#parent(op);
-    const fd = this.#push(op, 'entry', { op: 'openat2', dirfd: parent, path: this.#ops[op]!.name, flags: ENTRY_FLAGS | extraFlags, resolve: RESOLVE.NO_SYMLINKS });
+    const mountPoint = this.#mountPoints.has(op);
+    const parent = this.#parent(op, !mountPoint);
+    const resolve = mountPoint ? RESOLVE.NO_SYMLINKS : RESOLVE.NO_SYMLINKS | RESOLVE.NO_XDEV;
+    const fd = this.#push(op, 'entry', { op: 'openat2', dirfd: parent, path: this.#ops[op]!.name, flags: ENTRY_FLAGS | extraFlags, resolve });
+    if (mountPoint) this.#check(op, fd);
     this.write(op, value === undefined ? { op: 'fremovexattr', fd, name, okErrno: ENODATA } : { op: 'fsetxattr', fd, name, value });
     this.write(op, { op: 'close', fd });
     this.#done(op);
@@ -244,13 +272,14 @@ class MarkerBatch {
   }
 
   /**
-   * A failure of this batch as the caller's error: Node's fs error naming the op's path (and,
-   * in bulk, its index as `step`).
+   * A failure of this batch as the caller's error: a refused check is an OverlayError, a
+   * failed syscall Node's fs error naming the op's path (and, in bulk, its index as `step`).
    */
   error(e: unknown, bulk: boolean, at?: number): unknown {
     const failed = this.failedAt(e, at);
     if (failed === undefined) return e;
     const { role, op, o, err } = failed;
+    if (role === 'check' && err.errno === -EMEDIUMTYPE) return onOverlay(o, bulk ? op : undefined);
     const raw = rawErrorOf(err);
     raw.path = o.path;
     if (bulk) raw.step = op;
@@ -268,6 +297,17 @@ function errorDetail(errno: number, role: Role): string | undefined {
   return undefined;
 }
 
+/** The refusal of a marker on an overlay; `op`: its index in applyMarkers' ops. */
+function onOverlay(o: Located, op: number | undefined): OverlayError {
+  return new OverlayError(
+    'ERR_OVERLAY_MARKER',
+    `'${o.path}' is on a mounted overlay: a marker written through the merged view is not one (the kernel keeps an ` +
+      `escaped overlay.overlay.* xattr in the upper layer, or refuses it); write it into the layer directory (the ` +
+      `upper or a lower dir) instead`,
+    op === undefined ? { path: o.path } : { path: o.path, field: `ops[${op}].path` },
+  );
+}
+
 /** Runs a planned batch; a failed step is thrown as the caller's error. */
 function* runBatch(batch: MarkerBatch, bulk: boolean): Task<unknown[]> {
   try {
@@ -278,8 +318,10 @@ function* runBatch(batch: MarkerBatch, bulk: boolean): Task<unknown[]> {
 }
 
 /**
- * Makes the markers `ops` (located) in one batch, `write` adding each op's steps. `refine`: a
- * failure the writer words itself (setOpaque's "not a directory"), else the batch's error.
+ * Makes the markers `ops` (located) in one batch, `write` adding each op's steps. An xattr
+ * entry found to be a mount point ends the batch there (the ops before it are made); the rest
+ * are made in another batch, that entry checked by itself. `refine`: a failure the writer
+ * words itself (setOpaque's "not a directory"), else the batch's error.
  */
 function* runMarkers(
   where: Where,
@@ -288,13 +330,22 @@ function* runMarkers(
   bulk: boolean,
   refine?: (failed: Failure) => Error | undefined,
 ): Task<void> {
-  const batch = new MarkerBatch(where, ops);
-  for (let i = 0; i < ops.length; i++) write(batch, i);
-  try {
-    yield* steps(batch.steps);
-  } catch (e) {
-    const failed = batch.failedAt(e);
-    throw (failed && refine?.(failed)) ?? batch.error(e, bulk);
+  const mountPoints = new Set<number>();
+  for (let from = 0; ; ) {
+    const batch = new MarkerBatch(where, ops, from, mountPoints);
+    for (let i = from; i < ops.length; i++) write(batch, i);
+    try {
+      yield* steps(batch.steps);
+      return;
+    } catch (e) {
+      const failed = batch.failedAt(e);
+      if (failed?.role === 'entry' && failed.err.errno === -EXDEV && !mountPoints.has(failed.op)) {
+        mountPoints.add(failed.op);
+        from = failed.op;
+        continue;
+      }
+      throw (failed && refine?.(failed)) ?? batch.error(e, bulk);
+    }
   }
 }
 
@@ -344,8 +395,8 @@ export interface XattrWhiteoutOptions extends MarkerWriteOptions {
 
 /**
  * An xattr whiteout (Linux 6.7): a zero-size file with overlay.whiteout, its parent marked
- * opaque=x so readdir hides it. For prepared lower layers, e.g. a layer stored on an overlay
- * where mknod(0/0) is refused.
+ * opaque=x so readdir hides it. For prepared lower layers, e.g. where mknod(0/0) is refused.
+ * Like every marker, written into the layer directory, never through a mounted overlay.
  */
 export const [createXattrWhiteout, createXattrWhiteoutSync] = both(function* (path: string, options: XattrWhiteoutOptions): Task<void> {
   cString('path', path);
@@ -360,7 +411,7 @@ export const [createXattrWhiteout, createXattrWhiteoutSync] = both(function* (pa
   const ns = checkNamespace(options.namespace);
   const where = checkWhere(options);
   const located = locate('path', path, where, true);
-  // One batch opens the parent (kept for the next) and reads its opaque mark...
+  // One batch opens the parent (kept for the next), checks it and reads its opaque mark...
   const first = new MarkerBatch(where, [located]);
   const at = first.keepParent(0);
   const read = first.write(0, { op: 'fgetxattr', fd: at, name: xattrName(ns, 'opaque'), recordError: true });
@@ -509,8 +560,8 @@ const OPAQUE_X = Buffer.from('x');
 /**
  * Many markers in ONE native call (applying a layer writes thousands). Every op is checked
  * before any is made, with the rules of the single-marker functions; then it stops at the
- * first failure: the error's `step` is the index of the op that failed, and the ones before
- * it are done.
+ * first failure: the error's `step` is the index of the op that failed (an OverlayError's
+ * `field` names it: `ops[3].path`), and the ones before it are done.
  */
 export const [applyMarkers, applyMarkersSync] = both(function* (ops: readonly MarkerOp[], options: MarkerWriteOptions = {}): Task<void> {
   if (!Array.isArray(ops)) throw invalidArgType('ops', 'an instance of Array', ops);

@@ -1,6 +1,7 @@
 /**
- * Where marker writers write (issue #13, item 5): never out of the layer through a symlink in
- * the path. Each writer in its …Sync and its Promise form.
+ * Where marker writers write (issue #13, items 4 and 5): never through a mounted overlay (the
+ * kernel would store an escaped, meaningless xattr in the upper), and never out of the layer
+ * through a symlink in the path. Each writer in its …Sync and its Promise form.
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,10 +24,12 @@ import {
   setRedirect,
   setRedirectSync,
   sys,
+  tmpfsMountSync,
   whiteoutKindSync,
   type MarkerOp,
 } from '../../src/index.js';
 import { caught, expectUnmounted } from '../helpers/overlay.js';
+import { withMountAsync } from '../helpers/merged.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 
@@ -62,6 +65,107 @@ const FORMS: Writers[] = [
     applyMarkers: applyMarkers as Fn,
   },
 ];
+
+/** Every overlay xattr name found on any entry below `dir` (the escaped ones included). */
+function overlayXattrsUnder(dir: string): string[] {
+  const found: string[] = [];
+  const visit = (path: string) => {
+    for (const name of sys.listxattrSync(path)) if (name.includes('.overlay.')) found.push(`${path}: ${name}`);
+    if (lstatSync(path).isDirectory()) for (const entry of readdirSync(path)) visit(join(path, entry));
+  };
+  visit(dir);
+  return found;
+}
+
+function expectRefusedOnOverlay(err: Record<string, unknown>, path: string): void {
+  expect(err).toBeInstanceOf(OverlayError);
+  expect(err.code).toBe('ERR_OVERLAY_MARKER');
+  expect(err.path).toBe(path);
+  expect(err.message).toMatch(/mounted overlay/);
+  expect(err.message).toMatch(/layer directory/);
+}
+
+describePrivileged('marker writers refuse a path on a mounted overlay', () => {
+  for (const w of FORMS) {
+    it(`${w.name}: every writer and every applyMarkers op, on the merged view and on the mount point itself`, async () => {
+      const root = tempDir();
+      writeTree(root, {
+        'lower/dir/a.txt': 'a',
+        'lower/f.txt': 'f',
+        'lower/orig/': null,
+        'upper/': null,
+        'm/': null,
+      });
+      const upper = join(root, 'upper');
+      const m = join(root, 'm');
+      await withMountAsync({ lower: [join(root, 'lower')], upper, work: join(root, 'work'), target: m }, async () => {
+        const at = (p: string) => join(m, p);
+        const attempts: Array<[string, () => unknown]> = [
+          [at('new'), () => w.createWhiteout(at('new'))],
+          [at('dir'), () => w.setOpaque(at('dir'))],
+          [m, () => w.setOpaque(m)],
+          [at('dir'), () => w.clearOpaque(at('dir'))],
+          [at('dir'), () => w.setRedirect(at('dir'), 'orig')],
+          [at('dir/x'), () => w.createXattrWhiteout(at('dir/x'), { layer: 'lower' })],
+          [at('dir/y'), () => w.applyMarkers([{ op: 'whiteout', path: at('dir/y') }])],
+          [at('dir'), () => w.applyMarkers([{ op: 'opaque', path: at('dir') }])],
+          [at('dir'), () => w.applyMarkers([{ op: 'clear-opaque', path: at('dir') }])],
+          [at('dir'), () => w.applyMarkers([{ op: 'redirect', path: at('dir'), target: 'orig' }])],
+          // With a root too: the root itself is on the overlay.
+          [at('dir'), () => w.setOpaque(at('dir'), 'y', { root: m })],
+          [at('dir/z'), () => w.createWhiteout(at('dir/z'), { root: m })],
+        ];
+        for (const [path, attempt] of attempts) expectRefusedOnOverlay(await caught(attempt), path);
+        // Nothing was made in the merged view.
+        expect(readdirSync(m).sort()).toEqual(['dir', 'f.txt', 'orig']);
+        expect(readdirSync(at('dir'))).toEqual(['a.txt']);
+      });
+      expectUnmounted(m);
+      // Nothing reached the upper: no whiteout, no escaped trusted.overlay.overlay.* xattr.
+      expect(overlayXattrsUnder(upper).filter((x) => x.includes('overlay.overlay.'))).toEqual([]);
+      expect(readdirSync(upper)).toEqual([]);
+      // The layer directory itself is where markers go.
+      await w.setOpaque(join(root, 'lower/dir'));
+      expect(getOpaqueSync(join(root, 'lower/dir'))).toBe('y');
+    });
+
+    it(`${w.name}: an entry that is a mount point, not of an overlay, is checked by itself and marked`, async () => {
+      const root = tempDir();
+      writeTree(root, { 'layer/a/': null, 'layer/mnt/': null, 'layer/b/': null });
+      const layer = join(root, 'layer');
+      const volume = tmpfsMountSync(join(layer, 'mnt'));
+      try {
+        await w.applyMarkers(['a', 'mnt', 'b'].map((d): MarkerOp => ({ op: 'opaque', path: join(layer, d) })));
+        await w.setRedirect(join(layer, 'mnt'), 'orig', { root: layer });
+        for (const d of ['a', 'mnt', 'b']) expect(getOpaqueSync(join(layer, d))).toBe('y');
+        expect(getRedirectSync(join(layer, 'mnt'))).toBe('orig');
+      } finally {
+        volume.unmountSync();
+      }
+      expect(getOpaqueSync(join(layer, 'mnt'))).toBeUndefined(); // the marks were on the tmpfs
+    });
+
+    it(`${w.name}: applyMarkers stops at the op on the overlay; its field names the op`, async () => {
+      const root = tempDir();
+      writeTree(root, { 'lower/dir/': null, 'upper/': null, 'plain/': null, 'm/': null });
+      const m = join(root, 'm');
+      await withMountAsync({ lower: [join(root, 'lower')], upper: join(root, 'upper'), work: join(root, 'work'), target: m }, async () => {
+        const err = await caught(() =>
+          w.applyMarkers([
+            { op: 'whiteout', path: join(root, 'plain/before') },
+            { op: 'opaque', path: join(m, 'dir') },
+            { op: 'whiteout', path: join(root, 'plain/after') },
+          ]),
+        );
+        expectRefusedOnOverlay(err, join(m, 'dir'));
+        expect(err.field).toBe('ops[1].path');
+      });
+      expectUnmounted(m);
+      expect(isWhiteoutSync(join(root, 'plain/before'))).toBe(true);
+      expect(existsSync(join(root, 'plain/after'))).toBe(false);
+    });
+  }
+});
 
 interface LinkedLayer {
   root: string;
