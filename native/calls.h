@@ -82,5 +82,9 @@ int CallSetxattr(const XattrTarget& t, const std::string& name, const void* valu
                  SysError& err);
 int CallListxattr(const XattrTarget& t, std::vector<char>& names, SysError& err);
 int CallRemovexattr(const XattrTarget& t, const std::string& name, SysError& err);
+// fsetxattr (value non-null) or fremovexattr (value null) on the file openat2(dirfd, path,
+// flags, resolve) opens, closed after. The error names the call that failed, and `path`.
+int CallXattrAt(int dirfd, const std::string& path, unsigned flags, uint64_t resolve, const std::string& name,
+                const void* value, size_t size, unsigned xattr_flags, SysError& err);
 
 }  // namespace ovl

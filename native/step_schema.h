@@ -53,8 +53,10 @@ enum class Op : uint32_t {
   kFsetxattr = 36,
   kFlistxattr = 37,
   kFremovexattr = 38,
+  kFsetxattrAt = 39,
+  kFremovexattrAt = 40,
 };
-constexpr uint32_t kOpCount = 39;
+constexpr uint32_t kOpCount = 41;
 
 enum class FdKind : uint8_t { kNone, kFd, kFdOrCwd, kFs, kStep };
 enum class NumKind : uint8_t { kNone, kU32, kU64, kInt, kBool };
@@ -117,6 +119,8 @@ inline constexpr OpInfo kOps[kOpCount] = {
     {"fsetxattr", "fsetxattr", nullptr, Result::kNone, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, "value"},
     {"flistxattr", "flistxattr", nullptr, Result::kNames, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"fremovexattr", "fremovexattr", nullptr, Result::kNone, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
+    {"fsetxattrAt", "fsetxattr", nullptr, Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"resolve", static_cast<uint8_t>(NumKind::kU64)}, {"xattrFlags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, "value"},
+    {"fremovexattrAt", "fremovexattr", nullptr, Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"resolve", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, nullptr},
 };
 
 // Each field's slot within its class (fd, num, str; bytes have one slot).
@@ -159,5 +163,7 @@ struct Fgetxattr { static constexpr int kFd = 0; static constexpr int kName = 0;
 struct Fsetxattr { static constexpr int kFd = 0; static constexpr int kName = 0; static constexpr int kFlags = 0; };
 struct Flistxattr { static constexpr int kFd = 0; };
 struct Fremovexattr { static constexpr int kFd = 0; static constexpr int kName = 0; };
+struct FsetxattrAt { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kResolve = 1; static constexpr int kName = 1; static constexpr int kXattrFlags = 2; };
+struct FremovexattrAt { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kResolve = 1; static constexpr int kName = 1; };
 
 }  // namespace ovl::schema

@@ -93,6 +93,11 @@ export const STEP_OPS = {
   fsetxattr: { syscall: 'fsetxattr', fields: { fd: 'fd', name: 'str', value: 'buf', flags: 'u32?' } },
   flistxattr: { syscall: 'flistxattr', result: 'names', fields: { fd: 'fd' } },
   fremovexattr: { syscall: 'fremovexattr', fields: { fd: 'fd', name: 'str' } },
+  // fsetxattr/fremovexattr on the file openat2(dirfd, path, flags, resolve) opens, closed after:
+  // one step for an xattr of a name (fsetxattr refuses an O_PATH fd: open it O_RDONLY|O_NOFOLLOW
+  // so that a link at the name is never followed). An error names the call that failed.
+  fsetxattrAt: { syscall: 'fsetxattr', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', resolve: 'u64?', name: 'str', value: 'buf', xattrFlags: 'u32?' } },
+  fremovexattrAt: { syscall: 'fremovexattr', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', resolve: 'u64?', name: 'str' } },
 } as const satisfies Record<string, OpSchema>;
 
 export type OpName = keyof typeof STEP_OPS;
