@@ -9,8 +9,8 @@
  * given), refuses it when it is on a mounted overlay (a refuseFsType step: through the merged
  * view a marker is an escaped xattr the kernel ignores), then makes the marker relative to that
  * fd: mknodat, or fsetxattr on the entry opened O_NOFOLLOW and kept on the parent's mount
- * (RESOLVE_NO_XDEV). applyMarkers() runs thousands in one native call, each parent opened and
- * checked once. Each function has a Promise form and a …Sync form.
+ * (RESOLVE_NO_XDEV), one fsetxattrAt step. applyMarkers() runs thousands in one native call,
+ * each parent opened and checked once. Each function has a Promise form and a …Sync form.
  */
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
@@ -234,19 +234,30 @@ class MarkerBatch {
 
   /**
    * An xattr set (`value`) or removed (undefined) on the entry itself, opened O_NOFOLLOW in its
-   * parent (`extraFlags`: O_DIRECTORY where only a directory will do). RESOLVE_NO_XDEV keeps the
-   * entry on the parent's mount, so the parent's check is the entry's: one check per parent, not
-   * per entry. An entry that is a mount point fails that open (EXDEV), and runMarkers() makes it
-   * again with a check of its own (`mountPoints`).
+   * parent (`extraFlags`: O_DIRECTORY where only a directory will do), in one step. The open's
+   * RESOLVE_NO_XDEV keeps the entry on the parent's mount, so the parent's check is the
+   * entry's: one check per parent, not per entry. An entry that is a mount point fails that
+   * open (EXDEV), and runMarkers() makes it again with a check of its own (`mountPoints`).
    */
   xattr(op: number, name: string, value: Buffer | string | undefined, extraFlags = 0): void {
-    const mountPoint = this.#mountPoints.has(op);
-    const parent = this.#parent(op, !mountPoint);
-    const resolve = mountPoint ? RESOLVE.NO_SYMLINKS : RESOLVE.NO_SYMLINKS | RESOLVE.NO_XDEV;
-    const fd = this.#push(op, 'entry', { op: 'openat2', dirfd: parent, path: this.#ops[op]!.name, flags: ENTRY_FLAGS | extraFlags, resolve });
-    if (mountPoint) this.#check(op, fd);
-    this.write(op, value === undefined ? { op: 'fremovexattr', fd, name, okErrno: ENODATA } : { op: 'fsetxattr', fd, name, value });
-    this.write(op, { op: 'close', fd });
+    const path = this.#ops[op]!.name;
+    const flags = ENTRY_FLAGS | extraFlags;
+    if (!this.#mountPoints.has(op)) {
+      const dirfd = this.#parent(op, true);
+      const resolve = RESOLVE.NO_SYMLINKS | RESOLVE.NO_XDEV;
+      this.#push(
+        op,
+        'entry',
+        value === undefined
+          ? { op: 'fremovexattrAt', dirfd, path, flags, resolve, name, okErrno: ENODATA }
+          : { op: 'fsetxattrAt', dirfd, path, flags, resolve, name, value },
+      );
+    } else {
+      const fd = this.#push(op, 'entry', { op: 'openat2', dirfd: this.#parent(op, false), path, flags, resolve: RESOLVE.NO_SYMLINKS });
+      this.#check(op, fd);
+      this.write(op, value === undefined ? { op: 'fremovexattr', fd, name, okErrno: ENODATA } : { op: 'fsetxattr', fd, name, value });
+      this.write(op, { op: 'close', fd });
+    }
     this.#done(op);
   }
 
@@ -266,8 +277,10 @@ class MarkerBatch {
     const step = at ?? e.step;
     if (typeof step !== 'number') return undefined;
     const op = this.#opOf[step];
-    const role = this.#role[step];
+    let role = this.#role[step];
     if (op === undefined || role === undefined) return undefined;
+    // An fsetxattrAt step opens the entry, then writes: which of the two failed.
+    if (role === 'entry' && e.syscall !== 'openat2') role = 'write';
     return { step, role, op, o: this.#ops[op]!, err: e };
   }
 
