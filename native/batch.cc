@@ -292,6 +292,8 @@ struct RunStepsOp {
       case Op::kExpectFile:
         return CallExpectFile(Fd(s, ExpectFile::kFd), s.U32(ExpectFile::kDevMajor), s.U32(ExpectFile::kDevMinor),
                               s.U64(ExpectFile::kIno), e);
+      case Op::kRefuseFsType:
+        return CallRefuseFsType(Fd(s, RefuseFsType::kFd), s.U64(RefuseFsType::kFsType), e);
       case Op::kFsopen:
         return CallFsopen(s.Str(Fsopen::kFsname), s.U32(Fsopen::kFlags), e);
       case Op::kFspick:
@@ -381,6 +383,17 @@ struct RunStepsOp {
         return CallListxattr({nullptr, Fd(s, Flistxattr::kFd), false}, s.bytes, e);
       case Op::kFremovexattr:
         return CallRemovexattr({nullptr, Fd(s, Fremovexattr::kFd), false}, s.Str(Fremovexattr::kName), e);
+      case Op::kFsetxattrAt: {
+        std::vector<char> value = std::move(s.bytes);
+        // A zero-length value still sets the xattr: never pass null for it.
+        static const char kEmpty = 0;
+        return CallXattrAt(Fd(s, FsetxattrAt::kDirfd), s.Str(FsetxattrAt::kPath), s.U32(FsetxattrAt::kFlags),
+                           s.U64(FsetxattrAt::kResolve), s.Str(FsetxattrAt::kName),
+                           value.empty() ? &kEmpty : value.data(), value.size(), s.U32(FsetxattrAt::kXattrFlags), e);
+      }
+      case Op::kFremovexattrAt:
+        return CallXattrAt(Fd(s, FremovexattrAt::kDirfd), s.Str(FremovexattrAt::kPath), s.U32(FremovexattrAt::kFlags),
+                           s.U64(FremovexattrAt::kResolve), s.Str(FremovexattrAt::kName), nullptr, 0, 0, e);
     }
     return 0;
   }

@@ -66,6 +66,9 @@ int CallExpectFile(int fd, unsigned dev_major, unsigned dev_minor, uint64_t ino,
 int CallReaddir(const std::string& path, std::vector<std::string>& names, std::vector<char>& types, SysError& err);
 // statfs(2): the filesystem's magic number (f_type) in `type`.
 int CallStatfs(const std::string& path, int64_t& type, SysError& err);
+// -EMEDIUMTYPE when fstatfs(2) of `fd` says its filesystem is `type` (f_type): a write made
+// through `fd` later in the batch is refused without a path to race.
+int CallRefuseFsType(int fd, uint64_t type, SysError& err);
 
 // xattr.cc. A path target uses the l*xattr calls unless `follow`; an fd target (fd >= 0) the
 // f*xattr ones. Values and name lists are read with retries while their size changes.
@@ -79,5 +82,9 @@ int CallSetxattr(const XattrTarget& t, const std::string& name, const void* valu
                  SysError& err);
 int CallListxattr(const XattrTarget& t, std::vector<char>& names, SysError& err);
 int CallRemovexattr(const XattrTarget& t, const std::string& name, SysError& err);
+// fsetxattr (value non-null) or fremovexattr (value null) on the file openat2(dirfd, path,
+// flags, resolve) opens, closed after. The error names the call that failed, and `path`.
+int CallXattrAt(int dirfd, const std::string& path, unsigned flags, uint64_t resolve, const std::string& name,
+                const void* value, size_t size, unsigned xattr_flags, SysError& err);
 
 }  // namespace ovl

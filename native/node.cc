@@ -1,6 +1,7 @@
 // Filesystem nodes: mknodat(2) (whiteouts are char devices 0/0), statx(2) with the mount id,
 // realpath(3) (validation resolves every layer's path in the same batch as its statx), and
-// statfs(2) (which filesystem a directory is on: an overlay cannot be an upper).
+// statfs(2)/fstatfs(2) (which filesystem a directory is on: an overlay cannot be an upper, and
+// markers are not written through one).
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -8,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <string>
@@ -98,6 +100,17 @@ int CallStatfs(const std::string& path, int64_t& type, SysError& err) {
   }
   type = static_cast<int64_t>(st.f_type);
   return 0;
+}
+
+int CallRefuseFsType(int fd, uint64_t type, SysError& err) {
+  struct statfs st {};
+  int rc = RawResult(fstatfs(fd, &st));
+  if (err.Check(rc, "fstatfs")) return rc;
+  // f_type is a signed word (an int on 32-bit ABIs, where a magic with the top bit set reads
+  // negative): compare the 32 bits every magic number has.
+  if (static_cast<uint32_t>(st.f_type) != static_cast<uint32_t>(type)) return 0;
+  err.Check(-EMEDIUMTYPE, "fstatfs");
+  return -EMEDIUMTYPE;
 }
 
 }  // namespace ovl

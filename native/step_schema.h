@@ -20,40 +20,43 @@ enum class Op : uint32_t {
   kOpenat2 = 3,
   kFlock = 4,
   kExpectFile = 5,
-  kReadFile = 6,
-  kFsopen = 7,
-  kFspick = 8,
-  kFsconfigSetFlag = 9,
-  kFsconfigSetString = 10,
-  kFsconfigSetBinary = 11,
-  kFsconfigSetPath = 12,
-  kFsconfigSetFd = 13,
-  kFsconfigCreate = 14,
-  kFsconfigCreateExcl = 15,
-  kFsconfigReconfigure = 16,
-  kFsReadLog = 17,
-  kFsmount = 18,
-  kMoveMount = 19,
-  kOpenTree = 20,
-  kMountSetattr = 21,
-  kMount = 22,
-  kUmount2 = 23,
-  kStatmount = 24,
-  kStatx = 25,
-  kMknod = 26,
-  kRealpath = 27,
-  kReaddir = 28,
-  kStatfs = 29,
-  kGetxattr = 30,
-  kSetxattr = 31,
-  kListxattr = 32,
-  kRemovexattr = 33,
-  kFgetxattr = 34,
-  kFsetxattr = 35,
-  kFlistxattr = 36,
-  kFremovexattr = 37,
+  kRefuseFsType = 6,
+  kReadFile = 7,
+  kFsopen = 8,
+  kFspick = 9,
+  kFsconfigSetFlag = 10,
+  kFsconfigSetString = 11,
+  kFsconfigSetBinary = 12,
+  kFsconfigSetPath = 13,
+  kFsconfigSetFd = 14,
+  kFsconfigCreate = 15,
+  kFsconfigCreateExcl = 16,
+  kFsconfigReconfigure = 17,
+  kFsReadLog = 18,
+  kFsmount = 19,
+  kMoveMount = 20,
+  kOpenTree = 21,
+  kMountSetattr = 22,
+  kMount = 23,
+  kUmount2 = 24,
+  kStatmount = 25,
+  kStatx = 26,
+  kMknod = 27,
+  kRealpath = 28,
+  kReaddir = 29,
+  kStatfs = 30,
+  kGetxattr = 31,
+  kSetxattr = 32,
+  kListxattr = 33,
+  kRemovexattr = 34,
+  kFgetxattr = 35,
+  kFsetxattr = 36,
+  kFlistxattr = 37,
+  kFremovexattr = 38,
+  kFsetxattrAt = 39,
+  kFremovexattrAt = 40,
 };
-constexpr uint32_t kOpCount = 38;
+constexpr uint32_t kOpCount = 41;
 
 enum class FdKind : uint8_t { kNone, kFd, kFdOrCwd, kFs, kStep };
 enum class NumKind : uint8_t { kNone, kU32, kU64, kInt, kBool };
@@ -83,6 +86,7 @@ inline constexpr OpInfo kOps[kOpCount] = {
     {"openat2", "openat2", "file", Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"mode", static_cast<uint8_t>(NumKind::kU32)}, {"resolve", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"flock", "flock", nullptr, Result::kNone, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{"operation", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"expectFile", "statx", nullptr, Result::kNone, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{"devMajor", static_cast<uint8_t>(NumKind::kU32)}, {"devMinor", static_cast<uint8_t>(NumKind::kU32)}, {"ino", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
+    {"refuseFsType", "fstatfs", nullptr, Result::kNone, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{"fsType", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"readFile", "read", nullptr, Result::kBuffer, {{nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"fsopen", "fsopen", "fs", Result::kNone, {{nullptr, 0}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"fsname", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"fspick", "fspick", "fs", Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
@@ -115,6 +119,8 @@ inline constexpr OpInfo kOps[kOpCount] = {
     {"fsetxattr", "fsetxattr", nullptr, Result::kNone, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, "value"},
     {"flistxattr", "flistxattr", nullptr, Result::kNames, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"fremovexattr", "fremovexattr", nullptr, Result::kNone, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
+    {"fsetxattrAt", "fsetxattr", nullptr, Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"resolve", static_cast<uint8_t>(NumKind::kU64)}, {"xattrFlags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, "value"},
+    {"fremovexattrAt", "fremovexattr", nullptr, Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"resolve", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, nullptr},
 };
 
 // Each field's slot within its class (fd, num, str; bytes have one slot).
@@ -124,6 +130,7 @@ struct Close { static constexpr int kFd = 0; };
 struct Openat2 { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kMode = 1; static constexpr int kResolve = 2; };
 struct Flock { static constexpr int kFd = 0; static constexpr int kOperation = 0; };
 struct ExpectFile { static constexpr int kFd = 0; static constexpr int kDevMajor = 0; static constexpr int kDevMinor = 1; static constexpr int kIno = 2; };
+struct RefuseFsType { static constexpr int kFd = 0; static constexpr int kFsType = 0; };
 struct ReadFile { static constexpr int kPath = 0; };
 struct Fsopen { static constexpr int kFsname = 0; static constexpr int kFlags = 0; };
 struct Fspick { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; };
@@ -156,5 +163,7 @@ struct Fgetxattr { static constexpr int kFd = 0; static constexpr int kName = 0;
 struct Fsetxattr { static constexpr int kFd = 0; static constexpr int kName = 0; static constexpr int kFlags = 0; };
 struct Flistxattr { static constexpr int kFd = 0; };
 struct Fremovexattr { static constexpr int kFd = 0; static constexpr int kName = 0; };
+struct FsetxattrAt { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kResolve = 1; static constexpr int kName = 1; static constexpr int kXattrFlags = 2; };
+struct FremovexattrAt { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kResolve = 1; static constexpr int kName = 1; };
 
 }  // namespace ovl::schema

@@ -71,6 +71,17 @@ int CallListxattr(const XattrTarget& t, std::vector<char>& names, SysError& err)
   return Record(rc, t, Name(t, "listxattr", "llistxattr", "flistxattr"), nullptr, err);
 }
 
+int CallXattrAt(int dirfd, const std::string& path, unsigned flags, uint64_t resolve, const std::string& name,
+                const void* value, size_t size, unsigned xattr_flags, SysError& err) {
+  int fd = CallOpenat2(dirfd, path, flags, 0, resolve, err);
+  if (fd < 0) return fd;
+  XattrTarget t{nullptr, fd, false};
+  int rc = value != nullptr ? CallSetxattr(t, name, value, size, xattr_flags, err) : CallRemovexattr(t, name, err);
+  if (rc < 0) err.path = path;
+  SysClose(fd);
+  return rc;
+}
+
 int CallRemovexattr(const XattrTarget& t, const std::string& name, SysError& err) {
   int rc = RawResult(!t.path    ? fremovexattr(t.fd, name.c_str())
                      : t.follow ? removexattr(t.path->c_str(), name.c_str())

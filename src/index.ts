@@ -82,6 +82,8 @@ export {
   whiteoutKind,
   whiteoutKindSync,
   type MarkerOp,
+  type MarkerPathOptions,
+  type MarkerWriteOptions,
   type Metacopy,
   type NamespaceOption,
   type Opaque,

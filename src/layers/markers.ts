@@ -4,26 +4,57 @@
  * one gives ESTALE or undefined behaviour). The xattr namespace is chosen per call:
  * trusted.overlay.* (default) or user.overlay.* for layers of a userxattr mount.
  *
- * Every marker is an ordinary step (mknod, setxattr, removexattr); applyMarkers() runs
- * thousands of them in one native call. Each function has a Promise form and a …Sync form.
+ * A marker is written where its path is, and nowhere else. Each write is one batch: it opens
+ * the parent directory (openat2 with RESOLVE_NO_SYMLINKS, beneath the layer `root` when one is
+ * given), refuses it when it is on a mounted overlay (a refuseFsType step: through the merged
+ * view a marker is an escaped xattr the kernel ignores), then makes the marker relative to that
+ * fd: mknodat, or fsetxattr on the entry opened O_NOFOLLOW and kept on the parent's mount
+ * (RESOLVE_NO_XDEV), one fsetxattrAt step. applyMarkers() runs thousands in one native call,
+ * each parent opened and checked once. Each function has a Promise form and a …Sync form.
  */
 import { constants } from 'node:os';
-import { dirname } from 'node:path';
-import { O, S } from '../sys/constants.js';
-import { cString, invalidArgType, invalidArgValue } from '../sys/args.js';
+import { resolve } from 'node:path';
+import { O, RESOLVE, S } from '../sys/constants.js';
+import { bool, cString, invalidArgType, invalidArgValue } from '../sys/args.js';
+import { createSystemError, isSystemError, rawErrorOf, type SystemError } from '../sys/errors.js';
 import { removeTree, runAsync, runSync, steps, type Task } from '../sys/io.js';
+import type { FdHandle } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 import { OverlayError } from '../spec/errors.js';
 import { readOverlayXattr, statPaths, xattrName, type XattrNamespace } from './paths.js';
 
 export type { XattrNamespace };
 
-const ENODATA = constants.errno.ENODATA;
+const { ENODATA, ELOOP, EXDEV, ENOSYS, ENOTDIR } = constants.errno;
+/** What a refuseFsType step fails with (asm-generic errno.h; os.constants lacks it). */
+const EMEDIUMTYPE = 124;
+/** statfs(2) f_type of an overlay (also in mount/validate.ts: layers/ may not import mount/). */
+const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
 
 export interface NamespaceOption {
   /** 'trusted' (default) or 'user' (layers of a userxattr mount). */
   namespace?: XattrNamespace;
 }
+
+/** Where a marker writer may write: how its path is resolved. */
+export interface MarkerPathOptions {
+  /**
+   * The layer directory the path is in. The path must be inside it (refused before any
+   * syscall otherwise) and is resolved beneath it with openat2(RESOLVE_BENEATH |
+   * RESOLVE_NO_SYMLINKS): no symlink below root is followed. root itself may be reached through
+   * one.
+   */
+  root?: string;
+  /**
+   * Follow symlinks in the directories above the marker (beneath `root`, when given, only
+   * while they stay inside it). Default false: a symlink anywhere in the parent chain is
+   * refused (ELOOP). The marker's own name is never followed.
+   */
+  followSymlinks?: boolean;
+}
+
+/** The options of the writers that take an xattr namespace. */
+export interface MarkerWriteOptions extends NamespaceOption, MarkerPathOptions {}
 
 function checkNamespace(ns: unknown): XattrNamespace {
   if (ns === undefined) return 'trusted';
@@ -36,6 +67,301 @@ function markerError(path: string, message: string): OverlayError {
   return new OverlayError('ERR_OVERLAY_MARKER', message, { path });
 }
 
+// ---- where a marker is written ----
+
+interface Where {
+  /** The layer root, resolved; undefined: absolute paths, no root. */
+  root: string | undefined;
+  follow: boolean;
+}
+
+function checkWhere(options: MarkerPathOptions | undefined): Where {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('options', 'of type object', options);
+  const root = options?.root === undefined ? undefined : resolve(cString('root', options.root));
+  return { root, follow: bool('followSymlinks', options?.followSymlinks) };
+}
+
+/** A '//', a '.' or '..' component, or a trailing '/': what resolve() would change in an absolute path. */
+const NOT_NORMAL = /\/\/|\/\.\.?(?:\/|$)|.\/$/;
+
+/** `p` already absolute and normal (what resolve() would give back): the common case, kept cheap. */
+function isNormalAbsolute(p: string): boolean {
+  return p.charCodeAt(0) === 47 && !NOT_NORMAL.test(p);
+}
+
+/** A marker's path split for the *at calls: its parent directory and its name there. */
+interface Located {
+  /** As the caller gave it (errors name it). */
+  path: string;
+  /** Absolute, or relative to the root ('.' for the root itself). */
+  parent: string;
+  /** '.' for the root (or '/') itself. */
+  name: string;
+}
+
+/**
+ * Where `path` is, checked before any syscall: beneath `where.root` when there is one.
+ * `entry`: the marker is a new entry (a whiteout), so it cannot be the root itself.
+ */
+function locate(field: string, path: string, where: Where, entry: boolean): Located {
+  const abs = isNormalAbsolute(path) ? path : resolve(path);
+  if (where.root !== undefined) {
+    const root = where.root;
+    let rel: string;
+    if (root === '/') rel = abs.slice(1);
+    else if (abs.length > root.length && abs.charCodeAt(root.length) === 47 && abs.startsWith(root)) rel = abs.slice(root.length + 1);
+    else if (abs === root) rel = '';
+    else throw invalidArgValue(field, `is not inside root '${root}'`, path);
+    if (rel === '' && entry) throw invalidArgValue(field, `is not inside root '${root}' (it is the root itself)`, path);
+    if (rel === '') return { path, parent: '.', name: '.' };
+    const slash = rel.lastIndexOf('/');
+    return { path, parent: slash < 0 ? '.' : rel.slice(0, slash), name: rel.slice(slash + 1) };
+  }
+  if (abs === '/') return { path, parent: '/', name: '.' };
+  const slash = abs.lastIndexOf('/');
+  return { path, parent: slash === 0 ? '/' : abs.slice(0, slash), name: abs.slice(slash + 1) };
+}
+
+const PARENT_FLAGS = O.PATH | O.DIRECTORY;
+/** The entry an xattr is written on: fsetxattr refuses an O_PATH fd (EBADF), so it is opened. */
+const ENTRY_FLAGS = O.RDONLY | O.NOFOLLOW | O.NONBLOCK;
+
+/** What a step of a marker batch is for, to tell which rule a failure broke. */
+type Role = 'root' | 'parent' | 'entry' | 'check' | 'write';
+
+/** The step a marker batch failed at. */
+interface Failure {
+  step: number;
+  role: Role;
+  /** The op it belongs to, and that op's path. */
+  op: number;
+  o: Located;
+  err: SystemError;
+}
+
+/**
+ * The steps of marker writes, built op by op: each parent directory opened and checked once
+ * (and closed after its last use), each write relative to it. Remembers which op each step
+ * belongs to, to make a failed step the caller's error.
+ */
+class MarkerBatch {
+  readonly steps: Step[] = [];
+  readonly #opOf: number[] = [];
+  readonly #role: Role[] = [];
+  readonly #ops: readonly Located[];
+  readonly #where: Where;
+  readonly #resolve: number;
+  #rootFd = -1;
+  readonly #parents = new Map<string, { fd: number; checked: boolean }>();
+  /** Per op, the parents whose last use it is. */
+  readonly #closeAfter: Array<string[] | undefined>;
+  readonly #mountPoints: ReadonlySet<number>;
+
+  /**
+   * `ops`: every op's path, located (and so checked) before any step is made; the batch makes
+   * those from `from` on. `mountPoints`: the ops whose entry is known to be a mount point.
+   */
+  constructor(where: Where, ops: readonly Located[], from = 0, mountPoints: ReadonlySet<number> = new Set()) {
+    this.#where = where;
+    this.#ops = ops;
+    this.#mountPoints = mountPoints;
+    this.#resolve = (where.root !== undefined ? RESOLVE.BENEATH : 0) | (where.follow ? 0 : RESOLVE.NO_SYMLINKS);
+    const last = new Map<string, number>();
+    for (let i = from; i < ops.length; i++) last.set(ops[i]!.parent, i);
+    this.#closeAfter = new Array<string[] | undefined>(ops.length);
+    for (const [parent, i] of last) (this.#closeAfter[i] ??= []).push(parent);
+  }
+
+  #push(op: number, role: Role, step: Step): number {
+    this.#opOf.push(op);
+    this.#role.push(role);
+    return this.steps.push(step) - 1;
+  }
+
+  /** Fails the batch (EMEDIUMTYPE) when `fd` is on an overlay: nothing after it is made. */
+  #check(op: number, fd: number | FdHandle): void {
+    this.#push(op, 'check', { op: 'refuseFsType', fd, fsType: OVERLAYFS_SUPER_MAGIC });
+  }
+
+  /** Opens a directory of op `op`'s path: relative to the root, or absolute. */
+  #open(op: number, path: string, flags: number, keep: boolean): number {
+    const where = this.#where;
+    if (where.root !== undefined) {
+      // The root is the caller's: opened as named, links and all.
+      if (this.#rootFd < 0) this.#rootFd = this.#push(op, 'root', { op: 'open', path: where.root, flags: PARENT_FLAGS });
+      if (path === '.' && flags === PARENT_FLAGS && !keep) return this.#rootFd;
+      return this.#push(op, 'parent', { op: 'openat2', dirfd: this.#rootFd, path, flags, resolve: this.#resolve, keep });
+    }
+    if (where.follow) return this.#push(op, 'parent', { op: 'open', path, flags, keep });
+    return this.#push(op, 'parent', { op: 'openat2', path, flags, resolve: this.#resolve, keep });
+  }
+
+  /** The parent directory of op `op` (a step index), opened once; checked once when `check`. */
+  #parent(op: number, check: boolean): number {
+    const { parent } = this.#ops[op]!;
+    let p = this.#parents.get(parent);
+    if (p === undefined) {
+      p = { fd: this.#open(op, parent, PARENT_FLAGS, false), checked: false };
+      this.#parents.set(parent, p);
+    }
+    if (check && !p.checked) {
+      this.#check(op, p.fd);
+      p.checked = true;
+    }
+    return p.fd;
+  }
+
+  /**
+   * The parent of op `op` opened for reading (its own xattrs read and written), checked, and
+   * kept: returned as a handle in the step's result, for a second batch.
+   */
+  keepParent(op: number): number {
+    const fd = this.#open(op, this.#ops[op]!.parent, O.RDONLY | O.DIRECTORY, true);
+    this.#check(op, fd);
+    return fd;
+  }
+
+  /** A step on a directory this batch opened (or a handle kept by an earlier one). */
+  write(op: number, step: Step): number {
+    return this.#push(op, 'write', step);
+  }
+
+  /** A whiteout: mknodat(parent, name, S_IFCHR, 0/0), which never follows the name. */
+  whiteout(op: number): void {
+    this.write(op, { op: 'mknod', dirfd: this.#parent(op, true), path: this.#ops[op]!.name, mode: S.IFCHR });
+    this.#done(op);
+  }
+
+  /**
+   * An xattr set (`value`) or removed (undefined) on the entry itself, opened O_NOFOLLOW in its
+   * parent (`extraFlags`: O_DIRECTORY where only a directory will do), in one step. The open's
+   * RESOLVE_NO_XDEV keeps the entry on the parent's mount, so the parent's check is the
+   * entry's: one check per parent, not per entry. An entry that is a mount point fails that
+   * open (EXDEV), and runMarkers() makes it again with a check of its own (`mountPoints`).
+   */
+  xattr(op: number, name: string, value: Buffer | string | undefined, extraFlags = 0): void {
+    const path = this.#ops[op]!.name;
+    const flags = ENTRY_FLAGS | extraFlags;
+    if (!this.#mountPoints.has(op)) {
+      const dirfd = this.#parent(op, true);
+      const resolve = RESOLVE.NO_SYMLINKS | RESOLVE.NO_XDEV;
+      this.#push(
+        op,
+        'entry',
+        value === undefined
+          ? { op: 'fremovexattrAt', dirfd, path, flags, resolve, name, okErrno: ENODATA }
+          : { op: 'fsetxattrAt', dirfd, path, flags, resolve, name, value },
+      );
+    } else {
+      const fd = this.#push(op, 'entry', { op: 'openat2', dirfd: this.#parent(op, false), path, flags, resolve: RESOLVE.NO_SYMLINKS });
+      this.#check(op, fd);
+      this.write(op, value === undefined ? { op: 'fremovexattr', fd, name, okErrno: ENODATA } : { op: 'fsetxattr', fd, name, value });
+      this.write(op, { op: 'close', fd });
+    }
+    this.#done(op);
+  }
+
+  /** Closes the parents op `op` was the last to use (not the root's fd, shared by all). */
+  #done(op: number): void {
+    for (const parent of this.#closeAfter[op] ?? []) {
+      const p = this.#parents.get(parent);
+      if (p === undefined) continue;
+      this.#parents.delete(parent);
+      if (p.fd !== this.#rootFd) this.write(op, { op: 'close', fd: p.fd });
+    }
+  }
+
+  /** The step a batch failed at (`at`: a recorded failure's step): its role and its op. */
+  failedAt(e: unknown, at?: number): Failure | undefined {
+    if (!isSystemError(e)) return undefined;
+    const step = at ?? e.step;
+    if (typeof step !== 'number') return undefined;
+    const op = this.#opOf[step];
+    let role = this.#role[step];
+    if (op === undefined || role === undefined) return undefined;
+    // An fsetxattrAt step opens the entry, then writes: which of the two failed.
+    if (role === 'entry' && e.syscall !== 'openat2') role = 'write';
+    return { step, role, op, o: this.#ops[op]!, err: e };
+  }
+
+  /**
+   * A failure of this batch as the caller's error: a refused check is an OverlayError, a
+   * failed syscall Node's fs error naming the op's path (and, in bulk, its index as `step`).
+   */
+  error(e: unknown, bulk: boolean, at?: number): unknown {
+    const failed = this.failedAt(e, at);
+    if (failed === undefined) return e;
+    const { role, op, o, err } = failed;
+    if (role === 'check' && err.errno === -EMEDIUMTYPE) return onOverlay(o, bulk ? op : undefined);
+    const raw = rawErrorOf(err);
+    raw.path = o.path;
+    if (bulk) raw.step = op;
+    else delete raw.step;
+    return createSystemError(raw, errorDetail(-err.errno, role));
+  }
+}
+
+/** Words for what refused a marker's path, where the errno alone does not say. */
+function errorDetail(errno: number, role: Role): string | undefined {
+  if (errno === ELOOP && role === 'entry') return 'it is a symbolic link: a marker is never written through one';
+  if (errno === ELOOP && role === 'parent') return 'a directory above it is a symbolic link: followSymlinks: true follows those';
+  if (errno === EXDEV && role === 'parent') return 'a symbolic link leads out of root';
+  if (errno === ENOSYS) return 'openat2 needs Linux 5.6';
+  return undefined;
+}
+
+/** The refusal of a marker on an overlay; `op`: its index in applyMarkers' ops. */
+function onOverlay(o: Located, op: number | undefined): OverlayError {
+  return new OverlayError(
+    'ERR_OVERLAY_MARKER',
+    `'${o.path}' is on a mounted overlay: a marker written through the merged view is not one (the kernel keeps an ` +
+      `escaped overlay.overlay.* xattr in the upper layer, or refuses it); write it into the layer directory (the ` +
+      `upper or a lower dir) instead`,
+    op === undefined ? { path: o.path } : { path: o.path, field: `ops[${op}].path` },
+  );
+}
+
+/** Runs a planned batch; a failed step is thrown as the caller's error. */
+function* runBatch(batch: MarkerBatch, bulk: boolean): Task<unknown[]> {
+  try {
+    return (yield* steps(batch.steps)).results;
+  } catch (e) {
+    throw batch.error(e, bulk);
+  }
+}
+
+/**
+ * Makes the markers `ops` (located) in one batch, `write` adding each op's steps. An xattr
+ * entry found to be a mount point ends the batch there (the ops before it are made); the rest
+ * are made in another batch, that entry checked by itself. `refine`: a failure the writer
+ * words itself (setOpaque's "not a directory"), else the batch's error.
+ */
+function* runMarkers(
+  where: Where,
+  ops: readonly Located[],
+  write: (batch: MarkerBatch, op: number) => void,
+  bulk: boolean,
+  refine?: (failed: Failure) => Error | undefined,
+): Task<void> {
+  const mountPoints = new Set<number>();
+  for (let from = 0; ; ) {
+    const batch = new MarkerBatch(where, ops, from, mountPoints);
+    for (let i = from; i < ops.length; i++) write(batch, i);
+    try {
+      yield* steps(batch.steps);
+      return;
+    } catch (e) {
+      const failed = batch.failedAt(e);
+      if (failed?.role === 'entry' && failed.err.errno === -EXDEV && !mountPoints.has(failed.op)) {
+        mountPoints.add(failed.op);
+        from = failed.op;
+        continue;
+      }
+      throw (failed && refine?.(failed)) ?? batch.error(e, bulk);
+    }
+  }
+}
+
 /** Runs `task` on the calling thread and off it: a marker function's two forms. */
 function both<A extends unknown[], R>(task: (...args: A) => Task<R>): readonly [(...args: A) => Promise<R>, (...args: A) => R] {
   return [async (...args: A) => runAsync(task(...args)), (...args: A) => runSync(task(...args))];
@@ -43,9 +369,13 @@ function both<A extends unknown[], R>(task: (...args: A) => Task<R>): readonly [
 
 // ---- whiteouts ----
 
-/** A device whiteout: a character device 0/0 (mode 000, as the kernel makes them). */
-export const [createWhiteout, createWhiteoutSync] = both(function* (path: string): Task<void> {
-  yield* steps([{ op: 'mknod', path: cString('path', path), mode: S.IFCHR }]);
+/**
+ * A device whiteout: a character device 0/0 (mode 000, as the kernel makes them), made with
+ * mknodat in its parent directory (see MarkerPathOptions for how that is found).
+ */
+export const [createWhiteout, createWhiteoutSync] = both(function* (path: string, options?: MarkerPathOptions): Task<void> {
+  const where = checkWhere(options);
+  yield* runMarkers(where, [locate('path', cString('path', path), where, true)], (b, i) => b.whiteout(i), false);
 });
 
 export type WhiteoutKind = 'device' | 'xattr';
@@ -68,7 +398,7 @@ export const [isWhiteout, isWhiteoutSync] = both(function* (path: string, option
   return info !== undefined && (info.whiteoutDevice || (info.type === 'file' && info.size === 0 && info.xattr('whiteout') !== undefined));
 });
 
-export interface XattrWhiteoutOptions extends NamespaceOption {
+export interface XattrWhiteoutOptions extends MarkerWriteOptions {
   /**
    * Where the layer will sit. The kernel honours xattr whiteouts in readdir only in a lower
    * layer that is not the lowermost one, so 'upper' and 'lowermost' are refused.
@@ -78,8 +408,8 @@ export interface XattrWhiteoutOptions extends NamespaceOption {
 
 /**
  * An xattr whiteout (Linux 6.7): a zero-size file with overlay.whiteout, its parent marked
- * opaque=x so readdir hides it. For prepared lower layers, e.g. a layer stored on an overlay
- * where mknod(0/0) is refused.
+ * opaque=x so readdir hides it. For prepared lower layers, e.g. where mknod(0/0) is refused.
+ * Like every marker, written into the layer directory, never through a mounted overlay.
  */
 export const [createXattrWhiteout, createXattrWhiteoutSync] = both(function* (path: string, options: XattrWhiteoutOptions): Task<void> {
   cString('path', path);
@@ -92,18 +422,35 @@ export const [createXattrWhiteout, createXattrWhiteoutSync] = both(function* (pa
     );
   }
   const ns = checkNamespace(options.namespace);
-  // O_CREAT|O_EXCL never follows a symlink planted at `path`.
-  yield* steps([{ op: 'open', path, flags: O.WRONLY | O.CREAT | O.EXCL, mode: 0o644 }]);
+  const where = checkWhere(options);
+  const located = locate('path', path, where, true);
+  // One batch opens the parent (kept for the next), checks it and reads its opaque mark...
+  const first = new MarkerBatch(where, [located]);
+  const at = first.keepParent(0);
+  const read = first.write(0, { op: 'fgetxattr', fd: at, name: xattrName(ns, 'opaque'), recordError: true });
+  const results = yield* runBatch(first, false);
+  const parent = results[at] as FdHandle;
   try {
-    yield* steps([{ op: 'setxattr', path, name: xattrName(ns, 'whiteout'), value: Buffer.alloc(0) }]);
-  } catch (e) {
-    // Without the xattr it is a plain empty file, which the merged view would show.
-    yield* removeTree(path);
-    throw e;
-  }
-  const parent = dirname(path);
-  if ((yield* readOverlayXattr(parent, 'opaque', ns))?.toString() !== 'y') {
-    yield* steps([{ op: 'setxattr', path: parent, name: xattrName(ns, 'opaque'), value: 'x' }]);
+    const opaque = results[read];
+    if (opaque instanceof Error && !(isSystemError(opaque) && ['ENODATA', 'ENOTSUP', 'EOPNOTSUPP'].includes(opaque.code))) throw first.error(opaque, false, read);
+    // ...the next makes the file in it (O_CREAT|O_EXCL never follows a link at the name).
+    const second = new MarkerBatch(where, [located]);
+    const file = second.write(0, { op: 'openat2', dirfd: parent, path: located.name, flags: O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, mode: 0o644, resolve: RESOLVE.NO_SYMLINKS });
+    second.write(0, { op: 'fsetxattr', fd: file, name: xattrName(ns, 'whiteout'), value: Buffer.alloc(0) });
+    if (!(Buffer.isBuffer(opaque) && opaque.toString() === 'y')) {
+      second.write(0, { op: 'fsetxattr', fd: parent, name: xattrName(ns, 'opaque'), value: 'x' });
+    }
+    try {
+      yield* steps(second.steps);
+    } catch (e) {
+      // Made but not marked, it is a plain empty file, which the merged view would show. Removed
+      // through the parent's fd: the path may lead elsewhere by now.
+      const failed = second.failedAt(e);
+      if (failed !== undefined && failed.step > file) yield* removeTree(`/proc/self/fd/${parent.fd}/${located.name}`);
+      throw second.error(e, false);
+    }
+  } finally {
+    parent.close();
   }
 });
 
@@ -118,18 +465,24 @@ export const [getOpaque, getOpaqueSync] = both(function* (dir: string, options: 
 });
 
 /** Marks a directory opaque ('y', default) or as a merge dir holding xattr whiteouts ('x'). */
-export const [setOpaque, setOpaqueSync] = both(function* (dir: string, value: Opaque = 'y', options: NamespaceOption = {}): Task<void> {
+export const [setOpaque, setOpaqueSync] = both(function* (dir: string, value: Opaque = 'y', options: MarkerWriteOptions = {}): Task<void> {
   if (value !== 'y' && value !== 'x') throw invalidArgValue('value', "must be 'y' or 'x'", value);
-  const ns = checkNamespace(options.namespace);
-  const [info] = yield* statPaths([cString('dir', dir)], [], ns);
-  if (info === undefined) yield* steps([{ op: 'statx', path: dir }]); // the Node-shaped ENOENT
-  if (info?.type !== 'dir') throw markerError(dir, `'${dir}' is not a directory: only directories can be opaque`);
-  yield* steps([{ op: 'setxattr', path: dir, name: xattrName(ns, 'opaque'), value }]);
+  const ns = checkNamespace(options?.namespace);
+  const where = checkWhere(options);
+  const name = xattrName(ns, 'opaque');
+  // The entry is opened O_DIRECTORY|O_NOFOLLOW: ENOTDIR for a file, ELOOP for a symbolic link.
+  yield* runMarkers(where, [locate('dir', cString('dir', dir), where, false)], (b, i) => b.xattr(i, name, value, O.DIRECTORY), false, (failed) =>
+    failed.role === 'entry' && (failed.err.errno === -ENOTDIR || failed.err.errno === -ELOOP)
+      ? markerError(dir, `'${dir}' is not a directory: only directories can be opaque`)
+      : undefined,
+  );
 });
 
 /** Removes the opaque mark; no error when there was none. */
-export const [clearOpaque, clearOpaqueSync] = both(function* (dir: string, options: NamespaceOption = {}): Task<void> {
-  yield* steps([{ op: 'removexattr', path: cString('dir', dir), name: xattrName(checkNamespace(options.namespace), 'opaque'), okErrno: ENODATA }]);
+export const [clearOpaque, clearOpaqueSync] = both(function* (dir: string, options: MarkerWriteOptions = {}): Task<void> {
+  const where = checkWhere(options);
+  const name = xattrName(checkNamespace(options?.namespace), 'opaque');
+  yield* runMarkers(where, [locate('dir', cString('dir', dir), where, false)], (b, i) => b.xattr(i, name, undefined), false);
 });
 
 // ---- redirect ----
@@ -154,8 +507,11 @@ function checkRedirect(path: string, target: unknown): string {
   return target;
 }
 
-export const [setRedirect, setRedirectSync] = both(function* (path: string, target: string, options: NamespaceOption = {}): Task<void> {
-  yield* steps([{ op: 'setxattr', path: cString('path', path), name: xattrName(checkNamespace(options.namespace), 'redirect'), value: checkRedirect(path, target) }]);
+export const [setRedirect, setRedirectSync] = both(function* (path: string, target: string, options: MarkerWriteOptions = {}): Task<void> {
+  const value = checkRedirect(cString('path', path), target);
+  const name = xattrName(checkNamespace(options?.namespace), 'redirect');
+  const where = checkWhere(options);
+  yield* runMarkers(where, [locate('path', path, where, false)], (b, i) => b.xattr(i, name, value), false);
 });
 
 // ---- metacopy and origin (read only) ----
@@ -214,37 +570,56 @@ export type MarkerOp =
 const OPAQUE_Y = Buffer.from('y');
 const OPAQUE_X = Buffer.from('x');
 
-/** The markers as steps, every op checked first with the rules of the single-marker functions. */
-function markerSteps(ops: readonly MarkerOp[], ns: XattrNamespace): Step[] {
+/**
+ * Many markers in ONE native call (applying a layer writes thousands). Every op is checked
+ * before any is made, with the rules of the single-marker functions; then it stops at the
+ * first failure: the error's `step` is the index of the op that failed (an OverlayError's
+ * `field` names it: `ops[3].path`), and the ones before it are done.
+ */
+export const [applyMarkers, applyMarkersSync] = both(function* (ops: readonly MarkerOp[], options: MarkerWriteOptions = {}): Task<void> {
   if (!Array.isArray(ops)) throw invalidArgType('ops', 'an instance of Array', ops);
-  const opaque = xattrName(ns, 'opaque');
-  const redirect = xattrName(ns, 'redirect');
-  return ops.map((o: MarkerOp | null | undefined, i): Step => {
+  const ns = checkNamespace(options?.namespace);
+  const where = checkWhere(options);
+  const located = new Array<Located>(ops.length);
+  /** Per op: the opaque value, the redirect target, null to clear the opaque mark, undefined for a whiteout. */
+  const values = new Array<Buffer | string | null | undefined>(ops.length);
+  for (let i = 0; i < ops.length; i++) {
+    const o: MarkerOp | null | undefined = ops[i];
     if (typeof o !== 'object' || o === null) throw invalidArgType(`ops[${i}]`, 'of type object', o);
-    const path = cString(`ops[${i}].path`, o.path);
+    const field = `ops[${i}].path`;
+    const path = cString(field, o.path);
     switch (o.op) {
       case 'whiteout':
-        return { op: 'mknod', path, mode: S.IFCHR };
+        break;
       case 'opaque': {
         const value = o.value ?? 'y';
         if (value !== 'y' && value !== 'x') throw invalidArgValue(`ops[${i}].value`, "must be 'y' or 'x'", value);
-        return { op: 'setxattr', path, name: opaque, value: value === 'y' ? OPAQUE_Y : OPAQUE_X };
+        values[i] = value === 'y' ? OPAQUE_Y : OPAQUE_X;
+        break;
       }
       case 'clear-opaque':
-        return { op: 'removexattr', path, name: opaque, okErrno: ENODATA };
+        values[i] = null;
+        break;
       case 'redirect':
-        return { op: 'setxattr', path, name: redirect, value: checkRedirect(path, o.target) };
+        values[i] = checkRedirect(path, o.target);
+        break;
       default:
         throw invalidArgValue(`ops[${i}].op`, "must be 'whiteout', 'opaque', 'clear-opaque' or 'redirect'", (o as { op: unknown }).op);
     }
-  });
-}
-
-/**
- * Many markers in ONE native call (applying a layer writes thousands). Every op is checked
- * before any is made; then it stops at the first failure: the error's `step` is the index of
- * the op that failed, and the ones before it are done.
- */
-export const [applyMarkers, applyMarkersSync] = both(function* (ops: readonly MarkerOp[], options: NamespaceOption = {}): Task<void> {
-  yield* steps(markerSteps(ops, checkNamespace(options.namespace)));
+    located[i] = locate(field, path, where, o.op === 'whiteout');
+  }
+  if (ops.length === 0) return;
+  const opaque = xattrName(ns, 'opaque');
+  const redirect = xattrName(ns, 'redirect');
+  yield* runMarkers(
+    where,
+    located,
+    (batch, i) => {
+      const value = values[i];
+      if (value === undefined) batch.whiteout(i);
+      else if (value === null) batch.xattr(i, opaque, undefined);
+      else batch.xattr(i, ops[i]!.op === 'redirect' ? redirect : opaque, value);
+    },
+    true,
+  );
 });

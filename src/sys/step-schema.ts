@@ -49,6 +49,9 @@ export const STEP_OPS = {
   flock: { syscall: 'flock', fields: { fd: 'fd', operation: 'u32' } },
   // fails ESTALE unless fd is the file with these device numbers and inode (a statx of the fd)
   expectFile: { syscall: 'statx', fields: { fd: 'fd', devMajor: 'u32', devMinor: 'u32', ino: 'u64' } },
+  // fails EMEDIUMTYPE when fd is on a filesystem of this type (fstatfs f_type, e.g. the overlay's
+  // 0x794c7630): a write through fd is refused in the batch that makes it, with no path to race
+  refuseFsType: { syscall: 'fstatfs', fields: { fd: 'fd', fsType: 'u64' } },
   // a whole file (mountinfo, /sys parameters): open, read to the end, close
   readFile: { syscall: 'read', result: 'buffer', fields: { path: 'str' } },
   // the new mount API
@@ -90,6 +93,11 @@ export const STEP_OPS = {
   fsetxattr: { syscall: 'fsetxattr', fields: { fd: 'fd', name: 'str', value: 'buf', flags: 'u32?' } },
   flistxattr: { syscall: 'flistxattr', result: 'names', fields: { fd: 'fd' } },
   fremovexattr: { syscall: 'fremovexattr', fields: { fd: 'fd', name: 'str' } },
+  // fsetxattr/fremovexattr on the file openat2(dirfd, path, flags, resolve) opens, closed after:
+  // one step for an xattr of a name (fsetxattr refuses an O_PATH fd: open it O_RDONLY|O_NOFOLLOW
+  // so that a link at the name is never followed). An error names the call that failed.
+  fsetxattrAt: { syscall: 'fsetxattr', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', resolve: 'u64?', name: 'str', value: 'buf', xattrFlags: 'u32?' } },
+  fremovexattrAt: { syscall: 'fremovexattr', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', resolve: 'u64?', name: 'str' } },
 } as const satisfies Record<string, OpSchema>;
 
 export type OpName = keyof typeof STEP_OPS;

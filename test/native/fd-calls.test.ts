@@ -3,7 +3,7 @@
 import { mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LOCK, O, RESOLVE, sys } from '../../src/index.js';
+import { LOCK, O, RESOLVE, sys, type Step } from '../../src/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 function errorOf(fn: () => unknown): NodeJS.ErrnoException {
@@ -74,6 +74,54 @@ describe('the expectFile step', () => {
     const other = statSync(join(dir, 'b')).ino;
     expect(errorOf(() => sys.runStepsSync(steps(other)))).toMatchObject({ code: 'ESTALE', syscall: 'statx', step: 1 });
     expect(errorOf(() => sys.runStepsSync(steps(st.ino, me.devMinor + 1)))).toMatchObject({ code: 'ESTALE', step: 1 });
+  });
+});
+
+describe('the refuseFsType step', () => {
+  it("fails EMEDIUMTYPE (fstatfs) when the fd is on a filesystem of the type given, passes otherwise", async () => {
+    const dir = tempDir('ovl-fstype-');
+    const type = sys.runStepsSync([{ op: 'statfs', path: dir }]).results[0] as number;
+    const steps = (fsType: number) => [
+      { op: 'open', path: dir, flags: O.PATH | O.DIRECTORY },
+      { op: 'refuseFsType', fd: 0, fsType },
+      { op: 'mknod', dirfd: 0, path: 'after', mode: 0o100644 },
+    ] as const;
+    const err = errorOf(() => sys.runStepsSync(steps(type)));
+    expect(err).toMatchObject({ code: 'EMEDIUMTYPE', syscall: 'fstatfs', step: 1 });
+    expect(err.message).toBe('EMEDIUMTYPE: wrong medium type, fstatfs');
+    // The batch stopped there: the step after it made nothing.
+    await expect(sys.runSteps(steps(type))).rejects.toMatchObject({ code: 'EMEDIUMTYPE', step: 1 });
+    expect(() => statSync(join(dir, 'after'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    // Another type (the overlay's magic, on a directory that is not on one) passes.
+    expect(type).not.toBe(0x794c7630);
+    expect(sys.runStepsSync(steps(0x794c7630)).results).toEqual([undefined, undefined, undefined]);
+    expect(statSync(join(dir, 'after')).isFile()).toBe(true);
+  });
+});
+
+describe('the fsetxattrAt and fremovexattrAt steps', () => {
+  it('set and remove an xattr of the file openat2 opens, one step each; a link at the name is not followed', async () => {
+    const dir = tempDir('ovl-xattrat-');
+    mkdirSync(join(dir, 'd'));
+    writeFileSync(join(dir, 'f'), 'x');
+    symlinkSync(join(dir, 'd'), join(dir, 'link'));
+    const at = (path: string, value?: string): Step[] => [
+      { op: 'open', path: dir, flags: O.PATH | O.DIRECTORY },
+      value === undefined
+        ? { op: 'fremovexattrAt', dirfd: 0, path, flags: O.RDONLY | O.NOFOLLOW | O.NONBLOCK, resolve: RESOLVE.NO_SYMLINKS, name: 'user.t' }
+        : { op: 'fsetxattrAt', dirfd: 0, path, flags: O.RDONLY | O.NOFOLLOW | O.NONBLOCK, resolve: RESOLVE.NO_SYMLINKS, name: 'user.t', value },
+    ];
+    expect(sys.runStepsSync(at('d', 'v')).results).toEqual([undefined, undefined]);
+    await sys.runSteps(at('f', ''));
+    expect(sys.getxattrSync(join(dir, 'd'), 'user.t').toString()).toBe('v');
+    expect(sys.getxattrSync(join(dir, 'f'), 'user.t')).toEqual(Buffer.alloc(0));
+    // A failed open names openat2, a failed write the xattr call (with the name as key).
+    expect(errorOf(() => sys.runStepsSync(at('link', 'v')))).toMatchObject({ code: 'ELOOP', syscall: 'openat2', path: 'link', step: 1 });
+    expect(errorOf(() => sys.runStepsSync(at('nope', 'v')))).toMatchObject({ code: 'ENOENT', syscall: 'openat2', path: 'nope' });
+    sys.runStepsSync(at('d'));
+    expect(errorOf(() => sys.runStepsSync(at('d')))).toMatchObject({ code: 'ENODATA', syscall: 'fremovexattr', path: 'd', key: 'user.t', step: 1 });
+    expect(errorOf(() => sys.getxattrSync(join(dir, 'd'), 'user.t'))).toMatchObject({ code: 'ENODATA' });
+    expect(sys.listxattrSync(join(dir, 'link'))).toEqual([]);
   });
 });
 

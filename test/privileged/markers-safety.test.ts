@@ -1,0 +1,351 @@
+/**
+ * Where marker writers write (issue #13, items 4 and 5): never through a mounted overlay (the
+ * kernel would store an escaped, meaningless xattr in the upper), and never out of the layer
+ * through a symlink in the path. Each writer in its …Sync and its Promise form.
+ */
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import {
+  applyMarkers,
+  applyMarkersSync,
+  clearOpaque,
+  clearOpaqueSync,
+  createWhiteout,
+  createWhiteoutSync,
+  createXattrWhiteout,
+  createXattrWhiteoutSync,
+  getOpaqueSync,
+  getRedirectSync,
+  isWhiteoutSync,
+  OverlayError,
+  setOpaque,
+  setOpaqueSync,
+  setRedirect,
+  setRedirectSync,
+  sys,
+  tmpfsMountSync,
+  whiteoutKindSync,
+  type MarkerOp,
+} from '../../src/index.js';
+import { caught, expectUnmounted } from '../helpers/overlay.js';
+import { withMountAsync } from '../helpers/merged.js';
+import { describePrivileged } from '../helpers/privileged.js';
+import { tempDir, writeTree } from '../helpers/tmp.js';
+
+/** The writers with their options as one loose signature, so a table can call either form. */
+type Fn = (...args: unknown[]) => unknown;
+interface Writers {
+  name: string;
+  createWhiteout: Fn;
+  setOpaque: Fn;
+  clearOpaque: Fn;
+  setRedirect: Fn;
+  createXattrWhiteout: Fn;
+  applyMarkers: Fn;
+}
+
+const FORMS: Writers[] = [
+  {
+    name: 'Sync',
+    createWhiteout: createWhiteoutSync as Fn,
+    setOpaque: setOpaqueSync as Fn,
+    clearOpaque: clearOpaqueSync as Fn,
+    setRedirect: setRedirectSync as Fn,
+    createXattrWhiteout: createXattrWhiteoutSync as Fn,
+    applyMarkers: applyMarkersSync as Fn,
+  },
+  {
+    name: 'Promise',
+    createWhiteout: createWhiteout as Fn,
+    setOpaque: setOpaque as Fn,
+    clearOpaque: clearOpaque as Fn,
+    setRedirect: setRedirect as Fn,
+    createXattrWhiteout: createXattrWhiteout as Fn,
+    applyMarkers: applyMarkers as Fn,
+  },
+];
+
+/** Every overlay xattr name found on any entry below `dir` (the escaped ones included). */
+function overlayXattrsUnder(dir: string): string[] {
+  const found: string[] = [];
+  const visit = (path: string) => {
+    for (const name of sys.listxattrSync(path)) if (name.includes('.overlay.')) found.push(`${path}: ${name}`);
+    if (lstatSync(path).isDirectory()) for (const entry of readdirSync(path)) visit(join(path, entry));
+  };
+  visit(dir);
+  return found;
+}
+
+function expectRefusedOnOverlay(err: Record<string, unknown>, path: string): void {
+  expect(err).toBeInstanceOf(OverlayError);
+  expect(err.code).toBe('ERR_OVERLAY_MARKER');
+  expect(err.path).toBe(path);
+  expect(err.message).toMatch(/mounted overlay/);
+  expect(err.message).toMatch(/layer directory/);
+}
+
+describePrivileged('marker writers refuse a path on a mounted overlay', () => {
+  for (const w of FORMS) {
+    it(`${w.name}: every writer and every applyMarkers op, on the merged view and on the mount point itself`, async () => {
+      const root = tempDir();
+      writeTree(root, {
+        'lower/dir/a.txt': 'a',
+        'lower/f.txt': 'f',
+        'lower/orig/': null,
+        'upper/': null,
+        'm/': null,
+      });
+      const upper = join(root, 'upper');
+      const m = join(root, 'm');
+      await withMountAsync({ lower: [join(root, 'lower')], upper, work: join(root, 'work'), target: m }, async () => {
+        const at = (p: string) => join(m, p);
+        const attempts: Array<[string, () => unknown]> = [
+          [at('new'), () => w.createWhiteout(at('new'))],
+          [at('dir'), () => w.setOpaque(at('dir'))],
+          [m, () => w.setOpaque(m)],
+          [at('dir'), () => w.clearOpaque(at('dir'))],
+          [at('dir'), () => w.setRedirect(at('dir'), 'orig')],
+          [at('dir/x'), () => w.createXattrWhiteout(at('dir/x'), { layer: 'lower' })],
+          [at('dir/y'), () => w.applyMarkers([{ op: 'whiteout', path: at('dir/y') }])],
+          [at('dir'), () => w.applyMarkers([{ op: 'opaque', path: at('dir') }])],
+          [at('dir'), () => w.applyMarkers([{ op: 'clear-opaque', path: at('dir') }])],
+          [at('dir'), () => w.applyMarkers([{ op: 'redirect', path: at('dir'), target: 'orig' }])],
+          // With a root too: the root itself is on the overlay.
+          [at('dir'), () => w.setOpaque(at('dir'), 'y', { root: m })],
+          [at('dir/z'), () => w.createWhiteout(at('dir/z'), { root: m })],
+        ];
+        for (const [path, attempt] of attempts) expectRefusedOnOverlay(await caught(attempt), path);
+        // Nothing was made in the merged view.
+        expect(readdirSync(m).sort()).toEqual(['dir', 'f.txt', 'orig']);
+        expect(readdirSync(at('dir'))).toEqual(['a.txt']);
+      });
+      expectUnmounted(m);
+      // Nothing reached the upper: no whiteout, no escaped trusted.overlay.overlay.* xattr.
+      expect(overlayXattrsUnder(upper).filter((x) => x.includes('overlay.overlay.'))).toEqual([]);
+      expect(readdirSync(upper)).toEqual([]);
+      // The layer directory itself is where markers go.
+      await w.setOpaque(join(root, 'lower/dir'));
+      expect(getOpaqueSync(join(root, 'lower/dir'))).toBe('y');
+    });
+
+    it(`${w.name}: an entry that is a mount point, not of an overlay, is checked by itself and marked`, async () => {
+      const root = tempDir();
+      writeTree(root, { 'layer/a/': null, 'layer/mnt/': null, 'layer/b/': null });
+      const layer = join(root, 'layer');
+      const volume = tmpfsMountSync(join(layer, 'mnt'));
+      try {
+        await w.applyMarkers(['a', 'mnt', 'b'].map((d): MarkerOp => ({ op: 'opaque', path: join(layer, d) })));
+        await w.setRedirect(join(layer, 'mnt'), 'orig', { root: layer });
+        for (const d of ['a', 'mnt', 'b']) expect(getOpaqueSync(join(layer, d))).toBe('y');
+        expect(getRedirectSync(join(layer, 'mnt'))).toBe('orig');
+      } finally {
+        volume.unmountSync();
+      }
+      expect(getOpaqueSync(join(layer, 'mnt'))).toBeUndefined(); // the marks were on the tmpfs
+    });
+
+    it(`${w.name}: applyMarkers stops at the op on the overlay; its field names the op`, async () => {
+      const root = tempDir();
+      writeTree(root, { 'lower/dir/': null, 'upper/': null, 'plain/': null, 'm/': null });
+      const m = join(root, 'm');
+      await withMountAsync({ lower: [join(root, 'lower')], upper: join(root, 'upper'), work: join(root, 'work'), target: m }, async () => {
+        const err = await caught(() =>
+          w.applyMarkers([
+            { op: 'whiteout', path: join(root, 'plain/before') },
+            { op: 'opaque', path: join(m, 'dir') },
+            { op: 'whiteout', path: join(root, 'plain/after') },
+          ]),
+        );
+        expectRefusedOnOverlay(err, join(m, 'dir'));
+        expect(err.field).toBe('ops[1].path');
+      });
+      expectUnmounted(m);
+      expect(isWhiteoutSync(join(root, 'plain/before'))).toBe(true);
+      expect(existsSync(join(root, 'plain/after'))).toBe(false);
+    });
+  }
+});
+
+interface LinkedLayer {
+  root: string;
+  layer: string;
+  other: string;
+}
+
+/**
+ * layer/linkparent -> other (absolute), layer/rel -> ../other (relative), layer/inner -> d (a
+ * link that stays inside), layer/linkdir -> other/d (the final component a link); other/d is
+ * opaque, so a write that escapes or a clear through a link shows.
+ */
+function linkedLayer(): LinkedLayer {
+  const root = tempDir();
+  writeTree(root, { 'layer/d/': null, 'other/d/': null });
+  const layer = join(root, 'layer');
+  const other = join(root, 'other');
+  symlinkSync(other, join(layer, 'linkparent'));
+  symlinkSync('../other', join(layer, 'rel'));
+  symlinkSync('d', join(layer, 'inner'));
+  symlinkSync(join(other, 'd'), join(layer, 'linkdir'));
+  sys.setxattrSync(join(other, 'd'), 'trusted.overlay.opaque', 'y');
+  return { root, layer, other };
+}
+
+/** Nothing of `other` was touched: no new entry, its dir still opaque, no redirect. */
+function expectOtherUntouched(x: LinkedLayer): void {
+  expect(readdirSync(x.other)).toEqual(['d']);
+  expect(readdirSync(join(x.other, 'd'))).toEqual([]);
+  expect(getOpaqueSync(join(x.other, 'd'))).toBe('y');
+  expect(getRedirectSync(join(x.other, 'd'))).toBeUndefined();
+  expect(getOpaqueSync(x.other)).toBeUndefined();
+}
+
+/** A kernel refusal in Node's fs shape. */
+function expectSystemError(err: Record<string, unknown>, code: string, syscall: string, path: string): void {
+  expect(err).toBeInstanceOf(Error);
+  expect(err).not.toBeInstanceOf(OverlayError);
+  expect(err.code).toBe(code);
+  expect(err.syscall).toBe(syscall);
+  expect(err.path).toBe(path);
+  expect(typeof err.errno).toBe('number');
+  expect(err.errno as number).toBeLessThan(0);
+  expect(err.message).toMatch(new RegExp(`^${code}: .*, ${syscall} '${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'`));
+}
+
+describePrivileged('marker writers do not follow symlinks out of the layer', () => {
+  for (const w of FORMS) {
+    it(`${w.name}: a symlink in the parent chain is refused (ELOOP), with or without root`, async () => {
+      const x = linkedLayer();
+      const { layer } = x;
+      for (const options of [undefined, { root: layer }]) {
+        const opts = options ? [options] : [];
+        for (const parent of ['linkparent', 'rel', 'inner']) {
+          const wh = join(layer, parent, 'wh');
+          expectSystemError(await caught(() => w.createWhiteout(wh, ...opts)), 'ELOOP', 'openat2', wh);
+          const d = join(layer, parent, 'd');
+          expectSystemError(await caught(() => w.setOpaque(d, 'y', ...opts)), 'ELOOP', 'openat2', d);
+          expectSystemError(await caught(() => w.clearOpaque(d, ...opts)), 'ELOOP', 'openat2', d);
+          expectSystemError(await caught(() => w.setRedirect(d, 'elsewhere', ...opts)), 'ELOOP', 'openat2', d);
+          const xw = join(layer, parent, 'xw');
+          expectSystemError(await caught(() => w.createXattrWhiteout(xw, { layer: 'lower', ...options })), 'ELOOP', 'openat2', xw);
+          const err = await caught(() =>
+            w.applyMarkers(
+              [
+                { op: 'whiteout', path: join(layer, 'd/ok') },
+                { op: 'clear-opaque', path: d },
+              ],
+              ...opts,
+            ),
+          );
+          expectSystemError(err, 'ELOOP', 'openat2', d);
+          expect(err.step).toBe(1);
+          expect(isWhiteoutSync(join(layer, 'd/ok'))).toBe(true);
+          rmSync(join(layer, 'd/ok'));
+        }
+        expectOtherUntouched(x);
+      }
+    });
+
+    it(`${w.name}: the final component is never followed`, async () => {
+      const x = linkedLayer();
+      const link = join(x.layer, 'linkdir');
+      const opaque = await caught(() => w.setOpaque(link));
+      expect(opaque).toBeInstanceOf(OverlayError);
+      expect(opaque.code).toBe('ERR_OVERLAY_MARKER');
+      expectSystemError(await caught(() => w.clearOpaque(link)), 'ELOOP', 'openat2', link);
+      expectSystemError(await caught(() => w.setRedirect(link, 'elsewhere')), 'ELOOP', 'openat2', link);
+      expectSystemError(await caught(() => w.applyMarkers([{ op: 'opaque', path: link }])), 'ELOOP', 'openat2', link);
+      // mknod(2) never follows: the name is taken.
+      expectSystemError(await caught(() => w.createWhiteout(link)), 'EEXIST', 'mknod', link);
+      expectSystemError(await caught(() => w.createXattrWhiteout(link, { layer: 'lower' })), 'EEXIST', 'openat2', link);
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expectOtherUntouched(x);
+    });
+
+    it(`${w.name}: followSymlinks: true writes through the link (the caller asked for it)`, async () => {
+      const x = linkedLayer();
+      await w.createWhiteout(join(x.layer, 'linkparent/wh'), { followSymlinks: true });
+      expect(whiteoutKindSync(join(x.other, 'wh'))).toBe('device');
+      await w.clearOpaque(join(x.layer, 'rel/d'), { followSymlinks: true });
+      expect(getOpaqueSync(join(x.other, 'd'))).toBeUndefined();
+      await w.applyMarkers([{ op: 'opaque', path: join(x.layer, 'linkparent/d') }], { followSymlinks: true });
+      expect(getOpaqueSync(join(x.other, 'd'))).toBe('y');
+      // Still not the final component.
+      expectSystemError(await caught(() => w.setRedirect(join(x.layer, 'linkdir'), 'e', { followSymlinks: true })), 'ELOOP', 'openat2', join(x.layer, 'linkdir'));
+      // Beneath a root, a link may be followed only while it stays inside.
+      mkdirSync(join(x.layer, 'd/sub'));
+      await w.setOpaque(join(x.layer, 'inner/sub'), 'x', { root: x.layer, followSymlinks: true });
+      expect(getOpaqueSync(join(x.layer, 'd/sub'))).toBe('x');
+      await w.createWhiteout(join(x.layer, 'inner/wh'), { root: x.layer, followSymlinks: true });
+      expect(whiteoutKindSync(join(x.layer, 'd/wh'))).toBe('device');
+      const wh = join(x.layer, 'linkparent/wh2');
+      expectSystemError(await caught(() => w.createWhiteout(wh, { root: x.layer, followSymlinks: true })), 'EXDEV', 'openat2', wh);
+      expect(existsSync(join(x.other, 'wh2'))).toBe(false);
+    });
+
+    it(`${w.name}: with root, a path outside it is refused before any syscall`, async () => {
+      const x = linkedLayer();
+      const { layer, other } = x;
+      for (const path of [join(other, 'wh'), `${layer}/../other/wh`, join(x.root, 'layerx/wh'), '/wh']) {
+        const err = await caught(() => w.createWhiteout(path, { root: layer }));
+        expect(err.code).toBe('ERR_INVALID_ARG_VALUE');
+        expect(err.message).toMatch(/'path'.*not inside.*root/);
+      }
+      expect((await caught(() => w.setOpaque(join(other, 'd'), 'y', { root: layer }))).code).toBe('ERR_INVALID_ARG_VALUE');
+      expect((await caught(() => w.clearOpaque(join(other, 'd'), { root: layer }))).code).toBe('ERR_INVALID_ARG_VALUE');
+      expect((await caught(() => w.setRedirect(join(other, 'd'), 'e', { root: layer }))).code).toBe('ERR_INVALID_ARG_VALUE');
+      expect((await caught(() => w.createXattrWhiteout(join(other, 'xw'), { layer: 'lower', root: layer }))).code).toBe('ERR_INVALID_ARG_VALUE');
+      // applyMarkers checks every op first: the op inside is not made either.
+      const err = await caught(() =>
+        w.applyMarkers(
+          [
+            { op: 'whiteout', path: join(layer, 'd/inside') },
+            { op: 'whiteout', path: join(other, 'outside') },
+          ] satisfies MarkerOp[],
+          { root: layer },
+        ),
+      );
+      expect(err.code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(err.message).toMatch(/'ops\[1\]\.path'.*not inside.*root/);
+      expect(existsSync(join(layer, 'd/inside'))).toBe(false);
+      // The options themselves, checked as Node checks arguments.
+      expect((await caught(() => w.createWhiteout(join(layer, 'wh'), { root: 42 }))).code).toBe('ERR_INVALID_ARG_TYPE');
+      expect((await caught(() => w.setOpaque(join(layer, 'd'), 'y', { followSymlinks: 'yes' }))).code).toBe('ERR_INVALID_ARG_TYPE');
+      expect((await caught(() => w.createWhiteout(layer, { root: layer }))).message).toMatch(/'path' is not inside root .*the root itself/);
+      if (w.name === 'Promise') {
+        const p = w.createWhiteout(join(other, 'wh'), { root: layer }) as Promise<void>;
+        expect(p).toBeInstanceOf(Promise); // rejects, never throws
+        await expect(p).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+      }
+      expectOtherUntouched(x);
+    });
+
+    it(`${w.name}: beneath a root (reached through a link of its own), markers land in the layer`, async () => {
+      const x = linkedLayer();
+      const alias = join(x.root, 'alias');
+      mkdirSync(join(x.layer, 'sub/deeper'), { recursive: true });
+      symlinkSync(x.layer, alias);
+      const root = { root: alias };
+      await w.createWhiteout(join(alias, 'd/wh'), root);
+      await w.setOpaque(join(alias, 'sub'), 'y', root);
+      await w.setRedirect(join(alias, 'sub/deeper'), 'orig', root);
+      await w.setOpaque(alias, 'x', root); // the root itself
+      await w.createXattrWhiteout(join(alias, 'sub/deeper/xw'), { layer: 'lower', ...root });
+      await w.applyMarkers(
+        [
+          { op: 'whiteout', path: join(alias, 'sub/wh') },
+          { op: 'clear-opaque', path: join(alias, 'sub') },
+        ],
+        root,
+      );
+      expect(whiteoutKindSync(join(x.layer, 'd/wh'))).toBe('device');
+      expect(whiteoutKindSync(join(x.layer, 'sub/wh'))).toBe('device');
+      expect(getOpaqueSync(join(x.layer, 'sub'))).toBeUndefined();
+      expect(getRedirectSync(join(x.layer, 'sub/deeper'))).toBe('orig');
+      expect(getOpaqueSync(x.layer)).toBe('x');
+      expect(whiteoutKindSync(join(x.layer, 'sub/deeper/xw'))).toBe('xattr');
+      expect(getOpaqueSync(join(x.layer, 'sub/deeper'))).toBe('x');
+      expectOtherUntouched(x);
+    });
+  }
+});
