@@ -87,6 +87,8 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
     closeKernelLog(cursor);
     // Lock fds the preparation did not get as far as taking over.
     for (const r of preflight.results.slice(2)) if (isHandle(r)) r.close();
+    // A syscall that failed preparing says where, as a failed mount does.
+    if (isSystemError(e)) Object.assign(e, { stage: (e as { stage?: string }).stage ?? 'prepare work dir', strategy: plan.strategy });
     throw e;
   }
   try {

@@ -201,8 +201,12 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
     const q = at + (lock.early ? 2 * lock.paths.length : 0);
     let [mountinfo, marker, work] = [answers[q] as Buffer, answers[q + 1], answers[q + 2]];
     if (work === undefined) {
-      const created = yield* mkdirs(spec.work);
-      if (created !== undefined) out.created = created;
+      try {
+        const created = yield* mkdirs(spec.work);
+        if (created !== undefined) out.created = created;
+      } catch (e) {
+        throw Object.assign(e as Error, { stage: 'mkdir work' });
+      }
     }
     if (lock.paths.length > 0) {
       const early = lock.early ? answers : undefined;

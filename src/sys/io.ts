@@ -9,6 +9,7 @@
  * Tasks use the typed helpers below (`const r = yield* steps([...])`), not raw yields.
  */
 import * as fs from 'node:fs';
+import { dirname } from 'node:path';
 import type { StepsResult } from './native-types.js';
 import { runSteps, runStepsSync, type Step } from './steps.js';
 
@@ -25,13 +26,34 @@ export type Request =
 /** A task: yields requests, gets their answers, returns T. */
 export type Task<T> = Generator<Request, T, unknown>;
 
+/**
+ * Node's recursive mkdir reports ENOENT for the path when making a missing directory failed
+ * for another reason (EROFS, EACCES, ENOSPC): mkdir(2) of the first missing one says which.
+ */
+function mkdirCause(e: unknown, path: string): unknown {
+  if ((e as NodeJS.ErrnoException)?.code !== 'ENOENT') return e;
+  let missing = path;
+  for (let parent = dirname(missing); parent !== missing && !fs.existsSync(parent); parent = dirname(parent)) missing = parent;
+  try {
+    fs.mkdirSync(missing);
+    fs.rmdirSync(missing); // it could be made after all: the original error stands
+  } catch (cause) {
+    return cause;
+  }
+  return e;
+}
+
 /** Does one request on the calling thread. */
 export function perform(r: Request): unknown {
   switch (r.io) {
     case 'steps':
       return runStepsSync(r.steps);
     case 'mkdir':
-      return fs.mkdirSync(r.path, { recursive: true });
+      try {
+        return fs.mkdirSync(r.path, { recursive: true });
+      } catch (e) {
+        throw mkdirCause(e, r.path);
+      }
     case 'rm':
       return fs.rmSync(r.path, { recursive: true, force: true });
     case 'chmod':
@@ -53,7 +75,9 @@ export function performAsync(r: Request): Promise<unknown> {
     case 'steps':
       return runSteps(r.steps);
     case 'mkdir':
-      return fs.promises.mkdir(r.path, { recursive: true });
+      return fs.promises.mkdir(r.path, { recursive: true }).catch((e: unknown) => {
+        throw mkdirCause(e, r.path);
+      });
     case 'rm':
       return fs.promises.rm(r.path, { recursive: true, force: true });
     case 'chmod':
