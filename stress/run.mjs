@@ -115,6 +115,18 @@ const log = (msg) => {
 
 /** Every child started and not yet reaped. */
 const live = new Set();
+/** The signal that interrupted the run, if one did: from then on no child is started. */
+let interrupted = null;
+
+function killChildren() {
+  for (const c of live) {
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
 
 /**
  * Starts a child whose stdout is JSON lines; `child.lines` collects them (a line that is not
@@ -122,6 +134,7 @@ const live = new Set();
  * to { code, signal } once it has exited and its output is read.
  */
 function start(cmd, args) {
+  if (interrupted) throw new Error(`interrupted (${interrupted})`);
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   live.add(child);
   child.lines = [];
@@ -462,7 +475,7 @@ async function kill9(seconds) {
   }
 
   const end = Date.now() + seconds * 1000;
-  while (Date.now() < end) {
+  while (Date.now() < end && !interrupted) {
     const k = await recovery(true);
     if (k === null) break; // a failed recovery leaves a state the next would inherit: stop here
     try {
@@ -508,7 +521,7 @@ async function kill9(seconds) {
     }
   }
   // The last kill needs its recovery too.
-  if (s.recoveries === s.kills) await recovery(false);
+  if (s.recoveries === s.kills && !interrupted) await recovery(false);
 
   if (s.recovered !== s.recoveries) note(`${s.recoveries - s.recovered} of ${s.recoveries} recoveries failed`);
   if (s.kills === 0) note('no process was killed');
@@ -550,40 +563,42 @@ async function concurrent(seconds) {
 
 // ---- set-up and clean-up ----
 
-let cleaned = false;
-/** Kills the children still running, waits (briefly) for them, detaches every mount under base, removes it. */
-async function cleanup() {
-  if (cleaned) return;
-  cleaned = true;
-  for (const c of live) {
-    try {
-      process.kill(c.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  await Promise.race([Promise.all([...live].map((c) => c.ended)), sleep(5000)]);
-  // A killed child's mounts stay in this namespace: detach them, innermost first, then the tmpfs.
-  for (let attempt = 0; attempt < 3 && mountsUnder(base).length > 0; attempt++) {
-    for (const m of mountsUnder(base).reverse()) {
-      try {
-        sys.umount2Sync(m, { flags: MNT.DETACH });
-      } catch {
-        /* already gone */
+let cleaning = null;
+/**
+ * Kills the children still running, waits (briefly) for them, detaches every mount under base
+ * and removes it. Once: later calls get the same promise.
+ */
+function cleanup() {
+  cleaning ??= (async () => {
+    killChildren();
+    await Promise.race([Promise.all([...live].map((c) => c.ended)), sleep(5000)]);
+    // A killed child's mounts stay in this namespace: detach them, innermost first, then the tmpfs.
+    for (let attempt = 0; attempt < 3 && mountsUnder(base).length > 0; attempt++) {
+      for (const m of mountsUnder(base).reverse()) {
+        try {
+          sys.umount2Sync(m, { flags: MNT.DETACH });
+        } catch {
+          /* already gone */
+        }
       }
     }
-  }
-  if (mountsUnder(base).length === 0) rmSync(base, { recursive: true, force: true });
-  else console.error(`stress: mounts left under ${base} (the namespace ends with this process)`);
+    if (mountsUnder(base).length === 0) rmSync(base, { recursive: true, force: true });
+    else console.error(`stress: mounts left under ${base} (the namespace ends with this process)`);
+  })();
+  return cleaning;
 }
 
-let interrupted = false;
+// A signal stops the run: no child is started any more and the running ones are killed, so the
+// scenario under way ends at once and the main flow below cleans up and exits. Should it not
+// within 10 s, the clean-up runs from here.
+const exitCodeOf = (sig) => 128 + os.constants.signals[sig];
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     if (interrupted) return;
-    interrupted = true;
+    interrupted = sig;
     console.error(`stress: ${sig}: stopping, cleaning up`);
-    cleanup().finally(() => process.exit(128 + os.constants.signals[sig]));
+    killChildren();
+    setTimeout(() => cleanup().finally(() => process.exit(exitCodeOf(sig))), 10_000).unref();
   });
 }
 
@@ -591,11 +606,11 @@ const RUNNERS = { 'shared-upper': sharedUpper, 'layer-swap': layerSwap, 'kill-9'
 const machine = { kernel: os.release(), nproc: os.availableParallelism(), node: process.version, loadavg: os.loadavg().map((x) => Number(x.toFixed(2))), date: new Date().toISOString() };
 const out = { ok: true, secondsPerScenario: opt.seconds, machine, scenarios: [] };
 const t0 = Date.now();
-let status = 0;
 try {
   sys.mountSync('tmpfs', base, 'tmpfs', { data: 'mode=0755' });
   lib.probeSync();
   for (const name of opt.only) {
+    if (interrupted) break;
     log(`${name}: ${opt.seconds} s ...`);
     const t = Date.now();
     let r;
@@ -604,6 +619,7 @@ try {
     } catch (e) {
       r = { summary: 'could not run', problems: [String(e?.stack ?? e)], details: {} };
     }
+    if (interrupted) break;
     const ok = r.problems.length === 0;
     out.ok &&= ok;
     out.scenarios.push({ name, ok, elapsedSeconds: Number(((Date.now() - t) / 1000).toFixed(1)), summary: r.summary, problems: r.problems, details: r.details });
@@ -618,6 +634,7 @@ try {
 } finally {
   await cleanup();
 }
+if (interrupted) process.exit(exitCodeOf(interrupted));
 out.elapsedSeconds = Number(((Date.now() - t0) / 1000).toFixed(1));
 if (opt.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 else {
@@ -628,5 +645,4 @@ else {
       : `stress: FAILED${failed.length ? `: ${failed.join(', ')}` : ''} (${out.elapsedSeconds} s)\n`,
   );
 }
-status = out.ok ? 0 : 1;
-process.exit(status);
+process.exit(out.ok ? 0 : 1);

@@ -13,8 +13,12 @@ export function emit(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
 }
 
-/** Resolves on the parent's "go" (a line on stdin), so that several children start together. */
+/**
+ * Resolves on the parent's "go" (a line on stdin), so that several children start together.
+ * Exits if stdin ends first: the parent is gone.
+ */
 export function go() {
+  process.stdin.once('end', () => process.exit(3));
   return new Promise((resolve) => process.stdin.once('data', resolve));
 }
 

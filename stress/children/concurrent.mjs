@@ -8,7 +8,7 @@
 // mounted under `dir`.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { config, emit, errorOf, fdCount, mountsUnder } from './common.mjs';
+import { config, emit, errorOf, exitIfOrphaned, fdCount, mountsUnder } from './common.mjs';
 
 const c = config();
 const { mountOverlay } = await import('../../dist/index.js');
@@ -66,6 +66,7 @@ const fds = fdCount();
 const leaked = leakedFdCount();
 const end = Date.now() + c.seconds * 1000;
 while (r.rounds < c.minRounds || Date.now() < end) {
+  exitIfOrphaned();
   r.roundMs.push(await round());
   r.rounds++;
 }
