@@ -3,17 +3,19 @@
  * mount id, so a mount stacked on the same target later is never taken down by mistake), once.
  * Handles come from mountOverlay(), bindMount() and tmpfsMount(); they cannot be constructed.
  */
-import { AT, MNT, STATMOUNT, STATX } from '../sys/constants.js';
+import { AT, LOCK, MNT, O, STATMOUNT, STATX } from '../sys/constants.js';
 import { OverlayError } from '../spec/errors.js';
 import { isSystemError } from '../sys/errors.js';
 import { runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
+import type { Step } from '../sys/steps.js';
 import type { OverlaySpec, Strategy } from '../spec/types.js';
 import { mountInfoTask } from '../read/mountinfo.js';
 import { forget, rememberDetached } from '../read/records.js';
 import { describeHolders, heldMountStep, mountHoldersTask, type HeldMount, type MountHolder } from '../read/holders.js';
 import type { MountPlan } from './plan.js';
 import { cleanWorkdirTask } from './workdir.js';
+import { acquireLocks, releaseLocks } from './lock.js';
 
 /** Only this package makes handles: `new MountHandle()` from outside throws. */
 export const MAKE_HANDLE = Symbol('overlayfs: make a mount handle');
@@ -49,6 +51,34 @@ function* topMountId(path: string, unique = false): Task<number | undefined> {
 
 function* umount(target: string, detach: boolean): Task<void> {
   yield* steps([{ op: 'umount2', target, flags: MNT.UMOUNT_NOFOLLOW | (detach ? MNT.DETACH : 0) }]);
+}
+
+/**
+ * umount2 under the locks a mount of these upper and work dirs takes (lock.ts): the kernel lets
+ * go of them only as umount2 returns, after the overlay has left the mount table, so a mount
+ * checking the table in between would find them free and share them. One batch when no other
+ * process holds a lock (a busy flock fails the batch before umount2: its fds close, and the
+ * locks are waited for); a detach needs none (the overlay runs on anyway).
+ */
+export function* lockedUmount(target: string, lockPaths: readonly string[], detach: boolean): Task<void> {
+  if (detach || lockPaths.length === 0) return yield* umount(target, detach);
+  const locks = lockPaths.flatMap((path, i): Step[] => [
+    { op: 'open', path, flags: O.RDONLY | O.DIRECTORY },
+    { op: 'flock', fd: 2 * i, operation: LOCK.EX | LOCK.NB },
+  ]);
+  try {
+    yield* steps([...locks, { op: 'umount2', target, flags: MNT.UMOUNT_NOFOLLOW }]);
+    return;
+  } catch (e) {
+    if (!(isSystemError(e) && e.step !== undefined && e.step < locks.length)) throw e;
+  }
+  // A lock is held elsewhere (or a dir cannot be locked): take them the patient way.
+  const { locks: held } = yield* acquireLocks(lockPaths, undefined, 0);
+  try {
+    yield* umount(target, false);
+  } finally {
+    releaseLocks(held);
+  }
 }
 
 /** The mount at `target` (mount id `mountId`) as holders are matched: its id and device. */
@@ -153,11 +183,16 @@ export class MountHandle implements AsyncDisposable, Disposable {
   }
 
   /** umount2(target, UMOUNT_NOFOLLOW [| MNT_DETACH]) of our mount; false when it was gone already. */
+  /** The dirs a mount of the same upper and work locks (lock.ts); none but for overlays. */
+  protected get lockPaths(): readonly string[] {
+    return [];
+  }
+
   protected *unmountOwn(detach: boolean): Task<boolean> {
     if (!(yield* this.#check())) return false;
     for (const sub of yield* this.#submountsToUnmount(detach)) yield* umount(sub, detach);
     try {
-      yield* umount(this.target, detach);
+      yield* lockedUmount(this.target, this.lockPaths, detach);
     } catch (e) {
       throw yield* explainBusy(e, this.target, this.mountId);
     }
@@ -269,9 +304,19 @@ export class OverlayMount extends MountHandle {
    */
   readonly byFd: readonly string[];
 
+  readonly #lockPaths: readonly string[];
+
   /** @internal Overlay handles come from mountOverlay(). */
-  constructor(token: typeof MAKE_HANDLE, plan: MountPlan, mountId: number, uniqueMountId: number | undefined, kernelMessages: readonly string[]) {
+  constructor(
+    token: typeof MAKE_HANDLE,
+    plan: MountPlan,
+    mountId: number,
+    uniqueMountId: number | undefined,
+    kernelMessages: readonly string[],
+    lockPaths: readonly string[] = [],
+  ) {
     super(token, plan.spec.target, mountId, uniqueMountId);
+    this.#lockPaths = lockPaths;
     this.spec = plan.spec;
     this.strategy = plan.strategy;
     this.plan = plan;
@@ -294,6 +339,10 @@ export class OverlayMount extends MountHandle {
 
   protected override *unmountTask(options: OverlayUnmountOptions): Task<OverlayUnmountResult> {
     return yield* unmountAndCleanTask((detach) => this.unmountOwn(detach), { target: this.target, mountId: this.mountId, upper: this.spec.upper, work: this.spec.work }, options);
+  }
+
+  protected override get lockPaths(): readonly string[] {
+    return this.#lockPaths;
   }
 
   protected override afterUnmount(): void {

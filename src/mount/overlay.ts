@@ -21,7 +21,7 @@ import { plan as makePlan, type MountPlan } from './plan.js';
 import { capabilitiesTask, type Capabilities } from './probe.js';
 import { fillIdentities, type PlannedStep } from './sequences.js';
 import { validateTask } from './validate.js';
-import { prepareWorkdir, releaseWorkdir, undoPrepare, workdirQuestions, type PreparedWorkdir } from './workdir.js';
+import { lockPlan, prepareWorkdir, releaseWorkdir, undoPrepare, workdirQuestions, type PreparedWorkdir } from './workdir.js';
 
 export interface MountOverlayOptions {
   /** Use this capability report instead of probe() (e.g. to plan for another kernel). */
@@ -109,7 +109,9 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
         },
       },
     );
-    const m = new OverlayMount(MAKE_HANDLE, plan, attached.mountId, attached.uniqueMountId, attached.result.kernelMessages);
+    // Its unmount takes the same locks: the kernel frees upper and work only as umount2 returns.
+    const lockPaths = lockPlan(plan.spec, facts).paths;
+    const m = new OverlayMount(MAKE_HANDLE, plan, attached.mountId, attached.uniqueMountId, attached.result.kernelMessages, lockPaths);
     remember({
       mountId: m.mountId,
       ...(m.uniqueMountId !== undefined ? { uniqueMountId: m.uniqueMountId } : {}),

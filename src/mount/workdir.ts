@@ -153,7 +153,7 @@ export interface WorkdirFacts {
  * as nothing is checked then), and whether the lock goes into the first batch (work exists
  * to be locked; otherwise after it is made).
  */
-function lockPlan(spec: OverlaySpec, facts: WorkdirFacts): { paths: string[]; early: boolean } {
+export function lockPlan(spec: OverlaySpec, facts: WorkdirFacts): { paths: string[]; early: boolean } {
   if (spec.upper === undefined || spec.work === undefined || spec.allowShared) return { paths: [], early: false };
   const paths = lockOrder((['upper', 'work'] as const).map((f) => facts.reals.get(f) ?? spec[f]!));
   return { paths, early: facts.workExisted };

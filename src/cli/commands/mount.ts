@@ -7,7 +7,8 @@ import { parseMountOptions, specFromMountOptions, splitMountOptions } from '../.
 import type { MountAttributes, OverlaySpec, Strategy } from '../../spec/types.js';
 import { describeHolders } from '../../read/holders.js';
 import { findOverlaySync } from '../../read/inspect.js';
-import { unmountAndCleanTask } from '../../mount/handle.js';
+import { lockedUmount, unmountAndCleanTask } from '../../mount/handle.js';
+import { lockOrder } from '../../mount/lock.js';
 import { mountOverlay } from '../../mount/overlay.js';
 import { formatPlan, plan } from '../../mount/plan.js';
 import { probe } from '../../mount/probe.js';
@@ -103,7 +104,8 @@ function umountOne(target: string, v: Values, results: unknown[]): number {
   try {
     const r = runSync(
       unmountAndCleanTask(
-        (detach) => steps([{ op: 'umount2', target: abs, flags: MNT.UMOUNT_NOFOLLOW | (detach ? MNT.DETACH : 0) }]),
+        // Under the locks a mount of the same upper and work takes (the kernel's paths are real ones).
+        (detach) => lockedUmount(abs, info.pathsKnown ? lockOrder([info.upper, info.work].filter((p): p is string => p !== undefined && isAbsolute(p))) : [], detach),
         { target: abs, mountId: info.mountId, upper: info.upper, work: clean ? info.work : undefined },
         { detach: v.lazy === true, cleanWorkdir: clean },
       ),
