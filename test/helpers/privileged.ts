@@ -1,13 +1,87 @@
 /**
  * describe() for tests that mount. Where they cannot run, each test is reported as skipped with
  * the reason in its name; scripts/run-tests.mjs fails a CI run (CI=true) that skipped any.
+ *
+ * A narrower gate for tests that need more than root: a kernel feature, as the library's own
+ * probeSync() reports it. Where one is missing the test is skipped with the reason in its name;
+ * but in CI=true as root, where every one is expected, it is registered as a failing test that
+ * says what is missing instead.
  */
-import { describe } from 'vitest';
-import { privilegedSkipReason } from './caps.js';
+import { beforeEach, describe, it } from 'vitest';
+import { probeSync, type Capabilities } from '../../src/mount/probe.js';
+import type { Strategy } from '../../src/spec/types.js';
+import { inCI, isRoot, privilegedSkipReason } from './caps.js';
 
 export const skipReason = privilegedSkipReason();
 
 export function describePrivileged(name: string, fn: () => void): void {
   if (skipReason === null) describe(name, fn);
   else describe.skip(`${name} [skipped: ${skipReason}]`, fn);
+}
+
+/** The kernel features a test may need, named as probeSync() reports them. */
+export const KERNEL_FEATURES = {
+  fsContextParser: "overlay's own fsconfig parser: unknown keys refused (Linux 6.5)",
+  lowerdirPlus: "fsconfig 'lowerdir+', one layer per call",
+  datadirPlus: "fsconfig 'datadir+'",
+  layersByFd: 'FSCONFIG_SET_FD for overlay layers (Linux 6.13)',
+  createExcl: 'FSCONFIG_CMD_CREATE_EXCL (Linux 6.6)',
+  mountIdUnique: 'statx STATX_MNT_ID_UNIQUE (Linux 6.8)',
+  statmount: 'statmount(2) (Linux 6.8)',
+  statmountOptionArray: "statmount's STATMOUNT_OPT_ARRAY",
+} as const satisfies Partial<Record<keyof Capabilities, string>>;
+export type KernelFeature = keyof typeof KERNEL_FEATURES;
+
+/** What `caps` lacks of `features`, as a skip reason; null when it has them all. */
+export function missingKernelFeatures(caps: Capabilities, features: readonly KernelFeature[]): string | null {
+  const missing = features.filter((f) => caps[f] !== true);
+  if (missing.length === 0) return null;
+  return `kernel ${caps.kernel} lacks ${missing.map((f) => `${f}: ${KERNEL_FEATURES[f]}`).join('; ')}`;
+}
+
+/** The features a forced strategy needs ('legacy' and the automatic choice: none). */
+export function strategyNeeds(strategy: Strategy | undefined): KernelFeature[] {
+  if (strategy === 'fd') return ['layersByFd'];
+  if (strategy === 'lowerdir+') return ['lowerdirPlus'];
+  return [];
+}
+
+/** In CI=true as root (in the private mount namespace), a missing feature fails instead of skipping. */
+const strict = inCI && isRoot && skipReason === null;
+
+function kernelGate(features: KernelFeature | readonly KernelFeature[]): string | null {
+  if (skipReason !== null) return skipReason;
+  return missingKernelFeatures(probeSync(), typeof features === 'string' ? [features] : features);
+}
+
+function ciFailure(reason: string): Error {
+  return new Error(`CI=true requires this test to run, but ${reason}`);
+}
+
+function gatedIt(reason: string | null, name: string, fn: () => unknown, timeout?: number): void {
+  if (reason === null) it(name, fn, timeout);
+  else if (strict) {
+    it(`${name} [${reason}]`, () => {
+      throw ciFailure(reason);
+    });
+  } else it.skip(`${name} [skipped: ${reason}]`, fn);
+}
+
+/** it() for a test that needs kernel features: `itWithKernel('layersByFd', name, fn)`. */
+export function itWithKernel(features: KernelFeature | readonly KernelFeature[], name: string, fn: () => unknown, timeout?: number): void {
+  gatedIt(kernelGate(features), name, fn, timeout);
+}
+
+/** describePrivileged() for a block whose every test needs kernel features. */
+export function describeWithKernel(features: KernelFeature | readonly KernelFeature[], name: string, fn: () => void): void {
+  const reason = kernelGate(features);
+  if (reason === null) describe(name, fn);
+  else if (strict) {
+    describe(`${name} [${reason}]`, () => {
+      beforeEach(() => {
+        throw ciFailure(reason);
+      });
+      fn();
+    });
+  } else describe.skip(`${name} [skipped: ${reason}]`, fn);
 }
