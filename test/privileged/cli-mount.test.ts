@@ -13,7 +13,7 @@ import { closeKernelLog, openKernelLog } from '../../src/mount/kmsg.js';
 import { runSync } from '../../src/sys/io.js';
 import { ovl, ovlOk, rawMountAt } from '../helpers/cli.js';
 import { expectUnmounted } from '../helpers/overlay.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel, strategyNeeds } from '../helpers/privileged.js';
 import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
 
 /** The kernel's escaping for lowerdir=/upperdir=/workdir= in mount(2) data. */
@@ -80,7 +80,7 @@ const kmsgReadable = (() => {
 
 describePrivileged('ovl mount: mount(8) syntax', () => {
   for (const strategy of [undefined, ...STRATEGIES]) {
-    it(`-t overlay overlay, escaped paths in several -o, attributes and overlay options${strategy ? ` (--strategy ${strategy})` : ''}`, () => {
+    itWithKernel(strategyNeeds(strategy), `-t overlay overlay, escaped paths in several -o, attributes and overlay options${strategy ? ` (--strategy ${strategy})` : ''}`, () => {
       const x = fixture();
       const args = [
         'mount', '-t', 'overlay', 'overlay',
@@ -218,7 +218,8 @@ describePrivileged('ovl mount: mount(8) syntax', () => {
     }
   });
 
-  it('--json after a mount: target, mount id (the one mountinfo shows) and strategy', () => {
+  // The automatic strategy is 'lowerdir+' where the kernel has it.
+  itWithKernel('lowerdirPlus', '--json after a mount: target, mount id (the one mountinfo shows) and strategy', () => {
     const x = fixture();
     const out = JSON.parse(ovlOk(['mount', '--json', '-o', `${lowerdir(x)},upperdir=${esc(x.upper)},workdir=${esc(x.work)}`, x.target])) as Record<string, unknown>;
     try {
@@ -257,7 +258,7 @@ describePrivileged('ovl mount: the friendly form', () => {
   });
 
   for (const strategy of STRATEGIES) {
-    it(`--strategy ${strategy}: used, reported by --json, and the mount reads back the same`, () => {
+    itWithKernel(strategyNeeds(strategy), `--strategy ${strategy}: used, reported by --json, and the mount reads back the same`, () => {
       const x = fixture();
       const out = ovlOk(['mount', '--json', '--strategy', strategy, ...x.lower.flatMap((l) => ['--lower', l]), '--upper', x.upper, '--work', x.work, x.target]);
       try {
@@ -278,7 +279,7 @@ describePrivileged('ovl mount: the friendly form', () => {
 });
 
 describePrivileged('ovl mount --dry-run', () => {
-  it('prints the plan (the exact syscalls), mounts nothing and creates no work dir', () => {
+  itWithKernel('lowerdirPlus', 'prints the plan (the exact syscalls), mounts nothing and creates no work dir', () => {
     const x = fixture();
     const out = ovlOk(['mount', '--dry-run', ...x.lower.flatMap((l) => ['--lower', l]), '--upper', x.upper, '--work', x.work, x.target]);
     expect(out).toMatch(/^strategy: lowerdir\+/);
@@ -299,7 +300,7 @@ describePrivileged('ovl mount --dry-run', () => {
     expect(mountsUnder(x.root)).toEqual([]);
   });
 
-  it('--json: the plan as data', () => {
+  itWithKernel(['layersByFd', 'createExcl'], '--json: the plan as data', () => {
     const x = fixture();
     const plan = JSON.parse(ovlOk(['mount', '--dry-run', '--json', '--strategy', 'fd', ...x.lower.flatMap((l) => ['--lower', l]), x.target])) as {
       strategy: string;
@@ -316,7 +317,7 @@ describePrivileged('ovl mount --dry-run', () => {
 });
 
 describePrivileged('ovl mount: a failing mount exits 32 with the kernel\'s words, the stage and a hint', () => {
-  it('index=on with a reused upper whose lowers changed: ESTALE at create', () => {
+  itWithKernel(['lowerdirPlus'], 'index=on with a reused upper whose lowers changed: ESTALE at create', () => {
     const root = tempDir();
     writeTree(root, { 'a/from-a': 'a', 'b/from-b': 'b', 'u/': null, 'm/': null });
     const [a, b, u, w, m] = ['a', 'b', 'u', 'w', 'm'].map((n) => join(root, n)) as [string, string, string, string, string];
@@ -341,7 +342,7 @@ describePrivileged('ovl mount: a failing mount exits 32 with the kernel\'s words
   });
 
   for (const strategy of STRATEGIES) {
-    it(`upper and work on a read-only tmpfs (--strategy ${strategy}): EINVAL, "filesystem on ... is read-only"`, () => {
+    itWithKernel(strategyNeeds(strategy), `upper and work on a read-only tmpfs (--strategy ${strategy}): EINVAL, "filesystem on ... is read-only"`, () => {
       const root = tempDir();
       writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'ro/': null, 'm/': null });
       const ro = join(root, 'ro');
@@ -371,7 +372,7 @@ describePrivileged('ovl mount: a failing mount exits 32 with the kernel\'s words
     });
   }
 
-  it('relative paths in -o mean what they mean to mount(8): relative to the caller\'s cwd', () => {
+  itWithKernel('lowerdirPlus', 'relative paths in -o mean what they mean to mount(8): relative to the caller\'s cwd', () => {
     const root = tempDir();
     writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm/': null });
     ovlOk(['mount', '-o', 'lowerdir=a:b,upperdir=u,workdir=w', 'm'], { cwd: root });

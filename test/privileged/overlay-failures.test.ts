@@ -17,7 +17,7 @@ import { closeKernelLog, openKernelLog } from '../../src/mount/kmsg.js';
 import { runSync } from '../../src/sys/io.js';
 import { snapshot } from '../helpers/example.js';
 import { caught, expectUnmounted } from '../helpers/overlay.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel, strategyNeeds } from '../helpers/privileged.js';
 import { mountsUnder, openFdCount, tempDir, writeTree } from '../helpers/tmp.js';
 
 const STRATEGIES: Strategy[] = ['lowerdir+', 'fd', 'legacy'];
@@ -81,7 +81,7 @@ function expectShape(err: Record<string, unknown>, want: { code: string; errno: 
 describePrivileged('a failing mount leaves nothing and says why', () => {
   for (const strategy of STRATEGIES) {
     for (const [name, mount] of CALLS) {
-      it(`${name} '${strategy}': index=on with an upper that recorded other lowers fails ESTALE at ${strategy === 'legacy' ? 'mount' : 'create'}, with the log and the index hint`, async () => {
+      itWithKernel(strategyNeeds(strategy), `${name} '${strategy}': index=on with an upper that recorded other lowers fails ESTALE at ${strategy === 'legacy' ? 'mount' : 'create'}, with the log and the index hint`, async () => {
         const root = tempDir();
         writeTree(root, { 'a/from-a': 'a', 'b/from-b': 'b', 'u/': null, 'w/': null, 'm/': null });
         const first = mountOverlaySync({ lower: [join(root, 'a')], upper: join(root, 'u'), work: join(root, 'w'), target: join(root, 'm'), options: { index: 'on' } });
@@ -117,7 +117,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
   }
 
   for (const strategy of STRATEGIES) {
-    it(`'${strategy}': upper and work on a read-only mount fail at ${strategy === 'legacy' ? 'mount' : 'fsconfig upperdir'}, with the kernel's words`, async () => {
+    itWithKernel(strategyNeeds(strategy), `'${strategy}': upper and work on a read-only mount fail at ${strategy === 'legacy' ? 'mount' : 'fsconfig upperdir'}, with the kernel's words`, async () => {
       const root = tempDir();
       writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'ro/': null, 'm/': null });
       const ro = join(root, 'ro');
@@ -168,7 +168,8 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
     });
   }
 
-  it('allowShared with index=on: the kernel refuses the shared upper (EBUSY at create) and the hint says why', async () => {
+  // The automatic strategy is 'lowerdir+' where the kernel has it.
+  itWithKernel('lowerdirPlus', 'allowShared with index=on: the kernel refuses the shared upper (EBUSY at create) and the hint says why', async () => {
     const root = tempDir();
     writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm1/': null, 'm2/': null });
     const first = await mountOverlay({ lower: [join(root, 'a')], upper: join(root, 'u'), work: join(root, 'w1'), target: join(root, 'm1') });
@@ -207,7 +208,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
   for (const strategy of STRATEGIES) {
     for (const [name, mount] of CALLS) {
       const stage = strategy === 'legacy' ? 'mount' : 'move_mount';
-      it(`${name} '${strategy}': the target removed after validation fails at ${stage}, after the overlay was made; nothing left`, async () => {
+      itWithKernel(strategyNeeds(strategy), `${name} '${strategy}': the target removed after validation fails at ${stage}, after the overlay was made; nothing left`, async () => {
         const root = tempDir();
         writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm/': null });
         const spec: OverlaySpec = { lower: [join(root, 'a'), join(root, 'b')], upper: join(root, 'u'), work: join(root, 'new', 'w'), target: join(root, 'm'), strategy };
@@ -223,7 +224,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
   }
 
   for (const strategy of ['fd', 'legacy'] as const) {
-    it(`'${strategy}': a layer removed after validation fails at its open, before fsopen or mount; nothing left`, async () => {
+    itWithKernel(strategyNeeds(strategy), `'${strategy}': a layer removed after validation fails at its open, before fsopen or mount; nothing left`, async () => {
       const root = tempDir();
       writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm/': null });
       // Legacy opens layers only when it names them by fd: make the data too long for a page.
@@ -253,7 +254,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
   ];
   for (const [strategy, label] of swapCases) {
     for (const [name, mount] of CALLS) {
-      it(`${name} '${label}': a layer replaced after validation is refused (ERR_LAYER_CHANGED), nothing left`, async () => {
+      itWithKernel(strategyNeeds(strategy), `${name} '${label}': a layer replaced after validation is refused (ERR_LAYER_CHANGED), nothing left`, async () => {
         const root = tempDir();
         writeTree(root, { 'a/from-a': 'a', 'b/from-b': 'b', 'u/': null, 'm/': null });
         // Long enough that legacy has to name the layers by fd.

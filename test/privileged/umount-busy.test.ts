@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { sys, MNT, MOVE_MOUNT, type FdHandle } from '../../src/index.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel } from '../helpers/privileged.js';
 import {
   caught,
   caughtSync,
@@ -54,7 +54,7 @@ describePrivileged('umount2 of a busy mount', () => {
 });
 
 describePrivileged('an fsmount fd kept open after move_mount', () => {
-  it('pins the mount: umount2 gives EBUSY until the handle is closed', () => {
+  itWithKernel('lowerdirPlus', 'pins the mount: umount2 gives EBUSY until the handle is closed', () => {
     const x = makeLayers();
     const r = sys.runStepsSync(newApiSteps(x, { keep: true, attach: false }));
     const mnt = r.results[FSMOUNT_STEP] as FdHandle;
