@@ -2,11 +2,12 @@
  * describe() for tests that mount. Where they cannot run, each test is reported as skipped with
  * the reason in its name; scripts/run-tests.mjs fails a CI run (CI=true) that skipped any.
  *
- * A narrower gate for tests that need more than root: a kernel feature, as the library's own
- * probeSync() reports it. Where one is missing the test is skipped with the reason in its name;
- * but in CI=true as root, where every one is expected, it is registered as a failing test that
- * says what is missing instead.
+ * Narrower gates for tests that need more than root: a kernel feature (as the library's own
+ * probeSync() reports it) or a readable kernel log. Where one is missing the test is skipped
+ * with the reason in its name; but in CI=true as root, where every one is expected, it is
+ * registered as a failing test that says what is missing instead.
  */
+import { closeSync, constants, openSync } from 'node:fs';
 import { beforeEach, describe, it } from 'vitest';
 import { probeSync, type Capabilities } from '../../src/mount/probe.js';
 import type { Strategy } from '../../src/spec/types.js';
@@ -54,6 +55,15 @@ function kernelGate(features: KernelFeature | readonly KernelFeature[]): string 
   return missingKernelFeatures(probeSync(), typeof features === 'string' ? [features] : features);
 }
 
+function kernelLogGate(): string | null {
+  try {
+    closeSync(openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK));
+    return null;
+  } catch (e) {
+    return `the kernel log cannot be read here (open /dev/kmsg: ${(e as NodeJS.ErrnoException).code})`;
+  }
+}
+
 function ciFailure(reason: string): Error {
   return new Error(`CI=true requires this test to run, but ${reason}`);
 }
@@ -84,4 +94,13 @@ export function describeWithKernel(features: KernelFeature | readonly KernelFeat
       fn();
     });
   } else describe.skip(`${name} [skipped: ${reason}]`, fn);
+}
+
+/**
+ * itWithKernel() for a test that checks what the kernel logged (/dev/kmsg, which needs
+ * CAP_SYSLOG where kernel.dmesg_restrict is 1): words that reach an error or a hint only
+ * through the log.
+ */
+export function itWithKernelLog(features: KernelFeature | readonly KernelFeature[], name: string, fn: () => unknown, timeout?: number): void {
+  gatedIt(kernelGate(features) ?? kernelLogGate(), name, fn, timeout);
 }
