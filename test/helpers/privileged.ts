@@ -8,7 +8,7 @@
  * registered as a failing test that says what is missing instead.
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import { beforeEach, describe, it } from 'vitest';
+import { beforeEach, describe, it, type TestContext } from 'vitest';
 import { probeSync, type Capabilities } from '../../src/mount/probe.js';
 import type { Strategy } from '../../src/spec/types.js';
 import { inCI, isRoot, privilegedSkipReason } from './caps.js';
@@ -34,7 +34,7 @@ export const KERNEL_FEATURES = {
 export type KernelFeature = keyof typeof KERNEL_FEATURES;
 
 /** What `caps` lacks of `features`, as a skip reason; null when it has them all. */
-export function missingKernelFeatures(caps: Capabilities, features: readonly KernelFeature[]): string | null {
+export function missingKernelFeatures(caps: Pick<Capabilities, 'kernel'> & Partial<Pick<Capabilities, KernelFeature>>, features: readonly KernelFeature[]): string | null {
   const missing = features.filter((f) => caps[f] !== true);
   if (missing.length === 0) return null;
   return `kernel ${caps.kernel} lacks ${missing.map((f) => `${f}: ${KERNEL_FEATURES[f]}`).join('; ')}`;
@@ -94,6 +94,17 @@ export function describeWithKernel(features: KernelFeature | readonly KernelFeat
       fn();
     });
   } else describe.skip(`${name} [skipped: ${reason}]`, fn);
+}
+
+/**
+ * The gate at run time, for capabilities known only then (a probe made in a child process, e.g.
+ * in a user namespace): skips the running test with the reason, or fails it in CI=true as root.
+ */
+export function requireKernel(ctx: TestContext, caps: Parameters<typeof missingKernelFeatures>[0], features: KernelFeature | readonly KernelFeature[]): void {
+  const reason = missingKernelFeatures(caps, typeof features === 'string' ? [features] : features);
+  if (reason === null) return;
+  if (inCI && isRoot) throw ciFailure(reason);
+  ctx.skip(reason);
 }
 
 /**
