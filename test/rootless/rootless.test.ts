@@ -3,8 +3,8 @@
  * `npm test`) under `unshare -Urm`, i.e. as root of a new user namespace that owns a new mount
  * namespace. Its mounts die with it; it unmounts them anyway.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { mountsUnder, tempDir } from '../helpers/tmp.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = join(here, 'fixtures', 'rootless.mjs');
+const holdFixture = join(here, 'fixtures', 'hold-mount.mjs');
 const dist = join(here, '..', '..', 'dist', 'index.js');
 
 /** Why `unshare -Urm` cannot run here, or null. */
@@ -132,8 +133,53 @@ describeRootless('rootless: mountOverlay under unshare -Urm', () => {
     ]);
     expect(r.refused.mounts).toEqual([]);
   });
+});
 
-  it('nothing of the namespace is left in ours', () => {
+/** Mount id -> mount point, from a mountinfo file. */
+function mountTable(file: string): Map<number, string> {
+  const table = new Map<number, string>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length > 4) table.set(Number(f[0]), f[4]!.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+  }
+  return table;
+}
+
+/** The first line `stream` prints (rejects if it ends first). */
+function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    stream.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(buf.slice(0, nl));
+    });
+    stream.on('end', () => reject(new Error(`ended before a line: ${JSON.stringify(buf)}`)));
+  });
+}
+
+describeRootless('rootless: the namespace keeps its mounts', () => {
+  it("an overlay mounted in the namespace is in its mount table, never in ours, while it exists and after", async () => {
+    const x = makeExample(tempDir());
+    const child = spawn('unshare', ['-Urm', process.execPath, holdFixture, JSON.stringify(x)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    let held: { pid: number; mountNs: string; mountId: number };
+    try {
+      held = JSON.parse(await firstLine(child.stdout)) as typeof held;
+      // The control: the same reading of the namespace's own table finds the overlay, mounted.
+      expect(held.mountNs).not.toBe(readlinkSync('/proc/self/ns/mnt'));
+      expect(mountTable(`/proc/${held.pid}/mountinfo`).get(held.mountId)).toBe(x.target);
+      // Ours has no mount by that id, and none under the test's directory.
+      expect(mountTable('/proc/self/mountinfo').has(held.mountId)).toBe(false);
+      expect(mountsUnder(x.root)).toEqual([]);
+    } finally {
+      child.stdin.end();
+    }
+    expect(await exited, stderr).toBe(0);
+    expect(stderr).toBe('');
+    // (The id may be reused by now: only the directory is checked after.)
     expect(mountsUnder(x.root)).toEqual([]);
   });
 });
