@@ -39,6 +39,8 @@ if (build.status !== 0) {
 
 const results = join(root, 'test-results.json');
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+// A results file left by an earlier run must not stand in for this one if vitest writes none.
+rmSync(results, { force: true });
 const run = spawnSync(
   process.execPath,
   [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...args],
