@@ -70,6 +70,8 @@ function ciFailure(reason: string): Error {
 
 function gatedIt(reason: string | null, name: string, fn: () => unknown, timeout?: number): void {
   if (reason === null) it(name, fn, timeout);
+  // Not privileged: the describePrivileged()/describeWithKernel() around it already says why.
+  else if (reason === skipReason) it.skip(name, fn);
   else if (strict) {
     it(`${name} [${reason}]`, () => {
       throw ciFailure(reason);
@@ -77,7 +79,10 @@ function gatedIt(reason: string | null, name: string, fn: () => unknown, timeout
   } else it.skip(`${name} [skipped: ${reason}]`, fn);
 }
 
-/** it() for a test that needs kernel features: `itWithKernel('layersByFd', name, fn)`. */
+/**
+ * it() for a test that needs kernel features, inside describePrivileged() or
+ * describeWithKernel(): `itWithKernel('layersByFd', name, fn)`.
+ */
 export function itWithKernel(features: KernelFeature | readonly KernelFeature[], name: string, fn: () => unknown, timeout?: number): void {
   gatedIt(kernelGate(features), name, fn, timeout);
 }
