@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `npm test`: runs every vitest project. As root it first re-runs itself inside a private mount
 // namespace (`unshare --mount --propagation private`), so no mount made by a test, even one
-// that crashed, can reach the host. With CI=true a skipped privileged test fails the run.
+// that crashed, can reach the host. With CI=true a skipped privileged test fails the run. The
+// results go to test-results.json, or to the file OVERLAYFS_TEST_RESULTS names.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -37,8 +38,10 @@ if (build.status !== 0) {
   process.exit(1);
 }
 
-const results = join(root, 'test-results.json');
+const results = process.env.OVERLAYFS_TEST_RESULTS ? resolve(process.env.OVERLAYFS_TEST_RESULTS) : join(root, 'test-results.json');
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+// A results file left by an earlier run must not stand in for this one if vitest writes none.
+rmSync(results, { force: true });
 const run = spawnSync(
   process.execPath,
   [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...args],

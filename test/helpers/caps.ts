@@ -1,8 +1,18 @@
 /** What this test process may do, computed once. */
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 export const isRoot = process.getuid?.() === 0;
 export const inCI = process.env.CI === 'true';
+
+/**
+ * CAP_SYS_ADMIN in this process's effective set (/proc/self/status CapEff, bit 21). fsopen(2)
+ * and fsmount(2) check it (over the mount namespace's owner) before anything else, so without
+ * it they fail EPERM whatever their arguments.
+ */
+export const hasCapSysAdmin = ((): boolean => {
+  const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  return eff !== undefined && (BigInt(`0x${eff}`) & (1n << 21n)) !== 0n;
+})();
 
 function ownMountNs(): string {
   return readlinkSync('/proc/self/ns/mnt');

@@ -43,7 +43,7 @@ vi.mock('../../src/sys/binding.js', async (importOriginal) => {
 });
 
 const lib = await import('../../src/index.js');
-const { describePrivileged } = await import('../helpers/privileged.js');
+const { describePrivileged, itWithKernel, strategyNeeds } = await import('../helpers/privileged.js');
 const { tempDir, writeTree } = await import('../helpers/tmp.js');
 
 beforeEach(() => {
@@ -74,7 +74,7 @@ describePrivileged('the Promise API never blocks the event loop', () => {
   });
 
   for (const strategy of ['lowerdir+', 'fd', 'legacy'] as const) {
-    it(`probe, validate, mount (${strategy}), read back, look up, list changes, unmount and clean`, async () => {
+    itWithKernel(strategyNeeds(strategy), `probe, validate, mount (${strategy}), read back, look up, list changes, unmount and clean`, async () => {
       const root = tempDir();
       writeTree(root, { 'l1/a': 'a', 'l2/b': 'b', 'l2/d/x': 'x', 'u/': null, 'm/': null });
       const spec = { lower: [join(root, 'l1'), join(root, 'l2')], upper: join(root, 'u'), work: join(root, 'w', 'deeper'), target: join(root, 'm'), strategy };
@@ -105,7 +105,7 @@ describePrivileged('the Promise API never blocks the event loop', () => {
   }
 
   for (const strategy of ['lowerdir+', 'legacy'] as const) {
-    it(`a mount the kernel refuses (${strategy}): the error, with its kernel log read back, and nothing left`, async () => {
+    itWithKernel(strategyNeeds(strategy), `a mount the kernel refuses (${strategy}): the error, with its kernel log read back, and nothing left`, async () => {
       const root = tempDir();
       writeTree(root, { 'l1/a': 'a', 'l2/b': 'b', 'ro/': null, 'm/': null });
       const ro = lib.tmpfsMountSync(join(root, 'ro'), { size: '1m' });

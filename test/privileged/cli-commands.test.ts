@@ -10,7 +10,7 @@ import { expect, it } from 'vitest';
 import { findOverlaySync, probeSync, sys } from '../../src/index.js';
 import { CLI, ovl, ovlOk, rawMountAt, SCRIPT } from '../helpers/cli.js';
 import { expectUnmounted } from '../helpers/overlay.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel } from '../helpers/privileged.js';
 import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
 
 interface Fx {
@@ -161,7 +161,8 @@ describePrivileged('ovl umount', () => {
 });
 
 describePrivileged('ovl ls', () => {
-  it('a table of the overlays, and --json with every field', () => {
+  // The automatic strategy is 'lowerdir+' where the kernel has it: the FORM column says so.
+  itWithKernel('lowerdirPlus', 'a table of the overlays, and --json with every field', () => {
     const x = fixture();
     const ro = writeTree(join(x.root, 'ro'), {});
     mountFx(x, ['-o', 'redirect_dir=on']);
@@ -216,7 +217,7 @@ describePrivileged('ovl inspect', () => {
     }
   });
 
-  it('--typed: every option, as findOverlay reads it in this process', () => {
+  itWithKernel('lowerdirPlus', '--typed: every option, as findOverlay reads it in this process', () => {
     const x = fixture();
     mountFx(x, ['-o', 'redirect_dir=on,index=on,nosuid']);
     try {

@@ -9,11 +9,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { findOverlaySync, MS, sys, type Strategy } from '../../src/index.js';
-import { closeKernelLog, openKernelLog } from '../../src/mount/kmsg.js';
-import { runSync } from '../../src/sys/io.js';
 import { ovl, ovlOk, rawMountAt } from '../helpers/cli.js';
 import { expectUnmounted } from '../helpers/overlay.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel, itWithKernelLog, strategyNeeds } from '../helpers/privileged.js';
 import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
 
 /** The kernel's escaping for lowerdir=/upperdir=/workdir= in mount(2) data. */
@@ -71,16 +69,9 @@ function expectLayers(x: Fixture, want: { upper: boolean }): void {
 
 const STRATEGIES: Strategy[] = ['lowerdir+', 'fd', 'legacy'];
 
-/** Whether this process (and so the CLI) may read the kernel log, where some failures are explained. */
-const kmsgReadable = (() => {
-  const cursor = runSync(openKernelLog());
-  closeKernelLog(cursor);
-  return cursor !== null;
-})();
-
 describePrivileged('ovl mount: mount(8) syntax', () => {
   for (const strategy of [undefined, ...STRATEGIES]) {
-    it(`-t overlay overlay, escaped paths in several -o, attributes and overlay options${strategy ? ` (--strategy ${strategy})` : ''}`, () => {
+    itWithKernel(strategyNeeds(strategy), `-t overlay overlay, escaped paths in several -o, attributes and overlay options${strategy ? ` (--strategy ${strategy})` : ''}`, () => {
       const x = fixture();
       const args = [
         'mount', '-t', 'overlay', 'overlay',
@@ -218,7 +209,8 @@ describePrivileged('ovl mount: mount(8) syntax', () => {
     }
   });
 
-  it('--json after a mount: target, mount id (the one mountinfo shows) and strategy', () => {
+  // The automatic strategy is 'lowerdir+' where the kernel has it.
+  itWithKernel('layersByFd', '--json after a mount: target, mount id (the one mountinfo shows) and strategy', () => {
     const x = fixture();
     const out = JSON.parse(ovlOk(['mount', '--json', '-o', `${lowerdir(x)},upperdir=${esc(x.upper)},workdir=${esc(x.work)}`, x.target])) as Record<string, unknown>;
     try {
@@ -257,7 +249,7 @@ describePrivileged('ovl mount: the friendly form', () => {
   });
 
   for (const strategy of STRATEGIES) {
-    it(`--strategy ${strategy}: used, reported by --json, and the mount reads back the same`, () => {
+    itWithKernel(strategyNeeds(strategy), `--strategy ${strategy}: used, reported by --json, and the mount reads back the same`, () => {
       const x = fixture();
       const out = ovlOk(['mount', '--json', '--strategy', strategy, ...x.lower.flatMap((l) => ['--lower', l]), '--upper', x.upper, '--work', x.work, x.target]);
       try {
@@ -278,7 +270,7 @@ describePrivileged('ovl mount: the friendly form', () => {
 });
 
 describePrivileged('ovl mount --dry-run', () => {
-  it('prints the plan (the exact syscalls), mounts nothing and creates no work dir', () => {
+  itWithKernel('layersByFd', 'prints the plan (the exact syscalls), mounts nothing and creates no work dir', () => {
     const x = fixture();
     const out = ovlOk(['mount', '--dry-run', ...x.lower.flatMap((l) => ['--lower', l]), '--upper', x.upper, '--work', x.work, x.target]);
     expect(out).toMatch(/^strategy: fd /);
@@ -304,7 +296,7 @@ describePrivileged('ovl mount --dry-run', () => {
     expect(mountsUnder(x.root)).toEqual([]);
   });
 
-  it('--json: the plan as data', () => {
+  itWithKernel(['layersByFd', 'createExcl'], '--json: the plan as data', () => {
     const x = fixture();
     const plan = JSON.parse(ovlOk(['mount', '--dry-run', '--json', '--strategy', 'fd', ...x.lower.flatMap((l) => ['--lower', l]), x.target])) as {
       strategy: string;
@@ -321,61 +313,85 @@ describePrivileged('ovl mount --dry-run', () => {
 });
 
 describePrivileged('ovl mount: a failing mount exits 32 with the kernel\'s words, the stage and a hint', () => {
-  it('index=on with a reused upper whose lowers changed: ESTALE at create', () => {
+  /** `ovl mount` index=on with a reused upper whose lowers changed: it fails, and leaves nothing. */
+  function staleOrigin(strategy: Strategy) {
     const root = tempDir();
     writeTree(root, { 'a/from-a': 'a', 'b/from-b': 'b', 'u/': null, 'm/': null });
     const [a, b, u, w, m] = ['a', 'b', 'u', 'w', 'm'].map((n) => join(root, n)) as [string, string, string, string, string];
     ovlOk(['mount', '-o', `lowerdir=${a},upperdir=${u},workdir=${w},index=on`, m]);
     ovlOk(['umount', m]);
     expectUnmounted(m);
+    const r = ovl(['mount', '--strategy', strategy, '-o', `lowerdir=${b},upperdir=${u},workdir=${w},index=on`, m]);
+    expectUnmounted(m);
+    return r;
+  }
 
-    for (const strategy of ['lowerdir+', 'legacy']) {
-      const r = ovl(['mount', '--strategy', strategy, '-o', `lowerdir=${b},upperdir=${u},workdir=${w},index=on`, m]);
+  for (const strategy of ['lowerdir+', 'legacy'] as const) {
+    itWithKernel(strategyNeeds(strategy), `index=on with a reused upper whose lowers changed (--strategy ${strategy}): ESTALE at ${strategy === 'legacy' ? 'mount' : 'create'}`, () => {
+      const r = staleOrigin(strategy);
       expect(r.status).toBe(32);
       expect(r.stdout).toBe('');
       expect(r.stderr).toMatch(/^ovl: ESTALE: stale file handle/);
       expect(r.stderr).toContain(`stage: ${strategy === 'legacy' ? 'mount' : 'create'} (strategy ${strategy})`);
-      // The kernel says why only in its log (/dev/kmsg), in a line that names no path: it could
-      // be another overlay's, so the CLI shows it as a kernel log line, not in the message.
-      expect(r.stderr.split('\n')[0]).not.toContain('failed to verify upper root origin');
-      if (kmsgReadable) expect(r.stderr).toContain('\n  kernel log: overlayfs: failed to verify upper root origin\n');
+      // From ESTALE at create with index=on, whether or not the log could be read.
       expect(r.stderr).toMatch(/\n {2}hint: index=on recorded other lower layers/);
-      expectUnmounted(m);
+    });
+
+    // The kernel says why only in its log (/dev/kmsg), in a line that names no path: it could
+    // be another overlay's, so the CLI shows it as a kernel log line, not in the message.
+    itWithKernelLog(strategyNeeds(strategy), `that ESTALE (--strategy ${strategy}): the kernel log's line apart from the message, and the index hint`, () => {
+      const r = staleOrigin(strategy);
+      expect(r.status).toBe(32);
+      expect(r.stderr.split('\n')[0]).not.toContain('failed to verify upper root origin');
+      expect(r.stderr).toContain('\n  kernel log: overlayfs: failed to verify upper root origin\n');
+      expect(r.stderr).toMatch(/\n {2}hint: index=on recorded other lower layers/);
+    });
+  }
+
+  /** `ovl mount` with upper and work on a read-only tmpfs: it fails, and leaves nothing. */
+  function readOnlyUpper(strategy: Strategy) {
+    const root = tempDir();
+    writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'ro/': null, 'm/': null });
+    const ro = join(root, 'ro');
+    const upper = join(ro, 'u');
+    sys.mountSync('tmpfs', ro, 'tmpfs', { data: 'size=1m' });
+    try {
+      writeTree(ro, { 'u/': null, 'w/': null });
+      sys.mountSync(null, ro, null, { flags: MS.REMOUNT | MS.RDONLY });
+      const r = ovl(['mount', '--strategy', strategy, '-o', `lowerdir=${join(root, 'a')}:${join(root, 'b')},upperdir=${upper},workdir=${join(ro, 'w')}`, join(root, 'm')]);
+      expectUnmounted(join(root, 'm'));
+      return { r, upper };
+    } finally {
+      sys.umount2Sync(ro);
     }
-  });
+  }
 
   for (const strategy of STRATEGIES) {
-    it(`upper and work on a read-only tmpfs (--strategy ${strategy}): EINVAL, "filesystem on ... is read-only"`, () => {
-      const root = tempDir();
-      writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'ro/': null, 'm/': null });
-      const ro = join(root, 'ro');
-      sys.mountSync('tmpfs', ro, 'tmpfs', { data: 'size=1m' });
-      try {
-        writeTree(ro, { 'u/': null, 'w/': null });
-        sys.mountSync(null, ro, null, { flags: MS.REMOUNT | MS.RDONLY });
-        const upper = join(ro, 'u');
-        const r = ovl(['mount', '--strategy', strategy, '-o', `lowerdir=${join(root, 'a')}:${join(root, 'b')},upperdir=${upper},workdir=${join(ro, 'w')}`, join(root, 'm')]);
-        expect(r.status).toBe(32);
-        expect(r.stderr).toMatch(/^ovl: EINVAL: invalid argument/);
-        if (strategy === 'legacy') {
-          expect(r.stderr).toContain('stage: mount (strategy legacy)');
-          // mount(2) has no fs-context log: the kernel's words are in its log only.
-          if (kmsgReadable) expect(r.stderr.split('\n')[0]).toContain(`(overlay: filesystem on ${upper} is read-only)`);
-        } else {
-          expect(r.stderr).toContain(`stage: fsconfig upperdir '${upper}' (strategy ${strategy})`);
-          // The kernel's words once, in the message; not again as a `kernel:` line.
-          expect(r.stderr).toContain(`(overlay: filesystem on ${upper} is read-only)\n`);
-          expect(r.stderr).not.toContain('\n  kernel: ');
-        }
-        if (strategy !== 'legacy' || kmsgReadable) expect(r.stderr).toMatch(/\n {2}hint: .*writable/);
-        expectUnmounted(join(root, 'm'));
-      } finally {
-        sys.umount2Sync(ro);
+    itWithKernel(strategyNeeds(strategy), `upper and work on a read-only tmpfs (--strategy ${strategy}): EINVAL${strategy === 'legacy' ? '' : ', "filesystem on ... is read-only"'}`, () => {
+      const { r, upper } = readOnlyUpper(strategy);
+      expect(r.status).toBe(32);
+      expect(r.stderr).toMatch(/^ovl: EINVAL: invalid argument/);
+      if (strategy === 'legacy') {
+        expect(r.stderr).toContain('stage: mount (strategy legacy)');
+      } else {
+        expect(r.stderr).toContain(`stage: fsconfig upperdir '${upper}' (strategy ${strategy})`);
+        // The kernel's words once, in the message; not again as a `kernel:` line.
+        expect(r.stderr).toContain(`(overlay: filesystem on ${upper} is read-only)\n`);
+        expect(r.stderr).not.toContain('\n  kernel: ');
+        expect(r.stderr).toMatch(/\n {2}hint: .*writable/);
       }
     });
   }
 
-  it('relative paths in -o mean what they mean to mount(8): relative to the caller\'s cwd', () => {
+  // mount(2) has no fs-context log: the kernel's words are in its log only.
+  itWithKernelLog([], 'upper and work on a read-only tmpfs (--strategy legacy): the kernel log\'s "filesystem on ... is read-only" and the hint', () => {
+    const { r, upper } = readOnlyUpper('legacy');
+    expect(r.status).toBe(32);
+    expect(r.stderr.split('\n')[0]).toContain(`(overlay: filesystem on ${upper} is read-only)`);
+    expect(r.stderr).toMatch(/\n {2}hint: .*writable/);
+  });
+
+  itWithKernel('lowerdirPlus', 'relative paths in -o mean what they mean to mount(8): relative to the caller\'s cwd', () => {
     const root = tempDir();
     writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm/': null });
     ovlOk(['mount', '-o', 'lowerdir=a:b,upperdir=u,workdir=w', 'm'], { cwd: root });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { sys, FSCONFIG, O, type Step } from '../../src/index.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, describeWithKernel, itWithKernel } from '../helpers/privileged.js';
 import {
   caught,
   caughtSync,
@@ -23,7 +23,7 @@ function workOnOtherMount(): Layers {
   return x;
 }
 
-describePrivileged('fsconfig errors', () => {
+describeWithKernel('fsContextParser', 'fsconfig errors', () => {
   it('an unknown key rejects with the fs-context log, the key, EINVAL and syscall fsconfig (Promise)', async () => {
     const fs = await sys.fsopen('overlay');
     const err = await caught(() => sys.fsconfigSetString(fs, 'thekey', 'v'));
@@ -52,7 +52,7 @@ describePrivileged('fsconfig errors', () => {
 });
 
 describePrivileged('runSteps errors', () => {
-  it('a bad step names its index and closes every fd the batch opened (sync)', () => {
+  itWithKernel(['fsContextParser', 'lowerdirPlus'], 'a bad step names its index and closes every fd the batch opened (sync)', () => {
     const x = makeLayers();
     const steps: Step[] = [
       { op: 'fsopen', fsname: 'overlay' },
@@ -74,7 +74,7 @@ describePrivileged('runSteps errors', () => {
     expect(mountsUnder(x.root)).toEqual([]);
   });
 
-  it('a bad step after fsmount (keep: true) closes the kept fd too (Promise)', async () => {
+  itWithKernel('lowerdirPlus', 'a bad step after fsmount (keep: true) closes the kept fd too (Promise)', async () => {
     const x = makeLayers();
     const steps = newApiSteps(x, { keep: true, attach: false });
     // move_mount to a target that does not exist
@@ -89,7 +89,7 @@ describePrivileged('runSteps errors', () => {
     expect(mountsUnder(x.root)).toEqual([]);
   });
 
-  it('a failed CMD_CREATE in a batch leaves no fd and nothing mounted', async () => {
+  itWithKernel('lowerdirPlus', 'a failed CMD_CREATE in a batch leaves no fd and nothing mounted', async () => {
     const x = workOnOtherMount();
     const fdsBefore = openFdCount();
     const err = await caught(() => sys.runSteps(newApiSteps(x)));
@@ -105,7 +105,7 @@ describePrivileged('runSteps errors', () => {
   });
 });
 
-describePrivileged('a failed FSCONFIG_CMD_CREATE', () => {
+describeWithKernel('lowerdirPlus', 'a failed FSCONFIG_CMD_CREATE', () => {
   it('workdir on another mount than upperdir: EINVAL, nothing mounted, a second create gives EBUSY', () => {
     const x = workOnOtherMount();
     expect(mountAt(x.work)?.fstype).toBe('tmpfs');
@@ -134,7 +134,7 @@ describePrivileged('a failed FSCONFIG_CMD_CREATE', () => {
     expectUnmounted(x.work);
   });
 
-  it('the same through the Promise forms', async () => {
+  itWithKernel('createExcl', 'the same through the Promise forms', async () => {
     const x = workOnOtherMount();
     const fs = await sys.fsopen('overlay');
     await sys.fsconfigSetString(fs, 'lowerdir+', x.l1);

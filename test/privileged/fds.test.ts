@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { sys } from '../../src/index.js';
 import { leakedFdCount } from '../../src/sys/fd.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel } from '../helpers/privileged.js';
 import { caught } from '../helpers/overlay.js';
 import { openFdCount } from '../helpers/tmp.js';
 
@@ -45,7 +45,7 @@ describePrivileged('fsopen/close cycles leak no fds', () => {
     expect(leakedFdCount()).toBe(leaked);
   });
 
-  it('1,000 failing batches (fsopen, bad key) close the fd they opened', async () => {
+  itWithKernel('fsContextParser', '1,000 failing batches (fsopen, bad key) close the fd they opened', async () => {
     const fds = openFdCount();
     const leaked = leakedFdCount();
     const steps = [

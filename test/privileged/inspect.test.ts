@@ -26,7 +26,7 @@ import {
   type Strategy,
 } from '../../src/index.js';
 import { caughtSync, expectUnmounted } from '../helpers/overlay.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, describeWithKernel, itWithKernel, strategyNeeds, type KernelFeature } from '../helpers/privileged.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 
 /** The overlay's options, unescaped by statmount(STATMOUNT_OPT_ARRAY). */
@@ -63,7 +63,7 @@ function rawNewApiMount(layers: { lower: string[]; upper?: string; work?: string
   sys.runStepsSync(steps);
 }
 
-describePrivileged('mountinfo and statmount: a 500-layer lowerdir+ mount', () => {
+describeWithKernel(['lowerdirPlus', 'statmountOptionArray'], 'mountinfo and statmount: a 500-layer lowerdir+ mount', () => {
   it('parses back to the same 500 paths from mountinfo (a ~40 KB line), statmount, findOverlay and listOverlays', () => {
     const root = tempDir();
     const fs = tmpfsMountSync(root);
@@ -124,19 +124,26 @@ describePrivileged('mountinfo and statmount: a legacy mount with escaped paths',
     };
   }
 
-  it('parses back exactly: mountinfo, statmount, findOverlay, inspect (mount(2), not ours)', () => {
-    const x = escapedLayers(tempDir());
+  /** mount(2) of the escaped layers, as another tool would make it. */
+  function mountEscaped(x: ReturnType<typeof escapedLayers>): void {
     const data =
       `lowerdir=${x.lower.map(escapeLegacyPath).join(':')}::${x.data.map(escapeLegacyPath).join('::')}` +
       `,upperdir=${escapeLegacyPath(x.upper)},workdir=${escapeLegacyPath(x.work)}`;
     sys.mountSync('overlay', x.target, 'overlay', { data });
+  }
+
+  function expectSeen(seen: ReturnType<typeof parseOverlayOptions>, x: ReturnType<typeof escapedLayers>): void {
+    expect(seen.form).toBe('legacy');
+    expect({ lower: seen.lower, data: seen.data, upper: seen.upper, work: seen.work }).toEqual({ lower: x.lower, data: x.data, upper: x.upper, work: x.work });
+  }
+
+  it('parses back exactly: mountinfo, findOverlay, inspect (mount(2), not ours)', () => {
+    const x = escapedLayers(tempDir());
+    mountEscaped(x);
     try {
       const entry = mountInfoAt(x.target);
       expect(entry.source).toBe('overlay');
-      for (const seen of [parseOverlayOptions(entry.superOptions), parseOverlayOptions(statmountOptions(x.target))]) {
-        expect(seen.form).toBe('legacy');
-        expect({ lower: seen.lower, data: seen.data, upper: seen.upper, work: seen.work }).toEqual({ lower: x.lower, data: x.data, upper: x.upper, work: x.work });
-      }
+      expectSeen(parseOverlayOptions(entry.superOptions), x);
       const info = findOverlaySync(x.target)!;
       expect({ lower: info.lower, data: info.data, upper: info.upper, work: info.work, target: info.target }).toEqual(x);
       expect(info.pathsKnown).toBe(true);
@@ -148,8 +155,21 @@ describePrivileged('mountinfo and statmount: a legacy mount with escaped paths',
     expectUnmounted(x.target);
   });
 
+  itWithKernel('statmountOptionArray', 'parses back exactly from statmount(STATMOUNT_OPT_ARRAY) too', () => {
+    const x = escapedLayers(tempDir());
+    mountEscaped(x);
+    try {
+      expectSeen(parseOverlayOptions(statmountOptions(x.target)), x);
+    } finally {
+      sys.umount2Sync(x.target);
+    }
+    expectUnmounted(x.target);
+  });
+
   for (const strategy of ['legacy', 'lowerdir+', 'fd'] as const) {
-    it(`mountOverlay with strategy '${strategy}': the kernel shows the same paths (fds by their real paths)`, () => {
+    // Data-only layers need datadir+ with the new mount API; statmount is asked below.
+    const needs: KernelFeature[] = [...strategyNeeds(strategy), ...(strategy === 'legacy' ? [] : ['datadirPlus' as const]), 'statmountOptionArray'];
+    itWithKernel(needs, `mountOverlay with strategy '${strategy}': the kernel shows the same paths (fds by their real paths)`, () => {
       const x = escapedLayers(tempDir());
       const m = mountOverlaySync({ lower: x.lower, data: x.data, upper: x.upper, work: x.work, target: x.target, strategy });
       try {
@@ -193,7 +213,7 @@ describePrivileged("inspectSync(): docker's GraphDriver.Data, and the typed opti
   ];
 
   for (const [strategy, options, typed] of CASES) {
-    it(`mountOverlay '${strategy}' with ${JSON.stringify(options)}: the exact JSON, options, strategy and byFd`, () => {
+    itWithKernel(strategyNeeds(strategy), `mountOverlay '${strategy}' with ${JSON.stringify(options)}: the exact JSON, options, strategy and byFd`, () => {
       const x = stack();
       const m = mountOverlaySync({ lower: [x.a, x.b], upper: x.upper, work: x.work, target: x.target, strategy, options });
       try {
@@ -220,7 +240,8 @@ describePrivileged("inspectSync(): docker's GraphDriver.Data, and the typed opti
   }
 
   for (const byFd of [false, true]) {
-    it(`a lowerdir+ mount made ${byFd ? 'with O_PATH fds' : 'with strings'} outside the library: read from the kernel alone`, () => {
+    const needs: KernelFeature[] = ['lowerdirPlus', ...(byFd ? ['layersByFd' as const] : []), 'statmountOptionArray'];
+    itWithKernel(needs, `a lowerdir+ mount made ${byFd ? 'with O_PATH fds' : 'with strings'} outside the library: read from the kernel alone`, () => {
       const x = stack();
       rawNewApiMount({ lower: [x.a, x.b], upper: x.upper, work: x.work }, x.target, byFd);
       try {
@@ -280,7 +301,8 @@ describePrivileged("inspectSync(): docker's GraphDriver.Data, and the typed opti
     }
   });
 
-  it('a read-only overlay has empty UpperDir and WorkDir; a non-overlay or covered target is refused', () => {
+  // findOverlay reads statmount's option array where the kernel has one (`from`, checked below).
+  itWithKernel('statmountOptionArray', 'a read-only overlay has empty UpperDir and WorkDir; a non-overlay or covered target is refused', () => {
     const x = stack();
     const m = mountOverlaySync({ lower: [x.a, x.b], target: x.target });
     try {

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { sys, MOVE_MOUNT } from '../../src/index.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describeWithKernel, itWithKernel, type KernelFeature } from '../helpers/privileged.js';
 import { checkMergedView, expectUnmounted, makeLayers, mountAt, type Layers } from '../helpers/overlay.js';
 import { openFdCount } from '../helpers/tmp.js';
 
@@ -18,11 +18,12 @@ async function configure(fs: sys.FdHandle, x: Layers): Promise<void> {
   await sys.fsconfigSetString(fs, 'workdir', x.work);
 }
 
-describePrivileged('new mount API: fsopen, fsconfig lowerdir+ per layer, fsmount, move_mount', () => {
+describeWithKernel('lowerdirPlus', 'new mount API: fsopen, fsconfig lowerdir+ per layer, fsmount, move_mount', () => {
   for (const excl of [false, true]) {
     const create = excl ? 'fsconfigCreateExcl' : 'fsconfigCreate';
+    const needs: KernelFeature[] = excl ? ['createExcl'] : [];
 
-    it(`sync with ${create}Sync: the merged view is right; umount2Sync empties the target`, () => {
+    itWithKernel(needs, `sync with ${create}Sync: the merged view is right; umount2Sync empties the target`, () => {
       const x = makeLayers();
       const fdsBefore = openFdCount();
       const fs = sys.fsopenSync('overlay');
@@ -48,7 +49,7 @@ describePrivileged('new mount API: fsopen, fsconfig lowerdir+ per layer, fsmount
       expectUnmounted(x.merged);
     });
 
-    it(`Promise forms with ${create}: the merged view is right; umount2 empties the target`, async () => {
+    itWithKernel(needs, `Promise forms with ${create}: the merged view is right; umount2 empties the target`, async () => {
       const x = makeLayers();
       const fdsBefore = openFdCount();
       const fs = await sys.fsopen('overlay');

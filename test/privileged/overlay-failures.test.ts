@@ -13,11 +13,9 @@ import {
   type OverlaySpec,
   type Strategy,
 } from '../../src/index.js';
-import { closeKernelLog, openKernelLog } from '../../src/mount/kmsg.js';
-import { runSync } from '../../src/sys/io.js';
 import { snapshot } from '../helpers/example.js';
 import { caught, expectUnmounted } from '../helpers/overlay.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel, itWithKernelLog, strategyNeeds } from '../helpers/privileged.js';
 import { mountsUnder, openFdCount, tempDir, writeTree } from '../helpers/tmp.js';
 
 const STRATEGIES: Strategy[] = ['lowerdir+', 'fd', 'legacy'];
@@ -25,13 +23,6 @@ const CALLS = [
   ['mountOverlaySync', (spec: OverlaySpec, o?: MountOverlayOptions) => Promise.resolve().then(() => mountOverlaySync(spec, o))],
   ['mountOverlay', (spec: OverlaySpec, o?: MountOverlayOptions) => mountOverlay(spec, o)],
 ] as const;
-
-/** Whether this process may read the kernel log (then errors carry the `overlayfs:` lines). */
-const kmsgReadable = (() => {
-  const cursor = runSync(openKernelLog());
-  closeKernelLog(cursor);
-  return cursor !== null;
-})();
 
 /**
  * Runs a failing mount and checks that it left nothing: no mount under `root`, no new fd, and
@@ -78,76 +69,115 @@ function expectShape(err: Record<string, unknown>, want: { code: string; errno: 
   expect(Array.isArray(err.kernelLog)).toBe(true);
 }
 
+/** index=on with an upper that recorded other lowers: the mount fails ESTALE, and leaves nothing. */
+async function staleOrigin(strategy: Strategy, mount: (typeof CALLS)[number][1]): Promise<NodeJS.ErrnoException & Record<string, unknown>> {
+  const root = tempDir();
+  writeTree(root, { 'a/from-a': 'a', 'b/from-b': 'b', 'u/': null, 'w/': null, 'm/': null });
+  const first = mountOverlaySync({ lower: [join(root, 'a')], upper: join(root, 'u'), work: join(root, 'w'), target: join(root, 'm'), options: { index: 'on' } });
+  first.unmountSync();
+
+  // Other lowers, the same upper: the upper root's origin does not match. The work dir is
+  // new (two levels), so mountOverlay creates it, and must remove it again.
+  const spec: OverlaySpec = {
+    lower: [join(root, 'b')],
+    upper: join(root, 'u'),
+    work: join(root, 'fresh', 'w'),
+    target: join(root, 'm'),
+    options: { index: 'on' },
+    strategy,
+  };
+  const err = await failsCleanly(root, () => mount(spec));
+  expect(existsSync(join(root, 'fresh'))).toBe(false);
+  expectUnmounted(join(root, 'm'));
+  return err;
+}
+
+/** Upper and work on a read-only tmpfs: the mount fails, and leaves nothing. */
+async function readOnlyUpper(strategy: Strategy): Promise<{ err: NodeJS.ErrnoException & Record<string, unknown>; upper: string; words: string }> {
+  const root = tempDir();
+  writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'ro/': null, 'm/': null });
+  const ro = join(root, 'ro');
+  const upper = join(ro, 'u');
+  sys.mountSync('tmpfs', ro, 'tmpfs', { data: 'size=1m' });
+  let err;
+  try {
+    mkdirSync(upper);
+    mkdirSync(join(ro, 'w'));
+    sys.mountSync(null, ro, null, { flags: MS.REMOUNT | MS.RDONLY });
+    const spec: OverlaySpec = { lower: [join(root, 'a'), join(root, 'b')], upper, work: join(ro, 'w'), target: join(root, 'm'), strategy };
+    err = await failsCleanly(root, () => mountOverlay(spec));
+  } finally {
+    sys.umount2Sync(ro);
+  }
+  expectUnmounted(join(root, 'm'));
+  return { err, upper, words: `filesystem on ${upper} is read-only` };
+}
+
+/** allowShared with index=on on an upper another overlay uses: the kernel refuses it at create. */
+async function sharedIndexedUpper(): Promise<NodeJS.ErrnoException & Record<string, unknown>> {
+  const root = tempDir();
+  writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm1/': null, 'm2/': null });
+  const first = await mountOverlay({ lower: [join(root, 'a')], upper: join(root, 'u'), work: join(root, 'w1'), target: join(root, 'm1') });
+  let err;
+  try {
+    const spec: OverlaySpec = {
+      lower: [join(root, 'b')],
+      upper: join(root, 'u'),
+      work: join(root, 'w2'),
+      target: join(root, 'm2'),
+      options: { index: 'on' },
+      allowShared: true,
+    };
+    err = await failsCleanly(root, () => mountOverlay(spec));
+    expect(existsSync(join(root, 'w2'))).toBe(false);
+  } finally {
+    await first.unmount({ cleanWorkdir: true });
+  }
+  expectUnmounted(join(root, 'm1'));
+  return err;
+}
+
 describePrivileged('a failing mount leaves nothing and says why', () => {
   for (const strategy of STRATEGIES) {
     for (const [name, mount] of CALLS) {
-      it(`${name} '${strategy}': index=on with an upper that recorded other lowers fails ESTALE at ${strategy === 'legacy' ? 'mount' : 'create'}, with the log and the index hint (from errno and stage)`, async () => {
-        const root = tempDir();
-        writeTree(root, { 'a/from-a': 'a', 'b/from-b': 'b', 'u/': null, 'w/': null, 'm/': null });
-        const first = mountOverlaySync({ lower: [join(root, 'a')], upper: join(root, 'u'), work: join(root, 'w'), target: join(root, 'm'), options: { index: 'on' } });
-        first.unmountSync();
-
-        // Other lowers, the same upper: the upper root's origin does not match. The work dir is
-        // new (two levels), so mountOverlay creates it, and must remove it again.
-        const spec: OverlaySpec = {
-          lower: [join(root, 'b')],
-          upper: join(root, 'u'),
-          work: join(root, 'fresh', 'w'),
-          target: join(root, 'm'),
-          options: { index: 'on' },
-          strategy,
-        };
-        const err = await failsCleanly(root, () => mount(spec));
-        expect(existsSync(join(root, 'fresh'))).toBe(false);
-        expectShape(err, {
-          code: 'ESTALE',
-          errno: -116,
-          syscall: strategy === 'legacy' ? 'mount' : 'fsconfig',
-          stage: strategy === 'legacy' ? 'mount' : 'create',
-          strategy,
-        });
-        // The kernel's line names no path, so it cannot be told from another overlay's: it is
-        // kept in kernelLog, not put in the message. The hint holds from ESTALE with index=on.
-        if (kmsgReadable) expect(err.kernelLog).toContain('overlayfs: failed to verify upper root origin');
-        expect(err.message).not.toContain('failed to verify upper root origin');
+      const at = strategy === 'legacy' ? 'mount' : 'create';
+      itWithKernel(strategyNeeds(strategy), `${name} '${strategy}': index=on with an upper that recorded other lowers fails ESTALE at ${at}, with the index hint (from errno and stage)`, async () => {
+        const err = await staleOrigin(strategy, mount);
+        expectShape(err, { code: 'ESTALE', errno: -116, syscall: strategy === 'legacy' ? 'mount' : 'fsconfig', stage: at, strategy });
         expect(err.hint).toMatch(/index=on recorded other lower layers/);
-        expectUnmounted(join(root, 'm'));
+      });
+      // The kernel says why only in its log, in a line that names no path: it cannot be told from
+      // another overlay's, so it is kept in kernelLog, not put in the message.
+      itWithKernelLog(strategyNeeds(strategy), `${name} '${strategy}': that ESTALE keeps the kernel log's line in kernelLog, not in the message`, async () => {
+        const err = await staleOrigin(strategy, mount);
+        expect(err.kernelLog).toContain('overlayfs: failed to verify upper root origin');
+        expect(err.message).not.toContain('failed to verify upper root origin');
       });
     }
   }
 
   for (const strategy of STRATEGIES) {
-    it(`'${strategy}': upper and work on a read-only mount fail at ${strategy === 'legacy' ? 'mount' : 'fsconfig upperdir'}, with the kernel's words`, async () => {
-      const root = tempDir();
-      writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'ro/': null, 'm/': null });
-      const ro = join(root, 'ro');
-      sys.mountSync('tmpfs', ro, 'tmpfs', { data: 'size=1m' });
-      try {
-        mkdirSync(join(ro, 'u'));
-        mkdirSync(join(ro, 'w'));
-        sys.mountSync(null, ro, null, { flags: MS.REMOUNT | MS.RDONLY });
-        const upper = join(ro, 'u');
-        const spec: OverlaySpec = { lower: [join(root, 'a'), join(root, 'b')], upper, work: join(ro, 'w'), target: join(root, 'm'), strategy };
-        const err = await failsCleanly(root, () => mountOverlay(spec));
-        const words = `filesystem on ${upper} is read-only`;
-        if (strategy === 'legacy') {
-          expectShape(err, { code: 'EINVAL', errno: -22, syscall: 'mount', stage: 'mount', strategy });
-          // mount(2) has no fs-context log: the kernel prints the parser's error as "overlay: ...".
-          if (kmsgReadable) expect(err.kernelLog).toContain(`overlay: ${words}`);
-        } else {
-          expectShape(err, { code: 'EINVAL', errno: -22, syscall: 'fsconfig', stage: `fsconfig upperdir '${upper}'`, strategy });
-          expect(err.kernelMessages).toEqual([`e overlay: ${words}`]);
-        }
-        if (strategy !== 'legacy' || kmsgReadable) {
-          expect(err.message).toContain(words);
-          expect(err.hint).toMatch(/writable/);
-        }
-      } finally {
-        sys.umount2Sync(ro);
+    itWithKernel(strategyNeeds(strategy), `'${strategy}': upper and work on a read-only mount fail at ${strategy === 'legacy' ? 'mount' : 'fsconfig upperdir'}`, async () => {
+      const { err, upper, words } = await readOnlyUpper(strategy);
+      if (strategy === 'legacy') {
+        expectShape(err, { code: 'EINVAL', errno: -22, syscall: 'mount', stage: 'mount', strategy });
+      } else {
+        // The new mount API returns the kernel's words in the fs-context log.
+        expectShape(err, { code: 'EINVAL', errno: -22, syscall: 'fsconfig', stage: `fsconfig upperdir '${upper}'`, strategy });
+        expect(err.kernelMessages).toEqual([`e overlay: ${words}`]);
+        expect(err.message).toContain(words);
+        expect(err.hint).toMatch(/writable/);
       }
-      expectUnmounted(join(root, 'm'));
     });
   }
+
+  // mount(2) has no fs-context log: the kernel prints the parser's error as "overlay: ...".
+  itWithKernelLog([], "'legacy': upper and work on a read-only mount: the kernel log's words in the error, its message and hint", async () => {
+    const { err, words } = await readOnlyUpper('legacy');
+    expect(err.kernelLog).toContain(`overlay: ${words}`);
+    expect(err.message).toContain(words);
+    expect(err.hint).toMatch(/writable/);
+  });
 
   for (const strategy of STRATEGIES) {
     it(`'${strategy}': one directory twice through a bind mount is refused by validation (same inode), before the kernel's ELOOP`, async () => {
@@ -168,29 +198,17 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
     });
   }
 
-  it('allowShared with index=on: the kernel refuses the shared upper (EBUSY at create) and the hint says why', async () => {
-    const root = tempDir();
-    writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm1/': null, 'm2/': null });
-    const first = await mountOverlay({ lower: [join(root, 'a')], upper: join(root, 'u'), work: join(root, 'w1'), target: join(root, 'm1') });
-    try {
-      const spec: OverlaySpec = {
-        lower: [join(root, 'b')],
-        upper: join(root, 'u'),
-        work: join(root, 'w2'),
-        target: join(root, 'm2'),
-        options: { index: 'on' },
-        allowShared: true,
-      };
-      const err = await failsCleanly(root, () => mountOverlay(spec));
-      expect(existsSync(join(root, 'w2'))).toBe(false);
-      expectShape(err, { code: 'EBUSY', errno: -16, syscall: 'fsconfig', stage: 'create', strategy: 'fd' });
-      if (kmsgReadable) expect((err.kernelLog as string[]).some((l) => l.startsWith('overlayfs: upperdir is in-use as upperdir/workdir of another mount'))).toBe(true);
-      // From EBUSY at create with index=on, whether or not the log could be read.
-      expect(err.hint).toMatch(/index=on refuses to share/);
-    } finally {
-      await first.unmount({ cleanWorkdir: true });
-    }
-    expectUnmounted(join(root, 'm1'));
+  // The automatic strategy is 'fd' where the kernel takes layers by fd.
+  itWithKernel('layersByFd', 'allowShared with index=on: the kernel refuses the shared upper (EBUSY at create), and the hint says why', async () => {
+    const err = await sharedIndexedUpper();
+    expectShape(err, { code: 'EBUSY', errno: -16, syscall: 'fsconfig', stage: 'create', strategy: 'fd' });
+    // From EBUSY at create with index=on, whether or not the log could be read.
+    expect(err.hint).toMatch(/index=on refuses to share/);
+  });
+
+  itWithKernelLog('layersByFd', "allowShared with index=on: that EBUSY keeps the kernel log's words", async () => {
+    const err = await sharedIndexedUpper();
+    expect((err.kernelLog as string[]).some((l) => l.startsWith('overlayfs: upperdir is in-use as upperdir/workdir of another mount'))).toBe(true);
   });
 
   // options.capabilities is read after validation and before any syscall of the mount: a getter
@@ -206,7 +224,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
   for (const strategy of STRATEGIES) {
     for (const [name, mount] of CALLS) {
       const stage = strategy === 'legacy' ? 'mount' : 'move_mount';
-      it(`${name} '${strategy}': the target removed after validation fails at ${stage}, after the overlay was made; nothing left`, async () => {
+      itWithKernel(strategyNeeds(strategy), `${name} '${strategy}': the target removed after validation fails at ${stage}, after the overlay was made; nothing left`, async () => {
         const root = tempDir();
         writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm/': null });
         const spec: OverlaySpec = { lower: [join(root, 'a'), join(root, 'b')], upper: join(root, 'u'), work: join(root, 'new', 'w'), target: join(root, 'm'), strategy };
@@ -222,7 +240,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
   }
 
   for (const strategy of ['fd', 'legacy'] as const) {
-    it(`'${strategy}': a layer removed after validation fails at its open, before fsopen or mount; nothing left`, async () => {
+    itWithKernel(strategyNeeds(strategy), `'${strategy}': a layer removed after validation fails at its open, before fsopen or mount; nothing left`, async () => {
       const root = tempDir();
       writeTree(root, { 'a/x': 'a', 'b/y': 'b', 'u/': null, 'm/': null });
       // Legacy opens layers only when it names them by fd: make the data too long for a page.
@@ -252,7 +270,7 @@ describePrivileged('a failing mount leaves nothing and says why', () => {
   ];
   for (const [strategy, label] of swapCases) {
     for (const [name, mount] of CALLS) {
-      it(`${name} '${label}': a layer replaced after validation is refused (ERR_LAYER_CHANGED), nothing left`, async () => {
+      itWithKernel(strategyNeeds(strategy), `${name} '${label}': a layer replaced after validation is refused (ERR_LAYER_CHANGED), nothing left`, async () => {
         const root = tempDir();
         writeTree(root, { 'a/from-a': 'a', 'b/from-b': 'b', 'u/': null, 'm/': null });
         // Long enough that legacy has to name the layers by fd.

@@ -4,7 +4,7 @@ import { expect, it } from 'vitest';
 import { mountOverlay, mountOverlaySync, OverlaySpecError, plan, probeSync, type OverlaySpec, type Strategy } from '../../src/index.js';
 import { parseOverlayOptions, readMountInfoSync } from '../../src/read/mountinfo.js';
 import { caught, caughtSync, expectUnmounted } from '../helpers/overlay.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel, strategyNeeds } from '../helpers/privileged.js';
 import { mountsUnder, openFdCount, tempDir } from '../helpers/tmp.js';
 
 const PATH_BYTES = 100;
@@ -47,7 +47,7 @@ function expectLayersMounted(target: string, count: number): void {
 
 describePrivileged('500 lower layers', () => {
   for (const strategy of ['lowerdir+', 'fd'] as const) {
-    it(`strategy '${strategy}': 500 layers of ${PATH_BYTES}-byte paths mount, first and last layer visible`, async () => {
+    itWithKernel(strategyNeeds(strategy), `strategy '${strategy}': 500 layers of ${PATH_BYTES}-byte paths mount, first and last layer visible`, async () => {
       const { layers, target } = makeLayers(500, false);
       const spec: OverlaySpec = { lower: layers, target, strategy };
       const p = plan(spec, probeSync());

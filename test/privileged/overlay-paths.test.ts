@@ -5,10 +5,13 @@ import { mountOverlay, mountOverlaySync, plan, probeSync, type OverlaySpec, type
 import { parseOverlayOptions, readMountInfoSync, type OverlayOptionsSeen } from '../../src/read/mountinfo.js';
 import { snapshot } from '../helpers/example.js';
 import { caughtSync, expectUnmounted } from '../helpers/overlay.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel, strategyNeeds, type KernelFeature } from '../helpers/privileged.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 
 const STRATEGIES: Strategy[] = ['lowerdir+', 'fd', 'legacy'];
+
+/** With layers over 255 bytes 'lowerdir+' passes those by fd too. */
+const longPathNeeds = (strategy: Strategy): KernelFeature[] => (strategy === 'lowerdir+' ? ['lowerdirPlus', 'layersByFd'] : strategyNeeds(strategy));
 
 /** Layer names each character of the syntax can break, and the directory a wrong parse would reach. */
 const SPECIAL: Array<[name: string, decoy: string]> = [
@@ -81,7 +84,7 @@ const ALLOWED_KEYS = new Set(['rw', 'ro', 'uuid', 'redirect_dir']);
 
 describePrivileged('layer paths with the syntax characters : , \\ = space newline', () => {
   for (const strategy of STRATEGIES) {
-    it(`strategy '${strategy}': the named layers mount, no decoy, mountinfo shows exactly them`, async () => {
+    itWithKernel(strategyNeeds(strategy), `strategy '${strategy}': the named layers mount, no decoy, mountinfo shows exactly them`, async () => {
       const root = tempDir();
       const { layers, markers } = layerSet(root, [...SPECIAL, ...INJECTION]);
       // upper and work with the same characters
@@ -113,7 +116,7 @@ describePrivileged('layer paths with the syntax characters : , \\ = space newlin
   }
 
   for (const strategy of STRATEGIES) {
-    it(`strategy '${strategy}': 'x,upperdir=/etc', 'y:z' and 'w\\' in a read-only overlay add no upper, no option, no layer`, () => {
+    itWithKernel(strategyNeeds(strategy), `strategy '${strategy}': 'x,upperdir=/etc', 'y:z' and 'w\\' in a read-only overlay add no upper, no option, no layer`, () => {
       const root = tempDir();
       const { layers, markers } = layerSet(root, INJECTION);
       const target = writeTree(join(root, 'm'), {});
@@ -135,7 +138,7 @@ describePrivileged('layer paths with the syntax characters : , \\ = space newlin
 });
 
 describePrivileged('layer paths of 255, 256 and 4000 bytes', () => {
-  it("'lowerdir+': 255 bytes go as a string, 256 and 4000 by fd; an upper of 256 bytes by fd too", async () => {
+  itWithKernel(longPathNeeds('lowerdir+'), "'lowerdir+': 255 bytes go as a string, 256 and 4000 by fd; an upper of 256 bytes by fd too", async () => {
     const root = tempDir();
     const { layers, markers } = longLayers(root, 0);
     const upper = pathOfLength(root, 'upper', 256);
@@ -161,7 +164,7 @@ describePrivileged('layer paths of 255, 256 and 4000 bytes', () => {
     expectUnmounted(target);
   });
 
-  it("'fd': every long layer by fd", () => {
+  itWithKernel('layersByFd', "'fd': every long layer by fd", () => {
     const root = tempDir();
     const { layers, markers } = longLayers(root, 0);
     const target = writeTree(join(root, 'm'), {});
@@ -207,7 +210,7 @@ describePrivileged('layer paths of 255, 256 and 4000 bytes', () => {
   });
 
   for (const strategy of STRATEGIES) {
-    it(`strategy '${strategy}': syntax characters and long paths in one overlay with an upper`, async () => {
+    itWithKernel(longPathNeeds(strategy), `strategy '${strategy}': syntax characters and long paths in one overlay with an upper`, async () => {
       const root = tempDir();
       const a = layerSet(root, [...SPECIAL, ...INJECTION]);
       const b = longLayers(root, 100);

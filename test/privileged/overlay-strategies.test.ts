@@ -5,7 +5,7 @@ import { MOUNT_ATTR, MS, mountOverlay, mountOverlaySync, sys, type OverlayMount,
 import { parseOverlayOptions, readMountInfoSync } from '../../src/read/mountinfo.js';
 import { makeExample, MERGED, snapshot } from '../helpers/example.js';
 import { expectUnmounted } from '../helpers/overlay.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel, strategyNeeds } from '../helpers/privileged.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const STRATEGIES: Strategy[] = ['lowerdir+', 'fd', 'legacy'];
@@ -17,7 +17,7 @@ const CALLS = [
 describePrivileged('mountOverlay: the three-layer example under every strategy', () => {
   for (const strategy of STRATEGIES) {
     for (const [name, mount] of CALLS) {
-      it(`${name} with strategy '${strategy}': merged view, copy-up, untouched layers, cleanWorkdir`, async () => {
+      itWithKernel(strategyNeeds(strategy), `${name} with strategy '${strategy}': merged view, copy-up, untouched layers, cleanWorkdir`, async () => {
         const x = makeExample(tempDir());
         const layersBefore = x.lower.map(snapshot);
         const spec: OverlaySpec = { lower: x.lower, upper: x.upper, work: x.work, target: x.target, strategy };
@@ -70,10 +70,9 @@ describePrivileged('mountOverlay: the three-layer example under every strategy',
     }
   }
 
-  it('without upper and work the overlay is read-only under every strategy, same view', async () => {
-    const root = tempDir();
-    const x = makeExample(root);
-    for (const strategy of STRATEGIES) {
+  for (const strategy of STRATEGIES) {
+    itWithKernel(strategyNeeds(strategy), `without upper and work the overlay is read-only ('${strategy}'), same view`, () => {
+      const x = makeExample(tempDir());
       const m = mountOverlaySync({ lower: x.lower, target: x.target, strategy });
       try {
         expect(snapshot(x.target)).toEqual(MERGED);
@@ -88,14 +87,14 @@ describePrivileged('mountOverlay: the three-layer example under every strategy',
         m.unmountSync();
       }
       expectUnmounted(x.target);
-    }
-  });
+    });
+  }
 
-  it('readOnly is the superblock too: a bind of the overlay made read-write still cannot write the upper', () => {
-    const x = makeExample(tempDir());
-    const bind = join(tempDir(), 'bind');
-    mkdirSync(bind);
-    for (const strategy of STRATEGIES) {
+  for (const strategy of STRATEGIES) {
+    itWithKernel(strategyNeeds(strategy), `readOnly is the superblock too ('${strategy}'): a bind of the overlay made read-write still cannot write the upper`, () => {
+      const x = makeExample(tempDir());
+      const bind = join(tempDir(), 'bind');
+      mkdirSync(bind);
       const m = mountOverlaySync({ lower: x.lower, upper: x.upper, work: x.work, target: x.target, strategy, attributes: { readOnly: true } });
       try {
         expect(readMountInfoSync().find((e) => e.mountId === m.mountId)?.superOptions[0]).toBe('ro');
@@ -113,6 +112,6 @@ describePrivileged('mountOverlay: the three-layer example under every strategy',
       }
       expect(snapshot(x.upper)).toEqual({});
       expectUnmounted(x.target);
-    }
-  });
+    });
+  }
 });

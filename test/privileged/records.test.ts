@@ -8,7 +8,7 @@ import { expect, it } from 'vitest';
 import { findOverlaySync, inspectSync, MS, mountOverlaySync, OverlaySpecError, overlaysUsingSync, sys, type OverlaySpec } from '../../src/index.js';
 import { readMountInfoSync } from '../../src/read/mountinfo.js';
 import { caughtSync } from '../helpers/overlay.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel } from '../helpers/privileged.js';
 import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
 
 describePrivileged('mount records', () => {
@@ -46,7 +46,7 @@ describePrivileged('mount records', () => {
     expect(mountsUnder(root)).toEqual([]);
   });
 
-  it('a work dir that cannot be made (read-only filesystem) leaves no reservation: the next mount works', () => {
+  itWithKernel('layersByFd', 'a work dir that cannot be made (read-only filesystem) leaves no reservation: the next mount works', () => {
     const fsroot = tempDir();
     sys.mountSync('tmpfs', fsroot, 'tmpfs', { data: 'size=4m' });
     try {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { sys, STATX } from '../../src/index.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel } from '../helpers/privileged.js';
 import { mountAt } from '../helpers/overlay.js';
 import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
 
@@ -35,7 +35,7 @@ describePrivileged('statx mount ids', () => {
     expect(sys.statxSync(sub).mountId).toBe(parent.mountId);
   });
 
-  it('with STATX.MNT_ID_UNIQUE in the mask (Promise): mountIdUnique, same relations', async () => {
+  itWithKernel('mountIdUnique', 'with STATX.MNT_ID_UNIQUE in the mask (Promise): mountIdUnique, same relations', async () => {
     const { root, sub } = withTmpfs();
     const [parent, mounted, a, b, oldStyle] = await Promise.all([
       sys.statx(root, { mask: UNIQUE }),
@@ -60,7 +60,7 @@ describePrivileged('statx mount ids', () => {
     expect(mountsUnder(root)).toEqual([]);
   });
 
-  it('runSteps statx steps report the same ids', () => {
+  itWithKernel('mountIdUnique', 'runSteps statx steps report the same ids', () => {
     const { root, sub } = withTmpfs();
     const r = sys.runStepsSync([
       { op: 'statx', path: root, mask: STATX.BASIC_STATS | STATX.MNT_ID },

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { sys, MOVE_MOUNT, type FdHandle } from '../../src/index.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel } from '../helpers/privileged.js';
 import {
   checkMergedView,
   expectUnmounted,
@@ -13,7 +13,7 @@ import {
 import { openFdCount } from '../helpers/tmp.js';
 
 describePrivileged('runSteps: a whole mount in one native call', () => {
-  it('runStepsSync: fsopen..move_mount mounts the overlay, closes every fd, returns no handles', () => {
+  itWithKernel(['lowerdirPlus', 'createExcl'], 'runStepsSync: fsopen..move_mount mounts the overlay, closes every fd, returns no handles', () => {
     const x = makeLayers();
     const fdsBefore = openFdCount();
     const r = sys.runStepsSync(newApiSteps(x, { excl: true }));
@@ -26,7 +26,7 @@ describePrivileged('runSteps: a whole mount in one native call', () => {
     expectUnmounted(x.merged);
   });
 
-  it('runSteps (Promise): the same scenario, and umount2 as a step', async () => {
+  itWithKernel('lowerdirPlus', 'runSteps (Promise): the same scenario, and umount2 as a step', async () => {
     const x = makeLayers();
     const fdsBefore = openFdCount();
     const r = await sys.runSteps(newApiSteps(x));
@@ -37,7 +37,7 @@ describePrivileged('runSteps: a whole mount in one native call', () => {
     expectUnmounted(x.merged);
   });
 
-  it('keep: true on fsmount returns a mount handle; the rest of the batch is closed', async () => {
+  itWithKernel('lowerdirPlus', 'keep: true on fsmount returns a mount handle; the rest of the batch is closed', async () => {
     const x = makeLayers();
     const fdsBefore = openFdCount();
     const r = await sys.runSteps(newApiSteps(x, { keep: true, attach: false }));
@@ -57,7 +57,7 @@ describePrivileged('runSteps: a whole mount in one native call', () => {
     expectUnmounted(x.merged);
   });
 
-  it('keep: true with the move_mount in the same batch: the kept handle is the attached mount', () => {
+  itWithKernel('lowerdirPlus', 'keep: true with the move_mount in the same batch: the kept handle is the attached mount', () => {
     const x = makeLayers();
     const r = sys.runStepsSync(newApiSteps(x, { keep: true }));
     const mnt = r.results[FSMOUNT_STEP] as FdHandle;

@@ -5,7 +5,7 @@ import { expect, it } from 'vitest';
 import { mountOverlay, mountOverlaySync, OverlaySpecError, sys, MNT, MOVE_MOUNT, type FdHandle, type OverlaySpec } from '../../src/index.js';
 import { ovl } from '../helpers/cli.js';
 import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
-import { describePrivileged } from '../helpers/privileged.js';
+import { describePrivileged, itWithKernel } from '../helpers/privileged.js';
 import {
   caught,
   caughtSync,
@@ -57,7 +57,7 @@ describePrivileged('umount2 of a busy mount', () => {
 });
 
 describePrivileged('an fsmount fd kept open after move_mount', () => {
-  it('pins the mount: umount2 gives EBUSY until the handle is closed', () => {
+  itWithKernel('lowerdirPlus', 'pins the mount: umount2 gives EBUSY until the handle is closed', () => {
     const x = makeLayers();
     const r = sys.runStepsSync(newApiSteps(x, { keep: true, attach: false }));
     const mnt = r.results[FSMOUNT_STEP] as FdHandle;

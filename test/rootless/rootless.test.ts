@@ -3,16 +3,18 @@
  * `npm test`) under `unshare -Urm`, i.e. as root of a new user namespace that owns a new mount
  * namespace. Its mounts die with it; it unmounts them anyway.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BASE, makeExample, MERGED } from '../helpers/example.js';
+import { requireKernel } from '../helpers/privileged.js';
 import { mountsUnder, tempDir } from '../helpers/tmp.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = join(here, 'fixtures', 'rootless.mjs');
+const holdFixture = join(here, 'fixtures', 'hold-mount.mjs');
 const dist = join(here, '..', '..', 'dist', 'index.js');
 
 /** Why `unshare -Urm` cannot run here, or null. */
@@ -27,7 +29,7 @@ const describeRootless = reason === null ? describe : (name: string, fn: () => v
 
 interface Results {
   error?: { message: string; stack?: string };
-  probe: { userNamespace: boolean; canMount: boolean; userxattr: boolean; uidMap: string };
+  probe: { kernel: string; userNamespace: boolean; canMount: boolean; userxattr: boolean; lowerdirPlus: boolean; uidMap: string };
   plan: { strategy: string; warnings: string[]; options: Record<string, unknown>; callerOptions: unknown };
   mount: {
     strategy: string;
@@ -86,7 +88,6 @@ describeRootless('rootless: mountOverlay under unshare -Urm', () => {
   });
 
   it('the three-layer example mounts with an upper: merged view, userxattr in mountinfo, a write copies up, user.overlay.opaque', () => {
-    expect(r.mount.strategy).toBe('fd');
     expect(r.mount.merged).toEqual(withDirs(MERGED));
     expect(r.mount.options?.lower).toEqual(x.lower);
     expect(r.mount.options?.upper).toBe(x.upper);
@@ -97,6 +98,12 @@ describeRootless('rootless: mountOverlay under unshare -Urm', () => {
     expect(r.mount.upper).toEqual({ etc: '<dir>', 'etc/app': '<dir>', 'etc/os-release': 'ID=rootless\n' });
     expect(r.mount.base).toBe(BASE['etc/os-release']);
     expect(r.mount.afterUnmount).toEqual({ mounts: [], workLeft: false });
+  });
+
+  // The probe ran in the namespace, so the gate is asked at run time.
+  it('the automatic strategy there is fd where the kernel takes layers by fd', (ctx) => {
+    requireKernel(ctx, r.probe, 'layersByFd');
+    expect(r.mount.strategy).toBe('fd');
   });
 
   it('a whiteout made in the namespace with mknod(c 0 0) hides the lower file in a fresh mount', () => {
@@ -126,8 +133,53 @@ describeRootless('rootless: mountOverlay under unshare -Urm', () => {
     ]);
     expect(r.refused.mounts).toEqual([]);
   });
+});
 
-  it('nothing of the namespace is left in ours', () => {
+/** Mount id -> mount point, from a mountinfo file. */
+function mountTable(file: string): Map<number, string> {
+  const table = new Map<number, string>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length > 4) table.set(Number(f[0]), f[4]!.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+  }
+  return table;
+}
+
+/** The first line `stream` prints (rejects if it ends first). */
+function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    stream.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(buf.slice(0, nl));
+    });
+    stream.on('end', () => reject(new Error(`ended before a line: ${JSON.stringify(buf)}`)));
+  });
+}
+
+describeRootless('rootless: the namespace keeps its mounts', () => {
+  it("an overlay mounted in the namespace is in its mount table, never in ours, while it exists and after", async () => {
+    const x = makeExample(tempDir());
+    const child = spawn('unshare', ['-Urm', process.execPath, holdFixture, JSON.stringify(x)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    let held: { pid: number; mountNs: string; mountId: number };
+    try {
+      held = JSON.parse(await firstLine(child.stdout)) as typeof held;
+      // The control: the same reading of the namespace's own table finds the overlay, mounted.
+      expect(held.mountNs).not.toBe(readlinkSync('/proc/self/ns/mnt'));
+      expect(mountTable(`/proc/${held.pid}/mountinfo`).get(held.mountId)).toBe(x.target);
+      // Ours has no mount by that id, and none under the test's directory.
+      expect(mountTable('/proc/self/mountinfo').has(held.mountId)).toBe(false);
+      expect(mountsUnder(x.root)).toEqual([]);
+    } finally {
+      child.stdin.end();
+    }
+    expect(await exited, stderr).toBe(0);
+    expect(stderr).toBe('');
+    // (The id may be reused by now: only the directory is checked after.)
     expect(mountsUnder(x.root)).toEqual([]);
   });
 });
