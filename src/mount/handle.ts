@@ -15,7 +15,7 @@ import { forget, rememberDetached } from '../read/records.js';
 import { describeHolders, heldMountStep, mountHoldersTask, type HeldMount, type MountHolder } from '../read/holders.js';
 import type { MountPlan } from './plan.js';
 import { cleanWorkdirTask } from './workdir.js';
-import { acquireLocks, releaseLocks } from './lock.js';
+import { acquireLocks, notHeldHere, releaseLocks } from './lock.js';
 
 /** Only this package makes handles: `new MountHandle()` from outside throws. */
 export const MAKE_HANDLE = Symbol('overlayfs: make a mount handle');
@@ -60,7 +60,9 @@ function* umount(target: string, detach: boolean): Task<void> {
  * process holds a lock (a busy flock fails the batch before umount2: its fds close, and the
  * locks are waited for); a detach needs none (the overlay runs on anyway).
  */
-export function* lockedUmount(target: string, lockPaths: readonly string[], detach: boolean): Task<void> {
+export function* lockedUmount(target: string, allLockPaths: readonly string[], detach: boolean): Task<void> {
+  // Locks a mount of this process holds are not waited for: see lock.ts's heldHere.
+  const lockPaths = notHeldHere(allLockPaths);
   if (detach || lockPaths.length === 0) return yield* umount(target, detach);
   const locks = lockPaths.flatMap((path, i): Step[] => [
     { op: 'open', path, flags: O.RDONLY | O.DIRECTORY },

@@ -24,6 +24,34 @@ const { EAGAIN } = constants.errno;
 /** Open fds holding the locks, in lock order; closing them releases the locks. */
 export type DirLocks = FdHandle[];
 
+/**
+ * Dirs whose locks a mount of this process holds or is about to take (marked before its first
+ * batch is sent): an unmount of this process does not wait for those (the holder is ours, and
+ * a Sync wait would block the thread it needs); it runs, and that mount's table check, made
+ * under the lock, comes after it.
+ */
+const heldHere = new Map<string, number>();
+
+export function markHeldHere(paths: readonly string[]): void {
+  for (const p of paths) heldHere.set(p, (heldHere.get(p) ?? 0) + 1);
+}
+
+export function unmarkHeldHere(paths: readonly string[]): void {
+  for (const p of paths) {
+    const n = (heldHere.get(p) ?? 1) - 1;
+    if (n <= 0) heldHere.delete(p);
+    else heldHere.set(p, n);
+  }
+}
+
+/** `paths` without those a mount of this process holds. */
+export function notHeldHere(paths: readonly string[]): string[] {
+  return paths.filter((p) => !heldHere.has(p));
+}
+
+/** How long a lock is waited for before the call fails (a lock held that long is not a mount's). */
+export const LOCK_WAIT_MS = 60_000;
+
 /** The dirs to lock, in the one order every process takes them. */
 export function lockOrder(paths: readonly string[]): string[] {
   return [...new Set(paths)].sort();
@@ -51,7 +79,11 @@ export function releaseLocks(locks: DirLocks | undefined): void {
  * that cannot be locked (not readable, or a filesystem without flock: ENOLCK, EOPNOTSUPP on some
  * network and FUSE filesystems) is used unlocked, as every mount tool uses it.
  */
-export function* acquireLocks(paths: readonly string[], results: readonly unknown[] | undefined, at: number): Task<{ locks: DirLocks; late: boolean }> {
+export function* acquireLocks(
+  paths: readonly string[],
+  results: readonly unknown[] | undefined,
+  at: number,
+): Task<{ locks: DirLocks; late: boolean; byPath: Map<string, FdHandle> }> {
   type State = 'held' | 'busy' | 'untried' | 'unlockable';
   const handles: Array<FdHandle | undefined> = [];
   const state: State[] = paths.map((_, i) => {
@@ -80,14 +112,26 @@ export function* acquireLocks(paths: readonly string[], results: readonly unknow
         else handles[i] = opened;
       }
       if (state[i] === 'held' || state[i] === 'unlockable') continue;
+      const since = Date.now();
       for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
         const r = (yield* steps([{ op: 'flock', fd: handles[i]!, operation: LOCK.EX | LOCK.NB, recordError: true }])).results[0];
         if (!busy(r)) break;
+        if (Date.now() - since > LOCK_WAIT_MS) {
+          throw Object.assign(r as Error, {
+            path: paths[i],
+            stage: 'lock',
+            hint: `something has held flock(LOCK_EX) on '${paths[i]}' for over ${LOCK_WAIT_MS / 1000} s: a mount or unmount of it never ends, or a program holds the lock (see /proc/locks)`,
+          });
+        }
         yield* sleep(wait);
       }
       state[i] = 'held';
     }
-    return { locks: handles.filter((h): h is FdHandle => h !== undefined), late };
+    const byPath = new Map<string, FdHandle>();
+    paths.forEach((p, i) => {
+      if (handles[i] !== undefined) byPath.set(p, handles[i]!);
+    });
+    return { locks: handles.filter((h): h is FdHandle => h !== undefined), late, byPath };
   } catch (e) {
     for (const h of handles) h?.close();
     throw e;

@@ -21,7 +21,7 @@ import { plan as makePlan, type MountPlan } from './plan.js';
 import { capabilitiesTask, type Capabilities } from './probe.js';
 import { fillIdentities, type PlannedStep } from './sequences.js';
 import { validateTask } from './validate.js';
-import { lockPlan, prepareWorkdir, releaseWorkdir, undoPrepare, workdirQuestions, type PreparedWorkdir } from './workdir.js';
+import { lockPlan, prepareWorkdir, releaseWorkdir, reserveWorkdir, undoPrepare, workdirQuestions } from './workdir.js';
 
 export interface MountOverlayOptions {
   /** Use this capability report instead of probe() (e.g. to plan for another kernel). */
@@ -78,11 +78,18 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
   const plan = makePlan(spec, caps);
   // One batch for what comes before the mount: a kernel log cursor, and the workdir's questions.
   const facts = { reals: validated.reals, workExisted: validated.identities.has('work') };
-  const preflight = yield* steps([...kernelLogSteps(0), ...workdirQuestions(plan.spec, facts, 2)]);
-  const cursor = kernelLogCursor(preflight.results, 0);
-  let prepared: PreparedWorkdir;
+  // Reserved in this process before the first batch can take any lock: see reserveWorkdir().
+  let prepared = reserveWorkdir(plan.spec, facts);
+  let preflight;
   try {
-    prepared = yield* prepareWorkdir(plan.spec, facts, preflight.results, 2);
+    preflight = yield* steps([...kernelLogSteps(0), ...workdirQuestions(plan.spec, facts, 2)]);
+  } catch (e) {
+    releaseWorkdir(prepared);
+    throw e;
+  }
+  const cursor = kernelLogCursor(preflight.results, 0);
+  try {
+    prepared = yield* prepareWorkdir(plan.spec, facts, preflight.results, 2, prepared);
   } catch (e) {
     closeKernelLog(cursor);
     // Lock fds the preparation did not get as far as taking over.
@@ -95,8 +102,11 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
     // The kernel log is shared by every process: only lines naming this mount's paths are its.
     const paths = kernelPathForms(plan.spec, validated.reals.values());
     const index = indexApplies(plan.spec, caps);
-    // Each fd check (expectFile) compares with what validation saw.
-    const planned = fillIdentities(plan.steps, validated.identities);
+    // Each fd check (expectFile) compares with what validation saw (and a work dir made by
+    // this call with the one it made and locked).
+    const identities = new Map(validated.identities);
+    if (prepared.workIdentity !== undefined) identities.set('work', prepared.workIdentity);
+    const planned = fillIdentities(plan.steps, identities);
     const attached = yield* attachTask(
       { steps: planned, openPhase: plan.openPhase, target: plan.spec.target },
       {
@@ -123,7 +133,7 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
     releaseWorkdir(prepared);
     return m;
   } catch (e) {
-    yield* undoPrepare(prepared);
+    yield* undoPrepare(prepared, plan.spec.work);
     throw e;
   } finally {
     closeKernelLog(cursor);

@@ -3,10 +3,10 @@
  * (the kernel only warns and mounts read-write when index=off), checked for a stale volatile
  * marker, and cleaned after unmount on request.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { constants } from 'node:os';
 import { AT, STATX } from '../sys/constants.js';
-import { chmod, lstat, mkdirs, readFile, readText, removeTree, runAsync, runSync, steps, type Task } from '../sys/io.js';
+import { chmod, lstat, mkdirs, readFile, readText, removeTree, rmdir, runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 import { OverlaySpecError, type SpecProblem } from '../spec/errors.js';
@@ -14,7 +14,8 @@ import type { OverlaySpec } from '../spec/types.js';
 import { parseOverlayMountInfo, parseOverlayOptions } from '../read/mountinfo.js';
 import { detachedUsing, forgetDetached, liveRecordsTask } from '../read/records.js';
 import { describeHolders, mountHoldersTask } from '../read/holders.js';
-import { acquireLocks, lockOrder, lockSteps, releaseLocks, type DirLocks } from './lock.js';
+import { acquireLocks, lockOrder, lockSteps, markHeldHere, releaseLocks, unmarkHeldHere, type DirLocks } from './lock.js';
+import type { DirIdentity } from './validate.js';
 
 const ENOENT = constants.errno.ENOENT;
 
@@ -130,6 +131,12 @@ export interface PreparedWorkdir {
   reserved?: string[];
   /** The cross-process locks on upper and work, held as long. */
   locks?: DirLocks;
+  /** The dirs those locks are on, marked as held by this process from the reservation on. */
+  lockPaths?: string[];
+  /** The identity of a work dir this call made (validation did not see it). */
+  workIdentity?: DirIdentity;
+  /** The in-use check passed under the locks: what this call made is its own to remove. */
+  ours?: boolean;
 }
 
 /**
@@ -176,26 +183,37 @@ export function workdirQuestions(spec: OverlaySpec, facts: WorkdirFacts, at: num
 }
 
 /**
- * Before a mount: create work if missing, lock upper and work against other processes (held
- * until the mount is recorded or has failed: see lock.ts), refuse an upper/work in use (unless
- * allowShared), refuse or clear a stale volatile marker. `answers` are the results of
- * workdirQuestions() from index `at`. Throws OverlaySpecError; on any failure after the
- * reservation, everything done so far is undone before the error is thrown.
+ * The in-process reservation of upper and work (by real path) for a mount about to prepare
+ * them, and of their locks: taken before the first batch is sent, so a concurrent call of this
+ * process meets it (refused at once) rather than the locks (which a Sync call would wait for on
+ * the very thread the holder needs). Throws OverlaySpecError when another mount of this process
+ * is preparing the same dirs; `allowShared` reserves nothing.
  */
-export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers: readonly unknown[], at: number): Task<PreparedWorkdir> {
-  if (spec.upper === undefined || spec.work === undefined) return {};
+export function reserveWorkdir(spec: OverlaySpec, facts: WorkdirFacts): PreparedWorkdir {
+  if (spec.upper === undefined || spec.work === undefined || spec.allowShared) return {};
   const keys = (['upper', 'work'] as const).map((f) => [f, facts.reals.get(f) ?? spec[f]!] as const);
-  const out: PreparedWorkdir = {};
-  if (!spec.allowShared) {
-    const problems: SpecProblem[] = [];
-    for (const [field, key] of keys) {
-      const other = pending.get(key);
-      if (other !== undefined) problems.push({ field, problem: `is being mounted as an upper or work dir at '${other}' by this process right now; pass allowShared: true to share it` });
-    }
-    if (problems.length > 0) throw new OverlaySpecError(problems);
-    out.reserved = keys.map(([, key]) => key);
-    for (const key of out.reserved) pending.set(key, spec.target);
+  const problems: SpecProblem[] = [];
+  for (const [field, key] of keys) {
+    const other = pending.get(key);
+    if (other !== undefined) problems.push({ field, problem: `is being mounted as an upper or work dir at '${other}' by this process right now; pass allowShared: true to share it` });
   }
+  if (problems.length > 0) throw new OverlaySpecError(problems);
+  const reserved = keys.map(([, key]) => key);
+  for (const key of reserved) pending.set(key, spec.target);
+  const lockPaths = lockPlan(spec, facts).paths;
+  markHeldHere(lockPaths);
+  return { reserved, lockPaths };
+}
+
+/**
+ * Before a mount, with `out` from reserveWorkdir(): create work if missing, lock upper and work
+ * against other processes (held until the mount is recorded or has failed: see lock.ts),
+ * refuse an upper/work in use (unless allowShared), refuse or clear a stale volatile marker.
+ * `answers` are the results of workdirQuestions() from index `at`. Throws OverlaySpecError; on
+ * any failure, everything done so far is undone before the error is thrown.
+ */
+export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers: readonly unknown[], at: number, out: PreparedWorkdir): Task<PreparedWorkdir> {
+  if (spec.upper === undefined || spec.work === undefined) return out;
   try {
     const lock = lockPlan(spec, facts);
     const q = at + (lock.early ? 2 * lock.paths.length : 0);
@@ -210,8 +228,15 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
     }
     if (lock.paths.length > 0) {
       const early = lock.early ? answers : undefined;
-      const { locks, late } = yield* acquireLocks(lock.paths, early, at);
+      const { locks, late, byPath } = yield* acquireLocks(lock.paths, early, at);
       out.locks = locks;
+      // A work dir made by this call has no validated identity: the one locked (and checked for
+      // use below) is the one the mount must get.
+      const workLock = byPath.get(facts.reals.get('work') ?? spec.work);
+      if (out.created !== undefined) {
+        const st = (yield* steps([workLock ? { op: 'statx', dirfd: workLock, path: '', flags: AT.EMPTY_PATH, mask: STATX.BASIC_STATS } : { op: 'statx', path: spec.work, mask: STATX.BASIC_STATS }])).results[0] as StatxResult;
+        out.workIdentity = { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino };
+      }
       // The table read with the first batch is current only if its locks were all taken there.
       if (late) mountinfo = yield* readFile('/proc/self/mountinfo');
     }
@@ -230,7 +255,7 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
           });
         }
       }
-      problems.push(...(yield* detachedProblems(keys)));
+      problems.push(...(yield* detachedProblems((['upper', 'work'] as const).map((f) => [f, facts.reals.get(f) ?? spec[f]!] as const))));
     }
     const stale = marker !== undefined && !(marker instanceof Error);
     if (stale && !spec.clearVolatile) {
@@ -240,13 +265,14 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
       });
     }
     if (problems.length > 0) throw new OverlaySpecError(problems);
+    out.ours = out.locks !== undefined;
     if (stale) {
       yield* removeTree(volatileMarker(spec.work));
       out.cleared = volatileMarker(spec.work);
     }
     return out;
   } catch (e) {
-    yield* undoPrepare(out);
+    yield* undoPrepare(out, spec.work);
     throw e;
   }
 }
@@ -277,16 +303,39 @@ function* detachedProblems(keys: ReadonlyArray<readonly ['upper' | 'work', strin
   return problems;
 }
 
-/** Undoes prepareWorkdir's mkdir after a failed mount, and ends its reservation and locks. */
-export function* undoPrepare(prepared: PreparedWorkdir): Task<void> {
-  releaseWorkdir(prepared);
-  if (prepared.created !== undefined) {
-    try {
-      yield* removeTree(prepared.created);
-    } catch {
-      /* the mount's own error is the one to report */
+/**
+ * Undoes prepareWorkdir's mkdir after a failed mount, then ends its reservation and locks; the
+ * removal runs while the locks are still held, and never recursively: only empty directories
+ * go (rmdir, deepest first). Once the in-use check passed under the locks, what the kernel left
+ * in the new work dir (work/, index/, empty after a failed mount) is this attempt's and goes
+ * first; before that, the dir may be another process's work dir by now (it mounted there while
+ * this one waited for the lock), and is left alone. A work dir that is no longer the one made
+ * (swapped meanwhile) is left too.
+ */
+export function* undoPrepare(prepared: PreparedWorkdir, work: string | undefined): Task<void> {
+  if (prepared.created !== undefined && work !== undefined && (yield* isMadeWork(prepared, work))) {
+    const chain: string[] = prepared.ours === true ? [join(work, 'work'), join(work, 'index')] : [];
+    for (let dir = work; ; dir = dirname(dir)) {
+      chain.push(dir);
+      if (dir === prepared.created || dirname(dir) === dir) break;
+    }
+    for (const [i, dir] of chain.entries()) {
+      try {
+        yield* rmdir(dir);
+      } catch {
+        if (i >= (prepared.ours === true ? 2 : 0)) break; // not empty, or gone: the rest is not ours
+      }
     }
   }
+  releaseWorkdir(prepared);
+}
+
+/** Whether `work` is still the directory this call made (by its identity, where it was taken). */
+function* isMadeWork(prepared: PreparedWorkdir, work: string): Task<boolean> {
+  const id = prepared.workIdentity;
+  if (id === undefined) return true;
+  const st = (yield* steps([{ op: 'statx', path: work, flags: AT.SYMLINK_NOFOLLOW, mask: STATX.BASIC_STATS, recordError: true }])).results[0];
+  return !(st instanceof Error) && st !== undefined && (st as StatxResult).ino === id.ino && (st as StatxResult).devMinor === id.devMinor && (st as StatxResult).devMajor === id.devMajor;
 }
 
 /** Ends the reservation and releases the locks prepareWorkdir took (the mount is recorded now, or failed). */
@@ -295,6 +344,8 @@ export function releaseWorkdir(prepared: PreparedWorkdir): void {
   delete prepared.reserved;
   releaseLocks(prepared.locks);
   delete prepared.locks;
+  unmarkHeldHere(prepared.lockPaths ?? []);
+  delete prepared.lockPaths;
 }
 
 /**

@@ -17,6 +17,7 @@ export type Request =
   | { io: 'steps'; steps: readonly Step[] }
   | { io: 'mkdir'; path: string }
   | { io: 'rm'; path: string }
+  | { io: 'rmdir'; path: string }
   | { io: 'chmod'; path: string; mode: number }
   | { io: 'lstat'; path: string }
   | { io: 'read'; fd: number; buffer: Buffer }
@@ -56,6 +57,8 @@ export function perform(r: Request): unknown {
       }
     case 'rm':
       return fs.rmSync(r.path, { recursive: true, force: true });
+    case 'rmdir':
+      return fs.rmdirSync(r.path);
     case 'chmod':
       return fs.chmodSync(r.path, r.mode);
     case 'lstat':
@@ -80,6 +83,8 @@ export function performAsync(r: Request): Promise<unknown> {
       });
     case 'rm':
       return fs.promises.rm(r.path, { recursive: true, force: true });
+    case 'rmdir':
+      return fs.promises.rmdir(r.path);
     case 'chmod':
       return fs.promises.chmod(r.path, r.mode);
     case 'lstat':
@@ -148,6 +153,10 @@ export function* readText(path: string): Task<string> {
 /** mkdir -p; the first directory it created, if any. */
 export function* mkdirs(path: string): Task<string | undefined> {
   return (yield { io: 'mkdir', path }) as string | undefined;
+}
+/** rmdir(2): an empty directory only. */
+export function* rmdir(path: string): Task<void> {
+  yield { io: 'rmdir', path };
 }
 /** rm -rf. */
 export function* removeTree(path: string): Task<void> {
