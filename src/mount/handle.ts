@@ -12,7 +12,7 @@ import type { Step } from '../sys/steps.js';
 import type { OverlaySpec, Strategy } from '../spec/types.js';
 import { mountInfoTask } from '../read/mountinfo.js';
 import { forget, rememberDetached } from '../read/records.js';
-import { describeHolders, heldMountStep, mountHoldersTask, type HeldMount, type MountHolder } from '../read/holders.js';
+import { describeHolders, heldMountTask, mountHoldersTask, type MountHolder } from '../read/holders.js';
 import type { MountPlan } from './plan.js';
 import { cleanWorkdirTask } from './workdir.js';
 import { acquireLocks, notHeldHere, releaseLocks } from './lock.js';
@@ -83,21 +83,15 @@ export function* lockedUmount(target: string, allLockPaths: readonly string[], d
   }
 }
 
-/** The mount at `target` (mount id `mountId`) as holders are matched: its id and device. */
-function* heldMount(target: string, mountId: number): Task<HeldMount | undefined> {
-  const st = (yield* steps([{ ...heldMountStep(target), recordError: true }])).results[0];
-  return st instanceof Error || st === undefined ? undefined : { mountId, dev: `${(st as StatxResult).devMajor}:${(st as StatxResult).devMinor}` };
-}
-
 /**
  * An EBUSY from umount2 with who holds the mount (where /proc can tell) and the way out, as
  * `hint` and `holders`.
  */
-export function* explainBusy(err: unknown, target: string, mountId: number): Task<unknown> {
+export function* explainBusy(err: unknown, target: string, mountId: number, uniqueMountId: number | undefined, overlay: boolean): Task<unknown> {
   if (!isSystemError(err) || err.code !== 'EBUSY') return err;
-  const held = yield* heldMount(target, mountId);
+  const held = yield* heldMountTask(target, mountId, uniqueMountId, overlay);
   const holders = held === undefined ? [] : (yield* mountHoldersTask([held]))[0]!;
-  const who = holders.length > 0 ? `held by ${describeHolders(holders)}` : 'something holds it (nothing this process can see in /proc: a mount below it, or a process of another user)';
+  const who = holders.length > 0 ? `held by ${describeHolders(holders)}` : 'something holds it (nothing this process can see in /proc: a mount below it, a memory mapping, a thread\'s own cwd, or a process of another user)';
   return Object.assign(err, {
     holders,
     hint: `the mount is busy, ${who}; close those and unmount again, or unmount with detach: true (it goes when its last user does)`,
@@ -196,7 +190,7 @@ export class MountHandle implements AsyncDisposable, Disposable {
     try {
       yield* lockedUmount(this.target, this.lockPaths, detach);
     } catch (e) {
-      throw yield* explainBusy(e, this.target, this.mountId);
+      throw yield* explainBusy(e, this.target, this.mountId, this.uniqueMountId, false);
     }
     this.#gone();
     return true;
@@ -237,7 +231,10 @@ export interface OverlayUnmountOptions extends UnmountOptions {
 }
 
 export interface OverlayUnmountResult {
-  /** Detached while busy: the overlay runs on until its last user is gone (work dir not cleaned). */
+  /**
+   * The overlay runs on after this call: detached while something held it, or still mounted in
+   * another mount namespace (a copy made before the unmount). Its work dir is not cleaned then.
+   */
   stillInUse: boolean;
   /** What holds the detached overlay, as /proc tells (another user's processes only to root). */
   holders: MountHolder[];
@@ -249,17 +246,20 @@ export interface OverlayUnmountResult {
 export interface UnmountTarget {
   target: string;
   mountId: number;
+  uniqueMountId?: number | undefined;
   upper?: string | undefined;
   work?: string | undefined;
 }
 
 /**
  * The unmount rule of an overlay, for OverlayMount and `ovl umount` (which has only a mount
- * point): `unmount(detach)` does the unmount. With detach, `stillInUse` says whether anything
- * still holds the detached overlay (by /proc: fds, cwds, roots, mounts elsewhere); such an
- * overlay runs on, on its upper and work, so this process remembers it and refuses to mount
- * them again while it lives. With cleanWorkdir and detach, a plain unmount is tried first, and
- * a busy overlay is detached with its work dir left alone.
+ * point): `unmount(detach)` does the unmount (false: it was gone already). With detach,
+ * `stillInUse` says whether anything still holds the detached overlay (by /proc: fds, cwds,
+ * roots, executables, copies in other mount namespaces); such an overlay runs on, on its upper
+ * and work, so this process remembers it and refuses to mount them again while it lives. With
+ * cleanWorkdir, a plain unmount is tried first (a busy overlay is then detached, with detach,
+ * and its work dir left alone), and the work dir is cleaned only when no copy of the overlay
+ * in another mount namespace still runs on it.
  */
 export function* unmountAndCleanTask(
   unmount: (detach: boolean) => Task<unknown>,
@@ -268,29 +268,29 @@ export function* unmountAndCleanTask(
 ): Task<OverlayUnmountResult> {
   const clean = options.cleanWorkdir === true && mount.work !== undefined;
   const detach = options.detach === true;
-  // Before the detach: afterwards the target no longer reaches the overlay.
-  const held = detach ? yield* heldMount(mount.target, mount.mountId) : undefined;
+  // Before the unmount (afterwards the target no longer reaches the overlay), and only while
+  // it is ours on top there.
+  const held = detach || clean ? yield* heldMountTask(mount.target, mount.mountId, mount.uniqueMountId, true) : undefined;
   let detached = false;
   if (detach && !clean) {
-    yield* unmount(true);
-    detached = true;
+    detached = (yield* unmount(true)) !== false;
   } else {
     try {
       yield* unmount(false);
     } catch (e) {
-      if (!(clean && detach && isSystemError(e) && e.code === 'EBUSY')) throw yield* explainBusy(e, mount.target, mount.mountId);
-      yield* unmount(true);
-      detached = true;
+      if (!(clean && detach && isSystemError(e) && e.code === 'EBUSY')) throw yield* explainBusy(e, mount.target, mount.mountId, mount.uniqueMountId, true);
+      detached = (yield* unmount(true)) !== false;
     }
   }
-  const holders = detached && held !== undefined ? (yield* mountHoldersTask([held]))[0]! : [];
+  // After a detach anything may hold it; after a plain unmount, only copies elsewhere.
+  const holders = held !== undefined && (detached || clean) ? (yield* mountHoldersTask([held]))[0]! : [];
   const busy = holders.length > 0;
   if (busy && mount.upper !== undefined && mount.work !== undefined) {
     const real = yield* steps([mount.upper, mount.work].map((path) => ({ op: 'realpath' as const, path, recordError: true })));
     const [upper, work] = real.results.map((r, i) => (typeof r === 'string' ? r : [mount.upper!, mount.work!][i]!));
-    rememberDetached({ target: mount.target, mountId: mount.mountId, dev: held!.dev, upper: upper!, work: work! });
+    rememberDetached({ target: mount.target, mountId: mount.mountId, uniqueMountId: held!.uniqueMountId, dev: held!.dev, upper: upper!, work: work! });
   }
-  return { stillInUse: busy, holders, cleaned: clean && !detached ? yield* cleanWorkdirTask(mount.work!) : [] };
+  return { stillInUse: busy, holders, cleaned: clean && !detached && !busy ? yield* cleanWorkdirTask(mount.work!) : [] };
 }
 
 /** A mounted overlay. Unmount it with unmount() or `await using`. */
@@ -340,7 +340,11 @@ export class OverlayMount extends MountHandle {
   }
 
   protected override *unmountTask(options: OverlayUnmountOptions): Task<OverlayUnmountResult> {
-    return yield* unmountAndCleanTask((detach) => this.unmountOwn(detach), { target: this.target, mountId: this.mountId, upper: this.spec.upper, work: this.spec.work }, options);
+    return yield* unmountAndCleanTask(
+      (detach) => this.unmountOwn(detach),
+      { target: this.target, mountId: this.mountId, uniqueMountId: this.uniqueMountId, upper: this.spec.upper, work: this.spec.work },
+      options,
+    );
   }
 
   protected override get lockPaths(): readonly string[] {

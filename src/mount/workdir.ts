@@ -285,7 +285,7 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
 function* detachedProblems(keys: ReadonlyArray<readonly ['upper' | 'work', string]>): Task<SpecProblem[]> {
   const records = detachedUsing(keys.map(([, key]) => key));
   if (records.length === 0) return [];
-  const holders = yield* mountHoldersTask(records.map((r) => ({ mountId: r.mountId, dev: r.dev })));
+  const holders = yield* mountHoldersTask(records.map((r) => ({ mountId: r.mountId, uniqueMountId: r.uniqueMountId, dev: r.dev, overlay: true })));
   const problems: SpecProblem[] = [];
   records.forEach((r, i) => {
     if (holders[i]!.length === 0) {

@@ -68,6 +68,7 @@ export function* liveRecordsTask(entries: readonly MountInfoEntry[]): Task<Mount
 export interface DetachedRecord {
   target: string;
   mountId: number;
+  uniqueMountId?: number | undefined;
   /** The superblock's device, "major:minor". */
   dev: string;
   /** Real paths of its upper and work. */

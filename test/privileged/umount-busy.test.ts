@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { mountOverlay, mountOverlaySync, OverlaySpecError, sys, MNT, MOVE_MOUNT, type FdHandle, type OverlaySpec } from '../../src/index.js';
+import { bindMount, mountOverlay, mountOverlaySync, OverlaySpecError, sys, MNT, MOVE_MOUNT, type FdHandle, type OverlaySpec } from '../../src/index.js';
 import { ovl } from '../helpers/cli.js';
 import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
 import { describePrivileged, itWithKernel } from '../helpers/privileged.js';
@@ -159,6 +159,72 @@ describePrivileged('unmounting a busy overlay: who holds it, and the truth about
       expect(r.holders).toEqual([{ pid: child.pid, command: 'sleep', what: 'mount', path: d.spec.target }]);
     } finally {
       await stop(child);
+    }
+  });
+
+  it('cleanWorkdir with a copy of the overlay in another mount namespace: unmounted here, not cleaned, still in use', async () => {
+    const d = overlayDirs();
+    const m = await mountOverlay(d.spec);
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'echo in; exec sleep 60'], { cwd: '/', stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise((resolve) => child.stdout.once('data', resolve));
+      const r = await m.unmount({ cleanWorkdir: true });
+      expect(r).toEqual({ stillInUse: true, holders: [{ pid: child.pid, command: 'sleep', what: 'mount', path: d.spec.target }], cleaned: [] });
+      // The copy still runs on the work dir: the kernel's work/ is there.
+      expect(readdirSync(d.spec.work)).toContain('work');
+      expect(mountsUnder(d.root)).toEqual([]);
+      // And its upper and work stay refused here while it lives.
+      await expect(mountOverlay({ ...d.spec, target: d.m2 })).rejects.toBeInstanceOf(OverlaySpecError);
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('detach of an overlay someone else unmounted already: nothing held, nothing remembered', async () => {
+    const d = overlayDirs();
+    const m = await mountOverlay(d.spec);
+    sys.umount2Sync(d.spec.target); // behind the handle's back
+    // Something holds the dir the target is in: that is not the overlay.
+    const child = await holder(d.root);
+    try {
+      expect(await m.unmount({ detach: true })).toEqual({ stillInUse: false, holders: [], cleaned: [] });
+      const again = await mountOverlay({ ...d.spec, target: d.m2 });
+      await again.unmount();
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('a program run from the overlay holds it: named by its executable', async () => {
+    const d = overlayDirs();
+    const m = await mountOverlay(d.spec);
+    copyFileSync('/bin/sleep', join(d.spec.target, 'sleep'));
+    const child = spawn(join(d.spec.target, 'sleep'), ['60'], { cwd: '/', stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => child.once('spawn', resolve));
+      const err = await caught(() => m.unmount());
+      expect(err.code).toBe('EBUSY');
+      expect(err.holders).toEqual([expect.objectContaining({ pid: child.pid, what: 'exe', path: join(d.spec.target, 'sleep') })]);
+    } finally {
+      await stop(child);
+      await m.unmount();
+    }
+  });
+
+  it("a bind mount's holders are its own, not those of the filesystem it shows", async () => {
+    const root = tempDir();
+    writeTree(root, { 'src/': null, 'dst/': null, 'elsewhere/': null });
+    const b = await bindMount(join(root, 'src'), join(root, 'dst'));
+    const inside = await holder(join(root, 'dst'));
+    const outside = await holder(join(root, 'elsewhere'));
+    try {
+      const err = await caught(() => b.unmount());
+      expect(err.code).toBe('EBUSY');
+      expect(err.holders).toEqual([expect.objectContaining({ pid: inside.pid, what: 'cwd' })]);
+    } finally {
+      await stop(inside);
+      await stop(outside);
+      await b.unmount();
     }
   });
 
