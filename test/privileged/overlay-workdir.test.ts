@@ -86,7 +86,7 @@ describePrivileged('an upper or work dir already used by another overlay', () =>
     expectUnmounted(d.m2);
   });
 
-  it('an overlay whose upper mountinfo cannot show (legacy, named by /proc/self/fd) is still found', () => {
+  it('a legacy overlay whose layers are named by /proc/self/fd number shows its upper in mountinfo, and is found', () => {
     const d = dirs();
     const long = join(d.root, 'long', ...Array<string>(19).fill('d'.repeat(200)));
     const long2 = join(d.root, 'long2', ...Array<string>(5).fill('d'.repeat(200)));
@@ -96,7 +96,8 @@ describePrivileged('an upper or work dir already used by another overlay', () =>
     try {
       expect(first.plan.reason).toContain('/proc/self/fd');
       const seen = parseOverlayOptions(readMountInfoSync().find((e) => e.mountId === first.mountId)!.superOptions);
-      expect(seen.upper).toMatch(/^\d+$/);
+      expect(seen.lower[1]).toMatch(/^\d+$/);
+      expect(seen.upper).toBe(d.u1);
       const err = caughtSync(() => mountOverlaySync({ lower: [d.b], upper: d.u1, work: d.w2, target: d.m2 }));
       expect(problemsOf(err).map((x) => x.field)).toEqual(['upper']);
       expect(problemsOf(err)[0]!.problem).toContain(`'${d.m1}'`);
