@@ -280,7 +280,17 @@ export function commonParent(paths: readonly string[]): string {
   return sep + first.slice(0, n).join(sep);
 }
 
-/** The mount(2) data string. `name` turns each spec path into what the data should say. */
+/** `,upperdir=…,workdir=…` of mount(2) data: absolute and escaped, whatever names the layers. */
+function legacyUpperWork(spec: OverlaySpec): string {
+  return spec.upper === undefined ? '' : `,upperdir=${escapeLegacyPath(spec.upper)},workdir=${escapeLegacyPath(spec.work!)}`;
+}
+
+/**
+ * The mount(2) data string. `name` turns each lower and data layer's path into what the data
+ * should say. upperdir and workdir are always absolute: another process's in-use check reads
+ * them from mountinfo, where a path relative to our thread's cwd or an fd number of ours names
+ * nothing (and it would mount the same upper beside this overlay).
+ */
 function legacyData(spec: OverlaySpec, name: (field: string, path: string) => DataPiece): DataPiece[] {
   const out: DataPiece[] = [];
   const push = (...pieces: DataPiece[]) => {
@@ -293,7 +303,7 @@ function legacyData(spec: OverlaySpec, name: (field: string, path: string) => Da
   push('lowerdir=');
   spec.lower.forEach((p, i) => push(i > 0 ? ':' : '', name(`lower[${i}]`, p)));
   (spec.data ?? []).forEach((p, i) => push('::', name(`data[${i}]`, p)));
-  if (spec.upper !== undefined) push(',upperdir=', name('upper', spec.upper), ',workdir=', name('work', spec.work!));
+  push(legacyUpperWork(spec));
   for (const { key, value } of overlayOptionEntries(spec.options ?? {})) push(value === null ? `,${key}` : `,${key}=${value}`);
   return out;
 }
@@ -345,11 +355,14 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
   };
   const relPieces = legacyData(spec, (_f, p) => escapeLegacyPath(rel(p)));
   const relLen = piecesLength(relPieces);
+  // The reasons below say that upper and work were left absolute, and why.
+  const upperWork = legacyUpperWork(spec);
+  const absoluteRw = upperWork === '' ? '' : ' (upper and work stay absolute, for other processes\' in-use checks)';
   if (relLen <= limit) {
     const data = relPieces.join('');
     return {
       strategy: 'legacy',
-      reason: `${reason}; ${absLen} bytes of absolute paths exceed one page, so layers are given relative to ${base}`,
+      reason: `${reason}; ${absLen} bytes of absolute paths exceed one page, so layers are given relative to ${base}${absoluteRw}`,
       steps: [
         { stage: `open '${base}'`, step: { op: 'open', path: base, flags: O.PATH | O.DIRECTORY } },
         { stage: 'mount', step: { op: 'mount', source, target: spec.target, fstype: 'overlay', flags, data, cwd: 0 } },
@@ -364,11 +377,12 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
     };
   }
 
-  // Every layer opened as an fd and named by its number, from a cwd of /proc/self/fd.
+  // Every lower and data layer opened as an fd and named by its number, from a cwd of
+  // /proc/self/fd; upper and work as absolute paths (legacyData).
   const steps: PlannedStep[] = [];
   const fdStep = openAndCheck(
     steps,
-    specPaths(spec).filter((p) => p.role !== 'target'),
+    specPaths(spec).filter((p) => p.role === 'lower' || p.role === 'data'),
     true,
   );
   const openPhase = steps.length;
@@ -377,9 +391,13 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
   const pieces = legacyData(spec, (field) => ({ fdOf: fdStep.get(field)! }));
   const fdLen = piecesLength(pieces);
   if (fdLen > limit) {
+    const rw =
+      upperWork === ''
+        ? ''
+        : ` (${bytes(upperWork)} of them upperdir= and workdir=, which stay absolute paths: another process's in-use check reads them from mountinfo)`;
     fail(
       'lower',
-      `even with every layer named by fd number the mount(2) data would be about ${fdLen} bytes, over one page (${caps.pageSize}); ` +
+      `even with every layer named by fd number the mount(2) data would be about ${fdLen} bytes${rw}, over one page (${caps.pageSize}); ` +
         (caps.lowerdirPlus ? "use the 'lowerdir+' or 'fd' strategy" : 'this kernel has no lowerdir+ (6.7) to take layers one by one'),
     );
   }
@@ -392,7 +410,7 @@ function planLegacy(spec: OverlaySpec, caps: Capabilities, reason: string, warni
   steps.push(...mountIdSteps(spec.target, caps.mountIdUnique));
   return {
     strategy: 'legacy',
-    reason: `${reason}; even relative paths (${relLen} bytes) exceed one page, so every layer is opened and named by fd number from /proc/self/fd`,
+    reason: `${reason}; even relative paths (${relLen} bytes) exceed one page, so every layer is opened and named by fd number from /proc/self/fd${absoluteRw}`,
     steps,
     openPhase,
     byFd: [...fdStep.keys()],

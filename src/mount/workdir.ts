@@ -49,7 +49,8 @@ export function* overlaysUsingTask(dirs: readonly string[], mountinfo?: string):
   if (overlays.length === 0 && records.length === 0) return out;
 
   // Every upper/work another overlay uses: from mountinfo (absolute paths only: relative or
-  // fd-given ones mean nothing here) and from this process's records (which know fd-given ones).
+  // fd-given ones mean nothing here; this library's legacy mounts always give them absolute)
+  // and from this process's records (which know fd-given ones).
   const candidates: Array<DirUser & { path: string }> = [];
   overlays.forEach((e) => {
     const seen = parseOverlayOptions(e.superOptions);

@@ -13,6 +13,7 @@ import {
   type OverlaySpec,
 } from '../../src/index.js';
 import { parseOverlayOptions, readMountInfoSync } from '../../src/read/mountinfo.js';
+import { REPO } from '../helpers/cli.js';
 import { caught, caughtSync, expectUnmounted } from '../helpers/overlay.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { mountsUnder, openFdCount, tempDir, writeTree } from '../helpers/tmp.js';
@@ -86,7 +87,7 @@ describePrivileged('an upper or work dir already used by another overlay', () =>
     expectUnmounted(d.m2);
   });
 
-  it('an overlay whose upper mountinfo cannot show (legacy, named by /proc/self/fd) is still found', () => {
+  it('a legacy overlay whose layers are named by /proc/self/fd number shows its upper in mountinfo, and is found', () => {
     const d = dirs();
     const long = join(d.root, 'long', ...Array<string>(19).fill('d'.repeat(200)));
     const long2 = join(d.root, 'long2', ...Array<string>(5).fill('d'.repeat(200)));
@@ -96,10 +97,78 @@ describePrivileged('an upper or work dir already used by another overlay', () =>
     try {
       expect(first.plan.reason).toContain('/proc/self/fd');
       const seen = parseOverlayOptions(readMountInfoSync().find((e) => e.mountId === first.mountId)!.superOptions);
-      expect(seen.upper).toMatch(/^\d+$/);
+      expect(seen.lower[1]).toMatch(/^\d+$/);
+      expect(seen.upper).toBe(d.u1);
       const err = caughtSync(() => mountOverlaySync({ lower: [d.b], upper: d.u1, work: d.w2, target: d.m2 }));
       expect(problemsOf(err).map((x) => x.field)).toEqual(['upper']);
       expect(problemsOf(err)[0]!.problem).toContain(`'${d.m1}'`);
+    } finally {
+      first.unmountSync({ cleanWorkdir: true });
+    }
+    expectUnmounted(d.m1);
+    expect(mountsUnder(d.root)).toEqual([]);
+  });
+});
+
+/**
+ * Runs, in a child process (the compiled library, dist/: no record of this process's mounts),
+ * overlaysUsingSync() of upper and work, then a mount of `second`; the mount, if made, is
+ * unmounted at once. The child shares this mount namespace.
+ */
+function inAnotherProcess(upper: string, work: string, second: OverlaySpec): {
+  upper: unknown[];
+  work: unknown[];
+  mounted?: true;
+  error?: { name: string; problems?: Array<{ field: string; problem: string }> };
+} {
+  const script = `
+    import { mountOverlaySync, overlaysUsingSync } from ${JSON.stringify(join(REPO, 'dist', 'index.js'))};
+    const [upper, work, second] = JSON.parse(process.argv[1]);
+    const out = { upper: overlaysUsingSync(upper), work: overlaysUsingSync(work) };
+    try {
+      mountOverlaySync(second).unmountSync({ cleanWorkdir: true });
+      out.mounted = true;
+    } catch (e) {
+      out.error = { name: e.name, problems: e.problems };
+    }
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify([upper, work, second])], { encoding: 'utf8', timeout: 60_000 });
+  expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  return JSON.parse(r.stdout) as ReturnType<typeof inAnotherProcess>;
+}
+
+describePrivileged('a legacy mount that names its layers by /proc/self/fd number, seen from another process', () => {
+  it('mountinfo shows its upper and work as paths: another process finds them and refuses the same upper', () => {
+    const d = dirs();
+    // 400 layers of 64-byte names: even relative to their common parent they fill over a page.
+    const layers = Array.from({ length: 400 }, (_, i) => join(d.root, 'layers', `${String(i).padStart(3, '0')}-${'l'.repeat(60)}`));
+    for (const l of layers) mkdirSync(l, { recursive: true });
+    writeFileSync(join(layers[0]!, 'top'), 'top');
+    const first = mountOverlaySync({ lower: layers, upper: d.u1, work: d.w1, target: d.m1, strategy: 'legacy' });
+    try {
+      expect(first.plan.reason).toContain('/proc/self/fd');
+      expect(readFileSync(join(d.m1, 'top'), 'utf8')).toBe('top');
+      const seen = parseOverlayOptions(readMountInfoSync().find((e) => e.mountId === first.mountId)!.superOptions);
+      expect(seen.lower).toHaveLength(400);
+      for (const l of seen.lower) expect(l).toMatch(/^\d+$/);
+      expect({ upper: seen.upper, work: seen.work }).toEqual({ upper: d.u1, work: d.w1 });
+
+      const other = inAnotherProcess(d.u1, d.w1, { lower: [d.b], upper: d.u1, work: d.w2, target: d.m2 });
+      expect(other.upper).toEqual([{ target: d.m1, mountId: first.mountId, as: 'upper' }]);
+      expect(other.work).toEqual([{ target: d.m1, mountId: first.mountId, as: 'work' }]);
+      expect(other.mounted).toBeUndefined();
+      expect(other.error).toEqual({
+        name: 'OverlaySpecError',
+        problems: [
+          {
+            field: 'upper',
+            problem: `is already the upper dir of the overlay mounted at '${d.m1}' (mount ${first.mountId}); two mounts sharing it is undefined behaviour. Unmount it, or pass allowShared: true`,
+          },
+        ],
+      });
+      expect(mountsUnder(d.root)).toEqual([d.m1]);
+      expect(existsSync(d.w2)).toBe(false);
     } finally {
       first.unmountSync({ cleanWorkdir: true });
     }

@@ -361,6 +361,29 @@ describe('legacy: mount(2) data', () => {
       expect(legacyDataOf(p)).toBe('lowerdir=a:b,upperdir=/elsewhere/u,workdir=/elsewhere/w');
     });
 
+    it("an upper inside the common parent stays absolute too: mountinfo must show it to other processes' in-use checks", () => {
+      const spec = { lower: ['/srv/layers/a', '/srv/layers/b'], upper: '/srv/layers/u', work: '/srv/layers/w', target: '/m' };
+      const p = plan(spec, { ...linux61, pageSize: 80 });
+      expect(mountStep(p).cwd).toBe(0);
+      expect(p.steps[0]?.step).toEqual({ op: 'open', path: '/srv/layers', flags: O.PATH | O.DIRECTORY });
+      expect(legacyDataOf(p)).toBe('lowerdir=a:b,upperdir=/srv/layers/u,workdir=/srv/layers/w');
+      expect(p.dataBytes).toBe(Buffer.byteLength(legacyDataOf(p)));
+      expect(p.reason).toMatch(/relative to \/srv\/layers \(upper and work stay absolute, for other processes' in-use checks\)$/);
+      // Without an upper there is nothing to say about it.
+      expect(plan({ lower: spec.lower, target: '/m' }, { ...linux61, pageSize: 32 }).reason).toMatch(/relative to \/srv\/layers$/);
+    });
+
+    it('upper and work, kept absolute, count toward the page: relative data that would fit with them relative falls back to fd numbers', () => {
+      const lower = ['/srv/layers/first-layer', '/srv/layers/second-layer'];
+      const rwPair = { upper: `/srv/layers/${'u'.repeat(40)}`, work: `/srv/layers/${'w'.repeat(40)}` };
+      // 'lowerdir=first-layer:second-layer' is 33 bytes; upper and work add 123 as absolute
+      // paths (99 relative: 132 in all would fit the 149 bytes).
+      const p = plan({ lower, ...rwPair, target: '/m' }, { ...linux61, pageSize: 150 });
+      expect(p.reason).toMatch(/even relative paths \(156 bytes\) exceed one page/);
+      expect(p.byFd).toEqual(['lower[0]', 'lower[1]']);
+      expect(p.dataBytes).toBe(Buffer.byteLength(`lowerdir=0000:0000,upperdir=${rwPair.upper},workdir=${rwPair.work}`));
+    });
+
     it("relative names resolve from the opened parent to the spec's own directories, even through a symlink and '..'", () => {
       // lower[0] is t/base/link/../c: the kernel resolves it physically to t/real/c, while a
       // lexical path.relative() would say 'c', i.e. t/base/c, a different directory.
@@ -386,13 +409,18 @@ describe('legacy: mount(2) data', () => {
       const p = plan(spec, linux61);
       expect(p.strategy).toBe('legacy');
       expect(p.reason).toMatch(/even relative paths \(\d+ bytes\) exceed one page.*\/proc\/self\/fd/);
-      const fields = [...spec.lower.map((_, i) => `lower[${i}]`), 'upper', 'work'];
+      // The layers only: upper and work go as absolute paths, which mountinfo shows to another
+      // process's in-use check (an fd number of ours names nothing there).
+      const fields = spec.lower.map((_, i) => `lower[${i}]`);
       expect(p.byFd).toEqual(fields);
+      expect(p.reason).toMatch(/from \/proc\/self\/fd \(upper and work stay absolute, for other processes' in-use checks\)$/);
       expect(p.openPhase).toBe(2 * fields.length);
       fields.forEach((field, i) => {
-        expect(p.steps[i]).toMatchObject({ field, step: { op: 'open', path: i < 500 ? spec.lower[i] : spec[field as 'upper'], keep: true } });
+        expect(p.steps[i]).toMatchObject({ field, step: { op: 'open', path: spec.lower[i], keep: true } });
+        // Each fd is checked to be the directory validated.
         expect(p.steps[fields.length + i]).toMatchObject({ field, step: { op: 'expectFile', fd: i } });
       });
+      expect(p.steps.filter((s) => s.step.op === 'open' && [spec.upper, spec.work].includes(s.step.path as string))).toEqual([]);
       const procFd = p.openPhase;
       expect(p.steps[procFd]?.step).toEqual({ op: 'open', path: '/proc/self/fd', flags: O.PATH | O.DIRECTORY });
       const mount = p.steps[procFd + 1]!;
@@ -400,8 +428,8 @@ describe('legacy: mount(2) data', () => {
       // The data names, where field i goes, the fd that step i opened.
       const pieces = mount.dataPieces!;
       const text = pieces.map((x) => (typeof x === 'string' ? x : `<${x.fdOf}>`)).join('');
-      expect(text).toBe(`lowerdir=${spec.lower.map((_, i) => `<${i}>`).join(':')},upperdir=<500>,workdir=<501>`);
-      // Estimated with 4-digit fd numbers (fewer than 1024 fds open before, 502 opened);
+      expect(text).toBe(`lowerdir=${spec.lower.map((_, i) => `<${i}>`).join(':')},upperdir=/srv/rw/u,workdir=/srv/rw/w`);
+      // Estimated with 4-digit fd numbers (fewer than 1024 fds open before, 500 opened);
       // execution checks the real length.
       expect(p.dataBytes).toBe(text.replace(/<\d+>/g, '').length + 4 * fields.length);
       expect(p.dataBytes).toBeLessThanOrEqual(4095);
@@ -416,6 +444,22 @@ describe('legacy: mount(2) data', () => {
       ]);
       expect(refusal(() => plan({ lower: longLayers(300), target: '/m', strategy: 'legacy' }, { ...linux618, pageSize: 1024 }))).toEqual([
         problem('lower', /use the 'lowerdir\+' or 'fd' strategy/),
+      ]);
+    });
+
+    it('upper and work stay absolute in the fd-number data, so they count toward the page, and the refusal says so', () => {
+      const small = { ...linux61, pageSize: 1024 };
+      // 'lowerdir=' + 190 × 4 digits + 189 colons = 958 bytes: fits alone, and fitted with upper
+      // and work by fd number (+ 27); as the absolute paths other processes can check, it does not.
+      const rwPair = { upper: `/srv/rw/${'u'.repeat(40)}`, work: `/srv/rw/${'w'.repeat(40)}` };
+      expect(plan({ lower: longLayers(190), target: '/m' }, small).dataBytes).toBe(958);
+      const upperWork = Buffer.byteLength(`,upperdir=${rwPair.upper},workdir=${rwPair.work}`);
+      expect(upperWork).toBe(115);
+      expect(refusal(() => plan({ lower: longLayers(190), ...rwPair, target: '/m' }, small))).toEqual([
+        problem(
+          'lower',
+          /^even with every layer named by fd number the mount\(2\) data would be about 1073 bytes \(115 of them upperdir= and workdir=, which stay absolute paths: another process's in-use check reads them from mountinfo\), over one page \(1024\); this kernel has no lowerdir\+/,
+        ),
       ]);
     });
   });
@@ -603,6 +647,27 @@ describe('legacy data cannot be steered by directory names', () => {
     expectExactly({ lower: ['/t/a'], data: [`/t/${name}`], upper: `/t/u/${name}`, work: `/t/w/${name}`, target: '/m', options: { redirectDir: 'nofollow' } });
   });
 
+  it('in both fallbacks upperdir and workdir are the absolute paths, escaped as the absolute form escapes them', () => {
+    const upper = '/t/u/x,upperdir=/etc\\:y';
+    const work = '/t/w/x\\,workdir=/etc:';
+    const lower = Array.from({ length: 20 }, (_, i) => `/t/layers/${String(i).padStart(2, '0')}-${'l'.repeat(40)}`);
+    const absolute = legacyDataOf(plan({ lower: ['/t/a'], upper, work, target: '/m' }, linux61));
+    const rwPart = absolute.slice(absolute.indexOf(',upperdir='));
+    expect(rwPart).toBe(',upperdir=/t/u/x\\,upperdir=/etc\\\\\\:y,workdir=/t/w/x\\\\\\,workdir=/etc\\:');
+    // Relative to /t/layers: 20 × 44 bytes fit a 1024-byte page; 256 bytes need fd numbers.
+    for (const [pageSize, fallback] of [[1024, 'relative'], [256, 'fd']] as const) {
+      const p = plan({ lower, upper, work, target: '/m' }, { ...linux61, pageSize });
+      const m = p.steps.find((s) => s.step.op === 'mount')!;
+      const data = m.dataPieces ? m.dataPieces.map((x) => (typeof x === 'string' ? x : '1000')).join('') : legacyDataOf(p);
+      expect(m.dataPieces !== undefined, fallback).toBe(fallback === 'fd');
+      expect(data.endsWith(rwPart), fallback).toBe(true);
+      const opts = kernelOptions(data);
+      expect(opts.map(([k]) => k)).toEqual(['lowerdir', 'upperdir', 'workdir']);
+      expect(unescapeBackslashes(opts[1]![1]!)).toBe(upper);
+      expect(unescapeBackslashes(opts[2]![1]!)).toBe(work);
+    }
+  });
+
   it('any name built from separators, escapes and option text yields exactly the spec (property)', () => {
     const token = fc.constantFrom(',', ':', '::', '\\', '=', 'upperdir=', 'lowerdir=', 'workdir=', '/etc', 'userxattr', ' ', '\n', 'x');
     const name = fc.array(token, { minLength: 1, maxLength: 8 }).map((t) => `/t/${t.join('')}`);
@@ -711,7 +776,7 @@ describe('formatPlan(): a readable, stable dry run', () => {
   it('legacy, relative to the common parent (a 128-byte page)', () => {
     expect(formatPlan(plan(example, { ...linux61, pageSize: 128 }))).toBe(
       [
-        'strategy: legacy (this kernel has no lowerdir+ (before 6.7); 135 bytes of absolute paths exceed one page, so layers are given relative to /srv/layers)',
+        "strategy: legacy (this kernel has no lowerdir+ (before 6.7); 135 bytes of absolute paths exceed one page, so layers are given relative to /srv/layers (upper and work stay absolute, for other processes' in-use checks))",
         'mount(2) data: 99 bytes',
         '  0  open("/srv/layers", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#0',
         '  1  mount("demo", "/srv/merged", "overlay", MS_NOSUID|MS_NODEV, "lowerdir=config:app:base,upperdir=/srv/rw/upper,workdir=/srv/rw/work,redirect_dir=nofollow,volatile")  # on a thread with cwd = fd#0',
@@ -735,6 +800,31 @@ describe('formatPlan(): a readable, stable dry run', () => {
         '-- the numbers of the fds above go into the mount data --',
         '  4  open("/proc/self/fd", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#4',
         '  5  mount("overlay", "/srv/merged", "overlay", 0, "lowerdir=<fd#0>:<fd#1>")  # on a thread with cwd = fd#4',
+        '  6  close(fd#4)',
+        '  7  statx(AT_FDCWD, "/srv/merged", AT_SYMLINK_NOFOLLOW, STATX_MNT_ID)  # mount id',
+      ].join('\n'),
+    );
+  });
+
+  it('legacy, by fd number from /proc/self/fd, with upper and work as absolute paths (a 64-byte page)', () => {
+    const spec: OverlaySpec = {
+      lower: ['/srv/layers/configuration-layer', '/srv/layers/application-layer'],
+      upper: '/srv/rw/u',
+      work: '/srv/rw/w',
+      target: '/srv/merged',
+    };
+    expect(formatPlan(plan(spec, { ...linux61, pageSize: 64 }))).toBe(
+      [
+        "strategy: legacy (this kernel has no lowerdir+ (before 6.7); even relative paths (83 bytes) exceed one page, so every layer is opened and named by fd number from /proc/self/fd (upper and work stay absolute, for other processes' in-use checks))",
+        'mount(2) data: about 55 bytes (fd numbers are known once opened)',
+        'by fd (mountinfo shows the fd numbers, not these paths): lower[0], lower[1]',
+        '  0  open("/srv/layers/configuration-layer", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#0',
+        '  1  open("/srv/layers/application-layer", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#1',
+        '  2  statx(fd#0, "", AT_EMPTY_PATH, STATX_INO)  # ESTALE unless it is the validated lower[0]',
+        '  3  statx(fd#1, "", AT_EMPTY_PATH, STATX_INO)  # ESTALE unless it is the validated lower[1]',
+        '-- the numbers of the fds above go into the mount data --',
+        '  4  open("/proc/self/fd", O_DIRECTORY|O_CLOEXEC|O_PATH) = fd#4',
+        '  5  mount("overlay", "/srv/merged", "overlay", 0, "lowerdir=<fd#0>:<fd#1>,upperdir=/srv/rw/u,workdir=/srv/rw/w")  # on a thread with cwd = fd#4',
         '  6  close(fd#4)',
         '  7  statx(AT_FDCWD, "/srv/merged", AT_SYMLINK_NOFOLLOW, STATX_MNT_ID)  # mount id',
       ].join('\n'),
