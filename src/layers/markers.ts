@@ -11,9 +11,12 @@
  * fd: mknodat, or fsetxattr on the entry opened O_NOFOLLOW and kept on the parent's mount
  * (RESOLVE_NO_XDEV), one fsetxattrAt step. applyMarkers() runs thousands in one native call,
  * each parent opened and checked once. Each function has a Promise form and a …Sync form.
+ *
+ * Only a path's last component is split off here; the kernel resolves the rest as written, so a
+ * '..' after a symbolic link means the link target's parent (and is refused with the link, when
+ * no link may be followed), never the text before it.
  */
 import { constants } from 'node:os';
-import { resolve } from 'node:path';
 import { O, RESOLVE, S } from '../sys/constants.js';
 import { bool, cString, invalidArgType, invalidArgValue } from '../sys/args.js';
 import { createSystemError, isSystemError, rawErrorOf, type SystemError } from '../sys/errors.js';
@@ -39,10 +42,10 @@ export interface NamespaceOption {
 /** Where a marker writer may write: how its path is resolved. */
 export interface MarkerPathOptions {
   /**
-   * The layer directory the path is in. The path must be inside it (refused before any
-   * syscall otherwise) and is resolved beneath it with openat2(RESOLVE_BENEATH |
-   * RESOLVE_NO_SYMLINKS): no symlink below root is followed. root itself may be reached through
-   * one.
+   * The layer directory the path is in. The path must begin with it, as text ('//' and '.'
+   * components aside; refused before any syscall otherwise), and is resolved beneath it with
+   * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): no symlink below root is followed, and a
+   * '..' that leads out of root is refused (EXDEV). root itself may be reached through a link.
    */
   root?: string;
   /**
@@ -70,56 +73,84 @@ function markerError(path: string, message: string): OverlayError {
 // ---- where a marker is written ----
 
 interface Where {
-  /** The layer root, resolved; undefined: absolute paths, no root. */
+  /** The layer root as the caller gave it (opened as named); undefined: no root. */
   root: string | undefined;
+  /** The root, absolute, with no '//' or '.' component (its '..' kept): the prefix paths must have. */
+  rootPrefix: string | undefined;
   follow: boolean;
+}
+
+/**
+ * `p` absolute, without a '//' or a '.' component, its '..' kept: the kernel's meaning, with only
+ * what does not change it taken out. A '..' is never collapsed with the name before it: that name
+ * may be a symbolic link, and '..' is then the link target's parent (the kernel's to resolve).
+ */
+function absolute(p: string): string {
+  const abs = p.charCodeAt(0) === 47 ? p : `${process.cwd()}/${p}`;
+  if (!NOT_PLAIN.test(abs)) return abs;
+  const parts = abs.split('/').filter((c) => c !== '' && c !== '.');
+  return `/${parts.join('/')}`;
 }
 
 function checkWhere(options: MarkerPathOptions | undefined): Where {
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('options', 'of type object', options);
-  const root = options?.root === undefined ? undefined : resolve(cString('root', options.root));
-  return { root, follow: bool('followSymlinks', options?.followSymlinks) };
+  const root = options?.root === undefined ? undefined : cString('root', options.root);
+  return { root, rootPrefix: root === undefined ? undefined : absolute(root), follow: bool('followSymlinks', options?.followSymlinks) };
 }
 
-/** A '//', a '.' or '..' component, or a trailing '/': what resolve() would change in an absolute path. */
-const NOT_NORMAL = /\/\/|\/\.\.?(?:\/|$)|.\/$/;
-
-/** `p` already absolute and normal (what resolve() would give back): the common case, kept cheap. */
-function isNormalAbsolute(p: string): boolean {
-  return p.charCodeAt(0) === 47 && !NOT_NORMAL.test(p);
-}
+/** A '//', a '.' or '..' component, or a trailing '/': what the slow path of locate() takes apart. */
+const NOT_PLAIN = /\/\/|\/\.\.?(?:\/|$)|.\/$/;
 
 /** A marker's path split for the *at calls: its parent directory and its name there. */
 interface Located {
   /** As the caller gave it (errors name it). */
   path: string;
-  /** Absolute, or relative to the root ('.' for the root itself). */
+  /** Absolute, or relative to the root ('.' for the root itself); may hold '..' (the kernel resolves it). */
   parent: string;
-  /** '.' for the root (or '/') itself. */
+  /** The last component; '.' for the root (or '/') itself. Never '..'. */
   name: string;
 }
 
 /**
- * Where `path` is, checked before any syscall: beneath `where.root` when there is one.
- * `entry`: the marker is a new entry (a whiteout), so it cannot be the root itself.
+ * Where `path` is, checked before any syscall: beneath `where.root` when there is one (its text
+ * must begin with the root's; a '..' that leads out of the root is the kernel's to refuse,
+ * RESOLVE_BENEATH). Only the last component is split off; the kernel resolves the rest as
+ * written. `entry`: the marker is a new entry (a whiteout), so it cannot be the root itself.
  */
 function locate(field: string, path: string, where: Where, entry: boolean): Located {
-  const abs = isNormalAbsolute(path) ? path : resolve(path);
-  if (where.root !== undefined) {
-    const root = where.root;
-    let rel: string;
-    if (root === '/') rel = abs.slice(1);
-    else if (abs.length > root.length && abs.charCodeAt(root.length) === 47 && abs.startsWith(root)) rel = abs.slice(root.length + 1);
-    else if (abs === root) rel = '';
-    else throw invalidArgValue(field, `is not inside root '${root}'`, path);
-    if (rel === '' && entry) throw invalidArgValue(field, `is not inside root '${root}' (it is the root itself)`, path);
-    if (rel === '') return { path, parent: '.', name: '.' };
-    const slash = rel.lastIndexOf('/');
-    return { path, parent: slash < 0 ? '.' : rel.slice(0, slash), name: rel.slice(slash + 1) };
+  if (path.length === 0) throw invalidArgValue(field, 'must not be empty', path);
+  const abs = path.charCodeAt(0) === 47 ? path : `${process.cwd()}/${path}`;
+  let parent: string;
+  let name: string;
+  if (abs.length > 1 && !NOT_PLAIN.test(abs)) {
+    const slash = abs.lastIndexOf('/');
+    parent = slash === 0 ? '/' : abs.slice(0, slash);
+    name = abs.slice(slash + 1);
+  } else {
+    // Trailing slashes off, then the last component as written: '.' or '..' names no entry.
+    let end = abs.length;
+    while (end > 1 && abs.charCodeAt(end - 1) === 47) end--;
+    const slash = abs.lastIndexOf('/', end - 1);
+    name = abs.slice(slash + 1, end);
+    if (name === '.' || name === '..') {
+      throw invalidArgValue(field, "ends in '.' or '..': that names no entry of its own (give the directory by its own name)", path);
+    }
+    parent = absolute(abs.slice(0, slash + 1));
+    if (name === '') name = '.'; // '/' itself
   }
-  if (abs === '/') return { path, parent: '/', name: '.' };
-  const slash = abs.lastIndexOf('/');
-  return { path, parent: slash === 0 ? '/' : abs.slice(0, slash), name: abs.slice(slash + 1) };
+  if (where.rootPrefix !== undefined) {
+    const root = where.rootPrefix;
+    const full = name === '.' ? parent : parent === '/' ? `/${name}` : `${parent}/${name}`;
+    if (full === root) {
+      if (entry) throw invalidArgValue(field, `is not inside root '${where.root}' (it is the root itself)`, path);
+      return { path, parent: '.', name: '.' };
+    }
+    if (root === '/') return { path, parent: parent === '/' ? '.' : parent.slice(1), name };
+    if (parent === root) return { path, parent: '.', name };
+    if (parent.length > root.length && parent.charCodeAt(root.length) === 47 && parent.startsWith(root)) return { path, parent: parent.slice(root.length + 1), name };
+    throw invalidArgValue(field, `is not inside root '${where.root}'`, path);
+  }
+  return { path, parent, name };
 }
 
 const PARENT_FLAGS = O.PATH | O.DIRECTORY;
@@ -305,7 +336,7 @@ class MarkerBatch {
 function errorDetail(errno: number, role: Role): string | undefined {
   if (errno === ELOOP && role === 'entry') return 'it is a symbolic link: a marker is never written through one';
   if (errno === ELOOP && role === 'parent') return 'a directory above it is a symbolic link: followSymlinks: true follows those';
-  if (errno === EXDEV && role === 'parent') return 'a symbolic link leads out of root';
+  if (errno === EXDEV && role === 'parent') return "a '..' or a symbolic link leads out of root";
   if (errno === ENOSYS) return 'openat2 needs Linux 5.6';
   return undefined;
 }

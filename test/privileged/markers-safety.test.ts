@@ -286,11 +286,16 @@ describePrivileged('marker writers do not follow symlinks out of the layer', () 
     it(`${w.name}: with root, a path outside it is refused before any syscall`, async () => {
       const x = linkedLayer();
       const { layer, other } = x;
-      for (const path of [join(other, 'wh'), `${layer}/../other/wh`, join(x.root, 'layerx/wh'), '/wh']) {
+      for (const path of [join(other, 'wh'), join(x.root, 'layerx/wh'), '/wh', `${x.root}/other/../layer/d/wh`]) {
         const err = await caught(() => w.createWhiteout(path, { root: layer }));
         expect(err.code).toBe('ERR_INVALID_ARG_VALUE');
         expect(err.message).toMatch(/'path'.*not inside.*root/);
       }
+      // The text is what is checked, not where '..' leads: that is the kernel's (RESOLVE_BENEATH).
+      expectSystemError(await caught(() => w.createWhiteout(`${layer}/../other/wh`, { root: layer })), 'EXDEV', 'openat2', `${layer}/../other/wh`);
+      // '//' and '.' components change nothing, in the path or the root.
+      await w.createWhiteout(`${x.root}//layer/./d/wh`, { root: `${layer}/.//` });
+      expect(whiteoutKindSync(join(layer, 'd/wh'))).toBe('device');
       expect((await caught(() => w.setOpaque(join(other, 'd'), 'y', { root: layer }))).code).toBe('ERR_INVALID_ARG_VALUE');
       expect((await caught(() => w.clearOpaque(join(other, 'd'), { root: layer }))).code).toBe('ERR_INVALID_ARG_VALUE');
       expect((await caught(() => w.setRedirect(join(other, 'd'), 'e', { root: layer }))).code).toBe('ERR_INVALID_ARG_VALUE');
@@ -346,6 +351,93 @@ describePrivileged('marker writers do not follow symlinks out of the layer', () 
       expect(whiteoutKindSync(join(x.layer, 'sub/deeper/xw'))).toBe('xattr');
       expect(getOpaqueSync(join(x.layer, 'sub/deeper'))).toBe('x');
       expectOtherUntouched(x);
+    });
+  }
+});
+
+interface DotLayer {
+  root: string;
+  /** The layer: real/sub/, sub/ (where a textual '..' of link/../sub would land), f.txt. */
+  L: string;
+  /** Beside the layer, where `L/out` leads. */
+  outside: string;
+}
+
+/** L/link -> real/sub (inside), L/out -> ../outside (out of L). */
+function dotLayer(): DotLayer {
+  const root = tempDir();
+  writeTree(root, { 'L/real/sub/': null, 'L/sub/': null, 'L/f.txt': 'f', 'outside/': null });
+  const L = join(root, 'L');
+  symlinkSync('real/sub', join(L, 'link'));
+  symlinkSync('../outside', join(L, 'out'));
+  return { root, L, outside: join(root, 'outside') };
+}
+
+/** An fs-shaped error of `code` from `syscall` (its path is checked by the tests of error paths). */
+function expectCode(err: Record<string, unknown>, code: string, syscall: string): void {
+  expect(err).toBeInstanceOf(Error);
+  expect(err).not.toBeInstanceOf(OverlayError);
+  expect({ code: err.code, syscall: err.syscall }).toEqual({ code, syscall });
+}
+
+describePrivileged('marker paths mean what the kernel makes of them', () => {
+  for (const w of FORMS) {
+    it(`${w.name}: '..' is the kernel's to resolve, after the link before it (never collapsed as text)`, async () => {
+      const { root, L, outside } = dotLayer();
+      // L/link/.. is L/real, reached through a link: refused when no link may be followed.
+      expectCode(await caught(() => w.createWhiteout(`${L}/link/../w1`)), 'ELOOP', 'openat2');
+      expectCode(await caught(() => w.setOpaque(`${L}/link/../sub`)), 'ELOOP', 'openat2');
+      expectCode(await caught(() => w.createWhiteout(`${L}/link/../w1`, { root: L })), 'ELOOP', 'openat2');
+      expectCode(await caught(() => w.applyMarkers([{ op: 'whiteout', path: `${L}/link/../w1` }])), 'ELOOP', 'openat2');
+      expect(existsSync(join(L, 'w1'))).toBe(false);
+      expect(getOpaqueSync(join(L, 'sub'))).toBeUndefined();
+      // Followed, it is where the kernel goes: L/real, not L.
+      await w.createWhiteout(`${L}/link/../w2`, { followSymlinks: true });
+      await w.setOpaque(`${L}/link/../sub`, 'y', { followSymlinks: true });
+      await w.applyMarkers([{ op: 'whiteout', path: `${L}/link/../w3` }], { followSymlinks: true });
+      await w.createXattrWhiteout(`${L}/link/../xw`, { layer: 'lower', followSymlinks: true });
+      await w.createWhiteout(`${L}/link/../w4`, { root: L, followSymlinks: true });
+      for (const name of ['w2', 'w3', 'w4']) expect(whiteoutKindSync(join(L, 'real', name))).toBe('device');
+      expect(whiteoutKindSync(join(L, 'real/xw'))).toBe('xattr');
+      expect(getOpaqueSync(join(L, 'real/sub'))).toBe('y');
+      expect(readdirSync(L).sort()).toEqual(['f.txt', 'link', 'out', 'real', 'sub']);
+      expect(getOpaqueSync(join(L, 'sub'))).toBeUndefined();
+      // '..' with no link before it, beneath a root and not.
+      await w.createWhiteout(`${L}/real/sub/../w5`);
+      await w.createWhiteout(`${L}/real/sub/../w6`, { root: L });
+      for (const name of ['w5', 'w6']) expect(whiteoutKindSync(join(L, 'real', name))).toBe('device');
+      // Beneath a root, '..' may not lead out of it, through a link or by itself (RESOLVE_BENEATH).
+      expectCode(await caught(() => w.createWhiteout(`${L}/out/../esc`, { root: L, followSymlinks: true })), 'EXDEV', 'openat2');
+      expectCode(await caught(() => w.createWhiteout(`${L}/../outside/esc`, { root: L })), 'EXDEV', 'openat2');
+      expectCode(await caught(() => w.setOpaque(`${L}/real/../../outside`, 'y', { root: L })), 'EXDEV', 'openat2');
+      expect(existsSync(join(L, 'esc'))).toBe(false);
+      expect(readdirSync(root).sort()).toEqual(['L', 'outside']);
+      expect(readdirSync(outside)).toEqual([]);
+      expect(getOpaqueSync(outside)).toBeUndefined();
+    });
+
+    it(`${w.name}: a path ending in '.' or '..' names no entry of its own: refused`, async () => {
+      const { L } = dotLayer();
+      const attempts: Array<[string, () => unknown]> = [
+        ['path', () => w.createWhiteout(`${L}/real/..`)],
+        ['path', () => w.createWhiteout(`${L}/real/.`)],
+        ['path', () => w.createWhiteout(`${L}/real/sub/..`, { root: L })],
+        ['path', () => w.createXattrWhiteout(`${L}/real/sub/..`, { layer: 'lower' })],
+        ['dir', () => w.setOpaque(`${L}/real/sub/..`)],
+        ['dir', () => w.setOpaque(`${L}/real/.`, 'y', { root: L })],
+        ['dir', () => w.clearOpaque(`${L}/real/sub/..`)],
+        ['path', () => w.setRedirect(`${L}/real/sub/..`, 'orig')],
+        ['ops[1].path', () => w.applyMarkers([{ op: 'opaque', path: join(L, 'sub') }, { op: 'opaque', path: `${L}/real/sub/..` }])],
+      ];
+      for (const [field, attempt] of attempts) {
+        const err = await caught(attempt);
+        expect(err.code).toBe('ERR_INVALID_ARG_VALUE');
+        expect(err.message).toContain(`'${field}'`);
+        expect(err.message).toMatch(/'\.' or '\.\.'/);
+      }
+      expect(getOpaqueSync(join(L, 'real'))).toBeUndefined();
+      expect(getOpaqueSync(join(L, 'sub'))).toBeUndefined(); // applyMarkers checks every op first
+      expect(readdirSync(L).sort()).toEqual(['f.txt', 'link', 'out', 'real', 'sub']);
     });
   }
 });
