@@ -109,6 +109,8 @@ interface Located {
   parent: string;
   /** The last component; '.' for the root (or '/') itself. Never '..'. */
   name: string;
+  /** Written with a trailing '/': it must be a directory (as the kernel reads such a path). */
+  dir: boolean;
 }
 
 /**
@@ -122,6 +124,7 @@ function locate(field: string, path: string, where: Where, entry: boolean): Loca
   const abs = path.charCodeAt(0) === 47 ? path : `${process.cwd()}/${path}`;
   let parent: string;
   let name: string;
+  let dir = false;
   if (abs.length > 1 && !NOT_PLAIN.test(abs)) {
     const slash = abs.lastIndexOf('/');
     parent = slash === 0 ? '/' : abs.slice(0, slash);
@@ -135,6 +138,8 @@ function locate(field: string, path: string, where: Where, entry: boolean): Loca
     if (name === '.' || name === '..') {
       throw invalidArgValue(field, "ends in '.' or '..': that names no entry of its own (give the directory by its own name)", path);
     }
+    dir = end < abs.length;
+    if (dir && entry) throw invalidArgValue(field, "ends in '/': that names a directory, and a whiteout is not one", path);
     parent = absolute(abs.slice(0, slash + 1));
     if (name === '') name = '.'; // '/' itself
   }
@@ -143,14 +148,14 @@ function locate(field: string, path: string, where: Where, entry: boolean): Loca
     const full = name === '.' ? parent : parent === '/' ? `/${name}` : `${parent}/${name}`;
     if (full === root) {
       if (entry) throw invalidArgValue(field, `is not inside root '${where.root}' (it is the root itself)`, path);
-      return { path, parent: '.', name: '.' };
+      return { path, parent: '.', name: '.', dir };
     }
-    if (root === '/') return { path, parent: parent === '/' ? '.' : parent.slice(1), name };
-    if (parent === root) return { path, parent: '.', name };
-    if (parent.length > root.length && parent.charCodeAt(root.length) === 47 && parent.startsWith(root)) return { path, parent: parent.slice(root.length + 1), name };
+    if (root === '/') return { path, parent: parent === '/' ? '.' : parent.slice(1), name, dir };
+    if (parent === root) return { path, parent: '.', name, dir };
+    if (parent.length > root.length && parent.charCodeAt(root.length) === 47 && parent.startsWith(root)) return { path, parent: parent.slice(root.length + 1), name, dir };
     throw invalidArgValue(field, `is not inside root '${where.root}'`, path);
   }
-  return { path, parent, name };
+  return { path, parent, name, dir };
 }
 
 const PARENT_FLAGS = O.PATH | O.DIRECTORY;
@@ -265,14 +270,15 @@ class MarkerBatch {
 
   /**
    * An xattr set (`value`) or removed (undefined) on the entry itself, opened O_NOFOLLOW in its
-   * parent (`extraFlags`: O_DIRECTORY where only a directory will do), in one step. The open's
+   * parent (O_DIRECTORY where only a directory will do: `extraFlags`, or a path written with a
+   * trailing '/'), in one step. The open's
    * RESOLVE_NO_XDEV keeps the entry on the parent's mount, so the parent's check is the
    * entry's: one check per parent, not per entry. An entry that is a mount point fails that
    * open (EXDEV), and runMarkers() makes it again with a check of its own (`mountPoints`).
    */
   xattr(op: number, name: string, value: Buffer | string | undefined, extraFlags = 0): void {
-    const path = this.#ops[op]!.name;
-    const flags = ENTRY_FLAGS | extraFlags;
+    const { name: path, dir } = this.#ops[op]!;
+    const flags = ENTRY_FLAGS | extraFlags | (dir ? O.DIRECTORY : 0);
     if (!this.#mountPoints.has(op)) {
       const dirfd = this.#parent(op, true);
       const resolve = RESOLVE.NO_SYMLINKS | RESOLVE.NO_XDEV;
@@ -402,7 +408,8 @@ function both<A extends unknown[], R>(task: (...args: A) => Task<R>): readonly [
 
 /**
  * A device whiteout: a character device 0/0 (mode 000, as the kernel makes them), made with
- * mknodat in its parent directory (see MarkerPathOptions for how that is found).
+ * mknodat in its parent directory (see MarkerPathOptions for how that is found). A path ending
+ * in '/' names a directory, which a whiteout is not: refused, as by every whiteout writer.
  */
 export const [createWhiteout, createWhiteoutSync] = both(function* (path: string, options?: MarkerPathOptions): Task<void> {
   const where = checkWhere(options);

@@ -439,5 +439,37 @@ describePrivileged('marker paths mean what the kernel makes of them', () => {
       expect(getOpaqueSync(join(L, 'sub'))).toBeUndefined(); // applyMarkers checks every op first
       expect(readdirSync(L).sort()).toEqual(['f.txt', 'link', 'out', 'real', 'sub']);
     });
+
+    it(`${w.name}: a trailing '/' means a directory: refused for a whiteout, required of the others`, async () => {
+      const { L } = dotLayer();
+      const attempts: Array<[string, () => unknown]> = [
+        ['path', () => w.createWhiteout(`${L}/real/new/`)],
+        ['path', () => w.createWhiteout(`${L}/real/new//`, { root: L })],
+        ['path', () => w.createXattrWhiteout(`${L}/real/new/`, { layer: 'lower' })],
+        ['ops[0].path', () => w.applyMarkers([{ op: 'whiteout', path: `${L}/real/new/` }])],
+      ];
+      for (const [field, attempt] of attempts) {
+        const err = await caught(attempt);
+        expect(err.code).toBe('ERR_INVALID_ARG_VALUE');
+        expect(err.message).toContain(`'${field}' ends in '/'`);
+      }
+      expect(readdirSync(join(L, 'real'))).toEqual(['sub']);
+      // A directory's marker: the '/' is fine...
+      await w.setOpaque(`${L}/real/sub/`);
+      await w.setRedirect(`${L}/real/sub//`, 'orig', { root: L });
+      expect(getOpaqueSync(join(L, 'real/sub'))).toBe('y');
+      expect(getRedirectSync(join(L, 'real/sub'))).toBe('orig');
+      await w.clearOpaque(`${L}/real/sub/`);
+      expect(getOpaqueSync(join(L, 'real/sub'))).toBeUndefined();
+      await w.applyMarkers([{ op: 'opaque', path: `${L}/sub/`, value: 'x' }], { root: `${L}/` });
+      expect(getOpaqueSync(join(L, 'sub'))).toBe('x');
+      // ...and, as the kernel has it, names a directory only: ENOTDIR for a file.
+      const file = `${L}/f.txt/`;
+      expectCode(await caught(() => w.clearOpaque(file)), 'ENOTDIR', 'openat2');
+      expectCode(await caught(() => w.setRedirect(file, 'orig')), 'ENOTDIR', 'openat2');
+      expectCode(await caught(() => w.applyMarkers([{ op: 'redirect', path: file, target: 'orig' }])), 'ENOTDIR', 'openat2');
+      expect((await caught(() => w.setOpaque(file))).code).toBe('ERR_OVERLAY_MARKER'); // only directories can be opaque
+      expect(getRedirectSync(join(L, 'f.txt'))).toBeUndefined();
+    });
   }
 });
