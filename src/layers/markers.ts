@@ -158,17 +158,30 @@ function locate(field: string, path: string, where: Where, entry: boolean): Loca
   return { path, parent, name, dir };
 }
 
+/** The text before the last component of `p` (trailing '/' aside), as written: '/' or '.' when there is none. */
+function parentText(p: string): string {
+  let end = p.length;
+  while (end > 1 && p.charCodeAt(end - 1) === 47) end--;
+  let cut = p.lastIndexOf('/', end - 1);
+  if (cut < 0) return '.';
+  while (cut > 0 && p.charCodeAt(cut - 1) === 47) cut--;
+  return cut === 0 ? '/' : p.slice(0, cut);
+}
+
 const PARENT_FLAGS = O.PATH | O.DIRECTORY;
 /** The entry an xattr is written on: fsetxattr refuses an O_PATH fd (EBADF), so it is opened. */
 const ENTRY_FLAGS = O.RDONLY | O.NOFOLLOW | O.NONBLOCK;
 
 /** What a step of a marker batch is for, to tell which rule a failure broke. */
 type Role = 'root' | 'parent' | 'entry' | 'check' | 'write';
+/** What a step works on: the error of a failed one names it (the root, the parent, or the marker). */
+type Subject = 'root' | 'parent' | 'marker';
 
 /** The step a marker batch failed at. */
 interface Failure {
   step: number;
   role: Role;
+  subject: Subject;
   /** The op it belongs to, and that op's path. */
   op: number;
   o: Located;
@@ -184,6 +197,7 @@ class MarkerBatch {
   readonly steps: Step[] = [];
   readonly #opOf: number[] = [];
   readonly #role: Role[] = [];
+  readonly #subject: Subject[] = [];
   readonly #ops: readonly Located[];
   readonly #where: Where;
   readonly #resolve: number;
@@ -208,15 +222,16 @@ class MarkerBatch {
     for (const [parent, i] of last) (this.#closeAfter[i] ??= []).push(parent);
   }
 
-  #push(op: number, role: Role, step: Step): number {
+  #push(op: number, role: Role, step: Step, subject: Subject = role === 'root' || role === 'parent' ? role : 'marker'): number {
     this.#opOf.push(op);
     this.#role.push(role);
+    this.#subject.push(subject);
     return this.steps.push(step) - 1;
   }
 
-  /** Fails the batch (EMEDIUMTYPE) when `fd` is on an overlay: nothing after it is made. */
-  #check(op: number, fd: number | FdHandle): void {
-    this.#push(op, 'check', { op: 'refuseFsType', fd, fsType: OVERLAYFS_SUPER_MAGIC });
+  /** Fails the batch (EMEDIUMTYPE) when `fd` (op `op`'s `subject`) is on an overlay: nothing after it is made. */
+  #check(op: number, fd: number | FdHandle, subject: Subject): void {
+    this.#push(op, 'check', { op: 'refuseFsType', fd, fsType: OVERLAYFS_SUPER_MAGIC }, subject);
   }
 
   /** Opens a directory of op `op`'s path: relative to the root, or absolute. */
@@ -241,7 +256,7 @@ class MarkerBatch {
       this.#parents.set(parent, p);
     }
     if (check && !p.checked) {
-      this.#check(op, p.fd);
+      this.#check(op, p.fd, 'parent');
       p.checked = true;
     }
     return p.fd;
@@ -253,13 +268,13 @@ class MarkerBatch {
    */
   keepParent(op: number): number {
     const fd = this.#open(op, this.#ops[op]!.parent, O.RDONLY | O.DIRECTORY, true);
-    this.#check(op, fd);
+    this.#check(op, fd, 'parent');
     return fd;
   }
 
-  /** A step on a directory this batch opened (or a handle kept by an earlier one). */
-  write(op: number, step: Step): number {
-    return this.#push(op, 'write', step);
+  /** A step on the marker (or, `subject`, its parent) through an fd this batch opened or a handle kept by an earlier one. */
+  write(op: number, step: Step, subject: Subject = 'marker'): number {
+    return this.#push(op, 'write', step, subject);
   }
 
   /** A whiteout: mknodat(parent, name, S_IFCHR, 0/0), which never follows the name. */
@@ -291,7 +306,7 @@ class MarkerBatch {
       );
     } else {
       const fd = this.#push(op, 'entry', { op: 'openat2', dirfd: this.#parent(op, false), path, flags, resolve: RESOLVE.NO_SYMLINKS });
-      this.#check(op, fd);
+      this.#check(op, fd, 'marker');
       this.write(op, value === undefined ? { op: 'fremovexattr', fd, name, okErrno: ENODATA } : { op: 'fsetxattr', fd, name, value });
       this.write(op, { op: 'close', fd });
     }
@@ -304,7 +319,7 @@ class MarkerBatch {
       const p = this.#parents.get(parent);
       if (p === undefined) continue;
       this.#parents.delete(parent);
-      if (p.fd !== this.#rootFd) this.write(op, { op: 'close', fd: p.fd });
+      if (p.fd !== this.#rootFd) this.write(op, { op: 'close', fd: p.fd }, 'parent');
     }
   }
 
@@ -315,23 +330,25 @@ class MarkerBatch {
     if (typeof step !== 'number') return undefined;
     const op = this.#opOf[step];
     let role = this.#role[step];
-    if (op === undefined || role === undefined) return undefined;
+    const subject = this.#subject[step];
+    if (op === undefined || role === undefined || subject === undefined) return undefined;
     // An fsetxattrAt step opens the entry, then writes: which of the two failed.
     if (role === 'entry' && e.syscall !== 'openat2') role = 'write';
-    return { step, role, op, o: this.#ops[op]!, err: e };
+    return { step, role, subject, op, o: this.#ops[op]!, err: e };
   }
 
   /**
    * A failure of this batch as the caller's error: a refused check is an OverlayError, a
-   * failed syscall Node's fs error naming the op's path (and, in bulk, its index as `step`).
+   * failed syscall Node's fs error naming what failed: the root, the marker's parent directory
+   * (as the caller wrote it), or the marker (and, in bulk, the op's index as `step`).
    */
   error(e: unknown, bulk: boolean, at?: number): unknown {
     const failed = this.failedAt(e, at);
     if (failed === undefined) return e;
-    const { role, op, o, err } = failed;
+    const { role, subject, op, o, err } = failed;
     if (role === 'check' && err.errno === -EMEDIUMTYPE) return onOverlay(o, bulk ? op : undefined);
     const raw = rawErrorOf(err);
-    raw.path = o.path;
+    raw.path = subject === 'root' ? this.#where.root! : subject === 'parent' && o.name !== '.' ? parentText(o.path) : o.path;
     if (bulk) raw.step = op;
     else delete raw.step;
     return createSystemError(raw, errorDetail(-err.errno, role));
@@ -341,7 +358,7 @@ class MarkerBatch {
 /** Words for what refused a marker's path, where the errno alone does not say. */
 function errorDetail(errno: number, role: Role): string | undefined {
   if (errno === ELOOP && role === 'entry') return 'it is a symbolic link: a marker is never written through one';
-  if (errno === ELOOP && role === 'parent') return 'a directory above it is a symbolic link: followSymlinks: true follows those';
+  if (errno === ELOOP && role === 'parent') return 'it or a directory above it is a symbolic link: followSymlinks: true follows those';
   if (errno === EXDEV && role === 'parent') return "a '..' or a symbolic link leads out of root";
   if (errno === ENOSYS) return 'openat2 needs Linux 5.6';
   return undefined;
@@ -465,7 +482,7 @@ export const [createXattrWhiteout, createXattrWhiteoutSync] = both(function* (pa
   // One batch opens the parent (kept for the next), checks it and reads its opaque mark...
   const first = new MarkerBatch(where, [located]);
   const at = first.keepParent(0);
-  const read = first.write(0, { op: 'fgetxattr', fd: at, name: xattrName(ns, 'opaque'), recordError: true });
+  const read = first.write(0, { op: 'fgetxattr', fd: at, name: xattrName(ns, 'opaque'), recordError: true }, 'parent');
   const results = yield* runBatch(first, false);
   const parent = results[at] as FdHandle;
   try {
@@ -476,7 +493,7 @@ export const [createXattrWhiteout, createXattrWhiteoutSync] = both(function* (pa
     const file = second.write(0, { op: 'openat2', dirfd: parent, path: located.name, flags: O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, mode: 0o644, resolve: RESOLVE.NO_SYMLINKS });
     second.write(0, { op: 'fsetxattr', fd: file, name: xattrName(ns, 'whiteout'), value: Buffer.alloc(0) });
     if (!(Buffer.isBuffer(opaque) && opaque.toString() === 'y')) {
-      second.write(0, { op: 'fsetxattr', fd: parent, name: xattrName(ns, 'opaque'), value: 'x' });
+      second.write(0, { op: 'fsetxattr', fd: parent, name: xattrName(ns, 'opaque'), value: 'x' }, 'parent');
     }
     try {
       yield* steps(second.steps);

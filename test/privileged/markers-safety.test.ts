@@ -220,14 +220,14 @@ describePrivileged('marker writers do not follow symlinks out of the layer', () 
       for (const options of [undefined, { root: layer }]) {
         const opts = options ? [options] : [];
         for (const parent of ['linkparent', 'rel', 'inner']) {
-          const wh = join(layer, parent, 'wh');
-          expectSystemError(await caught(() => w.createWhiteout(wh, ...opts)), 'ELOOP', 'openat2', wh);
+          // The error names the directory refused: the link.
+          const link = join(layer, parent);
+          expectSystemError(await caught(() => w.createWhiteout(join(link, 'wh'), ...opts)), 'ELOOP', 'openat2', link);
           const d = join(layer, parent, 'd');
-          expectSystemError(await caught(() => w.setOpaque(d, 'y', ...opts)), 'ELOOP', 'openat2', d);
-          expectSystemError(await caught(() => w.clearOpaque(d, ...opts)), 'ELOOP', 'openat2', d);
-          expectSystemError(await caught(() => w.setRedirect(d, 'elsewhere', ...opts)), 'ELOOP', 'openat2', d);
-          const xw = join(layer, parent, 'xw');
-          expectSystemError(await caught(() => w.createXattrWhiteout(xw, { layer: 'lower', ...options })), 'ELOOP', 'openat2', xw);
+          expectSystemError(await caught(() => w.setOpaque(d, 'y', ...opts)), 'ELOOP', 'openat2', link);
+          expectSystemError(await caught(() => w.clearOpaque(d, ...opts)), 'ELOOP', 'openat2', link);
+          expectSystemError(await caught(() => w.setRedirect(d, 'elsewhere', ...opts)), 'ELOOP', 'openat2', link);
+          expectSystemError(await caught(() => w.createXattrWhiteout(join(link, 'xw'), { layer: 'lower', ...options })), 'ELOOP', 'openat2', link);
           const err = await caught(() =>
             w.applyMarkers(
               [
@@ -237,7 +237,7 @@ describePrivileged('marker writers do not follow symlinks out of the layer', () 
               ...opts,
             ),
           );
-          expectSystemError(err, 'ELOOP', 'openat2', d);
+          expectSystemError(err, 'ELOOP', 'openat2', link);
           expect(err.step).toBe(1);
           expect(isWhiteoutSync(join(layer, 'd/ok'))).toBe(true);
           rmSync(join(layer, 'd/ok'));
@@ -279,7 +279,7 @@ describePrivileged('marker writers do not follow symlinks out of the layer', () 
       await w.createWhiteout(join(x.layer, 'inner/wh'), { root: x.layer, followSymlinks: true });
       expect(whiteoutKindSync(join(x.layer, 'd/wh'))).toBe('device');
       const wh = join(x.layer, 'linkparent/wh2');
-      expectSystemError(await caught(() => w.createWhiteout(wh, { root: x.layer, followSymlinks: true })), 'EXDEV', 'openat2', wh);
+      expectSystemError(await caught(() => w.createWhiteout(wh, { root: x.layer, followSymlinks: true })), 'EXDEV', 'openat2', join(x.layer, 'linkparent'));
       expect(existsSync(join(x.other, 'wh2'))).toBe(false);
     });
 
@@ -292,7 +292,7 @@ describePrivileged('marker writers do not follow symlinks out of the layer', () 
         expect(err.message).toMatch(/'path'.*not inside.*root/);
       }
       // The text is what is checked, not where '..' leads: that is the kernel's (RESOLVE_BENEATH).
-      expectSystemError(await caught(() => w.createWhiteout(`${layer}/../other/wh`, { root: layer })), 'EXDEV', 'openat2', `${layer}/../other/wh`);
+      expectSystemError(await caught(() => w.createWhiteout(`${layer}/../other/wh`, { root: layer })), 'EXDEV', 'openat2', `${layer}/../other`);
       // '//' and '.' components change nothing, in the path or the root.
       await w.createWhiteout(`${x.root}//layer/./d/wh`, { root: `${layer}/.//` });
       expect(whiteoutKindSync(join(layer, 'd/wh'))).toBe('device');
@@ -470,6 +470,48 @@ describePrivileged('marker paths mean what the kernel makes of them', () => {
       expectCode(await caught(() => w.applyMarkers([{ op: 'redirect', path: file, target: 'orig' }])), 'ENOTDIR', 'openat2');
       expect((await caught(() => w.setOpaque(file))).code).toBe('ERR_OVERLAY_MARKER'); // only directories can be opaque
       expect(getRedirectSync(join(L, 'f.txt'))).toBeUndefined();
+    });
+
+    it(`${w.name}: an error names what failed: the root, the marker's parent directory, or the marker`, async () => {
+      const { root, L } = dotLayer();
+      // The root, as the caller named it.
+      const missing = join(root, 'missing');
+      expectSystemError(await caught(() => w.createWhiteout(join(missing, 'wh'), { root: missing })), 'ENOENT', 'open', missing);
+      expectSystemError(await caught(() => w.setOpaque(join(missing, 'd'), 'y', { root: `${missing}/` })), 'ENOENT', 'open', `${missing}/`);
+      expectSystemError(await caught(() => w.createXattrWhiteout(join(missing, 'xw'), { layer: 'lower', root: missing })), 'ENOENT', 'open', missing);
+      const bulk = await caught(() => w.applyMarkers([{ op: 'clear-opaque', path: missing }], { root: missing }));
+      expectSystemError(bulk, 'ENOENT', 'open', missing);
+      expect(bulk.step).toBe(0);
+      // The parent: missing, a file, a link, or out of root; as the caller wrote it.
+      const nope = join(L, 'nope');
+      for (const options of [undefined, { root: L }]) {
+        const opts = options ? [options] : [];
+        expectSystemError(await caught(() => w.createWhiteout(join(nope, 'wh'), ...opts)), 'ENOENT', 'openat2', nope);
+        expectSystemError(await caught(() => w.setOpaque(join(nope, 'd'), 'y', ...opts)), 'ENOENT', 'openat2', nope);
+        expectSystemError(await caught(() => w.setRedirect(`${nope}/d/`, 'orig', ...opts)), 'ENOENT', 'openat2', nope);
+        expectSystemError(await caught(() => w.createXattrWhiteout(join(nope, 'xw'), { layer: 'lower', ...options })), 'ENOENT', 'openat2', nope);
+        expectSystemError(await caught(() => w.createWhiteout(join(L, 'f.txt/wh'), ...opts)), 'ENOTDIR', 'openat2', join(L, 'f.txt'));
+        expectSystemError(await caught(() => w.createWhiteout(`${L}//link/../wh`, ...opts)), 'ELOOP', 'openat2', `${L}//link/..`);
+        const err = await caught(() =>
+          w.applyMarkers(
+            [
+              { op: 'whiteout', path: join(L, 'real/ok') },
+              { op: 'clear-opaque', path: join(nope, 'd') },
+            ],
+            ...opts,
+          ),
+        );
+        expectSystemError(err, 'ENOENT', 'openat2', nope);
+        expect(err.step).toBe(1);
+        rmSync(join(L, 'real/ok'));
+      }
+      expectSystemError(await caught(() => w.createWhiteout(`${L}/out/../esc`, { root: L, followSymlinks: true })), 'EXDEV', 'openat2', `${L}/out/..`);
+      // The marker itself.
+      expectSystemError(await caught(() => w.setOpaque(join(L, 'gone'))), 'ENOENT', 'openat2', join(L, 'gone'));
+      expectSystemError(await caught(() => w.clearOpaque(join(L, 'gone'), { root: L })), 'ENOENT', 'openat2', join(L, 'gone'));
+      expectSystemError(await caught(() => w.createWhiteout(join(L, 'real'))), 'EEXIST', 'mknod', join(L, 'real'));
+      expectSystemError(await caught(() => w.createXattrWhiteout(join(L, 'f.txt'), { layer: 'lower' })), 'EEXIST', 'openat2', join(L, 'f.txt'));
+      expectSystemError(await caught(() => w.applyMarkers([{ op: 'whiteout', path: join(L, 'sub') }], { root: L })), 'EEXIST', 'mknod', join(L, 'sub'));
     });
   }
 });
