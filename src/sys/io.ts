@@ -16,7 +16,7 @@ import { runSteps, runStepsSync, type Step } from './steps.js';
 export type Request =
   | { io: 'steps'; steps: readonly Step[] }
   | { io: 'mkdir'; path: string }
-  | { io: 'rm'; path: string }
+  | { io: 'rm'; path: string | Buffer }
   | { io: 'chmod'; path: string; mode: number }
   | { io: 'lstat'; path: string }
   | { io: 'read'; fd: number; buffer: Buffer }
@@ -150,7 +150,7 @@ export function* mkdirs(path: string): Task<string | undefined> {
   return (yield { io: 'mkdir', path }) as string | undefined;
 }
 /** rm -rf. */
-export function* removeTree(path: string): Task<void> {
+export function* removeTree(path: string | Buffer): Task<void> {
   yield { io: 'rm', path };
 }
 export function* chmod(path: string, mode: number): Task<void> {

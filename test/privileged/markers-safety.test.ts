@@ -513,5 +513,47 @@ describePrivileged('marker paths mean what the kernel makes of them', () => {
       expectSystemError(await caught(() => w.createXattrWhiteout(join(L, 'f.txt'), { layer: 'lower' })), 'EEXIST', 'openat2', join(L, 'f.txt'));
       expectSystemError(await caught(() => w.applyMarkers([{ op: 'whiteout', path: join(L, 'sub') }], { root: L })), 'EEXIST', 'mknod', join(L, 'sub'));
     });
+
+    it(`${w.name}: a path may be a Buffer, for a name that is not UTF-8 (as the lone-surrogate error says)`, async () => {
+      const { L } = dotLayer();
+      const bytes = (...parts: Array<string | Buffer>): Buffer => Buffer.concat(parts.map((q) => (typeof q === 'string' ? Buffer.from(q) : q)));
+      const odd = Buffer.from([0x64, 0xff, 0xfe]); // 'd' and two bytes that are not UTF-8
+      const dir = bytes(L, '/', odd);
+      mkdirSync(dir);
+      mkdirSync(bytes(dir, '/sub'));
+      // A lone surrogate is refused, and the way out the error names is taken.
+      const err = await caught(() => w.createWhiteout(`${L}/\uD800`));
+      expect(err.code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(err.message).toMatch(/give a Buffer/);
+      await w.createWhiteout(bytes(dir, '/', odd));
+      await w.createWhiteout(new Uint8Array(bytes(dir, '/w2')));
+      await w.setOpaque(dir);
+      await w.setRedirect(bytes(dir, '/sub/'), 'orig', { root: L }); // a string root, a Buffer path
+      await w.createXattrWhiteout(bytes(dir, '/sub/xw'), { layer: 'lower', root: Buffer.from(L) });
+      await w.applyMarkers(
+        [
+          { op: 'whiteout', path: bytes(dir, '/sub/', odd) },
+          { op: 'whiteout', path: join(L, 'real/w3') }, // a string path, a Buffer root
+          { op: 'clear-opaque', path: dir },
+        ],
+        { root: bytes(L, '/') },
+      );
+      expect(readdirSync(dir, { encoding: 'buffer' }).map((n) => n.toString('hex')).sort()).toEqual([odd.toString('hex'), Buffer.from('sub').toString('hex'), Buffer.from('w2').toString('hex')]);
+      expect(whiteoutKindSync(bytes(dir, '/', odd))).toBe('device');
+      expect(isWhiteoutSync(bytes(dir, '/w2'))).toBe(true);
+      expect(whiteoutKindSync(bytes(dir, '/sub/', odd))).toBe('device');
+      expect(whiteoutKindSync(bytes(dir, '/sub/xw'))).toBe('xattr');
+      expect(whiteoutKindSync(join(L, 'real/w3'))).toBe('device');
+      expect(getOpaqueSync(dir)).toBeUndefined();
+      expect(getOpaqueSync(bytes(dir, '/sub'))).toBe('x');
+      expect(getRedirectSync(bytes(dir, '/sub'))).toBe('orig');
+      // The same rules: '..' left to the kernel, a trailing '/', the root's text; errors read the bytes as UTF-8.
+      expectCode(await caught(() => w.createWhiteout(bytes(L, '/link/../', odd))), 'ELOOP', 'openat2');
+      expect((await caught(() => w.createWhiteout(bytes(dir, '/new/')))).code).toBe('ERR_INVALID_ARG_VALUE');
+      expect((await caught(() => w.createWhiteout(bytes(L, '/../x'), { root: bytes(L, '/real') }))).message).toMatch(/'path' is not inside root/);
+      expect((await caught(() => w.createWhiteout(Buffer.from(`${L}/a\0b`)))).code).toBe('ERR_INVALID_ARG_VALUE');
+      expectSystemError(await caught(() => w.setOpaque(bytes(dir, '/gone/d'))), 'ENOENT', 'openat2', `${dir.toString()}/gone`);
+      expectSystemError(await caught(() => w.createWhiteout(bytes(dir, '/', odd))), 'EEXIST', 'mknod', bytes(dir, '/', odd).toString());
+    });
   }
 });
