@@ -40,7 +40,8 @@ export interface PathInfo {
 
 /** What to ask of one path: its lstat, its overlay xattrs, or both. */
 export interface PathQuestion {
-  path: string;
+  /** A string, or bytes for a name that is not UTF-8. */
+  path: string | Buffer;
   stat: boolean;
   xattrs: boolean;
 }
@@ -167,7 +168,7 @@ export function* askPaths(
  * lstat and the overlay xattrs (`names`) of each path; undefined for a path that does not
  * exist. Xattrs are read only for the types in `xattrsOf`.
  */
-export function* statPaths(paths: readonly string[], names: readonly string[], ns: ReadNamespace, xattrsOf: readonly PathType[] = ['dir', 'file']): Task<Array<PathInfo | undefined>> {
+export function* statPaths(paths: ReadonlyArray<string | Buffer>, names: readonly string[], ns: ReadNamespace, xattrsOf: readonly PathType[] = ['dir', 'file']): Task<Array<PathInfo | undefined>> {
   return yield* askPaths(
     paths.map((path) => ({ path, stat: true, xattrs: names.length > 0 })),
     names,
@@ -177,7 +178,7 @@ export function* statPaths(paths: readonly string[], names: readonly string[], n
   );
 }
 /** One overlay xattr of one path, or undefined when absent (or the filesystem has none). */
-export function* readOverlayXattr(path: string, name: string, ns: ReadNamespace): Task<Buffer | undefined> {
+export function* readOverlayXattr(path: string | Buffer, name: string, ns: ReadNamespace): Task<Buffer | undefined> {
   const { results } = yield* steps(xattrNames(ns, name).map((n): Step => ({ op: 'getxattr', path, name: n, recordError: true })));
   for (const r of results) {
     if (Buffer.isBuffer(r)) return r;

@@ -46,14 +46,32 @@ export function isWellFormed(s: string): boolean {
   return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 }
 
+const NOT_WELL_FORMED = 'must be well-formed Unicode (no lone surrogates)';
+
 /**
  * A string handed to the kernel as a C string: a NUL byte would silently cut it short, and a lone
- * surrogate would become U+FFFD (another name).
+ * surrogate would become U+FFFD (another name). Where a Buffer is taken too, use cPath().
  */
 export function cString(name: string, value: unknown): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   if (value.includes('\0')) throw invalidArgValue(name, 'must be a string without null bytes', value);
-  if (!isWellFormed(value)) throw invalidArgValue(name, 'must be well-formed Unicode (no lone surrogates); give a Buffer for a name that is not UTF-8', value);
+  if (!isWellFormed(value)) throw invalidArgValue(name, NOT_WELL_FORMED, value);
+  return value;
+}
+
+/**
+ * A path handed to the kernel: a string as cString() takes it, or its bytes (a Buffer or a
+ * Uint8Array, as Node's fs takes paths) for a name that is not UTF-8. A Uint8Array comes back
+ * as a Buffer over the same memory.
+ */
+export function cPath(name: string, value: unknown): string | Buffer {
+  if (value instanceof Uint8Array) {
+    if (value.includes(0)) throw invalidArgValue(name, 'must be a string or Buffer without null bytes', value);
+    return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  }
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string or an instance of Buffer or Uint8Array', value);
+  if (value.includes('\0')) throw invalidArgValue(name, 'must be a string without null bytes', value);
+  if (!isWellFormed(value)) throw invalidArgValue(name, `${NOT_WELL_FORMED}; give a Buffer for a name that is not UTF-8`, value);
   return value;
 }
 

@@ -16,7 +16,7 @@ import { runSteps, runStepsSync, type Step } from './steps.js';
 export type Request =
   | { io: 'steps'; steps: readonly Step[] }
   | { io: 'mkdir'; path: string }
-  | { io: 'rm'; path: string }
+  | { io: 'rm'; path: string | Buffer }
   | { io: 'rmdir'; path: string }
   | { io: 'chmod'; path: string; mode: number }
   | { io: 'lstat'; path: string }
@@ -159,7 +159,7 @@ export function* rmdir(path: string): Task<void> {
   yield { io: 'rmdir', path };
 }
 /** rm -rf. */
-export function* removeTree(path: string): Task<void> {
+export function* removeTree(path: string | Buffer): Task<void> {
   yield { io: 'rm', path };
 }
 export function* chmod(path: string, mode: number): Task<void> {

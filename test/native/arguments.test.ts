@@ -4,7 +4,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { native } from '../../src/sys/binding.js';
-import { MS, O, S, sys } from '../../src/index.js';
+import {
+  applyMarkersSync,
+  bindMountSync,
+  createWhiteoutSync,
+  getOpaqueSync,
+  MS,
+  O,
+  resolvePathSync,
+  S,
+  setOpaqueSync,
+  sys,
+  tmpfsMountSync,
+} from '../../src/index.js';
 import type { FdHandle } from '../../src/index.js';
 import { NUMS_PER_STEP, OP_NAMES, SLOTS } from '../../src/sys/step-schema.js';
 import { hasCapSysAdmin } from '../helpers/caps.js';
@@ -215,6 +227,25 @@ describe('arguments are refused in TypeScript, with Node’s codes, before any s
       expect(err).toBeInstanceOf(want.type);
       expect((err as { code?: unknown }).code).toBe(want.code);
     }
+    expect(calls).toEqual([]);
+  });
+
+  it('a lone surrogate: the error offers a Buffer only where one is taken', () => {
+    calls.length = 0;
+    const lone = `${NX}/\uD800`;
+    const offers = /give a Buffer/;
+    // The marker functions take a Buffer path: the way out the message names is there.
+    for (const f of [() => createWhiteoutSync(lone), () => setOpaqueSync(lone), () => getOpaqueSync(lone), () => applyMarkersSync([{ op: 'whiteout', path: lone }])]) {
+      expect(thrown(f)).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(offers) });
+    }
+    // These take strings only: their message does not offer one.
+    for (const f of [() => bindMountSync(lone, `${NX}/t`), () => tmpfsMountSync(lone), () => resolvePathSync([lone], '/x')]) {
+      const err = thrown(f) as Error & { code?: string };
+      expect(err.code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(err.message).toMatch(/well-formed/);
+      expect(err.message).not.toMatch(/Buffer/);
+    }
+    expect(thrown(() => bindMountSync(Buffer.from(`${NX}/s`) as never, `${NX}/t`))).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
     expect(calls).toEqual([]);
   });
 
