@@ -7,7 +7,7 @@
  * with the reason in its name; but in CI=true as root, where every one is expected, it is
  * registered as a failing test that says what is missing instead.
  */
-import { closeSync, constants, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import { beforeEach, describe, it, type TestContext } from 'vitest';
 import { probeSync, type Capabilities } from '../../src/mount/probe.js';
 import type { Strategy } from '../../src/spec/types.js';
@@ -119,4 +119,32 @@ export function requireKernel(ctx: TestContext, caps: Parameters<typeof missingK
  */
 export function itWithKernelLog(features: KernelFeature | readonly KernelFeature[], name: string, fn: () => unknown, timeout?: number): void {
   gatedIt(kernelGate(features) ?? kernelLogGate(), name, fn, timeout);
+}
+
+/** Why a program the test runs is not here (searched on PATH), or null when it is. */
+function toolGate(tool: string): string | null {
+  if (skipReason !== null) return skipReason;
+  const found = (process.env.PATH ?? '').split(':').some((dir) => {
+    try {
+      accessSync(`${dir}/${tool}`, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return found ? null : `${tool} is not installed (the test runs it as an independent implementation or a second process)`;
+}
+
+/** describePrivileged() for a block whose tests run `tool` (python3): skipped without it, a failure in CI. */
+export function describeWithTool(tool: string, name: string, fn: () => void): void {
+  const reason = toolGate(tool);
+  if (reason === null) describe(name, fn);
+  else if (strict) {
+    describe(`${name} [${reason}]`, () => {
+      beforeEach(() => {
+        throw ciFailure(reason);
+      });
+      fn();
+    });
+  } else describe.skip(`${name} [skipped: ${reason}]`, fn);
 }

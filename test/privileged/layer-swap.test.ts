@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, vi } from 'vitest';
 import { mountOverlaySync, type OverlaySpec, type Strategy } from '../../src/index.js';
-import { describePrivileged, itWithKernel, strategyNeeds } from '../helpers/privileged.js';
+import { describeWithTool, itWithKernel, strategyNeeds } from '../helpers/privileged.js';
 import { mountsUnder, tempDir, writeTree } from '../helpers/tmp.js';
 
 // What validation saw, per attempt: validateTask's own result, observed on its way out.
@@ -99,7 +99,7 @@ function attempts(strategy: Strategy | undefined, ms: number): Tally {
   return t;
 }
 
-describePrivileged('a layer swapped while mounting', () => {
+describeWithTool('python3', 'a layer swapped while mounting', () => {
   // The default is 'fd' where the kernel takes layers by fd; elsewhere it passes paths too.
   itWithKernel('layersByFd', 'the default strategy never mounts a directory other than the one validated', () => {
     const t = attempts(undefined, 3000);
