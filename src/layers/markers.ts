@@ -25,6 +25,7 @@ import { removeTree, runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { FdHandle } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 import { OverlayError } from '../spec/errors.js';
+import { OVERLAYFS_SUPER_MAGIC } from '../spec/options.js';
 import { readOverlayXattr, statPaths, xattrName, type XattrNamespace } from './paths.js';
 
 export type { XattrNamespace };
@@ -32,8 +33,6 @@ export type { XattrNamespace };
 const { ENODATA, ELOOP, EXDEV, ENOSYS, ENOTDIR } = constants.errno;
 /** What a refuseFsType step fails with (asm-generic errno.h; os.constants lacks it). */
 const EMEDIUMTYPE = 124;
-/** statfs(2) f_type of an overlay (also in mount/validate.ts: layers/ may not import mount/). */
-const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
 
 export interface NamespaceOption {
   /** 'trusted' (default) or 'user' (layers of a userxattr mount). */

@@ -14,8 +14,8 @@ import { mountInfoTask } from '../read/mountinfo.js';
 import { forget, rememberDetached } from '../read/records.js';
 import { describeHolders, heldMountTask, mountHoldersTask, type MountHolder } from '../read/holders.js';
 import type { MountPlan } from './plan.js';
-import { cleanWorkdirTask } from './workdir.js';
-import { acquireLocks, notHeldHere, releaseLocks } from './lock.js';
+import { cleanWorkdirTask, notBeingPrepared } from './workdir.js';
+import { acquireLocks, lockSteps, releaseLocks } from './lock.js';
 
 /** Only this package makes handles: `new MountHandle()` from outside throws. */
 export const MAKE_HANDLE = Symbol('overlayfs: make a mount handle');
@@ -61,13 +61,9 @@ function* umount(target: string, detach: boolean): Task<void> {
  * locks are waited for); a detach needs none (the overlay runs on anyway).
  */
 export function* lockedUmount(target: string, allLockPaths: readonly string[], detach: boolean): Task<void> {
-  // Locks a mount of this process holds are not waited for: see lock.ts's heldHere.
-  const lockPaths = notHeldHere(allLockPaths);
+  const lockPaths = notBeingPrepared(allLockPaths);
   if (detach || lockPaths.length === 0) return yield* umount(target, detach);
-  const locks = lockPaths.flatMap((path, i): Step[] => [
-    { op: 'open', path, flags: O.RDONLY | O.DIRECTORY },
-    { op: 'flock', fd: 2 * i, operation: LOCK.EX | LOCK.NB },
-  ]);
+  const locks = lockSteps(lockPaths, 0, true);
   try {
     yield* steps([...locks, { op: 'umount2', target, flags: MNT.UMOUNT_NOFOLLOW }]);
     return;

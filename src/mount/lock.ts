@@ -24,31 +24,6 @@ const { EAGAIN } = constants.errno;
 /** Open fds holding the locks, in lock order; closing them releases the locks. */
 export type DirLocks = FdHandle[];
 
-/**
- * Dirs whose locks a mount of this process holds or is about to take (marked before its first
- * batch is sent): an unmount of this process does not wait for those (the holder is ours, and
- * a Sync wait would block the thread it needs); it runs, and that mount's table check, made
- * under the lock, comes after it.
- */
-const heldHere = new Map<string, number>();
-
-export function markHeldHere(paths: readonly string[]): void {
-  for (const p of paths) heldHere.set(p, (heldHere.get(p) ?? 0) + 1);
-}
-
-export function unmarkHeldHere(paths: readonly string[]): void {
-  for (const p of paths) {
-    const n = (heldHere.get(p) ?? 1) - 1;
-    if (n <= 0) heldHere.delete(p);
-    else heldHere.set(p, n);
-  }
-}
-
-/** `paths` without those a mount of this process holds. */
-export function notHeldHere(paths: readonly string[]): string[] {
-  return paths.filter((p) => !heldHere.has(p));
-}
-
 /** How long a lock is waited for before the call fails (a lock held that long is not a mount's). */
 export const LOCK_WAIT_MS = 60_000;
 
@@ -58,13 +33,15 @@ export function lockOrder(paths: readonly string[]): string[] {
 }
 
 /**
- * Steps that open each dir and try its lock (at `at` in their batch): per dir, an open (kept)
- * and a flock(LOCK_EX | LOCK_NB), their failures recorded, not thrown.
+ * Steps that open each dir and try its lock (at `at` in their batch): per dir, an open and a
+ * flock(LOCK_EX | LOCK_NB). By default the fds are kept (the locks outlive the batch) and
+ * failures are recorded; `guard`: the fds close with the batch (releasing the locks after the
+ * steps that follow), and a busy lock ends the batch there, before those steps run.
  */
-export function lockSteps(paths: readonly string[], at: number): Step[] {
+export function lockSteps(paths: readonly string[], at: number, guard = false): Step[] {
   return paths.flatMap((path, i): Step[] => [
-    { op: 'open', path, flags: O.RDONLY | O.DIRECTORY, keep: true, recordError: true },
-    { op: 'flock', fd: at + 2 * i, operation: LOCK.EX | LOCK.NB, recordError: true },
+    guard ? { op: 'open', path, flags: O.RDONLY | O.DIRECTORY } : { op: 'open', path, flags: O.RDONLY | O.DIRECTORY, keep: true, recordError: true },
+    { op: 'flock', fd: at + 2 * i, operation: LOCK.EX | LOCK.NB, recordError: !guard },
   ]);
 }
 
@@ -74,44 +51,35 @@ export function releaseLocks(locks: DirLocks | undefined): void {
 }
 
 /**
- * The locks from lockSteps' results (at `at`; undefined: none tried yet), taking the ones not
- * yet held (`late`: some were, so what the first batch read under them is stale): in order, polling (1 ms, doubling to 50 ms) while another process holds one. A dir
- * that cannot be locked (not readable, or a filesystem without flock: ENOLCK, EOPNOTSUPP on some
- * network and FUSE filesystems) is used unlocked, as every mount tool uses it.
+ * The locks, from lockSteps' results (at `at`; undefined: not tried yet, so tried now in one
+ * batch), taking the ones not yet held in order, polling (1 ms, doubling to 50 ms) while
+ * another process holds one. `late`: some were not taken at once, so what a batch read under
+ * them is stale. A dir that cannot be locked (not readable, or a filesystem without flock:
+ * ENOLCK, EOPNOTSUPP on some network and FUSE filesystems) is used unlocked, as every mount tool
+ * uses it.
  */
 export function* acquireLocks(
   paths: readonly string[],
-  results: readonly unknown[] | undefined,
+  tried: readonly unknown[] | undefined,
   at: number,
 ): Task<{ locks: DirLocks; late: boolean; byPath: Map<string, FdHandle> }> {
-  type State = 'held' | 'busy' | 'untried' | 'unlockable';
-  const handles: Array<FdHandle | undefined> = [];
-  const state: State[] = paths.map((_, i) => {
-    if (results === undefined) return 'untried';
-    const h = results[at + 2 * i];
-    if (!isHandle(h)) return 'unlockable';
-    handles[i] = h;
-    return busy(results[at + 2 * i + 1]) ? 'busy' : 'held';
-  });
+  const results = tried ?? (yield* steps(lockSteps(paths, 0))).results;
+  const base = tried === undefined ? 0 : at;
+  const handles = paths.map((_, i) => (isHandle(results[base + 2 * i]) ? (results[base + 2 * i] as FdHandle) : undefined));
+  // Unlockable dirs count as held.
+  const held = paths.map((_, i) => handles[i] === undefined || !busy(results[base + 2 * i + 1]));
   try {
-    // A lock held after one this process still waits for would break the order: give it back.
-    const first = state.findIndex((s) => s === 'busy' || s === 'untried');
+    const first = held.indexOf(false);
     const late = first >= 0;
-    if (first >= 0) {
-      for (let i = first + 1; i < paths.length; i++) {
-        if (state[i] === 'held') {
-          yield* steps([{ op: 'flock', fd: handles[i]!, operation: LOCK.UN }]);
-          state[i] = 'busy';
-        }
+    // A lock held after one this process still waits for would break the order: give it back.
+    for (let i = first + 1; late && i < paths.length; i++) {
+      if (held[i] && handles[i] !== undefined) {
+        yield* steps([{ op: 'flock', fd: handles[i]!, operation: LOCK.UN }]);
+        held[i] = false;
       }
     }
     for (let i = 0; i < paths.length; i++) {
-      if (state[i] === 'untried') {
-        const opened = (yield* steps([{ op: 'open', path: paths[i]!, flags: O.RDONLY | O.DIRECTORY, keep: true, recordError: true }])).results[0];
-        if (!isHandle(opened)) state[i] = 'unlockable';
-        else handles[i] = opened;
-      }
-      if (state[i] === 'held' || state[i] === 'unlockable') continue;
+      if (held[i]) continue;
       const since = Date.now();
       for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
         const r = (yield* steps([{ op: 'flock', fd: handles[i]!, operation: LOCK.EX | LOCK.NB, recordError: true }])).results[0];
@@ -125,7 +93,6 @@ export function* acquireLocks(
         }
         yield* sleep(wait);
       }
-      state[i] = 'held';
     }
     const byPath = new Map<string, FdHandle>();
     paths.forEach((p, i) => {

@@ -12,8 +12,8 @@ import type { Step } from '../sys/steps.js';
 import { OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import { checkSpecShape, isInside, specPaths, type SpecPath } from '../spec/shape.js';
 import type { OverlaySpec } from '../spec/types.js';
+import { OVERLAYFS_SUPER_MAGIC } from '../spec/options.js';
 
-const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
 const S_IFLNK = 0o120000;
 const STAT_MASK = STATX.BASIC_STATS | STATX.MNT_ID;
 

@@ -14,7 +14,7 @@ import type { OverlaySpec } from '../spec/types.js';
 import { parseOverlayMountInfo, parseOverlayOptions } from '../read/mountinfo.js';
 import { detachedUsing, forgetDetached, liveRecordsTask } from '../read/records.js';
 import { describeHolders, mountHoldersTask } from '../read/holders.js';
-import { acquireLocks, lockOrder, lockSteps, markHeldHere, releaseLocks, unmarkHeldHere, type DirLocks } from './lock.js';
+import { acquireLocks, lockOrder, lockSteps, releaseLocks, type DirLocks } from './lock.js';
 import type { DirIdentity } from './validate.js';
 
 const ENOENT = constants.errno.ENOENT;
@@ -132,8 +132,6 @@ export interface PreparedWorkdir {
   reserved?: string[];
   /** The cross-process locks on upper and work, held as long. */
   locks?: DirLocks;
-  /** The dirs those locks are on, marked as held by this process from the reservation on. */
-  lockPaths?: string[];
   /** The identity of a work dir this call made (validation did not see it). */
   workIdentity?: DirIdentity;
   /** The in-use check passed under the locks: what this call made is its own to remove. */
@@ -141,12 +139,26 @@ export interface PreparedWorkdir {
 }
 
 /**
- * Upper and work dirs (by realpath) of mounts this process is making right now: between the
- * in-use check and the mount's record there are awaits, and two concurrent mountOverlay()
- * calls must not both pass the check for the same dirs. Taken before the check, without an
- * await in between, so the check and the reservation are one step for this process.
+ * Upper and work dirs (by realpath) of mounts this process is making right now, and so whose
+ * locks it holds or is about to take: between the in-use check and the mount's record there are
+ * awaits, and two concurrent mountOverlay() calls must not both pass the check for the same dirs.
+ * Taken before the first batch, without an await in between.
  */
 const pending = new Map<string, string>();
+
+/**
+ * `paths` without the dirs a mount of this process is preparing: an unmount of this process
+ * does not wait for their locks (the holder is ours, and a Sync wait would block the thread it
+ * needs); it runs, and that mount's table check, made under the lock, comes after it.
+ */
+export function notBeingPrepared(paths: readonly string[]): string[] {
+  return paths.filter((p) => !pending.has(p));
+}
+
+/** Upper's and work's real paths, by field (work's where it will be). */
+function dirKeys(spec: OverlaySpec, facts: WorkdirFacts): Array<readonly ['upper' | 'work', string]> {
+  return (['upper', 'work'] as const).map((f) => [f, facts.reals.get(f) ?? spec[f]!] as const);
+}
 
 /** What validation found that the work dir's preparation needs. */
 export interface WorkdirFacts {
@@ -163,8 +175,7 @@ export interface WorkdirFacts {
  */
 export function lockPlan(spec: OverlaySpec, facts: WorkdirFacts): { paths: string[]; early: boolean } {
   if (spec.upper === undefined || spec.work === undefined || spec.allowShared) return { paths: [], early: false };
-  const paths = lockOrder((['upper', 'work'] as const).map((f) => facts.reals.get(f) ?? spec[f]!));
-  return { paths, early: facts.workExisted };
+  return { paths: lockOrder(dirKeys(spec, facts).map(([, key]) => key)), early: facts.workExisted };
 }
 
 /**
@@ -192,7 +203,7 @@ export function workdirQuestions(spec: OverlaySpec, facts: WorkdirFacts, at: num
  */
 export function reserveWorkdir(spec: OverlaySpec, facts: WorkdirFacts): PreparedWorkdir {
   if (spec.upper === undefined || spec.work === undefined || spec.allowShared) return {};
-  const keys = (['upper', 'work'] as const).map((f) => [f, facts.reals.get(f) ?? spec[f]!] as const);
+  const keys = dirKeys(spec, facts);
   const problems: SpecProblem[] = [];
   for (const [field, key] of keys) {
     const other = pending.get(key);
@@ -201,9 +212,7 @@ export function reserveWorkdir(spec: OverlaySpec, facts: WorkdirFacts): Prepared
   if (problems.length > 0) throw new OverlaySpecError(problems);
   const reserved = keys.map(([, key]) => key);
   for (const key of reserved) pending.set(key, spec.target);
-  const lockPaths = lockPlan(spec, facts).paths;
-  markHeldHere(lockPaths);
-  return { reserved, lockPaths };
+  return { reserved };
 }
 
 /**
@@ -256,7 +265,7 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
           });
         }
       }
-      problems.push(...(yield* detachedProblems((['upper', 'work'] as const).map((f) => [f, facts.reals.get(f) ?? spec[f]!] as const))));
+      problems.push(...(yield* detachedProblems(dirKeys(spec, facts))));
     }
     const stale = marker !== undefined && !(marker instanceof Error);
     if (stale && !spec.clearVolatile) {
@@ -345,8 +354,6 @@ export function releaseWorkdir(prepared: PreparedWorkdir): void {
   delete prepared.reserved;
   releaseLocks(prepared.locks);
   delete prepared.locks;
-  unmarkHeldHere(prepared.lockPaths ?? []);
-  delete prepared.lockPaths;
 }
 
 /**

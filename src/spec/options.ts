@@ -1,6 +1,9 @@
 /** The overlay options and mount attributes as tables: one place for validation, planning, read-back and the CLI. */
 import type { MountAttributes, OverlayOptions } from './types.js';
 
+/** statfs(2) f_type of an overlay (linux/magic.h): upper on an overlay, a marker written through one. */
+export const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
+
 /** The kernel's OVL_MAX_STACK: lower plus data layers. */
 export const MAX_LAYERS = 500;
 

@@ -87,9 +87,8 @@ export function itWithKernel(features: KernelFeature | readonly KernelFeature[],
   gatedIt(kernelGate(features), name, fn, timeout);
 }
 
-/** describePrivileged() for a block whose every test needs kernel features. */
-export function describeWithKernel(features: KernelFeature | readonly KernelFeature[], name: string, fn: () => void): void {
-  const reason = kernelGate(features);
+/** describe() behind a gate: skipped with the reason, or in CI=true as root every test failing with it. */
+function gatedDescribe(reason: string | null, name: string, fn: () => void): void {
   if (reason === null) describe(name, fn);
   else if (strict) {
     describe(`${name} [${reason}]`, () => {
@@ -99,6 +98,11 @@ export function describeWithKernel(features: KernelFeature | readonly KernelFeat
       fn();
     });
   } else describe.skip(`${name} [skipped: ${reason}]`, fn);
+}
+
+/** describePrivileged() for a block whose every test needs kernel features. */
+export function describeWithKernel(features: KernelFeature | readonly KernelFeature[], name: string, fn: () => void): void {
+  gatedDescribe(kernelGate(features), name, fn);
 }
 
 /**
@@ -137,14 +141,5 @@ function toolGate(tool: string): string | null {
 
 /** describePrivileged() for a block whose tests run `tool` (python3): skipped without it, a failure in CI. */
 export function describeWithTool(tool: string, name: string, fn: () => void): void {
-  const reason = toolGate(tool);
-  if (reason === null) describe(name, fn);
-  else if (strict) {
-    describe(`${name} [${reason}]`, () => {
-      beforeEach(() => {
-        throw ciFailure(reason);
-      });
-      fn();
-    });
-  } else describe.skip(`${name} [skipped: ${reason}]`, fn);
+  gatedDescribe(toolGate(tool), name, fn);
 }

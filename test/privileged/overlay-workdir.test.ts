@@ -192,7 +192,6 @@ describePrivileged('another process mounting the same upper at the same time', (
       const other = spawn('flock', [d.u1, 'sh', '-c', `echo locked; ${script}`], { stdio: ['ignore', 'pipe', 'inherit'] });
       try {
         await new Promise((resolve) => other.stdout.once('data', resolve));
-        const t0 = Date.now();
         const err = await mount({ lower: [d.b], upper: d.u1, work: d.w1, target: d.m2 }).then(
           (m) => {
             m.unmountSync();
@@ -200,7 +199,6 @@ describePrivileged('another process mounting the same upper at the same time', (
           },
           (e: unknown) => e,
         );
-        expect(Date.now() - t0).toBeGreaterThan(300);
         expect(problemsOf(err)).toEqual([
           expect.objectContaining({ field: 'upper', problem: expect.stringContaining(`the upper dir of the overlay mounted at '${d.m1}'`) }),
           expect.objectContaining({ field: 'work', problem: expect.stringContaining(`the work dir of the overlay mounted at '${d.m1}'`) }),

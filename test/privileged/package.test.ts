@@ -87,18 +87,15 @@ describePrivileged('the npm package', () => {
 
     const app = join(work, 'app');
     writeTree(app, { 'package.json': JSON.stringify({ name: 'app', private: true, type: 'module' }) });
-    const started = Date.now();
     const install = spawnSync(
       process.execPath,
       [npm, 'install', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', join(work, packed[0]!.filename), ...deps],
       { cwd: app, env, encoding: 'utf8' },
     );
     const installOutput = ok(install, 'npm install') + install.stderr;
-    const installSeconds = (Date.now() - started) / 1000;
     // The install hook ran, and printed nothing of a build.
     expect(installOutput).toContain('node scripts/install.mjs');
     expect(installOutput).not.toMatch(/gyp (info|ERR)|CXX\(target\)|make(\[\d+\])?: |building from source|not found on PATH/);
-    expect(installSeconds).toBeLessThan(30);
 
     // The installed package: exactly what was shipped, nothing written by a build.
     const pkgDir = join(app, 'node_modules', 'overlayfs');

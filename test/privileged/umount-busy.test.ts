@@ -91,9 +91,14 @@ describePrivileged('an fsmount fd kept open after move_mount', () => {
   });
 });
 
-/** A child process whose working directory is `dir`, until killed. */
-async function holder(dir: string): Promise<ChildProcess> {
-  const child = spawn('sh', ['-c', 'echo in; exec sleep 60'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] });
+/**
+ * A child process (`sleep`, once running) whose working directory is `dir`, until killed; with
+ * `ownNamespace`, in a mount namespace of its own, which holds a copy of every mount here.
+ */
+async function holder(dir: string, ownNamespace = false): Promise<ChildProcess> {
+  const sh = ['sh', '-c', 'echo in; exec sleep 60'];
+  const [cmd, ...args] = ownNamespace ? ['unshare', '--mount', '--propagation', 'private', ...sh] : sh;
+  const child = spawn(cmd!, args, { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] });
   await new Promise((resolve) => child.stdout!.once('data', resolve));
   return child;
 }
@@ -151,9 +156,8 @@ describePrivileged('unmounting a busy overlay: who holds it, and the truth about
   it('a copy in another mount namespace holds it too: named as a mount, once for that namespace', async () => {
     const d = overlayDirs();
     const m = await mountOverlay(d.spec);
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'echo in; exec sleep 60'], { cwd: '/', stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = await holder('/', true);
     try {
-      await new Promise((resolve) => child.stdout.once('data', resolve));
       const r = await m.unmount({ detach: true });
       expect(r.stillInUse).toBe(true);
       expect(r.holders).toEqual([{ pid: child.pid, command: 'sleep', what: 'mount', path: d.spec.target }]);
@@ -165,9 +169,8 @@ describePrivileged('unmounting a busy overlay: who holds it, and the truth about
   it('cleanWorkdir with a copy of the overlay in another mount namespace: unmounted here, not cleaned, still in use', async () => {
     const d = overlayDirs();
     const m = await mountOverlay(d.spec);
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'echo in; exec sleep 60'], { cwd: '/', stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = await holder('/', true);
     try {
-      await new Promise((resolve) => child.stdout.once('data', resolve));
       const r = await m.unmount({ cleanWorkdir: true });
       expect(r).toEqual({ stillInUse: true, holders: [{ pid: child.pid, command: 'sleep', what: 'mount', path: d.spec.target }], cleaned: [] });
       // The copy still runs on the work dir: the kernel's work/ is there.

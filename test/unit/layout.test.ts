@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { linux618 } from '../helpers/kernels.js';
 import { native, nativeLoaded } from '../../src/sys/binding.js';
 
 const SRC = fileURLToPath(new URL('../../src', import.meta.url));
@@ -98,32 +99,7 @@ describe('the pure parts work without the addon', () => {
     const spec = specFromMountOptions(['lowerdir=/l/a:/l/b,upperdir=/u,workdir=/w,ro'], '/m');
     expect(checkSpecShape(spec)).toEqual([]);
     expect(parseMountOptions(['nosuid'])).toEqual({ attributes: { nosuid: true } });
-    const caps = {
-      kernel: 'x',
-      newMountApi: true,
-      overlay: true,
-      canMount: true,
-      fsContextParser: true,
-      lowerdirPlus: true,
-      datadirPlus: true,
-      layersByFd: true,
-      createExcl: true,
-      userxattr: true,
-      volatile: true,
-      fsync: true,
-      fsyncModes: ['volatile', 'auto', 'strict'],
-      uuidModes: ['off', 'null', 'auto', 'on'],
-      verity: true,
-      overrideCreds: true,
-      statmount: true,
-      statmountOptionArray: true,
-      mountIdUnique: true,
-      moduleDefaults: {},
-      root: true,
-      userNamespace: false,
-      pageSize: 4096,
-    };
-    expect(formatPlan(plan(spec, caps))).toMatch(/^strategy: fd /);
+    expect(formatPlan(plan(spec, linux618))).toMatch(/^strategy: fd /);
     expect(nativeLoaded()).toBe(false);
   });
 });

@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { linux618 } from '../helpers/kernels.js';
 import { FSCONFIG } from '../../src/sys/constants.js';
 import { escapeBackslashes, escapeLegacyPath, splitLegacyLowerdir, unescapeBackslashes } from '../../src/spec/escape.js';
 import { parseMountInfo, parseMountInfoLine, parseOverlayOptions, unescapeOctal } from '../../src/read/mountinfo.js';
@@ -154,14 +155,8 @@ function readBack(line: string) {
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
-const caps618: Capabilities = {
-  kernel: '6.18.44', newMountApi: true, overlay: true, canMount: true, fsContextParser: true, lowerdirPlus: true,
-  datadirPlus: true, layersByFd: true, createExcl: true, userxattr: true, volatile: true, fsync: true,
-  fsyncModes: ['volatile', 'auto', 'strict'], uuidModes: ['off', 'null', 'auto', 'on'], verity: true, overrideCreds: true,
-  statmount: true, statmountOptionArray: true, mountIdUnique: true, moduleDefaults: {}, root: true, userNamespace: false,
-  // A big page keeps the legacy data absolute, whatever the generated paths.
-  pageSize: 1 << 20,
-};
+// A big page keeps the legacy data absolute, whatever the generated paths.
+const caps618: Capabilities = { ...linux618, pageSize: 1 << 20 };
 
 /** Any character but NUL, with the ones that matter to escaping, splitting and octal often. */
 const pathChar = fc.oneof(

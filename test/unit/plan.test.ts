@@ -11,36 +11,10 @@ import { splitLegacyLowerdir, unescapeBackslashes } from '../../src/spec/escape.
 import type { Step } from '../../src/sys/steps.js';
 import { FSCONFIG_VALUE_MAX, formatPlan, mountAttrs, msFlags, overlayOptionEntries, plan, type MountPlan } from '../../src/mount/plan.js';
 import type { Capabilities } from '../../src/mount/probe.js';
+import { linux618 } from '../helpers/kernels.js';
 import { OverlaySpecError, type SpecProblem } from '../../src/spec/errors.js';
 import { type OverlayOptions, type OverlaySpec } from '../../src/spec/types.js';
 import { tempDir } from '../helpers/tmp.js';
-
-/** 6.18 as on the lab machine: everything. */
-const linux618: Capabilities = {
-  kernel: '6.18.44',
-  newMountApi: true,
-  overlay: true,
-  canMount: true,
-  fsContextParser: true,
-  lowerdirPlus: true,
-  datadirPlus: true,
-  layersByFd: true,
-  createExcl: true,
-  userxattr: true,
-  volatile: true,
-  fsync: true,
-  fsyncModes: ['volatile', 'auto', 'strict'],
-  uuidModes: ['off', 'null', 'auto', 'on'],
-  verity: true,
-  overrideCreds: true,
-  statmount: true,
-  statmountOptionArray: true,
-  mountIdUnique: true,
-  moduleDefaults: { redirectDir: false, redirectAlwaysFollow: true, index: false, nfsExport: false, metacopy: false, xinoAuto: false },
-  root: true,
-  userNamespace: false,
-  pageSize: 4096,
-};
 
 /** 6.8: lowerdir+ but no FSCONFIG_SET_FD for layers (6.13), no override_creds (6.15). */
 const linux68: Capabilities = { ...linux618, kernel: '6.8.0', layersByFd: false, overrideCreds: false, fsync: false, fsyncModes: [] };
