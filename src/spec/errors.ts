@@ -12,6 +12,13 @@
  * - `ERR_MOUNT_DATA_TOO_LONG`: mount(2) data with this process's fd numbers is over one page.
  * - `ERR_MOUNT_COVERED`: our mount is no longer the top mount at its target; not unmounted.
  * - `ERR_NOT_OVERLAY`: no overlay is mounted at that path (`path`).
+ * - `ERR_LAYER_FORMAT`: a layer or archive is not what it says: a corrupt or truncated tar,
+ *   gzip or zstd stream, a bad header (`path` names the entry when there is one).
+ * - `ERR_LAYER_UNSAFE`: a layer entry would reach outside its directory or forge an overlay
+ *   marker (`path` names the entry); nothing outside the directory was written.
+ * - `ERR_DIGEST_MISMATCH`: content whose sha256 is not the one expected (`expected`, `actual`).
+ * - `ERR_IMAGE`: an image layout or archive is incomplete or malformed (a missing blob, a bad
+ *   index or manifest, no image by that ref).
  */
 export type OverlayErrorCode =
   | 'ERR_OVERLAY_SPEC'
@@ -19,7 +26,11 @@ export type OverlayErrorCode =
   | 'ERR_LAYER_CHANGED'
   | 'ERR_MOUNT_DATA_TOO_LONG'
   | 'ERR_MOUNT_COVERED'
-  | 'ERR_NOT_OVERLAY';
+  | 'ERR_NOT_OVERLAY'
+  | 'ERR_LAYER_FORMAT'
+  | 'ERR_LAYER_UNSAFE'
+  | 'ERR_DIGEST_MISMATCH'
+  | 'ERR_IMAGE';
 
 /** Where an OverlayError happened, when it is known. */
 export interface OverlayErrorContext {
@@ -31,6 +42,9 @@ export interface OverlayErrorContext {
   stage?: string;
   /** The mount strategy in use. */
   strategy?: string;
+  /** For ERR_DIGEST_MISMATCH: the digest that was expected and the one the content has. */
+  expected?: string;
+  actual?: string;
 }
 
 export class OverlayError extends Error {
@@ -39,13 +53,15 @@ export class OverlayError extends Error {
   readonly field?: string;
   readonly stage?: string;
   readonly strategy?: string;
+  readonly expected?: string;
+  readonly actual?: string;
 
   constructor(code: OverlayErrorCode, message: string, context: OverlayErrorContext = {}) {
     super(message);
     this.name = 'OverlayError';
     this.code = code;
     // Only the properties that apply, so an error prints as what it is.
-    for (const key of ['path', 'field', 'stage', 'strategy'] as const) {
+    for (const key of ['path', 'field', 'stage', 'strategy', 'expected', 'actual'] as const) {
       if (context[key] !== undefined) Object.defineProperty(this, key, { value: context[key], enumerable: true });
     }
   }
