@@ -93,6 +93,10 @@ export {
 } from './layers/markers.js';
 export { changes, changesSync, formatChange, type Change, type ChangeKind, type ChangesOptions } from './layers/changes.js';
 
+// OCI layers: apply a layer tar onto a directory, export an upper as one; image layouts.
+export { applyLayer, type AppliedLayer, type ApplyOptions, type ApplyProgress } from './oci/apply.js';
+export type { IdMap, IdRange } from './oci/ids.js';
+
 // The raw syscalls and the kernel's constants.
 export * as sys from './sys/index.js';
 export * from './sys/constants.js';
