@@ -4,7 +4,7 @@
  * syscalls, bench/c/ovlbench.c, compiled here with the system cc) and against spawning
  * mount(8)/umount(8). Prints a table of medians and ratios; `--json` prints JSON instead.
  *
- *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=mount,concurrency,markers,changes]
+ *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=mount,concurrency,markers,changes,apply]
  *                      [--rounds=N] [--layers=1,8,64,500] [--baseline=DIR]
  *
  * --json prints JSON instead of the table; --json-out also writes it to FILE; --quick runs fewer
@@ -23,12 +23,13 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { benchApply } from './layers.mjs';
 import { fmtRatio, fmtTime, interleave, median, now, ratio, since, summarize, table } from './stats.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const repo = join(dirname(self), '..');
 const argv = process.argv.slice(2);
-const SECTIONS = ['mount', 'concurrency', 'markers', 'changes'];
+const SECTIONS = ['mount', 'concurrency', 'markers', 'changes', 'apply'];
 const opt = {
   json: argv.includes('--json'),
   quick: argv.includes('--quick'),
@@ -553,6 +554,8 @@ async function benchChanges() {
 
 // ---- report ----
 
+const fmtBytes = (n) => `${(n / 1e6).toFixed(0)} MB`;
+
 const TARGETS = {
   promise1: 1.3,
   promise500: 1.2,
@@ -560,6 +563,7 @@ const TARGETS = {
   mount8: 40,
   markers: 1.5,
   changes: 2,
+  apply: 1.0,
 };
 
 function targets() {
@@ -577,6 +581,9 @@ function targets() {
   }
   const ch = results.changes.find((c) => c.name === 'changes');
   if (ch) out.push({ what: 'changes() vs find', value: ch.vsFind, limit: TARGETS.changes, met: ch.vsFind <= TARGETS.changes });
+  for (const a of results.apply ?? []) {
+    if (a.name.startsWith('applyLayer')) out.push({ what: `${a.name} vs GNU ${a.name.includes('gzip') ? 'tar -xzf' : 'tar -xf'}`, value: a.vsTar, limit: TARGETS.apply, met: a.vsTar <= TARGETS.apply });
+  }
   return out;
 }
 
@@ -680,9 +687,15 @@ function report() {
     lines.push(table(['walk', 'time', '× find'], results.changes.map((r) => [label[r.name], fmtTime(r.ns), fmtRatio(r.vsFind)])));
     lines.push('');
   }
+  if (results.apply?.length > 0) {
+    const c = results.config.apply;
+    lines.push(`layer apply: ${c.entries} entries (${c.sources.join(', ')}), ${fmtBytes(c.bytes)} tar, ${fmtBytes(c.gzipBytes)} gzip -1; onto tmpfs; ${c.rounds} rounds (node-tar: one run)`);
+    lines.push(table(['extract', 'time', '× GNU tar'], results.apply.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsTar)])));
+    lines.push('');
+  }
   const t = targets();
   if (t.length > 0) {
-    lines.push('targets (issue 6)');
+    lines.push('targets (issues 6 and 9)');
     lines.push(table(['target', 'measured', 'limit', ''], t.map((x) => [x.what, fmtRatio(x.value), `${x.atLeast ? '≥' : '≤'}${x.limit}×`, x.met ? 'met' : 'MISSED'])));
   }
   for (const n of results.notes) lines.push(`note: ${n}`);
@@ -699,6 +712,7 @@ try {
   if (opt.only.includes('concurrency')) await benchConcurrency();
   if (opt.only.includes('markers')) await benchMarkers();
   if (opt.only.includes('changes')) await benchChanges();
+  if (opt.only.includes('apply')) await benchApply({ lib, base, run, log, rounds: R(5), results });
   results.targets = targets();
   if (opt.jsonOut) writeFileSync(opt.jsonOut, JSON.stringify(results, null, 2) + '\n');
   if (opt.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
