@@ -246,11 +246,6 @@ export function writeNumber(b: Buffer, start: number, len: number, value: number
   return false;
 }
 
-/** Whether octal in a field of `len` bytes holds `value`. */
-export function fitsOctal(value: number, len: number): boolean {
-  return value >= 0 && value < 8 ** (len - 1);
-}
-
 /**
  * The sums of a header block, in `out`: [0] of all its bytes (0 exactly when the block is all
  * zero bytes), [1] of its bytes as unsigned chars and [2] as signed chars, with the checksum

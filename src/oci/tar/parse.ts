@@ -409,7 +409,7 @@ export class TarParser {
       out[0] = -sec - 1;
       out[1] = 1e9 - nsec;
     } else {
-      out[0] = neg ? -sec : sec;
+      out[0] = neg ? 0 - sec : sec; // never -0
       out[1] = nsec;
     }
   }
