@@ -245,7 +245,8 @@ export class TarParser {
       return;
     }
     const headerName = b.subarray(o, o + fieldLength(b, o, LEN.name));
-    this.current = this.local?.get('path') ?? this.longName ?? headerName;
+    const localPath = this.local?.get('path');
+    this.current = localPath !== undefined && localPath.length > 0 ? localPath : (this.longName ?? headerName);
     if (this.zeroAt >= 0) throw this.error(`a lone zero block at byte ${this.zeroAt} is followed by a header`, at);
     const stored = readNumber(b, o + F.chksum, LEN.chksum);
     if (stored !== sums[1] && stored !== sums[2]) {
@@ -335,7 +336,7 @@ export class TarParser {
    * PAX records, "<length> <key>=<value>\n", the length counting the whole record in decimal.
    * Values stay raw bytes (a subarray of the record's own buffer): an xattr value is binary, and a
    * path need not be UTF-8 (hdrcharset=BINARY, or GNU tar ≤ 1.23 without it). An empty value
-   * deletes the key: from the globals for 'g'; for 'x' it is kept empty and deletes at merge time.
+   * deletes the key from the globals for 'g'; for 'x' it is kept (see entry()).
    */
   private paxRecords(buf: Buffer, into: Map<string, Buffer>, global: boolean, at: number): void {
     const len = buf.length;
@@ -366,14 +367,14 @@ export class TarParser {
 
   private paxNumber(pax: Map<string, Buffer>, key: string, at: number): number | undefined {
     const v = pax.get(key);
-    if (v === undefined) return undefined;
+    if (v === undefined || v.length === 0) return undefined;
     let n = 0;
     for (let i = 0; i < v.length; i++) {
       const c = v[i]!;
       if (c < 0x30 || c > 0x39) throw this.error(`bad PAX ${key} '${v.toString('latin1')}'`, at);
       n = n * 10 + (c - 0x30);
     }
-    if (v.length === 0 || n > Number.MAX_SAFE_INTEGER) throw this.error(`bad PAX ${key} '${v.toString('latin1')}'`, at);
+    if (n > Number.MAX_SAFE_INTEGER) throw this.error(`bad PAX ${key} '${v.toString('latin1')}'`, at);
     return n;
   }
 
@@ -419,19 +420,20 @@ export class TarParser {
     const flag = b[o + F.typeflag]!;
 
     // The PAX records of this entry: its own over the archive's global ones.
+    // A local record with an empty value stays (empty) and hides the global one: for a header
+    // field it means "the header's own value", for an xattr an empty value.
     let pax: Map<string, Buffer>;
     const local = this.local;
-    if (this.global === null) pax = local === null ? new Map() : local;
-    else pax = new Map(this.global);
-    if (local !== null) {
-      for (const [k, v] of local) if (v.length === 0) pax.delete(k);
-      if (pax !== local) for (const [k, v] of local) if (v.length > 0) pax.set(k, v);
+    if (this.global === null) pax = local ?? new Map();
+    else {
+      pax = new Map(this.global);
+      if (local !== null) for (const [k, v] of local) pax.set(k, v);
     }
     const hasPax = pax.size > 0;
 
     let name: Buffer;
     const paxPath = hasPax ? pax.get('path') : undefined;
-    if (paxPath !== undefined) name = paxPath;
+    if (paxPath !== undefined && paxPath.length > 0) name = paxPath;
     else if (this.longName !== null) name = this.longName;
     else {
       const n = fieldLength(b, o, LEN.name);
@@ -473,7 +475,7 @@ export class TarParser {
     let size = headerSize;
     let linkname: Buffer;
     const paxLink = hasPax ? pax.get('linkpath') : undefined;
-    if (paxLink !== undefined) linkname = paxLink;
+    if (paxLink !== undefined && paxLink.length > 0) linkname = paxLink;
     else if (this.longLink !== null) linkname = this.longLink;
     else {
       const n = fieldLength(b, o + F.linkname, LEN.linkname);
@@ -487,11 +489,11 @@ export class TarParser {
       uid = this.paxNumber(pax, 'uid', at) ?? uid;
       gid = this.paxNumber(pax, 'gid', at) ?? gid;
       const u = pax.get('uname');
-      if (u !== undefined) uname = u.toString('utf8');
+      if (u !== undefined && u.length > 0) uname = u.toString('utf8');
       const g = pax.get('gname');
-      if (g !== undefined) gname = g.toString('utf8');
+      if (g !== undefined && g.length > 0) gname = g.toString('utf8');
       const t = pax.get('mtime');
-      if (t !== undefined) {
+      if (t !== undefined && t.length > 0) {
         this.paxTime(t, signed, at);
         mtimeSec = signed[0]!;
         mtimeNsec = signed[1]!;
