@@ -315,6 +315,12 @@ describe('formats and quirks', () => {
     ]);
   });
 
+  it('ustar prefix + name; star keeps times after a 131-byte prefix', () => {
+    const h = rawHeader({ 0: 'name', 124: '00000000000', 156: '0', 345: 'the/prefix' });
+    const star = rawHeader({ 0: 'name', 124: '00000000000', 156: '0', 345: 'p'.repeat(131), 476: '14621367761\0', 488: '14621367761\0', 508: 'tar\0' });
+    expect(parseChunks([h, star]).entries.map((e) => e.name.toString())).toEqual(['the/prefix/name', `${'p'.repeat(131)}/name`]);
+  });
+
   it('GNU: base-256 numbers (also a negative mtime), long names and links, the "ustar  " magic, signed checksums', () => {
     const name = Buffer.from('g'.repeat(300) + '\0');
     const link = Buffer.from('t'.repeat(200) + '\0');

@@ -437,7 +437,9 @@ export class TarParser {
     else if (this.longName !== null) name = this.longName;
     else {
       const n = fieldLength(b, o, LEN.name);
-      const p = magic === Magic.Ustar ? fieldLength(b, o + F.prefix, LEN.prefix) : 0;
+      // star's format ("tar\0" at 508) keeps atime and ctime in the prefix's last 24 bytes.
+      const star = b[o + 508] === 0x74 && b[o + 509] === 0x61 && b[o + 510] === 0x72 && b[o + 511] === 0;
+      const p = magic === Magic.Ustar ? fieldLength(b, o + F.prefix, star ? 131 : LEN.prefix) : 0;
       if (p === 0) name = copyOut(b, o, n);
       else {
         name = Buffer.allocUnsafe(p + 1 + n);
