@@ -419,6 +419,11 @@ describe('formats and quirks', () => {
     const records = rec('comment', 'c'.repeat(600));
     expect(formatError(() => parseChunks([paxBlock('x', records), paxBlock('x', records), rawHeader({ 0: 'f', 124: '0', 156: '0' })], { maxMetaBytes: 1000 }))).toMatch(/over the limit \(1000 bytes/);
     expect(parseChunks([paxBlock('x', records), rawHeader({ 0: 'f', 124: '0', 156: '0' })], { maxMetaBytes: 1000 }).entries).toHaveLength(1);
+    // Global records that replace one another may come any number of times; more of them at once may not.
+    const globals = Array.from({ length: 5 }, () => paxBlock('g', records));
+    expect(parseChunks([...globals, rawHeader({ 0: 'f', 124: '0', 156: '0' })], { maxMetaBytes: 1000 }).entries).toHaveLength(1);
+    const distinct = [paxBlock('g', rec('a', 'c'.repeat(600))), paxBlock('g', rec('b', 'c'.repeat(600)))];
+    expect(formatError(() => parseChunks(distinct, { maxMetaBytes: 1000 }))).toMatch(/global PAX records of 1202 bytes are over the limit/);
   });
 
   it('after an error the parser stays failed', () => {

@@ -49,7 +49,7 @@ export interface TarSink {
 export interface TarParserOptions {
   /**
    * The most bytes one entry's metadata may take: each PAX or GNU long-name record, and all of
-   * them before one entry together; also all the global PAX records of the archive. Default 1 MiB.
+   * them before one entry together; also what is kept of the global PAX records. Default 1 MiB.
    */
   maxMetaBytes?: number;
 }
@@ -107,9 +107,8 @@ export class TarParser {
   private local: Map<string, Buffer> | null = null;
   private longName: Buffer | null = null;
   private longLink: Buffer | null = null;
-  /** The archive's global PAX records ('g'), and their size. */
+  /** The archive's global PAX records ('g'). */
   private global: Map<string, Buffer> | null = null;
-  private globalBytes = 0;
   /** A zero block was just read (one more ends the archive). */
   private zeroAt = -1;
   private failed: unknown = null;
@@ -266,12 +265,12 @@ export class TarParser {
       case T.gnuLongName:
       case T.gnuLongLink: {
         const kind = flag === T.paxLocal ? 'PAX' : flag === T.paxGlobal ? 'global PAX' : flag === T.gnuLongName ? 'GNU long-name' : 'GNU long-link';
-        const total = (flag === T.paxGlobal ? this.globalBytes : this.metaBytes) + size;
+        // Global records replace one another: what is kept of them is checked after the merge.
+        const total = flag === T.paxGlobal ? size : this.metaBytes + size;
         if (size > this.maxMeta || total > this.maxMeta) {
           throw this.error(`${kind} record of ${size} bytes is over the limit (${this.maxMeta} bytes of metadata per entry)`, at);
         }
-        if (flag === T.paxGlobal) this.globalBytes = total;
-        else this.metaBytes = total;
+        if (flag !== T.paxGlobal) this.metaBytes = total;
         // Named in the errors that may come after this block is gone.
         if (this.current === headerName) this.current = Buffer.from(headerName);
         this.metaFlag = flag;
@@ -323,6 +322,9 @@ export class TarParser {
     } else if (flag === T.paxGlobal) {
       this.global ??= new Map();
       this.paxRecords(meta, this.global, true, next - meta.length);
+      let kept = 0;
+      for (const [k, v] of this.global) kept += k.length + v.length;
+      if (kept > this.maxMeta) throw this.error(`global PAX records of ${kept} bytes are over the limit (${this.maxMeta} bytes)`, next - meta.length);
       if (this.global.size === 0) this.global = null;
     } else {
       this.local ??= new Map();
