@@ -80,7 +80,19 @@ export interface StepsResult {
   kernelMessages: string[];
 }
 
-/** The addon's exports (native/addon.cc, native/fd.cc, native/batch.cc). */
+/** A layer writer as native/layer_write.cc makes it (src/sys/layer-writer.ts packs its batches). */
+export interface NativeLayerWriter {
+  readonly closed: boolean;
+  readonly busy: boolean;
+  /** `count` records of 12 numbers, their names NUL-terminated in `arena`, data and xattr values in `bufs`. */
+  run(recs: Float64Array, count: number, arena: Buffer, bufs: Buffer[]): Promise<void>;
+  runSync(recs: Float64Array, count: number, arena: Buffer, bufs: Buffer[]): void;
+  finish(): Promise<void>;
+  finishSync(): void;
+  close(): void;
+}
+
+/** The addon's exports (native/addon.cc, native/fd.cc, native/batch.cc, native/layer_write.cc). */
 export interface NativeBinding {
   setErrorFactory(factory: (raw: RawError) => Error): void;
   errnoName(errno: number): [string | null, string];
@@ -88,6 +100,8 @@ export interface NativeBinding {
   adoptFd(fd: number, kind?: FdHandle['kind']): FdHandle;
   FdHandle: abstract new (...args: never[]) => FdHandle;
   constants: Record<string, number>;
+  /** Opens `dir` (O_PATH|O_DIRECTORY|O_NOFOLLOW); throws the Node-shaped error. */
+  LayerWriter: new (dir: string | Buffer, noOpenat2: boolean) => NativeLayerWriter;
   /**
    * `count` steps packed by src/sys/steps.ts: numbers, strings, byte buffers, the caller's
    * handles and a Float64Array for statx results. `single`: one step, its result back; else the
