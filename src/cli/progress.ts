@@ -29,11 +29,10 @@ export class Progress {
   private readonly started = performance.now();
   private last = 0;
   private drawn = false;
+  private readonly label: string;
 
-  constructor(
-    private readonly label: string,
-    options: { json?: boolean } = {},
-  ) {
+  constructor(label: string, options: { json?: boolean } = {}) {
+    this.label = label;
     this.stream = process.stderr.isTTY && !options.json && process.env.TERM !== 'dumb' ? process.stderr : undefined;
   }
 

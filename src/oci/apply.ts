@@ -14,6 +14,7 @@
  * directory carries the `user.overlayfs.incomplete` xattr until the apply has succeeded.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OverlayError, OverlaySpecError, type SpecProblem } from '../spec/errors.js';
@@ -107,6 +108,19 @@ function checkOptions(dir: unknown, options: ApplyOptions): void {
   if (problems.length > 0) throw new OverlaySpecError(problems);
 }
 
+/**
+ * Whether this process can give files any owner: root with the whole id range (not root of a
+ * user namespace that maps one id, where chown to any other id fails EINVAL).
+ */
+function ownsEveryId(): boolean {
+  if (process.geteuid?.() !== 0) return false;
+  try {
+    return /^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
 /** Turns tar entries into writer operations: the OCI meaning of each entry. */
 class EntryConverter {
   readonly stats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, whiteouts: 0, opaques: 0 };
@@ -115,9 +129,11 @@ class EntryConverter {
   private remaining = 0;
   private inFile = false;
   private readonly chown: boolean;
+  private readonly options: ApplyOptions;
 
-  constructor(private readonly options: ApplyOptions) {
-    this.chown = options.preserveOwner ?? process.geteuid?.() === 0;
+  constructor(options: ApplyOptions) {
+    this.options = options;
+    this.chown = options.preserveOwner ?? ownsEveryId();
   }
 
   private meta(e: TarEntry, path: Buffer): EntryMeta {
