@@ -247,11 +247,15 @@ class ImageReaderImpl implements ImageSource, ImageReader {
       // Docker ≥ 25: the OCI index says which manifest and platform; manifest.json the RepoTags.
       const byConfig = new Map<string, DockerSaveEntry>();
       for (const e of entries) byConfig.set(await this.#configDigestOf(e), e);
+      const tagOf = new Map(entries.flatMap((e) => e.repoTags.map((t) => [fullImageName(t), t] as const)));
       for (const listed of await this.#listIndex()) {
         const entry = await this.#entryOf(listed, byConfig);
         const { imageName, ...ref } = listed;
         if (entry === undefined) {
-          out.push({ ...ref, ...(ref.ref === undefined && imageName !== undefined ? { ref: imageName } : {}) });
+          // Not one manifest.json lists (another platform of the image, whose blobs Docker did
+          // not save): named by the RepoTag its full name is, so one ref lists all platforms.
+          const tag = imageName === undefined ? undefined : (tagOf.get(imageName) ?? imageName);
+          out.push(tag === undefined ? ref : { ...ref, ref: tag });
           continue;
         }
         unmatched.delete(entry);

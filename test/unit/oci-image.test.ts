@@ -3,7 +3,8 @@
  * same way; blobs verified; every malformed input refused with the error that says what is wrong.
  */
 import { createHash } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { linkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -12,7 +13,7 @@ import { hostPlatform, openImageSource, type ImageRef } from '../../src/oci/imag
 import { platformMatches } from '../../src/oci/image/select.js';
 import { writeBlob, writeIndex, writeOciLayout } from '../../src/oci/image/write.js';
 import { blobFile, dockerSave25, dockerSaveOld, hex, layerTar, ociLayout, sha, tarDir } from '../helpers/images.js';
-import { tempDir } from '../helpers/tmp.js';
+import { openFdCount, tempDir } from '../helpers/tmp.js';
 
 async function bytesOf(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -205,6 +206,29 @@ describe('an oci-archive (a layout as one tar)', () => {
       const gz = await src.resolve('gz');
       expect(await bytesOf(await src.blob(gz.layers[0]!.digest))).toEqual(gzipSync(app));
     }
+  });
+
+  it('follows a hard link: a blob stored as a link to an earlier entry of the same content', async () => {
+    const dir = await ociLayout([{ ref: 'r', layers: [{ data: base }] }]);
+    // GNU tar stores the second name of a file as a hard link to the first ('a-copy' sorts first).
+    linkSync(join(dir, 'blobs', 'sha256', hex(sha(base))), join(dir, 'a-copy'));
+    const path = tarDir(dir, join(tempDir('ovl-archive-'), 'image.tar'));
+    expect(spawnSync('tar', ['-tvf', path]).stdout.toString()).toMatch(/^h.* link to \.\/a-copy$/m);
+    await using src = await openImageSource(path);
+    const img = await src.resolve('r');
+    expect(await bytesOf(await src.blob(img.layers[0]!.digest))).toEqual(base);
+  });
+
+  it('a blob stream destroyed half-way leaves no open file behind', async () => {
+    const big = layerTar({ 'big.bin': 'y'.repeat(2 * 1024 * 1024) });
+    const dir = await ociLayout([{ ref: 'r', layers: [{ data: big }] }]);
+    await using src = await openImageSource(dir);
+    const img = await src.resolve('r');
+    const before = openFdCount();
+    const stream = await src.blob(img.layers[0]!.digest);
+    for await (const _ of stream) break;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(openFdCount()).toBe(before);
   });
 
   it('a corrupted blob inside the archive fails its stream with ERR_DIGEST_MISMATCH', async () => {
