@@ -13,7 +13,8 @@ import { stat } from 'node:fs/promises';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { OverlayError } from '../spec/errors.js';
 import { openTarTree } from './image/archive.js';
-import { chainId, digestOf, Hasher, type Digest } from './image/digest-shim.js';
+import { detectCompression, DETECT_BYTES } from './compression.js';
+import { chainIds, digestMismatch, digestOf, Hasher, type Digest } from './digest.js';
 import { checkDockerManifest, DOCKER_MANIFEST, fullImageName, type DockerSaveEntry } from './image/docker-save.js';
 import { formatPlatform, platformMatches, selectImage, type ImageRef, type PlatformSpec } from './image/select.js';
 import { DirTree, type FileTree } from './image/tree.js';
@@ -219,7 +220,7 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     if (size > MAX_JSON_BYTES) throw imageError(`${this.#label}: blob ${d}: ${size} bytes, over the ${MAX_JSON_BYTES}-byte limit for a JSON document`, { path });
     const buf = await this.#tree.read(path, MAX_JSON_BYTES);
     const actual = digestOf(buf);
-    if (actual !== d) throw new OverlayError('ERR_DIGEST_MISMATCH', `${this.#label}: blob ${d}: its content hashes to ${actual}`, { path, expected: d, actual });
+    if (actual !== d) throw digestMismatch(`${this.#label}: blob`, d, actual, path);
     return this.#parse(buf, `blob ${d}`) as T;
   }
 
@@ -333,8 +334,8 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     for (const [i, path] of entry.layers.entries()) {
       const size = await this.#tree.size(path);
       if (size === undefined) throw imageError(`${this.#label}: ${DOCKER_MANIFEST}: layer ${path}: missing`, { path });
-      const head = await this.#head(path, 4);
-      const compressed = head[0] === 0x1f && head[1] === 0x8b ? MediaType.dockerLayerGzip : head.readUInt32LE(0) === 0xfd2fb528 && head.length === 4 ? MediaType.ociLayerZstd : undefined;
+      const compression = detectCompression(await this.#head(path, DETECT_BYTES));
+      const compressed = compression === 'gzip' ? MediaType.dockerLayerGzip : compression === 'zstd' ? MediaType.ociLayerZstd : undefined;
       const digest = compressed ? await this.#hashFile(path) : diffIds[i]!;
       this.#aliases.set(digest, path);
       layers.push({ mediaType: compressed ?? MediaType.dockerLayer, digest, size });
@@ -406,11 +407,9 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     // no createdBy is given rather than a wrong one.
     const history = (config.history ?? []).filter((h) => h.empty_layer !== true);
     const createdBy = history.length === diffIds.length ? history.map((h) => h.created_by) : [];
-    let chain: Digest | undefined;
+    const chains = chainIds(diffIds);
     const layers = manifest.layers.map((l, i): ResolvedLayer => {
-      const diffId = diffIds[i]!;
-      chain = chain === undefined ? diffId : chainId([chain, diffId]);
-      const layer: ResolvedLayer = { digest: l.digest, mediaType: l.mediaType, size: l.size, diffId, chainId: chain };
+      const layer: ResolvedLayer = { digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i]!, chainId: chains[i]! };
       const by = createdBy[i];
       if (by !== undefined) layer.createdBy = by;
       return layer;
@@ -449,7 +448,7 @@ function verifying(src: Readable, expected: Digest, label: string): Readable {
     },
     flush(cb) {
       const actual = hasher.digest();
-      cb(actual === expected ? null : new OverlayError('ERR_DIGEST_MISMATCH', `${label}: its content hashes to ${actual}`, { expected, actual }));
+      cb(actual === expected ? null : digestMismatch(label, expected, actual));
     },
   });
   // Errors of either side reach the consumer through `out`; destroying `out` closes `src`.

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { writeIndex, writeOciLayout, type WriteLayoutOptions } from '../../src/oci/image/write.js';
 import { tempDir, writeTree } from './tmp.js';
 
@@ -44,6 +45,8 @@ export interface DockerImage {
   layers: Buffer[];
   platform?: { os: string; architecture: string };
   history?: Array<{ created_by?: string; empty_layer?: boolean }>;
+  /** Store the layer files gzip'd (skopeo's docker-archive may; Docker does not). */
+  gzip?: boolean;
 }
 
 function dockerConfig(img: DockerImage): Buffer {
@@ -81,7 +84,7 @@ export function dockerSaveOld(images: DockerImage[]): string {
       const first = saved.get(sha(layer));
       if (first) symlinkSync(`../${first}/layer.tar`, join(dir, id, 'layer.tar'));
       else {
-        writeFileSync(join(dir, id, 'layer.tar'), layer);
+        writeFileSync(join(dir, id, 'layer.tar'), img.gzip ? gzipSync(layer) : layer);
         saved.set(sha(layer), id);
       }
       writeFileSync(join(dir, id, 'VERSION'), '1.0');

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { linkSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -294,6 +294,16 @@ describe('a docker save archive', () => {
     await expect(src.resolve()).rejects.toMatchObject({ code: 'ERR_IMAGE', message: expect.stringMatching(/busybox:latest, busybox:1.36, example.com\/team\/app:2/) });
   });
 
+  it('a compressed layer file (other tools write them) is found by the digest of its bytes', async () => {
+    await using src = await openImageSource(dockerSaveOld([{ tags: ['gz:1'], layers: [base, app], gzip: true }]));
+    const img = await src.resolve('gz:1');
+    expect(img.layers.map((l) => [l.mediaType, l.digest, l.diffId])).toEqual([
+      ['application/vnd.docker.image.rootfs.diff.tar.gzip', sha(gzipSync(base)), sha(base)],
+      ['application/vnd.docker.image.rootfs.diff.tar.gzip', sha(gzipSync(app)), sha(app)],
+    ]);
+    expect(await bytesOf(await src.blob(img.layers[1]!.digest))).toEqual(gzipSync(app));
+  });
+
   it('an image saved by id (no RepoTags) is listed without a ref', async () => {
     await using src = await openImageSource(dockerSaveOld([{ tags: [], layers: [base] }]));
     const [only] = await src.images();
@@ -404,6 +414,13 @@ describe('what is refused', () => {
     writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ ...w.descriptor, digest: 'sha256:../../etc/passwd' }] }));
     await using src2 = await openImageSource(dir);
     await expect(src2.images()).rejects.toMatchObject({ code: 'ERR_IMAGE', field: 'manifests[0].digest', message: expect.stringMatching(/not a digest/) });
+  });
+
+  it('writeOciLayout refuses a layer that is not what its media type says, and leaves no file', async () => {
+    const dir = tempDir('ovl-write-');
+    await expect(writeOciLayout(dir, { layers: [{ data: base, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }] })).rejects.toMatchObject({ code: 'ERR_LAYER_FORMAT' });
+    expect(readdirSync(join(dir, 'blobs')).filter((n) => n !== 'sha256')).toEqual([]);
+    expect(readdirSync(join(dir, 'blobs', 'sha256'))).toEqual([]);
   });
 
   it('a JSON blob over 4 MiB is refused before it is read', async () => {

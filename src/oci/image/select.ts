@@ -1,7 +1,7 @@
 /**
  * Choosing one image among those a source lists: by ref, then by platform. Pure.
  */
-import type { Digest } from './digest-shim.js';
+import type { Digest } from '../digest.js';
 import { imageError } from './types.js';
 
 export interface PlatformSpec {

@@ -6,7 +6,7 @@
  * Fields not relied on are kept as they are (an image's config is handed on whole).
  */
 import { OverlayError } from '../../spec/errors.js';
-import type { Digest } from './digest-shim.js';
+import { isDigest, type Digest } from '../digest.js';
 
 export const MediaType = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -93,7 +93,6 @@ export const imageError = (message: string, context: { path?: string; field?: st
 // A digest, as descriptor.md writes its grammar: algorithm ":" encoded, with
 // algorithm-component ([a-z0-9]+) joined by one of [+._-]; sha256's encoded part is 64 lowercase hex.
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const SHA256 = /^sha256:[a-f0-9]{64}$/;
 
 /**
  * A digest from an untrusted document, checked: the grammar of descriptor.md, and sha256 (the one
@@ -102,10 +101,10 @@ const SHA256 = /^sha256:[a-f0-9]{64}$/;
 export function checkDigest(value: unknown, where: string, field: string): Digest {
   if (typeof value !== 'string') throw fieldError(where, field, 'expected a digest string', value);
   if (!DIGEST.test(value)) throw imageError(`${where}: ${field}: not a digest: ${JSON.stringify(value).slice(0, 100)}`, { field });
-  if (!SHA256.test(value)) {
+  if (!isDigest(value)) {
     throw imageError(`${where}: ${field}: unsupported digest ${JSON.stringify(value).slice(0, 100)} (only sha256 with 64 lowercase hex digits)`, { field });
   }
-  return value as Digest;
+  return value;
 }
 
 /** The path of a blob inside a layout: `blobs/sha256/<hex>`, for a checked digest only. */

@@ -9,8 +9,8 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
-import { digestOf, Hasher, type Digest } from './digest-shim.js';
+import { compressionOfMediaType, createDecompressor } from '../compression.js';
+import { digestOf, Hasher, type Digest } from '../digest.js';
 import { hostPlatform, type PlatformSpec } from './select.js';
 import { blobPath, checkIndex, MediaType, REF_NAME, type OciConfig, type OciDescriptor, type OciIndex, type OciManifest } from './types.js';
 
@@ -20,7 +20,7 @@ export interface WriteLayer {
   data?: Buffer;
   /** Default: an uncompressed OCI layer. */
   mediaType?: string;
-  /** The uncompressed tar's digest. Computed when not given (a tar, a gzip'd tar); needed for zstd. */
+  /** The uncompressed tar's digest; computed (the blob decompressed as its media type says) when not given. */
   diffId?: Digest;
   /** config.history's `created_by` for this layer. */
   createdBy?: string;
@@ -134,39 +134,40 @@ async function writeLayerBlob(dir: string, layer: WriteLayer, mediaType: string,
     if (layer.path !== undefined) return createReadStream(layer.path);
     throw new TypeError(`writeOciLayout: layers[${i}]: give path or data`);
   };
-  const gzip = mediaType.endsWith('+gzip') || mediaType.endsWith('.gzip');
-  const zstd = mediaType.endsWith('+zstd');
-  if (zstd && layer.diffId === undefined) throw new TypeError(`writeOciLayout: layers[${i}]: a zstd layer needs its diffId`);
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
   const tmp = join(dir, 'blobs', `.layer-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const blob = new Hasher();
   const diff = new Hasher();
-  const gunzip = gzip && layer.diffId === undefined ? createGunzip() : undefined;
-  const done = gunzip ? pipeline(gunzip, async (chunks: AsyncIterable<Buffer>) => {
-    for await (const c of chunks) diff.update(c);
-  }) : undefined;
+  // The diffID is the digest of the tar: of the blob decompressed (a PassThrough when it is not).
+  const decompress = layer.diffId === undefined ? createDecompressor(compressionOfMediaType(mediaType)) : undefined;
   try {
-    await pipeline(
-      source(),
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const c of chunks) {
-          blob.update(c);
-          if (!gzip && !zstd) diff.update(c);
-          if (gunzip && !gunzip.write(c)) await new Promise((r) => gunzip.once('drain', r));
-          yield c;
-        }
-        gunzip?.end();
-      },
-      createWriteStream(tmp),
-    );
-    await done;
+    await Promise.all([
+      pipeline(
+        source(),
+        async function* (chunks: AsyncIterable<Buffer>) {
+          for await (const c of chunks) {
+            blob.update(c);
+            // Waits for the decompressor, or for its end (an error, which fails the other pipeline).
+            if (decompress && !decompress.write(c)) await new Promise((r) => decompress.once('drain', r).once('close', r));
+            if (decompress?.destroyed) throw new Error('the layer could not be decompressed');
+            yield c;
+          }
+          decompress?.end();
+        },
+        createWriteStream(tmp),
+      ),
+      decompress &&
+        pipeline(decompress, async (chunks: AsyncIterable<Buffer>) => {
+          for await (const c of chunks) diff.update(c);
+        }),
+    ]);
     const digest = blob.digest();
     const path = join(dir, blobPath(digest));
     if (await exists(path)) await rm(tmp, { force: true });
     else await rename(tmp, path);
     return { digest, diffId: layer.diffId ?? diff.digest(), size: blob.bytes };
   } catch (err) {
-    gunzip?.destroy();
+    decompress?.destroy();
     await rm(tmp, { force: true });
     throw err;
   }
