@@ -11,7 +11,6 @@
  */
 import { stat } from 'node:fs/promises';
 import { pipeline, Readable, Transform } from 'node:stream';
-import { OverlayError } from '../spec/errors.js';
 import { openTarTree } from './image/archive.js';
 import { detectCompression, DETECT_BYTES } from './compression.js';
 import { chainIds, digestMismatch, digestOf, Hasher, type Digest } from './digest.js';
