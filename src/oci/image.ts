@@ -14,7 +14,7 @@ import { pipeline, Readable, Transform } from 'node:stream';
 import { openTarTree } from './image/archive.js';
 import { detectCompression, DETECT_BYTES } from './compression.js';
 import { chainIds, digestMismatch, digestOf, Hasher, type Digest } from './digest.js';
-import { checkDockerManifest, DOCKER_MANIFEST, fullImageName, type DockerSaveEntry } from './image/docker-save.js';
+import { checkDockerManifest, DOCKER_MANIFEST, dockerRefIn, fullImageName, type DockerSaveEntry } from './image/docker-save.js';
 import { formatPlatform, platformMatches, selectImage, type ImageRef, type PlatformSpec } from './image/select.js';
 import { DirTree, type FileTree } from './image/tree.js';
 import {
@@ -378,7 +378,10 @@ class ImageReaderImpl implements ImageSource, ImageReader {
   // ---- resolving ----
 
   async resolve(ref?: string, platform?: PlatformSpec): Promise<ResolvedImage> {
-    const chosen = selectImage(await this.images(), this.#label, ref, platform);
+    const images = await this.images();
+    // A docker save archive's refs are RepoTags, named as Docker takes them (`busybox` is `busybox:latest`).
+    const name = ref !== undefined && this.kind === 'docker-archive' ? dockerRefIn(images.map((i) => i.ref), ref) : ref;
+    const chosen = selectImage(images, this.#label, name, platform);
     const at = `${this.#label}: manifest ${chosen.manifestDigest}${chosen.ref !== undefined ? ` ('${chosen.ref}')` : ''}`;
     if (isSchema1MediaType(chosen.mediaType)) {
       throw imageError(`${at}: a Docker schema 1 manifest (${chosen.mediaType}): not supported (it has no config and no diffIDs); convert it to schema 2 or OCI first`);

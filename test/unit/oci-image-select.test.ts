@@ -1,6 +1,6 @@
 /** Choosing an image by ref and platform (pure), and the docker save name rules. */
 import { describe, expect, it } from 'vitest';
-import { checkDockerManifest, fullImageName } from '../../src/oci/image/docker-save.js';
+import { checkDockerManifest, dockerRefIn, fullImageName } from '../../src/oci/image/docker-save.js';
 import { platformMatches, selectImage, type ImageRef } from '../../src/oci/image/select.js';
 import { checkDigest } from '../../src/oci/image/types.js';
 
@@ -49,6 +49,16 @@ describe('docker save names', () => {
     expect(fullImageName('ghcr.io/o/app:1')).toBe('ghcr.io/o/app:1');
     expect(fullImageName('localhost/app:1')).toBe('localhost/app:1');
     expect(fullImageName('localhost:5000/app:1')).toBe('localhost:5000/app:1');
+  });
+
+  it('a ref as Docker reads it: no tag is :latest, a full name is its RepoTag', () => {
+    const refs = ['busybox:latest', 'busybox:1.36', 'user/app:2', 'ghcr.io/o/x:1', undefined];
+    expect(dockerRefIn(refs, 'busybox')).toBe('busybox:latest');
+    expect(dockerRefIn(refs, 'docker.io/library/busybox:1.36')).toBe('busybox:1.36');
+    expect(dockerRefIn(refs, 'docker.io/user/app:2')).toBe('user/app:2');
+    expect(dockerRefIn(refs, 'ghcr.io/o/x:1')).toBe('ghcr.io/o/x:1');
+    expect(dockerRefIn(refs, 'user/app')).toBe('user/app');
+    expect(dockerRefIn(refs, 'localhost:5000/busybox')).toBe('localhost:5000/busybox');
   });
 
   it('manifest.json is shape-checked and its paths kept inside the archive', () => {

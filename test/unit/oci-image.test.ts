@@ -286,6 +286,8 @@ describe('a docker save archive', () => {
     ]);
     const img = await src.resolve('busybox:1.36');
     expect(img.manifest.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+    expect((await src.resolve('busybox')).ref).toBe('busybox:latest');
+    expect((await src.resolve('docker.io/library/busybox:1.36')).ref).toBe('busybox:1.36');
     expect(img.layers.map((l) => [l.diffId, l.createdBy])).toEqual([
       [sha(base), 'ADD rootfs'],
       [sha(app), 'COPY app'],

@@ -40,6 +40,18 @@ export function checkDockerManifest(v: unknown): DockerSaveEntry[] {
 }
 
 /**
+ * The RepoTag of `images` that `ref` names as Docker would read it: `busybox` is
+ * `busybox:latest`, `docker.io/library/busybox:latest` is `busybox:latest`. `ref` itself when
+ * it is one of them or names none.
+ */
+export function dockerRefIn(refs: ReadonlyArray<string | undefined>, ref: string): string {
+  if (refs.includes(ref) || ref.includes('@')) return ref;
+  const lastPart = ref.slice(ref.lastIndexOf('/') + 1);
+  const full = fullImageName(lastPart.includes(':') ? ref : `${ref}:latest`);
+  return refs.find((r) => r !== undefined && fullImageName(r) === full) ?? ref;
+}
+
+/**
  * A RepoTag in full, as containerd names images (`busybox:latest` →
  * `docker.io/library/busybox:latest`), to match Docker ≥ 25's `io.containerd.image.name`.
  */
