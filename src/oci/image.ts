@@ -199,8 +199,14 @@ class ImageReaderImpl implements ImageSource, ImageReader {
 
   // ---- blobs ----
 
+  /** An old docker save archive's blobs are known by digest once it is listed (see #synthesize). */
+  async #listed(): Promise<void> {
+    if (this.kind === 'docker-archive') await this.images();
+  }
+
   async blob(digest: Digest, options: { mediaType?: string } = {}): Promise<Readable> {
     const d = checkDigest(digest, this.#label, 'digest');
+    await this.#listed();
     const what = `blob ${d}${options.mediaType ? ` (${options.mediaType})` : ''}`;
     const made = this.#synthesized.get(d);
     if (made) return Readable.from([made], { objectMode: false });
@@ -210,6 +216,12 @@ class ImageReaderImpl implements ImageSource, ImageReader {
   }
 
   async readJson<T>(digest: Digest): Promise<T> {
+    await this.#listed();
+    return this.#readJson<T>(digest);
+  }
+
+  /** readJson without the listing first (the listing itself uses it). */
+  async #readJson<T>(digest: Digest): Promise<T> {
     const d = checkDigest(digest, this.#label, 'digest');
     const made = this.#synthesized.get(d);
     if (made) return JSON.parse(made.toString('utf8')) as T;
@@ -284,7 +296,7 @@ class ImageReaderImpl implements ImageSource, ImageReader {
         const name = imageName ?? d.annotations?.[IMAGE_NAME];
         if (isIndexMediaType(d.mediaType)) {
           if (depth >= MAX_INDEX_DEPTH) throw imageError(`${this.#label}: index ${d.digest}: indexes nested more than ${MAX_INDEX_DEPTH} deep`);
-          const child = checkIndex(await this.readJson(d.digest), `${this.#label}: index ${d.digest}`);
+          const child = checkIndex(await this.#readJson(d.digest), `${this.#label}: index ${d.digest}`);
           await walk(child.manifests, r, name, depth + 1);
           continue;
         }
@@ -304,7 +316,7 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     if (!isManifestMediaType(listed.mediaType)) return undefined;
     // A manifest the archive lacks (another platform of a multi-platform index) names no entry.
     if ((await this.#tree.size(blobPath(listed.manifestDigest))) === undefined) return undefined;
-    const manifest = checkManifest(await this.readJson(listed.manifestDigest), `${this.#label}: manifest ${listed.manifestDigest}`);
+    const manifest = checkManifest(await this.#readJson(listed.manifestDigest), `${this.#label}: manifest ${listed.manifestDigest}`);
     return byConfig.get(manifest.config.digest);
   }
 
@@ -387,7 +399,7 @@ class ImageReaderImpl implements ImageSource, ImageReader {
       throw imageError(`${at}: a Docker schema 1 manifest (${chosen.mediaType}): not supported (it has no config and no diffIDs); convert it to schema 2 or OCI first`);
     }
     if (!isManifestMediaType(chosen.mediaType)) throw imageError(`${at}: ${chosen.mediaType} is not an image manifest`);
-    const manifest = checkManifest(await this.readJson(chosen.manifestDigest), at);
+    const manifest = checkManifest(await this.#readJson(chosen.manifestDigest), at);
     if (manifest.mediaType !== undefined && manifest.mediaType !== chosen.mediaType) {
       throw imageError(`${at}: its mediaType is ${manifest.mediaType}, its descriptor says ${chosen.mediaType}`, { field: 'mediaType' });
     }
@@ -396,7 +408,7 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     if (cmt !== MediaType.ociConfig && cmt !== MediaType.dockerConfig) {
       throw imageError(`${at}: config.mediaType ${cmt}: not a container image config (an artifact?)`, { field: 'config.mediaType' });
     }
-    const config = checkConfig(await this.readJson(configDigest), `${this.#label}: config ${configDigest}`);
+    const config = checkConfig(await this.#readJson(configDigest), `${this.#label}: config ${configDigest}`);
     const configPlatform = config.os !== undefined && config.architecture !== undefined ? platformOf(config as PlatformSpec) : undefined;
     if (platform !== undefined && chosen.platform === undefined && configPlatform !== undefined && !platformMatches(configPlatform, platform)) {
       throw imageError(`${at}: the image is for ${formatPlatform(configPlatform)}, not ${formatPlatform(platform)}`, { field: 'platform' });

@@ -306,6 +306,11 @@ describe('a docker save archive', () => {
     expect(await bytesOf(await src.blob(img.layers[1]!.digest))).toEqual(gzipSync(app));
   });
 
+  it('blobs are found by digest before anything was listed', async () => {
+    await using src = await openImageSource(dockerSaveOld(images));
+    expect(await bytesOf(await src.blob(sha(conf)))).toEqual(conf);
+  });
+
   it('an image saved by id (no RepoTags) is listed without a ref', async () => {
     await using src = await openImageSource(dockerSaveOld([{ tags: [], layers: [base] }]));
     const [only] = await src.images();
