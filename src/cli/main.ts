@@ -145,6 +145,29 @@ const commands: Record<string, CommandInfo> = {
     },
     load: async () => (await import('./commands/layer.js')).exportCommand,
   },
+  'image ls': {
+    summary: 'the images of an OCI layout, an oci-archive or a docker save archive: refs, platforms, manifests',
+    usage: 'ovl image ls SOURCE [--json]',
+    options: JSON_OPTION,
+    load: async () => (await import('./commands/image.js')).ls,
+  },
+  'image unpack': {
+    summary: "unpack an image: one dir per layer under DIR (and the lowerdir to mount them), or --flatten into DIR",
+    usage: [
+      'ovl image unpack SOURCE[:REF] DIR [--ref REF] [--platform os/arch[/variant]] [--flatten] [--xattr-whiteouts] [--namespace trusted|user] [--json]',
+      '  SOURCE               an OCI layout directory, an oci-archive or a docker save archive',
+      '  --flatten            every layer into DIR, whiteouts applied: a root filesystem for a chroot',
+    ].join('\n'),
+    options: {
+      ref: { type: 'string' },
+      platform: { type: 'string' },
+      flatten: { type: 'boolean' },
+      'xattr-whiteouts': { type: 'boolean' },
+      namespace: { type: 'string' },
+      ...JSON_OPTION,
+    },
+    load: async () => (await import('./commands/image.js')).unpack,
+  },
   tmpfs: {
     summary: 'mount a tmpfs at TARGET (scratch space, or an upper and work that go with the mount)',
     usage: 'ovl tmpfs TARGET [--size 64m|10%|BYTES] [--mode 1777] [--json]',
