@@ -96,6 +96,19 @@ export { changes, changesSync, formatChange, type Change, type ChangeKind, type 
 // OCI layers: apply a layer tar onto a directory, export an upper as one; image layouts.
 export { applyLayer, type AppliedLayer, type ApplyOptions, type ApplyProgress } from './oci/apply.js';
 export type { IdMap, IdRange } from './oci/ids.js';
+export { unpackImage, type UnpackedImage, type UnpackedLayer, type UnpackOptions } from './oci/unpack.js';
+export {
+  openImageSource,
+  MAX_JSON_BYTES,
+  type ImageReader,
+  type ImageRef,
+  type ImageSource,
+  type ImageSourceKind,
+  type PlatformSpec,
+  type ResolvedImage,
+  type ResolvedLayer,
+} from './oci/image.js';
+export { writeOciLayout, type WriteLayoutOptions } from './oci/image/write.js';
 
 // The raw syscalls and the kernel's constants.
 export * as sys from './sys/index.js';
