@@ -1077,9 +1077,11 @@ class LayerWriterWrap : public Napi::ObjectWrap<LayerWriterWrap> {
     state_->closed = false;
     if (state_->use_openat2) {
       // Before Linux 5.6 (or where seccomp refuses it): the component-by-component walk.
+      // Any failure of this trivial call means openat2 is unusable: ENOSYS, or EPERM from a
+      // seccomp filter that predates it (older container runtimes' default profiles).
       int probe = SysOpenat2(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolveFlags);
       if (probe >= 0) SysClose(probe);
-      else if (probe == -ENOSYS) state_->use_openat2 = false;
+      else state_->use_openat2 = false;
     }
     napi_add_env_cleanup_hook(env, Teardown, this);
     hooked_ = true;
@@ -1184,7 +1186,10 @@ class LayerWriterWrap : public Napi::ObjectWrap<LayerWriterWrap> {
         if (!(nx >= 0 && std::floor(nx) == nx && i + nx < batch->count)) return bad(i, "xattr count");
         for (size_t j = 1; j <= static_cast<size_t>(nx); j++) {
           const double* x = r + j * kRec;
-          if (x[kKind] != kXattr || !str_ok(x[kPathOff], x[kPathLen]) || !buf_ok(x[kA])) return bad(i, "xattr records");
+          if (x[kKind] != kXattr || !str_ok(x[kPathOff], x[kPathLen]) || !buf_ok(x[kA]) || x[kPathLen] == 0 ||
+              std::memchr(batch->arena + static_cast<size_t>(x[kPathOff]), '\0', static_cast<size_t>(x[kPathLen])) != nullptr) {
+            return bad(i, "xattr records");
+          }
         }
       } else if (k == kXattr) {
         // Only after an entry with metadata, which skips over it.

@@ -34,7 +34,7 @@ export interface LayerWriterOptions {
    * Resolve without openat2: component by component with openat(O_NOFOLLOW|O_DIRECTORY|O_PATH),
    * never following any symlink. The fallback for kernels before 5.6, equally safe (stricter:
    * a symlink to a directory inside the layer is refused too). Used automatically when openat2
-   * fails ENOSYS.
+   * is unusable (ENOSYS before Linux 5.6, or EPERM from a seccomp filter that predates it).
    */
   noOpenat2?: boolean;
 }
@@ -198,6 +198,8 @@ export class WriteBatch {
     if (!Array.isArray(xattrs)) throw invalidArgType('meta.xattrs', 'an array of [name, value] pairs', xattrs);
     for (const pair of xattrs) {
       if (!Array.isArray(pair) || typeof pair[0] !== 'string') throw invalidArgType('meta.xattrs[]', 'a [name: string, value: Buffer] pair', pair);
+      // A NUL would cut the name short in the C call: another attribute.
+      if (pair[0] === '' || pair[0].includes('\0')) throw invalidArgValue('meta.xattrs[][0]', 'must be a non-empty name without null bytes', pair[0]);
       const x = this.#record(K.xattr);
       this.#str(x, PATH_OFF, pair[0], 'xattr name');
       this.#recs[x + A] = this.#buf(pair[1], 'xattr value');

@@ -435,6 +435,7 @@ describe.each(modes)('layer writer (%s)', (modeName, options) => {
     expect(() => b.file('f', { mode: -1, mtimeSec: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => b.file('f', { mode: 0o644, mtimeSec: 0, uid: 2 ** 32 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => b.file('f', { mode: 0o644, mtimeSec: 0, xattrs: [['user.a', 'str' as unknown as Buffer]] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => b.file('f', meta(0o644, { xattrs: [['user.a\0b', Buffer.from('x')]] }))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => b.node('n', meta(0o644), 'socket' as 'fifo')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => b.whiteout('w', 'device', 'system' as 'user')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => b.file(42 as unknown as string, meta(0o644))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
