@@ -243,7 +243,14 @@ struct WriterState {
   }
 
   // Everything at `path` or below it is gone: forget it was created, and its deferred metadata.
-  void Forget(std::string_view path) {
+  // Only a removed directory has anything below it (the scan of every key is for that rare case).
+  void Forget(std::string_view path, bool tree) {
+    if (!tree) {
+      std::string key(path);
+      created.erase(key);
+      deferred.erase(key);
+      return;
+    }
     auto under = [&](const std::string& k) {
       return k.size() >= path.size() && k.compare(0, path.size(), path) == 0 &&
              (k.size() == path.size() || k[path.size()] == '/');
@@ -412,14 +419,17 @@ struct WriterState {
     return rc;
   }
 
-  // Removes what is at (dirfd, name): unlink, or the whole tree of a directory. Absent is fine.
-  int RemoveAt(int dirfd, const char* name) {
+  // Removes what is at (dirfd, name): unlink, or the whole tree of a directory (`tree` says
+  // which it was). Absent is fine.
+  int RemoveAt(int dirfd, const char* name, bool& tree) {
     struct stat st {};
+    tree = false;
     int rc = RawResult(fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW));
     if (rc == -ENOENT) return 0;
     if (rc < 0) return Fail(rc, "lstat"), rc;
     invalidate = true;
-    if (!S_ISDIR(st.st_mode)) {
+    tree = S_ISDIR(st.st_mode);
+    if (!tree) {
       rc = RawResult(unlinkat(dirfd, name, 0));
       if (rc < 0 && rc != -ENOENT) return Fail(rc, "unlink"), rc;
       return 0;
@@ -479,9 +489,10 @@ struct WriterState {
 
   // The entry at `path` was replaced (removed to make room): forget it and all below it.
   int Replace(int dirfd, const char* name, std::string_view path) {
-    int rc = RemoveAt(dirfd, name);
+    bool tree;
+    int rc = RemoveAt(dirfd, name, tree);
     if (rc < 0) return rc;
-    Forget(path);
+    Forget(path, tree);
     return 0;
   }
 
@@ -806,8 +817,9 @@ struct WriterState {
       if (err.code == ENOENT || err.code == ENOTDIR) return err = SysError(), true;
       return false;
     }
-    if (RemoveAt(p, path.data() + base) < 0) return false;
-    Forget(path);
+    bool tree;
+    if (RemoveAt(p, path.data() + base, tree) < 0) return false;
+    Forget(path, tree);
     return true;
   }
 
@@ -820,8 +832,9 @@ struct WriterState {
       std::string rel = path.empty() ? child : path + "/" + child;
       auto it = created.find(rel);
       if (it == created.end()) {
-        if (RemoveAt(fd, child.c_str()) < 0) return false;
-        Forget(rel);
+        bool tree;
+        if (RemoveAt(fd, child.c_str(), tree) < 0) return false;
+        Forget(rel, tree);
         continue;
       }
       if (it->second != kMerged) continue;
@@ -1064,9 +1077,11 @@ class LayerWriterWrap : public Napi::ObjectWrap<LayerWriterWrap> {
     state_->closed = false;
     if (state_->use_openat2) {
       // Before Linux 5.6 (or where seccomp refuses it): the component-by-component walk.
+      // Any failure of this trivial call means openat2 is unusable: ENOSYS, or EPERM from a
+      // seccomp filter that predates it (older container runtimes' default profiles).
       int probe = SysOpenat2(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolveFlags);
       if (probe >= 0) SysClose(probe);
-      else if (probe == -ENOSYS) state_->use_openat2 = false;
+      else state_->use_openat2 = false;
     }
     napi_add_env_cleanup_hook(env, Teardown, this);
     hooked_ = true;
@@ -1171,7 +1186,10 @@ class LayerWriterWrap : public Napi::ObjectWrap<LayerWriterWrap> {
         if (!(nx >= 0 && std::floor(nx) == nx && i + nx < batch->count)) return bad(i, "xattr count");
         for (size_t j = 1; j <= static_cast<size_t>(nx); j++) {
           const double* x = r + j * kRec;
-          if (x[kKind] != kXattr || !str_ok(x[kPathOff], x[kPathLen]) || !buf_ok(x[kA])) return bad(i, "xattr records");
+          if (x[kKind] != kXattr || !str_ok(x[kPathOff], x[kPathLen]) || !buf_ok(x[kA]) || x[kPathLen] == 0 ||
+              std::memchr(batch->arena + static_cast<size_t>(x[kPathOff]), '\0', static_cast<size_t>(x[kPathLen])) != nullptr) {
+            return bad(i, "xattr records");
+          }
         }
       } else if (k == kXattr) {
         // Only after an entry with metadata, which skips over it.

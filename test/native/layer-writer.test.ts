@@ -6,7 +6,10 @@
  * and the escape attempts are in test/privileged/layer-writer.test.ts.
  */
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { sys } from '../../src/index.js';
 import type { EntryMeta, LayerWriter, LayerWriterOptions } from '../../src/sys/layer-writer.js';
@@ -432,6 +435,7 @@ describe.each(modes)('layer writer (%s)', (modeName, options) => {
     expect(() => b.file('f', { mode: -1, mtimeSec: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => b.file('f', { mode: 0o644, mtimeSec: 0, uid: 2 ** 32 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => b.file('f', { mode: 0o644, mtimeSec: 0, xattrs: [['user.a', 'str' as unknown as Buffer]] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => b.file('f', meta(0o644, { xattrs: [['user.a\0b', Buffer.from('x')]] }))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => b.node('n', meta(0o644), 'socket' as 'fifo')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => b.whiteout('w', 'device', 'system' as 'user')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => b.file(42 as unknown as string, meta(0o644))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
@@ -463,5 +467,46 @@ describe.each(modes)('layer writer (%s)', (modeName, options) => {
     const err = await failure(w.run(b));
     expect(err).toMatchObject(modeName === 'openat2' ? { code: 'EXDEV', syscall: 'openat2', path: 'evil/x', step: 0 } : { code: 'ELOOP', syscall: 'openat', path: 'evil/x', step: 0 });
     expect(snapshot(outside)).toEqual(['keep: keep']);
+  });
+});
+
+describe('layer writer lifetime', () => {
+  const meta0: EntryMeta = { mode: 0o644, mtimeSec: 0 };
+
+  it('a writer dropped without close() has its fds closed when garbage-collected', async () => {
+    const root = tempDir();
+    const before = openFdCount();
+    (() => {
+      const w = openLayerWriter(root);
+      const b = new WriteBatch();
+      b.dir('a', meta0);
+      b.dir('a/b', meta0);
+      b.file('a/b/open', meta0);
+      w.runSync(b);
+    })();
+    expect(openFdCount()).toBeGreaterThan(before);
+    for (let i = 0; i < 20 && openFdCount() !== before; i++) {
+      (globalThis as { gc?: () => void }).gc?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(openFdCount()).toBe(before);
+  });
+
+  const fixture = fileURLToPath(new URL('./fixtures/worker-layer-writer.mjs', import.meta.url));
+  it.each(['exit', 'terminate', 'inflight'] as const)('a worker thread that ends leaves no fd of its writers open (%s)', async (how) => {
+    const dirs = [tempDir(), tempDir()];
+    const before = openFdCount();
+    const worker = new Worker(fixture, { workerData: { dirs, inflight: how === 'inflight' } });
+    const exited = once(worker, 'exit');
+    await once(worker, 'message');
+    if (how === 'exit') worker.postMessage('exit');
+    else {
+      worker.postMessage('hang');
+      await worker.terminate();
+    }
+    await exited;
+    // A batch still running when the worker was killed finishes on the pool, then closes.
+    for (let i = 0; i < 100 && openFdCount() !== before; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(openFdCount()).toBe(before);
   });
 });
