@@ -399,11 +399,15 @@ struct WriterState {
 
   // chmod that does not follow a final symlink: fchmodat2(AT_SYMLINK_NOFOLLOW) (6.6); before
   // it, chmod through /proc/self/fd of an O_PATH fd of the node, which a symlink never is.
+  // EPERM also tries the fallback: a seccomp filter older than the call refuses it so, and for
+  // a node this writer just made a real EPERM comes back from the fallback as well.
   int ChmodNoFollow(int dirfd, const char* name, unsigned mode) {
+    bool eperm = false;
     if (have_fchmodat2) {
       int rc = SysFchmodat2(dirfd, name, mode, AT_SYMLINK_NOFOLLOW);
-      if (rc != -ENOSYS) return rc;
-      have_fchmodat2 = false;
+      if (rc != -ENOSYS && rc != -EPERM) return rc;
+      if (rc == -ENOSYS) have_fchmodat2 = false;
+      eperm = rc == -EPERM;
     }
     int fd = RawResult(openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (fd < 0) return fd;
@@ -414,6 +418,7 @@ struct WriterState {
       char proc[40];
       std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
       rc = RawResult(chmod(proc, mode));
+      if (rc == 0 && eperm) have_fchmodat2 = false;
     }
     SysClose(fd);
     return rc;

@@ -227,7 +227,11 @@ export class WriteBatch {
     this.#ops++;
   }
 
-  /** mkdir; a directory already there is kept (merged) and gets `meta`; a non-directory there is replaced. Its mtime is set by finish(). */
+  /**
+   * mkdir; a directory already there is kept (merged) and gets `meta`; a non-directory there (a
+   * symlink too: never followed) is replaced. Owner, xattrs and mode now (a mode without u+rwx
+   * is set with them, and exactly by finish()); the mtime by finish(), after the contents.
+   */
   dir(path: PathArg, meta: EntryMeta): void {
     this.#entry(K.dir, path, meta);
   }

@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AT, sys } from '../../src/index.js';
 import type { EntryMeta, LayerWriter, LayerWriterOptions, WriteBatch as Batch } from '../../src/sys/layer-writer.js';
+import { withMountAsync } from '../helpers/merged.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { openFdCount, tempDir } from '../helpers/tmp.js';
 
@@ -57,6 +58,43 @@ const modes: Array<[string, LayerWriterOptions]> = [
 ];
 
 describePrivileged('layer writer as root', () => {
+  it('the overlay honours the markers it writes: device and xattr whiteouts, opaque directories', async () => {
+    const [bottom, middle, top, target] = [tempDir(), tempDir(), tempDir(), tempDir()];
+    const apply = async (dir: string, fill: (b: Batch) => void) => {
+      const w = openLayerWriter(dir);
+      const b = new WriteBatch();
+      fill(b);
+      await w.run(b);
+      await w.finish();
+    };
+    await apply(bottom, (b) => {
+      for (const f of ['a/keep', 'a/gone-dev', 'a/gone-x', 'o/old', 'o/sub/deep']) {
+        b.file(f, meta(0o644));
+        b.data(Buffer.from(f));
+        b.endFile();
+      }
+    });
+    // The middle layer (not the lowermost: only there does opaque=x make readdir hide xwhiteouts).
+    await apply(middle, (b) => {
+      b.whiteout('a/gone-dev', 'device', 'trusted');
+      b.whiteout('a/gone-x', 'xattr', 'trusted');
+      b.opaque('o', 'trusted');
+      b.file('o/new', meta(0o644));
+      b.endFile();
+    });
+    await apply(top, (b) => {
+      b.file('top', meta(0o600, { uid: 7 }));
+      b.endFile();
+    });
+    await withMountAsync({ lower: [top, middle, bottom], target }, async () => {
+      expect(readdirSync(join(target, 'a'))).toEqual(['keep']);
+      expect(readFileSync(join(target, 'a/keep'), 'utf8')).toBe('a/keep');
+      expect(readdirSync(join(target, 'o'))).toEqual(['new']);
+      expect(() => lstatSync(join(target, 'a/gone-x'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+      expect(lstatSync(join(target, 'top')).uid).toBe(7);
+    });
+  });
+
   describe.each(modes)('%s', (modeName, options) => {
     const open = (dir: string): LayerWriter => openLayerWriter(dir, options);
 
