@@ -53,7 +53,7 @@ const show = (list: Import[]) => list.map((i) => `${i.from} -> ${i.spec}`);
 describe('import boundaries', () => {
   it('finds the imports it checks', () => {
     expect(all.length).toBeGreaterThan(100);
-    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'cli']));
+    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'oci', 'cli']));
   });
 
   it('spec/ is pure: it imports only spec/ and node:path (no I/O, no addon)', () => {
@@ -71,6 +71,16 @@ describe('import boundaries', () => {
 
   it('read/ does not import layers/ (layers/ reads mounts back through read/, not the other way)', () => {
     expect(show(inFolder('read').filter((i) => i.folder === 'layers'))).toEqual([]);
+  });
+
+  it('oci/ imports only oci/, sys/, spec/ and layers/ (Node built-ins aside)', () => {
+    const allowed = new Set(['oci', 'sys', 'spec', 'layers']);
+    expect(show(inFolder('oci').filter((i) => i.folder !== undefined && !allowed.has(i.folder)))).toEqual([]);
+  });
+
+  it('nothing below oci/ imports it (sys/, spec/, read/, layers/, mount/)', () => {
+    const below = ['sys', 'spec', 'read', 'layers', 'mount'].flatMap(inFolder);
+    expect(show(below.filter((i) => i.folder === 'oci'))).toEqual([]);
   });
 
   it('only cli/ imports cli/; the library (index.ts) does not', () => {
