@@ -93,6 +93,9 @@ export {
 } from './layers/markers.js';
 export { changes, changesSync, formatChange, type Change, type ChangeKind, type ChangesOptions } from './layers/changes.js';
 
+// OCI layers: export an upper as a layer tar.
+export { exportLayer, type ExportedLayer, type ExportOptions, type ExportResult } from './oci/export.js';
+
 // The raw syscalls and the kernel's constants.
 export * as sys from './sys/index.js';
 export * from './sys/constants.js';
