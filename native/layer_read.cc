@@ -33,6 +33,8 @@
 #include <utility>
 #include <vector>
 
+#include <openssl/evp.h>
+
 #include "args.h"
 #include "errors.h"
 #include "fd.h"
@@ -47,6 +49,10 @@ constexpr unsigned kData = 1;
 constexpr unsigned kXattrs = 2;
 constexpr unsigned kRegular = 4;
 constexpr unsigned kDir = 8;
+// Lay the batch out as a tar: a 512-byte gap before each entry (for its header, written by the
+// caller), its contents, and zeros to the next 512-byte boundary; link targets go elsewhere.
+constexpr unsigned kTarLayout = 16;
+constexpr size_t kBlock = 512;
 
 // The row of one entry in `stats` (src/sys/layer-reader.ts reads the same layout).
 enum Field : size_t {
@@ -67,6 +73,9 @@ enum Field : size_t {
   kDataOffset,  // contents, or a symlink's target
   kDataLength,  // -1: the contents were not read
   kXattrCount,
+  kGap,         // tar layout: where the entry's header goes (its contents follow); -1: none
+  kLinkOffset,  // tar layout: a symlink's target, in `links`
+  kLinkLength,
   kFields,
 };
 
@@ -111,6 +120,7 @@ class Bytes {
     return true;
   }
   char* End() { return p_ + size_; }
+  const char* Data() const { return p_; }
   void Grow(size_t n) { size_ += n; }
   size_t size() const { return size_; }
   char* Release() { return std::exchange(p_, nullptr); }
@@ -135,6 +145,7 @@ struct ReadEntriesOp {
   size_t count = 0;
   std::vector<double> stats;
   Bytes data;
+  Bytes links;
   std::vector<Xattrs> xattrs;
   bool xattrat = true;  // listxattrat/getxattrat answer (Linux 6.13); else /proc/self/fd
 
@@ -292,7 +303,7 @@ struct ReadEntriesOp {
     xattrs.resize(n);
     size_t budget_left = static_cast<size_t>(budget);
     // Untouched pages of a large allocation cost nothing: room for the whole budget at once.
-    if (!data.Reserve(std::min<size_t>(budget_left, size_t{1} << 28) + 4096)) {
+    if (!data.Reserve(std::min<size_t>(budget_left, size_t{1} << 28) + n * kBlock + 4096)) {
       err.Check(-ENOMEM, "malloc");
       return;
     }
@@ -332,9 +343,21 @@ struct ReadEntriesOp {
       }
       bool io = regular || dir;
       bool is_reg = S_ISREG(st.stx_mode);
+      bool tar = (f & kTarLayout) != 0;
+      size_t gap = tar ? kBlock : 0;
       if (is_reg && (f & kData) != 0 && io) {
         // Too big for what is left: the next batch starts with it, unless it is alone.
-        if (st.stx_size > budget_left && i > 0) break;
+        if (st.stx_size + 2 * gap > budget_left && i > 0) break;
+      }
+      row[kGap] = -1;
+      if (tar) {
+        if (!data.Reserve(kBlock)) {
+          err.Check(-ENOMEM, "malloc");
+          return;
+        }
+        row[kGap] = static_cast<double>(data.size());
+        data.Grow(kBlock);
+        budget_left = budget_left > kBlock ? budget_left - kBlock : 0;
       }
       row[kMode] = st.stx_mode;
       row[kUid] = st.stx_uid;
@@ -351,21 +374,22 @@ struct ReadEntriesOp {
       count = i + 1;
       int sys = 0;
       if (S_ISLNK(st.stx_mode)) {
+        Bytes& into = tar ? links : data;
         size_t cap = st.stx_size > 0 ? static_cast<size_t>(st.stx_size) + 1 : 256;
         for (;;) {
-          if (!data.Reserve(cap)) {
+          if (!into.Reserve(cap)) {
             rc = -ENOMEM;
             break;
           }
-          ssize_t len = readlinkat(fd, "", data.End(), cap);
+          ssize_t len = readlinkat(fd, "", into.End(), cap);
           if (len < 0) {
             rc = -errno;
             break;
           }
           if (static_cast<size_t>(len) < cap) {
-            row[kDataOffset] = static_cast<double>(data.size());
-            row[kDataLength] = static_cast<double>(len);
-            data.Grow(static_cast<size_t>(len));
+            row[tar ? kLinkOffset : kDataOffset] = static_cast<double>(into.size());
+            row[tar ? kLinkLength : kDataLength] = static_cast<double>(len);
+            into.Grow(static_cast<size_t>(len));
             break;
           }
           cap *= 2;
@@ -395,13 +419,23 @@ struct ReadEntriesOp {
         }
         row[kDataOffset] = static_cast<double>(offset);
         row[kDataLength] = static_cast<double>(got);
-        budget_left -= static_cast<size_t>(got);
+        size_t pad = tar ? (kBlock - static_cast<size_t>(got) % kBlock) % kBlock : 0;
+        if (pad > 0) {
+          if (!data.Reserve(pad)) {
+            err.Check(-ENOMEM, "malloc");
+            return;
+          }
+          std::memset(data.End(), 0, pad);
+          data.Grow(pad);
+        }
+        size_t used = static_cast<size_t>(got) + pad;
+        budget_left = budget_left > used ? budget_left - used : 0;
       }
     }
   }
 
   Napi::Value Result(Napi::Env env) {
-    Napi::Array out = Napi::Array::New(env, 4);
+    Napi::Array out = Napi::Array::New(env, 5);
     out.Set(0u, Napi::Number::New(env, static_cast<double>(count)));
     Napi::Float64Array st = Napi::Float64Array::New(env, count * kFields);
     std::memcpy(st.Data(), stats.data(), count * kFields * sizeof(double));
@@ -427,9 +461,117 @@ struct ReadEntriesOp {
       xa.Set(static_cast<uint32_t>(i), list);
     }
     out.Set(3u, xa);
+    size_t lsize = links.size();
+    out.Set(4u, lsize == 0 ? Napi::Buffer<char>::New(env, 0)
+                           : Napi::Buffer<char>::Copy(env, links.Data(), lsize));
     return out;
   }
 };
+
+// sha256 of a layer's bytes on the thread pool: the tar a batch makes is hashed off the main
+// thread while the next one is encoded (OpenSSL's EVP, the one Node itself is built with).
+// sha256Create() -> state; sha256Update(state, buffers[]) (Promise + Sync; one at a time per
+// state); sha256Digest(state) -> 32 bytes (once).
+struct Sha256 {
+  EVP_MD_CTX* ctx = nullptr;
+  bool busy = false;
+  bool done = false;
+  ~Sha256() {
+    if (ctx != nullptr) EVP_MD_CTX_free(ctx);
+  }
+};
+
+Sha256* ShaFrom(Napi::Env env, Napi::Value v) {
+  if (!v.IsExternal()) {
+    ThrowTypeError(env, "The \"state\" argument must be a sha256 state");
+    return nullptr;
+  }
+  return v.As<Napi::External<Sha256>>().Data();
+}
+
+Napi::Value Sha256Create(const Napi::CallbackInfo& info) {
+  auto* s = new Sha256();
+  s->ctx = EVP_MD_CTX_new();
+  if (s->ctx == nullptr || EVP_DigestInit_ex(s->ctx, EVP_sha256(), nullptr) != 1) {
+    delete s;
+    ThrowRangeError(info.Env(), "sha256: OpenSSL could not make a digest context");
+    return info.Env().Undefined();
+  }
+  return Napi::External<Sha256>::New(info.Env(), s, [](Napi::Env, Sha256* p) { delete p; });
+}
+
+struct Sha256UpdateOp {
+  static constexpr const char* kName = "sha256Update";
+  Sha256* state = nullptr;
+  Napi::Reference<Napi::Value> state_ref;
+  std::vector<Napi::Reference<Napi::Value>> refs;  // the buffers, alive until Result
+  std::vector<std::pair<const char*, size_t>> parts;
+  bool async = false;
+  SysError err;
+
+  bool Parse(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    state = ShaFrom(env, info[0]);
+    if (state == nullptr) return false;
+    if (state->busy || state->done) {
+      ThrowTypeError(env, state->done ? "sha256Update after sha256Digest" : "sha256Update while another update of the same state runs");
+      return false;
+    }
+    if (!info[1].IsArray()) {
+      ThrowTypeError(env, "The \"buffers\" argument must be an Array");
+      return false;
+    }
+    Napi::Array a = info[1].As<Napi::Array>();
+    for (uint32_t k = 0; k < a.Length(); k++) {
+      Napi::Value v = a.Get(k);
+      if (!v.IsTypedArray()) {
+        ThrowTypeError(env, "The \"buffers[" + std::to_string(k) + "]\" argument must be a Buffer");
+        return false;
+      }
+      auto t = v.As<Napi::TypedArray>();
+      Napi::ArrayBuffer ab = t.ArrayBuffer();
+      parts.emplace_back(static_cast<const char*>(ab.Data()) + t.ByteOffset(), t.ByteLength());
+      if (async) refs.push_back(Napi::Persistent(v));
+    }
+    if (async) {
+      state_ref = Napi::Persistent(info[0]);
+      state->busy = true;
+    }
+    return true;
+  }
+
+  void Run() {
+    for (auto& [p, n] : parts) {
+      if (n > 0 && EVP_DigestUpdate(state->ctx, p, n) != 1) {
+        err.Check(-EIO, "EVP_DigestUpdate");
+        break;
+      }
+    }
+  }
+
+  Napi::Value Result(Napi::Env env) {
+    state->busy = false;
+    return env.Undefined();
+  }
+};
+
+Napi::Value Sha256Digest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Sha256* s = ShaFrom(env, info[0]);
+  if (s == nullptr) return env.Undefined();
+  if (s->busy || s->done) {
+    ThrowTypeError(env, s->done ? "sha256Digest twice" : "sha256Digest while an update runs");
+    return env.Undefined();
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  s->done = true;
+  if (EVP_DigestFinal_ex(s->ctx, md, &len) != 1) {
+    ThrowRangeError(env, "sha256: EVP_DigestFinal_ex failed");
+    return env.Undefined();
+  }
+  return Napi::Buffer<unsigned char>::Copy(env, md, len);
+}
 
 // The syscall names of kSyscall, for the TypeScript side.
 Napi::Value LayerReadSyscalls(Napi::Env env) {
@@ -442,6 +584,9 @@ Napi::Value LayerReadSyscalls(Napi::Env env) {
 
 void InitLayerRead(Napi::Env env, Napi::Object exports) {
   ExportOp<ReadEntriesOp>(env, exports);
+  ExportOp<Sha256UpdateOp>(env, exports);
+  exports.Set("sha256Create", Napi::Function::New<Sha256Create>(env, "sha256Create"));
+  exports.Set("sha256Digest", Napi::Function::New<Sha256Digest>(env, "sha256Digest"));
   exports.Set("readEntriesSyscalls", LayerReadSyscalls(env));
 }
 

@@ -268,7 +268,7 @@ export async function* changes(upper: string, lowers: readonly string[], options
   yield* drive(new Walker(lowers, options).all(upper));
 }
 
-async function* drive(walk: Walk): AsyncGenerator<ChangeRecord> {
+async function* drive(walk: Walk): AsyncGenerator<Change> {
   try {
     let next = walk.next();
     while (!next.done) {
@@ -295,9 +295,40 @@ async function* drive(walk: Walk): AsyncGenerator<ChangeRecord> {
 /**
  * changes() with what a layer exporter needs: each A and C with where its entry is now and its
  * type, the directories that need an opaque marker, and the D's such a marker already covers.
+ * In path order, in arrays: the records found between two reads (one per hop off the main
+ * thread, not one per record; each read is started before the records before it are given).
  */
-export async function* changeRecords(upper: string, lowers: readonly string[], options: ChangesOptions = {}): AsyncGenerator<ChangeRecord> {
-  yield* drive(new Walker(lowers, options, true).all(upper));
+export async function* changeRecords(upper: string, lowers: readonly string[], options: ChangesOptions = {}): AsyncGenerator<ChangeRecord[]> {
+  const walk = new Walker(lowers, options, true).all(upper);
+  try {
+    let found: ChangeRecord[] = [];
+    let next = walk.next();
+    while (!next.done) {
+      const v = next.value;
+      if (!isRequest(v)) {
+        found.push(v);
+        next = walk.next();
+        continue;
+      }
+      const pending = performAsync(v);
+      if (found.length > 0) {
+        pending.catch(() => {});
+        yield found;
+        found = [];
+      }
+      let answer: unknown;
+      try {
+        answer = await pending;
+      } catch (e) {
+        next = walk.throw(e);
+        continue;
+      }
+      next = walk.next(answer);
+    }
+    if (found.length > 0) yield found;
+  } finally {
+    walk.return(undefined);
+  }
 }
 
 /** changes(), all at once, on the calling thread. */

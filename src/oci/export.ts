@@ -25,7 +25,7 @@ import { cString, invalidArgType, invalidArgValue } from '../sys/args.js';
 import { O, RESOLVE } from '../sys/constants.js';
 import { open, openat2 } from '../sys/fd.js';
 import { runAsync } from '../sys/io.js';
-import { readEntries, type EntryRead, type EntryRequest } from '../sys/layer-reader.js';
+import { PoolHasher, readEntries, type EntryRead, type EntryRequest } from '../sys/layer-reader.js';
 import type { FdHandle } from '../sys/native-types.js';
 import { OverlayError } from '../spec/errors.js';
 import { changeRecords, type ChangeRecord } from '../layers/changes.js';
@@ -82,9 +82,7 @@ const BUDGET = 8 << 20;
 const MAX_BATCH = 1024;
 /** A file larger than what is left of a batch is read in chunks of this size. */
 const CHUNK = 1 << 20;
-/** Pieces smaller than this are copied into one chunk; larger ones are pushed as they are. */
-const COALESCE = 64 << 10;
-const FLUSH_AT = 1 << 20;
+const EMPTY = Buffer.alloc(0);
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -110,6 +108,7 @@ interface Item {
 interface Batch {
   items: Item[];
   reads: EntryRead[];
+  buffer: Buffer;
 }
 
 interface Checked {
@@ -163,44 +162,72 @@ function readChunk(fd: number, buffer: Buffer, length: number): Promise<number> 
   return new Promise((resolve, reject) => fsRead(fd, buffer, 0, length, null, (e, n) => (e ? reject(e) : resolve(n))));
 }
 
-/** Small pieces copied into one chunk; a large one flushes them and goes as it is. */
-class Coalescer {
-  #parts: Buffer[] = [];
-  #size = 0;
-  readonly out: Buffer[] = [];
+/**
+ * The chunks of one batch. The native read laid the batch out as a tar (a 512-byte gap before
+ * each entry, its contents, zeros to the block): a header that fits its gap is written into it,
+ * and runs of the batch go out as views, without a copy. A longer header (PAX records), a
+ * marker with no gap of its own, or data from elsewhere cuts the run there.
+ */
+class Layout {
+  readonly buf: Buffer;
+  /** Start of the part of `buf` not given out yet. */
+  #cursor = 0;
+  /** End of the last region placed: where an entry without a gap of its own goes. */
+  #pos = 0;
+  readonly chunks: Buffer[] = [];
 
-  add(b: Buffer): void {
-    if (b.length === 0) return;
-    if (b.length >= COALESCE) {
-      this.flush();
-      this.out.push(b);
-      return;
+  constructor(buf: Buffer) {
+    this.buf = buf;
+  }
+
+  #cut(to: number): void {
+    if (to > this.#cursor) this.chunks.push(this.buf.subarray(this.#cursor, to));
+    this.#cursor = to;
+  }
+
+  /** `header` (one block or more, or none) for the entry read into the region of `e`; its data in the region is kept when `keepData`. */
+  place(e: EntryRead, header: Buffer, keepData: boolean): void {
+    const gap = e.tarOffset!;
+    const end = e.tarEnd!;
+    // Data in the region that is not to go out (a hard link's, a metacopy file's) is skipped.
+    const skip = !keepData && end > gap + 512;
+    if (header.length === 512) {
+      header.copy(this.buf, gap);
+      if (skip) {
+        this.#cut(gap + 512);
+        this.#cursor = end;
+      }
+    } else {
+      this.#cut(gap);
+      if (header.length > 0) this.chunks.push(header);
+      this.#cursor = skip ? end : gap + 512;
     }
-    this.#parts.push(b);
-    this.#size += b.length;
-    if (this.#size >= FLUSH_AT) this.flush();
+    this.#pos = end;
   }
 
-  flush(): void {
-    if (this.#parts.length === 0) return;
-    this.out.push(this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts, this.#size));
-    this.#parts = [];
-    this.#size = 0;
+  /** Bytes with no region of their own (a marker, data read elsewhere), after what was placed. */
+  insert(b: Buffer): void {
+    this.#cut(this.#pos);
+    if (b.length > 0) this.chunks.push(b);
   }
 
-  /** The chunks made so far, taken. */
+  /** The chunks so far, taken. */
   take(): Buffer[] {
-    return this.out.splice(0, this.out.length);
+    this.#cut(this.#pos);
+    return this.chunks.splice(0, this.chunks.length);
   }
 }
 
 /** The tar bytes of the layer, produced as the stream is read. */
 class LayerTar {
   readonly c: Checked;
-  readonly diff = new Hasher();
+  /** The tar's sha256, computed on the thread pool as the batches go out. */
+  readonly #diff = new PoolHasher();
+  diffId: Digest | undefined;
+  bytes = 0;
   entries = 0;
   #roots: FdHandle[] = [];
-  #records: AsyncIterator<ChangeRecord> | undefined;
+  #records: AsyncIterator<ChangeRecord[]> | undefined;
   #recordsDone = false;
   /** Records pulled but not yet read (a batch stopped at the budget before them). */
   #queue: Item[] = [];
@@ -240,18 +267,20 @@ class LayerTar {
         this.#recordsDone = true;
         break;
       }
-      const req = this.#request(n.value);
-      this.#queue.push({ record: n.value, req: req ? this.#queueReqs.push(req) - 1 : -1 });
+      for (const record of n.value) {
+        const req = this.#request(record);
+        this.#queue.push({ record, req: req ? this.#queueReqs.push(req) - 1 : -1 });
+      }
     }
     if (this.#queue.length === 0) return null;
-    const got = this.#queueReqs.length > 0 ? await readEntries(this.#roots, this.#queueReqs, BUDGET) : { count: 0, entries: [] };
+    const got = this.#queueReqs.length > 0 ? await readEntries(this.#roots, this.#queueReqs, BUDGET, { tar: true }) : { count: 0, entries: [], buffer: EMPTY };
     // The items up to the first request not read, which starts the next batch.
     let end = this.#queue.length;
     if (got.count < this.#queueReqs.length) end = this.#queue.findIndex((it) => it.req === got.count);
     const items = this.#queue.splice(0, end);
     this.#queueReqs.splice(0, got.count);
     for (const it of this.#queue) if (it.req >= 0) it.req -= got.count;
-    return { items, reads: got.entries };
+    return { items, reads: got.entries, buffer: got.buffer };
   }
 
   #mtime(sec: number): number {
@@ -264,18 +293,18 @@ class LayerTar {
   }
 
   /** A header, counted. */
-  #header(out: Coalescer, entry: TarEntryInput): void {
-    out.add(encodeHeader(entry));
+  #header(entry: TarEntryInput): Buffer {
     this.entries++;
+    return encodeHeader(entry);
   }
 
-  #marker(out: Coalescer, name: string, e?: EntryRead): void {
-    this.#header(out, { name, type: 'file', mode: e ? e.mode & 0o777 : 0, ...this.#owner(e ?? { uid: 0, gid: 0 }), size: 0, mtimeSec: this.#mtime(e?.mtimeSec ?? 0) });
+  #marker(name: string, e?: EntryRead): Buffer {
+    return this.#header({ name, type: 'file', mode: e ? e.mode & 0o777 : 0, ...this.#owner(e ?? { uid: 0, gid: 0 }), size: 0, mtimeSec: this.#mtime(e?.mtimeSec ?? 0) });
   }
 
   /** The tar chunks of one batch; a large file's data is read as the chunks are taken. */
   async *encode(batch: Batch): AsyncGenerator<Buffer> {
-    const out = new Coalescer();
+    const out = new Layout(batch.buffer);
     for (const { record: r, req } of batch.items) {
       const e = req >= 0 ? batch.reads[req] : undefined;
       if (e?.error) throw e.error;
@@ -283,29 +312,29 @@ class LayerTar {
       if (r.kind === 'D') {
         if (r.hidden) continue;
         const dir = posix.dirname(name);
-        this.#marker(out, dir === '.' ? `${WH}${name}` : `${dir}/${WH}${posix.basename(name)}`, e);
+        const h = this.#marker(dir === '.' ? `${WH}${name}` : `${dir}/${WH}${posix.basename(name)}`, e);
+        if (e) out.place(e, h, false);
+        else out.insert(h);
         continue;
       }
       if (r.path === '/') {
-        if (r.opaque) this.#marker(out, OPQ);
+        if (r.opaque) out.insert(this.#marker(OPQ));
         continue;
       }
       if (e === undefined) continue;
       yield* this.#entry(out, name, r, e);
-      if (r.opaque) this.#marker(out, `${name}/${OPQ}`, undefined);
-      yield* out.take();
+      if (r.opaque) out.insert(this.#marker(`${name}/${OPQ}`));
     }
-    out.flush();
     yield* out.take();
   }
 
-  async *#entry(out: Coalescer, name: string, r: ChangeRecord, e: EntryRead): AsyncGenerator<Buffer> {
+  async *#entry(out: Layout, name: string, r: ChangeRecord, e: EntryRead): AsyncGenerator<Buffer> {
     const fmt = e.mode & S_IFMT;
     const xattrs = e.xattrs?.filter(([n]) => !isOverlayXattr(n));
     const base: Omit<TarEntryInput, 'type'> = { name, mode: e.mode & 0o7777, ...this.#owner(e), mtimeSec: this.#mtime(e.mtimeSec) };
     if (xattrs !== undefined && xattrs.length > 0) base.xattrs = xattrs;
     if (fmt === S_IFDIR) {
-      this.#header(out, { ...base, type: 'dir' });
+      out.place(e, this.#header({ ...base, type: 'dir' }), false);
       return;
     }
     // Hard links inside the layer: the first name is the entry, the later ones link to it.
@@ -313,7 +342,7 @@ class LayerTar {
       const key = `${e.devMajor}:${e.devMinor}:${e.ino}`;
       const first = this.#links.get(key);
       if (first !== undefined) {
-        this.#header(out, { ...base, type: 'hardlink', linkname: first });
+        out.place(e, this.#header({ ...base, type: 'hardlink', linkname: first }), false);
         return;
       }
       this.#links.set(key, name);
@@ -323,50 +352,58 @@ class LayerTar {
         yield* this.#file(out, base, r, e);
         return;
       case S_IFLNK:
-        this.#header(out, { ...base, type: 'symlink', linkname: e.linkTarget ?? Buffer.alloc(0) });
+        out.place(e, this.#header({ ...base, type: 'symlink', linkname: e.linkTarget ?? EMPTY }), false);
         return;
       case S_IFCHR:
       case S_IFBLK:
-        this.#header(out, { ...base, type: fmt === S_IFCHR ? 'char' : 'block', devMajor: e.rdevMajor, devMinor: e.rdevMinor });
+        out.place(e, this.#header({ ...base, type: fmt === S_IFCHR ? 'char' : 'block', devMajor: e.rdevMajor, devMinor: e.rdevMinor }), false);
         return;
       case S_IFIFO:
-        this.#header(out, { ...base, type: 'fifo' });
+        out.place(e, this.#header({ ...base, type: 'fifo' }), false);
         return;
       default:
         // A socket: no tar type holds one (GNU tar leaves them out too).
+        out.place(e, EMPTY, false);
         return;
     }
   }
 
-  async *#file(out: Coalescer, base: Omit<TarEntryInput, 'type'>, r: ChangeRecord, e: EntryRead): AsyncGenerator<Buffer> {
+  async *#file(out: Layout, base: Omit<TarEntryInput, 'type'>, r: ChangeRecord, e: EntryRead): AsyncGenerator<Buffer> {
     let root = r.source!.layer;
     let path = r.source!.path;
-    let size = e.data !== undefined ? e.data.length : e.size;
-    let data = e.data;
     const metacopy = e.xattrs?.some(([n]) => n === 'trusted.overlay.metacopy' || n === 'user.overlay.metacopy');
-    if (metacopy && (this.c.namespace === 'auto' || e.xattrs!.some(([n]) => n === `${this.c.namespace}.overlay.metacopy`))) {
-      // The data is in the lower file the metacopy (and its redirect) point to.
-      this.#stack ??= new LayerStack([this.c.upper, ...this.c.lowers], { namespace: this.c.namespace });
-      const found = await runAsync(this.#stack.resolve(r.path));
-      if (!found.found || found.dataFrom === undefined) {
-        throw new OverlayError('ERR_LAYER_FORMAT', `'${r.path}': a metacopy file whose data is in no lower layer`, { path: r.path });
+    if (!metacopy || (this.c.namespace !== 'auto' && !e.xattrs!.some(([n]) => n === `${this.c.namespace}.overlay.metacopy`))) {
+      if (e.data !== undefined) {
+        out.place(e, this.#header({ ...base, type: 'file', size: e.data.length }), true);
+        return;
       }
-      root = found.dataFrom.layer;
-      path = found.dataFrom.path.slice(1);
-      const got = await readEntries(this.#roots, [{ root, name: path, data: true, type: 'file' }], BUDGET);
-      const d = got.entries[0]!;
-      if (d.error) throw d.error;
-      data = d.data;
-      size = data !== undefined ? data.length : d.size;
-    }
-    this.#header(out, { ...base, type: 'file', size });
-    if (data !== undefined) {
-      out.add(data);
-      out.add(padding(size));
+      out.place(e, this.#header({ ...base, type: 'file', size: e.size }), false);
+      yield* this.#stream(out, root, path, e.size);
       return;
     }
-    // Larger than a batch: read in chunks as the consumer takes them.
-    out.flush();
+    // metacopy: the data is in the lower file the metacopy (and its redirect) point to.
+    this.#stack ??= new LayerStack([this.c.upper, ...this.c.lowers], { namespace: this.c.namespace });
+    const found = await runAsync(this.#stack.resolve(r.path));
+    if (!found.found || found.dataFrom === undefined) {
+      throw new OverlayError('ERR_LAYER_FORMAT', `'${r.path}': a metacopy file whose data is in no lower layer`, { path: r.path });
+    }
+    root = found.dataFrom.layer;
+    path = found.dataFrom.path.slice(1);
+    const got = await readEntries(this.#roots, [{ root, name: path, data: true, type: 'file' }], BUDGET);
+    const d = got.entries[0]!;
+    if (d.error) throw d.error;
+    const size = d.data !== undefined ? d.data.length : d.size;
+    out.place(e, this.#header({ ...base, type: 'file', size }), false);
+    if (d.data !== undefined) {
+      out.insert(d.data);
+      out.insert(padding(size));
+      return;
+    }
+    yield* this.#stream(out, root, path, size);
+  }
+
+  /** `size` bytes of a file larger than a batch, read in chunks as the consumer takes them, then its padding. */
+  async *#stream(out: Layout, root: number, path: string, size: number): AsyncGenerator<Buffer> {
     yield* out.take();
     const fd = await openat2(path, O.RDONLY | O.NOFOLLOW | O.NONBLOCK, { dirfd: this.#roots[root]!, resolve: RESOLVE.BENEATH | RESOLVE.NO_MAGICLINKS });
     try {
@@ -386,12 +423,23 @@ class LayerTar {
     } finally {
       fd.close();
     }
-    out.add(padding(size));
+    out.insert(padding(size));
   }
 
   /** Every chunk of the tar, hashed as it goes. */
   async *chunks(): AsyncGenerator<Buffer> {
     let pending: Promise<Batch | null> | undefined;
+    let hashing: Promise<void> = Promise.resolve();
+    let unhashed: Buffer[] = [];
+    let unhashedBytes = 0;
+    // The previous hash must be done before the next is queued: at most two batches in memory.
+    const hash = async () => {
+      await hashing;
+      hashing = this.#diff.update(unhashed);
+      hashing.catch(() => {});
+      unhashed = [];
+      unhashedBytes = 0;
+    };
     try {
       await this.#open();
       pending = this.nextBatch();
@@ -404,15 +452,23 @@ class LayerTar {
         pending = this.nextBatch();
         pending.catch(() => {});
         for await (const chunk of this.encode(batch)) {
-          this.diff.update(chunk);
+          this.bytes += chunk.length;
+          unhashed.push(chunk);
+          unhashedBytes += chunk.length;
           yield chunk;
+          if (unhashedBytes >= BUDGET) await hash();
         }
-        this.c.onProgress?.({ entries: this.entries, bytes: this.diff.bytes });
+        await hash();
+        this.c.onProgress?.({ entries: this.entries, bytes: this.bytes });
       }
-      this.diff.update(END_OF_ARCHIVE);
+      unhashed.push(END_OF_ARCHIVE);
+      this.bytes += END_OF_ARCHIVE.length;
+      await hash();
+      this.diffId = `sha256:${await this.#diff.digest()}`;
       yield END_OF_ARCHIVE;
     } finally {
       // A read in flight keeps its fds (leased) until it ends; wait for it, then close them.
+      await hashing.catch(() => {});
       await pending?.catch(() => {});
       await this.#records?.return?.(undefined).catch(() => {});
       for (const h of this.#roots) h.close();
@@ -498,13 +554,13 @@ export function exportLayer(upper: string, lowers: readonly string[], options: E
       // Settles once the walk has closed its fds.
       void closed.then(() => {
         if (err) return reject(err);
-        const diffId = tar.diff.digest();
+        const diffId = tar.diffId!;
         resolve({
           diffId,
           digest: tap ? tap.hash.digest() : diffId,
           compression: c.compression,
-          bytes: tar.diff.bytes,
-          compressedBytes: tap ? tap.hash.bytes : tar.diff.bytes,
+          bytes: tar.bytes,
+          compressedBytes: tap ? tap.hash.bytes : tar.bytes,
           entries: tar.entries,
         });
       });

@@ -7,4 +7,4 @@ export * from './inodes.js';
 export { runSteps, runStepsSync, type Step, type StepFd, type StepsResult } from './steps.js';
 export type { ArgsOf, StepCommon, StepOf, OpName } from './step-schema.js';
 export * from './xattr.js';
-export { readEntries, readEntriesSync, type EntriesRead, type EntryRead, type EntryRequest } from './layer-reader.js';
+export { PoolHasher, readEntries, readEntriesSync, type EntriesRead, type EntryRead, type EntryRequest, type ReadOptions } from './layer-reader.js';

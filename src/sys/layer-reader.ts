@@ -52,6 +52,12 @@ export interface EntryRead {
   data?: Buffer;
   /** Every xattr, name and value, as listxattr lists them; undefined when there are none. */
   xattrs?: Array<[string, Buffer]>;
+  /**
+   * With the tar layout: where the entry's 512-byte header goes in the batch's `buffer` (its
+   * `data` follows it, then zeros to a 512-byte boundary: the entry ends at `tarEnd`).
+   */
+  tarOffset?: number;
+  tarEnd?: number;
 }
 
 export interface EntriesRead {
@@ -62,21 +68,32 @@ export interface EntriesRead {
    */
   count: number;
   entries: EntryRead[];
+  /** The batch's contents: with the tar layout, the entries as a tar once their headers are written in. */
+  buffer: Buffer;
+}
+
+export interface ReadOptions {
+  /**
+   * Lay the batch out as a tar: before each entry a 512-byte gap for its header (uninitialised:
+   * the caller writes it), after each file's contents zeros to a 512-byte boundary.
+   */
+  tar?: boolean;
 }
 
 const DATA = 1;
 const XATTRS = 2;
 const REGULAR = 4;
 const DIR = 8;
+const TAR = 16;
 // The row layout of native/layer_read.cc.
-const FIELDS = 17;
+const FIELDS = 20;
 const MAX_BUDGET = 1 << 30;
 
-type Raw = [number, Float64Array, Buffer, Array<Array<[string, Buffer]> | undefined>];
+type Raw = [number, Float64Array, Buffer, Array<Array<[string, Buffer]> | undefined>, Buffer];
 
 let syscalls: string[] | undefined;
 
-function pack(roots: ReadonlyArray<FdHandle | number>, requests: readonly EntryRequest[], budget: number): [Array<FdHandle | number>, Array<string | Buffer>, Uint32Array] {
+function pack(roots: ReadonlyArray<FdHandle | number>, requests: readonly EntryRequest[], budget: number, options: ReadOptions): [Array<FdHandle | number>, Array<string | Buffer>, Uint32Array] {
   if (!Array.isArray(roots)) throw invalidArgType('roots', 'an instance of Array', roots);
   roots.forEach((r, i) => {
     if (!isHandle(r) && !(typeof r === 'number' && Number.isInteger(r) && r >= 0)) throw invalidArgType(`roots[${i}]`, 'an fd handle or a non-negative integer', r);
@@ -85,17 +102,18 @@ function pack(roots: ReadonlyArray<FdHandle | number>, requests: readonly EntryR
   if (typeof budget !== 'number' || !Number.isInteger(budget) || budget < 0 || budget > MAX_BUDGET) throw outOfRange('budget', `>= 0 && <= ${MAX_BUDGET}`, budget);
   const names = new Array<string | Buffer>(requests.length);
   const flags = new Uint32Array(requests.length);
+  const tar = options.tar === true ? TAR : 0;
   for (let i = 0; i < requests.length; i++) {
     const r = requests[i]!;
     if (!Number.isInteger(r.root) || r.root < 0 || r.root >= roots.length) throw outOfRange(`requests[${i}].root`, `>= 0 && < ${roots.length}`, r.root);
     names[i] = typeof r.name === 'string' && r.name.length > 0 && !r.name.includes('\0') ? r.name : cPath(`requests[${i}].name`, r.name);
-    flags[i] = (r.root << 8) | (r.data ? DATA : 0) | (r.xattrs ? XATTRS : 0) | (r.type === 'file' ? REGULAR : r.type === 'dir' ? DIR : 0);
+    flags[i] = (r.root << 8) | (r.data ? DATA : 0) | (r.xattrs ? XATTRS : 0) | (r.type === 'file' ? REGULAR : r.type === 'dir' ? DIR : 0) | tar;
   }
   return [[...roots], names, flags];
 }
 
 function unpack(raw: Raw, requests: readonly EntryRequest[]): EntriesRead {
-  const [count, stats, data, xattrs] = raw;
+  const [count, stats, data, xattrs, links] = raw;
   const entries = new Array<EntryRead>(count);
   for (let i = 0; i < count; i++) {
     const o = i * FIELDS;
@@ -126,25 +144,67 @@ function unpack(raw: Raw, requests: readonly EntryRequest[]): EntriesRead {
       if ((e.mode & 0o170000) === 0o120000) e.linkTarget = view;
       else e.data = view;
     }
+    const gap = stats[o + 17]!;
+    if (gap >= 0) {
+      e.tarOffset = gap;
+      e.tarEnd = gap + 512 + (len >= 0 && e.data !== undefined ? Math.ceil(len / 512) * 512 : 0);
+      const linkLen = stats[o + 19]!;
+      if (linkLen > 0 || (e.mode & 0o170000) === 0o120000) e.linkTarget = links.subarray(stats[o + 18]!, stats[o + 18]! + linkLen);
+    }
     const x = xattrs[i];
     if (x !== undefined) e.xattrs = x;
     entries[i] = e;
   }
-  return { count, entries };
+  return { count, entries, buffer: data };
 }
 
 /**
  * Reads `requests` (entries beneath `roots`) in one native call off the main thread, contents
  * included up to `budget` bytes in all. See EntriesRead.count for where a batch may stop.
  */
-export async function readEntries(roots: ReadonlyArray<FdHandle | number>, requests: readonly EntryRequest[], budget: number): Promise<EntriesRead> {
-  const [r, names, flags] = pack(roots, requests, budget);
+export async function readEntries(roots: ReadonlyArray<FdHandle | number>, requests: readonly EntryRequest[], budget: number, options: ReadOptions = {}): Promise<EntriesRead> {
+  const [r, names, flags] = pack(roots, requests, budget, options);
   const raw = (await native().readEntries(r, names, flags, budget)) as Raw;
   return unpack(raw, requests);
 }
 
 /** readEntries() on the calling thread. */
-export function readEntriesSync(roots: ReadonlyArray<FdHandle | number>, requests: readonly EntryRequest[], budget: number): EntriesRead {
-  const [r, names, flags] = pack(roots, requests, budget);
+export function readEntriesSync(roots: ReadonlyArray<FdHandle | number>, requests: readonly EntryRequest[], budget: number, options: ReadOptions = {}): EntriesRead {
+  const [r, names, flags] = pack(roots, requests, budget, options);
   return unpack(native().readEntriesSync(r, names, flags, budget) as Raw, requests);
+}
+
+/**
+ * sha256 on the thread pool (OpenSSL's EVP, as Node's crypto uses): a layer's bytes hashed off
+ * the main thread while it encodes the next batch. Updates run one at a time, in the order
+ * given; the buffers must not change until their update has settled.
+ */
+export class PoolHasher {
+  readonly #state: unknown = native().sha256Create();
+  #chain: Promise<void> = Promise.resolve();
+  #bytes = 0;
+  #hex: string | undefined;
+
+  /** Queues `buffers`; the promise settles when they are hashed (a failure also fails digest()). */
+  update(buffers: readonly Buffer[]): Promise<void> {
+    if (this.#hex !== undefined) throw new Error('PoolHasher.update() after digest()');
+    for (const b of buffers) this.#bytes += b.length;
+    const list = [...buffers];
+    this.#chain = this.#chain.then(() => native().sha256Update(this.#state, list));
+    return this.#chain;
+  }
+
+  /** Bytes queued so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The lowercase hex digest of everything queued, once it is hashed. Repeatable. */
+  async digest(): Promise<string> {
+    if (this.#hex === undefined) {
+      await this.#chain;
+      this.#hex ??= native().sha256Digest(this.#state).toString('hex');
+    }
+    return this.#hex;
+  }
 }

@@ -101,6 +101,11 @@ export interface NativeBinding {
    */
   readEntries(roots: Array<FdHandle | number>, names: Array<string | Buffer>, flags: Uint32Array, budget: number): Promise<unknown>;
   readEntriesSync(roots: Array<FdHandle | number>, names: Array<string | Buffer>, flags: Uint32Array, budget: number): unknown;
+  /** sha256 on the thread pool (layer_read.cc): a state, updates one at a time, the 32-byte digest once. */
+  sha256Create(): unknown;
+  sha256Update(state: unknown, buffers: readonly Buffer[]): Promise<void>;
+  sha256UpdateSync(state: unknown, buffers: readonly Buffer[]): void;
+  sha256Digest(state: unknown): Buffer;
   /** The syscall names a readEntries row's syscall field indexes. */
   readEntriesSyscalls: string[];
   runStepsSync(nums: Float64Array, count: number, strs: Array<string | Buffer | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): unknown;
