@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <iterator>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -120,6 +121,14 @@ class Bytes {
     return true;
   }
   char* End() { return p_ + size_; }
+  size_t capacity() const { return cap_; }
+  // Takes `p` (malloc'd, `cap` bytes) as the empty buffer.
+  void Adopt(char* p, size_t cap) {
+    std::free(p_);
+    p_ = p;
+    size_ = 0;
+    cap_ = cap;
+  }
   const char* Data() const { return p_; }
   void Grow(size_t n) { size_ += n; }
   size_t size() const { return size_; }
@@ -132,6 +141,32 @@ class Bytes {
 };
 
 using Xattrs = std::vector<std::pair<std::string, std::vector<char>>>;
+
+// Batch buffers, recycled: a batch's buffer goes to JS, and when the last view of it is collected
+// it comes back here for a later batch instead of to free(). A fresh one costs a page fault and a
+// page clear per 4 KiB as it is filled, and a munmap after: as much as the copy itself. Process
+// wide (a buffer is plain memory, whichever environment used it), a few at most.
+std::mutex g_spare_mu;
+std::vector<std::pair<char*, size_t>> g_spare;
+constexpr size_t kSpares = 4;
+
+std::pair<char*, size_t> TakeSpare(size_t want) {
+  std::lock_guard<std::mutex> lock(g_spare_mu);
+  for (size_t i = 0; i < g_spare.size(); i++) {
+    if (g_spare[i].second >= want) {
+      auto b = g_spare[i];
+      g_spare.erase(g_spare.begin() + static_cast<std::ptrdiff_t>(i));
+      return b;
+    }
+  }
+  return {nullptr, 0};
+}
+
+void GiveSpare(char* p, size_t cap) {
+  std::lock_guard<std::mutex> lock(g_spare_mu);
+  if (g_spare.size() < kSpares) g_spare.emplace_back(p, cap);
+  else std::free(p);
+}
 
 struct ReadEntriesOp {
   static constexpr const char* kName = "readEntries";
@@ -303,7 +338,9 @@ struct ReadEntriesOp {
     xattrs.resize(n);
     size_t budget_left = static_cast<size_t>(budget);
     // Untouched pages of a large allocation cost nothing: room for the whole budget at once.
-    if (!data.Reserve(std::min<size_t>(budget_left, size_t{1} << 28) + n * kBlock + 4096)) {
+    size_t want = std::min<size_t>(budget_left, size_t{1} << 28) + n * kBlock + 4096;
+    if (auto [p, cap] = TakeSpare(want); p != nullptr) data.Adopt(p, cap);
+    if (!data.Reserve(want)) {
       err.Check(-ENOMEM, "malloc");
       return;
     }
@@ -444,8 +481,12 @@ struct ReadEntriesOp {
     if (size == 0) {
       out.Set(2u, Napi::Buffer<char>::New(env, 0));
     } else {
+      size_t* cap = new size_t(data.capacity());
       char* p = data.Release();
-      out.Set(2u, Napi::Buffer<char>::New(env, p, size, [](Napi::Env, char* q) { std::free(q); }));
+      out.Set(2u, Napi::Buffer<char>::New(env, p, size, [](Napi::Env, char* q, size_t* c) {
+        GiveSpare(q, *c);
+        delete c;
+      }, cap));
     }
     Napi::Array xa = Napi::Array::New(env, count);
     for (size_t i = 0; i < count; i++) {

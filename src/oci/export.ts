@@ -80,6 +80,8 @@ export interface ExportedLayer {
 /** Contents read per batch at most, and names per batch. */
 const BUDGET = 8 << 20;
 const MAX_BATCH = 1024;
+/** How many reads the walk may queue ahead of them. */
+const WALK_AHEAD = 4 * MAX_BATCH;
 /** A file larger than what is left of a batch is read in chunks of this size. */
 const CHUNK = 1 << 20;
 const EMPTY = Buffer.alloc(0);
@@ -229,6 +231,11 @@ class LayerTar {
   #roots: FdHandle[] = [];
   #records: AsyncIterator<ChangeRecord[]> | undefined;
   #recordsDone = false;
+  #stopped = false;
+  #walkError: unknown;
+  #walking: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #arrived: (() => void) | undefined;
   /** Records pulled but not yet read (a batch stopped at the budget before them). */
   #queue: Item[] = [];
   #queueReqs: EntryRequest[] = [];
@@ -242,6 +249,7 @@ class LayerTar {
   async #open(): Promise<void> {
     for (const dir of [this.c.upper, ...this.c.lowers]) this.#roots.push(await open(dir, O.PATH | O.DIRECTORY));
     this.#records = changeRecords(this.c.upper, this.c.lowers, { namespace: this.c.namespace })[Symbol.asyncIterator]();
+    this.#walking = this.#walk();
   }
 
   /** What to read for a record, or undefined. */
@@ -259,27 +267,53 @@ class LayerTar {
     return { root: r.source.layer, name: r.source.path, data: r.type === 'file', xattrs: true, type: r.type === 'file' ? 'file' : r.type === 'dir' ? 'dir' : 'other' };
   }
 
-  /** The next batch: records pulled up to MAX_BATCH reads, then one native read of them. */
-  async nextBatch(): Promise<Batch | null> {
-    while (!this.#recordsDone && this.#queueReqs.length < MAX_BATCH) {
-      const n = await this.#records!.next();
-      if (n.done) {
-        this.#recordsDone = true;
-        break;
+  /**
+   * The walk, run ahead of the reads (its own hops overlap theirs) until WALK_AHEAD reads are
+   * queued. `#wake` resumes it, `#arrived` tells nextBatch() that records came.
+   */
+  async #walk(): Promise<void> {
+    try {
+      while (!this.#recordsDone && !this.#stopped) {
+        if (this.#queueReqs.length >= WALK_AHEAD) {
+          await new Promise<void>((resolve) => (this.#wake = resolve));
+          continue;
+        }
+        const n = await this.#records!.next();
+        if (n.done) this.#recordsDone = true;
+        else {
+          for (const record of n.value) {
+            const req = this.#request(record);
+            this.#queue.push({ record, req: req ? this.#queueReqs.push(req) - 1 : -1 });
+          }
+        }
+        this.#arrived?.();
       }
-      for (const record of n.value) {
-        const req = this.#request(record);
-        this.#queue.push({ record, req: req ? this.#queueReqs.push(req) - 1 : -1 });
-      }
+    } catch (e) {
+      this.#walkError = e;
+      this.#recordsDone = true;
+      this.#arrived?.();
     }
+  }
+
+  /** The next batch: up to MAX_BATCH queued reads in one native call, and the records up to the first not read. */
+  async nextBatch(): Promise<Batch | null> {
+    while (!this.#recordsDone && this.#queueReqs.length < MAX_BATCH) await new Promise<void>((resolve) => (this.#arrived = resolve));
+    this.#arrived = undefined;
+    if (this.#walkError !== undefined) throw this.#walkError;
     if (this.#queue.length === 0) return null;
-    const got = this.#queueReqs.length > 0 ? await readEntries(this.#roots, this.#queueReqs, BUDGET, { tar: true }) : { count: 0, entries: [], buffer: EMPTY };
+    const reqs = this.#queueReqs.length > MAX_BATCH ? this.#queueReqs.slice(0, MAX_BATCH) : this.#queueReqs;
+    const got = reqs.length > 0 ? await readEntries(this.#roots, reqs, BUDGET, { tar: true }) : { count: 0, entries: [], buffer: EMPTY };
+    if (this.#walkError !== undefined) throw this.#walkError;
     // The items up to the first request not read, which starts the next batch.
     let end = this.#queue.length;
     if (got.count < this.#queueReqs.length) end = this.#queue.findIndex((it) => it.req === got.count);
     const items = this.#queue.splice(0, end);
     this.#queueReqs.splice(0, got.count);
     for (const it of this.#queue) if (it.req >= 0) it.req -= got.count;
+    if (this.#queueReqs.length < WALK_AHEAD) {
+      this.#wake?.();
+      this.#wake = undefined;
+    }
     return { items, reads: got.entries, buffer: got.buffer };
   }
 
@@ -470,6 +504,9 @@ class LayerTar {
       // A read in flight keeps its fds (leased) until it ends; wait for it, then close them.
       await hashing.catch(() => {});
       await pending?.catch(() => {});
+      this.#stopped = true;
+      this.#wake?.();
+      await this.#walking;
       await this.#records?.return?.(undefined).catch(() => {});
       for (const h of this.#roots) h.close();
       this.#roots = [];
