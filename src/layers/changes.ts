@@ -23,7 +23,7 @@ export interface Change {
   /** Path in the merged view, from its root ('/etc/os-release'). */
   path: string;
   /** Why, where the on-disk marker says more than the kind: */
-  cause?: 'whiteout' | 'opaque' | 'redirect' | 'metacopy';
+  cause?: 'whiteout' | 'opaque' | 'redirect' | 'metacopy' | undefined;
 }
 
 /**
@@ -35,17 +35,22 @@ export interface ChangeRecord extends Change {
    * Where the entry of an A or C is now: `layer` 0 is the upper, 1... the lowers (top first);
    * `path` inside that layer, relative (no leading '/'). Absent for the root.
    */
-  source?: { layer: number; path: string };
+  source?: { layer: number; path: string } | undefined;
   /** An A or C entry's type, as readdir gave it. */
-  type?: 'dir' | 'file' | 'symlink' | 'other';
+  type?: 'dir' | 'file' | 'symlink' | 'other' | undefined;
   /**
    * A directory whose lower content is hidden (opaque, or its lower dirs went elsewhere) while a
    * lower layer has it: a layer says so with an opaque marker, first in the directory. The root
    * comes as a C of '/' only when it is one.
    */
-  opaque?: boolean;
+  opaque?: boolean | undefined;
   /** A D below a directory whose lower content is already hidden by such a marker: nothing to write for it. */
-  hidden?: boolean;
+  hidden?: boolean | undefined;
+}
+
+/** A ChangeRecord with every field set, in one order (one object shape: the exporter reads thousands). */
+function record(kind: ChangeKind, path: string, cause: Change['cause'], source: ChangeRecord['source'], type: ChangeRecord['type'], opaque: boolean, hidden: boolean): ChangeRecord {
+  return { kind, path, cause, source, type, opaque, hidden };
 }
 
 export interface ChangesOptions {
@@ -199,7 +204,7 @@ class Walker {
       const inBefore = before.get(name);
       const up = upperByName.get(name);
       if (up?.whiteout) {
-        if (inBefore) yield detail ? { kind: 'D', path: child, cause: 'whiteout', hidden } : { kind: 'D', path: child, cause: 'whiteout' };
+        if (inBefore) yield detail ? record('D', child, 'whiteout', undefined, undefined, false, hidden) : { kind: 'D', path: child, cause: 'whiteout' };
         continue;
       }
       const low = up ? undefined : afterFromLower.get(name);
@@ -207,7 +212,7 @@ class Walker {
         // Gone: the parent is opaque, or redirected elsewhere.
         if (inBefore) {
           const cause = afterLower.length === 0 ? 'opaque' : 'redirect';
-          yield detail ? { kind: 'D', path: child, cause, hidden } : { kind: 'D', path: child, cause };
+          yield detail ? record('D', child, cause, undefined, undefined, false, hidden) : { kind: 'D', path: child, cause };
         }
         continue;
       }
@@ -216,28 +221,24 @@ class Walker {
         const sameAsBefore = inBefore !== undefined && beforeDirs !== null && sameDirs(afterLower, beforeDirs);
         if (sameAsBefore) continue;
         const lowerDirs = low!.kind === 'dir' ? yield* this.childLower(afterLower, name) : [];
-        const change: ChangeRecord = { kind: inBefore ? 'C' : 'A', path: child, cause: 'redirect' };
         if (detail) {
           const from = afterLower.find((d) => d.layer === low!.layer)!;
-          change.source = { layer: low!.layer + 1, path: posix.join(from.path, name).slice(1) };
-          change.type = low!.kind;
-        }
-        yield change;
+          yield record(inBefore ? 'C' : 'A', child, 'redirect', { layer: low!.layer + 1, path: posix.join(from.path, name).slice(1) }, low!.kind, false, false);
+        } else yield { kind: inBefore ? 'C' : 'A', path: child, cause: 'redirect' };
         if (low!.kind === 'dir') yield* this.walk(child, undefined, lowerDirs, inBefore?.kind === 'dir' ? yield* this.childLower(beforeDirs ?? [], name) : null, undefined, hidden);
         continue;
       }
       const childAfter = up.dir ? yield* this.lowerBelow(up.info, child, afterLower) : [];
       const childBefore = inBefore?.kind === 'dir' && beforeDirs ? yield* this.childLower(beforeDirs, name) : null;
-      const change: ChangeRecord = { kind: inBefore ? 'C' : 'A', path: child };
-      if (inBefore && !up.dir && up.info?.xattr('metacopy') !== undefined) change.cause = 'metacopy';
+      const metacopy = inBefore !== undefined && !up.dir && up.info?.xattr('metacopy') !== undefined;
       // Its lower dirs are gone (opaque, or redirected to nothing) while a lower layer has it.
       const opaque = !hidden && up.dir && childAfter.length === 0 && (childBefore?.length ?? 0) > 0;
-      if (detail) {
-        change.source = { layer: 0, path: child.slice(1) };
-        change.type = up.type;
-        if (opaque) change.opaque = true;
+      if (detail) yield record(inBefore ? 'C' : 'A', child, metacopy ? 'metacopy' : undefined, { layer: 0, path: child.slice(1) }, up.type, opaque, false);
+      else {
+        const change: Change = { kind: inBefore ? 'C' : 'A', path: child };
+        if (metacopy) change.cause = 'metacopy';
+        yield change;
       }
-      yield change;
       if (up.dir) yield* this.walk(child, up.real, childAfter, up.dir && inBefore?.kind === 'dir' ? childBefore : null, listings.get(name), hidden || opaque);
     }
     this.lowers.drop(looked);
@@ -254,7 +255,7 @@ class Walker {
     const [info] = yield* statPaths([upper], UPPER_XATTRS, this.ns, ['dir']);
     const after = info?.xattr('opaque')?.toString() === 'y' ? [] : rootDirs;
     const opaque = after.length === 0 && rootDirs.length > 0;
-    if (opaque && this.detail) yield { kind: 'C', path: '/', opaque: true };
+    if (opaque && this.detail) yield record('C', '/', undefined, undefined, undefined, true, false);
     yield* this.walk('/', upper, after, rootDirs, undefined, opaque);
   }
 }

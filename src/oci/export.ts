@@ -85,6 +85,7 @@ const WALK_AHEAD = 4 * MAX_BATCH;
 /** A file larger than what is left of a batch is read in chunks of this size. */
 const CHUNK = 1 << 20;
 const EMPTY = Buffer.alloc(0);
+const NO_XATTRS: ReadonlyArray<readonly [string, Buffer]> = [];
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -257,7 +258,7 @@ class LayerTar {
     if (r.kind === 'D') {
       // The upper's own whiteout, for its owner, mode and time (as Docker takes them).
       if (r.hidden || r.cause !== 'whiteout') return undefined;
-      return { root: 0, name: r.path.slice(1), type: 'other' };
+      return { root: 0, name: r.path.slice(1), data: false, xattrs: false, type: 'other' };
     }
     if (r.source === undefined) return undefined;
     const name = posix.basename(r.path);
@@ -322,8 +323,27 @@ class LayerTar {
     return clamp !== undefined && sec > clamp ? clamp : sec;
   }
 
-  #owner(e: { uid: number; gid: number }): { uid: number; gid: number } {
-    return { uid: this.c.uid ?? e.uid, gid: this.c.gid ?? e.gid };
+  /**
+   * A header's fields, every one set and in one order (one object shape for encodeHeader, which
+   * reads thousands); `type`, `size`, `linkname` and the device numbers are set by the caller.
+   */
+  #input(name: string, mode: number, e: EntryRead | undefined, xattrs: ReadonlyArray<readonly [string, Buffer]>): TarEntryInput {
+    return {
+      name,
+      type: 'file',
+      mode,
+      uid: this.c.uid ?? e?.uid ?? 0,
+      gid: this.c.gid ?? e?.gid ?? 0,
+      uname: '',
+      gname: '',
+      size: 0,
+      mtimeSec: this.#mtime(e?.mtimeSec ?? 0),
+      mtimeNsec: 0,
+      linkname: EMPTY,
+      devMajor: 0,
+      devMinor: 0,
+      xattrs,
+    };
   }
 
   /** A header, counted. */
@@ -333,7 +353,7 @@ class LayerTar {
   }
 
   #marker(name: string, e?: EntryRead): Buffer {
-    return this.#header({ name, type: 'file', mode: e ? e.mode & 0o777 : 0, ...this.#owner(e ?? { uid: 0, gid: 0 }), size: 0, mtimeSec: this.#mtime(e?.mtimeSec ?? 0) });
+    return this.#header(this.#input(name, e ? e.mode & 0o777 : 0, e, NO_XATTRS));
   }
 
   /** The tar chunks of one batch; a large file's data is read as the chunks are taken. */
@@ -364,11 +384,10 @@ class LayerTar {
 
   async *#entry(out: Layout, name: string, r: ChangeRecord, e: EntryRead): AsyncGenerator<Buffer> {
     const fmt = e.mode & S_IFMT;
-    const xattrs = e.xattrs?.filter(([n]) => !isOverlayXattr(n));
-    const base: Omit<TarEntryInput, 'type'> = { name, mode: e.mode & 0o7777, ...this.#owner(e), mtimeSec: this.#mtime(e.mtimeSec) };
-    if (xattrs !== undefined && xattrs.length > 0) base.xattrs = xattrs;
+    const h = this.#input(name, e.mode & 0o7777, e, e.xattrs === undefined ? NO_XATTRS : e.xattrs.filter(([n]) => !isOverlayXattr(n)));
     if (fmt === S_IFDIR) {
-      out.place(e, this.#header({ ...base, type: 'dir' }), false);
+      h.type = 'dir';
+      out.place(e, this.#header(h), false);
       return;
     }
     // Hard links inside the layer: the first name is the entry, the later ones link to it.
@@ -376,24 +395,32 @@ class LayerTar {
       const key = `${e.devMajor}:${e.devMinor}:${e.ino}`;
       const first = this.#links.get(key);
       if (first !== undefined) {
-        out.place(e, this.#header({ ...base, type: 'hardlink', linkname: first }), false);
+        h.type = 'hardlink';
+        h.linkname = first;
+        out.place(e, this.#header(h), false);
         return;
       }
       this.#links.set(key, name);
     }
     switch (fmt) {
       case S_IFREG:
-        yield* this.#file(out, base, r, e);
+        yield* this.#file(out, h, r, e);
         return;
       case S_IFLNK:
-        out.place(e, this.#header({ ...base, type: 'symlink', linkname: e.linkTarget ?? EMPTY }), false);
+        h.type = 'symlink';
+        h.linkname = e.linkTarget ?? EMPTY;
+        out.place(e, this.#header(h), false);
         return;
       case S_IFCHR:
       case S_IFBLK:
-        out.place(e, this.#header({ ...base, type: fmt === S_IFCHR ? 'char' : 'block', devMajor: e.rdevMajor, devMinor: e.rdevMinor }), false);
+        h.type = fmt === S_IFCHR ? 'char' : 'block';
+        h.devMajor = e.rdevMajor;
+        h.devMinor = e.rdevMinor;
+        out.place(e, this.#header(h), false);
         return;
       case S_IFIFO:
-        out.place(e, this.#header({ ...base, type: 'fifo' }), false);
+        h.type = 'fifo';
+        out.place(e, this.#header(h), false);
         return;
       default:
         // A socket: no tar type holds one (GNU tar leaves them out too).
@@ -402,16 +429,18 @@ class LayerTar {
     }
   }
 
-  async *#file(out: Layout, base: Omit<TarEntryInput, 'type'>, r: ChangeRecord, e: EntryRead): AsyncGenerator<Buffer> {
+  async *#file(out: Layout, h: TarEntryInput, r: ChangeRecord, e: EntryRead): AsyncGenerator<Buffer> {
     let root = r.source!.layer;
     let path = r.source!.path;
     const metacopy = e.xattrs?.some(([n]) => n === 'trusted.overlay.metacopy' || n === 'user.overlay.metacopy');
     if (!metacopy || (this.c.namespace !== 'auto' && !e.xattrs!.some(([n]) => n === `${this.c.namespace}.overlay.metacopy`))) {
       if (e.data !== undefined) {
-        out.place(e, this.#header({ ...base, type: 'file', size: e.data.length }), true);
+        h.size = e.data.length;
+        out.place(e, this.#header(h), true);
         return;
       }
-      out.place(e, this.#header({ ...base, type: 'file', size: e.size }), false);
+      h.size = e.size;
+      out.place(e, this.#header(h), false);
       yield* this.#stream(out, root, path, e.size);
       return;
     }
@@ -427,7 +456,8 @@ class LayerTar {
     const d = got.entries[0]!;
     if (d.error) throw d.error;
     const size = d.data !== undefined ? d.data.length : d.size;
-    out.place(e, this.#header({ ...base, type: 'file', size }), false);
+    h.size = size;
+    out.place(e, this.#header(h), false);
     if (d.data !== undefined) {
       out.insert(d.data);
       out.insert(padding(size));

@@ -29,7 +29,7 @@ export interface EntryRequest {
 
 export interface EntryRead {
   /** Set when reading the entry failed (ENOENT: removed meanwhile); the rest is then unset. */
-  error?: SystemError;
+  error?: SystemError | undefined;
   /** st_mode: type and permission bits. */
   mode: number;
   uid: number;
@@ -44,20 +44,20 @@ export interface EntryRead {
   rdevMajor: number;
   rdevMinor: number;
   /** A symlink's target. */
-  linkTarget?: Buffer;
+  linkTarget?: Buffer | undefined;
   /**
    * A regular file's contents when asked for and within the budget; a view into the batch's one
    * Buffer. undefined: read it in chunks (openat2 + read).
    */
-  data?: Buffer;
+  data?: Buffer | undefined;
   /** Every xattr, name and value, as listxattr lists them; undefined when there are none. */
-  xattrs?: Array<[string, Buffer]>;
+  xattrs?: Array<[string, Buffer]> | undefined;
   /**
    * With the tar layout: where the entry's 512-byte header goes in the batch's `buffer` (its
    * `data` follows it, then zeros to a 512-byte boundary: the entry ends at `tarEnd`).
    */
-  tarOffset?: number;
-  tarEnd?: number;
+  tarOffset?: number | undefined;
+  tarEnd?: number | undefined;
 }
 
 export interface EntriesRead {
@@ -117,7 +117,9 @@ function unpack(raw: Raw, requests: readonly EntryRequest[]): EntriesRead {
   const entries = new Array<EntryRead>(count);
   for (let i = 0; i < count; i++) {
     const o = i * FIELDS;
+    // Every field set, in one order: one object shape for every entry.
     const e: EntryRead = {
+      error: undefined,
       mode: stats[o + 2]!,
       uid: stats[o + 3]!,
       gid: stats[o + 4]!,
@@ -130,6 +132,11 @@ function unpack(raw: Raw, requests: readonly EntryRequest[]): EntriesRead {
       devMinor: stats[o + 11]!,
       rdevMajor: stats[o + 12]!,
       rdevMinor: stats[o + 13]!,
+      linkTarget: undefined,
+      data: undefined,
+      xattrs: undefined,
+      tarOffset: undefined,
+      tarEnd: undefined,
     };
     const errno = stats[o]!;
     if (errno !== 0) {
