@@ -49,7 +49,7 @@ export interface TarSink {
 export interface TarParserOptions {
   /**
    * The most bytes one entry's metadata may take: each PAX or GNU long-name record, and all of
-   * them before one entry together; also all the global PAX records of the archive. Default 1 MiB.
+   * them before one entry together; also what is kept of the global PAX records. Default 1 MiB.
    */
   maxMetaBytes?: number;
 }
@@ -107,9 +107,8 @@ export class TarParser {
   private local: Map<string, Buffer> | null = null;
   private longName: Buffer | null = null;
   private longLink: Buffer | null = null;
-  /** The archive's global PAX records ('g'), and their size. */
+  /** The archive's global PAX records ('g'). */
   private global: Map<string, Buffer> | null = null;
-  private globalBytes = 0;
   /** A zero block was just read (one more ends the archive). */
   private zeroAt = -1;
   private failed: unknown = null;
@@ -245,7 +244,8 @@ export class TarParser {
       return;
     }
     const headerName = b.subarray(o, o + fieldLength(b, o, LEN.name));
-    this.current = this.local?.get('path') ?? this.longName ?? headerName;
+    const localPath = this.local?.get('path');
+    this.current = localPath !== undefined && localPath.length > 0 ? localPath : (this.longName ?? headerName);
     if (this.zeroAt >= 0) throw this.error(`a lone zero block at byte ${this.zeroAt} is followed by a header`, at);
     const stored = readNumber(b, o + F.chksum, LEN.chksum);
     if (stored !== sums[1] && stored !== sums[2]) {
@@ -265,12 +265,12 @@ export class TarParser {
       case T.gnuLongName:
       case T.gnuLongLink: {
         const kind = flag === T.paxLocal ? 'PAX' : flag === T.paxGlobal ? 'global PAX' : flag === T.gnuLongName ? 'GNU long-name' : 'GNU long-link';
-        const total = (flag === T.paxGlobal ? this.globalBytes : this.metaBytes) + size;
+        // Global records replace one another: what is kept of them is checked after the merge.
+        const total = flag === T.paxGlobal ? size : this.metaBytes + size;
         if (size > this.maxMeta || total > this.maxMeta) {
           throw this.error(`${kind} record of ${size} bytes is over the limit (${this.maxMeta} bytes of metadata per entry)`, at);
         }
-        if (flag === T.paxGlobal) this.globalBytes = total;
-        else this.metaBytes = total;
+        if (flag !== T.paxGlobal) this.metaBytes = total;
         // Named in the errors that may come after this block is gone.
         if (this.current === headerName) this.current = Buffer.from(headerName);
         this.metaFlag = flag;
@@ -322,6 +322,9 @@ export class TarParser {
     } else if (flag === T.paxGlobal) {
       this.global ??= new Map();
       this.paxRecords(meta, this.global, true, next - meta.length);
+      let kept = 0;
+      for (const [k, v] of this.global) kept += k.length + v.length;
+      if (kept > this.maxMeta) throw this.error(`global PAX records of ${kept} bytes are over the limit (${this.maxMeta} bytes)`, next - meta.length);
       if (this.global.size === 0) this.global = null;
     } else {
       this.local ??= new Map();
@@ -335,7 +338,7 @@ export class TarParser {
    * PAX records, "<length> <key>=<value>\n", the length counting the whole record in decimal.
    * Values stay raw bytes (a subarray of the record's own buffer): an xattr value is binary, and a
    * path need not be UTF-8 (hdrcharset=BINARY, or GNU tar ≤ 1.23 without it). An empty value
-   * deletes the key: from the globals for 'g'; for 'x' it is kept empty and deletes at merge time.
+   * deletes the key from the globals for 'g'; for 'x' it is kept (see entry()).
    */
   private paxRecords(buf: Buffer, into: Map<string, Buffer>, global: boolean, at: number): void {
     const len = buf.length;
@@ -366,14 +369,14 @@ export class TarParser {
 
   private paxNumber(pax: Map<string, Buffer>, key: string, at: number): number | undefined {
     const v = pax.get(key);
-    if (v === undefined) return undefined;
+    if (v === undefined || v.length === 0) return undefined;
     let n = 0;
     for (let i = 0; i < v.length; i++) {
       const c = v[i]!;
       if (c < 0x30 || c > 0x39) throw this.error(`bad PAX ${key} '${v.toString('latin1')}'`, at);
       n = n * 10 + (c - 0x30);
     }
-    if (v.length === 0 || n > Number.MAX_SAFE_INTEGER) throw this.error(`bad PAX ${key} '${v.toString('latin1')}'`, at);
+    if (n > Number.MAX_SAFE_INTEGER) throw this.error(`bad PAX ${key} '${v.toString('latin1')}'`, at);
     return n;
   }
 
@@ -419,23 +422,26 @@ export class TarParser {
     const flag = b[o + F.typeflag]!;
 
     // The PAX records of this entry: its own over the archive's global ones.
+    // A local record with an empty value stays (empty) and hides the global one: for a header
+    // field it means "the header's own value", for an xattr an empty value.
     let pax: Map<string, Buffer>;
     const local = this.local;
-    if (this.global === null) pax = local === null ? new Map() : local;
-    else pax = new Map(this.global);
-    if (local !== null) {
-      for (const [k, v] of local) if (v.length === 0) pax.delete(k);
-      if (pax !== local) for (const [k, v] of local) if (v.length > 0) pax.set(k, v);
+    if (this.global === null) pax = local ?? new Map();
+    else {
+      pax = new Map(this.global);
+      if (local !== null) for (const [k, v] of local) pax.set(k, v);
     }
     const hasPax = pax.size > 0;
 
     let name: Buffer;
     const paxPath = hasPax ? pax.get('path') : undefined;
-    if (paxPath !== undefined) name = paxPath;
+    if (paxPath !== undefined && paxPath.length > 0) name = paxPath;
     else if (this.longName !== null) name = this.longName;
     else {
       const n = fieldLength(b, o, LEN.name);
-      const p = magic === Magic.Ustar ? fieldLength(b, o + F.prefix, LEN.prefix) : 0;
+      // star's format ("tar\0" at 508) keeps atime and ctime in the prefix's last 24 bytes.
+      const star = b[o + 508] === 0x74 && b[o + 509] === 0x61 && b[o + 510] === 0x72 && b[o + 511] === 0;
+      const p = magic === Magic.Ustar ? fieldLength(b, o + F.prefix, star ? 131 : LEN.prefix) : 0;
       if (p === 0) name = copyOut(b, o, n);
       else {
         name = Buffer.allocUnsafe(p + 1 + n);
@@ -473,7 +479,7 @@ export class TarParser {
     let size = headerSize;
     let linkname: Buffer;
     const paxLink = hasPax ? pax.get('linkpath') : undefined;
-    if (paxLink !== undefined) linkname = paxLink;
+    if (paxLink !== undefined && paxLink.length > 0) linkname = paxLink;
     else if (this.longLink !== null) linkname = this.longLink;
     else {
       const n = fieldLength(b, o + F.linkname, LEN.linkname);
@@ -487,11 +493,11 @@ export class TarParser {
       uid = this.paxNumber(pax, 'uid', at) ?? uid;
       gid = this.paxNumber(pax, 'gid', at) ?? gid;
       const u = pax.get('uname');
-      if (u !== undefined) uname = u.toString('utf8');
+      if (u !== undefined && u.length > 0) uname = u.toString('utf8');
       const g = pax.get('gname');
-      if (g !== undefined) gname = g.toString('utf8');
+      if (g !== undefined && g.length > 0) gname = g.toString('utf8');
       const t = pax.get('mtime');
-      if (t !== undefined) {
+      if (t !== undefined && t.length > 0) {
         this.paxTime(t, signed, at);
         mtimeSec = signed[0]!;
         mtimeNsec = signed[1]!;

@@ -11,7 +11,6 @@
  * The caller writes, per entry: encodeHeader(entry), then `size` bytes of data and
  * padding(size); and END_OF_ARCHIVE at the end.
  */
-import { isUtf8 } from 'node:buffer';
 import { invalidArgType, invalidArgValue, isWellFormed } from '../../sys/args.js';
 import { BLOCK, F, LEN, T, TYPE_FLAG, writeNumber, type TarEntryType } from './header.js';
 
@@ -133,8 +132,10 @@ export function encodeHeader(entry: TarEntryInput): Buffer {
   const uname = bytesOf('entry.uname', entry.uname ?? '');
   const gname = bytesOf('entry.gname', entry.gname ?? '');
 
+  // PAX values are UTF-8 by the standard; a path that is not goes in as its bytes without
+  // 'hdrcharset=BINARY' (which Python writes): GNU tar 1.34 warns about that keyword, and GNU
+  // tar, Go and Python (falling back from UTF-8) all take the raw bytes anyway.
   const records: Buffer[] = [];
-  let binary = false;
   const h = Buffer.alloc(BLOCK);
 
   if (name.length <= LEN.name) name.copy(h, F.name);
@@ -146,7 +147,6 @@ export function encodeHeader(entry: TarEntryInput): Buffer {
     } else {
       name.copy(h, F.name, 0, LEN.name);
       records.push(paxRecord('path', name));
-      binary ||= !isUtf8(name);
     }
   }
   writeNumber(h, F.mode, LEN.mode, mode);
@@ -159,7 +159,6 @@ export function encodeHeader(entry: TarEntryInput): Buffer {
   else {
     linkname.copy(h, F.linkname, 0, LEN.linkname);
     records.push(paxRecord('linkpath', linkname));
-    binary ||= !isUtf8(linkname);
   }
   MAGIC.copy(h, F.magic);
   // 31 bytes and a NUL: GNU tar reads these fields as C strings.
@@ -180,8 +179,6 @@ export function encodeHeader(entry: TarEntryInput): Buffer {
   putChecksum(h);
   if (records.length === 0) return h;
 
-  // Values are UTF-8 unless said otherwise; a path that is not says so first (as Python does).
-  if (binary) records.unshift(paxRecord('hdrcharset', Buffer.from('BINARY')));
   const data = Buffer.concat(records);
   const x = Buffer.alloc(BLOCK);
   const base = name.subarray(name.lastIndexOf(0x2f, name.length - 2) + 1, entry.type === 'dir' ? name.length - 1 : name.length);
