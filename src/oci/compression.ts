@@ -247,22 +247,24 @@ export function createCompressor(c: Compression, options: CodecOptions & { level
   return new CommandStream(zstdCommand()!, ['-c', '-q', '--no-progress', '-T0', `-${level ?? 3}`], 'zstd', 'compress');
 }
 
-/** How much compressed input fzstd gets at once: zstd can expand 1 KiB to megabytes. */
-const FZSTD_SLICE = 16 * 1024;
-
 /**
  * fzstd as a Transform. It decodes on the main thread, block by block (≤ 128 KiB each), and
- * pushes every block of the input it is given: so the input goes in slices, and when the
- * readable buffer is full the next slice waits for the consumer (_read), which bounds memory
- * however well the data compresses.
+ * pushes every block of the input it is given at once: so the input goes in slices sized by
+ * the ratio seen so far (about a readable buffer's worth of output each; at least 64 bytes,
+ * which zstd's RLE blocks can still turn into 2 MiB), and when the readable buffer is full the
+ * next slice waits for the consumer (_read). That bounds memory however well the data
+ * compresses. (Fixed small slices would cost speed: fzstd copies a block it got in pieces.)
  */
 class FzstdStream extends Transform {
   readonly #d: FzstdDecompress;
   #wake: (() => void) | undefined;
+  #in = 0;
+  #out = 0;
 
   constructor() {
     super({ readableHighWaterMark: 1 << 20 });
     this.#d = new FzstdDecompress((chunk) => {
+      this.#out += chunk.length;
       if (chunk.length > 0) this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     });
   }
@@ -274,13 +276,22 @@ class FzstdStream extends Transform {
     return code === 5 ? truncated('zstd', e) : corrupt('zstd', (e as Error).message, e);
   }
 
+  #slice(): number {
+    // Until there is output to judge by, assume a high ratio (1:64).
+    const ratio = this.#out === 0 ? 64 : Math.max(1, this.#out / Math.max(1, this.#in));
+    return Math.max(64, Math.floor(this.readableHighWaterMark / ratio));
+  }
+
   async #feed(chunk: Buffer, final: boolean): Promise<void> {
-    for (let i = 0; i < chunk.length || (final && i === 0); i += FZSTD_SLICE) {
-      const last = i + FZSTD_SLICE >= chunk.length;
-      this.#d.push(chunk.subarray(i, i + FZSTD_SLICE), final && last);
+    let i = 0;
+    do {
+      const end = Math.min(chunk.length, i + this.#slice());
+      this.#d.push(chunk.subarray(i, end), final && end === chunk.length);
+      this.#in += end - i;
+      i = end;
       if (this.destroyed) return;
       if (this.readableLength >= this.readableHighWaterMark) await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
+    } while (i < chunk.length);
   }
 
   override _read(size: number): void {

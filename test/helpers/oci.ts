@@ -57,3 +57,16 @@ export const ZSTD_TWO_FRAMES = Buffer.concat([
   Buffer.from('KLUv/SQWsQAAaGVsbG8sIG92ZXJsYXkgbGF5ZXJzClD9scs=', 'base64'),
   Buffer.from('KLUv/SQNaQAAc2Vjb25kIGZyYW1lCp45c6s=', 'base64'),
 ]);
+
+/**
+ * expect(actual).toEqual(expected) for bytes, without its element-by-element walk (seconds for a
+ * few MB): equal, or a failure that says where they first differ.
+ */
+export function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
+  const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
+  const b = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength);
+  if (a.equals(b)) return;
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  throw new Error(`bytes differ: ${a.length} bytes against ${b.length} expected, first difference at byte ${i}`);
+}

@@ -20,7 +20,7 @@ import {
   type ZstdImplementation,
 } from '../../src/oci/compression.js';
 import { isOverlayError } from '../../src/spec/errors.js';
-import { childPids, collect, hasZstdCommand, numberedLines, through, ZSTD_FIXTURE, ZSTD_TWO_FRAMES } from '../helpers/oci.js';
+import { childPids, collect, expectBytes, hasZstdCommand, numberedLines, through, ZSTD_FIXTURE, ZSTD_TWO_FRAMES } from '../helpers/oci.js';
 import { describeWithTool } from '../helpers/privileged.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -122,8 +122,8 @@ describe('zstdSupport', () => {
 describe('none and gzip', () => {
   it("'none' passes bytes through", async () => {
     const data = numberedLines(100);
-    expect(await through(createDecompressor('none'), [data])).toEqual(data);
-    expect(await through(createCompressor('none'), [data])).toEqual(data);
+    expectBytes(await through(createDecompressor('none'), [data]), data);
+    expectBytes(await through(createCompressor('none'), [data]), data);
   });
 
   it('round-trips through gzip at a given level', async () => {
@@ -131,7 +131,7 @@ describe('none and gzip', () => {
     const z = await through(createCompressor('gzip', { level: 1 }), [data]);
     expect(detectCompression(z)).toBe('gzip');
     expect(z.length).toBeLessThan(data.length / 3);
-    expect(await through(createDecompressor('gzip'), [z])).toEqual(data);
+    expectBytes(await through(createDecompressor('gzip'), [z]), data);
   });
 
   it('decodes concatenated gzip members whole (pigz, multi-member files)', async () => {
@@ -140,9 +140,9 @@ describe('none and gzip', () => {
     const c = Buffer.from('third, stored\n');
     const multi = Buffer.concat([gzipSync(a), gzipSync(b), gzipSync(c, { level: 0 })]);
     // fed whole and split at every member boundary and within
-    expect(await through(createDecompressor('gzip'), [multi])).toEqual(Buffer.concat([a, b, c]));
+    expectBytes(await through(createDecompressor('gzip'), [multi]), Buffer.concat([a, b, c]));
     const parts = [multi.subarray(0, 7), multi.subarray(7, gzipSync(a).length + 3), multi.subarray(gzipSync(a).length + 3)];
-    expect(await through(createDecompressor('gzip'), parts)).toEqual(Buffer.concat([a, b, c]));
+    expectBytes(await through(createDecompressor('gzip'), parts), Buffer.concat([a, b, c]));
   });
 
   it('a truncated gzip stream is ERR_LAYER_FORMAT "truncated gzip stream"', async () => {
@@ -180,7 +180,7 @@ function zstdDecodingTests(impl: ZstdImplementation): void {
 
   it('decodes it fed a byte at a time', async () => {
     const bytes = [...ZSTD_FIXTURE].map((b) => Buffer.from([b]));
-    expect(await through(createDecompressor('zstd', { zstd: impl }), bytes)).toEqual(numberedLines(400));
+    expectBytes(await through(createDecompressor('zstd', { zstd: impl }), bytes), numberedLines(400));
   });
 
   it('decodes concatenated frames whole', async () => {
@@ -215,10 +215,9 @@ describe('zstd in JavaScript (fzstd): always present', () => {
     frames.forEach((f) => dec.write(f));
     dec.end();
     await new Promise((r) => setTimeout(r, 50));
-    expect(dec.readableLength).toBeLessThanOrEqual(2 << 20);
+    expect(dec.readableLength).toBeLessThanOrEqual(4 << 20);
     const out = await collect(dec);
-    expect(out.length).toBe(64 << 20);
-    expect(out.every((b) => b === 0)).toBe(true);
+    expectBytes(out, Buffer.alloc(64 << 20));
   });
 });
 
@@ -226,7 +225,7 @@ describe('zstd in node:zlib (Node ≥ 22.15)', () => {
   it.skipIf(!zlibHasZstd)(`round-trips [${zlibHasZstd ? 'present' : `skipped: Node.js ${process.versions.node} has no zlib zstd`}]`, async () => {
     const data = numberedLines(3000);
     const z = await through(createCompressor('zstd', { zstd: 'zlib', level: 3 }), [data]);
-    expect(await through(createDecompressor('zstd', { zstd: 'zlib' }), [z])).toEqual(data);
+    expectBytes(await through(createDecompressor('zstd', { zstd: 'zlib' }), [z]), data);
   });
 });
 
@@ -237,8 +236,8 @@ describeWithTool('zstd', 'zstd through the zstd command', () => {
     const data = numberedLines(20000);
     const z = await through(createCompressor('zstd', { zstd: 'command', level: 3 }), [data]);
     expect(detectCompression(z)).toBe('zstd');
-    expect(await through(createDecompressor('zstd', { zstd: 'command' }), [z])).toEqual(data);
-    expect(await through(createDecompressor('zstd', { zstd: 'js' }), [z])).toEqual(data);
+    expectBytes(await through(createDecompressor('zstd', { zstd: 'command' }), [z]), data);
+    expectBytes(await through(createDecompressor('zstd', { zstd: 'js' }), [z]), data);
   });
 
   it('a destroyed stream kills and reaps its child before it closes', async () => {
