@@ -201,6 +201,25 @@ describePrivileged('exportLayer(): an upper as an OCI layer', () => {
     expect(gnu.stdout.trim().split('\n')).toEqual(names(entries));
   });
 
+  it('userxattr layers: markers read as user.overlay.*, none written out', async () => {
+    const root = tempDir('ovl-export-');
+    const lower = writeTree(join(root, 'lower'), { 'etc/a': 'a', 'etc/b': 'b', 'dir/x': 'x', 'dir/y': 'y' });
+    const upper = join(root, 'upper');
+    const target = join(root, 'merged');
+    writeTree(root, { 'upper/': null, 'work/': null, 'merged/': null });
+    withMount({ lower: [lower], upper, work: join(root, 'work'), target, options: { userxattr: true } }, () => {
+      rmSync(join(target, 'etc/a'));
+      rmSync(join(target, 'dir'), { recursive: true });
+      mkdirSync(join(target, 'dir'));
+      writeFileSync(join(target, 'dir/new'), 'new');
+    });
+    expect(sys.getxattrSync(join(upper, 'dir'), 'user.overlay.opaque').toString()).toBe('y');
+    const { bytes } = await exportAll(upper, [lower], { namespace: 'user' });
+    const entries = parseTar(bytes);
+    expect(names(entries)).toEqual(['dir/', 'dir/.wh..wh..opq', 'dir/new', 'etc/', 'etc/.wh.a']);
+    for (const e of entries) for (const [n] of e.entry.xattrs) expect(n).not.toMatch(/overlay\./);
+  });
+
   it('reproducible: the same bytes and diffID twice, mtimes clamped, owner fixed', async () => {
     const f = changedUpper();
     const options: ExportOptions = { reproducible: { mtime: 1_000_000, uid: 1000, gid: 1000 } };
