@@ -19,6 +19,7 @@ namespace ovl {
 
 void InitBatch(Napi::Env env, Napi::Object exports);
 void InitLayerWrite(Napi::Env env, Napi::Object exports);
+void InitLayerRead(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -125,6 +126,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFd(env, exports);
   InitBatch(env, exports);
   InitLayerWrite(env, exports);
+  InitLayerRead(env, exports);
   return exports;
 }
 

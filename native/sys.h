@@ -186,6 +186,28 @@ constexpr unsigned kFsconfigCmdCreateExcl = 8;  // Linux 6.6
 #define STATMOUNT_MNT_GIDMAP 0x00004000U
 #endif
 
+// openat2(2) and the *xattrat(2) calls for layer reads (layer_read.cc): the syscall numbers are
+// the same on every architecture; the RESOLVE_* values are uapi/linux/openat2.h's, which musl
+// builds may lack.
+#ifndef SYS_openat2
+#define SYS_openat2 437  // Linux 5.6
+#endif
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464  // Linux 6.13
+#endif
+#ifndef SYS_listxattrat
+#define SYS_listxattrat 465  // Linux 6.13
+#endif
+#ifndef RESOLVE_NO_MAGICLINKS
+#define RESOLVE_NO_MAGICLINKS 0x02
+#endif
+#ifndef RESOLVE_BENEATH
+#define RESOLVE_BENEATH 0x08
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+
 // The raw calls below return the result or -errno, so callers never read a global errno that
 // another call in between may have overwritten.
 

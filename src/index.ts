@@ -94,6 +94,7 @@ export {
 export { changes, changesSync, formatChange, type Change, type ChangeKind, type ChangesOptions } from './layers/changes.js';
 
 // OCI layers: apply a layer tar onto a directory, export an upper as one; image layouts.
+export { exportLayer, type ExportedLayer, type ExportOptions, type ExportResult } from './oci/export.js';
 export { applyLayer, type AppliedLayer, type ApplyOptions, type ApplyProgress } from './oci/apply.js';
 export type { IdMap, IdRange } from './oci/ids.js';
 export { unpackImage, type UnpackedImage, type UnpackedLayer, type UnpackOptions } from './oci/unpack.js';

@@ -8,3 +8,4 @@ export { LayerWriter, openLayerWriter, WriteBatch, type EntryMeta, type LayerWri
 export { runSteps, runStepsSync, type Step, type StepFd, type StepsResult } from './steps.js';
 export type { ArgsOf, StepCommon, StepOf, OpName } from './step-schema.js';
 export * from './xattr.js';
+export { PoolHasher, readEntries, readEntriesSync, type EntriesRead, type EntryRead, type EntryRequest, type ReadOptions } from './layer-reader.js';

@@ -108,5 +108,19 @@ export interface NativeBinding {
    * results per step, then (when the kernel logged any) the fs contexts' messages.
    */
   runSteps(nums: Float64Array, count: number, strs: Array<string | Buffer | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): Promise<unknown>;
+  /**
+   * native/layer_read.cc: per name (relative to roots[flags[i] >> 8]) a row of statx fields, a
+   * symlink target or file contents in `data`, and its xattrs; `count` names done. See
+   * src/sys/layer-reader.ts for the row layout.
+   */
+  readEntries(roots: Array<FdHandle | number>, names: Array<string | Buffer>, flags: Uint32Array, budget: number): Promise<unknown>;
+  readEntriesSync(roots: Array<FdHandle | number>, names: Array<string | Buffer>, flags: Uint32Array, budget: number): unknown;
+  /** sha256 on the thread pool (layer_read.cc): a state, updates one at a time, the 32-byte digest once. */
+  sha256Create(): unknown;
+  sha256Update(state: unknown, buffers: readonly Buffer[]): Promise<void>;
+  sha256UpdateSync(state: unknown, buffers: readonly Buffer[]): void;
+  sha256Digest(state: unknown): Buffer;
+  /** The syscall names a readEntries row's syscall field indexes. */
+  readEntriesSyscalls: string[];
   runStepsSync(nums: Float64Array, count: number, strs: Array<string | Buffer | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): unknown;
 }

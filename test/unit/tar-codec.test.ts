@@ -115,7 +115,7 @@ describe('encode → parse gives back every field', () => {
         expect(e.headerOffset).toBe(0);
         expect(e.dataOffset).toBe(header.length);
       }),
-      { numRuns: 2000 },
+      { numRuns: 1000 },
     );
   });
 
