@@ -780,7 +780,7 @@ function report() {
   if (results.apply?.length > 0) {
     const c = results.config.apply;
     lines.push(`layer apply: ${c.entries} entries (${c.sources.join(', ')}), ${fmtBytes(c.bytes)} tar, ${fmtBytes(c.gzipBytes)} gzip -1; onto tmpfs; ${c.rounds} rounds (node-tar: one run)`);
-    lines.push(table(['extract', 'time', '× GNU tar'], results.apply.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsTar)])));
+    lines.push(table(['extract', 'time', '× GNU tar', '× tar + sha256sum'], results.apply.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsTar), r.vsTarHashed ? fmtRatio(r.vsTarHashed) : ''])));
     lines.push('');
   }
   if (results.export.length > 0) {
