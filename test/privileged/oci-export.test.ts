@@ -5,16 +5,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, linkSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { exportLayer, sys, type ExportOptions, type OverlayOptions } from '../../src/index.js';
+import { exportLayer, sys, type ExportOptions } from '../../src/index.js';
 import { TarParser, type TarEntry } from '../../src/oci/tar/index.js';
 import { withMount } from '../helpers/merged.js';
 import { collect } from '../helpers/oci.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { openFdCount, tempDir, writeTree } from '../helpers/tmp.js';
+import { BIG, changedUpper } from '../helpers/changed-upper.js';
 
 interface Parsed {
   entry: TarEntry;
@@ -49,71 +50,6 @@ async function exportAll(upper: string, lowers: string[], options: ExportOptions
   const { stream, result } = exportLayer(upper, lowers, options);
   const bytes = await collect(stream);
   return { bytes, result: await result };
-}
-
-/** 10 MiB, more than a read batch: read in chunks, and the metacopy file of the test. */
-const BIG = Buffer.alloc(10 << 20);
-for (let i = 0; i < BIG.length; i += 4096) BIG.writeUInt32LE(i, i);
-
-const L1 = {
-  'etc/app/config.json': '{"from":"l1"}\n',
-  'shared.txt': 'from l1',
-};
-const L2 = {
-  'etc/os-release': 'ID=example\n',
-  'etc/app/config.json': '{"from":"l2"}\n',
-  'low.txt': 'low original',
-  'doomed.txt': 'doomed',
-  'data/a.txt': 'a',
-  'data/sub/b.txt': 'b',
-  'dirfile/x': 'x',
-  'opq/gone.txt': 'gone',
-  'opq/keep/k.txt': 'k',
-  'old/x.txt': 'x',
-  'old/deep/y.txt': 'y',
-  'shared.txt': 'from l2',
-};
-
-const OPTIONS: OverlayOptions = { redirectDir: 'on', metacopy: 'on', index: 'off' };
-
-interface Fixture {
-  root: string;
-  lowers: string[];
-  upper: string;
-}
-
-/** Two lowers, then every kind of change through the mount; unmounted on return. */
-function changedUpper(): Fixture {
-  const root = tempDir('ovl-export-');
-  const l1 = writeTree(join(root, 'l1'), L1);
-  const l2 = writeTree(join(root, 'l2'), L2);
-  writeFileSync(join(l2, 'big.bin'), BIG);
-  const upper = join(root, 'upper');
-  const target = join(root, 'merged');
-  writeTree(root, { 'upper/': null, 'work/': null, 'merged/': null });
-  withMount({ lower: [l1, l2], upper, work: join(root, 'work'), target, options: OPTIONS }, () => {
-    const m = (p: string) => join(target, p);
-    writeFileSync(m('etc/new.conf'), 'new');
-    appendFileSync(m('low.txt'), ' + more');
-    rmSync(m('doomed.txt'));
-    rmSync(m('data'), { recursive: true });
-    rmSync(m('dirfile'), { recursive: true });
-    writeFileSync(m('dirfile'), 'now a file');
-    rmSync(m('opq'), { recursive: true });
-    mkdirSync(m('opq'));
-    writeFileSync(m('opq/fresh.txt'), 'fresh');
-    renameSync(m('old'), m('new'));
-    writeFileSync(m('new/added.txt'), 'added after the rename');
-    chmodSync(m('etc/os-release'), 0o600);
-    sys.setxattrSync(m('shared.txt'), 'user.x', Buffer.from('value x'));
-    writeFileSync(m('hl-a'), 'linked');
-    linkSync(m('hl-a'), m('hl-b'));
-    symlinkSync('../etc/os-release', m('etc/link'));
-    const r = spawnSync('mkfifo', [m('pipe')]);
-    if (r.status !== 0) throw new Error(`mkfifo: ${r.stderr}`);
-    chmodSync(m('big.bin'), 0o640);
-  });
-  return { root, lowers: [join(root, 'l1'), join(root, 'l2')], upper };
 }
 
 describePrivileged('exportLayer(): an upper as an OCI layer', () => {
