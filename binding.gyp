@@ -11,6 +11,8 @@
         "native/batch.cc",
         "native/errors.cc",
         "native/fd.cc",
+        "native/layer_write.cc",
+        "native/layer_read.cc",
         "native/mount_api.cc",
         "native/mount_info.cc",
         "native/mount_legacy.cc",

@@ -4,7 +4,7 @@
  * syscalls, bench/c/ovlbench.c, compiled here with the system cc) and against spawning
  * mount(8)/umount(8). Prints a table of medians and ratios; `--json` prints JSON instead.
  *
- *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=mount,concurrency,markers,changes]
+ *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=mount,concurrency,markers,changes,apply,export]
  *                      [--rounds=N] [--layers=1,8,64,500] [--baseline=DIR]
  *
  * --json prints JSON instead of the table; --json-out also writes it to FILE; --quick runs fewer
@@ -19,16 +19,18 @@
  * timing is asserted: the targets of issue 6 are reported as met or missed.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { benchApply } from './layers.mjs';
 import { fmtRatio, fmtTime, interleave, median, now, ratio, since, summarize, table } from './stats.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const repo = join(dirname(self), '..');
 const argv = process.argv.slice(2);
-const SECTIONS = ['mount', 'concurrency', 'markers', 'changes'];
+const SECTIONS = ['mount', 'concurrency', 'markers', 'changes', 'apply', 'export'];
 const opt = {
   json: argv.includes('--json'),
   quick: argv.includes('--quick'),
@@ -286,7 +288,7 @@ function mount8Absolute(spec) {
 
 // ---- sections ----
 
-const results = { machine: machine(), config: {}, mount: [], mount8: [], roundTrip: null, concurrency: [], markers: [], changes: [], notes: [] };
+const results = { machine: machine(), config: {}, mount: [], mount8: [], roundTrip: null, concurrency: [], markers: [], changes: [], export: [], notes: [] };
 const R = (n) => opt.rounds ?? (opt.quick ? Math.max(3, Math.ceil(n / 2)) : n);
 
 async function benchMount() {
@@ -551,7 +553,95 @@ async function benchChanges() {
   rmSync(join(base, 'changes'), { recursive: true, force: true });
 }
 
+/**
+ * exportLayer() of a large upper (a copy of /usr/include, /usr/share/doc and /usr/lib/python3 on
+ * the tmpfs, over an empty lower) written to a file on the tmpfs, against `tar -cf FILE -C UPPER .`
+ * doing the same (GNU tar skips reading files when its output is /dev/null, so both write a file).
+ */
+async function benchExport() {
+  const rounds = R(7);
+  const dir = join(base, 'export');
+  const upper = join(dir, 'upper');
+  const lower = join(dir, 'lower');
+  mkdirSync(upper, { recursive: true });
+  mkdirSync(lower);
+  const sources = ['/usr/include', '/usr/share/doc', '/usr/lib/python3'].filter((p) => existsSync(p));
+  for (const src of sources) run('cp', ['-a', src, join(upper, src.split('/').join('_').slice(1))]);
+  const gnuOut = join(dir, 'gnu.tar');
+  const libOut = join(dir, 'lib.tar');
+  let entries = 0;
+  let bytes = 0;
+  const variants = [
+    {
+      name: 'tar -cf',
+      k: 1,
+      warm: 1,
+      run: () => {
+        rmSync(gnuOut, { force: true });
+        const t0 = now();
+        run('tar', ['-cf', gnuOut, '-C', upper, '.']);
+        return [since(t0)];
+      },
+    },
+    {
+      // What an OCI export has to do besides: the diffID, the sha256 of the tar as it is written.
+      name: 'tar | tee | sha256sum',
+      k: 1,
+      warm: 1,
+      run: () => {
+        rmSync(gnuOut, { force: true });
+        const t0 = now();
+        run('bash', ['-c', 'set -o pipefail; tar -cf - -C "$1" . | tee "$2" | sha256sum >/dev/null', 'bash', upper, gnuOut]);
+        return [since(t0)];
+      },
+    },
+    {
+      name: 'exportLayer',
+      k: 1,
+      warm: 1,
+      run: async () => {
+        rmSync(libOut, { force: true });
+        const t0 = now();
+        const { stream, result } = lib.exportLayer(upper, [lower]);
+        await pipeline(stream, createWriteStream(libOut));
+        const r = await result;
+        const ns = since(t0);
+        entries = r.entries;
+        bytes = r.bytes;
+        return [ns];
+      },
+    },
+  ];
+  if (baseLib?.exportLayer) {
+    variants.push({
+      name: 'baseline exportLayer',
+      k: 1,
+      warm: 1,
+      run: async () => {
+        rmSync(libOut, { force: true });
+        const t0 = now();
+        const { stream, result } = baseLib.exportLayer(upper, [lower]);
+        await pipeline(stream, createWriteStream(libOut));
+        await result;
+        return [since(t0)];
+      },
+    });
+  }
+  log(`exportLayer(): a copy of ${sources.join(', ')}, ${rounds} rounds`);
+  const samples = await interleave(variants, rounds, log);
+  const tar = summarize(samples.get('tar -cf'));
+  const hashed = summarize(samples.get('tar | tee | sha256sum'));
+  results.config.export = { sources, entries, bytes, tarBytes: statSync(gnuOut).size, rounds };
+  for (const v of variants) {
+    const s = summarize(samples.get(v.name));
+    results.export.push({ name: v.name, ns: s.median, vsTar: ratio(s, tar), vsHashed: ratio(s, hashed) });
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
 // ---- report ----
+
+const fmtBytes = (n) => `${(n / 1e6).toFixed(0)} MB`;
 
 const TARGETS = {
   promise1: 1.3,
@@ -560,6 +650,8 @@ const TARGETS = {
   mount8: 40,
   markers: 1.5,
   changes: 2,
+  apply: 1.0,
+  export: 1.5,
 };
 
 function targets() {
@@ -577,6 +669,11 @@ function targets() {
   }
   const ch = results.changes.find((c) => c.name === 'changes');
   if (ch) out.push({ what: 'changes() vs find', value: ch.vsFind, limit: TARGETS.changes, met: ch.vsFind <= TARGETS.changes });
+  for (const a of results.apply ?? []) {
+    if (a.name.startsWith('applyLayer')) out.push({ what: `${a.name} vs GNU ${a.name.includes('gzip') ? 'tar -xzf' : 'tar -xf'}`, value: a.vsTar, limit: TARGETS.apply, met: a.vsTar <= TARGETS.apply });
+  }
+  const ex = results.export.find((e) => e.name === 'exportLayer');
+  if (ex) out.push({ what: 'exportLayer() vs tar -cf', value: ex.vsTar, limit: TARGETS.export, met: ex.vsTar <= TARGETS.export });
   return out;
 }
 
@@ -680,9 +777,27 @@ function report() {
     lines.push(table(['walk', 'time', '× find'], results.changes.map((r) => [label[r.name], fmtTime(r.ns), fmtRatio(r.vsFind)])));
     lines.push('');
   }
+  if (results.apply?.length > 0) {
+    const c = results.config.apply;
+    lines.push(`layer apply: ${c.entries} entries (${c.sources.join(', ')}), ${fmtBytes(c.bytes)} tar, ${fmtBytes(c.gzipBytes)} gzip -1; onto tmpfs; ${c.rounds} rounds (node-tar: one run)`);
+    lines.push(table(['extract', 'time', '× GNU tar', '× tar + sha256sum'], results.apply.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsTar), r.vsTarHashed ? fmtRatio(r.vsTarHashed) : ''])));
+    lines.push('');
+  }
+  if (results.export.length > 0) {
+    const c = results.config.export;
+    lines.push(`exportLayer() of an upper of ${c.entries} entries (${(c.bytes / 1e6).toFixed(0)} MB of tar; a copy of ${c.sources.join(', ')}) over an empty lower, to a file on tmpfs; ${c.rounds} rounds`);
+    const label = {
+      'tar -cf': 'tar -cf FILE -C UPPER .',
+      'tar | tee | sha256sum': 'tar -cf - | tee FILE | sha256sum',
+      exportLayer: 'exportLayer() → file (diffID included)',
+      'baseline exportLayer': 'baseline exportLayer()',
+    };
+    lines.push(table(['export', 'time', '× tar', '× tar+sha256'], results.export.map((r) => [label[r.name], fmtTime(r.ns), fmtRatio(r.vsTar), fmtRatio(r.vsHashed)])));
+    lines.push('');
+  }
   const t = targets();
   if (t.length > 0) {
-    lines.push('targets (issue 6)');
+    lines.push('targets (issues 6 and 9)');
     lines.push(table(['target', 'measured', 'limit', ''], t.map((x) => [x.what, fmtRatio(x.value), `${x.atLeast ? '≥' : '≤'}${x.limit}×`, x.met ? 'met' : 'MISSED'])));
   }
   for (const n of results.notes) lines.push(`note: ${n}`);
@@ -699,6 +814,8 @@ try {
   if (opt.only.includes('concurrency')) await benchConcurrency();
   if (opt.only.includes('markers')) await benchMarkers();
   if (opt.only.includes('changes')) await benchChanges();
+  if (opt.only.includes('apply')) await benchApply({ lib, base, run, log, rounds: R(5), results });
+  if (opt.only.includes('export')) await benchExport();
   results.targets = targets();
   if (opt.jsonOut) writeFileSync(opt.jsonOut, JSON.stringify(results, null, 2) + '\n');
   if (opt.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');

@@ -18,6 +18,8 @@
 namespace ovl {
 
 void InitBatch(Napi::Env env, Napi::Object exports);
+void InitLayerWrite(Napi::Env env, Napi::Object exports);
+void InitLayerRead(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -123,6 +125,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", HeaderConstants(env));
   InitFd(env, exports);
   InitBatch(env, exports);
+  InitLayerWrite(env, exports);
+  InitLayerRead(env, exports);
   return exports;
 }
 

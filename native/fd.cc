@@ -42,20 +42,8 @@ int CallReadFile(const std::string& path, std::vector<char>& out, SysError& err)
   return 0;
 }
 
-#ifndef SYS_openat2
-#define SYS_openat2 437  // the same number on every architecture (Linux 5.6)
-#endif
-
-// struct open_how (linux/openat2.h), its first size.
-struct OpenHow {
-  uint64_t flags;
-  uint64_t mode;
-  uint64_t resolve;
-};
-
 int CallOpenat2(int dirfd, const std::string& path, unsigned flags, unsigned mode, uint64_t resolve, SysError& err) {
-  OpenHow how{static_cast<uint64_t>(flags | O_CLOEXEC), mode, resolve};
-  int rc = RawResult(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
+  int rc = SysOpenat2(dirfd, path.c_str(), flags | O_CLOEXEC, mode, resolve);
   if (err.Check(rc, "openat2")) err.path = path;
   return rc;
 }

@@ -186,6 +186,28 @@ constexpr unsigned kFsconfigCmdCreateExcl = 8;  // Linux 6.6
 #define STATMOUNT_MNT_GIDMAP 0x00004000U
 #endif
 
+// openat2(2) and the *xattrat(2) calls for layer reads (layer_read.cc): the syscall numbers are
+// the same on every architecture; the RESOLVE_* values are uapi/linux/openat2.h's, which musl
+// builds may lack.
+#ifndef SYS_openat2
+#define SYS_openat2 437  // Linux 5.6
+#endif
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464  // Linux 6.13
+#endif
+#ifndef SYS_listxattrat
+#define SYS_listxattrat 465  // Linux 6.13
+#endif
+#ifndef RESOLVE_NO_MAGICLINKS
+#define RESOLVE_NO_MAGICLINKS 0x02
+#endif
+#ifndef RESOLVE_BENEATH
+#define RESOLVE_BENEATH 0x08
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+
 // The raw calls below return the result or -errno, so callers never read a global errno that
 // another call in between may have overwritten.
 
@@ -260,6 +282,60 @@ static_assert(sizeof(MountAttrV0) == MOUNT_ATTR_SIZE_VER0);
 
 inline int SysMountSetattr(int dfd, const char* path, unsigned flags, const MountAttrV0& attr) {
   return RawResult(syscall(SYS_mount_setattr, dfd, path, flags, &attr, sizeof attr));
+}
+
+// openat2(2) (Linux 5.6): neither musl nor glibc 2.36 wraps it. The number is the same on every
+// architecture; struct open_how is the kernel's (linux/openat2.h), its first size. RESOLVE_* are
+// macros upstream, spelled here exactly as there so including both is harmless.
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef RESOLVE_NO_XDEV
+#define RESOLVE_NO_XDEV 0x01
+#endif
+#ifndef RESOLVE_NO_MAGICLINKS
+#define RESOLVE_NO_MAGICLINKS 0x02
+#endif
+#ifndef RESOLVE_NO_SYMLINKS
+#define RESOLVE_NO_SYMLINKS 0x04
+#endif
+#ifndef RESOLVE_BENEATH
+#define RESOLVE_BENEATH 0x08
+#endif
+#ifndef RESOLVE_IN_ROOT
+#define RESOLVE_IN_ROOT 0x10
+#endif
+#ifndef RESOLVE_CACHED
+#define RESOLVE_CACHED 0x20
+#endif
+struct OpenHow {
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+static_assert(sizeof(OpenHow) == 24);
+
+inline int SysOpenat2(int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+  OpenHow how{flags, mode, resolve};
+  return RawResult(syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+}
+
+// fchmodat2(2) (Linux 6.6): the only chmod that takes AT_SYMLINK_NOFOLLOW. Same number everywhere.
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+inline int SysFchmodat2(int dirfd, const char* path, unsigned mode, int flags) {
+  return RawResult(syscall(SYS_fchmodat2, dirfd, path, mode, flags));
+}
+
+// getdents64(2) through syscall(2): musl has no getdents64 symbol in every version. Records are
+// struct linux_dirent64 {u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[];}: read by
+// these offsets (a flexible array member is not C++).
+constexpr size_t kDirentReclen = 16;
+constexpr size_t kDirentType = 18;
+constexpr size_t kDirentName = 19;
+inline int SysGetdents64(int fd, void* buf, size_t size) {
+  return RawResult(syscall(SYS_getdents64, fd, buf, size));
 }
 
 // Retries EINTR: a signal must not turn a close into a leak report or a failed fd cleanup.

@@ -93,6 +93,24 @@ export {
 } from './layers/markers.js';
 export { changes, changesSync, formatChange, type Change, type ChangeKind, type ChangesOptions } from './layers/changes.js';
 
+// OCI layers: apply a layer tar onto a directory, export an upper as one; image layouts.
+export { exportLayer, type ExportedLayer, type ExportOptions, type ExportResult } from './oci/export.js';
+export { applyLayer, type AppliedLayer, type ApplyOptions, type ApplyProgress } from './oci/apply.js';
+export type { IdMap, IdRange } from './oci/ids.js';
+export { unpackImage, type UnpackedImage, type UnpackedLayer, type UnpackOptions } from './oci/unpack.js';
+export {
+  openImageSource,
+  MAX_JSON_BYTES,
+  type ImageReader,
+  type ImageRef,
+  type ImageSource,
+  type ImageSourceKind,
+  type PlatformSpec,
+  type ResolvedImage,
+  type ResolvedLayer,
+} from './oci/image.js';
+export { writeOciLayout, type WriteLayoutOptions } from './oci/image/write.js';
+
 // The raw syscalls and the kernel's constants.
 export * as sys from './sys/index.js';
 export * from './sys/constants.js';

@@ -107,6 +107,67 @@ const commands: Record<string, CommandInfo> = {
     options: { readonly: { type: 'boolean', short: 'r' }, recursive: { type: 'boolean', short: 'R' }, ...JSON_OPTION },
     load: async () => (await import('./commands/volumes.js')).bind,
   },
+  'layer apply': {
+    summary: 'apply an OCI layer (tar, tar.gz, tar.zst; - for stdin) onto DIR: whiteouts become overlay markers',
+    usage: [
+      'ovl layer apply LAYER DIR [--xattr-whiteouts] [--namespace trusted|user] [--flatten] [--diff-id sha256:...] [--digest sha256:...] [--json]',
+      '  --xattr-whiteouts    write whiteouts as xattr-marked files instead of 0/0 devices',
+      '  --namespace user     overlay markers as user.overlay.* (an overlay mounted with -o userxattr)',
+      '  --flatten            apply onto a root filesystem: whiteouts delete, opaque markers empty their dir',
+      '  --diff-id, --digest  fail (and keep nothing) unless the tar / the blob has this sha256',
+    ].join('\n'),
+    options: {
+      'xattr-whiteouts': { type: 'boolean' },
+      namespace: { type: 'string' },
+      flatten: { type: 'boolean' },
+      'diff-id': { type: 'string' },
+      digest: { type: 'string' },
+      'media-type': { type: 'string' },
+      ...JSON_OPTION,
+    },
+    load: async () => (await import('./commands/layer.js')).apply,
+  },
+  'layer export': {
+    summary: "an upper dir's changes against its lowers as an OCI layer tar (stdout, or -o FILE); its diffID on stderr",
+    usage: [
+      'ovl layer export UPPER --lower L1 [--lower L2 ...] [-o FILE] [--gzip|--zstd] [--reproducible] [--namespace trusted|user|auto] [--json]',
+      '  --lower L            the lower layers, top first (as lowerdir=)',
+      '  --reproducible       the same changes give the same bytes: mtimes clamped to SOURCE_DATE_EPOCH (or 0), sorted names',
+    ].join('\n'),
+    options: {
+      lower: { type: 'string', multiple: true },
+      output: { type: 'string', short: 'o' },
+      gzip: { type: 'boolean' },
+      zstd: { type: 'boolean' },
+      reproducible: { type: 'boolean' },
+      namespace: { type: 'string' },
+      ...JSON_OPTION,
+    },
+    load: async () => (await import('./commands/layer.js')).exportCommand,
+  },
+  'image ls': {
+    summary: 'the images of an OCI layout, an oci-archive or a docker save archive: refs, platforms, manifests',
+    usage: 'ovl image ls SOURCE [--json]',
+    options: JSON_OPTION,
+    load: async () => (await import('./commands/image.js')).ls,
+  },
+  'image unpack': {
+    summary: "unpack an image: one dir per layer under DIR (and the lowerdir to mount them), or --flatten into DIR",
+    usage: [
+      'ovl image unpack SOURCE[:REF] DIR [--ref REF] [--platform os/arch[/variant]] [--flatten] [--xattr-whiteouts] [--namespace trusted|user] [--json]',
+      '  SOURCE               an OCI layout directory, an oci-archive or a docker save archive',
+      '  --flatten            every layer into DIR, whiteouts applied: a root filesystem for a chroot',
+    ].join('\n'),
+    options: {
+      ref: { type: 'string' },
+      platform: { type: 'string' },
+      flatten: { type: 'boolean' },
+      'xattr-whiteouts': { type: 'boolean' },
+      namespace: { type: 'string' },
+      ...JSON_OPTION,
+    },
+    load: async () => (await import('./commands/image.js')).unpack,
+  },
   tmpfs: {
     summary: 'mount a tmpfs at TARGET (scratch space, or an upper and work that go with the mount)',
     usage: 'ovl tmpfs TARGET [--size 64m|10%|BYTES] [--mode 1777] [--json]',
@@ -126,8 +187,22 @@ function help(): void {
   out('\nRun `ovl COMMAND --help` for its options; `ovl --version` for the version.');
 }
 
+/** Command groups: `ovl layer apply` is the command 'layer apply'. */
+const GROUPS = new Set(Object.keys(commands).filter((k) => k.includes(' ')).map((k) => k.split(' ')[0]!));
+
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  let [name, ...rest] = argv;
+  if (name !== undefined && GROUPS.has(name)) {
+    const sub = rest[0];
+    if (sub === undefined || sub.startsWith('-')) {
+      const group = name;
+      out(`ovl ${group}: one of\n`);
+      out(table(Object.entries(commands).filter(([k]) => k.startsWith(`${group} `)).map(([k, c]) => [`  ${k}`, c.summary])).join('\n'));
+      return sub === '--help' || sub === '-h' ? 0 : EXIT_USAGE;
+    }
+    name = `${name} ${sub}`;
+    rest = rest.slice(1);
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     help();
     return 0;

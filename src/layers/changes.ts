@@ -23,7 +23,34 @@ export interface Change {
   /** Path in the merged view, from its root ('/etc/os-release'). */
   path: string;
   /** Why, where the on-disk marker says more than the kind: */
-  cause?: 'whiteout' | 'opaque' | 'redirect' | 'metacopy';
+  cause?: 'whiteout' | 'opaque' | 'redirect' | 'metacopy' | undefined;
+}
+
+/**
+ * A change with what a layer exporter needs besides (oci/export.ts): where the entry is now and
+ * which markers the layer must carry. Given by changeRecords().
+ */
+export interface ChangeRecord extends Change {
+  /**
+   * Where the entry of an A or C is now: `layer` 0 is the upper, 1... the lowers (top first);
+   * `path` inside that layer, relative (no leading '/'). Absent for the root.
+   */
+  source?: { layer: number; path: string } | undefined;
+  /** An A or C entry's type, as readdir gave it. */
+  type?: 'dir' | 'file' | 'symlink' | 'other' | undefined;
+  /**
+   * A directory whose lower content is hidden (opaque, or its lower dirs went elsewhere) while a
+   * lower layer has it: a layer says so with an opaque marker, first in the directory. The root
+   * comes as a C of '/' only when it is one.
+   */
+  opaque?: boolean | undefined;
+  /** A D below a directory whose lower content is already hidden by such a marker: nothing to write for it. */
+  hidden?: boolean | undefined;
+}
+
+/** A ChangeRecord with every field set, in one order (one object shape: the exporter reads thousands). */
+function record(kind: ChangeKind, path: string, cause: Change['cause'], source: ChangeRecord['source'], type: ChangeRecord['type'], opaque: boolean, hidden: boolean): ChangeRecord {
+  return { kind, path, cause, source, type, opaque, hidden };
 }
 
 export interface ChangesOptions {
@@ -36,13 +63,31 @@ export interface ChangesOptions {
 interface UpperEntry {
   name: string;
   dir: boolean;
+  type: 'dir' | 'file' | 'symlink' | 'other';
   whiteout: boolean;
   real: string;
   /** Type and overlay xattrs, for directories, devices and files that were there before. */
   info: PathInfo | undefined;
 }
 
-type Walk<T = void> = Generator<Change | Request, T, unknown>;
+type Walk<T = void> = Generator<ChangeRecord | Request, T, unknown>;
+
+/**
+ * Names in UTF-8 byte order (a layer's order): UTF-16 order but for the code units of
+ * U+E000..U+FFFF, which come before surrogate pairs in UTF-8 and after them in UTF-16.
+ */
+export function compareNames(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800) x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+    if (y >= 0xd800) y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    return x - y;
+  }
+  return a.length - b.length;
+}
 
 const UPPER_XATTRS = ['opaque', 'redirect', 'metacopy'] as const;
 
@@ -53,9 +98,12 @@ function sameDirs(a: readonly LayerDir[], b: readonly LayerDir[]): boolean {
 class Walker {
   readonly lowers: LayerStack;
   readonly ns: ReadNamespace;
+  /** Yield ChangeRecords (source, type, opaque, hidden), for changeRecords(). */
+  readonly detail: boolean;
 
-  constructor(lowers: readonly string[], options: ChangesOptions) {
+  constructor(lowers: readonly string[], options: ChangesOptions, detail = false) {
     this.ns = options.namespace ?? 'auto';
+    this.detail = detail;
     this.lowers = new LayerStack(lowers, { namespace: this.ns, followRedirects: options.followRedirects ?? true });
   }
 
@@ -84,7 +132,8 @@ class Walker {
     const byName = new Map(look.map((d, i) => [d.name, infos[i]]));
     return dirents.map((d) => {
       const info = byName.get(d.name);
-      return { name: d.name, dir: d.isDirectory(), whiteout: d.isCharacterDevice() && info?.whiteoutDevice === true, real: join(real, d.name), info };
+      const type = d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other';
+      return { name: d.name, dir: d.isDirectory(), type, whiteout: d.isCharacterDevice() && info?.whiteoutDevice === true, real: join(real, d.name), info };
     });
   }
 
@@ -138,14 +187,16 @@ class Walker {
     return { listings, looked };
   }
 
-  *walk(path: string, upperDir: string | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null, upperListing?: DirEntry[]): Walk {
+  /** `hidden`: the lower content of `path` is hidden by an opaque marker (its own or an ancestor's). */
+  *walk(path: string, upperDir: string | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null, upperListing?: DirEntry[], hidden = false): Walk {
     const before: Map<string, Listed> = beforeDirs ? yield* this.lowers.listDirs(beforeDirs) : new Map();
     const upper = upperDir !== undefined ? yield* this.readUpperDir(upperDir, before, upperListing) : [];
     const upperByName = new Map(upper.map((e) => [e.name, e]));
     // The lower dirs of before, still merged (no opaque, no redirect): listed once.
     const same = beforeDirs !== null && afterLower.length > 0 && sameDirs(afterLower, beforeDirs);
     const afterFromLower = same ? before : afterLower.length > 0 ? yield* this.lowers.listDirs(afterLower) : new Map<string, Listed>();
-    const names = [...new Set([...before.keys(), ...upperByName.keys(), ...afterFromLower.keys()])].sort();
+    const names = [...new Set([...before.keys(), ...upperByName.keys(), ...afterFromLower.keys()])].sort(compareNames);
+    const detail = this.detail;
     const { listings, looked } = yield* this.readAhead(upper, afterLower, beforeDirs);
 
     for (const name of names) {
@@ -153,13 +204,16 @@ class Walker {
       const inBefore = before.get(name);
       const up = upperByName.get(name);
       if (up?.whiteout) {
-        if (inBefore) yield { kind: 'D', path: child, cause: 'whiteout' };
+        if (inBefore) yield detail ? record('D', child, 'whiteout', undefined, undefined, false, hidden) : { kind: 'D', path: child, cause: 'whiteout' };
         continue;
       }
       const low = up ? undefined : afterFromLower.get(name);
       if (!up && !low) {
         // Gone: the parent is opaque, or redirected elsewhere.
-        if (inBefore) yield { kind: 'D', path: child, cause: afterLower.length === 0 ? 'opaque' : 'redirect' };
+        if (inBefore) {
+          const cause = afterLower.length === 0 ? 'opaque' : 'redirect';
+          yield detail ? record('D', child, cause, undefined, undefined, false, hidden) : { kind: 'D', path: child, cause };
+        }
         continue;
       }
       if (!up) {
@@ -167,19 +221,25 @@ class Walker {
         const sameAsBefore = inBefore !== undefined && beforeDirs !== null && sameDirs(afterLower, beforeDirs);
         if (sameAsBefore) continue;
         const lowerDirs = low!.kind === 'dir' ? yield* this.childLower(afterLower, name) : [];
-        yield { kind: inBefore ? 'C' : 'A', path: child, cause: 'redirect' };
-        if (low!.kind === 'dir') yield* this.walk(child, undefined, lowerDirs, inBefore?.kind === 'dir' ? yield* this.childLower(beforeDirs ?? [], name) : null);
+        if (detail) {
+          const from = afterLower.find((d) => d.layer === low!.layer)!;
+          yield record(inBefore ? 'C' : 'A', child, 'redirect', { layer: low!.layer + 1, path: posix.join(from.path, name).slice(1) }, low!.kind, false, false);
+        } else yield { kind: inBefore ? 'C' : 'A', path: child, cause: 'redirect' };
+        if (low!.kind === 'dir') yield* this.walk(child, undefined, lowerDirs, inBefore?.kind === 'dir' ? yield* this.childLower(beforeDirs ?? [], name) : null, undefined, hidden);
         continue;
       }
       const childAfter = up.dir ? yield* this.lowerBelow(up.info, child, afterLower) : [];
       const childBefore = inBefore?.kind === 'dir' && beforeDirs ? yield* this.childLower(beforeDirs, name) : null;
-      if (!inBefore) yield { kind: 'A', path: child };
+      const metacopy = inBefore !== undefined && !up.dir && up.info?.xattr('metacopy') !== undefined;
+      // Its lower dirs are gone (opaque, or redirected to nothing) while a lower layer has it.
+      const opaque = !hidden && up.dir && childAfter.length === 0 && (childBefore?.length ?? 0) > 0;
+      if (detail) yield record(inBefore ? 'C' : 'A', child, metacopy ? 'metacopy' : undefined, { layer: 0, path: child.slice(1) }, up.type, opaque, false);
       else {
-        const change: Change = { kind: 'C', path: child };
-        if (!up.dir && up.info?.xattr('metacopy') !== undefined) change.cause = 'metacopy';
+        const change: Change = { kind: inBefore ? 'C' : 'A', path: child };
+        if (metacopy) change.cause = 'metacopy';
         yield change;
       }
-      if (up.dir) yield* this.walk(child, up.real, childAfter, up.dir && inBefore?.kind === 'dir' ? childBefore : null, listings.get(name));
+      if (up.dir) yield* this.walk(child, up.real, childAfter, up.dir && inBefore?.kind === 'dir' ? childBefore : null, listings.get(name), hidden || opaque);
     }
     this.lowers.drop(looked);
   }
@@ -194,7 +254,9 @@ class Walker {
     const rootDirs = Array.isArray(root) ? root : [];
     const [info] = yield* statPaths([upper], UPPER_XATTRS, this.ns, ['dir']);
     const after = info?.xattr('opaque')?.toString() === 'y' ? [] : rootDirs;
-    yield* this.walk('/', upper, after, rootDirs);
+    const opaque = after.length === 0 && rootDirs.length > 0;
+    if (opaque && this.detail) yield record('C', '/', undefined, undefined, undefined, true, false);
+    yield* this.walk('/', upper, after, rootDirs, undefined, opaque);
   }
 }
 
@@ -204,7 +266,10 @@ class Walker {
  * current directory.
  */
 export async function* changes(upper: string, lowers: readonly string[], options: ChangesOptions = {}): AsyncGenerator<Change> {
-  const walk = new Walker(lowers, options).all(upper);
+  yield* drive(new Walker(lowers, options).all(upper));
+}
+
+async function* drive(walk: Walk): AsyncGenerator<Change> {
   try {
     let next = walk.next();
     while (!next.done) {
@@ -223,6 +288,45 @@ export async function* changes(upper: string, lowers: readonly string[], options
       }
       next = walk.next(answer);
     }
+  } finally {
+    walk.return(undefined);
+  }
+}
+
+/**
+ * changes() with what a layer exporter needs: each A and C with where its entry is now and its
+ * type, the directories that need an opaque marker, and the D's such a marker already covers.
+ * In path order, in arrays: the records found between two reads (one per hop off the main
+ * thread, not one per record; each read is started before the records before it are given).
+ */
+export async function* changeRecords(upper: string, lowers: readonly string[], options: ChangesOptions = {}): AsyncGenerator<ChangeRecord[]> {
+  const walk = new Walker(lowers, options, true).all(upper);
+  try {
+    let found: ChangeRecord[] = [];
+    let next = walk.next();
+    while (!next.done) {
+      const v = next.value;
+      if (!isRequest(v)) {
+        found.push(v);
+        next = walk.next();
+        continue;
+      }
+      const pending = performAsync(v);
+      if (found.length > 0) {
+        pending.catch(() => {});
+        yield found;
+        found = [];
+      }
+      let answer: unknown;
+      try {
+        answer = await pending;
+      } catch (e) {
+        next = walk.throw(e);
+        continue;
+      }
+      next = walk.next(answer);
+    }
+    if (found.length > 0) yield found;
   } finally {
     walk.return(undefined);
   }

@@ -19,6 +19,8 @@
  * - `ERR_DIGEST_MISMATCH`: content whose sha256 is not the one expected (`expected`, `actual`).
  * - `ERR_IMAGE`: an image layout or archive is incomplete or malformed (a missing blob, a bad
  *   index or manifest, no image by that ref).
+ * - `ERR_UNSUPPORTED`: this machine lacks what the operation needs, and the message names it
+ *   (zstd compression on a Node.js without zlib zstd and without the zstd command).
  */
 export type OverlayErrorCode =
   | 'ERR_OVERLAY_SPEC'
@@ -30,7 +32,8 @@ export type OverlayErrorCode =
   | 'ERR_LAYER_FORMAT'
   | 'ERR_LAYER_UNSAFE'
   | 'ERR_DIGEST_MISMATCH'
-  | 'ERR_IMAGE';
+  | 'ERR_IMAGE'
+  | 'ERR_UNSUPPORTED';
 
 /** Where an OverlayError happened, when it is known. */
 export interface OverlayErrorContext {

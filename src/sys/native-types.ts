@@ -80,7 +80,19 @@ export interface StepsResult {
   kernelMessages: string[];
 }
 
-/** The addon's exports (native/addon.cc, native/fd.cc, native/batch.cc). */
+/** A layer writer as native/layer_write.cc makes it (src/sys/layer-writer.ts packs its batches). */
+export interface NativeLayerWriter {
+  readonly closed: boolean;
+  readonly busy: boolean;
+  /** `count` records of 12 numbers, their names NUL-terminated in `arena`, data and xattr values in `bufs`. */
+  run(recs: Float64Array, count: number, arena: Buffer, bufs: Buffer[]): Promise<void>;
+  runSync(recs: Float64Array, count: number, arena: Buffer, bufs: Buffer[]): void;
+  finish(): Promise<void>;
+  finishSync(): void;
+  close(): void;
+}
+
+/** The addon's exports (native/addon.cc, native/fd.cc, native/batch.cc, native/layer_write.cc). */
 export interface NativeBinding {
   setErrorFactory(factory: (raw: RawError) => Error): void;
   errnoName(errno: number): [string | null, string];
@@ -88,11 +100,27 @@ export interface NativeBinding {
   adoptFd(fd: number, kind?: FdHandle['kind']): FdHandle;
   FdHandle: abstract new (...args: never[]) => FdHandle;
   constants: Record<string, number>;
+  /** Opens `dir` (O_PATH|O_DIRECTORY|O_NOFOLLOW); throws the Node-shaped error. */
+  LayerWriter: new (dir: string | Buffer, noOpenat2: boolean) => NativeLayerWriter;
   /**
    * `count` steps packed by src/sys/steps.ts: numbers, strings, byte buffers, the caller's
    * handles and a Float64Array for statx results. `single`: one step, its result back; else the
    * results per step, then (when the kernel logged any) the fs contexts' messages.
    */
   runSteps(nums: Float64Array, count: number, strs: Array<string | Buffer | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): Promise<unknown>;
+  /**
+   * native/layer_read.cc: per name (relative to roots[flags[i] >> 8]) a row of statx fields, a
+   * symlink target or file contents in `data`, and its xattrs; `count` names done. See
+   * src/sys/layer-reader.ts for the row layout.
+   */
+  readEntries(roots: Array<FdHandle | number>, names: Array<string | Buffer>, flags: Uint32Array, budget: number): Promise<unknown>;
+  readEntriesSync(roots: Array<FdHandle | number>, names: Array<string | Buffer>, flags: Uint32Array, budget: number): unknown;
+  /** sha256 on the thread pool (layer_read.cc): a state, updates one at a time, the 32-byte digest once. */
+  sha256Create(): unknown;
+  sha256Update(state: unknown, buffers: readonly Buffer[]): Promise<void>;
+  sha256UpdateSync(state: unknown, buffers: readonly Buffer[]): void;
+  sha256Digest(state: unknown): Buffer;
+  /** The syscall names a readEntries row's syscall field indexes. */
+  readEntriesSyscalls: string[];
   runStepsSync(nums: Float64Array, count: number, strs: Array<string | Buffer | null>, bufs: Array<Buffer | null> | undefined, handles: Array<FdHandle | number>, statx: Float64Array, single: boolean): unknown;
 }

@@ -75,9 +75,10 @@ describePrivileged('the npm package', () => {
     }
     expect(shipped.filter((p) => /CMakeLists\.txt$|\.map$|^src\/|^build\/|^test\//.test(p))).toEqual([]);
 
-    // Its dependencies as tarballs from this checkout's node_modules: the install then needs
-    // neither the registry nor a warm npm cache.
-    const deps = ['node-addon-api', 'node-gyp-build'].map((name) => {
+    // Its dependencies (every one package.json names; none of them has dependencies of its own)
+    // as tarballs from this checkout's node_modules: the install then needs neither the
+    // registry nor a warm npm cache.
+    const deps = Object.keys(readJson(join(root, 'package.json')).dependencies as Record<string, string>).map((name) => {
       const out = ok(
         spawnSync(process.execPath, [npm, 'pack', '--ignore-scripts', '--json', '--pack-destination', work, join(root, 'node_modules', name)], { cwd: work, encoding: 'utf8' }),
         `npm pack ${name}`,

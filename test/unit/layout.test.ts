@@ -53,7 +53,7 @@ const show = (list: Import[]) => list.map((i) => `${i.from} -> ${i.spec}`);
 describe('import boundaries', () => {
   it('finds the imports it checks', () => {
     expect(all.length).toBeGreaterThan(100);
-    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'cli']));
+    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'oci', 'cli']));
   });
 
   it('spec/ is pure: it imports only spec/ and node:path (no I/O, no addon)', () => {
@@ -71,6 +71,16 @@ describe('import boundaries', () => {
 
   it('read/ does not import layers/ (layers/ reads mounts back through read/, not the other way)', () => {
     expect(show(inFolder('read').filter((i) => i.folder === 'layers'))).toEqual([]);
+  });
+
+  it('oci/ imports only sys/, spec/, layers/ (and itself), Node built-ins and fzstd', () => {
+    const ok = (i: Import) => (i.folder === undefined ? i.spec.startsWith('node:') || i.spec === 'fzstd' : ['oci', 'sys', 'spec', 'layers'].includes(i.folder));
+    expect(show(inFolder('oci').filter((i) => !ok(i)))).toEqual([]);
+  });
+
+  it('nothing below oci/ imports it (sys/, spec/, read/, layers/, mount/)', () => {
+    const below = ['sys', 'spec', 'read', 'layers', 'mount'].flatMap(inFolder);
+    expect(show(below.filter((i) => i.folder === 'oci'))).toEqual([]);
   });
 
   it('only cli/ imports cli/; the library (index.ts) does not', () => {

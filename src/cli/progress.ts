@@ -1,0 +1,66 @@
+/**
+ * A one-line progress bar on stderr for long work (layer apply, export, unpack): bytes, entries,
+ * rate, and a bar when the total is known. Drawn only when stderr is a terminal and --json is not
+ * given; otherwise every call is free. Hand-written (a carriage return and one line) rather than a
+ * package: the progress-bar packages bring string-width and its dependencies into a systems
+ * library's runtime and the command's start time, for one line of text.
+ */
+
+export interface ProgressSample {
+  bytes: number;
+  entries?: number;
+  /** The total bytes, when known (a file of known size): draws a bar. */
+  total?: number;
+}
+
+const UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
+
+export function humanBytes(n: number): string {
+  let i = 0;
+  while (n >= 1000 && i < UNITS.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)} ${UNITS[i]}`;
+}
+
+export class Progress {
+  private readonly stream: NodeJS.WriteStream | undefined;
+  private readonly started = performance.now();
+  private last = 0;
+  private drawn = false;
+  private readonly label: string;
+
+  constructor(label: string, options: { json?: boolean } = {}) {
+    this.label = label;
+    this.stream = process.stderr.isTTY && !options.json && process.env.TERM !== 'dumb' ? process.stderr : undefined;
+  }
+
+  /** Redraws at most ten times a second. */
+  update(sample: ProgressSample): void {
+    if (!this.stream) return;
+    const now = performance.now();
+    if (now - this.last < 100) return;
+    this.last = now;
+    const seconds = (now - this.started) / 1000;
+    const rate = seconds > 0 ? `${humanBytes(sample.bytes / seconds)}/s` : '';
+    const parts = [this.label];
+    if (sample.total) {
+      const width = 24;
+      const done = Math.min(width, Math.round((sample.bytes / sample.total) * width));
+      parts.push(`[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${Math.min(100, Math.floor((sample.bytes / sample.total) * 100))}%`);
+    }
+    parts.push(humanBytes(sample.bytes));
+    if (sample.entries !== undefined) parts.push(`${sample.entries} entries`);
+    if (rate) parts.push(rate);
+    const columns = this.stream.columns || 80;
+    this.stream.write(`\r${parts.join('  ').slice(0, columns - 1)}\x1b[K`);
+    this.drawn = true;
+  }
+
+  /** Clears the line, so what is printed next starts clean. */
+  done(): void {
+    if (this.stream && this.drawn) this.stream.write('\r\x1b[K');
+    this.drawn = false;
+  }
+}

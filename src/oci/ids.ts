@@ -1,0 +1,29 @@
+/**
+ * Id maps for layers applied for a user namespace: a layer's uid/gid (as the container sees
+ * them) to the host's, as /proc/PID/uid_map writes them (`inside outside count`).
+ */
+import { OverlayError } from '../spec/errors.js';
+import { displayName } from './entry-name.js';
+
+export interface IdRange {
+  /** The first id inside (in the layer, as the container sees it). */
+  inside: number;
+  /** The host id that `inside` maps to. */
+  outside: number;
+  count: number;
+}
+
+export interface IdMap {
+  uid: readonly IdRange[];
+  gid: readonly IdRange[];
+}
+
+/** The host id of a layer's id; an id that no range covers is refused (it has no owner on the host). */
+export function mapId(ranges: readonly IdRange[], id: number, kind: 'uid' | 'gid', path: Buffer): number {
+  for (const r of ranges) {
+    if (id >= r.inside && id - r.inside < r.count) return r.outside + (id - r.inside);
+  }
+  throw new OverlayError('ERR_LAYER_FORMAT', `layer entry '${displayName(path)}' has ${kind} ${id}, which the id map does not cover`, {
+    path: displayName(path),
+  });
+}
