@@ -78,10 +78,15 @@ const DEFAULT_READ = 1 << 20;
  * with the tar parsing while the layer writer waits. Where the addon is not there (the unit
  * tests), Node's crypto on this thread: the same digest either way.
  */
+const HASH_BACKLOG = 16 << 20;
+
 class PassHasher {
   readonly #pool: PoolHasher | undefined;
   readonly #main: Hasher | undefined;
   #bytes = 0;
+  /** Bytes queued on the pool and not hashed yet, and the last update queued. */
+  #pending = 0;
+  #last: Promise<void> = Promise.resolve();
 
   constructor() {
     let pool: PoolHasher | undefined;
@@ -97,8 +102,27 @@ class PassHasher {
   /** The chunk must not change afterwards (the chunks here are never reused). */
   update(b: Buffer): void {
     this.#bytes += b.length;
-    if (this.#pool) this.#pool.update([b]).catch(() => {}); // a failure rejects digest()
-    else this.#main!.update(b);
+    if (!this.#pool) {
+      this.#main!.update(b);
+      return;
+    }
+    const n = b.length;
+    this.#pending += n;
+    // A failure rejects digest(); here it only stops counting.
+    this.#last = this.#pool.update([b]).then(
+      () => {
+        this.#pending -= n;
+      },
+      () => {},
+    );
+  }
+
+  /**
+   * The reader's backpressure: a queue of chunks waiting to be hashed holds them in memory, so
+   * past BACKLOG bytes the reader waits until the queue is empty.
+   */
+  async settle(): Promise<void> {
+    if (this.#pending > HASH_BACKLOG) await this.#last;
   }
 
   get bytes(): number {
@@ -257,6 +281,7 @@ export async function openLayer(source: string | NodeJS.ReadableStream | AsyncIt
       const b = toBuffer(r.value);
       if (b.length === 0) continue;
       blob.update(b);
+      await blob.settle();
       yield b;
     }
   }
@@ -287,6 +312,7 @@ export async function openLayer(source: string | NodeJS.ReadableStream | AsyncIt
       for await (const chunk of dec) {
         const b = chunk as Buffer;
         diff.update(b);
+        await diff.settle();
         yield b;
       }
       // dec ended, so its input did: every byte of the blob has been hashed.

@@ -18,9 +18,10 @@ import {
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { applyLayer, isOverlayError, sys } from '../../src/index.js';
+import { applyLayer, isOverlayError, sys, tmpfsMountSync } from '../../src/index.js';
+import { encodeHeader, END_OF_ARCHIVE, padding } from '../../src/oci/tar/write.js';
 import { withMountAsync, walkView } from '../helpers/merged.js';
-import { describeWithTool } from '../helpers/privileged.js';
+import { describePrivileged, describeWithTool } from '../helpers/privileged.js';
 import { gnuTar, pythonTar, type TarSpecEntry } from '../helpers/tars.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 
@@ -391,6 +392,40 @@ describeWithTool('python3', 'applyLayer: bombs, truncation, corruption, crashes,
     expect(xattr(root, 'user.overlayfs.incomplete')).toBeUndefined();
     expect(readdirSync(root).sort()).toEqual(['etc', 'existing']);
   });
+});
+
+describePrivileged('applyLayer: memory stays bounded', () => {
+  it('a 2 GiB file from a stream applies with a small, constant heap', async () => {
+    const t = tempDir();
+    const dir = join(t, 'tmpfs');
+    mkdirSync(dir);
+    const tmpfs = tmpfsMountSync(dir, { size: '3g' });
+    try {
+      const SIZE = 2 * 1024 ** 3;
+      const chunk = Buffer.alloc(1 << 20, 0x61);
+      async function* layer(): AsyncGenerator<Buffer> {
+        yield encodeHeader({ name: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, size: SIZE, mtimeSec: 1700000000 });
+        // Fresh buffers, as a stream from a file or socket gives them: nothing is reused.
+        for (let sent = 0; sent < SIZE; sent += chunk.length) yield Buffer.from(chunk);
+        yield padding(SIZE);
+        yield END_OF_ARCHIVE;
+      }
+      globalThis.gc?.();
+      const before = process.memoryUsage().rss;
+      let peak = before;
+      const r = await applyLayer(layer(), join(dir, 'layer'), {
+        onProgress: () => {
+          peak = Math.max(peak, process.memoryUsage().rss);
+        },
+      });
+      expect(r.bytes).toBeGreaterThan(SIZE);
+      expect(statSync(join(dir, 'layer/big')).size).toBe(SIZE);
+      // Two batches of about 4 MB in flight, plus what V8 has not collected yet.
+      expect((peak - before) / 2 ** 20).toBeLessThan(128);
+    } finally {
+      tmpfs.unmountSync();
+    }
+  }, 120_000);
 });
 
 describe('applyLayer: bad input is refused before anything is read', () => {
