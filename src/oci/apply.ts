@@ -125,7 +125,7 @@ function ownsEveryId(): boolean {
 class EntryConverter {
   readonly stats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, whiteouts: 0, opaques: 0 };
   batch = new WriteBatch();
-  /** Data bytes still expected for the file being written; -1 when the current entry's data is skipped. */
+  /** Data bytes of the current entry not seen yet (a file's are written, any other's skipped). */
   private remaining = 0;
   private inFile = false;
   private readonly chown: boolean;
