@@ -46,7 +46,7 @@ const entryInput = (size: fc.Arbitrary<number>) =>
     })
     .map((e): TarEntryInput => {
       let name = e.name;
-      // A name ending in '/' with typeflag '0' is a directory to every reader: keep files' names file-like.
+      // A name ending in '/' with typeflag '0' is a directory to libarchive (a file to Go and here): keep files' names file-like.
       if (e.type !== 'dir' && name[name.length - 1] === 0x2f) name = Buffer.concat([name, Buffer.from('f')]);
       const device = e.type === 'char' || e.type === 'block';
       return { ...e, name, size: e.type === 'file' ? e.size : 0, devMajor: device ? e.devMajor : 0, devMinor: device ? e.devMinor : 0 };
@@ -313,6 +313,17 @@ describe('formats and quirks', () => {
       ['old/', 'dir', '', 0],
       ['c', 'file', 'root'.slice(0, 0), 1],
     ]);
+  });
+
+  it("typeflag '0' with a trailing slash is a file with its data (as Go reads it): its data is never read as headers", () => {
+    // Go's archive/tar (Docker, containerd, scanners) reads 'x/' typeflag '0' as a regular file
+    // of 1024 bytes. Were it a directory here, those bytes would be parsed as an entry that the
+    // rest of the ecosystem never sees: a file smuggled past every Go reader of the same diffID.
+    const smuggled = Buffer.concat([encodeHeader(smallFile('bin/sh', 'evil').input), Buffer.from('evil'), padding(4)]);
+    const tar = Buffer.concat([rawHeader({ 0: 'x/', 124: smuggled.length.toString(8).padStart(11, '0'), 156: '0' }), smuggled, END_OF_ARCHIVE]);
+    const { entries } = parseChunks([tar]);
+    expect(entries.map((e) => [e.name.toString(), e.type, e.size])).toEqual([['x/', 'file', smuggled.length]]);
+    expect(entries[0]!.data).toEqual(smuggled);
   });
 
   it('ustar prefix + name; star keeps times after a 131-byte prefix', () => {

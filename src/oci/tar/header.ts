@@ -23,8 +23,8 @@ export interface TarEntry {
    */
   name: Buffer;
   /**
-   * '0', '\0' and '7' (contiguous) are files, unless the name ends in '/' with '0' or '\0'
-   * (old tars wrote directories that way): then 'dir'.
+   * '0', '\0' and '7' (contiguous) are files, unless the name ends in '/' with '\0' (old tars
+   * wrote directories that way): then 'dir'. A '0' named 'x/' stays a file, as Go reads it.
    */
   type: TarEntryType;
   /** Permission bits and setuid/setgid/sticky (& 0o7777). */

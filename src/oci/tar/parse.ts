@@ -453,7 +453,10 @@ export class TarParser {
     this.current = name;
 
     let type = typeFromFlag;
-    if ((flag === T.reg || flag === T.areg) && name.length > 0 && name[name.length - 1] === 0x2f) type = 'dir';
+    // Old tars wrote directories as '\0' files with a trailing '/'. Only '\0': a '0' entry named
+    // 'x/' is a file with data to Go's archive/tar (and Python's), so it is one here too; read as
+    // a directory, its data would be parsed as entries no Go reader of the same layer sees.
+    if (flag === T.areg && name.length > 0 && name[name.length - 1] === 0x2f) type = 'dir';
 
     const mode = this.number(b, o, 'mode', at) & 0o7777;
     let uid = this.number(b, o, 'uid', at);
