@@ -326,6 +326,18 @@ describe('formats and quirks', () => {
     expect(entries[0]!.data).toEqual(smuggled);
   });
 
+  it('a global PAX record that would change every entry (its path, size, owner, time, xattrs) is refused: readers disagree on it', () => {
+    // Go (Docker, containerd) and libarchive apply no global record to the entries that follow;
+    // GNU tar and Python apply them all. A global 'size' reframes the stream for one and not the
+    // other; a global xattr gives every file a capability only some readers see.
+    const file = rawHeader({ 0: 'f', 124: '00000000000', 156: '0' });
+    for (const key of ['path', 'linkpath', 'size', 'uid', 'gid', 'mtime', 'SCHILY.xattr.security.capability', 'LIBARCHIVE.xattr.user.a', 'SCHILY.devmajor']) {
+      expect(formatError(() => parseChunks([paxBlock('g', rec(key, '1')), file, END_OF_ARCHIVE])), key).toMatch(new RegExp(`global PAX record '${key.replace(/\./g, '\\.')}'`));
+    }
+    // What changes nothing that a layer reader acts on is still fine (git archive's comment).
+    expect(parseChunks([paxBlock('g', Buffer.concat([rec('comment', 'abc'), rec('uname', 'u')])), file, END_OF_ARCHIVE]).entries).toHaveLength(1);
+  });
+
   it('ustar prefix + name; star keeps times after a 131-byte prefix', () => {
     const h = rawHeader({ 0: 'name', 124: '00000000000', 156: '0', 345: 'the/prefix' });
     const star = rawHeader({ 0: 'name', 124: '00000000000', 156: '0', 345: 'p'.repeat(131), 476: '14621367761\0', 488: '14621367761\0', 508: 'tar\0' });

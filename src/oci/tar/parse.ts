@@ -62,6 +62,8 @@ const END = 4;
 
 const EMPTY = Buffer.alloc(0);
 const DEFAULT_MAX_META = 1 << 20;
+/** Global PAX keys that would change the entries after them (see metaDone). */
+const GLOBAL_REFUSED = new Set(['path', 'linkpath', 'size', 'uid', 'gid', 'mtime', 'atime', 'ctime', 'SCHILY.devmajor', 'SCHILY.devminor']);
 
 const padOf = (size: number): number => (BLOCK - (size % BLOCK)) % BLOCK;
 
@@ -322,6 +324,16 @@ export class TarParser {
     } else if (flag === T.paxGlobal) {
       this.global ??= new Map();
       this.paxRecords(meta, this.global, true, next - meta.length);
+      // Readers disagree on global records: Go's archive/tar (Docker, containerd, most scanners)
+      // and libarchive apply none to the entries that follow, GNU tar and Python apply them all.
+      // One that sets what an entry is (its path, its size: the framing of the stream, its
+      // owner, time, device or xattrs) makes one archive two different trees: refused. Names
+      // (uname, gname) and comments change nothing a layer is made of.
+      for (const key of this.global.keys()) {
+        if (GLOBAL_REFUSED.has(key) || key.startsWith('SCHILY.xattr.') || key.startsWith('LIBARCHIVE.xattr.')) {
+          throw this.error(`a global PAX record '${key}' would apply to every entry after it, which Go's archive/tar and libarchive ignore and GNU tar applies: refused`, next - meta.length);
+        }
+      }
       let kept = 0;
       for (const [k, v] of this.global) kept += k.length + v.length;
       if (kept > this.maxMeta) throw this.error(`global PAX records of ${kept} bytes are over the limit (${this.maxMeta} bytes)`, next - meta.length);
