@@ -19,6 +19,8 @@ import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OverlayError, OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import { openLayerWriter, WriteBatch, type EntryMeta, type LayerWriter } from '../sys/layer-writer.js';
+import { AT } from '../sys/constants.js';
+import { statx } from '../sys/inodes.js';
 import { removexattr, setxattr } from '../sys/xattr.js';
 import type { Compression } from './compression.js';
 import type { Digest } from './digest.js';
@@ -276,26 +278,38 @@ function processAlive(pid: number): boolean {
 
 type Target =
   | { kind: 'temp'; temp: string; existed: boolean } // fill temp, rename onto dir
-  | { kind: 'in-place' }; // dir has content: write into it, marked incomplete meanwhile
+  // dir has content, or is a mount point (no rename onto it): written into, marked incomplete
+  // meanwhile. `wasEmpty`: a failure empties it again.
+  | { kind: 'in-place'; wasEmpty: boolean };
+
+function systemError(code: string, errno: number, syscall: string, path: string, message: string, dest?: string): NodeJS.ErrnoException {
+  const err = new Error(message) as NodeJS.ErrnoException;
+  Object.assign(err, { code, errno, syscall, path, ...(dest !== undefined ? { dest } : {}) });
+  return err;
+}
+
+/** Whether `dir` is the root of a mount (another filesystem, or a bind mount): rename(2) cannot replace it. */
+async function isMountRoot(dir: string): Promise<boolean> {
+  const [self, parent] = await Promise.all([statx(dir, { flags: AT.SYMLINK_NOFOLLOW }), statx(dirname(dir))]);
+  if (self.mountId !== undefined && parent.mountId !== undefined) return self.mountId !== parent.mountId;
+  return self.devMajor !== parent.devMajor || self.devMinor !== parent.devMinor;
+}
 
 async function prepareTarget(dir: string): Promise<Target> {
   await removeStaleTemps(dir);
   let existed = false;
   try {
     const st = await lstat(dir);
-    if (!st.isDirectory()) {
-      const err = new Error(`ENOTDIR: not a directory, applyLayer '${dir}'`) as NodeJS.ErrnoException;
-      Object.assign(err, { code: 'ENOTDIR', errno: -20, syscall: 'applyLayer', path: dir });
-      throw err;
-    }
+    if (!st.isDirectory()) throw systemError('ENOTDIR', -20, 'applyLayer', dir, `ENOTDIR: not a directory, applyLayer '${dir}'`);
     existed = true;
-    if ((await readdir(dir)).length > 0) {
+    const empty = (await readdir(dir)).length === 0;
+    if (!empty || (await isMountRoot(dir))) {
       try {
         await setxattr(dir, INCOMPLETE_XATTR, Buffer.from('1'));
       } catch {
         // A filesystem without user xattrs: the error of a failed apply still says what happened.
       }
-      return { kind: 'in-place' };
+      return { kind: 'in-place', wasEmpty: empty };
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
@@ -320,8 +334,16 @@ async function commitTarget(dir: string, target: Target): Promise<void> {
   await rename(target.temp, dir);
 }
 
-async function abandonTarget(target: Target): Promise<void> {
-  if (target.kind === 'temp') await rm(target.temp, { recursive: true, force: true });
+async function abandonTarget(dir: string, target: Target): Promise<void> {
+  if (target.kind === 'temp') {
+    await rm(target.temp, { recursive: true, force: true });
+    return;
+  }
+  // Empty before (a mount point): empty again, as if nothing happened.
+  if (target.wasEmpty) {
+    for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
+    await removexattr(dir, INCOMPLETE_XATTR).catch(() => {});
+  }
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -357,6 +379,8 @@ export async function applyLayer(
   const place = await prepareTarget(target);
   let writer: LayerWriter | undefined;
   let inflight: Promise<void> | undefined;
+  // Errors while writing are the layer's (a path refused); after it, the commit's own.
+  let writing = true;
   try {
     writer = openLayerWriter(place.kind === 'temp' ? place.temp : target, options.noOpenat2 ? { noOpenat2: true } : {});
     const convert = new EntryConverter(options);
@@ -379,6 +403,7 @@ export async function applyLayer(
     if (convert.batch.ops > 0) await writer.run(convert.take());
     await writer.finish();
     writer = undefined;
+    writing = false;
     // The digests are known only now: a layer that is not the one expected is not kept.
     const sums = opened.verify();
     options.signal?.throwIfAborted();
@@ -389,7 +414,7 @@ export async function applyLayer(
     // The writer's thread must be done with its fds before they are closed.
     if (inflight) await inflight.catch(() => {});
     writer?.close();
-    await abandonTarget(place);
-    throw asLayerError(e);
+    await abandonTarget(target, place);
+    throw writing ? asLayerError(e) : e;
   }
 }
