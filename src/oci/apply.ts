@@ -19,8 +19,10 @@ import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OverlayError, OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import { openLayerWriter, WriteBatch, type EntryMeta, type LayerWriter } from '../sys/layer-writer.js';
-import { AT } from '../sys/constants.js';
+import { AT, LOCK, O } from '../sys/constants.js';
+import { flock, open as openFd } from '../sys/fd.js';
 import { statx } from '../sys/inodes.js';
+import type { FdHandle } from '../sys/native-types.js';
 import { removexattr, setxattr } from '../sys/xattr.js';
 import type { Compression } from './compression.js';
 import type { Digest } from './digest.js';
@@ -279,8 +281,9 @@ function processAlive(pid: number): boolean {
 type Target =
   | { kind: 'temp'; temp: string; existed: boolean } // fill temp, rename onto dir
   // dir has content, or is a mount point (no rename onto it): written into, marked incomplete
-  // meanwhile. `wasEmpty`: a failure empties it again.
-  | { kind: 'in-place'; wasEmpty: boolean };
+  // meanwhile, and locked (flock on `lock`) against a concurrent apply. `wasEmpty`: a failure
+  // empties it again.
+  | { kind: 'in-place'; lock: FdHandle; wasEmpty: boolean };
 
 function systemError(code: string, errno: number, syscall: string, path: string, message: string, dest?: string): NodeJS.ErrnoException {
   const err = new Error(message) as NodeJS.ErrnoException;
@@ -295,6 +298,24 @@ async function isMountRoot(dir: string): Promise<boolean> {
   return self.devMajor !== parent.devMajor || self.devMinor !== parent.devMinor;
 }
 
+/**
+ * The lock of an in-place apply: flock on the directory itself, so two applies (of this process
+ * or of others) never write into one directory at once; the kernel drops it if the process dies.
+ */
+async function lockTarget(dir: string): Promise<FdHandle> {
+  const fd = await openFd(dir, O.RDONLY | O.DIRECTORY | O.NOFOLLOW);
+  try {
+    await flock(fd, LOCK.EX | LOCK.NB);
+  } catch (e) {
+    fd.close();
+    if ((e as NodeJS.ErrnoException).code === 'EWOULDBLOCK' || (e as NodeJS.ErrnoException).code === 'EAGAIN') {
+      throw systemError('EBUSY', -16, 'flock', dir, `EBUSY: resource busy, applyLayer '${dir}': another apply to this directory is running (it holds the directory's lock); nothing was written`);
+    }
+    throw e;
+  }
+  return fd;
+}
+
 async function prepareTarget(dir: string): Promise<Target> {
   await removeStaleTemps(dir);
   let existed = false;
@@ -304,12 +325,13 @@ async function prepareTarget(dir: string): Promise<Target> {
     existed = true;
     const empty = (await readdir(dir)).length === 0;
     if (!empty || (await isMountRoot(dir))) {
+      const lock = await lockTarget(dir);
       try {
         await setxattr(dir, INCOMPLETE_XATTR, Buffer.from('1'));
       } catch {
         // A filesystem without user xattrs: the error of a failed apply still says what happened.
       }
-      return { kind: 'in-place', wasEmpty: empty };
+      return { kind: 'in-place', lock, wasEmpty: empty };
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
@@ -327,11 +349,25 @@ async function commitTarget(dir: string, target: Target): Promise<void> {
     } catch {
       // never set (no user xattrs there)
     }
+    target.lock.close();
     return;
   }
   // rename(2) replaces an empty directory: the one the caller made, if any. A directory that
   // gained content meanwhile is not replaced (ENOTEMPTY): someone else applied there.
-  await rename(target.temp, dir);
+  try {
+    await rename(target.temp, dir);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw e;
+    throw systemError(
+      err.code,
+      err.errno ?? -39,
+      'rename',
+      target.temp,
+      `${err.code}: directory not empty, applyLayer '${dir}': it gained content while this layer was applied (another apply to it?); this apply kept nothing`,
+      dir,
+    );
+  }
 }
 
 async function abandonTarget(dir: string, target: Target): Promise<void> {
@@ -339,10 +375,14 @@ async function abandonTarget(dir: string, target: Target): Promise<void> {
     await rm(target.temp, { recursive: true, force: true });
     return;
   }
-  // Empty before (a mount point): empty again, as if nothing happened.
-  if (target.wasEmpty) {
-    for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
-    await removexattr(dir, INCOMPLETE_XATTR).catch(() => {});
+  try {
+    // Empty before (a mount point): empty again, as if nothing happened.
+    if (target.wasEmpty) {
+      for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
+      await removexattr(dir, INCOMPLETE_XATTR).catch(() => {});
+    }
+  } finally {
+    target.lock.close();
   }
 }
 

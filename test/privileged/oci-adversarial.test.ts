@@ -3,9 +3,9 @@
  * onto (a mount point), concurrent applies to one directory, hostile tar framing and
  * metadata. Each test names what went wrong before its fix.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyLayer, isOverlayError, sys, tmpfsMountSync } from '../../src/index.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntryInput } from '../../src/oci/tar/write.js';
 import { describePrivileged } from '../helpers/privileged.js';
@@ -18,6 +18,12 @@ function entry(name: string, data = '', extra: Partial<TarEntryInput> = {}): Buf
 
 function layer(...entries: Buffer[]): Buffer {
   return Buffer.concat([...entries, END_OF_ARCHIVE]);
+}
+
+/** A layer of `n` files named `<prefix><i>`, written to `path`. */
+function many(path: string, prefix: string, n: number): string {
+  writeFileSync(path, layer(...Array.from({ length: n }, (_, i) => entry(`${prefix}${i}`, prefix.repeat(50)))));
+  return path;
 }
 
 async function refusal(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
@@ -64,5 +70,47 @@ describePrivileged('applyLayer onto a mount point', () => {
     } finally {
       tmpfs.unmountSync();
     }
+  });
+});
+
+describe('concurrent applies to one directory', () => {
+  // Before: two applies onto a directory with content both wrote into it at once, and both
+  // succeeded: one directory holding two layers mixed.
+  it('onto a directory with content: one applies, the other is refused (EBUSY) and writes nothing', async () => {
+    const t = tempDir();
+    const dir = writeTree(join(t, 'dir'), { existing: 'x' });
+    const a = many(join(t, 'a.tar'), 'a', 3000);
+    const b = many(join(t, 'b.tar'), 'b', 3000);
+    const results = await Promise.allSettled([applyLayer(a, dir), applyLayer(b, dir)]);
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(ok).toHaveLength(1);
+    expect(failed).toHaveLength(1);
+    const err = failed[0]!.reason as NodeJS.ErrnoException;
+    expect(err.code).toBe('EBUSY');
+    expect(err.message).toMatch(/another apply/);
+    const names = readdirSync(dir);
+    const prefixes = new Set(names.filter((n) => n !== 'existing').map((n) => n[0]));
+    expect(prefixes.size).toBe(1);
+    expect(names).toHaveLength(3001);
+    expect(xattr(dir, 'user.overlayfs.incomplete')).toBeUndefined();
+    // The lock goes with the apply: the next one runs.
+    await applyLayer(many(join(t, 'c.tar'), 'c', 2), dir);
+    expect(existsSync(join(dir, 'c1'))).toBe(true);
+  });
+
+  it('into a new directory: one wins, the other fails with an error that says so, and leaves nothing', async () => {
+    const t = tempDir();
+    const dir = join(t, 'dir');
+    const a = many(join(t, 'a.tar'), 'a', 2000);
+    const b = many(join(t, 'b.tar'), 'b', 2000);
+    const results = await Promise.allSettled([applyLayer(a, dir), applyLayer(b, dir)]);
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(failed).toHaveLength(1);
+    const err = failed[0]!.reason as NodeJS.ErrnoException;
+    expect(err.code).toBe('ENOTEMPTY');
+    expect(err.message).toMatch(/gained content while this layer was applied/);
+    expect(new Set(readdirSync(dir).map((n) => n[0])).size).toBe(1);
+    expect(readdirSync(t).sort()).toEqual(['a.tar', 'b.tar', 'dir']);
   });
 });
