@@ -3,10 +3,13 @@
  * onto (a mount point), concurrent applies to one directory, hostile tar framing and
  * metadata. Each test names what went wrong before its fix.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyLayer, isOverlayError, sys, tmpfsMountSync } from '../../src/index.js';
+import { applyLayer, exportLayer, isOverlayError, sys, tmpfsMountSync } from '../../src/index.js';
+import { TarParser, type TarEntry } from '../../src/oci/tar/index.js';
+import { collect } from '../helpers/oci.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntryInput } from '../../src/oci/tar/write.js';
 import { describePrivileged } from '../helpers/privileged.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
@@ -112,5 +115,33 @@ describe('concurrent applies to one directory', () => {
     expect(err.message).toMatch(/gained content while this layer was applied/);
     expect(new Set(readdirSync(dir).map((n) => n[0])).size).toBe(1);
     expect(readdirSync(t).sort()).toEqual(['a.tar', 'b.tar', 'dir']);
+  });
+});
+
+describe('exportLayer: what no tar entry holds', () => {
+  // Before: a socket with two names was left out (no tar type holds one), but its inode was
+  // remembered as exported, so its second name went out as a hard link to an entry the layer
+  // does not have; applying the layer then failed (ENOENT).
+  it('a socket with two names: neither name goes out, no hard link to nothing', async () => {
+    const t = tempDir();
+    const upper = writeTree(join(t, 'upper'), { file: 'x' });
+    const server = createServer().listen(join(upper, 'sock'));
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      linkSync(join(upper, 'sock'), join(upper, 'sock2'));
+      const { stream, result } = exportLayer(upper, []);
+      const tar = await collect(stream);
+      await result;
+      const entries: TarEntry[] = [];
+      const p = new TarParser({ entry: (e) => entries.push(e), data() {} });
+      p.write(tar);
+      p.end();
+      expect(entries.map((e) => [e.name.toString(), e.type])).toEqual([['file', 'file']]);
+      // And the layer applies.
+      await applyLayer((async function* () { yield tar; })(), join(t, 'applied'));
+      expect(readdirSync(join(t, 'applied'))).toEqual(['file']);
+    } finally {
+      server.close();
+    }
   });
 });
