@@ -97,6 +97,7 @@ const FLUSH_BYTES = 4 << 20;
 const FLUSH_OPS = 4096;
 
 const INCOMPLETE_XATTR = 'user.overlayfs.incomplete';
+const MAX_OWNER_ID = 0xfffffffe;
 const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
 
 function checkOptions(dir: unknown, options: ApplyOptions): void {
@@ -125,6 +126,20 @@ function ownsEveryId(): boolean {
   }
 }
 
+/**
+ * An owner id a file can have: 2^32 - 1 is (uid_t)-1, which chown takes as "leave it as it is",
+ * and a tar's numbers go far past 32 bits. A layer error naming the entry, as any bad header.
+ */
+function ownerId(id: number, kind: 'uid' | 'gid', path: Buffer): number {
+  if (id <= MAX_OWNER_ID) return id;
+  throw new OverlayError('ERR_LAYER_FORMAT', `layer entry '${displayName(path)}' has ${kind} ${id}: no file can have it (at most ${MAX_OWNER_ID})`, { path: displayName(path) });
+}
+
+function deviceNumber(n: number, kind: 'major' | 'minor', path: Buffer): number {
+  if (n <= 0xffffffff) return n;
+  throw new OverlayError('ERR_LAYER_FORMAT', `layer entry '${displayName(path)}' has device ${kind} ${n}: past 32 bits`, { path: displayName(path) });
+}
+
 /** Turns tar entries into writer operations: the OCI meaning of each entry. */
 class EntryConverter {
   readonly stats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, whiteouts: 0, opaques: 0 };
@@ -143,8 +158,8 @@ class EntryConverter {
   private meta(e: TarEntry, path: Buffer): EntryMeta {
     const meta: EntryMeta = { mode: e.mode & 0o7777, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec };
     if (this.chown) {
-      meta.uid = this.options.idMap ? mapId(this.options.idMap.uid, e.uid, 'uid', path) : e.uid;
-      meta.gid = this.options.idMap ? mapId(this.options.idMap.gid, e.gid, 'gid', path) : e.gid;
+      meta.uid = ownerId(this.options.idMap ? mapId(this.options.idMap.uid, e.uid, 'uid', path) : e.uid, 'uid', path);
+      meta.gid = ownerId(this.options.idMap ? mapId(this.options.idMap.gid, e.gid, 'gid', path) : e.gid, 'gid', path);
     }
     if (e.xattrs.length > 0) {
       for (const [name] of e.xattrs) {
@@ -212,7 +227,7 @@ class EntryConverter {
       case 'block':
       case 'fifo':
         this.stats.devices++;
-        b.node(path, this.meta(e, path), e.type, e.devMajor, e.devMinor);
+        b.node(path, this.meta(e, path), e.type, deviceNumber(e.devMajor, 'major', path), deviceNumber(e.devMinor, 'minor', path));
         return;
     }
   }

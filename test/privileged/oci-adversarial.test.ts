@@ -145,3 +145,26 @@ describe('exportLayer: what no tar entry holds', () => {
     }
   });
 });
+
+describePrivileged('applyLayer: numbers no file can have', () => {
+  // Before: a RangeError from the writer's argument checks ("meta.uid" out of range), naming
+  // no entry, where every other bad header is ERR_LAYER_FORMAT with the entry's path.
+  it('a uid or gid of 2^32-1 ((uid_t)-1: "leave unchanged" to chown) or more, a device number past 32 bits: ERR_LAYER_FORMAT naming the entry', async () => {
+    const t = tempDir();
+    const cases: Array<[string, Partial<TarEntryInput>]> = [
+      ['uid', { uid: 4294967295 }],
+      ['gid', { gid: 2 ** 40 }],
+      ['devmajor', { type: 'char', devMajor: 2 ** 33 }],
+      ['devminor', { type: 'block', devMinor: 2 ** 32 }],
+    ];
+    for (const [what, extra] of cases) {
+      const e = await refusal(applyLayer((async function* () { yield layer(entry('ok'), entry(`bad-${what}`, '', extra)); })(), join(t, what)));
+      expect(isOverlayError(e, 'ERR_LAYER_FORMAT'), `${what}: ${e.message}`).toBe(true);
+      expect(e.path).toBe(`bad-${what}`);
+      expect(existsSync(join(t, what))).toBe(false);
+    }
+    // The largest ids a file can have apply.
+    await applyLayer((async function* () { yield layer(entry('top', '', { uid: 4294967294, gid: 4294967294 })); })(), join(t, 'max'));
+    expect(sys.statxSync(join(t, 'max/top')).uid).toBe(4294967294);
+  });
+});
