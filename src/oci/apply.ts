@@ -401,7 +401,7 @@ async function abandonTarget(dir: string, target: Target): Promise<void> {
   }
 }
 
-function abortError(signal: AbortSignal): Error {
+export function abortError(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   if (reason instanceof Error && reason.name === 'AbortError') return reason;
   const err = new Error('The operation was aborted', { cause: reason });
@@ -422,7 +422,7 @@ export async function applyLayer(
   options: ApplyOptions = {},
 ): Promise<AppliedLayer> {
   checkOptions(dir, options);
-  options.signal?.throwIfAborted();
+  if (options.signal?.aborted) throw abortError(options.signal);
   const target = resolve(dir);
   const opened = await openLayer(source, {
     ...(options.mediaType !== undefined ? { mediaType: options.mediaType } : {}),
@@ -461,7 +461,7 @@ export async function applyLayer(
     writing = false;
     // The digests are known only now: a layer that is not the one expected is not kept.
     const sums = opened.verify();
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) throw abortError(options.signal);
     await commitTarget(target, place);
     progress();
     return { compression: opened.compression, ...sums, ...convert.stats };

@@ -6,7 +6,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { OverlaySpecError } from '../spec/errors.js';
-import { applyLayer, type AppliedLayer, type ApplyOptions } from './apply.js';
+import { abortError, applyLayer, type AppliedLayer, type ApplyOptions } from './apply.js';
 import type { Digest } from './digest.js';
 import { openImageSource, type ImageReader, type ImageSource, type ResolvedImage } from './image.js';
 import type { PlatformSpec } from './image/select.js';
@@ -82,7 +82,7 @@ export async function unpackImage(source: string | (ImageSource & ImageReader), 
 async function unpackLayers(opened: ImageReader, image: ResolvedImage, target: string, options: UnpackOptions): Promise<UnpackedLayer[]> {
   const layers: UnpackedLayer[] = [];
   for (const [i, layer] of image.layers.entries()) {
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) throw abortError(options.signal);
     const layerDir = options.flatten ? target : join(target, String(i));
     const blob = await opened.blob(layer.digest, { mediaType: layer.mediaType });
     const applied = await applyLayer(blob, layerDir, {

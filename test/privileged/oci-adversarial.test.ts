@@ -168,3 +168,18 @@ describePrivileged('applyLayer: numbers no file can have', () => {
     expect(sys.statxSync(join(t, 'max/top')).uid).toBe(4294967294);
   });
 });
+
+describe('applyLayer: an abort is an AbortError, whatever its reason', () => {
+  // Before: an abort seen at the start (or after the last batch) threw the signal's reason as
+  // it was (here a string, not even an Error), one seen between batches an AbortError: what a
+  // caller caught depended on when the abort came.
+  it('a signal aborted with a reason of its own: AbortError (code ABORT_ERR) with the reason as its cause', async () => {
+    const t = tempDir();
+    const ac = new AbortController();
+    ac.abort('shutting down');
+    const e = await refusal(applyLayer((async function* () { yield layer(entry('a')); })(), join(t, 'l'), { signal: ac.signal }));
+    expect(e).toBeInstanceOf(Error);
+    expect([e.name, e.code, e.cause]).toEqual(['AbortError', 'ABORT_ERR', 'shutting down']);
+    expect(readdirSync(t)).toEqual([]);
+  });
+});
