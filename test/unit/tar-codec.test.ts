@@ -338,6 +338,25 @@ describe('formats and quirks', () => {
     expect(parseChunks([paxBlock('g', Buffer.concat([rec('comment', 'abc'), rec('uname', 'u')])), file, END_OF_ARCHIVE]).entries).toHaveLength(1);
   });
 
+  it('a GNU long name or link wins over a PAX path or linkpath before the same entry (as Go reads it)', () => {
+    // Go's archive/tar merges the PAX records, then lets a GNU 'L'/'K' record override: given
+    // both, Docker and containerd write the GNU name. Taking the PAX one here put the same
+    // bytes at a path no Go reader of the layer sees.
+    const gnuRecord = (flag: 'L' | 'K', value: string) => {
+      const v = Buffer.from(`${value}\0`);
+      return Buffer.concat([rawHeader({ 0: '././@LongLink', 124: v.length.toString(8).padStart(11, '0'), 156: flag }), v, padding(v.length)]);
+    };
+    const tar = Buffer.concat([
+      gnuRecord('L', 'harmless'),
+      gnuRecord('K', 'link-gnu'),
+      paxBlock('x', Buffer.concat([rec('path', 'bin/sh'), rec('linkpath', 'link-pax')])),
+      rawHeader({ 0: 'header-name', 124: '00000000000', 156: '2', 157: 'header-link' }),
+      END_OF_ARCHIVE,
+    ]);
+    const [e] = parseChunks([tar]).entries;
+    expect([e!.name.toString(), e!.linkname.toString()]).toEqual(['harmless', 'link-gnu']);
+  });
+
   it('ustar prefix + name; star keeps times after a 131-byte prefix', () => {
     const h = rawHeader({ 0: 'name', 124: '00000000000', 156: '0', 345: 'the/prefix' });
     const star = rawHeader({ 0: 'name', 124: '00000000000', 156: '0', 345: 'p'.repeat(131), 476: '14621367761\0', 488: '14621367761\0', 508: 'tar\0' });

@@ -18,7 +18,7 @@ export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 
 /** One entry of a tar, as the parser gives it to a TarSink. */
 export interface TarEntry {
   /**
-   * The path bytes as the archive gives them (PAX `path`, else a GNU 'L' long name, else ustar
+   * The path bytes as the archive gives them (GNU 'L' long name, else PAX `path`, else ustar
    * prefix + '/' + name), not normalised: the caller decides about '/', '..' and './'.
    */
   name: Buffer;
@@ -43,7 +43,7 @@ export interface TarEntry {
   /** Seconds since the epoch (may be negative) and nanoseconds (0 to 999999999) after them. */
   mtimeSec: number;
   mtimeNsec: number;
-  /** The link target bytes: PAX `linkpath`, else a GNU 'K' long link, else the header field. */
+  /** The link target bytes: GNU 'K' long link, else PAX `linkpath`, else the header field (Go's order). */
   linkname: Buffer;
   devMajor: number;
   devMinor: number;

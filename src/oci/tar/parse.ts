@@ -247,7 +247,7 @@ export class TarParser {
     }
     const headerName = b.subarray(o, o + fieldLength(b, o, LEN.name));
     const localPath = this.local?.get('path');
-    this.current = localPath !== undefined && localPath.length > 0 ? localPath : (this.longName ?? headerName);
+    this.current = this.longName ?? (localPath !== undefined && localPath.length > 0 ? localPath : headerName);
     if (this.zeroAt >= 0) throw this.error(`a lone zero block at byte ${this.zeroAt} is followed by a header`, at);
     const stored = readNumber(b, o + F.chksum, LEN.chksum);
     if (stored !== sums[1] && stored !== sums[2]) {
@@ -445,10 +445,12 @@ export class TarParser {
     }
     const hasPax = pax.size > 0;
 
+    // Which name wins where several are given is Go's order: a GNU long name, else a PAX path,
+    // else the header's (Go merges the PAX records first, then lets 'L' and 'K' override).
     let name: Buffer;
     const paxPath = hasPax ? pax.get('path') : undefined;
-    if (paxPath !== undefined && paxPath.length > 0) name = paxPath;
-    else if (this.longName !== null) name = this.longName;
+    if (this.longName !== null) name = this.longName;
+    else if (paxPath !== undefined && paxPath.length > 0) name = paxPath;
     else {
       const n = fieldLength(b, o, LEN.name);
       // star's format ("tar\0" at 508) keeps atime and ctime in the prefix's last 24 bytes.
@@ -494,8 +496,8 @@ export class TarParser {
     let size = headerSize;
     let linkname: Buffer;
     const paxLink = hasPax ? pax.get('linkpath') : undefined;
-    if (paxLink !== undefined && paxLink.length > 0) linkname = paxLink;
-    else if (this.longLink !== null) linkname = this.longLink;
+    if (this.longLink !== null) linkname = this.longLink;
+    else if (paxLink !== undefined && paxLink.length > 0) linkname = paxLink;
     else {
       const n = fieldLength(b, o + F.linkname, LEN.linkname);
       linkname = n === 0 ? EMPTY : copyOut(b, o + F.linkname, n);
