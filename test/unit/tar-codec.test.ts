@@ -357,6 +357,14 @@ describe('formats and quirks', () => {
     expect([e!.name.toString(), e!.linkname.toString()]).toEqual(['harmless', 'link-gnu']);
   });
 
+  it('two PAX blocks before one entry are refused: Go keeps only the last, others merge them', () => {
+    // Go's archive/tar replaces the records of one 'x' block by the next one's; this parser
+    // merged them, so a 'path' in the first block named the entry here and not for Go.
+    const file = rawHeader({ 0: 'header-name', 124: '00000000000', 156: '0' });
+    const tar = Buffer.concat([paxBlock('x', rec('path', 'bin/sh')), paxBlock('x', rec('comment', 'x')), file, END_OF_ARCHIVE]);
+    expect(formatError(() => parseChunks([tar]))).toMatch(/two PAX records blocks before one entry/);
+  });
+
   it('ustar prefix + name; star keeps times after a 131-byte prefix', () => {
     const h = rawHeader({ 0: 'name', 124: '00000000000', 156: '0', 345: 'the/prefix' });
     const star = rawHeader({ 0: 'name', 124: '00000000000', 156: '0', 345: 'p'.repeat(131), 476: '14621367761\0', 488: '14621367761\0', 508: 'tar\0' });

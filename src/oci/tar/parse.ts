@@ -272,6 +272,10 @@ export class TarParser {
         if (size > this.maxMeta || total > this.maxMeta) {
           throw this.error(`${kind} record of ${size} bytes is over the limit (${this.maxMeta} bytes of metadata per entry)`, at);
         }
+        // Go's archive/tar keeps only the last 'x' block before an entry, GNU tar and this
+        // parser's merge would apply all: a path in the first would name the entry for one
+        // reader only. Refused, as no tar writer makes two.
+        if (flag === T.paxLocal && this.local !== null) throw this.error('two PAX records blocks before one entry (Go keeps only the last, other readers merge them)', at);
         if (flag !== T.paxGlobal) this.metaBytes = total;
         // Named in the errors that may come after this block is gone.
         if (this.current === headerName) this.current = Buffer.from(headerName);
