@@ -365,6 +365,21 @@ describe('formats and quirks', () => {
     expect(formatError(() => parseChunks([tar]))).toMatch(/two PAX records blocks before one entry/);
   });
 
+  it('an xattr given as SCHILY.xattr and as LIBARCHIVE.xattr takes the SCHILY value, the one Go readers apply', () => {
+    // Docker and containerd set the SCHILY.xattr records only; bsdtar writes both forms with
+    // one value. Two different values gave the file here the last one in the block (a
+    // capability no Go reader of the layer applies or sees).
+    const cap = Buffer.from('0100000200040000000000000000000000000000', 'hex');
+    const file = rawHeader({ 0: 'f', 124: '00000000000', 156: '0' });
+    for (const records of [
+      [rec('SCHILY.xattr.security.capability', 'go'), rec('LIBARCHIVE.xattr.security.capability', cap.toString('base64'))],
+      [rec('LIBARCHIVE.xattr.security.capability', cap.toString('base64')), rec('SCHILY.xattr.security.capability', 'go')],
+    ]) {
+      const [e] = parseChunks([paxBlock('x', Buffer.concat(records)), file, END_OF_ARCHIVE]).entries;
+      expect(e!.xattrs).toEqual([['security.capability', Buffer.from('go')]]);
+    }
+  });
+
   it('ustar prefix + name; star keeps times after a 131-byte prefix', () => {
     const h = rawHeader({ 0: 'name', 124: '00000000000', 156: '0', 345: 'the/prefix' });
     const star = rawHeader({ 0: 'name', 124: '00000000000', 156: '0', 345: 'p'.repeat(131), 476: '14621367761\0', 488: '14621367761\0', 508: 'tar\0' });

@@ -50,7 +50,8 @@ export interface TarEntry {
   /**
    * Extended attributes in archive order, values as exact bytes: `SCHILY.xattr.NAME=raw bytes`
    * (GNU tar, Go, star) and `LIBARCHIVE.xattr.NAME=base64` (bsdtar; NAME %XX-encoded). A name
-   * given twice (bsdtar writes both forms) keeps its first place and its last value.
+   * given twice (bsdtar writes both forms) keeps its first place and its last value, a SCHILY
+   * value over a LIBARCHIVE one (Go readers apply only SCHILY).
    */
   xattrs: Array<[string, Buffer]>;
   /** Every PAX record of this entry (its 'x' records over the archive's 'g' ones), raw bytes. */

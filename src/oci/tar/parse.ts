@@ -527,10 +527,14 @@ export class TarParser {
         devMajor = this.paxNumber(pax, 'SCHILY.devmajor', at) ?? devMajor;
         devMinor = this.paxNumber(pax, 'SCHILY.devminor', at) ?? devMinor;
       }
+      // A name in both forms takes the SCHILY value: the only one Go readers (Docker,
+      // containerd) apply, so the file is the same for them and here.
+      let schily: Set<string> | undefined;
       for (const [k, v] of pax) {
         let xname: string;
         let value: Buffer;
-        if (k.startsWith('SCHILY.xattr.')) {
+        const isSchily = k.startsWith('SCHILY.xattr.');
+        if (isSchily) {
           xname = k.slice(13);
           value = v;
         } else if (k.startsWith('LIBARCHIVE.xattr.')) {
@@ -539,6 +543,8 @@ export class TarParser {
         } else continue;
         if (xname.length === 0) throw this.error(`PAX record ${k} has no xattr name`, at);
         const i = xattrs.findIndex((x) => x[0] === xname);
+        if (isSchily) (schily ??= new Set()).add(xname);
+        else if (schily?.has(xname)) continue;
         if (i < 0) xattrs.push([xname, value]);
         else xattrs[i]![1] = value;
       }
