@@ -530,6 +530,9 @@ export class TarParser {
       // A name in both forms takes the SCHILY value: the only one Go readers (Docker,
       // containerd) apply, so the file is the same for them and here.
       let schily: Set<string> | undefined;
+      // Where each name is in `xattrs`: a lookup per record, not a scan (a 1 MiB block holds
+      // tens of thousands of records).
+      const slot = new Map<string, number>();
       for (const [k, v] of pax) {
         let xname: string;
         let value: Buffer;
@@ -542,10 +545,10 @@ export class TarParser {
           value = Buffer.from(v.toString('latin1'), 'base64');
         } else continue;
         if (xname.length === 0) throw this.error(`PAX record ${k} has no xattr name`, at);
-        const i = xattrs.findIndex((x) => x[0] === xname);
         if (isSchily) (schily ??= new Set()).add(xname);
         else if (schily?.has(xname)) continue;
-        if (i < 0) xattrs.push([xname, value]);
+        const i = slot.get(xname);
+        if (i === undefined) slot.set(xname, xattrs.push([xname, value]) - 1);
         else xattrs[i]![1] = value;
       }
     }
