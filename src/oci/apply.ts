@@ -13,7 +13,7 @@
  * directory that already has content (flattening onto a lower layer) cannot be undone: the
  * directory carries the `user.overlayfs.incomplete` xattr until the apply has succeeded.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -265,10 +265,26 @@ function asLayerError(e: unknown): unknown {
   return e;
 }
 
+/**
+ * The prefix of the temporary directories beside `dir`: `.NAME.apply-`, then the pid and a
+ * random part. A long NAME (up to 255 bytes is legal) is cut and a hash of it added, so the
+ * whole stays well under NAME_MAX.
+ */
+function tempPrefix(dir: string): string {
+  const name = basename(dir);
+  if (Buffer.byteLength(name) <= 160) return `.${name}.apply-`;
+  let cut = '';
+  for (const c of name) {
+    if (Buffer.byteLength(cut + c) > 120) break;
+    cut += c;
+  }
+  return `.${cut}~${createHash('sha256').update(name).digest('hex').slice(0, 16)}.apply-`;
+}
+
 /** Temporary directories of applies that died (their pid is gone) beside `dir`. */
 async function removeStaleTemps(dir: string): Promise<void> {
   const parent = dirname(dir);
-  const prefix = `.${basename(dir)}.apply-`;
+  const prefix = tempPrefix(dir);
   let names: string[];
   try {
     names = await readdir(parent);
@@ -352,7 +368,7 @@ async function prepareTarget(dir: string): Promise<Target> {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     await mkdir(dirname(dir), { recursive: true });
   }
-  const temp = join(dirname(dir), `.${basename(dir)}.apply-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const temp = join(dirname(dir), `${tempPrefix(dir)}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(temp, { mode: 0o755 });
   return { kind: 'temp', temp, existed };
 }

@@ -206,3 +206,21 @@ describePrivileged('applyLayer: directories removed in bulk', () => {
     expect(performance.now() - start).toBeLessThan(10_000);
   }, 120_000);
 });
+
+describe('applyLayer into a directory with a long name', () => {
+  // Before: the temporary directory beside it was named `.NAME.apply-PID-RANDOM`, 20-odd bytes
+  // longer than NAME: a directory named with more than ~230 bytes (legal up to 255) could not
+  // be applied into at all (ENAMETOOLONG from mkdir of the temporary name).
+  it('a 250-byte name, new or empty: applied; nothing left beside it', async () => {
+    const t = tempDir();
+    const tar = join(t, 'l.tar');
+    writeFileSync(tar, layer(entry('a', 'x')));
+    for (const name of ['n'.repeat(250), 'é'.repeat(127)]) {
+      await applyLayer(tar, join(t, name));
+      expect(readFileSync(join(t, name, 'a'), 'utf8')).toBe('x');
+    }
+    mkdirSync(join(t, 'm'.repeat(255)));
+    await applyLayer(tar, join(t, 'm'.repeat(255)));
+    expect(readdirSync(t).sort()).toEqual(['l.tar', 'm'.repeat(255), 'n'.repeat(250), 'é'.repeat(127)].sort());
+  });
+});
