@@ -7,7 +7,8 @@ import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, writeFileSy
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { applyLayer, exportLayer, isOverlayError, sys, tmpfsMountSync } from '../../src/index.js';
+import { applyLayer, exportLayer, isOverlayError, sys, tmpfsMountSync, unpackImage } from '../../src/index.js';
+import { writeOciLayout } from '../../src/oci/image/write.js';
 import { TarParser, type TarEntry } from '../../src/oci/tar/index.js';
 import { collect } from '../helpers/oci.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntryInput } from '../../src/oci/tar/write.js';
@@ -223,4 +224,23 @@ describe('applyLayer into a directory with a long name', () => {
     await applyLayer(tar, join(t, 'm'.repeat(255)));
     expect(readdirSync(t).sort()).toEqual(['l.tar', 'm'.repeat(255), 'n'.repeat(250), 'é'.repeat(127)].sort());
   });
+});
+
+describe('unpackImage: two at once into one new directory', () => {
+  // Before: the one that lost the race for a layer directory cleaned up "what it made" by
+  // removing everything in the target: the winner's layers too. The winner resolved with a
+  // `lower` list whose directories were gone.
+  it('the loser removes only what it made: the winner keeps every layer it reports', async () => {
+    const t = tempDir();
+    const layers = [0, 1, 2].map((k) => ({ data: layer(...Array.from({ length: 1500 }, (_, i) => entry(`l${k}/f${i}`, 'x'.repeat(200)))) }));
+    await writeOciLayout(join(t, 'img'), { ref: 'r', layers });
+    for (const flatten of [false, true]) {
+      const out = join(t, `out-${flatten}`);
+      const results = await Promise.allSettled([unpackImage(join(t, 'img'), out, { flatten }), unpackImage(join(t, 'img'), out, { flatten })]);
+      const won = results.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof unpackImage>>> => r.status === 'fulfilled');
+      expect(won.length, JSON.stringify(results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')))).toBeGreaterThanOrEqual(1);
+      for (const w of won) for (const dir of w.value.lower) expect(existsSync(dir), dir).toBe(true);
+      if (flatten) for (const k of [0, 1, 2]) expect(existsSync(join(out, `l${k}/f1499`)), `${out} l${k}`).toBe(true);
+    }
+  }, 60_000);
 });
