@@ -42,6 +42,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -170,8 +171,9 @@ struct WriterState {
   int last_fd = -1;
   bool last_valid = false;
 
-  std::unordered_map<std::string, uint8_t> created;
-  std::unordered_map<std::string, DeferredDir> deferred;
+  // Ordered by path, so everything below a directory is one range (see Forget).
+  std::map<std::string, uint8_t, std::less<>> created;
+  std::map<std::string, DeferredDir, std::less<>> deferred;
 
   // The failure of the current call.
   SysError err;
@@ -242,8 +244,22 @@ struct WriterState {
     order.push_back(key);
   }
 
+  // `path` and everything below it in `m`: the keys from "path/" up to (not including)
+  // "path0" ('0' follows '/'), one range of the ordered map. Its cost is the entries removed,
+  // not the map's size: a scan of every key per removed directory was quadratic (a layer of
+  // many directories and their whiteouts held a pool thread for hours).
+  template <class Map>
+  static void EraseTree(Map& m, std::string_view path) {
+    std::string key(path);
+    m.erase(key);
+    key.push_back('/');
+    auto from = m.lower_bound(key);
+    key.back() = '/' + 1;
+    m.erase(from, m.lower_bound(key));
+  }
+
   // Everything at `path` or below it is gone: forget it was created, and its deferred metadata.
-  // Only a removed directory has anything below it (the scan of every key is for that rare case).
+  // Only a removed directory has anything below it.
   void Forget(std::string_view path, bool tree) {
     if (!tree) {
       std::string key(path);
@@ -251,17 +267,13 @@ struct WriterState {
       deferred.erase(key);
       return;
     }
-    auto under = [&](const std::string& k) {
-      return k.size() >= path.size() && k.compare(0, path.size(), path) == 0 &&
-             (k.size() == path.size() || k[path.size()] == '/');
-    };
     if (path.empty()) {
       created.clear();
       deferred.clear();
       return;
     }
-    std::erase_if(created, [&](const auto& kv) { return under(kv.first); });
-    std::erase_if(deferred, [&](const auto& kv) { return under(kv.first); });
+    EraseTree(created, path);
+    EraseTree(deferred, path);
   }
 
   void MarkMerged(std::string_view dir) {

@@ -13,12 +13,16 @@
  * directory that already has content (flattening onto a lower layer) cannot be undone: the
  * directory carries the `user.overlayfs.incomplete` xattr until the apply has succeeded.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OverlayError, OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import { openLayerWriter, WriteBatch, type EntryMeta, type LayerWriter } from '../sys/layer-writer.js';
+import { AT, LOCK, O } from '../sys/constants.js';
+import { flock, open as openFd } from '../sys/fd.js';
+import { statx } from '../sys/inodes.js';
+import type { FdHandle } from '../sys/native-types.js';
 import { removexattr, setxattr } from '../sys/xattr.js';
 import type { Compression } from './compression.js';
 import type { Digest } from './digest.js';
@@ -93,6 +97,7 @@ const FLUSH_BYTES = 4 << 20;
 const FLUSH_OPS = 4096;
 
 const INCOMPLETE_XATTR = 'user.overlayfs.incomplete';
+const MAX_OWNER_ID = 0xfffffffe;
 const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
 
 function checkOptions(dir: unknown, options: ApplyOptions): void {
@@ -121,6 +126,20 @@ function ownsEveryId(): boolean {
   }
 }
 
+/**
+ * An owner id a file can have: 2^32 - 1 is (uid_t)-1, which chown takes as "leave it as it is",
+ * and a tar's numbers go far past 32 bits. A layer error naming the entry, as any bad header.
+ */
+function ownerId(id: number, kind: 'uid' | 'gid', path: Buffer): number {
+  if (id <= MAX_OWNER_ID) return id;
+  throw new OverlayError('ERR_LAYER_FORMAT', `layer entry '${displayName(path)}' has ${kind} ${id}: no file can have it (at most ${MAX_OWNER_ID})`, { path: displayName(path) });
+}
+
+function deviceNumber(n: number, kind: 'major' | 'minor', path: Buffer): number {
+  if (n <= 0xffffffff) return n;
+  throw new OverlayError('ERR_LAYER_FORMAT', `layer entry '${displayName(path)}' has device ${kind} ${n}: past 32 bits`, { path: displayName(path) });
+}
+
 /** Turns tar entries into writer operations: the OCI meaning of each entry. */
 class EntryConverter {
   readonly stats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, whiteouts: 0, opaques: 0 };
@@ -139,8 +158,8 @@ class EntryConverter {
   private meta(e: TarEntry, path: Buffer): EntryMeta {
     const meta: EntryMeta = { mode: e.mode & 0o7777, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec };
     if (this.chown) {
-      meta.uid = this.options.idMap ? mapId(this.options.idMap.uid, e.uid, 'uid', path) : e.uid;
-      meta.gid = this.options.idMap ? mapId(this.options.idMap.gid, e.gid, 'gid', path) : e.gid;
+      meta.uid = ownerId(this.options.idMap ? mapId(this.options.idMap.uid, e.uid, 'uid', path) : e.uid, 'uid', path);
+      meta.gid = ownerId(this.options.idMap ? mapId(this.options.idMap.gid, e.gid, 'gid', path) : e.gid, 'gid', path);
     }
     if (e.xattrs.length > 0) {
       for (const [name] of e.xattrs) {
@@ -208,7 +227,7 @@ class EntryConverter {
       case 'block':
       case 'fifo':
         this.stats.devices++;
-        b.node(path, this.meta(e, path), e.type, e.devMajor, e.devMinor);
+        b.node(path, this.meta(e, path), e.type, deviceNumber(e.devMajor, 'major', path), deviceNumber(e.devMinor, 'minor', path));
         return;
     }
   }
@@ -246,10 +265,26 @@ function asLayerError(e: unknown): unknown {
   return e;
 }
 
+/**
+ * The prefix of the temporary directories beside `dir`: `.NAME.apply-`, then the pid and a
+ * random part. A long NAME (up to 255 bytes is legal) is cut and a hash of it added, so the
+ * whole stays well under NAME_MAX.
+ */
+function tempPrefix(dir: string): string {
+  const name = basename(dir);
+  if (Buffer.byteLength(name) <= 160) return `.${name}.apply-`;
+  let cut = '';
+  for (const c of name) {
+    if (Buffer.byteLength(cut + c) > 120) break;
+    cut += c;
+  }
+  return `.${cut}~${createHash('sha256').update(name).digest('hex').slice(0, 16)}.apply-`;
+}
+
 /** Temporary directories of applies that died (their pid is gone) beside `dir`. */
 async function removeStaleTemps(dir: string): Promise<void> {
   const parent = dirname(dir);
-  const prefix = `.${basename(dir)}.apply-`;
+  const prefix = tempPrefix(dir);
   let names: string[];
   try {
     names = await readdir(parent);
@@ -276,32 +311,64 @@ function processAlive(pid: number): boolean {
 
 type Target =
   | { kind: 'temp'; temp: string; existed: boolean } // fill temp, rename onto dir
-  | { kind: 'in-place' }; // dir has content: write into it, marked incomplete meanwhile
+  // dir has content, or is a mount point (no rename onto it): written into, marked incomplete
+  // meanwhile, and locked (flock on `lock`) against a concurrent apply. `wasEmpty`: a failure
+  // empties it again.
+  | { kind: 'in-place'; lock: FdHandle; wasEmpty: boolean };
+
+function systemError(code: string, errno: number, syscall: string, path: string, message: string, dest?: string): NodeJS.ErrnoException {
+  const err = new Error(message) as NodeJS.ErrnoException;
+  Object.assign(err, { code, errno, syscall, path, ...(dest !== undefined ? { dest } : {}) });
+  return err;
+}
+
+/** Whether `dir` is the root of a mount (another filesystem, or a bind mount): rename(2) cannot replace it. */
+async function isMountRoot(dir: string): Promise<boolean> {
+  const [self, parent] = await Promise.all([statx(dir, { flags: AT.SYMLINK_NOFOLLOW }), statx(dirname(dir))]);
+  if (self.mountId !== undefined && parent.mountId !== undefined) return self.mountId !== parent.mountId;
+  return self.devMajor !== parent.devMajor || self.devMinor !== parent.devMinor;
+}
+
+/**
+ * The lock of an in-place apply: flock on the directory itself, so two applies (of this process
+ * or of others) never write into one directory at once; the kernel drops it if the process dies.
+ */
+async function lockTarget(dir: string): Promise<FdHandle> {
+  const fd = await openFd(dir, O.RDONLY | O.DIRECTORY | O.NOFOLLOW);
+  try {
+    await flock(fd, LOCK.EX | LOCK.NB);
+  } catch (e) {
+    fd.close();
+    if ((e as NodeJS.ErrnoException).code === 'EWOULDBLOCK' || (e as NodeJS.ErrnoException).code === 'EAGAIN') {
+      throw systemError('EBUSY', -16, 'flock', dir, `EBUSY: resource busy, applyLayer '${dir}': another apply to this directory is running (it holds the directory's lock); nothing was written`);
+    }
+    throw e;
+  }
+  return fd;
+}
 
 async function prepareTarget(dir: string): Promise<Target> {
   await removeStaleTemps(dir);
   let existed = false;
   try {
     const st = await lstat(dir);
-    if (!st.isDirectory()) {
-      const err = new Error(`ENOTDIR: not a directory, applyLayer '${dir}'`) as NodeJS.ErrnoException;
-      Object.assign(err, { code: 'ENOTDIR', errno: -20, syscall: 'applyLayer', path: dir });
-      throw err;
-    }
+    if (!st.isDirectory()) throw systemError('ENOTDIR', -20, 'applyLayer', dir, `ENOTDIR: not a directory, applyLayer '${dir}'`);
     existed = true;
-    if ((await readdir(dir)).length > 0) {
+    const empty = (await readdir(dir)).length === 0;
+    if (!empty || (await isMountRoot(dir))) {
+      const lock = await lockTarget(dir);
       try {
         await setxattr(dir, INCOMPLETE_XATTR, Buffer.from('1'));
       } catch {
         // A filesystem without user xattrs: the error of a failed apply still says what happened.
       }
-      return { kind: 'in-place' };
+      return { kind: 'in-place', lock, wasEmpty: empty };
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     await mkdir(dirname(dir), { recursive: true });
   }
-  const temp = join(dirname(dir), `.${basename(dir)}.apply-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const temp = join(dirname(dir), `${tempPrefix(dir)}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(temp, { mode: 0o755 });
   return { kind: 'temp', temp, existed };
 }
@@ -313,18 +380,44 @@ async function commitTarget(dir: string, target: Target): Promise<void> {
     } catch {
       // never set (no user xattrs there)
     }
+    target.lock.close();
     return;
   }
   // rename(2) replaces an empty directory: the one the caller made, if any. A directory that
   // gained content meanwhile is not replaced (ENOTEMPTY): someone else applied there.
-  await rename(target.temp, dir);
+  try {
+    await rename(target.temp, dir);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw e;
+    throw systemError(
+      err.code,
+      err.errno ?? -39,
+      'rename',
+      target.temp,
+      `${err.code}: directory not empty, applyLayer '${dir}': it gained content while this layer was applied (another apply to it?); this apply kept nothing`,
+      dir,
+    );
+  }
 }
 
-async function abandonTarget(target: Target): Promise<void> {
-  if (target.kind === 'temp') await rm(target.temp, { recursive: true, force: true });
+async function abandonTarget(dir: string, target: Target): Promise<void> {
+  if (target.kind === 'temp') {
+    await rm(target.temp, { recursive: true, force: true });
+    return;
+  }
+  try {
+    // Empty before (a mount point): empty again, as if nothing happened.
+    if (target.wasEmpty) {
+      for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
+      await removexattr(dir, INCOMPLETE_XATTR).catch(() => {});
+    }
+  } finally {
+    target.lock.close();
+  }
 }
 
-function abortError(signal: AbortSignal): Error {
+export function abortError(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   if (reason instanceof Error && reason.name === 'AbortError') return reason;
   const err = new Error('The operation was aborted', { cause: reason });
@@ -345,7 +438,7 @@ export async function applyLayer(
   options: ApplyOptions = {},
 ): Promise<AppliedLayer> {
   checkOptions(dir, options);
-  options.signal?.throwIfAborted();
+  if (options.signal?.aborted) throw abortError(options.signal);
   const target = resolve(dir);
   const opened = await openLayer(source, {
     ...(options.mediaType !== undefined ? { mediaType: options.mediaType } : {}),
@@ -357,6 +450,8 @@ export async function applyLayer(
   const place = await prepareTarget(target);
   let writer: LayerWriter | undefined;
   let inflight: Promise<void> | undefined;
+  // Errors while writing are the layer's (a path refused); after it, the commit's own.
+  let writing = true;
   try {
     writer = openLayerWriter(place.kind === 'temp' ? place.temp : target, options.noOpenat2 ? { noOpenat2: true } : {});
     const convert = new EntryConverter(options);
@@ -379,9 +474,10 @@ export async function applyLayer(
     if (convert.batch.ops > 0) await writer.run(convert.take());
     await writer.finish();
     writer = undefined;
+    writing = false;
     // The digests are known only now: a layer that is not the one expected is not kept.
     const sums = opened.verify();
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) throw abortError(options.signal);
     await commitTarget(target, place);
     progress();
     return { compression: opened.compression, ...sums, ...convert.stats };
@@ -389,7 +485,7 @@ export async function applyLayer(
     // The writer's thread must be done with its fds before they are closed.
     if (inflight) await inflight.catch(() => {});
     writer?.close();
-    await abandonTarget(place);
-    throw asLayerError(e);
+    await abandonTarget(target, place);
+    throw writing ? asLayerError(e) : e;
   }
 }

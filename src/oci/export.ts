@@ -94,6 +94,7 @@ const S_IFLNK = 0o120000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
+const S_IFSOCK = 0o140000;
 
 const WH = '.wh.';
 const OPQ = '.wh..wh..opq';
@@ -390,6 +391,12 @@ class LayerTar {
       out.place(e, this.#header(h), false);
       return;
     }
+    // A socket: no tar type holds one (GNU tar leaves them out too). Before the links below:
+    // a name that is not in the layer must not become the target of a later name's hard link.
+    if (fmt === S_IFSOCK) {
+      out.place(e, EMPTY, false);
+      return;
+    }
     // Hard links inside the layer: the first name is the entry, the later ones link to it.
     if (e.nlink > 1) {
       const key = `${e.devMajor}:${e.devMinor}:${e.ino}`;
@@ -423,7 +430,7 @@ class LayerTar {
         out.place(e, this.#header(h), false);
         return;
       default:
-        // A socket: no tar type holds one (GNU tar leaves them out too).
+        // No other type is left (sockets went above); nothing to write for one.
         out.place(e, EMPTY, false);
         return;
     }

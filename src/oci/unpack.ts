@@ -3,10 +3,10 @@
  * as an overlay's lowers) or into one directory, flattened (a chroot). Every blob is verified
  * while it is applied: its digest against the manifest, its diffID against the config.
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { OverlaySpecError } from '../spec/errors.js';
-import { applyLayer, type AppliedLayer, type ApplyOptions } from './apply.js';
+import { abortError, applyLayer, type AppliedLayer, type ApplyOptions } from './apply.js';
 import type { Digest } from './digest.js';
 import { openImageSource, type ImageReader, type ImageSource, type ResolvedImage } from './image.js';
 import type { PlatformSpec } from './image/select.js';
@@ -58,12 +58,22 @@ export async function unpackImage(source: string | (ImageSource & ImageReader), 
     const made = await mkdir(target, { recursive: true });
     if ((await readdir(target)).length > 0) throw new OverlaySpecError([{ field: 'dir', problem: `'${dir}' is not empty: unpack into an empty or new directory` }]);
     let layers: UnpackedLayer[];
+    const done: string[] = [];
     try {
-      layers = await unpackLayers(opened, image, target, options);
+      layers = await unpackLayers(opened, image, target, options, done);
     } catch (e) {
-      // Half an image is no image: what this call made goes.
-      if (made !== undefined) await rm(target, { recursive: true, force: true });
-      else for (const name of await readdir(target)) await rm(join(target, name), { recursive: true, force: true });
+      // Half an image is no image: what this call made goes, and only that (another unpack
+      // into the same new directory may have won the race for it and be writing there).
+      if (options.flatten) {
+        // Its content is this call's once a layer of it is there (the apply locks it meanwhile).
+        if (done.length > 0) {
+          if (made !== undefined) await rm(target, { recursive: true, force: true });
+          else for (const name of await readdir(target)) await rm(join(target, name), { recursive: true, force: true });
+        }
+      } else {
+        for (const layerDir of done) await rm(layerDir, { recursive: true, force: true });
+      }
+      if (made !== undefined) await rmdir(target).catch(() => {});
       throw e;
     }
     return {
@@ -79,11 +89,18 @@ export async function unpackImage(source: string | (ImageSource & ImageReader), 
   }
 }
 
-async function unpackLayers(opened: ImageReader, image: ResolvedImage, target: string, options: UnpackOptions): Promise<UnpackedLayer[]> {
+/** `done`: the layer directories this call made (with `flatten`, the target once a layer is in it). */
+async function unpackLayers(opened: ImageReader, image: ResolvedImage, target: string, options: UnpackOptions, done: string[]): Promise<UnpackedLayer[]> {
   const layers: UnpackedLayer[] = [];
   for (const [i, layer] of image.layers.entries()) {
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) throw abortError(options.signal);
     const layerDir = options.flatten ? target : join(target, String(i));
+    // A layer directory is this call's own: made here, new (EEXIST: another unpack made it),
+    // so no apply lands on another's layer (an apply onto content writes into it).
+    if (!options.flatten) {
+      await mkdir(layerDir);
+      done.push(layerDir);
+    }
     const blob = await opened.blob(layer.digest, { mediaType: layer.mediaType });
     const applied = await applyLayer(blob, layerDir, {
       mediaType: layer.mediaType,
@@ -106,6 +123,7 @@ async function unpackLayers(opened: ImageReader, image: ResolvedImage, target: s
       ...(layer.createdBy !== undefined ? { createdBy: layer.createdBy } : {}),
       applied,
     });
+    if (options.flatten && done.length === 0) done.push(target);
   }
   return layers;
 }

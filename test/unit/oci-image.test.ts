@@ -333,6 +333,21 @@ describe('what is refused', () => {
     return { dir, w };
   }
 
+  // Before: open(2) of a FIFO blocks until a writer comes, so a layout whose index.json or blob
+  // was a FIFO (or a symlink to one) hung forever, holding a thread of libuv's pool.
+  it('a FIFO where a document or a blob should be: ERR_IMAGE at once, no hang', async () => {
+    const { dir, w } = await layout();
+    const blob = join(dir, 'blobs', 'sha256', hex(w.layers[1]!.digest));
+    rmSync(blob);
+    expect(spawnSync('mkfifo', [blob]).status).toBe(0);
+    await using src = await openImageSource(dir);
+    await expect(src.blob(w.layers[1]!.digest)).rejects.toMatchObject({ code: 'ERR_IMAGE', message: expect.stringMatching(/missing/) });
+    rmSync(join(dir, 'index.json'));
+    expect(spawnSync('mkfifo', [join(dir, 'index.json')]).status).toBe(0);
+    await using again = await openImageSource(dir);
+    await expect(again.images()).rejects.toMatchObject({ code: 'ERR_IMAGE' });
+  }, 10_000);
+
   it('a missing blob: ERR_IMAGE from blob(), readJson() and resolve()', async () => {
     const { dir, w } = await layout();
     rmSync(join(dir, 'blobs', 'sha256', hex(w.layers[1]!.digest)));

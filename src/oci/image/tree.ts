@@ -3,7 +3,8 @@
  * or a tar file holding the same tree (archive.ts). The readers above see only this: paths
  * relative to the root, regular files, a byte stream per file.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { imageError } from './types.js';
@@ -99,8 +100,13 @@ export class DirTree implements FileTree {
 
   async #open(path: string): Promise<{ fh: FileHandle; size: number } | undefined> {
     let fh: FileHandle;
+    const full = posix.join(this.root, path);
     try {
-      fh = await open(posix.join(this.root, path), 'r');
+      // Nothing but a regular file is opened: open(2) of a FIFO blocks until a writer comes
+      // (a hang, holding a thread of the pool), and opening a device may act (a tape rewinds).
+      // O_NONBLOCK for what is swapped in between; it changes nothing for a regular file.
+      if (!(await stat(full)).isFile()) return undefined;
+      fh = await open(full, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;

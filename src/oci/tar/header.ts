@@ -18,13 +18,13 @@ export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 
 /** One entry of a tar, as the parser gives it to a TarSink. */
 export interface TarEntry {
   /**
-   * The path bytes as the archive gives them (PAX `path`, else a GNU 'L' long name, else ustar
+   * The path bytes as the archive gives them (GNU 'L' long name, else PAX `path`, else ustar
    * prefix + '/' + name), not normalised: the caller decides about '/', '..' and './'.
    */
   name: Buffer;
   /**
-   * '0', '\0' and '7' (contiguous) are files, unless the name ends in '/' with '0' or '\0'
-   * (old tars wrote directories that way): then 'dir'.
+   * '0', '\0' and '7' (contiguous) are files, unless the name ends in '/' with '\0' (old tars
+   * wrote directories that way): then 'dir'. A '0' named 'x/' stays a file, as Go reads it.
    */
   type: TarEntryType;
   /** Permission bits and setuid/setgid/sticky (& 0o7777). */
@@ -43,14 +43,15 @@ export interface TarEntry {
   /** Seconds since the epoch (may be negative) and nanoseconds (0 to 999999999) after them. */
   mtimeSec: number;
   mtimeNsec: number;
-  /** The link target bytes: PAX `linkpath`, else a GNU 'K' long link, else the header field. */
+  /** The link target bytes: GNU 'K' long link, else PAX `linkpath`, else the header field (Go's order). */
   linkname: Buffer;
   devMajor: number;
   devMinor: number;
   /**
    * Extended attributes in archive order, values as exact bytes: `SCHILY.xattr.NAME=raw bytes`
    * (GNU tar, Go, star) and `LIBARCHIVE.xattr.NAME=base64` (bsdtar; NAME %XX-encoded). A name
-   * given twice (bsdtar writes both forms) keeps its first place and its last value.
+   * given twice (bsdtar writes both forms) keeps its first place and its last value, a SCHILY
+   * value over a LIBARCHIVE one (Go readers apply only SCHILY).
    */
   xattrs: Array<[string, Buffer]>;
   /** Every PAX record of this entry (its 'x' records over the archive's 'g' ones), raw bytes. */

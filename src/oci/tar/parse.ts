@@ -62,6 +62,8 @@ const END = 4;
 
 const EMPTY = Buffer.alloc(0);
 const DEFAULT_MAX_META = 1 << 20;
+/** Global PAX keys that would change the entries after them (see metaDone). */
+const GLOBAL_REFUSED = new Set(['path', 'linkpath', 'size', 'uid', 'gid', 'mtime', 'atime', 'ctime', 'SCHILY.devmajor', 'SCHILY.devminor']);
 
 const padOf = (size: number): number => (BLOCK - (size % BLOCK)) % BLOCK;
 
@@ -245,7 +247,7 @@ export class TarParser {
     }
     const headerName = b.subarray(o, o + fieldLength(b, o, LEN.name));
     const localPath = this.local?.get('path');
-    this.current = localPath !== undefined && localPath.length > 0 ? localPath : (this.longName ?? headerName);
+    this.current = this.longName ?? (localPath !== undefined && localPath.length > 0 ? localPath : headerName);
     if (this.zeroAt >= 0) throw this.error(`a lone zero block at byte ${this.zeroAt} is followed by a header`, at);
     const stored = readNumber(b, o + F.chksum, LEN.chksum);
     if (stored !== sums[1] && stored !== sums[2]) {
@@ -270,6 +272,10 @@ export class TarParser {
         if (size > this.maxMeta || total > this.maxMeta) {
           throw this.error(`${kind} record of ${size} bytes is over the limit (${this.maxMeta} bytes of metadata per entry)`, at);
         }
+        // Go's archive/tar keeps only the last 'x' block before an entry, GNU tar and this
+        // parser's merge would apply all: a path in the first would name the entry for one
+        // reader only. Refused, as no tar writer makes two.
+        if (flag === T.paxLocal && this.local !== null) throw this.error('two PAX records blocks before one entry (Go keeps only the last, other readers merge them)', at);
         if (flag !== T.paxGlobal) this.metaBytes = total;
         // Named in the errors that may come after this block is gone.
         if (this.current === headerName) this.current = Buffer.from(headerName);
@@ -322,6 +328,16 @@ export class TarParser {
     } else if (flag === T.paxGlobal) {
       this.global ??= new Map();
       this.paxRecords(meta, this.global, true, next - meta.length);
+      // Readers disagree on global records: Go's archive/tar (Docker, containerd, most scanners)
+      // and libarchive apply none to the entries that follow, GNU tar and Python apply them all.
+      // One that sets what an entry is (its path, its size: the framing of the stream, its
+      // owner, time, device or xattrs) makes one archive two different trees: refused. Names
+      // (uname, gname) and comments change nothing a layer is made of.
+      for (const key of this.global.keys()) {
+        if (GLOBAL_REFUSED.has(key) || key.startsWith('SCHILY.xattr.') || key.startsWith('LIBARCHIVE.xattr.')) {
+          throw this.error(`a global PAX record '${key}' would apply to every entry after it, which Go's archive/tar and libarchive ignore and GNU tar applies: refused`, next - meta.length);
+        }
+      }
       let kept = 0;
       for (const [k, v] of this.global) kept += k.length + v.length;
       if (kept > this.maxMeta) throw this.error(`global PAX records of ${kept} bytes are over the limit (${this.maxMeta} bytes)`, next - meta.length);
@@ -433,10 +449,12 @@ export class TarParser {
     }
     const hasPax = pax.size > 0;
 
+    // Which name wins where several are given is Go's order: a GNU long name, else a PAX path,
+    // else the header's (Go merges the PAX records first, then lets 'L' and 'K' override).
     let name: Buffer;
     const paxPath = hasPax ? pax.get('path') : undefined;
-    if (paxPath !== undefined && paxPath.length > 0) name = paxPath;
-    else if (this.longName !== null) name = this.longName;
+    if (this.longName !== null) name = this.longName;
+    else if (paxPath !== undefined && paxPath.length > 0) name = paxPath;
     else {
       const n = fieldLength(b, o, LEN.name);
       // star's format ("tar\0" at 508) keeps atime and ctime in the prefix's last 24 bytes.
@@ -453,7 +471,10 @@ export class TarParser {
     this.current = name;
 
     let type = typeFromFlag;
-    if ((flag === T.reg || flag === T.areg) && name.length > 0 && name[name.length - 1] === 0x2f) type = 'dir';
+    // Old tars wrote directories as '\0' files with a trailing '/'. Only '\0': a '0' entry named
+    // 'x/' is a file with data to Go's archive/tar (and Python's), so it is one here too; read as
+    // a directory, its data would be parsed as entries no Go reader of the same layer sees.
+    if (flag === T.areg && name.length > 0 && name[name.length - 1] === 0x2f) type = 'dir';
 
     const mode = this.number(b, o, 'mode', at) & 0o7777;
     let uid = this.number(b, o, 'uid', at);
@@ -479,8 +500,8 @@ export class TarParser {
     let size = headerSize;
     let linkname: Buffer;
     const paxLink = hasPax ? pax.get('linkpath') : undefined;
-    if (paxLink !== undefined && paxLink.length > 0) linkname = paxLink;
-    else if (this.longLink !== null) linkname = this.longLink;
+    if (this.longLink !== null) linkname = this.longLink;
+    else if (paxLink !== undefined && paxLink.length > 0) linkname = paxLink;
     else {
       const n = fieldLength(b, o + F.linkname, LEN.linkname);
       linkname = n === 0 ? EMPTY : copyOut(b, o + F.linkname, n);
@@ -506,10 +527,17 @@ export class TarParser {
         devMajor = this.paxNumber(pax, 'SCHILY.devmajor', at) ?? devMajor;
         devMinor = this.paxNumber(pax, 'SCHILY.devminor', at) ?? devMinor;
       }
+      // A name in both forms takes the SCHILY value: the only one Go readers (Docker,
+      // containerd) apply, so the file is the same for them and here.
+      let schily: Set<string> | undefined;
+      // Where each name is in `xattrs`: a lookup per record, not a scan (a 1 MiB block holds
+      // tens of thousands of records).
+      const slot = new Map<string, number>();
       for (const [k, v] of pax) {
         let xname: string;
         let value: Buffer;
-        if (k.startsWith('SCHILY.xattr.')) {
+        const isSchily = k.startsWith('SCHILY.xattr.');
+        if (isSchily) {
           xname = k.slice(13);
           value = v;
         } else if (k.startsWith('LIBARCHIVE.xattr.')) {
@@ -517,8 +545,10 @@ export class TarParser {
           value = Buffer.from(v.toString('latin1'), 'base64');
         } else continue;
         if (xname.length === 0) throw this.error(`PAX record ${k} has no xattr name`, at);
-        const i = xattrs.findIndex((x) => x[0] === xname);
-        if (i < 0) xattrs.push([xname, value]);
+        if (isSchily) (schily ??= new Set()).add(xname);
+        else if (schily?.has(xname)) continue;
+        const i = slot.get(xname);
+        if (i === undefined) slot.set(xname, xattrs.push([xname, value]) - 1);
         else xattrs[i]![1] = value;
       }
     }
