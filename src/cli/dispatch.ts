@@ -75,6 +75,21 @@ const commands: Record<string, CommandInfo> = {
     },
     load: async () => (await import('./commands/mount.js')).umount,
   },
+  batch: {
+    summary: 'run many commands (mount, umount, ...) from stdin or a file in one process: one result line each',
+    usage: [
+      'ovl batch [-f FILE] [--keep-going] [--json]',
+      '  one command per line in ovl\'s own syntax without the `ovl` (`mount -o lowerdir=/a:/b /m`, `umount /m`);',
+      '  words split as a shell splits them (\'single\', "double" quotes and \\ escapes; nothing is expanded);',
+      '  blank lines and lines starting with # are skipped',
+      '  -f, --file FILE     read the commands from FILE (default: stdin)',
+      '  --keep-going        run every line; without it the first failure stops the batch',
+      '  --json              one JSON object per line: { line, command, status, stdout, stderr, error }',
+      '  exit: 0 when every command succeeded, else the exit code of the last one that failed',
+    ].join('\n'),
+    options: { file: { type: 'string', short: 'f' }, 'keep-going': { type: 'boolean' }, ...JSON_OPTION },
+    load: async () => (await import('./commands/batch.js')).batch,
+  },
   ls: {
     summary: 'list the overlay mounts of this mount namespace',
     usage: 'ovl ls [--json]',
