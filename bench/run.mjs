@@ -369,20 +369,60 @@ async function benchStartup() {
       }),
     },
   ];
-  results.config.startup = { rounds, perRound: k, layers: 2, upper: true };
+  if (opt.baseline) {
+    // The same processes from another build (--baseline=DIR: its dist/), interleaved with these.
+    const baseCli = join(opt.baseline, 'dist', 'cli', 'main.js');
+    variants.push(
+      {
+        name: "base import('overlayfs')",
+        k,
+        run: times(() => spawnTimed([node, '--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(join(opt.baseline, 'dist', 'index.js')).href)})`], 'base import')),
+      },
+      { name: 'base ovl --version', k, run: times(() => spawnTimed([node, baseCli, '--version'], 'base ovl --version')) },
+      { name: 'base ovl ls', k, run: times(() => spawnTimed([node, baseCli, 'ls'], 'base ovl ls')) },
+      {
+        name: 'base ovl mount',
+        k,
+        run: times(() => {
+          const ns = spawnTimed([node, baseCli, 'mount', '-t', 'overlay', 'overlay', '-o', data, s.target], 'base ovl mount');
+          unmountQuietly();
+          return ns;
+        }),
+      },
+      {
+        name: 'base ovl umount',
+        k,
+        run: times(() => {
+          mountQuietly();
+          return spawnTimed([node, baseCli, 'umount', s.target], 'base ovl umount');
+        }),
+      },
+    );
+  }
+  results.config.startup = { rounds, perRound: k, layers: 2, upper: true, baseline: opt.baseline ?? null };
   log(`startup: ${variants.length} kinds of process x ${k} x ${rounds} rounds`);
   const samples = await interleave(variants, rounds, log);
   const sum = new Map([...samples].map(([name, r]) => [name, summarize(r)]));
   const floor = sum.get('node -e 0');
   const over = { "import('overlayfs')": 'import(empty)', 'import(empty)': 'node -e 0', 'ovl --version': 'node -e 0', 'ovl ls': 'node -e 0', 'ovl mount': 'node -e 0', 'ovl umount': 'node -e 0', 'mount(8)': null, 'umount(8)': null };
+  if (opt.baseline) {
+    Object.assign(over, {
+      "base import('overlayfs')": 'import(empty)',
+      'base ovl --version': 'node -e 0',
+      'base ovl ls': 'node -e 0',
+      'base ovl mount': 'node -e 0',
+      'base ovl umount': 'node -e 0',
+    });
+  }
   results.startup.push({ name: 'node -e 0', ns: floor.median });
   for (const [name, ref] of Object.entries(over)) {
     const x = sum.get(name);
     const row = { name, ns: x.median };
     if (ref) row.overNs = excess(x, sum.get(ref));
     row.over = ref;
-    if (name === 'ovl mount') row.vsMount8 = ratio(x, sum.get('mount(8)'));
-    if (name === 'ovl umount') row.vsMount8 = ratio(x, sum.get('umount(8)'));
+    if (name.endsWith('ovl mount')) row.vsMount8 = ratio(x, sum.get('mount(8)'));
+    if (name.endsWith('ovl umount')) row.vsMount8 = ratio(x, sum.get('umount(8)'));
+    if (opt.baseline && sum.has(`base ${name}`)) row.vsBaseline = ratio(x, sum.get(`base ${name}`));
     results.startup.push(row);
   }
 }
@@ -791,8 +831,15 @@ function report() {
     lines.push(`start-up: whole processes (spawnSync), median wall time; over = median of per-round differences (${c.rounds} rounds × ${c.perRound} runs; mount/umount: ${c.layers} layers + upper)`);
     lines.push(
       table(
-        ['process', 'time', 'over', 'reference', '÷ mount(8)'],
-        results.startup.map((r) => [r.name, fmtTime(r.ns), r.overNs === undefined ? '' : fmtTime(r.overNs), r.over ?? '', r.vsMount8 === undefined ? '' : fmtRatio(r.vsMount8)]),
+        ['process', 'time', 'over', 'reference', '÷ mount(8)', '÷ base'],
+        results.startup.map((r) => [
+          r.name,
+          fmtTime(r.ns),
+          r.overNs === undefined ? '' : fmtTime(r.overNs),
+          r.over ?? '',
+          r.vsMount8 === undefined ? '' : fmtRatio(r.vsMount8),
+          r.vsBaseline === undefined ? '' : fmtRatio(r.vsBaseline),
+        ]),
       ),
     );
     lines.push('');

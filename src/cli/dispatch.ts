@@ -73,7 +73,7 @@ const commands: Record<string, CommandInfo> = {
       'clean-workdir': { type: 'boolean' },
       ...JSON_OPTION,
     },
-    load: async () => (await import('./commands/mount.js')).umount,
+    load: async () => (await import('./commands/umount.js')).umount,
   },
   batch: {
     summary: 'run many commands (mount, umount, ...) from stdin or a file in one process: one result line each',
