@@ -4,7 +4,7 @@
  * syscalls, bench/c/ovlbench.c, compiled here with the system cc) and against spawning
  * mount(8)/umount(8). Prints a table of medians and ratios; `--json` prints JSON instead.
  *
- *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=mount,concurrency,markers,changes,apply,export]
+ *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=startup,mount,concurrency,markers,changes,apply,export]
  *                      [--rounds=N] [--layers=1,8,64,500] [--baseline=DIR]
  *
  * --json prints JSON instead of the table; --json-out also writes it to FILE; --quick runs fewer
@@ -30,7 +30,7 @@ import { fmtRatio, fmtTime, interleave, median, now, ratio, since, summarize, ta
 const self = fileURLToPath(import.meta.url);
 const repo = join(dirname(self), '..');
 const argv = process.argv.slice(2);
-const SECTIONS = ['mount', 'concurrency', 'markers', 'changes', 'apply', 'export'];
+const SECTIONS = ['startup', 'mount', 'concurrency', 'markers', 'changes', 'apply', 'export'];
 const opt = {
   json: argv.includes('--json'),
   quick: argv.includes('--quick'),
@@ -288,8 +288,144 @@ function mount8Absolute(spec) {
 
 // ---- sections ----
 
-const results = { machine: machine(), config: {}, mount: [], mount8: [], roundTrip: null, concurrency: [], markers: [], changes: [], export: [], notes: [] };
+const results = { machine: machine(), config: {}, startup: [], mount: [], mount8: [], roundTrip: null, concurrency: [], markers: [], changes: [], export: [], notes: [] };
 const R = (n) => opt.rounds ?? (opt.quick ? Math.max(3, Math.ceil(n / 2)) : n);
+
+/** The median over rounds of (round median of a) − (round median of b), in ns: drift cancels out. */
+function excess(a, b) {
+  const n = Math.min(a.roundMedians.length, b.roundMedians.length);
+  return median(Array.from({ length: n }, (_, i) => a.roundMedians[i] - b.roundMedians[i]));
+}
+
+/**
+ * Start-up: whole processes, as a script spawns them. `node -e 0` is the floor; importing the
+ * library is measured against importing an empty module; each `ovl` command against `node -e
+ * 0`; `ovl mount` and `ovl umount` of a 2-layer overlay with an upper against mount(8) and
+ * umount(8) doing the same. The other half of each cycle (the umount after a timed mount, the
+ * mount before a timed umount) is done in this process and not timed.
+ */
+async function benchStartup() {
+  const rounds = R(11);
+  const k = opt.quick ? 3 : 5;
+  const cli = join(repo, 'dist', 'cli', 'main.js');
+  const empty = join(base, 'empty.mjs');
+  writeFileSync(empty, '');
+  const s = slot('startup');
+  const spec = { lower: [layers[0], layers[1]], upper: s.upper, work: s.work, target: s.target };
+  const data = `lowerdir=${spec.lower.join(':')},upperdir=${spec.upper},workdir=${spec.work}`;
+  const node = process.execPath;
+  const spawnTimed = (args, what) => {
+    const t0 = now();
+    const r = spawnSync(args[0], args.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const ns = since(t0);
+    if (r.status !== 0) throw new Error(`${what} exited ${r.status}: ${(r.stderr ?? '').trim()}`);
+    return ns;
+  };
+  const times = (fn) => (n) => Array.from({ length: n }, fn);
+  const unmountQuietly = () => sys.umount2Sync(s.target, { flags: UMOUNT });
+  const mountQuietly = () => run('mount', ['-t', 'overlay', 'overlay', '-o', data, s.target]);
+  const variants = [
+    { name: 'node -e 0', k, run: times(() => spawnTimed([node, '-e', '0'], 'node -e 0')) },
+    { name: 'import(empty)', k, run: times(() => spawnTimed([node, '--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(empty).href)})`], 'import(empty)')) },
+    {
+      name: "import('overlayfs')",
+      k,
+      run: times(() => spawnTimed([node, '--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(join(repo, 'dist', 'index.js')).href)})`], 'import overlayfs')),
+    },
+    { name: 'ovl --version', k, run: times(() => spawnTimed([node, cli, '--version'], 'ovl --version')) },
+    { name: 'ovl ls', k, run: times(() => spawnTimed([node, cli, 'ls'], 'ovl ls')) },
+    {
+      name: 'ovl mount',
+      k,
+      run: times(() => {
+        const ns = spawnTimed([node, cli, 'mount', '-t', 'overlay', 'overlay', '-o', data, s.target], 'ovl mount');
+        unmountQuietly();
+        return ns;
+      }),
+    },
+    {
+      name: 'ovl umount',
+      k,
+      run: times(() => {
+        mountQuietly();
+        return spawnTimed([node, cli, 'umount', s.target], 'ovl umount');
+      }),
+    },
+    {
+      name: 'mount(8)',
+      k,
+      run: times(() => {
+        const ns = spawnTimed(['mount', '-t', 'overlay', 'overlay', '-o', data, s.target], 'mount(8)');
+        unmountQuietly();
+        return ns;
+      }),
+    },
+    {
+      name: 'umount(8)',
+      k,
+      run: times(() => {
+        mountQuietly();
+        return spawnTimed(['umount', s.target], 'umount(8)');
+      }),
+    },
+  ];
+  if (opt.baseline) {
+    // The same processes from another build (--baseline=DIR: its dist/), interleaved with these.
+    const baseCli = join(opt.baseline, 'dist', 'cli', 'main.js');
+    variants.push(
+      {
+        name: "base import('overlayfs')",
+        k,
+        run: times(() => spawnTimed([node, '--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(join(opt.baseline, 'dist', 'index.js')).href)})`], 'base import')),
+      },
+      { name: 'base ovl --version', k, run: times(() => spawnTimed([node, baseCli, '--version'], 'base ovl --version')) },
+      { name: 'base ovl ls', k, run: times(() => spawnTimed([node, baseCli, 'ls'], 'base ovl ls')) },
+      {
+        name: 'base ovl mount',
+        k,
+        run: times(() => {
+          const ns = spawnTimed([node, baseCli, 'mount', '-t', 'overlay', 'overlay', '-o', data, s.target], 'base ovl mount');
+          unmountQuietly();
+          return ns;
+        }),
+      },
+      {
+        name: 'base ovl umount',
+        k,
+        run: times(() => {
+          mountQuietly();
+          return spawnTimed([node, baseCli, 'umount', s.target], 'base ovl umount');
+        }),
+      },
+    );
+  }
+  results.config.startup = { rounds, perRound: k, layers: 2, upper: true, baseline: opt.baseline ?? null };
+  log(`startup: ${variants.length} kinds of process x ${k} x ${rounds} rounds`);
+  const samples = await interleave(variants, rounds, log);
+  const sum = new Map([...samples].map(([name, r]) => [name, summarize(r)]));
+  const floor = sum.get('node -e 0');
+  const over = { "import('overlayfs')": 'import(empty)', 'import(empty)': 'node -e 0', 'ovl --version': 'node -e 0', 'ovl ls': 'node -e 0', 'ovl mount': 'node -e 0', 'ovl umount': 'node -e 0', 'mount(8)': null, 'umount(8)': null };
+  if (opt.baseline) {
+    Object.assign(over, {
+      "base import('overlayfs')": 'import(empty)',
+      'base ovl --version': 'node -e 0',
+      'base ovl ls': 'node -e 0',
+      'base ovl mount': 'node -e 0',
+      'base ovl umount': 'node -e 0',
+    });
+  }
+  results.startup.push({ name: 'node -e 0', ns: floor.median });
+  for (const [name, ref] of Object.entries(over)) {
+    const x = sum.get(name);
+    const row = { name, ns: x.median };
+    if (ref) row.overNs = excess(x, sum.get(ref));
+    row.over = ref;
+    if (name.endsWith('ovl mount')) row.vsMount8 = ratio(x, sum.get('mount(8)'));
+    if (name.endsWith('ovl umount')) row.vsMount8 = ratio(x, sum.get('umount(8)'));
+    if (opt.baseline && sum.has(`base ${name}`)) row.vsBaseline = ratio(x, sum.get(`base ${name}`));
+    results.startup.push(row);
+  }
+}
 
 async function benchMount() {
   const counts = opt.layers ?? (opt.quick ? [1, 64, 500] : [1, 8, 64, 500]);
@@ -644,6 +780,9 @@ async function benchExport() {
 const fmtBytes = (n) => `${(n / 1e6).toFixed(0)} MB`;
 
 const TARGETS = {
+  /** Issue 17: ms over the reference process, not ratios. */
+  importMs: 10,
+  commandMs: 15,
   promise1: 1.3,
   promise500: 1.2,
   sync: 1.1,
@@ -656,6 +795,10 @@ const TARGETS = {
 
 function targets() {
   const out = [];
+  for (const r of results.startup) {
+    if (r.name === "import('overlayfs')") out.push({ what: "import('overlayfs') over an empty module", value: r.overNs / 1e6, limit: TARGETS.importMs, ms: true, met: r.overNs / 1e6 <= TARGETS.importMs });
+    if (['ovl mount', 'ovl umount', 'ovl ls'].includes(r.name)) out.push({ what: `${r.name} over node -e 0`, value: r.overNs / 1e6, limit: TARGETS.commandMs, ms: true, met: r.overNs / 1e6 <= TARGETS.commandMs });
+  }
   for (const row of results.mount) {
     const p = row.promise.ratio;
     if (row.layers === 1) out.push({ what: `Promise ${row.strategy}, 1 layer vs C`, value: p, limit: TARGETS.promise1, met: p <= TARGETS.promise1 });
@@ -683,6 +826,24 @@ function report() {
   lines.push(`overlayfs benchmarks — ${m.date}`);
   lines.push(`Linux ${m.kernel}, ${m.nproc} CPUs (${m.cpu}), Node ${m.node}, ${m.mount8}, load ${m.loadavg.join(' ')}`);
   lines.push('');
+  if (results.startup.length > 0) {
+    const c = results.config.startup;
+    lines.push(`start-up: whole processes (spawnSync), median wall time; over = median of per-round differences (${c.rounds} rounds × ${c.perRound} runs; mount/umount: ${c.layers} layers + upper)`);
+    lines.push(
+      table(
+        ['process', 'time', 'over', 'reference', '÷ mount(8)', '÷ base'],
+        results.startup.map((r) => [
+          r.name,
+          fmtTime(r.ns),
+          r.overNs === undefined ? '' : fmtTime(r.overNs),
+          r.over ?? '',
+          r.vsMount8 === undefined ? '' : fmtRatio(r.vsMount8),
+          r.vsBaseline === undefined ? '' : fmtRatio(r.vsBaseline),
+        ]),
+      ),
+    );
+    lines.push('');
+  }
   if (results.mount.length > 0) {
     const rt = results.roundTrip;
     lines.push(
@@ -797,8 +958,13 @@ function report() {
   }
   const t = targets();
   if (t.length > 0) {
-    lines.push('targets (issues 6 and 9)');
-    lines.push(table(['target', 'measured', 'limit', ''], t.map((x) => [x.what, fmtRatio(x.value), `${x.atLeast ? '≥' : '≤'}${x.limit}×`, x.met ? 'met' : 'MISSED'])));
+    lines.push('targets (issues 6, 9 and 17)');
+    lines.push(
+      table(
+        ['target', 'measured', 'limit', ''],
+        t.map((x) => [x.what, x.ms ? `${x.value.toFixed(1)} ms` : fmtRatio(x.value), x.ms ? `≤${x.limit} ms` : `${x.atLeast ? '≥' : '≤'}${x.limit}×`, x.met ? 'met' : 'MISSED']),
+      ),
+    );
   }
   for (const n of results.notes) lines.push(`note: ${n}`);
   return lines.join('\n');
@@ -810,6 +976,7 @@ let status = 0;
 try {
   setup();
   lib.probeSync();
+  if (opt.only.includes('startup')) await benchStartup();
   if (opt.only.includes('mount')) await benchMount();
   if (opt.only.includes('concurrency')) await benchConcurrency();
   if (opt.only.includes('markers')) await benchMarkers();

@@ -26,15 +26,11 @@ if (isRoot && !process.env.OVERLAYFS_HOST_MNT_NS) {
 }
 
 // Child-process fixtures (rootless tests under `unshare -Urm`, the ovl CLI) run the compiled
-// library, so build it from the sources under test first, into an empty dist/ (a module moved
-// or removed must not linger there from an older build).
-rmSync(join(root, 'dist'), { recursive: true, force: true });
-const build = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
-  stdio: 'inherit',
-  cwd: root,
-});
+// library, so build it from the sources under test first (scripts/build.mjs: tsc, then the
+// bundles the package ships, into an empty dist/).
+const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit', cwd: root });
 if (build.status !== 0) {
-  console.error('npm test: the TypeScript build failed');
+  console.error('npm test: the build failed');
   process.exit(1);
 }
 

@@ -44,8 +44,50 @@ export function cliWords(text: string): string {
   return CLI_WORDS.reduce((t, [re, words]) => t.replace(re, words), text);
 }
 
+/** A failure as data: what --json and `ovl batch --json` give (stage, strategy and hint always). */
+export interface FailureInfo {
+  message: string;
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  stage?: string;
+  strategy?: string;
+  hint?: string;
+  kernelMessages?: string[];
+  kernelLog?: string[];
+  problems?: Array<{ field: string; problem: string }>;
+}
+
+let lastFailure: FailureInfo | undefined;
+
+/** The failure printed last (and forgets it): `ovl batch --json` puts it in the line's result. */
+export function takeFailure(): FailureInfo | undefined {
+  const f = lastFailure;
+  lastFailure = undefined;
+  return f;
+}
+
+/** Records a failure as data, in the command line's words. */
+export function failureInfo(e: unknown): FailureInfo {
+  if (e instanceof OverlaySpecError) {
+    return { message: e.message, code: e.code, problems: e.problems.map((p) => ({ field: p.field, problem: cliWords(p.problem) })) };
+  }
+  const x = e as Partial<FailureInfo> & { message?: string };
+  const info: FailureInfo = { message: cliWords(x?.message ?? String(e)) };
+  for (const k of ['code', 'errno', 'syscall', 'stage', 'strategy', 'kernelMessages', 'kernelLog'] as const) {
+    if (x?.[k] !== undefined) (info as unknown as Record<string, unknown>)[k] = x[k];
+  }
+  if (x?.hint !== undefined) info.hint = cliWords(x.hint);
+  return info;
+}
+
+export function recordFailure(e: unknown): void {
+  lastFailure = failureInfo(e);
+}
+
 /** Prints a failure on stderr: the first line red on a terminal; the kernel's words once. */
 export function printFailure(e: unknown): number {
+  recordFailure(e);
   if (e instanceof OverlaySpecError) {
     err(paint(process.stderr, 'red', `ovl: ${e.problems.length === 1 ? 'invalid overlay spec' : `invalid overlay spec (${e.problems.length} problems)`}`));
     for (const p of e.problems) err(`  ${p.field}: ${cliWords(p.problem)}`);

@@ -1,244 +1,21 @@
 #!/usr/bin/env node
 /**
- * ovl: the command line over the overlayfs library. This file only dispatches: each command's
- * options are parsed with Node's util.parseArgs and its code, in commands/, is loaded only when
- * it runs. Nothing here decides how to mount.
+ * ovl: the command line over the overlayfs library. The process's entry: it turns on Node's
+ * compile cache where Node has one, then runs the command line (dispatch.ts parses it and loads
+ * only the code of the command it names). Nothing here decides how to mount.
  */
+import module from 'node:module';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { EXIT_USAGE, JSON_OPTION, printFailure, UsageError, type CommandInfo } from './command.js';
-import { err, out, table } from './output.js';
+import { run } from './dispatch.js';
+import { err } from './output.js';
 
-const commands: Record<string, CommandInfo> = {
-  demo: {
-    summary: 'walk through a three-layer image: build, mount, read, write, delete, inspect, unmount',
-    usage: 'ovl demo',
-    options: {},
-    load: async () => (await import('./commands/demo.js')).runDemo,
-  },
-  mount: {
-    summary: 'mount an overlay (mount(8) syntax, or --lower/--upper/--work); -o remount,... changes its attributes',
-    usage: [
-      'ovl mount [-t overlay] [overlay] -o lowerdir=A:B,upperdir=U,workdir=W [-o more ...] TARGET',
-      'ovl mount --lower A --lower B [--data D ...] [--upper U --work W] [--option key[=value] ...] TARGET',
-      'ovl mount -o remount,ro|rw|nosuid|... TARGET',
-      '  -r / -w                          read-only / read-write (as -o ro / -o rw); -n is accepted and ignored',
-      '  --strategy lowerdir+|fd|legacy   force a mount strategy',
-      '  --dry-run                        validate, print the plan (the exact syscalls), mount nothing',
-      '  --allow-shared                   mount even if upper/work is in use by another overlay',
-      '  --clear-volatile                 remove a stale work/incompat/volatile first',
-      '  --json                           print the plan (with --dry-run) or the mount as JSON',
-    ].join('\n'),
-    options: {
-      types: { type: 'string', short: 't' },
-      options: { type: 'string', short: 'o', multiple: true },
-      readonly: { type: 'boolean', short: 'r' },
-      readwrite: { type: 'boolean', short: 'w' },
-      'no-mtab': { type: 'boolean', short: 'n' },
-      lower: { type: 'string', multiple: true },
-      data: { type: 'string', multiple: true },
-      upper: { type: 'string' },
-      work: { type: 'string' },
-      option: { type: 'string', multiple: true },
-      strategy: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      'allow-shared': { type: 'boolean' },
-      'clear-volatile': { type: 'boolean' },
-      ...JSON_OPTION,
-    },
-    load: async () => (await import('./commands/mount.js')).mount,
-  },
-  umount: {
-    summary: 'unmount overlays',
-    usage: [
-      'ovl umount TARGET... [--lazy] [--clean-workdir] [--json]   (overlays only: use umount(8) for anything else)',
-      '  -l, --lazy          detach now; the overlay goes when its last user does (umount -l)',
-      '  --clean-workdir     then remove the kernel\'s work/ and index/ from the work dir',
-      '  exit: 0 when every TARGET is unmounted, else the sum of 32 per failed one (as umount(8))',
-    ].join('\n'),
-    options: { lazy: { type: 'boolean', short: 'l' }, 'clean-workdir': { type: 'boolean' }, ...JSON_OPTION },
-    load: async () => (await import('./commands/mount.js')).umount,
-  },
-  ls: {
-    summary: 'list the overlay mounts of this mount namespace',
-    usage: 'ovl ls [--json]',
-    options: JSON_OPTION,
-    load: async () => (await import('./commands/read.js')).ls,
-  },
-  inspect: {
-    summary: "an overlay's layers as docker inspect prints GraphDriver.Data (--typed: every option)",
-    usage: 'ovl inspect TARGET [--typed] [--json]   (the output is always JSON)',
-    options: { typed: { type: 'boolean' }, ...JSON_OPTION },
-    load: async () => (await import('./commands/read.js')).inspect,
-  },
-  which: {
-    summary: 'which layer serves PATH in the overlay at TARGET',
-    usage: 'ovl which TARGET PATH [--json]   (exit 0 found, 1 not found or whited out, 2 not an overlay)',
-    options: JSON_OPTION,
-    load: async () => (await import('./commands/layers.js')).which,
-  },
-  diff: {
-    summary: 'the A/C/D changes of an upper dir (or of the overlay mounted at TARGET), like docker diff',
-    usage: 'ovl diff TARGET | ovl diff UPPER --lower L1 [--lower L2 ...]  [--json] [--namespace trusted|user|auto]',
-    options: { lower: { type: 'string', multiple: true }, namespace: { type: 'string' }, ...JSON_OPTION },
-    load: async () => (await import('./commands/layers.js')).diff,
-  },
-  probe: {
-    summary: "what this kernel's overlay can do",
-    usage: 'ovl probe [--json]',
-    options: JSON_OPTION,
-    load: async () => (await import('./commands/probe.js')).probe,
-  },
-  whiteout: {
-    summary: 'make whiteouts (0/0 character devices; --xattr: the xattr form for a middle lower layer)',
-    usage: 'ovl whiteout PATH... [--xattr] [--namespace trusted|user]',
-    options: { xattr: { type: 'boolean' }, namespace: { type: 'string' } },
-    load: async () => (await import('./commands/layers.js')).whiteout,
-  },
-  opaque: {
-    summary: 'mark a directory opaque (y), as an xwhiteout dir (--value x), or --clear the mark',
-    usage: 'ovl opaque DIR... [--clear] [--value y|x] [--namespace trusted|user]',
-    options: { clear: { type: 'boolean' }, value: { type: 'string' }, namespace: { type: 'string' } },
-    load: async () => (await import('./commands/layers.js')).opaque,
-  },
-  bind: {
-    summary: 'bind-mount SOURCE at TARGET (a volume beside an overlay); -r read-only from the start',
-    usage: 'ovl bind SOURCE TARGET [-r] [--recursive] [--json]   (unmount with umount(8), or ovl umount for an overlay)',
-    options: { readonly: { type: 'boolean', short: 'r' }, recursive: { type: 'boolean', short: 'R' }, ...JSON_OPTION },
-    load: async () => (await import('./commands/volumes.js')).bind,
-  },
-  'layer apply': {
-    summary: 'apply an OCI layer (tar, tar.gz, tar.zst; - for stdin) onto DIR: whiteouts become overlay markers',
-    usage: [
-      'ovl layer apply LAYER DIR [--xattr-whiteouts] [--namespace trusted|user] [--flatten] [--diff-id sha256:...] [--digest sha256:...] [--json]',
-      '  --xattr-whiteouts    write whiteouts as xattr-marked files instead of 0/0 devices',
-      '  --namespace user     overlay markers as user.overlay.* (an overlay mounted with -o userxattr)',
-      '  --flatten            apply onto a root filesystem: whiteouts delete, opaque markers empty their dir',
-      '  --diff-id, --digest  fail (and keep nothing) unless the tar / the blob has this sha256',
-    ].join('\n'),
-    options: {
-      'xattr-whiteouts': { type: 'boolean' },
-      namespace: { type: 'string' },
-      flatten: { type: 'boolean' },
-      'diff-id': { type: 'string' },
-      digest: { type: 'string' },
-      'media-type': { type: 'string' },
-      ...JSON_OPTION,
-    },
-    load: async () => (await import('./commands/layer.js')).apply,
-  },
-  'layer export': {
-    summary: "an upper dir's changes against its lowers as an OCI layer tar (stdout, or -o FILE); its diffID on stderr",
-    usage: [
-      'ovl layer export UPPER --lower L1 [--lower L2 ...] [-o FILE] [--gzip|--zstd] [--reproducible] [--namespace trusted|user|auto] [--json]',
-      '  --lower L            the lower layers, top first (as lowerdir=)',
-      '  --reproducible       the same changes give the same bytes: mtimes clamped to SOURCE_DATE_EPOCH (or 0), sorted names',
-    ].join('\n'),
-    options: {
-      lower: { type: 'string', multiple: true },
-      output: { type: 'string', short: 'o' },
-      gzip: { type: 'boolean' },
-      zstd: { type: 'boolean' },
-      reproducible: { type: 'boolean' },
-      namespace: { type: 'string' },
-      ...JSON_OPTION,
-    },
-    load: async () => (await import('./commands/layer.js')).exportCommand,
-  },
-  'image ls': {
-    summary: 'the images of an OCI layout, an oci-archive or a docker save archive: refs, platforms, manifests',
-    usage: 'ovl image ls SOURCE [--json]',
-    options: JSON_OPTION,
-    load: async () => (await import('./commands/image.js')).ls,
-  },
-  'image unpack': {
-    summary: "unpack an image: one dir per layer under DIR (and the lowerdir to mount them), or --flatten into DIR",
-    usage: [
-      'ovl image unpack SOURCE[:REF] DIR [--ref REF] [--platform os/arch[/variant]] [--flatten] [--xattr-whiteouts] [--namespace trusted|user] [--json]',
-      '  SOURCE               an OCI layout directory, an oci-archive or a docker save archive',
-      '  --flatten            every layer into DIR, whiteouts applied: a root filesystem for a chroot',
-    ].join('\n'),
-    options: {
-      ref: { type: 'string' },
-      platform: { type: 'string' },
-      flatten: { type: 'boolean' },
-      'xattr-whiteouts': { type: 'boolean' },
-      namespace: { type: 'string' },
-      ...JSON_OPTION,
-    },
-    load: async () => (await import('./commands/image.js')).unpack,
-  },
-  tmpfs: {
-    summary: 'mount a tmpfs at TARGET (scratch space, or an upper and work that go with the mount)',
-    usage: 'ovl tmpfs TARGET [--size 64m|10%|BYTES] [--mode 1777] [--json]',
-    options: { size: { type: 'string' }, mode: { type: 'string' }, ...JSON_OPTION },
-    load: async () => (await import('./commands/volumes.js')).tmpfs,
-  },
-};
+// Node >= 22.1 keeps the compiled code of the modules it loads on disk (in os.tmpdir() unless
+// NODE_COMPILE_CACHE says where) and reuses it on the next start; older Nodes lack it.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
-}
-
-function help(): void {
-  out('ovl: the Linux overlay filesystem from the command line\n');
-  out(table(Object.entries(commands).map(([name, c]) => [`  ${name}`, c.summary])).join('\n'));
-  out('\nRun `ovl COMMAND --help` for its options; `ovl --version` for the version.');
-}
-
-/** Command groups: `ovl layer apply` is the command 'layer apply'. */
-const GROUPS = new Set(Object.keys(commands).filter((k) => k.includes(' ')).map((k) => k.split(' ')[0]!));
-
-export async function main(argv: string[]): Promise<number> {
-  let [name, ...rest] = argv;
-  if (name !== undefined && GROUPS.has(name)) {
-    const sub = rest[0];
-    if (sub === undefined || sub.startsWith('-')) {
-      const group = name;
-      out(`ovl ${group}: one of\n`);
-      out(table(Object.entries(commands).filter(([k]) => k.startsWith(`${group} `)).map(([k, c]) => [`  ${k}`, c.summary])).join('\n'));
-      return sub === '--help' || sub === '-h' ? 0 : EXIT_USAGE;
-    }
-    name = `${name} ${sub}`;
-    rest = rest.slice(1);
-  }
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    help();
-    return 0;
-  }
-  if (name === '--version' || name === '-V') {
-    out(`ovl ${version()}`);
-    return 0;
-  }
-  const cmd = Object.hasOwn(commands, name) ? commands[name] : undefined;
-  if (!cmd) {
-    err(`ovl: unknown command '${name}'`);
-    help();
-    return EXIT_USAGE;
-  }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    out(`${cmd.summary}\n\nusage: ${cmd.usage}`);
-    return 0;
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
-  } catch (e) {
-    err(`ovl ${name}: ${(e as Error).message}\nusage: ${cmd.usage}`);
-    return EXIT_USAGE;
-  }
-  try {
-    const run = await cmd.load();
-    return (await run(parsed.values, parsed.positionals)) ?? 0;
-  } catch (e) {
-    if (e instanceof UsageError) {
-      err(`ovl ${name}: ${e.message}\nusage: ${cmd.usage}`);
-      // which(1)'s convention for ovl which: 2 is trouble, 1 only "not found".
-      return name === 'which' ? 2 : EXIT_USAGE;
-    }
-    return printFailure(e);
-  }
 }
 
 // A reader that went away (`ovl probe | head -1`) is not an error worth a stack trace.
@@ -249,7 +26,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-main(process.argv.slice(2)).then(
+run(process.argv.slice(2), { version }).then(
   (code) => {
     process.exitCode = code;
   },

@@ -1,21 +1,47 @@
 /**
  * Output helpers for the ovl command: colour only on a TTY, as Node decides for that stream
- * (NO_COLOR, FORCE_COLOR, TERM=dumb and CI are honoured there).
+ * (NO_COLOR, FORCE_COLOR, TERM=dumb and CI are honoured there). What a command prints goes
+ * through out() and err(), to the process's stdout and stderr, or to the sink `ovl batch` sets
+ * around each command it runs.
  */
 import { styleText } from 'node:util';
 
 type Style = Parameters<typeof styleText>[0];
 
+/** Where out() and err() write: each gets one line at a time, with its newline. */
+export interface Sink {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const PROCESS: Sink = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+
+let sink: Sink = PROCESS;
+
+/** Runs `fn` with its output going to `to` (not nested: `ovl batch` runs one command at a time). */
+export async function withSink<T>(to: Sink, fn: () => Promise<T>): Promise<T> {
+  const before = sink;
+  sink = to;
+  try {
+    return await fn();
+  } finally {
+    sink = before;
+  }
+}
+
 export function paint(stream: NodeJS.WriteStream, style: Style, text: string): string {
-  return stream.isTTY && !process.env.NO_COLOR ? styleText(style, text, { stream }) : text;
+  return sink === PROCESS && stream.isTTY && !process.env.NO_COLOR ? styleText(style, text, { stream }) : text;
 }
 
 export const out = (line = ''): void => {
-  process.stdout.write(line + '\n');
+  sink.out(line + '\n');
 };
 
 export const err = (line = ''): void => {
-  process.stderr.write(line + '\n');
+  sink.err(line + '\n');
 };
 
 export function json(value: unknown): void {

@@ -64,3 +64,27 @@ export class Progress {
     this.drawn = false;
   }
 }
+
+let current: AbortController | undefined;
+let listening = false;
+function onSignal(): void {
+  listening = false;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  current?.abort();
+}
+
+/**
+ * An AbortController that the first Ctrl-C (or SIGTERM) aborts: the work stops cleanly (what was
+ * half-written is removed); a second one ends the process as the signal would. One listener for
+ * the process however many commands `ovl batch` runs.
+ */
+export function interruptible(): AbortController {
+  current = new AbortController();
+  if (!listening) {
+    listening = true;
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  return current;
+}

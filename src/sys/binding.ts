@@ -5,13 +5,26 @@
  */
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSystemError, useCLibraryErrnoNames } from './errors.js';
 import type { FdHandle, NativeBinding } from './native-types.js';
 
-// src/sys/ and dist/sys/ are both two levels below the package root.
-const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
+/**
+ * The package's root: the nearest directory above this file with a package.json. This file is
+ * src/sys/binding.ts, dist/sys/binding.js, or part of a bundle (dist/index.js, dist/chunks/...),
+ * so its depth below the root varies; asked only when the addon loads.
+ */
+function findPackageRoot(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return resolve(start, '..', '..');
+  }
+}
+
+let packageRootCache: string | undefined;
+const packageRoot = (): string => (packageRootCache ??= findPackageRoot());
 
 let loaded: NativeBinding | undefined;
 
@@ -21,7 +34,7 @@ function load(): NativeBinding {
   let addon: NativeBinding;
   try {
     // build/Release, build/Debug, then prebuilds/linux-<arch>/; OVERLAYFS_PREBUILD=<dir> overrides.
-    addon = nodeGypBuild(packageRoot) as NativeBinding;
+    addon = nodeGypBuild(packageRoot()) as NativeBinding;
   } catch (cause) {
     throw new Error(loadFailure(cause), { cause });
   }
@@ -73,7 +86,7 @@ function shippedPrebuilds(from: string): string {
 function loadFailure(cause: unknown): string {
   // node-gyp-build's guess of the C library, which picks the prebuild.
   const libc = process.env.LIBC ?? (existsSync('/etc/alpine-release') ? 'musl' : 'glibc');
-  const searched = resolve(process.env.OVERLAYFS_PREBUILD ?? packageRoot);
+  const searched = resolve(process.env.OVERLAYFS_PREBUILD ?? packageRoot());
   const what = String((cause as Error | undefined)?.message ?? cause).split('\n')[0];
   const missing = [
     onPath('python3') || onPath('python') ? null : 'python3',

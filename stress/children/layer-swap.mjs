@@ -24,7 +24,8 @@ import { config, emit, errorOf, exitIfOrphaned } from './common.mjs';
 
 register('./validate-hooks.mjs', import.meta.url);
 const c = config();
-const { mountOverlaySync } = await import('../../dist/index.js');
+// The per-module build (tsc's dist/mount/), not the bundle: the hook swaps a module import there.
+const { mountOverlaySync } = await import('../../dist/mount/overlay.js');
 
 const inode = c.inodes;
 const spec = { lower: [join(c.root, 'a'), join(c.root, 'base')], upper: join(c.root, 'u'), work: join(c.root, 'w'), target: join(c.root, 'm') };

@@ -86,7 +86,8 @@ describePrivileged('ovl umount', () => {
     try {
       const r = ovl(['umount', x.target]);
       expect(r.status).toBe(32);
-      expect(r.stderr).toMatch(/^ovl: EBUSY/);
+      // umount(8)'s first line, then ours: the error and who holds it.
+      expect(r.stderr).toMatch(new RegExp(`^ovl: ${x.target}: target is busy\\.\n {7}EBUSY`));
       expect(rawMountAt(x.target)?.fsType).toBe('overlay');
 
       const lazy = ovl(['umount', '--lazy', x.target]);
@@ -149,11 +150,20 @@ describePrivileged('ovl umount', () => {
     const x = fixture();
     const r = ovl(['umount', x.target]);
     expect(r.status).toBe(32);
-    // ovl umount takes overlays only (umount(8) is there for the rest).
-    expect(r.stderr).toBe(`ovl: no overlay is mounted at '${x.target}'\n`);
+    // umount(8)'s words.
+    expect(r.stderr).toBe(`ovl: ${x.target}: not mounted.\n`);
     const c = ovl(['umount', '--clean-workdir', x.target]);
     expect(c.status).toBe(32);
-    expect(c.stderr).toBe(`ovl: no overlay is mounted at '${x.target}'\n`);
+    expect(c.stderr).toBe(`ovl: ${x.target}: not mounted.\n`);
+    // ovl umount takes overlays only (umount(8) is there for the rest).
+    sys.mountSync('tmpfs', x.target, 'tmpfs', { data: 'size=1m' });
+    try {
+      const t = ovl(['umount', x.target]);
+      expect(t.status).toBe(32);
+      expect(t.stderr).toBe(`ovl: ${x.target}: not an overlay (ovl umount unmounts overlays only; use umount(8))\n`);
+    } finally {
+      sys.umount2Sync(x.target);
+    }
     const u = ovl(['umount']);
     expect(u.status).toBe(1);
     expect(u.stderr).toContain('usage: ovl umount TARGET');
@@ -560,7 +570,7 @@ describePrivileged('ovl: colours', () => {
     expect(onTty(diff, { NO_COLOR: '1' })).not.toContain('\x1b');
     expect(onTty(diff, { CI: 'true' })).not.toContain('\x1b');
     // stderr on a TTY too (script(1) merges it into its output): the failure's first line is red.
-    expect(onTty(`${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} mount -o lowerdir=rel:/x ${x.target}`)).toContain('\x1b[31movl: invalid overlay spec');
+    expect(onTty(`${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} mount -o lowerdir=rel:/x ${x.target}`)).toContain(`\x1b[31movl: ${x.target}: special device overlay does not exist.`);
     // Through a pipe (ovl() checks every run for ESC): no colours.
     expect(ovlOk(['diff', x.upper, '--lower', x.top, '--lower', x.bottom])).toBe('D /doomed.txt\nC /low.txt\nA /new.txt\n');
   });

@@ -42,6 +42,22 @@ describePrivileged('ovl --version', () => {
     expect(ovlOk(['--version'])).toBe(`ovl ${pkg.version}\n`);
     expect(ovlOk(['-V'])).toBe(`ovl ${pkg.version}\n`);
   });
+
+  it('commands that need no addon never load it: --version, help and usage errors work where none loads', () => {
+    // An empty prebuild directory: loading the addon would fail with "could not be loaded".
+    const env = { OVERLAYFS_PREBUILD: tempDir('ovl-no-addon-') };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(ovlOk(['--version'], { env })).toBe(`ovl ${pkg.version}\n`);
+    expect(ovlOk(['--help'], { env })).toContain('Run `ovl COMMAND --help`');
+    expect(ovlOk(['mount', '--help'], { env })).toContain('usage: ovl mount');
+    const usage = ovl(['mount', '--frobnicate', '/x'], { env });
+    expect(usage.status).toBe(1);
+    expect(usage.stderr).not.toContain('could not be loaded');
+    // And one that needs it says so.
+    const ls = ovl(['ls'], { env });
+    expect(ls.status).toBe(32);
+    expect(ls.stderr).toContain('the native addon could not be loaded');
+  });
 });
 
 describePrivileged('ovl umount with several targets', () => {
@@ -58,7 +74,7 @@ describePrivileged('ovl umount with several targets', () => {
       ovlOk(['mount', '-o', lowerdir(a), a.target]);
       const one = ovl(['umount', b.target, a.target]);
       expect(one.status).toBe(32);
-      expect(one.stderr).toBe(`ovl: no overlay is mounted at '${b.target}'\n`);
+      expect(one.stderr).toBe(`ovl: ${b.target}: not mounted.\n`);
       // The one that could be unmounted was, although the one before it failed.
       expectUnmounted(a.target);
       expect(ovl(['umount', a.target, b.target]).status).toBe(64);

@@ -6,7 +6,7 @@ import { openImageSource } from '../../oci/image.js';
 import { unpackImage } from '../../oci/unpack.js';
 import { EXIT_OK, UsageError, type Values } from '../command.js';
 import { json, out, table } from '../output.js';
-import { humanBytes, Progress } from '../progress.js';
+import { humanBytes, interruptible, Progress } from '../progress.js';
 
 /**
  * SOURCE[:REF]: a path may hold ':' and a ref does (busybox:1.36), so the source is the shortest
@@ -56,9 +56,7 @@ export async function unpack(values: Values, positionals: string[]): Promise<num
   const namespace = values.namespace as string | undefined;
   if (namespace !== undefined && namespace !== 'trusted' && namespace !== 'user') throw new UsageError("--namespace must be 'trusted' or 'user'");
   const progress = new Progress('unpacking', { json: values.json === true });
-  const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
+  const ac = interruptible();
   try {
     const r = await unpackImage(split.source, positionals[1]!, {
       ...(ref !== undefined ? { ref } : {}),

@@ -8,15 +8,7 @@ import { applyLayer } from '../../oci/apply.js';
 import { exportLayer } from '../../oci/export.js';
 import { EXIT_OK, UsageError, type Values } from '../command.js';
 import { err, json, out } from '../output.js';
-import { humanBytes, Progress } from '../progress.js';
-
-/** Ctrl-C stops the work cleanly (what was half-written is removed), then exits as a signal would. */
-function interruptible(): AbortController {
-  const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
-  return ac;
-}
+import { humanBytes, interruptible, Progress } from '../progress.js';
 
 export async function apply(values: Values, positionals: string[]): Promise<number> {
   if (positionals.length !== 2) throw new UsageError('expected LAYER and DIR');
