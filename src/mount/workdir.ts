@@ -247,8 +247,10 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
         const st = (yield* steps([workLock ? { op: 'statx', dirfd: workLock, path: '', flags: AT.EMPTY_PATH, mask: STATX.BASIC_STATS } : { op: 'statx', path: spec.work, mask: STATX.BASIC_STATS }])).results[0] as StatxResult;
         out.workIdentity = { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino };
       }
-      // The table read with the first batch is current only if its locks were all taken there.
-      if (late) mountinfo = yield* readFile('/proc/self/mountinfo');
+      // The table read with the first batch is current only if its locks were all taken there:
+      // not when some had to be waited for, nor when they were not in that batch at all (work
+      // did not exist yet), where the table was read before any lock was held.
+      if (late || !lock.early) mountinfo = yield* readFile('/proc/self/mountinfo');
     }
     const problems: SpecProblem[] = [];
     if (!spec.allowShared) {
