@@ -13,6 +13,7 @@ import { TarParser, type TarEntry } from '../../src/oci/tar/index.js';
 import { collect } from '../helpers/oci.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntryInput } from '../../src/oci/tar/write.js';
 import { describePrivileged } from '../helpers/privileged.js';
+import { caught } from '../helpers/overlay.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 
 function entry(name: string, data = '', extra: Partial<TarEntryInput> = {}): Buffer {
@@ -30,14 +31,6 @@ function many(path: string, prefix: string, n: number): string {
   return path;
 }
 
-async function refusal(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error & Record<string, unknown>;
-  }
-  throw new Error('expected a failure');
-}
 
 function xattr(path: string, name: string): Buffer | undefined {
   try {
@@ -60,7 +53,7 @@ describePrivileged('applyLayer onto a mount point', () => {
       const tar = join(t, 'l.tar');
       writeFileSync(tar, layer(entry('etc/os-release', 'ID=x\n'), entry('bin/sh', 'elf')));
       const wrong = `sha256:${'0'.repeat(64)}`;
-      const e = await refusal(applyLayer(tar, mp, { diffId: wrong }));
+      const e = await caught(() => applyLayer(tar, mp, { diffId: wrong }));
       expect(isOverlayError(e, 'ERR_DIGEST_MISMATCH'), e.message).toBe(true);
       expect(readdirSync(mp)).toEqual([]);
       expect(xattr(mp, 'user.overlayfs.incomplete')).toBeUndefined();
@@ -159,7 +152,7 @@ describePrivileged('applyLayer: numbers no file can have', () => {
       ['devminor', { type: 'block', devMinor: 2 ** 32 }],
     ];
     for (const [what, extra] of cases) {
-      const e = await refusal(applyLayer((async function* () { yield layer(entry('ok'), entry(`bad-${what}`, '', extra)); })(), join(t, what)));
+      const e = await caught(() => applyLayer((async function* () { yield layer(entry('ok'), entry(`bad-${what}`, '', extra)); })(), join(t, what)));
       expect(isOverlayError(e, 'ERR_LAYER_FORMAT'), `${what}: ${e.message}`).toBe(true);
       expect(e.path).toBe(`bad-${what}`);
       expect(existsSync(join(t, what))).toBe(false);
@@ -178,7 +171,7 @@ describe('applyLayer: an abort is an AbortError, whatever its reason', () => {
     const t = tempDir();
     const ac = new AbortController();
     ac.abort('shutting down');
-    const e = await refusal(applyLayer((async function* () { yield layer(entry('a')); })(), join(t, 'l'), { signal: ac.signal }));
+    const e = await caught(() => applyLayer((async function* () { yield layer(entry('a')); })(), join(t, 'l'), { signal: ac.signal }));
     expect(e).toBeInstanceOf(Error);
     expect([e.name, e.code, e.cause]).toEqual(['AbortError', 'ABORT_ERR', 'shutting down']);
     expect(readdirSync(t)).toEqual([]);

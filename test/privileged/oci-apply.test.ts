@@ -23,6 +23,7 @@ import { encodeHeader, END_OF_ARCHIVE, padding } from '../../src/oci/tar/write.j
 import { withMountAsync, walkView } from '../helpers/merged.js';
 import { describePrivileged, describeWithTool } from '../helpers/privileged.js';
 import { gnuTar, pythonTar, type TarSpecEntry } from '../helpers/tars.js';
+import { caught } from '../helpers/overlay.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -37,14 +38,6 @@ function xattr(path: string, name: string): Buffer | undefined {
   }
 }
 
-async function refusal(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error & Record<string, unknown>;
-  }
-  throw new Error('expected applyLayer to fail');
-}
 
 /** Every path under dir with its type, as a sorted list: to show nothing else appeared. */
 function listing(dir: string): string[] {
@@ -129,7 +122,7 @@ describeWithTool('python3', 'applyLayer: every entry kind, from a layer Python m
     const tar = pythonTar(join(t, 'layer.tar'), KINDS.slice(0, 3));
     const wrong = `sha256:${'0'.repeat(64)}`;
     for (const option of ['diffId', 'digest'] as const) {
-      const e = await refusal(applyLayer(tar, join(t, 'out'), { [option]: wrong }));
+      const e = await caught(() => applyLayer(tar, join(t, 'out'), { [option]: wrong }));
       expect(isOverlayError(e, 'ERR_DIGEST_MISMATCH')).toBe(true);
       expect(e.expected).toBe(wrong);
       expect(e.actual).toBe(sha256(readFileSync(tar)));
@@ -137,7 +130,7 @@ describeWithTool('python3', 'applyLayer: every entry kind, from a layer Python m
     }
     // An empty directory the caller made stays, empty.
     mkdirSync(join(t, 'empty'));
-    await refusal(applyLayer(tar, join(t, 'empty'), { diffId: wrong }));
+    await caught(() => applyLayer(tar, join(t, 'empty'), { diffId: wrong }));
     expect(readdirSync(join(t, 'empty'))).toEqual([]);
     expect(readdirSync(t).sort()).toEqual(['empty', 'layer.tar']);
   });
@@ -248,7 +241,7 @@ describeWithTool('python3', 'applyLayer: hostile layers write nothing outside th
         mkdirSync(join(t, 'x'));
         writeFileSync(join(t, 'x', 'outside-file'), 'precious');
         const spec = entries.map((e) => ({ ...e, ...(e.linkname ? { linkname: e.linkname.replace('@OUT@', outside) } : {}) }));
-        const e = await refusal(applyLayer(pythonTar(join(t, 'evil.tar'), spec), dir, { noOpenat2 }));
+        const e = await caught(() => applyLayer(pythonTar(join(t, 'evil.tar'), spec), dir, { noOpenat2 }));
         expect(isOverlayError(e, 'ERR_LAYER_UNSAFE') || ['EXDEV', 'ELOOP', 'EINVAL', 'ENOENT', 'EPERM'].includes(e.code as string)).toBe(true);
         expect(listing(outside)).toEqual(before);
         expect(readFileSync(join(outside, 'outside-file'), 'utf8')).toBe('precious');
@@ -286,7 +279,7 @@ describeWithTool('python3', 'applyLayer: hostile layers write nothing outside th
     const t = tempDir();
     for (const name of ['trusted.overlay.opaque', 'user.overlay.redirect', 'trusted.overlay.metacopy']) {
       const tar = pythonTar(join(t, 'forge.tar'), [{ name: 'd/', type: 'dir', xattrs: { [name]: Buffer.from('y').toString('base64') } }]);
-      const e = await refusal(applyLayer(tar, join(t, 'layer')));
+      const e = await caught(() => applyLayer(tar, join(t, 'layer')));
       expect(isOverlayError(e, 'ERR_LAYER_UNSAFE')).toBe(true);
       expect(e.message).toContain(name);
       expect(existsSync(join(t, 'layer'))).toBe(false);
@@ -295,7 +288,7 @@ describeWithTool('python3', 'applyLayer: hostile layers write nothing outside th
 
   it('a whiteout of .. is refused', async () => {
     const t = tempDir();
-    const e = await refusal(applyLayer(pythonTar(join(t, 'wh.tar'), [{ name: 'a/.wh...', data: '' }]), join(t, 'layer')));
+    const e = await caught(() => applyLayer(pythonTar(join(t, 'wh.tar'), [{ name: 'a/.wh...', data: '' }]), join(t, 'layer')));
     expect(isOverlayError(e, 'ERR_LAYER_UNSAFE')).toBe(true);
   });
 });
@@ -314,7 +307,7 @@ describeWithTool('python3', 'applyLayer: bombs, truncation, corruption, crashes,
     for (const b of header) sum += b;
     header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
     writeFileSync(join(t, 'bomb.tar'), Buffer.concat([header, Buffer.alloc(8192)]));
-    const e = await refusal(applyLayer(join(t, 'bomb.tar'), join(t, 'layer')));
+    const e = await caught(() => applyLayer(join(t, 'bomb.tar'), join(t, 'layer')));
     expect(isOverlayError(e, 'ERR_LAYER_FORMAT')).toBe(true);
     expect(existsSync(join(t, 'layer'))).toBe(false);
   });
@@ -345,7 +338,7 @@ describeWithTool('python3', 'applyLayer: bombs, truncation, corruption, crashes,
     };
     for (const [what, bytes] of Object.entries(cases)) {
       writeFileSync(join(t, 'bad'), bytes);
-      const e = await refusal(applyLayer(join(t, 'bad'), join(t, 'layer')));
+      const e = await caught(() => applyLayer(join(t, 'bad'), join(t, 'layer')));
       expect(isOverlayError(e, 'ERR_LAYER_FORMAT') || isOverlayError(e, 'ERR_DIGEST_MISMATCH'), `${what}: ${e.message}`).toBe(true);
       expect(existsSync(join(t, 'layer')), what).toBe(false);
     }
@@ -367,7 +360,7 @@ describeWithTool('python3', 'applyLayer: bombs, truncation, corruption, crashes,
     const tar = pythonTar(join(t, 'l.tar'), entries);
     const ac = new AbortController();
     let seen = 0;
-    const e = await refusal(
+    const e = await caught(() => 
       applyLayer(tar, join(t, 'layer'), {
         signal: ac.signal,
         onProgress: (p) => {
@@ -386,7 +379,7 @@ describeWithTool('python3', 'applyLayer: bombs, truncation, corruption, crashes,
     const root = join(t, 'rootfs');
     writeTree(root, { existing: 'yes' });
     const tar = pythonTar(join(t, 'l.tar'), KINDS.slice(0, 2));
-    await refusal(applyLayer(tar, root, { flatten: true, diffId: `sha256:${'1'.repeat(64)}` }));
+    await caught(() => applyLayer(tar, root, { flatten: true, diffId: `sha256:${'1'.repeat(64)}` }));
     expect(xattr(root, 'user.overlayfs.incomplete')).toBeDefined();
     await applyLayer(tar, root, { flatten: true });
     expect(xattr(root, 'user.overlayfs.incomplete')).toBeUndefined();
@@ -436,7 +429,7 @@ describePrivileged('applyLayer: memory stays bounded', () => {
 
 describe('applyLayer: bad input is refused before anything is read', () => {
   it('names the field', async () => {
-    const e = await refusal(applyLayer('/nonexistent.tar', '', { whiteouts: 'nope' as 'xattr' }));
+    const e = await caught(() => applyLayer('/nonexistent.tar', '', { whiteouts: 'nope' as 'xattr' }));
     expect(isOverlayError(e, 'ERR_OVERLAY_SPEC')).toBe(true);
     expect(e.message).toContain('dir');
     expect(e.message).toContain('whiteouts');
