@@ -11,13 +11,14 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { interleave, now, ratio, since, summarize } from './stats.mjs';
 
-const SOURCES = ['/usr/include', '/usr/share/doc', '/usr/lib/python3'];
+/** The trees issue 9 measured with, as one layer: apply's tar and export's upper. */
+export const LAYER_SOURCES = ['/usr/include', '/usr/share/doc', '/usr/lib/python3'];
 
 /** The layer tars, made once: plain and gzip. */
 export function makeLayerTars(base, run) {
   const dir = join(base, 'oci');
   mkdirSync(dir, { recursive: true });
-  const present = SOURCES.filter((s) => existsSync(s)).map((s) => s.slice(1));
+  const present = LAYER_SOURCES.filter((s) => existsSync(s)).map((s) => s.slice(1));
   const tar = join(dir, 'layer.tar');
   // -C / with relative names: the tar's entries are usr/include/..., as an image layer's are.
   run('tar', ['-cf', tar, '-C', '/', ...present]);

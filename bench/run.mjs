@@ -24,7 +24,7 @@ import { pipeline } from 'node:stream/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { benchApply } from './layers.mjs';
+import { benchApply, LAYER_SOURCES } from './layers.mjs';
 import { fmtRatio, fmtTime, interleave, median, now, ratio, since, summarize, table } from './stats.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -701,7 +701,7 @@ async function benchExport() {
   const lower = join(dir, 'lower');
   mkdirSync(upper, { recursive: true });
   mkdirSync(lower);
-  const sources = ['/usr/include', '/usr/share/doc', '/usr/lib/python3'].filter((p) => existsSync(p));
+  const sources = LAYER_SOURCES.filter((p) => existsSync(p));
   for (const src of sources) run('cp', ['-a', src, join(upper, src.split('/').join('_').slice(1))]);
   const gnuOut = join(dir, 'gnu.tar');
   const libOut = join(dir, 'lib.tar');
