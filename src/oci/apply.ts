@@ -28,7 +28,7 @@ import type { Compression } from './compression.js';
 import type { Digest } from './digest.js';
 import { displayName, entryPath, markerOf } from './entry-name.js';
 import { mapId, type IdMap } from './ids.js';
-import { openLayer } from './source.js';
+import { abortError, openLayer } from './source.js';
 import { TarParser, type TarEntry } from './tar/parse.js';
 
 export type { IdMap };
@@ -415,15 +415,6 @@ async function abandonTarget(dir: string, target: Target): Promise<void> {
   } finally {
     target.lock.close();
   }
-}
-
-export function abortError(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  if (reason instanceof Error && reason.name === 'AbortError') return reason;
-  const err = new Error('The operation was aborted', { cause: reason });
-  err.name = 'AbortError';
-  (err as NodeJS.ErrnoException).code = 'ABORT_ERR';
-  return err;
 }
 
 /**
