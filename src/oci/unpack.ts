@@ -6,7 +6,8 @@
 import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { OverlaySpecError } from '../spec/errors.js';
-import { abortError, applyLayer, type AppliedLayer, type ApplyOptions } from './apply.js';
+import { applyLayer, type AppliedLayer, type ApplyOptions } from './apply.js';
+import { abortError } from './source.js';
 import type { Digest } from './digest.js';
 import { openImageSource, type ImageReader, type ImageSource, type ResolvedImage } from './image.js';
 import type { PlatformSpec } from './image/select.js';
@@ -101,7 +102,8 @@ async function unpackLayers(opened: ImageReader, image: ResolvedImage, target: s
       await mkdir(layerDir);
       done.push(layerDir);
     }
-    const blob = await opened.blob(layer.digest, { mediaType: layer.mediaType });
+    // applyLayer hashes the blob as it applies and keeps nothing unless it is `layer.digest`.
+    const blob = await opened.blob(layer.digest, { mediaType: layer.mediaType, verify: false });
     const applied = await applyLayer(blob, layerDir, {
       mediaType: layer.mediaType,
       digest: layer.digest,
