@@ -15,11 +15,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OverlayError, OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import { openLayerWriter, WriteBatch, type EntryMeta, type LayerWriter } from '../sys/layer-writer.js';
 import { AT, LOCK, O } from '../sys/constants.js';
+import { createSystemError } from '../sys/errors.js';
 import { flock, open as openFd } from '../sys/fd.js';
 import { statx } from '../sys/inodes.js';
 import type { FdHandle } from '../sys/native-types.js';
@@ -95,6 +97,8 @@ export interface AppliedLayer {
 // the thread-pool hop is noise, small enough that memory stays bounded (two batches at most).
 const FLUSH_BYTES = 4 << 20;
 const FLUSH_OPS = 4096;
+
+const { EBUSY, ENOTDIR, ENOTEMPTY } = constants.errno;
 
 const INCOMPLETE_XATTR = 'user.overlayfs.incomplete';
 const MAX_OWNER_ID = 0xfffffffe;
@@ -316,12 +320,6 @@ type Target =
   // empties it again.
   | { kind: 'in-place'; lock: FdHandle; wasEmpty: boolean };
 
-function systemError(code: string, errno: number, syscall: string, path: string, message: string, dest?: string): NodeJS.ErrnoException {
-  const err = new Error(message) as NodeJS.ErrnoException;
-  Object.assign(err, { code, errno, syscall, path, ...(dest !== undefined ? { dest } : {}) });
-  return err;
-}
-
 /** Whether `dir` is the root of a mount (another filesystem, or a bind mount): rename(2) cannot replace it. */
 async function isMountRoot(dir: string): Promise<boolean> {
   const [self, parent] = await Promise.all([statx(dir, { flags: AT.SYMLINK_NOFOLLOW }), statx(dirname(dir))]);
@@ -340,7 +338,7 @@ async function lockTarget(dir: string): Promise<FdHandle> {
   } catch (e) {
     fd.close();
     if ((e as NodeJS.ErrnoException).code === 'EWOULDBLOCK' || (e as NodeJS.ErrnoException).code === 'EAGAIN') {
-      throw systemError('EBUSY', -16, 'flock', dir, `EBUSY: resource busy, applyLayer '${dir}': another apply to this directory is running (it holds the directory's lock); nothing was written`);
+      throw createSystemError({ errno: EBUSY, syscall: 'flock', path: dir }, "another apply to this directory is running (it holds the directory's lock); nothing was written");
     }
     throw e;
   }
@@ -352,7 +350,7 @@ async function prepareTarget(dir: string): Promise<Target> {
   let existed = false;
   try {
     const st = await lstat(dir);
-    if (!st.isDirectory()) throw systemError('ENOTDIR', -20, 'applyLayer', dir, `ENOTDIR: not a directory, applyLayer '${dir}'`);
+    if (!st.isDirectory()) throw createSystemError({ errno: ENOTDIR, syscall: 'applyLayer', path: dir });
     existed = true;
     const empty = (await readdir(dir)).length === 0;
     if (!empty || (await isMountRoot(dir))) {
@@ -390,13 +388,9 @@ async function commitTarget(dir: string, target: Target): Promise<void> {
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw e;
-    throw systemError(
-      err.code,
-      err.errno ?? -39,
-      'rename',
-      target.temp,
-      `${err.code}: directory not empty, applyLayer '${dir}': it gained content while this layer was applied (another apply to it?); this apply kept nothing`,
-      dir,
+    throw createSystemError(
+      { errno: -(err.errno ?? -ENOTEMPTY), syscall: 'rename', path: target.temp, dest: dir },
+      'the directory gained content while this layer was applied (another apply to it?); this apply kept nothing',
     );
   }
 }
