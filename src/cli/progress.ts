@@ -66,25 +66,26 @@ export class Progress {
 }
 
 let current: AbortController | undefined;
-let listening = false;
 function onSignal(): void {
-  listening = false;
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  release();
   current?.abort();
 }
 
+function release(): void {
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+}
+
 /**
- * An AbortController that the first Ctrl-C (or SIGTERM) aborts: the work stops cleanly (what was
- * half-written is removed); a second one ends the process as the signal would. One listener for
- * the process however many commands `ovl batch` runs.
+ * A signal that the first Ctrl-C (or SIGTERM) aborts while the work runs: it stops cleanly (what
+ * was half-written is removed); a second one ends the process as the signal would. `release()`
+ * when the work is done, so a later Ctrl-C (the next line of `ovl batch`, say) is the process's
+ * again. One listener at a time however many commands a batch runs.
  */
-export function interruptible(): AbortController {
+export function interruptible(): { signal: AbortSignal; release(): void } {
   current = new AbortController();
-  if (!listening) {
-    listening = true;
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  }
-  return current;
+  release();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { signal: current.signal, release };
 }

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { openImageSource } from '../../oci/image.js';
 import { unpackImage } from '../../oci/unpack.js';
-import { EXIT_OK, UsageError, type Values } from '../command.js';
+import { EXIT_OK, UsageError, xattrNamespace, type Values } from '../command.js';
 import { json, out, table } from '../output.js';
 import { humanBytes, interruptible, Progress } from '../progress.js';
 
@@ -53,8 +53,7 @@ export async function unpack(values: Values, positionals: string[]): Promise<num
   const split = splitSourceRef(positionals[0]!);
   const ref = (values.ref as string | undefined) ?? split.ref;
   const platform = platformOf(values.platform);
-  const namespace = values.namespace as string | undefined;
-  if (namespace !== undefined && namespace !== 'trusted' && namespace !== 'user') throw new UsageError("--namespace must be 'trusted' or 'user'");
+  const namespace = values.namespace === undefined ? undefined : xattrNamespace(values.namespace);
   const progress = new Progress('unpacking', { json: values.json === true });
   const ac = interruptible();
   try {
@@ -63,7 +62,7 @@ export async function unpack(values: Values, positionals: string[]): Promise<num
       ...(platform ? { platform } : {}),
       ...(values.flatten ? { flatten: true } : {}),
       ...(values['xattr-whiteouts'] ? { whiteouts: 'xattr' as const } : {}),
-      ...(namespace ? { namespace: namespace as 'trusted' | 'user' } : {}),
+      ...(namespace ? { namespace } : {}),
       signal: ac.signal,
       onProgress: (p) => progress.update({ bytes: p.compressedBytes, entries: p.entries, total: p.size }),
     });
@@ -81,6 +80,7 @@ export async function unpack(values: Values, positionals: string[]): Promise<num
     if (r.lower.length > 0) out(`lowerdir=${r.lower.join(':')}`);
     return EXIT_OK;
   } finally {
+    ac.release();
     progress.done();
   }
 }

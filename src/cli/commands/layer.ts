@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { applyLayer } from '../../oci/apply.js';
 import { exportLayer } from '../../oci/export.js';
-import { EXIT_OK, UsageError, type Values } from '../command.js';
+import { EXIT_OK, UsageError, xattrNamespace, type Values } from '../command.js';
 import { err, json, out } from '../output.js';
 import { humanBytes, interruptible, Progress } from '../progress.js';
 
@@ -14,8 +14,7 @@ export async function apply(values: Values, positionals: string[]): Promise<numb
   if (positionals.length !== 2) throw new UsageError('expected LAYER and DIR');
   const [layer, dir] = positionals as [string, string];
   const whiteouts = values['xattr-whiteouts'] ? 'xattr' : undefined;
-  const namespace = values.namespace as string | undefined;
-  if (namespace !== undefined && namespace !== 'trusted' && namespace !== 'user') throw new UsageError("--namespace must be 'trusted' or 'user'");
+  const namespace = values.namespace === undefined ? undefined : xattrNamespace(values.namespace);
   const fromStdin = layer === '-';
   if (fromStdin && process.stdin.isTTY) throw new UsageError('LAYER is - but stdin is a terminal: pipe a layer in');
   const total = fromStdin ? undefined : (await stat(layer)).size;
@@ -44,6 +43,7 @@ export async function apply(values: Values, positionals: string[]): Promise<numb
     }
     return EXIT_OK;
   } finally {
+    ac.release();
     progress.done();
   }
 }
@@ -56,20 +56,18 @@ export async function exportCommand(values: Values, positionals: string[]): Prom
   const compression = values.gzip ? 'gzip' : values.zstd ? 'zstd' : 'none';
   const output = values.output as string | undefined;
   if (!output && process.stdout.isTTY) throw new UsageError('stdout is a terminal: give -o FILE, or redirect it');
-  const namespace = values.namespace as string | undefined;
-  if (namespace !== undefined && namespace !== 'trusted' && namespace !== 'user' && namespace !== 'auto') {
-    throw new UsageError("--namespace must be 'trusted', 'user' or 'auto'");
-  }
+  // The upper's markers may be in either namespace: 'auto' reads both, as `ovl diff` does.
+  const namespace = values.namespace === undefined ? undefined : values.namespace === 'auto' ? 'auto' : xattrNamespace(values.namespace);
   const progress = new Progress(`exporting ${upper}`, { json: values.json === true });
   const ac = interruptible();
-  const exported = exportLayer(upper, lowers, {
-    compression,
-    ...(namespace ? { namespace: namespace as 'trusted' | 'user' | 'auto' } : {}),
-    ...(values.reproducible ? { reproducible: {} } : {}),
-    signal: ac.signal,
-    onProgress: (p) => progress.update({ bytes: p.bytes, entries: p.entries }),
-  });
   try {
+    const exported = exportLayer(upper, lowers, {
+      compression,
+      ...(namespace ? { namespace } : {}),
+      ...(values.reproducible ? { reproducible: {} } : {}),
+      signal: ac.signal,
+      onProgress: (p) => progress.update({ bytes: p.bytes, entries: p.entries }),
+    });
     await pipeline(exported.stream, output ? createWriteStream(output) : process.stdout);
     const r = await exported.result;
     progress.done();
@@ -85,6 +83,7 @@ export async function exportCommand(values: Values, positionals: string[]): Prom
     }
     return EXIT_OK;
   } finally {
+    ac.release();
     progress.done();
   }
 }
