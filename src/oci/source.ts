@@ -135,13 +135,12 @@ class PassHasher {
 }
 
 /**
- * Node's AbortError shape (as fs and streams reject with): name AbortError, code ABORT_ERR; an
- * AbortError given as the signal's reason is that error. Every abort in oci/ goes through here.
+ * Node's AbortError shape (as fs and streams reject with): name AbortError, code ABORT_ERR, the
+ * signal's reason as `cause` (whatever it is: a DOMException, a string). Every abort in oci/
+ * goes through here.
  */
 export function abortError(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  if (reason instanceof Error && reason.name === 'AbortError') return reason;
-  const e = new Error('The operation was aborted', { cause: reason });
+  const e = new Error('The operation was aborted', { cause: signal.reason });
   e.name = 'AbortError';
   Object.defineProperty(e, 'code', { value: 'ABORT_ERR', enumerable: true });
   return e;
