@@ -23,6 +23,11 @@ export interface CommandInfo {
   options: NonNullable<ParseArgsConfig['options']>;
   /** The command's code, loaded only when it runs (the others cost nothing at start). */
   load(): Promise<Run>;
+  /**
+   * The exit code of every failure, bad usage included, where the command's convention is not
+   * mount(8)'s (1 usage, 32 failure): `ovl which` follows which(1), 1 "not found", 2 trouble.
+   */
+  troubleCode?: number;
 }
 
 /** Bad usage: exit 1 with the command's usage. */

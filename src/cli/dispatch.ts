@@ -104,9 +104,10 @@ const commands: Record<string, CommandInfo> = {
   },
   which: {
     summary: 'which layer serves PATH in the overlay at TARGET',
-    usage: 'ovl which TARGET PATH [--json]   (exit 0 found, 1 not found or whited out, 2 not an overlay)',
+    usage: 'ovl which TARGET PATH [--json]   (exit 0 found, 1 not found or whited out, 2 trouble: not an overlay, bad usage, any failure)',
     options: JSON_OPTION,
     load: async () => (await import('./commands/layers.js')).which,
+    troubleCode: 2,
   },
   diff: {
     summary: 'the A/C/D changes of an upper dir (or of the overlay mounted at TARGET), like docker diff',
@@ -264,7 +265,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
   } catch (e) {
     err(`ovl ${name}: ${(e as Error).message}\nusage: ${cmd.usage}`);
-    return EXIT_USAGE;
+    return cmd.troubleCode ?? EXIT_USAGE;
   }
   try {
     const runCommand = await cmd.load();
@@ -272,9 +273,9 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   } catch (e) {
     if (e instanceof UsageError) {
       err(`ovl ${name}: ${e.message}\nusage: ${cmd.usage}`);
-      // which(1)'s convention for ovl which: 2 is trouble, 1 only "not found".
-      return name === 'which' ? 2 : EXIT_USAGE;
+      return cmd.troubleCode ?? EXIT_USAGE;
     }
-    return printFailure(e);
+    const code = printFailure(e);
+    return cmd.troubleCode ?? code;
   }
 }

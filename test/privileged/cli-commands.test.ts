@@ -282,6 +282,9 @@ describePrivileged('ovl which', () => {
       expect(wr.status).toBe(1);
       const w = JSON.parse(wr.stdout) as Record<string, unknown>;
       expect(w).toMatchObject({ found: false, whiteout: true, layer: 0, layerName: 'upper' });
+      // Trouble is 2 whatever it is (which(1)): an option it does not know, too few operands.
+      expect(ovl(['which', '--nope', x.target, '/x']).status).toBe(2);
+      expect(ovl(['which', x.target]).status).toBe(2);
     } finally {
       unmount(x.target);
     }
@@ -529,10 +532,10 @@ describePrivileged('ovl: help and usage', () => {
     expect(r.stdout).toContain('Run `ovl COMMAND --help`');
   });
 
-  it('an unknown flag on any command: exit 1 with that command\'s usage', () => {
+  it('an unknown flag on any command: exit 1 (ovl which: 2, which(1)\'s trouble) with that command\'s usage', () => {
     for (const cmd of COMMANDS) {
       const r = ovl([cmd, '--frobnicate']);
-      expect(r.status).toBe(1);
+      expect(r.status).toBe(cmd === 'which' ? 2 : 1);
       expect(r.stderr).toContain(`ovl ${cmd}: Unknown option '--frobnicate'`);
       expect(r.stderr).toContain(`usage: ovl ${cmd}`);
     }
