@@ -16,6 +16,7 @@ export { bindMount, bindMountSync, tmpfsMount, tmpfsMountSync, type BindOptions,
 export { remount, remountSync } from './mount/remount.js';
 export { cleanWorkdir, cleanWorkdirSync, hasStaleVolatile, hasStaleVolatileSync, overlaysUsing, overlaysUsingSync, type DirUser } from './mount/workdir.js';
 export { isMountError, type OverlayMountError } from './mount/failure.js';
+export { unmountOverlay, unmountOverlaySync, type UnmountOverlayOptions, type UnmountOverlayResult } from './mount/unmount.js';
 
 // The spec and mount(8)'s syntax for it (pure: no addon needed).
 export type { MountAttributes, OnOff, OverlayOptions, OverlaySpec, Strategy } from './spec/types.js';
@@ -110,6 +111,16 @@ export {
   type ResolvedLayer,
 } from './oci/image.js';
 export { writeOciLayout, type WriteLayoutOptions } from './oci/image/write.js';
+
+// The layer store: images, containers and volumes laid out as Docker's overlay2.
+export { openStore, Store, type OpenStoreOptions } from './store/store.js';
+export { defaultStoreRoot } from './store/layout.js';
+export type { Recovery } from './store/recover.js';
+export type { HistoryEntry, ImageSummary, ImportedImage, ImportOptions, ImportProgress, RemovedImage } from './store/images.js';
+export type { CommitOptions, CommittedImage, ContainerSummary, CreateContainerOptions, MountedContainer } from './store/containers.js';
+export type { ContainerMount } from './store/records.js';
+export type { VolumeInfo } from './store/volumes.js';
+export type { ContainerUsage, DiskUsage, PruneResult, UsageRow, VolumeUsage } from './store/usage.js';
 
 // The raw syscalls and the kernel's constants.
 export * as sys from './sys/index.js';

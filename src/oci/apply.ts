@@ -84,6 +84,11 @@ export interface AppliedLayer {
   compressedBytes: number;
   bytes: number;
   entries: number;
+  /**
+   * What the layer's files take, as du --apparent-size and docker's layer size count it: file
+   * contents and symlink targets (a hard link's data once).
+   */
+  size: number;
   files: number;
   dirs: number;
   symlinks: number;
@@ -146,7 +151,7 @@ function deviceNumber(n: number, kind: 'major' | 'minor', path: Buffer): number 
 
 /** Turns tar entries into writer operations: the OCI meaning of each entry. */
 class EntryConverter {
-  readonly stats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, whiteouts: 0, opaques: 0 };
+  readonly stats = { entries: 0, size: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, whiteouts: 0, opaques: 0 };
   batch = new WriteBatch();
   /** Data bytes of the current entry not seen yet (a file's are written, any other's skipped). */
   private remaining = 0;
@@ -210,12 +215,14 @@ class EntryConverter {
         return;
       case 'file':
         this.stats.files++;
+        this.stats.size += e.size;
         b.file(path, this.meta(e, path));
         this.inFile = true;
         if (e.size === 0) this.endFile();
         return;
       case 'symlink':
         this.stats.symlinks++;
+        this.stats.size += e.linkname.length;
         b.symlink(path, e.linkname, this.meta(e, path));
         return;
       case 'hardlink': {

@@ -33,7 +33,10 @@ export type OverlayErrorCode =
   | 'ERR_LAYER_UNSAFE'
   | 'ERR_DIGEST_MISMATCH'
   | 'ERR_IMAGE'
-  | 'ERR_UNSUPPORTED';
+  | 'ERR_UNSUPPORTED'
+  | 'ERR_STORE'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_CONFLICT';
 
 /** Where an OverlayError happened, when it is known. */
 export interface OverlayErrorContext {

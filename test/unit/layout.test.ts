@@ -53,7 +53,7 @@ const show = (list: Import[]) => list.map((i) => `${i.from} -> ${i.spec}`);
 describe('import boundaries', () => {
   it('finds the imports it checks', () => {
     expect(all.length).toBeGreaterThan(100);
-    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'oci', 'cli']));
+    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'oci', 'store', 'cli']));
   });
 
   it('spec/ is pure: it imports only spec/ and node:path (no I/O, no addon)', () => {
@@ -76,6 +76,16 @@ describe('import boundaries', () => {
   it('oci/ imports only sys/, spec/, layers/ (and itself), Node built-ins and fzstd', () => {
     const ok = (i: Import) => (i.folder === undefined ? i.spec.startsWith('node:') || i.spec === 'fzstd' : ['oci', 'sys', 'spec', 'layers'].includes(i.folder));
     expect(show(inFolder('oci').filter((i) => !ok(i)))).toEqual([]);
+  });
+
+  it('store/ uses oci/, mount/, layers/ and what is below them (never cli/), Node built-ins only', () => {
+    const ok = (i: Import) => (i.folder === undefined ? i.spec.startsWith('node:') : ['store', 'oci', 'mount', 'layers', 'read', 'sys', 'spec'].includes(i.folder));
+    expect(show(inFolder('store').filter((i) => !ok(i)))).toEqual([]);
+  });
+
+  it('nothing below store/ imports it', () => {
+    const below = ['sys', 'spec', 'read', 'layers', 'mount', 'oci'].flatMap(inFolder);
+    expect(show(below.filter((i) => i.folder === 'store'))).toEqual([]);
   });
 
   it('nothing below oci/ imports it (sys/, spec/, read/, layers/, mount/)', () => {

@@ -1,0 +1,206 @@
+/**
+ * What every store operation shares: reading the records, walking a layer's chain, the locks,
+ * making a layer directory with its short link, and removing layers nothing uses.
+ *
+ * The lock protocol (all flock: the kernel drops a dead process's locks):
+ * - gc.lock: shared by every operation that makes or uses layers, for its whole length;
+ *   exclusive by what deletes layers (image rm's sweep, prune, and the recovery at open, which
+ *   only tries). So a layer an import has just found, or is applying, is never swept under it,
+ *   and anything half-made that the recovery sees belongs to a dead process.
+ * - meta.lock: around read-modify-write of repositories.json and container names (short).
+ * - layer-<chain>.lock: while one layer is applied, so two imports of it apply it once.
+ * Always in that order (gc, then layer, then meta), so no two operations wait on each other.
+ */
+import { mkdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '../oci/digest.js';
+import { OverlayError } from '../spec/errors.js';
+import { names, readRecord, removeFile, removeTree, StoreLock, writeRecord } from './files.js';
+import { newId, newShortName, StoreLayout } from './layout.js';
+import {
+  isContainerRecord,
+  isImageRecord,
+  isLayerRecord,
+  isRepositories,
+  isVolumeRecord,
+  type ContainerRecord,
+  type ImageRecord,
+  type LayerRecord,
+  type Repositories,
+  type VolumeRecord,
+} from './records.js';
+
+export class StoreContext {
+  readonly layout: StoreLayout;
+
+  constructor(root: string) {
+    this.layout = new StoreLayout(root);
+  }
+
+  // --- records -------------------------------------------------------------------------------
+
+  layer(chainId: Digest): Promise<LayerRecord | undefined> {
+    return readRecord(this.layout.layerRecord(chainId), isLayerRecord);
+  }
+
+  async layers(): Promise<Map<Digest, LayerRecord>> {
+    const out = new Map<Digest, LayerRecord>();
+    for (const name of await names(this.layout.layerdb)) {
+      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
+      const r = await readRecord(join(this.layout.layerdb, name), isLayerRecord);
+      if (r) out.set(r.chainId, r);
+    }
+    return out;
+  }
+
+  image(id: Digest): Promise<ImageRecord | undefined> {
+    return readRecord(this.layout.imageRecord(id), isImageRecord);
+  }
+
+  async images(): Promise<ImageRecord[]> {
+    const out: ImageRecord[] = [];
+    for (const name of await names(this.layout.imagedb)) {
+      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
+      const r = await readRecord(join(this.layout.imagedb, name), isImageRecord);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  async repositories(): Promise<Repositories> {
+    return (await readRecord(this.layout.repositories, isRepositories)) ?? { refs: {} };
+  }
+
+  writeRepositories(r: Repositories): Promise<void> {
+    const sorted = Object.fromEntries(Object.entries(r.refs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return writeRecord(this.layout.repositories, { refs: sorted });
+  }
+
+  container(id: string): Promise<ContainerRecord | undefined> {
+    return readRecord(this.layout.containerRecord(id), isContainerRecord);
+  }
+
+  async containers(): Promise<ContainerRecord[]> {
+    const out: ContainerRecord[] = [];
+    for (const name of await names(this.layout.containers)) {
+      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
+      const r = await readRecord(join(this.layout.containers, name), isContainerRecord);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  volume(name: string): Promise<VolumeRecord | undefined> {
+    return readRecord(this.layout.volumeRecord(name), isVolumeRecord);
+  }
+
+  /** The chain from `top` down to the bottom layer (top first), every record checked present. */
+  async chain(top: Digest | undefined, known?: Map<Digest, LayerRecord>): Promise<LayerRecord[]> {
+    const out: LayerRecord[] = [];
+    for (let id = top; id !== undefined; ) {
+      const r = known?.get(id) ?? (await this.layer(id));
+      if (!r) throw new OverlayError('ERR_STORE', `layer ${id} is missing from the store (layerdb): the store is damaged`, { path: this.layout.layerRecord(id) });
+      out.push(r);
+      id = r.parent;
+      if (out.length > 4096) throw new OverlayError('ERR_STORE', `layer ${top} has a parent loop: the store is damaged`);
+    }
+    return out;
+  }
+
+  // --- locks ---------------------------------------------------------------------------------
+
+  async lock(path: string, mode: 'shared' | 'exclusive'): Promise<StoreLock> {
+    return (await StoreLock.take(path, mode))!;
+  }
+
+  /** gc.lock shared: what makes or uses layers holds it for its whole length. */
+  useLayers(): Promise<StoreLock> {
+    return this.lock(this.layout.gcLock, 'shared');
+  }
+
+  /** gc.lock exclusive (waits for every operation in progress to end): to delete layers. */
+  deleteLayers(): Promise<StoreLock> {
+    return this.lock(this.layout.gcLock, 'exclusive');
+  }
+
+  async withMeta<T>(fn: () => Promise<T>): Promise<T> {
+    const lock = await this.lock(this.layout.metaLock, 'exclusive');
+    try {
+      return await fn();
+    } finally {
+      lock.release();
+    }
+  }
+
+  // --- layer directories ---------------------------------------------------------------------
+
+  /**
+   * A new overlay/<cache-id> with an empty diff/ (and work/ and merged/ for a container), its
+   * short name in `link` and l/<link> → ../<cache-id>/diff, and `lower` naming the layers below
+   * (top first). Until a record names the cache id, the recovery removes it as garbage.
+   */
+  async makeLayerDir(below: readonly { link: string }[], container = false): Promise<{ cacheId: string; link: string }> {
+    const cacheId = newId();
+    const link = newShortName();
+    const dir = this.layout.layerDir(cacheId);
+    await mkdir(dir, { mode: 0o700 });
+    await mkdir(join(dir, 'diff'), { mode: 0o755 });
+    if (container) {
+      await mkdir(join(dir, 'work'), { mode: 0o700 });
+      await mkdir(join(dir, 'merged'), { mode: 0o755 });
+    }
+    await writeFile(join(dir, 'link'), link);
+    if (below.length > 0) await writeFile(join(dir, 'lower'), lowerFile(below));
+    await symlink(`../${cacheId}/diff`, this.layout.link(link));
+    return { cacheId, link };
+  }
+
+  /** A layer directory and its short link (a record no longer names it). */
+  async removeLayerDir(cacheId: string, link: string | undefined): Promise<void> {
+    if (link !== undefined) {
+      // Only our own link: a short name is random, but check before unlinking.
+      const target = await readlink(this.layout.link(link)).catch(() => undefined);
+      if (target === `../${cacheId}/diff`) await unlink(this.layout.link(link)).catch(() => {});
+    }
+    await removeTree(this.layout.layerDir(cacheId));
+  }
+
+  /**
+   * Removes every layer that no image and no container uses: its record first (the commit
+   * point: from then on it is not in the store), then its directory. Call with gc.lock held
+   * exclusively. The chainIDs removed, with the bytes they held.
+   */
+  async sweep(): Promise<{ removed: Digest[]; reclaimed: number }> {
+    const layers = await this.layers();
+    const used = await this.usedLayers(layers);
+    const removed: Digest[] = [];
+    let reclaimed = 0;
+    for (const [chainId, r] of layers) {
+      if (used.has(chainId)) continue;
+      await removeFile(this.layout.layerRecord(chainId));
+      await this.removeLayerDir(r.cacheId, r.link);
+      await removeFile(this.layout.layerLock(chainId));
+      removed.push(chainId);
+      reclaimed += r.size;
+    }
+    return { removed, reclaimed };
+  }
+
+  /** The chainIDs of every layer an image or a container needs. */
+  async usedLayers(layers: Map<Digest, LayerRecord>): Promise<Set<Digest>> {
+    const used = new Set<Digest>();
+    const mark = (top: Digest | undefined) => {
+      for (let id = top; id !== undefined && !used.has(id); id = layers.get(id)?.parent) used.add(id);
+    };
+    for (const img of await this.images()) mark(img.layers.at(-1)?.chainId);
+    for (const c of await this.containers()) mark(c.parent);
+    return used;
+  }
+}
+
+/** overlay2's `lower` file: `l/A:l/B`, top first. */
+export function lowerFile(below: readonly { link: string }[]): string {
+  return below.map((l) => `l/${l.link}`).join(':');
+}
+
+export const nowIso = (): string => new Date().toISOString();

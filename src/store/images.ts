@@ -1,0 +1,382 @@
+/**
+ * Images in the store: import from a layout or archive (a layer the store has is not applied
+ * again), list with shared and unique sizes, history, tag, remove.
+ */
+import { basename } from 'node:path';
+import { applyLayer } from '../oci/apply.js';
+import type { Digest } from '../oci/digest.js';
+import { MAX_JSON_BYTES, openImageSource, type ImageReader, type ImageSource, type OciConfig, type ResolvedImage, type ResolvedLayer } from '../oci/image.js';
+import type { PlatformSpec } from '../oci/image/select.js';
+import { abortError } from '../oci/source.js';
+import { OverlayError } from '../spec/errors.js';
+import { removeFile, StoreLock, writeRecord } from './files.js';
+import { nowIso, type StoreContext } from './context.js';
+import { normalizeRef, shortId, type ImageRecord, type LayerRecord } from './records.js';
+
+export interface ImportProgress {
+  /** The image (its ref in the source, or its manifest digest). */
+  image: string;
+  /** The layer's index, bottom first, and how many the image has. */
+  layer: number;
+  layers: number;
+  digest: Digest;
+  /** 'exists': the store had it (nothing downloaded or applied); 'applying' with bytes; 'done'. */
+  status: 'exists' | 'waiting' | 'applying' | 'done';
+  /** Compressed bytes read so far, of `total`. */
+  bytes: number;
+  total: number;
+}
+
+export interface ImportOptions {
+  /** The image's ref in the source; omitted: its only image. */
+  ref?: string;
+  /** Every image of the source (each for the running platform, or `platform`). */
+  all?: boolean;
+  /** Tag the imported image so (default: its name in the source when that is a full name: `busybox:1.36`). */
+  tag?: string;
+  platform?: PlatformSpec;
+  signal?: AbortSignal;
+  onProgress?: (p: ImportProgress) => void;
+}
+
+export interface ImportedImage {
+  id: Digest;
+  refs: string[];
+  manifestDigest: Digest;
+  /** Per layer, bottom first: whether this import applied it or the store had it. */
+  layers: Array<{ chainId: Digest; diffId: Digest; digest: Digest; applied: boolean; size: number }>;
+}
+
+export interface ImageSummary {
+  id: Digest;
+  /** Its tags (`name:tag`); none: a dangling image (`<none>`). */
+  refs: string[];
+  /** The config's `created`. */
+  created?: string;
+  added: string;
+  /** Every layer's size (as `docker images` SIZE). */
+  size: number;
+  /** What it shares with other images (layers another image also has). */
+  sharedSize: number;
+  uniqueSize: number;
+  layers: number;
+  /** How many containers use it. */
+  containers: number;
+  os?: string;
+  architecture?: string;
+}
+
+export interface HistoryEntry {
+  /** The image id on the top entry, `<missing>` below (as docker history). */
+  id: string;
+  created?: string;
+  createdBy: string;
+  /** The layer's size; 0 for an entry that made no layer. */
+  size: number;
+  comment: string;
+  emptyLayer: boolean;
+}
+
+/** A name the source gives that can be a tag here (`busybox:1.36`, `docker.io/x/y:1`); a bare tag (`latest`) cannot. */
+function nameInSource(ref: string | undefined): string | undefined {
+  if (ref === undefined || !/[:/]/.test(ref)) return undefined;
+  try {
+    return normalizeRef(ref.replace(/^docker\.io\/library\//, '').replace(/^docker\.io\//, ''));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function importImages(ctx: StoreContext, source: string | (ImageSource & ImageReader), options: ImportOptions = {}): Promise<ImportedImage[]> {
+  const tag = options.tag !== undefined ? normalizeRef(options.tag, 'tag') : undefined;
+  const opened = typeof source === 'string' ? await openImageSource(source) : source;
+  try {
+    let refs: Array<string | undefined> = [options.ref];
+    if (options.all) {
+      const all = await opened.images();
+      refs = [...new Set(all.map((i) => i.ref ?? i.manifestDigest))];
+      if (tag !== undefined && refs.length > 1) throw new OverlayError('ERR_OVERLAY_SPEC', `--tag names one image, and '${opened.path}' has ${refs.length}`);
+    }
+    const out: ImportedImage[] = [];
+    for (const ref of refs) {
+      const image = await opened.resolve(ref, options.platform);
+      out.push(await importOne(ctx, opened, image, tag ?? nameInSource(image.ref), options));
+    }
+    return out;
+  } finally {
+    if (typeof source === 'string') await opened.close();
+  }
+}
+
+async function importOne(ctx: StoreContext, source: ImageReader, image: ResolvedImage, tag: string | undefined, options: ImportOptions): Promise<ImportedImage> {
+  const label = image.ref ?? image.manifestDigest;
+  const id = image.configDigest;
+  const gc = await ctx.useLayers();
+  try {
+    const layers: ImportedImage['layers'] = [];
+    let below: LayerRecord | undefined;
+    for (const [i, layer] of image.layers.entries()) {
+      if (options.signal?.aborted) throw abortError(options.signal);
+      const progress = (status: ImportProgress['status'], bytes = 0) =>
+        options.onProgress?.({ image: label, layer: i, layers: image.layers.length, digest: layer.digest, status, bytes, total: layer.size });
+      const { record, applied } = await ensureLayer(ctx, source, layer, below, progress, options.signal);
+      layers.push({ chainId: record.chainId, diffId: record.diffId, digest: layer.digest, applied, size: record.size });
+      below = record;
+    }
+    // Byte for byte (both verified against their digests as they are read): the id is the
+    // config's digest, and a push sends the manifest as it was.
+    const record: ImageRecord = {
+      id,
+      config: await readBlobText(source, id),
+      manifestDigest: image.manifestDigest,
+      manifest: await readBlobText(source, image.manifestDigest),
+      layers: image.layers.map((l) => ({ chainId: l.chainId, digest: l.digest, mediaType: l.mediaType, size: l.size })),
+      added: (await ctx.image(id))?.added ?? nowIso(),
+    };
+    // The image is in the store once its record is (every layer's is already).
+    await writeRecord(ctx.layout.imageRecord(id), record);
+    const refs = tag !== undefined ? await tagImage(ctx, id, tag) : await refsOf(ctx, id);
+    return { id, refs, manifestDigest: image.manifestDigest, layers };
+  } finally {
+    gc.release();
+  }
+}
+
+/**
+ * The layer `layer` on top of `below`: the store's, or applied now into a new layer directory.
+ * Under the layer's lock, so two imports of it apply it once (the second waits, then finds it).
+ */
+async function ensureLayer(
+  ctx: StoreContext,
+  source: ImageReader,
+  layer: ResolvedLayer,
+  below: LayerRecord | undefined,
+  progress: (status: ImportProgress['status'], bytes?: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<{ record: LayerRecord; applied: boolean }> {
+  const have = await ctx.layer(layer.chainId);
+  if (have) {
+    progress('exists');
+    return { record: have, applied: false };
+  }
+  progress('waiting');
+  const lock = (await StoreLock.take(ctx.layout.layerLock(layer.chainId), 'exclusive'))!;
+  try {
+    const now = await ctx.layer(layer.chainId);
+    if (now) {
+      progress('exists');
+      return { record: now, applied: false };
+    }
+    const lowers = below ? await ctx.chain(below.chainId) : [];
+    const { cacheId, link } = await ctx.makeLayerDir(lowers);
+    try {
+      const blob = await source.blob(layer.digest, { mediaType: layer.mediaType, verify: false });
+      const applied = await applyLayer(blob, ctx.layout.diff(cacheId), {
+        mediaType: layer.mediaType,
+        digest: layer.digest,
+        diffId: layer.diffId,
+        ...(signal ? { signal } : {}),
+        onProgress: (p) => progress('applying', p.compressedBytes),
+      });
+      const record: LayerRecord = {
+        chainId: layer.chainId,
+        diffId: layer.diffId,
+        ...(below ? { parent: below.chainId } : {}),
+        cacheId,
+        link,
+        size: applied.size,
+        digest: layer.digest,
+        mediaType: layer.mediaType,
+        compressedSize: applied.compressedBytes,
+        entries: applied.entries,
+        created: nowIso(),
+      };
+      await writeRecord(ctx.layout.layerRecord(layer.chainId), record);
+      progress('done', applied.compressedBytes);
+      return { record, applied: true };
+    } catch (e) {
+      await ctx.removeLayerDir(cacheId, link).catch(() => {});
+      throw e;
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+async function readBlobText(source: ImageReader, digest: Digest): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of await source.blob(digest)) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_JSON_BYTES) throw new OverlayError('ERR_IMAGE', `blob ${digest}: over the ${MAX_JSON_BYTES}-byte limit for a JSON document`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The tags of image `id`, sorted. */
+export async function refsOf(ctx: StoreContext, id: Digest): Promise<string[]> {
+  const { refs } = await ctx.repositories();
+  return Object.keys(refs)
+    .filter((r) => refs[r] === id)
+    .sort();
+}
+
+/** Points `ref` at image `id` (moving it from any other image, as docker tag does); the image's tags. */
+export async function tagImage(ctx: StoreContext, id: Digest, ref: string): Promise<string[]> {
+  const name = normalizeRef(ref, 'tag');
+  return ctx.withMeta(async () => {
+    const repos = await ctx.repositories();
+    repos.refs[name] = id;
+    await ctx.writeRepositories(repos);
+    return Object.keys(repos.refs)
+      .filter((r) => repos.refs[r] === id)
+      .sort();
+  });
+}
+
+/**
+ * The image `name` names: a tag (`busybox`, `busybox:1.36`), an id (`sha256:…` or its hex),
+ * or a unique prefix of an id's hex of at least 4 characters (as docker). ERR_NOT_FOUND
+ * with docker's words.
+ */
+export async function findImage(ctx: StoreContext, name: string): Promise<{ record: ImageRecord; ref?: string }> {
+  if (typeof name !== 'string' || name === '') throw new OverlayError('ERR_OVERLAY_SPEC', 'an image name or id is needed');
+  const { refs } = await ctx.repositories();
+  let ref: string | undefined;
+  try {
+    ref = normalizeRef(name);
+  } catch {
+    ref = undefined;
+  }
+  if (ref !== undefined && refs[ref] !== undefined) {
+    const record = await ctx.image(refs[ref]!);
+    if (record) return { record, ref };
+  }
+  const hex = name.replace(/^sha256:/, '');
+  if (/^[0-9a-f]{4,64}$/.test(hex)) {
+    const matches = (await ctx.images()).filter((i) => i.id.slice(7).startsWith(hex));
+    if (matches.length === 1) return { record: matches[0]! };
+    if (matches.length > 1) throw new OverlayError('ERR_CONFLICT', `'${name}' is ambiguous: it begins ${matches.length} image ids`);
+  }
+  throw new OverlayError('ERR_NOT_FOUND', `No such image: ${name}`);
+}
+
+export async function listImages(ctx: StoreContext): Promise<ImageSummary[]> {
+  const [images, layers, containers, { refs }] = await Promise.all([ctx.images(), ctx.layers(), ctx.containers(), ctx.repositories()]);
+  // How many images use each layer: a layer of two images is shared by both.
+  const users = new Map<Digest, number>();
+  for (const img of images) for (const l of img.layers) users.set(l.chainId, (users.get(l.chainId) ?? 0) + 1);
+  const out: ImageSummary[] = [];
+  for (const img of images) {
+    let size = 0;
+    let shared = 0;
+    for (const l of img.layers) {
+      const s = layers.get(l.chainId)?.size ?? 0;
+      size += s;
+      if ((users.get(l.chainId) ?? 0) > 1) shared += s;
+    }
+    const config = parseConfig(img);
+    out.push({
+      id: img.id,
+      refs: Object.keys(refs)
+        .filter((r) => refs[r] === img.id)
+        .sort(),
+      ...(config.created !== undefined ? { created: config.created } : {}),
+      added: img.added,
+      size,
+      sharedSize: shared,
+      uniqueSize: size - shared,
+      layers: img.layers.length,
+      containers: containers.filter((c) => c.image === img.id).length,
+      ...(config.os !== undefined ? { os: config.os } : {}),
+      ...(config.architecture !== undefined ? { architecture: config.architecture } : {}),
+    });
+  }
+  // Newest first, as docker images.
+  return out.sort((a, b) => (b.created ?? b.added).localeCompare(a.created ?? a.added) || a.id.localeCompare(b.id));
+}
+
+export function parseConfig(img: ImageRecord): OciConfig {
+  return JSON.parse(img.config) as OciConfig;
+}
+
+/** docker history: the config's history newest first, each with its layer's size. */
+export async function imageHistory(ctx: StoreContext, name: string): Promise<HistoryEntry[]> {
+  const { record } = await findImage(ctx, name);
+  const layers = await ctx.layers();
+  const config = parseConfig(record);
+  const history = Array.isArray(config.history) ? config.history : [];
+  const out: HistoryEntry[] = [];
+  let layer = 0;
+  for (const h of history) {
+    const empty = h.empty_layer === true;
+    const size = empty ? 0 : (layers.get(record.layers[layer]?.chainId as Digest)?.size ?? 0);
+    if (!empty) layer++;
+    out.push({
+      id: '<missing>',
+      ...(typeof h.created === 'string' ? { created: h.created } : {}),
+      createdBy: typeof h.created_by === 'string' ? h.created_by : '',
+      size,
+      comment: typeof h.comment === 'string' ? h.comment : '',
+      emptyLayer: empty,
+    });
+  }
+  // Layers the history does not account for (an image without history): one entry each.
+  for (; layer < record.layers.length; layer++) {
+    out.push({ id: '<missing>', createdBy: '', size: layers.get(record.layers[layer]!.chainId)?.size ?? 0, comment: '', emptyLayer: false });
+  }
+  out.reverse();
+  if (out[0]) out[0].id = record.id;
+  return out;
+}
+
+export interface RemovedImage {
+  /** Tags removed (docker: "Untagged: busybox:latest"). */
+  untagged: string[];
+  /** The image id and the layers removed with it (docker: "Deleted: sha256:…"). */
+  deleted: Digest[];
+  reclaimed: number;
+}
+
+/**
+ * docker rmi: a tag that is not the image's last only goes; otherwise the image goes (with its
+ * tags) and then every layer nothing else uses. A container that uses it refuses (ERR_CONFLICT)
+ * unless `force`, and then the image goes but its layers stay while the container lives.
+ */
+export async function removeImage(ctx: StoreContext, name: string, options: { force?: boolean } = {}): Promise<RemovedImage> {
+  // The sweep's lock first, then meta (the order every operation takes them in).
+  const gc = await ctx.deleteLayers();
+  try {
+    const { record, ref } = await findImage(ctx, name);
+    const removedImage = await ctx.withMeta(async () => {
+      const repos = await ctx.repositories();
+      const tags = Object.keys(repos.refs).filter((r) => repos.refs[r] === record.id);
+      if (ref !== undefined && tags.length > 1 && !options.force) {
+        delete repos.refs[ref];
+        await ctx.writeRepositories(repos);
+        return { untagged: [ref], gone: false };
+      }
+      const users = (await ctx.containers()).filter((c) => c.image === record.id);
+      if (users.length > 0 && !options.force) {
+        throw new OverlayError(
+          'ERR_CONFLICT',
+          `conflict: unable to remove image ${ref ?? shortId(record.id)} (must force) - container ${shortId(users[0]!.id)} (${users[0]!.name}) is using it`,
+        );
+      }
+      for (const t of tags) delete repos.refs[t];
+      if (tags.length > 0) await ctx.writeRepositories(repos);
+      // Untagged first: a crash here leaves a dangling image, which prune removes.
+      await removeFile(ctx.layout.imageRecord(record.id));
+      return { untagged: tags.sort(), gone: true };
+    });
+    if (!removedImage.gone) return { untagged: removedImage.untagged, deleted: [], reclaimed: 0 };
+    const swept = await ctx.sweep();
+    return { untagged: removedImage.untagged, deleted: [record.id, ...swept.removed], reclaimed: swept.reclaimed };
+  } finally {
+    gc.release();
+  }
+}
+
+/** The name of a source for messages: its file name. */
+export const sourceName = (path: string): string => basename(path);

@@ -1,0 +1,132 @@
+/**
+ * What opening a store does: finish or remove what a crash left, and repair the short links.
+ *
+ * It runs only when it gets gc.lock exclusively without waiting: every operation that makes or
+ * uses layers holds it shared, so then nothing is in progress and anything half-made belongs to
+ * a dead process. Records are the commit points (a layer, an image, a container exists once its
+ * record does), so the rule is simple: a directory no record names is garbage, and a layer no
+ * image or container uses is garbage; a record is never removed while something needs it.
+ */
+import { lstat, readFile, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '../oci/digest.js';
+import { names, removeFile, removeTree, StoreLock, TEMP_FILE } from './files.js';
+import { lowerFile, type StoreContext } from './context.js';
+import { ID } from './layout.js';
+import type { ContainerRecord, LayerRecord } from './records.js';
+import { TEMP_VOLUME } from './volumes.js';
+
+export interface Recovery {
+  /** False when another process was busy with the store (nothing was checked; the next open will). */
+  ran: boolean;
+  /** What was removed: temp files, directories no record names, layers nothing uses. */
+  removed: string[];
+  /** Short links and lower files written again. */
+  repaired: string[];
+}
+
+export async function recover(ctx: StoreContext): Promise<Recovery> {
+  const report: Recovery = { ran: false, removed: [], repaired: [] };
+  const gc = await StoreLock.take(ctx.layout.gcLock, 'exclusive', false);
+  if (!gc) return report;
+  try {
+    report.ran = true;
+    const { layout } = ctx;
+    // Temp files of interrupted atomic writes, and volumes half-made or half-removed.
+    for (const dir of [layout.root, layout.layerdb, layout.imagedb, layout.containers]) {
+      for (const n of await names(dir)) {
+        if (TEMP_FILE.test(n)) {
+          await removeFile(join(dir, n));
+          report.removed.push(join(dir, n));
+        }
+      }
+    }
+    for (const n of await names(layout.volumes)) {
+      const p = join(layout.volumes, n);
+      if (TEMP_VOLUME.test(n)) {
+        await removeTree(p);
+        report.removed.push(p);
+      } else {
+        for (const m of await names(p)) if (TEMP_FILE.test(m)) await removeFile(join(p, m));
+      }
+    }
+
+    // Layers nothing uses (an import that died before its image record, an rm that died mid-sweep).
+    const swept = await ctx.sweep();
+    for (const id of swept.removed) report.removed.push(layout.layerRecord(id));
+
+    // A layer record whose directory is gone cannot serve: it is damage, not a crash (records
+    // go before directories); it stays for `check` to report, and its image fails to mount.
+    const layers = await ctx.layers();
+    const containers = await ctx.containers();
+    const owners = new Map<string, LayerRecord | ContainerRecord>();
+    for (const l of layers.values()) owners.set(l.cacheId, l);
+    for (const c of containers) owners.set(c.cacheId, c);
+
+    // Directories no record names: layers applied by an import that died, containers whose
+    // create died, removals that died after the record went.
+    for (const n of await names(layout.overlay)) {
+      if (n === 'l') continue;
+      if (!ID.test(n) || owners.has(n)) continue;
+      await removeTree(join(layout.overlay, n));
+      report.removed.push(join(layout.overlay, n));
+    }
+
+    // Short links: each record's own, pointing at its diff; anything else in l/ goes.
+    const wanted = new Map<string, string>();
+    for (const [cacheId, r] of owners) {
+      const link = r.link;
+      const linkFile = join(layout.layerDir(cacheId), 'link');
+      const onDisk = (await readFile(linkFile, 'utf8').catch(() => undefined))?.trim();
+      if (onDisk !== link) {
+        await writeFile(linkFile, link);
+        report.repaired.push(linkFile);
+      }
+      wanted.set(link, `../${cacheId}/diff`);
+    }
+    for (const n of await names(layout.links)) {
+      const p = layout.link(n);
+      if (wanted.get(n) === (await readlink(p).catch(() => undefined))) continue;
+      await unlink(p).catch(() => {});
+      if (!wanted.has(n)) report.removed.push(p);
+    }
+    for (const [link, target] of wanted) {
+      const p = layout.link(link);
+      const st = await lstat(p).catch(() => undefined);
+      if (st) continue;
+      await symlink(target, p);
+      report.repaired.push(p);
+    }
+    // lower files: the short names below each layer, top first.
+    for (const [cacheId, r] of owners) {
+      const below = await ctx.chain(r.parent, layers).catch(() => undefined);
+      if (below === undefined) continue;
+      const path = join(layout.layerDir(cacheId), 'lower');
+      const want = lowerFile(below);
+      const have = await readFile(path, 'utf8').catch(() => undefined);
+      if (want === '' ? have === undefined : have === want) continue;
+      if (want === '') await unlink(path);
+      else await writeFile(path, want);
+      report.repaired.push(path);
+    }
+
+    // Tags of images that are gone.
+    await ctx.withMeta(async () => {
+      const repos = await ctx.repositories();
+      const ids = new Set((await ctx.images()).map((i) => i.id));
+      const stale = Object.keys(repos.refs).filter((r) => !ids.has(repos.refs[r] as Digest));
+      if (stale.length === 0) return;
+      for (const r of stale) delete repos.refs[r];
+      await ctx.writeRepositories(repos);
+      report.repaired.push(layout.repositories);
+    });
+
+    // Lock files of layers (made on demand; none is held now).
+    for (const n of await names(layout.locks)) {
+      if (n.startsWith('layer-')) await removeFile(join(layout.locks, n));
+    }
+    return report;
+  } finally {
+    gc.release();
+  }
+}
