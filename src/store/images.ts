@@ -114,14 +114,15 @@ async function importOne(ctx: StoreContext, source: ImageReader, image: Resolved
   const gc = await ctx.useLayers();
   try {
     const layers: ImportedImage['layers'] = [];
-    let below: LayerRecord | undefined;
+    // The layers so far, top first: each new layer's `lower` names them all.
+    const below: LayerRecord[] = [];
     for (const [i, layer] of image.layers.entries()) {
       if (options.signal?.aborted) throw abortError(options.signal);
       const progress = (status: ImportProgress['status'], bytes = 0) =>
         options.onProgress?.({ image: label, layer: i, layers: image.layers.length, digest: layer.digest, status, bytes, total: layer.size });
       const { record, applied } = await ensureLayer(ctx, source, layer, below, progress, options.signal);
       layers.push({ chainId: record.chainId, diffId: record.diffId, digest: layer.digest, applied, size: record.size });
-      below = record;
+      below.unshift(record);
     }
     // Byte for byte (both verified against their digests as they are read): the id is the
     // config's digest, and a push sends the manifest as it was.
@@ -150,7 +151,7 @@ async function ensureLayer(
   ctx: StoreContext,
   source: ImageReader,
   layer: ResolvedLayer,
-  below: LayerRecord | undefined,
+  below: readonly LayerRecord[],
   progress: (status: ImportProgress['status'], bytes?: number) => void,
   signal: AbortSignal | undefined,
 ): Promise<{ record: LayerRecord; applied: boolean }> {
@@ -167,8 +168,7 @@ async function ensureLayer(
       progress('exists');
       return { record: now, applied: false };
     }
-    const lowers = below ? await ctx.chain(below.chainId) : [];
-    const { cacheId, link } = await ctx.makeLayerDir(lowers);
+    const { cacheId, link } = await ctx.makeLayerDir(below);
     try {
       const blob = await source.blob(layer.digest, { mediaType: layer.mediaType, verify: false });
       const applied = await applyLayer(blob, ctx.layout.diff(cacheId), {
@@ -181,7 +181,7 @@ async function ensureLayer(
       const record: LayerRecord = {
         chainId: layer.chainId,
         diffId: layer.diffId,
-        ...(below ? { parent: below.chainId } : {}),
+        ...(below[0] ? { parent: below[0].chainId } : {}),
         cacheId,
         link,
         size: applied.size,
