@@ -14,7 +14,7 @@
  * directory carries the `user.overlayfs.incomplete` xattr until the apply has succeeded.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { constants } from 'node:os';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -32,6 +32,7 @@ import { displayName, entryPath, markerOf } from './entry-name.js';
 import { mapId, type IdMap } from './ids.js';
 import { abortError, openLayer } from './source.js';
 import { TarParser, type TarEntry } from './tar/parse.js';
+import { TarSplitRecorder } from './tar/split.js';
 
 export type { IdMap };
 
@@ -69,6 +70,12 @@ export interface ApplyOptions {
   preserveOwner?: boolean;
   /** Map the layer's ids to host ids (rootless, user namespaces); an id outside the map is refused. */
   idMap?: IdMap;
+  /**
+   * Also write the layer's tar-split to this file: every byte of the tar but file content, which
+   * with the applied files rebuilds the tar byte for byte (what a layer store keeps to export a
+   * layer with its diffID). Removed again if the apply fails.
+   */
+  tarSplit?: string;
   /** Resolve paths component by component instead of with openat2 (for tests: the fallback for kernels before 5.6). */
   noOpenat2?: boolean;
   signal?: AbortSignal;
@@ -155,6 +162,8 @@ class EntryConverter {
   batch = new WriteBatch();
   /** Data bytes of the current entry not seen yet (a file's are written, any other's skipped). */
   private remaining = 0;
+  /** Where the current entry's content goes in the layer dir (a regular file), else undefined. */
+  contentPath: Buffer | undefined;
   private inFile = false;
   private readonly chown: boolean;
   private readonly options: ApplyOptions;
@@ -186,6 +195,7 @@ class EntryConverter {
   entry(e: TarEntry): void {
     this.stats.entries++;
     this.inFile = false;
+    this.contentPath = undefined;
     this.remaining = e.size;
     const path = entryPath(e.name);
     // The layer's root ('./'): its metadata is the layer directory's own, which the caller made.
@@ -216,6 +226,7 @@ class EntryConverter {
       case 'file':
         this.stats.files++;
         this.stats.size += e.size;
+        this.contentPath = path;
         b.file(path, this.meta(e, path));
         this.inFile = true;
         if (e.size === 0) this.endFile();
@@ -442,15 +453,35 @@ export async function applyLayer(
   const place = await prepareTarget(target);
   let writer: LayerWriter | undefined;
   let inflight: Promise<void> | undefined;
+  let split: TarSplitRecorder | undefined;
+  let splitOut: WriteStream | undefined;
   // Errors while writing are the layer's (a path refused); after it, the commit's own.
   let writing = true;
   try {
     writer = openLayerWriter(place.kind === 'temp' ? place.temp : target, options.noOpenat2 ? { noOpenat2: true } : {});
     const convert = new EntryConverter(options);
-    const parser = new TarParser({ entry: (e) => convert.entry(e), data: (c) => convert.data(c) });
+    if (options.tarSplit !== undefined) {
+      splitOut = createWriteStream(options.tarSplit, { flags: 'wx', mode: 0o600 });
+      split = new TarSplitRecorder(splitOut);
+    }
+    const rec = split;
+    const parser = rec
+      ? new TarParser({
+          entry: (e) => {
+            convert.entry(e);
+            rec.entry(convert.contentPath);
+          },
+          data: (c) => {
+            rec.data(c);
+            convert.data(c);
+          },
+        })
+      : new TarParser({ entry: (e) => convert.entry(e), data: (c) => convert.data(c) });
     const progress = (): void => options.onProgress?.({ compressedBytes: opened.compressedBytes, bytes: parser.bytes, entries: convert.stats.entries });
     for await (const chunk of opened.tar) {
+      rec?.chunk(chunk as Buffer);
       parser.write(chunk as Buffer);
+      rec?.chunkDone();
       const b = convert.batch;
       if (b.dataBytes >= FLUSH_BYTES || b.ops >= FLUSH_OPS) {
         // One batch in the writer while the next is parsed: the pipeline, and the memory bound.
@@ -467,6 +498,7 @@ export async function applyLayer(
     await writer.finish();
     writer = undefined;
     writing = false;
+    if (split && splitOut) await split.finish(splitOut);
     // The digests are known only now: a layer that is not the one expected is not kept.
     const sums = opened.verify();
     if (options.signal?.aborted) throw abortError(options.signal);
@@ -477,6 +509,11 @@ export async function applyLayer(
     // The writer's thread must be done with its fds before they are closed.
     if (inflight) await inflight.catch(() => {});
     writer?.close();
+    if (split) {
+      split.abort();
+      splitOut?.destroy();
+      await rm(options.tarSplit!, { force: true });
+    }
     await abandonTarget(target, place);
     throw writing ? asLayerError(e) : e;
   }
