@@ -94,6 +94,8 @@ export interface ResolvedLayer {
 
 export interface ResolvedImage {
   ref?: string;
+  /** The image's full name where the layout gives one (`io.containerd.image.name`). */
+  name?: string;
   manifestDigest: Digest;
   manifest: OciManifest;
   config: OciConfig;
@@ -253,7 +255,7 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     const hasIndex = (await this.#tree.size('index.json')) !== undefined;
     if (this.kind !== 'docker-archive') {
       if (!hasIndex) throw imageError(`${this.#label}: index.json: missing`, { path: 'index.json' });
-      return dedupe((await this.#listIndex()).map(({ imageName: _, ...ref }) => ref));
+      return dedupe((await this.#listIndex()).map(({ imageName, ...ref }) => (imageName !== undefined ? { ...ref, name: imageName } : ref)));
     }
     const entries = checkDockerManifest(await this.#readFileJson(DOCKER_MANIFEST));
     const out: ImageRef[] = [];
@@ -433,6 +435,7 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     });
     const out: ResolvedImage = { manifestDigest: chosen.manifestDigest, manifest, config, configDigest, layers };
     if (chosen.ref !== undefined) out.ref = chosen.ref;
+    if (chosen.name !== undefined) out.name = chosen.name;
     const p = chosen.platform ?? configPlatform;
     if (p !== undefined) out.platform = p;
     return out;

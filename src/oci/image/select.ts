@@ -14,6 +14,8 @@ export interface PlatformSpec {
 export interface ImageRef {
   /** `org.opencontainers.image.ref.name` of an OCI layout, or a Docker RepoTag (`busybox:latest`). */
   ref?: string;
+  /** An OCI layout's `io.containerd.image.name` (the full name: `docker.io/library/busybox:1.36`), where it has one. */
+  name?: string;
   manifestDigest: Digest;
   platform?: PlatformSpec;
   /** The manifest's media type, as its descriptor says. */
