@@ -120,6 +120,7 @@ export type { HistoryEntry, ImageSummary, ImportedImage, ImportOptions, ImportPr
 export type { CommitOptions, CommittedImage, ContainerSummary, CreateContainerOptions, MountedContainer } from './store/containers.js';
 export type { ContainerMount } from './store/records.js';
 export type { VolumeInfo } from './store/volumes.js';
+export type { SavedImage, SaveOptions } from './store/save.js';
 export type { ContainerUsage, DiskUsage, PruneResult, UsageRow, VolumeUsage } from './store/usage.js';
 
 // The raw syscalls and the kernel's constants.

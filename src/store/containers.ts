@@ -3,7 +3,7 @@
  * mounted with the library's own mountOverlay() with its volumes and tmpfs beside it, diffed,
  * committed to a new image, removed.
  */
-import { lstat, mkdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { readdirSync, lstatSync, type Stats } from 'node:fs';
 import { changes, type Change } from '../layers/changes.js';
@@ -314,11 +314,13 @@ export async function commitContainer(ctx: StoreContext, name: string, options: 
     const known = await ctx.layers();
     const lowers = await ctx.chain(c.parent, known);
     const { cacheId, link } = await ctx.makeLayerDir(lowers);
+    // Named for the base's chain: the new layer's is known once its tar is.
+    const split = ctx.tempTarSplit(c.parent ?? c.image);
     let record: LayerRecord;
     let keep = true;
     try {
       const exported = exportLayer(ctx.layout.diff(c.cacheId), lowers.map((l) => ctx.layout.diff(l.cacheId)));
-      const [applied, result] = await Promise.all([applyLayer(exported.stream, ctx.layout.diff(cacheId), {}), exported.result]);
+      const [applied, result] = await Promise.all([applyLayer(exported.stream, ctx.layout.diff(cacheId), { tarSplit: split }), exported.result]);
       const parent = c.parent;
       // ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)) (image-spec config.md).
       const newChain = parent === undefined ? result.diffId : digestOf(`${parent} ${result.diffId}`);
@@ -329,7 +331,9 @@ export async function commitContainer(ctx: StoreContext, name: string, options: 
           // The same changes committed before: that layer serves.
           record = have;
           keep = false;
+          await removeFile(split);
         } else {
+          await rename(split, ctx.layout.tarSplit(newChain));
           record = {
             chainId: newChain,
             diffId: result.diffId,
@@ -349,6 +353,7 @@ export async function commitContainer(ctx: StoreContext, name: string, options: 
         lock.release();
       }
     } catch (e) {
+      await removeFile(split).catch(() => {});
       await ctx.removeLayerDir(cacheId, link).catch(() => {});
       throw e;
     }

@@ -11,6 +11,7 @@
  * - layer-<chain>.lock: while one layer is applied, so two imports of it apply it once.
  * Always in that order (gc, then layer, then meta), so no two operations wait on each other.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
@@ -132,6 +133,11 @@ export class StoreContext {
     }
   }
 
+  /** A temp path for a layer's tar-split, renamed into place before its record is written. */
+  tempTarSplit(chainId: Digest): string {
+    return join(this.layout.layerdb, `.${chainId.slice(7)}.tar-split.gz.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  }
+
   // --- layer directories ---------------------------------------------------------------------
 
   /**
@@ -178,6 +184,7 @@ export class StoreContext {
     for (const [chainId, r] of layers) {
       if (used.has(chainId)) continue;
       await removeFile(this.layout.layerRecord(chainId));
+      await removeFile(this.layout.tarSplit(chainId));
       await this.removeLayerDir(r.cacheId, r.link);
       await removeFile(this.layout.layerLock(chainId));
       removed.push(chainId);

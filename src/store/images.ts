@@ -2,6 +2,7 @@
  * Images in the store: import from a layout or archive (a layer the store has is not applied
  * again), list with shared and unique sizes, history, tag, remove.
  */
+import { rename } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { applyLayer } from '../oci/apply.js';
 import type { Digest } from '../oci/digest.js';
@@ -100,7 +101,7 @@ export async function importImages(ctx: StoreContext, source: string | (ImageSou
     const out: ImportedImage[] = [];
     for (const ref of refs) {
       const image = await opened.resolve(ref, options.platform);
-      out.push(await importOne(ctx, opened, image, tag ?? nameInSource(image.ref), options));
+      out.push(await importOne(ctx, opened, image, tag ?? nameInSource(image.name) ?? nameInSource(image.ref), options));
     }
     return out;
   } finally {
@@ -169,15 +170,18 @@ async function ensureLayer(
       return { record: now, applied: false };
     }
     const { cacheId, link } = await ctx.makeLayerDir(below);
+    const split = ctx.tempTarSplit(layer.chainId);
     try {
       const blob = await source.blob(layer.digest, { mediaType: layer.mediaType, verify: false });
       const applied = await applyLayer(blob, ctx.layout.diff(cacheId), {
         mediaType: layer.mediaType,
         digest: layer.digest,
         diffId: layer.diffId,
+        tarSplit: split,
         ...(signal ? { signal } : {}),
         onProgress: (p) => progress('applying', p.compressedBytes),
       });
+      await rename(split, ctx.layout.tarSplit(layer.chainId));
       const record: LayerRecord = {
         chainId: layer.chainId,
         diffId: layer.diffId,
@@ -195,6 +199,7 @@ async function ensureLayer(
       progress('done', applied.compressedBytes);
       return { record, applied: true };
     } catch (e) {
+      await removeFile(split).catch(() => {});
       await ctx.removeLayerDir(cacheId, link).catch(() => {});
       throw e;
     }

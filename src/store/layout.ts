@@ -6,6 +6,7 @@
  *   overlay/<cache-id>/work      (containers) the overlay's work dir;  merged: the mount point
  *   overlay/l/<short name>       → ../<cache-id>/diff
  *   layerdb/sha256/<chain>.json  a layer's metadata, keyed by its OCI chainID
+ *   layerdb/sha256/<chain>.tar-split.gz  its tar but the file contents: the tar rebuilt exactly
  *   imagedb/sha256/<id>.json     an image (its id is its config's digest, as Docker's)
  *   repositories.json            tags → image ids
  *   containers/<id>.json         a container
@@ -95,6 +96,10 @@ export class StoreLayout {
   }
   layerRecord(chainId: Digest): string {
     return join(this.layerdb, `${hexOf(chainId)}.json`);
+  }
+  /** The layer's tar-split: its tar, rebuilt byte for byte from its diff (oci/tar/split.ts). */
+  tarSplit(chainId: Digest): string {
+    return join(this.layerdb, `${hexOf(chainId)}.tar-split.gz`);
   }
   imageRecord(id: Digest): string {
     return join(this.imagedb, `${hexOf(id)}.json`);

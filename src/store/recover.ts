@@ -51,6 +51,15 @@ export async function recover(ctx: StoreContext): Promise<Recovery> {
       }
     }
 
+    // Tar-splits renamed into place by an import that died before the layer's record.
+    for (const n of await names(layout.layerdb)) {
+      const m = /^([0-9a-f]{64})\.tar-split\.gz$/.exec(n);
+      if (m && !(await lstat(join(layout.layerdb, `${m[1]}.json`)).catch(() => undefined))) {
+        await removeFile(join(layout.layerdb, n));
+        report.removed.push(join(layout.layerdb, n));
+      }
+    }
+
     // Layers nothing uses (an import that died before its image record, an rm that died mid-sweep).
     const swept = await ctx.sweep();
     for (const id of swept.removed) report.removed.push(layout.layerRecord(id));

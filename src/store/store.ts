@@ -29,6 +29,7 @@ import {
 import { findImage, imageHistory, importImages, listImages, removeImage, tagImage, type HistoryEntry, type ImageSummary, type ImportedImage, type ImportOptions, type RemovedImage } from './images.js';
 import { defaultStoreRoot } from './layout.js';
 import { recover, type Recovery } from './recover.js';
+import { saveImage, type SavedImage, type SaveOptions } from './save.js';
 import { diskUsageReport, prune, type DiskUsage, type PruneResult } from './usage.js';
 import { createVolume, inspectVolume, listVolumes, removeVolume, type VolumeInfo } from './volumes.js';
 
@@ -81,6 +82,14 @@ export class Store {
   }
   removeImage(image: string, options: { force?: boolean } = {}): Promise<RemovedImage> {
     return removeImage(this.#ctx, image, options);
+  }
+
+  /**
+   * Writes the image into the OCI layout at `dir`, each layer's tar rebuilt byte for byte from
+   * its files (the same diffIDs: the same image id), plain or gzip'd.
+   */
+  saveImage(image: string, dir: string, options: SaveOptions = {}): Promise<SavedImage> {
+    return saveImage(this.#ctx, image, dir, options);
   }
 
   // Containers

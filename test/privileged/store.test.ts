@@ -186,6 +186,38 @@ describePrivileged('layer store', () => {
     expect(await store.images()).toEqual([]);
   });
 
+  it('save rebuilds every layer byte for byte: a committed image, saved and imported into another store, has the same id and content', async () => {
+    const { store, layout } = await setup([{ ref: 'app', layers: [BASE, APP] }]);
+    const [img] = await store.importImage(layout, { tag: 'app' });
+    await store.createContainer('app', { name: 'c' });
+    const m = await store.mountContainer('c');
+    writeFileSync(join(m.merged, 'etc', 'app.conf'), 'port=8080\n');
+    rmSync(join(m.merged, 'bin'), { recursive: true });
+    await store.unmountContainer('c');
+    const committed = await store.commit('c', { ref: 'app:2' });
+
+    const out = join(tempDir('ovl-saved-'), 'layout');
+    const saved = await store.saveImage('app:2', out);
+    expect(saved).toMatchObject({ id: committed.id, ref: 'app:2' });
+    expect(saved.layers.map((l) => l.diffId)).toEqual([...img!.layers.map((l) => l.diffId), committed.layer.diffId]);
+    const gz = await store.saveImage('app', out, { compression: 'gzip' });
+    expect(gz.id).toBe(img!.id);
+
+    const other = await openStore({ root: join(tempDir('ovl-store-'), 'store') });
+    stores.push(other.root);
+    const [again] = await other.importImage(out, { ref: '2' });
+    expect(again).toMatchObject({ id: committed.id, refs: ['app:2'] });
+    const [first] = await other.importImage(out, { ref: 'latest' });
+    expect(first!.id).toBe(img!.id);
+    expect(first!.layers.map((l) => l.applied)).toEqual([false, false]);
+    await other.createContainer('app:2', { name: 'c' });
+    const m2 = await other.mountContainer('c');
+    const want = slash({ ...BASE, ...APP, 'etc/app.conf': 'port=8080\n' });
+    delete want['/bin/sh'];
+    expect(files(m2.merged)).toEqual(want);
+    await other.unmountContainer('c');
+  });
+
   it('volumes and tmpfs beside the rootfs: mounted in order after the overlay, unmounted before it; read-only stays so', async () => {
     const { store, layout, root } = await setup([{ ref: 'app', layers: [BASE] }]);
     await store.importImage(layout, { tag: 'app' });
@@ -260,15 +292,19 @@ describePrivileged('layer store', () => {
     symlinkSync('../nowhere/diff', join(root, 'overlay', 'l', 'Z'.repeat(26)));
     writeFileSync(join(root, 'overlay', top.cacheId, 'lower'), 'l/WRONG');
     mkdirSync(join(root, 'volumes', '.new-0123abcd', '_data'), { recursive: true });
+    const strayRecordless = join(root, 'layerdb', 'sha256', `${'b'.repeat(64)}.tar-split.gz`);
+    writeFileSync(strayRecordless, '');
     const again = await openStore({ root });
     expect(again.recovery.ran).toBe(true);
     expect(again.recovery.removed).toEqual(
-      expect.arrayContaining([orphan, join(root, 'overlay', 'l', 'Z'.repeat(26)), join(root, 'volumes', '.new-0123abcd')]),
+      expect.arrayContaining([orphan, join(root, 'overlay', 'l', 'Z'.repeat(26)), join(root, 'volumes', '.new-0123abcd'), strayRecordless]),
     );
     expect(again.recovery.repaired).toEqual(expect.arrayContaining([join(root, 'overlay', 'l', top.link), join(root, 'overlay', top.cacheId, 'lower')]));
     expect(existsSync(orphan)).toBe(false);
     expect(readlinkSync(join(root, 'overlay', 'l', top.link))).toBe(`../${top.cacheId}/diff`);
-    expect(readdirSync(join(root, 'layerdb', 'sha256'))).toHaveLength(2);
+    expect(readdirSync(join(root, 'layerdb', 'sha256')).sort()).toEqual(
+      img!.layers.flatMap((l) => [`${l.chainId.slice(7)}.json`, `${l.chainId.slice(7)}.tar-split.gz`]).sort(),
+    );
     // Nothing a complete image needs went: it mounts and reads back.
     await again.createContainer('app', { name: 'c' });
     const m = await again.mountContainer('c');
