@@ -4,7 +4,7 @@
  * syscalls, bench/c/ovlbench.c, compiled here with the system cc) and against spawning
  * mount(8)/umount(8). Prints a table of medians and ratios; `--json` prints JSON instead.
  *
- *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=startup,mount,concurrency,markers,changes,apply,export]
+ *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=startup,mount,concurrency,markers,changes,apply,export,store]
  *                      [--rounds=N] [--layers=1,8,64,500] [--baseline=DIR]
  *
  * --json prints JSON instead of the table; --json-out also writes it to FILE; --quick runs fewer
@@ -25,12 +25,13 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchApply, LAYER_SOURCES } from './layers.mjs';
+import { benchStore } from './store.mjs';
 import { fmtRatio, fmtTime, interleave, median, now, ratio, since, summarize, table } from './stats.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const repo = join(dirname(self), '..');
 const argv = process.argv.slice(2);
-const SECTIONS = ['startup', 'mount', 'concurrency', 'markers', 'changes', 'apply', 'export'];
+const SECTIONS = ['startup', 'mount', 'concurrency', 'markers', 'changes', 'apply', 'export', 'store'];
 const opt = {
   json: argv.includes('--json'),
   quick: argv.includes('--quick'),
@@ -791,6 +792,8 @@ const TARGETS = {
   changes: 2,
   apply: 1.0,
   export: 1.5,
+  storeImport: 1.2,
+  storeDf: 0.1,
 };
 
 function targets() {
@@ -815,6 +818,10 @@ function targets() {
   for (const a of results.apply ?? []) {
     if (a.name.startsWith('applyLayer')) out.push({ what: `${a.name} vs GNU ${a.name.includes('gzip') ? 'tar -xzf' : 'tar -xf'}`, value: a.vsTar, limit: TARGETS.apply, met: a.vsTar <= TARGETS.apply });
   }
+  const si = (results.storeImport ?? []).find((e) => e.name === 'store.importImage');
+  if (si) out.push({ what: 'store.importImage vs tar -xf', value: si.vsTar, limit: TARGETS.storeImport, met: si.vsTar <= TARGETS.storeImport });
+  const sd = (results.storeDf ?? []).find((e) => e.name === 'store.df()');
+  if (sd) out.push({ what: 'store.df() vs du -sb of the store', value: sd.vsDu, limit: TARGETS.storeDf, met: sd.vsDu <= TARGETS.storeDf });
   const ex = results.export.find((e) => e.name === 'exportLayer');
   if (ex) out.push({ what: 'exportLayer() vs tar -cf', value: ex.vsTar, limit: TARGETS.export, met: ex.vsTar <= TARGETS.export });
   return out;
@@ -944,6 +951,14 @@ function report() {
     lines.push(table(['extract', 'time', '× GNU tar', '× tar + sha256sum'], results.apply.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsTar), r.vsTarHashed ? fmtRatio(r.vsTarHashed) : ''])));
     lines.push('');
   }
+  if (results.storeImport?.length > 0) {
+    const c = results.config.store;
+    lines.push(`layer store: an image of the ${c.entries}-entry layer imported into a store on tmpfs; ${c.rounds} rounds`);
+    lines.push(table(['import', 'time', '× tar -xf'], results.storeImport.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsTar)])));
+    lines.push(`system df: ${c.containers} unmounted containers of ${c.files} files each`);
+    lines.push(table(['df', 'time', '× du -sb'], results.storeDf.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsDu)])));
+    lines.push('');
+  }
   if (results.export.length > 0) {
     const c = results.config.export;
     lines.push(`exportLayer() of an upper of ${c.entries} entries (${(c.bytes / 1e6).toFixed(0)} MB of tar; a copy of ${c.sources.join(', ')}) over an empty lower, to a file on tmpfs; ${c.rounds} rounds`);
@@ -958,7 +973,7 @@ function report() {
   }
   const t = targets();
   if (t.length > 0) {
-    lines.push('targets (issues 6, 9 and 17)');
+    lines.push('targets (issues 6, 9, 10 and 17)');
     lines.push(
       table(
         ['target', 'measured', 'limit', ''],
@@ -983,6 +998,7 @@ try {
   if (opt.only.includes('changes')) await benchChanges();
   if (opt.only.includes('apply')) await benchApply({ lib, base, run, log, rounds: R(5), results });
   if (opt.only.includes('export')) await benchExport();
+  if (opt.only.includes('store')) await benchStore({ lib, base, run, log, rounds: R(5), results, quick: opt.quick });
   results.targets = targets();
   if (opt.jsonOut) writeFileSync(opt.jsonOut, JSON.stringify(results, null, 2) + '\n');
   if (opt.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');

@@ -15,6 +15,7 @@ import { bindMount, tmpfsMount } from '../mount/volumes.js';
 import { mountOverlay } from '../mount/overlay.js';
 import { unmountOverlay } from '../mount/unmount.js';
 import { findOverlay } from '../read/inspect.js';
+import { readMountInfo } from '../read/mountinfo.js';
 import { OverlayError, OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import type { MountHandle } from '../mount/handle.js';
 import { removeFile, StoreLock, writeRecord } from './files.js';
@@ -179,10 +180,17 @@ export async function isMounted(ctx: StoreContext, c: ContainerRecord): Promise<
   return (await findOverlay(ctx.layout.merged(c.cacheId))) !== undefined;
 }
 
+/** The mount points of this mount namespace (one read of mountinfo for a whole listing). */
+export async function mountedPaths(): Promise<Set<string>> {
+  return new Set((await readMountInfo()).map((m) => m.mountPoint));
+}
+
 export async function listContainers(ctx: StoreContext): Promise<ContainerSummary[]> {
   const all = await ctx.containers();
+  const mountPoints = await mountedPaths();
   const out: ContainerSummary[] = [];
-  for (const c of all) out.push(summary(ctx, c, await isMounted(ctx, c)));
+  // A mount point says it is mounted; findOverlay then says it is ours (an overlay), for the few that are.
+  for (const c of all) out.push(summary(ctx, c, mountPoints.has(ctx.layout.merged(c.cacheId)) && (await isMounted(ctx, c))));
   return out.sort((a, b) => b.created.localeCompare(a.created) || a.name.localeCompare(b.name));
 }
 

@@ -46,11 +46,7 @@ export class StoreContext {
 
   async layers(): Promise<Map<Digest, LayerRecord>> {
     const out = new Map<Digest, LayerRecord>();
-    for (const name of await names(this.layout.layerdb)) {
-      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
-      const r = await readRecord(join(this.layout.layerdb, name), isLayerRecord);
-      if (r) out.set(r.chainId, r);
-    }
+    for (const r of await readAll(this.layout.layerdb, isLayerRecord)) out.set(r.chainId, r);
     return out;
   }
 
@@ -59,13 +55,7 @@ export class StoreContext {
   }
 
   async images(): Promise<ImageRecord[]> {
-    const out: ImageRecord[] = [];
-    for (const name of await names(this.layout.imagedb)) {
-      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
-      const r = await readRecord(join(this.layout.imagedb, name), isImageRecord);
-      if (r) out.push(r);
-    }
-    return out;
+    return readAll(this.layout.imagedb, isImageRecord);
   }
 
   async repositories(): Promise<Repositories> {
@@ -82,13 +72,7 @@ export class StoreContext {
   }
 
   async containers(): Promise<ContainerRecord[]> {
-    const out: ContainerRecord[] = [];
-    for (const name of await names(this.layout.containers)) {
-      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
-      const r = await readRecord(join(this.layout.containers, name), isContainerRecord);
-      if (r) out.push(r);
-    }
-    return out;
+    return readAll(this.layout.containers, isContainerRecord);
   }
 
   volume(name: string): Promise<VolumeRecord | undefined> {
@@ -203,6 +187,13 @@ export class StoreContext {
     for (const c of await this.containers()) mark(c.parent);
     return used;
   }
+}
+
+/** Every record of a directory (`<64 hex>.json`), read in parallel (a listing reads them all). */
+async function readAll<T>(dir: string, check: (v: unknown) => v is T): Promise<T[]> {
+  const files = (await names(dir)).filter((n) => /^[0-9a-f]{64}\.json$/.test(n)).sort();
+  const read = await Promise.all(files.map((n) => readRecord(join(dir, n), check)));
+  return read.filter((r): r is Awaited<T> => r !== undefined) as T[];
 }
 
 /** overlay2's `lower` file: `l/A:l/B`, top first. */

@@ -6,7 +6,7 @@
 import type { Digest } from '../oci/digest.js';
 import { removeFile } from './files.js';
 import type { StoreContext } from './context.js';
-import { diskUsage, isMounted, removeContainer } from './containers.js';
+import { diskUsage, mountedPaths, removeContainer } from './containers.js';
 import { listImages, type ImageSummary } from './images.js';
 import { listVolumes, volumeUsers } from './volumes.js';
 
@@ -67,8 +67,9 @@ export async function diskUsageReport(ctx: StoreContext, options: { verify?: boo
   };
 
   const containerItems: ContainerUsage[] = [];
+  const mountPoints = await mountedPaths();
   for (const c of containers) {
-    const mounted = await isMounted(ctx, c);
+    const mounted = mountPoints.has(ctx.layout.merged(c.cacheId));
     const size = mounted || options.verify ? diskUsage(ctx.layout.diff(c.cacheId)).size : c.size;
     containerItems.push({ id: c.id, name: c.name, image: c.imageName, size, mounted, created: c.created });
   }
@@ -122,8 +123,9 @@ export async function prune(ctx: StoreContext): Promise<PruneResult> {
   const gc = await ctx.deleteLayers();
   try {
     const result: PruneResult = { containers: [], images: [], layers: [], reclaimed: 0 };
+    const mountPoints = await mountedPaths();
     for (const c of await ctx.containers()) {
-      if (await isMounted(ctx, c)) continue;
+      if (mountPoints.has(ctx.layout.merged(c.cacheId))) continue;
       const size = diskUsage(ctx.layout.diff(c.cacheId)).size;
       await removeContainer(ctx, c.id);
       result.containers.push(c.name);

@@ -30,6 +30,8 @@ export class TarSplitRecorder {
   #file: Buffer | undefined;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
+  #out: Buffer[] = [];
+  #outBytes = 0;
   /** Content of the current file seen so far (one record per file: no raw byte comes between its chunks). */
   #pendingFile: { name: Buffer; size: number } | undefined;
 
@@ -81,7 +83,7 @@ export class TarSplitRecorder {
     // Copied: the chunk is the stream's and is reused.
     this.#pending.push(Buffer.from(bytes));
     this.#pendingBytes += bytes.length;
-    if (this.#pendingBytes >= 1 << 20) this.#flushRaw();
+    if (this.#pendingBytes >= 1 << 16) this.#flushRaw();
   }
 
   #flushFile(): void {
@@ -93,7 +95,9 @@ export class TarSplitRecorder {
     rec.writeUInt32LE(f.name.length, 1);
     f.name.copy(rec, 5);
     rec.writeDoubleLE(f.size, 5 + f.name.length);
-    this.#gzip.write(rec);
+    this.#out.push(rec);
+    this.#outBytes += rec.length;
+    if (this.#outBytes >= 1 << 20) this.#write();
   }
 
   #flushRaw(): void {
@@ -101,15 +105,26 @@ export class TarSplitRecorder {
     const head = Buffer.alloc(5);
     head[0] = RAW;
     head.writeUInt32LE(this.#pendingBytes, 1);
-    this.#gzip.write(Buffer.concat([head, ...this.#pending]));
+    this.#out.push(head, ...this.#pending);
+    this.#outBytes += 5 + this.#pendingBytes;
     this.#pending = [];
     this.#pendingBytes = 0;
+    if (this.#outBytes >= 1 << 20) this.#write();
+  }
+
+  /** Records go to gzip a megabyte at a time: one write (one thread-pool job) per record would cost more than the apply. */
+  #write(): void {
+    if (this.#outBytes === 0) return;
+    this.#gzip.write(Buffer.concat(this.#out, this.#outBytes));
+    this.#out = [];
+    this.#outBytes = 0;
   }
 
   /** Ends the split; resolves when `out` has it all. */
   finish(out: NodeJS.WritableStream): Promise<void> {
     this.#flushFile();
     this.#flushRaw();
+    this.#write();
     return new Promise((resolve, reject) => {
       out.once('error', reject);
       out.once('finish', resolve);
