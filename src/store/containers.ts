@@ -3,10 +3,11 @@
  * mounted with the library's own mountOverlay() with its volumes and tmpfs beside it, diffed,
  * committed to a new image, removed.
  */
-import { lstat, mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { readdirSync, lstatSync, type Stats } from 'node:fs';
 import { changes, type Change } from '../layers/changes.js';
+import { resolvePath } from '../layers/lookup.js';
 import { applyLayer } from '../oci/apply.js';
 import { digestOf, type Digest } from '../oci/digest.js';
 import { exportLayer } from '../oci/export.js';
@@ -124,6 +125,7 @@ export async function createContainer(ctx: StoreContext, image: string, options:
     const lowers = await ctx.chain(top);
     const { cacheId, link } = await ctx.makeLayerDir(lowers, true);
     try {
+      const init = mounts.length > 0 && (await makeInitLayer(ctx.layout.init(cacheId), lowers.map((l) => ctx.layout.diff(l.cacheId)), mounts));
       return await ctx.withMeta(async () => {
         const taken = new Set((await ctx.containers()).map((c) => c.name));
         let name = options.name;
@@ -142,6 +144,7 @@ export async function createContainer(ctx: StoreContext, image: string, options:
           link,
           created: nowIso(),
           mounts,
+          ...(init ? { init: true } : {}),
           size: 0,
         };
         // The container exists once its record does.
@@ -194,9 +197,55 @@ export async function listContainers(ctx: StoreContext): Promise<ContainerSummar
   return out.sort((a, b) => b.created.localeCompare(a.created) || a.name.localeCompare(b.name));
 }
 
-/** The container's layers top first: its writable layer's lowers, as lowerdir= takes them. */
+/** The container's layers top first: its writable layer's lowers (its init layer, the image's), as lowerdir= takes them. */
 async function lowerDirs(ctx: StoreContext, c: ContainerRecord, known?: Map<Digest, LayerRecord>): Promise<string[]> {
-  return (await ctx.chain(c.parent, known)).map((l) => ctx.layout.diff(l.cacheId));
+  const image = (await ctx.chain(c.parent, known)).map((l) => ctx.layout.diff(l.cacheId));
+  return c.init ? [ctx.layout.init(c.cacheId), ...image] : image;
+}
+
+/**
+ * Docker's -init layer: the mount points of `mounts` that the image (`layers`, top first) lacks,
+ * made in `dir`. A mount point reached through a symlink of the image is refused (it would lead
+ * outside the container), and so is one under a file. True when anything was made.
+ */
+async function makeInitLayer(dir: string, layers: readonly string[], mounts: readonly ContainerMount[]): Promise<boolean> {
+  let made = false;
+  // Directories of the image the init layer must hold too (to reach a mount point below): they
+  // take the image's mode, owner and times, which the init layer's copy would otherwise hide.
+  const copied = new Map<string, string>();
+  for (const m of mounts) {
+    const isFile = m.type === 'bind' && !(await stat(m.source).catch(() => undefined))?.isDirectory();
+    const parts = m.destination.split('/').filter(Boolean);
+    let inImage = true;
+    for (const [i, part] of parts.entries()) {
+      const path = `/${parts.slice(0, i + 1).join('/')}`;
+      const last = i === parts.length - 1;
+      if (inImage) {
+        const r = layers.length > 0 ? await resolvePath(layers, path) : ({ found: false } as const);
+        if (r.found && r.kind === 'symlink') throw new OverlayError('ERR_LAYER_UNSAFE', `cannot mount at '${m.destination}': '${path}' is a symlink in the image`, { path });
+        if (r.found && r.kind !== 'dir' && !(last && isFile)) throw new OverlayError('ERR_CONFLICT', `cannot mount at '${m.destination}': '${path}' is not a directory in the image`, { path });
+        if (r.found) {
+          if (!last) copied.set(join(dir, ...parts.slice(0, i + 1)), r.realPath);
+          continue;
+        }
+        inImage = false;
+      }
+      const at = join(dir, ...parts.slice(0, i + 1));
+      if (last && isFile) await writeFile(at, '', { flag: 'a' });
+      else await mkdir(at, { recursive: true, mode: 0o755 });
+      made = true;
+    }
+  }
+  // Deepest first: a directory's times are set after everything below it is made.
+  for (const [at, real] of [...copied].sort(([a], [b]) => b.length - a.length)) {
+    const st = await lstat(at).catch(() => undefined);
+    if (!st) continue;
+    const from = await lstat(real);
+    await chmod(at, from.mode & 0o7777);
+    await lchown(at, from.uid, from.gid);
+    await utimes(at, from.atime, from.mtime);
+  }
+  return made;
 }
 
 /**

@@ -3,7 +3,8 @@
  *
  *   overlay/<cache-id>/diff      a layer's files (an image layer, or a container's writable layer)
  *   overlay/<cache-id>/link      its short name;  lower: the short names below it, top first (l/A:l/B)
- *   overlay/<cache-id>/work      (containers) the overlay's work dir;  merged: the mount point
+ *   overlay/<cache-id>/work      (containers) the overlay's work dir;  merged: the mount point;
+ *                                init: the volumes' mount points the image lacks (Docker's -init layer)
  *   overlay/l/<short name>       → ../<cache-id>/diff
  *   layerdb/sha256/<chain>.json  a layer's metadata, keyed by its OCI chainID
  *   layerdb/sha256/<chain>.tar-split.gz  its tar but the file contents: the tar rebuilt exactly
@@ -87,6 +88,10 @@ export class StoreLayout {
   }
   work(cacheId: string): string {
     return join(this.overlay, cacheId, 'work');
+  }
+  /** A container's mount points the image lacks (a read-only layer: Docker's -init). */
+  init(cacheId: string): string {
+    return join(this.overlay, cacheId, 'init');
   }
   merged(cacheId: string): string {
     return join(this.overlay, cacheId, 'merged');

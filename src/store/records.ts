@@ -68,6 +68,11 @@ export interface ContainerRecord {
   link: string;
   created: string;
   mounts: ContainerMount[];
+  /**
+   * Docker's -init layer: overlay/<cacheId>/init holds the mount points the image lacks, as a
+   * read-only layer between the image's and the writable one, so neither diff nor commit shows them.
+   */
+  init?: boolean;
   /** The writable layer's size when it was last unmounted (a mounted one is measured when asked). */
   size: number;
   /** The strategy of its last mount. */
@@ -141,6 +146,7 @@ export function isContainerRecord(v: unknown): v is ContainerRecord {
     isText(v.created) &&
     Array.isArray(v.mounts) &&
     v.mounts.every(isContainerMount) &&
+    (v.init === undefined || typeof v.init === 'boolean') &&
     isCount(v.size) &&
     (v.strategy === undefined || isText(v.strategy))
   );

@@ -223,11 +223,13 @@ describePrivileged('layer store', () => {
     await store.importImage(layout, { tag: 'app' });
     const host = tempDir('ovl-host-');
     writeFileSync(join(host, 'shared.txt'), 'from the host\n');
-    await store.createContainer('app', { name: 'c', volumes: ['data:/var/lib/data', `${host}:/mnt/host:ro`], tmpfs: ['/tmp:size=1m,mode=1777'] });
+    await store.createContainer('app', { name: 'c', volumes: ['data:/var/lib/data', `${host}:/mnt/host:ro`], tmpfs: ['/tmp:size=1m,mode=1777', '/usr/share/cache'] });
     const m = await store.mountContainer('c');
+    // The image's /usr/share keeps its own mode and times over the init layer's copy (made to reach /usr/share/cache).
+    expect([lstatSync(join(m.merged, 'usr/share')).mtimeMs, lstatSync(join(m.merged, 'usr/share')).mode & 0o7777]).toEqual([0, 0o755]);
     const table = readMountInfoSync();
     const under = table.filter((x) => x.mountPoint === m.merged || x.mountPoint.startsWith(`${m.merged}/`));
-    expect(under.map((x) => x.mountPoint.slice(m.merged.length) || '/')).toEqual(['/', '/var/lib/data', '/mnt/host', '/tmp']);
+    expect(under.map((x) => x.mountPoint.slice(m.merged.length) || '/')).toEqual(['/', '/var/lib/data', '/mnt/host', '/tmp', '/usr/share/cache']);
     expect([under[0]!.fsType, under[3]!.fsType]).toEqual(['overlay', 'tmpfs']);
     writeFileSync(join(m.merged, 'var/lib/data/kept'), 'volume data\n');
     expect(readFileSync(join(m.merged, 'mnt/host/shared.txt'), 'utf8')).toBe('from the host\n');
@@ -239,6 +241,8 @@ describePrivileged('layer store', () => {
     expect(df.volumes).toMatchObject({ total: 1, active: 1, size: 'volume data\n'.length });
     expect(df.containers).toMatchObject({ total: 1, active: 1 });
 
+    // The mount points are in the container's init layer: no change of its own.
+    expect(await store.diff('c')).toEqual([]);
     await store.unmountContainer('c');
     expect(mountsUnder(root)).toEqual([]);
     await store.removeContainer('c');
@@ -260,8 +264,18 @@ describePrivileged('layer store', () => {
     stores.push(root);
     const store = await openStore({ root });
     await store.importImage(layout, { tag: 'x' });
-    await store.createContainer('x', { name: 'c', volumes: ['v:/escape/data'] });
-    await expect(store.mountContainer('c')).rejects.toMatchObject({ code: 'ERR_LAYER_UNSAFE', message: expect.stringContaining("'/escape' is a symlink") });
+    await expect(store.createContainer('x', { name: 'c', volumes: ['v:/escape/data'] })).rejects.toMatchObject({
+      code: 'ERR_LAYER_UNSAFE',
+      message: "cannot mount at '/escape/data': '/escape' is a symlink in the image",
+    });
+    expect(await store.containers()).toEqual([]);
+    // Nor through one the container made itself, after it was created.
+    await store.createContainer('x', { name: 'c', volumes: ['v:/later/data'] });
+    const m = await store.mountContainer('c');
+    await store.unmountContainer('c');
+    rmSync(join(m.merged, '..', 'init', 'later'), { recursive: true });
+    symlinkSync('/etc', join(m.merged, '..', 'diff', 'later'));
+    await expect(store.mountContainer('c')).rejects.toMatchObject({ code: 'ERR_LAYER_UNSAFE', message: expect.stringContaining("'/later' is a symlink in the container") });
     expect(mountsUnder(root)).toEqual([]);
     expect(existsSync('/etc/data')).toBe(false);
   });
