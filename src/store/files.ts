@@ -109,14 +109,21 @@ export class StoreLock implements AsyncDisposable, Disposable {
    */
   static async take(path: string, mode: 'shared' | 'exclusive', wait = true): Promise<StoreLock | undefined> {
     const fd = await openFd(path, O.RDONLY | O.CREAT, { mode: 0o600 });
-    try {
-      await flock(fd, (mode === 'shared' ? LOCK.SH : LOCK.EX) | (wait ? 0 : LOCK.NB));
-    } catch (e) {
-      fd.close();
-      if (!wait && (e as NodeJS.ErrnoException).code === 'EWOULDBLOCK') return undefined;
-      throw e;
+    // Polled with LOCK_NB, never a blocking flock: a waiting lock must not hold one of the
+    // thread pool's few threads (four waiters would starve the very work they wait for).
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        await flock(fd, (mode === 'shared' ? LOCK.SH : LOCK.EX) | LOCK.NB);
+        return new StoreLock(path, fd);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EWOULDBLOCK' || !wait) {
+          fd.close();
+          if ((e as NodeJS.ErrnoException).code === 'EWOULDBLOCK') return undefined;
+          throw e;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
-    return new StoreLock(path, fd);
   }
 
   release(): void {
