@@ -312,6 +312,15 @@ describePrivileged('ovl store commands: failures, usage, --root and OVL_ROOT', (
     expect(inUse.status).toBe(1);
     expect(inUse.stderr).toMatch(/^Error: conflict: unable to remove image base:1 \(must force\) - container [0-9a-f]{12} \((one|two)\) is using it\n$/);
     expect(run('container', 'rm', 'one', 'nope', 'two')).toEqual({ status: 1, stdout: 'one\ntwo\n', stderr: 'Error: No such container: nope\n' });
+    // A mount that cannot be made takes down what the mount made before it: nothing is left mounted.
+    ok('container', 'create', 'base:1', '--name', 'bad', '-v', 'fine:/data', '--tmpfs', '/etc/os-release');
+    expect(run('container', 'mount', 'bad')).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: "Error: cannot mount at '/etc/os-release': a directory cannot be mounted over the file there in the container\n",
+    });
+    expect(mountsUnder(root)).toEqual([]);
+    ok('container', 'rm', 'bad');
 
     for (const args of [['container', 'create'], ['container', 'ls', '--bogus'], ['image', 'tag', 'base:1'], ['volume', 'rm']]) {
       const r = run(...args);
