@@ -102,11 +102,6 @@ export function recordFailure(e: unknown): void {
  */
 export function printFailure(e: unknown, prefix = 'ovl: '): number {
   recordFailure(e);
-  if (e instanceof OverlaySpecError && prefix !== 'ovl: ') {
-    // The store's commands: each problem in docker's way, one line each (no "overlay spec" there).
-    for (const p of e.problems) err(paint(process.stderr, 'red', `${prefix}${cliWords(p.problem)}`));
-    return EXIT_FAILURE;
-  }
   if (e instanceof OverlaySpecError) {
     err(paint(process.stderr, 'red', `ovl: ${e.problems.length === 1 ? 'invalid overlay spec' : `invalid overlay spec (${e.problems.length} problems)`}`));
     for (const p of e.problems) err(`  ${p.field}: ${cliWords(p.problem)}`);
@@ -128,7 +123,13 @@ export function printFailure(e: unknown, prefix = 'ovl: '): number {
 
 /** A failure of a store command, as docker prints one (`Error: No such image: x`); exit 1. */
 export function storeFailure(e: unknown): number {
-  printFailure(e, 'Error: ');
+  if (e instanceof OverlaySpecError) {
+    // Each problem on a line of its own, in docker's way (the store has no "overlay spec").
+    recordFailure(e);
+    for (const p of e.problems) err(paint(process.stderr, 'red', `Error: ${cliWords(p.problem)}`));
+  } else {
+    printFailure(e, 'Error: ');
+  }
   return EXIT_STORE_FAILURE;
 }
 
