@@ -35,6 +35,12 @@ export class UsageError extends Error {}
 
 export const JSON_OPTION = { json: { type: 'boolean' as const } };
 
+/** The store's commands: where the store is (default $OVL_ROOT, else the library's defaultStoreRoot()). */
+export const ROOT_OPTION = { root: { type: 'string' as const } };
+
+/** The exit code of every failure of the store's commands (docker's: 1), bad usage included. */
+export const EXIT_STORE_FAILURE = 1;
+
 /** The library's option names in hints and problems, as the command line spells them. */
 const CLI_WORDS: Array<[RegExp, string]> = [
   [/pass allowShared: true/g, 'pass --allow-shared'],
@@ -90,8 +96,11 @@ export function recordFailure(e: unknown): void {
   lastFailure = failureInfo(e);
 }
 
-/** Prints a failure on stderr: the first line red on a terminal; the kernel's words once. */
-export function printFailure(e: unknown): number {
+/**
+ * Prints a failure on stderr: the first line red on a terminal; the kernel's words once.
+ * `prefix` starts the first line (the store's commands say `Error: `, as docker does).
+ */
+export function printFailure(e: unknown, prefix = 'ovl: '): number {
   recordFailure(e);
   if (e instanceof OverlaySpecError) {
     err(paint(process.stderr, 'red', `ovl: ${e.problems.length === 1 ? 'invalid overlay spec' : `invalid overlay spec (${e.problems.length} problems)`}`));
@@ -100,7 +109,7 @@ export function printFailure(e: unknown): number {
   }
   if (isSystemError(e)) {
     const x = e as typeof e & { stage?: string; strategy?: string; hint?: string; kernelLog?: string[] };
-    err(paint(process.stderr, 'red', `ovl: ${x.message}`));
+    err(paint(process.stderr, 'red', `${prefix}${x.message}`));
     if (x.stage) err(`  stage: ${x.stage}${x.strategy ? ` (strategy ${x.strategy})` : ''}`);
     // The kernel's error words are in the message already; print only what is not.
     for (const m of x.kernelMessages ?? []) if (!x.message.includes(m.replace(/^[a-z] /, ''))) err(`  kernel: ${m}`);
@@ -108,8 +117,35 @@ export function printFailure(e: unknown): number {
     if (x.hint) err(`  hint: ${cliWords(x.hint)}`);
     return EXIT_FAILURE;
   }
-  err(`ovl: ${cliWords((e as Error)?.message ?? String(e))}`);
+  err(`${prefix}${cliWords((e as Error)?.message ?? String(e))}`);
   return EXIT_FAILURE;
+}
+
+/** A failure of a store command, as docker prints one (`Error: No such image: x`); exit 1. */
+export function storeFailure(e: unknown): number {
+  if (e instanceof OverlaySpecError) {
+    // Each problem on a line of its own, in docker's way (the store has no "overlay spec").
+    recordFailure(e);
+    for (const p of e.problems) err(paint(process.stderr, 'red', `Error: ${cliWords(p.problem)}`));
+  } else {
+    printFailure(e, 'Error: ');
+  }
+  return EXIT_STORE_FAILURE;
+}
+
+/**
+ * A store command's code with docker's failures: what it throws is printed as storeFailure()
+ * prints it and exits 1; bad usage (UsageError) goes on to the dispatcher, which prints the usage.
+ */
+export function storeCommand(run: Run): Run {
+  return async (values, positionals) => {
+    try {
+      return await run(values, positionals);
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      return storeFailure(e);
+    }
+  };
 }
 
 /** 'trusted' or 'user' from --namespace. */

@@ -5,8 +5,9 @@
  * process, so `ovl batch` runs many command lines through it in one process.
  */
 import { parseArgs } from 'node:util';
-import { EXIT_USAGE, JSON_OPTION, printFailure, UsageError, type CommandInfo } from './command.js';
+import { EXIT_USAGE, JSON_OPTION, printFailure, ROOT_OPTION, UsageError, type CommandInfo } from './command.js';
 import { err, out, table } from './output.js';
+import { storeCommands, storeGroups } from './store-commands.js';
 
 const commands: Record<string, CommandInfo> = {
   demo: {
@@ -178,9 +179,16 @@ const commands: Record<string, CommandInfo> = {
     load: async () => (await import('./commands/layer.js')).exportCommand,
   },
   'image ls': {
-    summary: 'the images of an OCI layout, an oci-archive or a docker save archive: refs, platforms, manifests',
-    usage: 'ovl image ls SOURCE [--json]',
-    options: JSON_OPTION,
+    summary: "the store's images (docker images); with SOURCE, the images of an OCI layout, an oci-archive or a docker save archive",
+    usage: [
+      'ovl image ls [-q] [--no-trunc] [--root DIR] [--json]   the store\'s: REPOSITORY TAG IMAGE ID CREATED SIZE (docker images)',
+      'ovl image ls SOURCE [--json]                          a layout\'s or an archive\'s: refs, platforms, manifests',
+      '  -q, --quiet          only the image ids',
+      '  --no-trunc           the full image ids',
+      '  --root DIR           the store (default: $OVL_ROOT, else /var/lib/ovl for root, else $XDG_DATA_HOME/ovl)',
+      '  exit: 1 when listing the store fails (docker\'s), 32 when reading SOURCE does',
+    ].join('\n'),
+    options: { quiet: { type: 'boolean', short: 'q' }, 'no-trunc': { type: 'boolean' }, ...ROOT_OPTION, ...JSON_OPTION },
     load: async () => (await import('./commands/image.js')).ls,
   },
   'image unpack': {
@@ -206,16 +214,33 @@ const commands: Record<string, CommandInfo> = {
     options: { size: { type: 'string' }, mode: { type: 'string' }, ...JSON_OPTION },
     load: async () => (await import('./commands/volumes.js')).tmpfs,
   },
+  // The layer store's commands: image import/history/tag/rm, container, volume, system.
+  ...storeCommands,
 };
-
-function help(): void {
-  out('ovl: the Linux overlay filesystem from the command line\n');
-  out(table(Object.entries(commands).map(([name, c]) => [`  ${name}`, c.summary])).join('\n'));
-  out('\nRun `ovl COMMAND --help` for its options; `ovl --version` for the version.');
-}
 
 /** Command groups: `ovl layer apply` is the command 'layer apply'. */
 const GROUPS = new Set(Object.keys(commands).filter((k) => k.includes(' ')).map((k) => k.split(' ')[0]!));
+
+/** What each group is about, for `ovl --help` (one line each, its commands named after it). */
+const GROUP_SUMMARIES: Record<string, string> = {
+  layer: 'OCI layer tars into layer directories and back',
+  image: "images in the store (docker's commands), or in an OCI layout or archive (ls SOURCE, unpack)",
+  ...storeGroups,
+};
+
+/** The commands of `group`, without the group's name: ['apply', 'export']. */
+const groupCommands = (group: string): string[] => Object.keys(commands).filter((k) => k.startsWith(`${group} `)).map((k) => k.slice(group.length + 1));
+
+function help(): void {
+  out('ovl: the Linux overlay filesystem from the command line\n');
+  const rows = Object.entries(commands)
+    .filter(([name]) => !name.includes(' '))
+    .map(([name, c]) => [`  ${name}`, c.summary]);
+  for (const g of GROUPS) rows.push([`  ${g} COMMAND`, `${groupCommands(g).join(', ')}: ${GROUP_SUMMARIES[g] ?? g}`]);
+  out(table(rows).join('\n'));
+  out('\nThe store (image, container, volume, system) is at --root DIR, else $OVL_ROOT, else /var/lib/ovl (root).');
+  out('Run `ovl COMMAND --help` for its options (`ovl GROUP` lists its commands); `ovl --version` for the version.');
+}
 
 export interface RunOptions {
   /** The package's version, for --version. */
@@ -235,7 +260,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     const sub = rest[0];
     if (sub === undefined || sub.startsWith('-')) {
       const group = name;
-      out(`ovl ${group}: one of\n`);
+      out(`ovl ${group}: ${GROUP_SUMMARIES[group] ?? ''}; one of\n`);
       out(table(Object.entries(commands).filter(([k]) => k.startsWith(`${group} `)).map(([k, c]) => [`  ${k}`, c.summary])).join('\n'));
       return sub === '--help' || sub === '-h' ? 0 : EXIT_USAGE;
     }

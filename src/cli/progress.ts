@@ -5,6 +5,7 @@
  * package: the progress-bar packages bring string-width and its dependencies into a systems
  * library's runtime and the command's start time, for one line of text.
  */
+import { dockerSize } from './docker-format.js';
 
 export interface ProgressSample {
   bytes: number;
@@ -88,4 +89,73 @@ export function interruptible(): { signal: AbortSignal; release(): void } {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   return { signal: current.signal, release };
+}
+
+/**
+ * Docker's per-layer progress (docker load, docker pull): one line per layer, `ID: STATUS`, with
+ * a bar and `1.2MB/5.1MB` while it loads. On a terminal (stdout, as docker) the lines are redrawn
+ * in place, at most ten times a second; otherwise each layer gets one plain line when it is
+ * settled ("Already exists", "Load complete"), and no progress. Nothing at all with --json.
+ */
+export class LayerBoard {
+  private readonly tty: NodeJS.WriteStream | undefined;
+  private readonly plain: ((line: string) => void) | undefined;
+  private readonly lines: Array<{ id: string; text: string }> = [];
+  private drawnLines = 0;
+  private last = 0;
+  private finished = false;
+
+  /** `plain`: where the plain lines go without a terminal (out()). */
+  constructor(options: { json?: boolean; plain?: (line: string) => void } = {}) {
+    const tty = !options.json && process.stdout.isTTY && process.env.TERM !== 'dumb';
+    this.tty = tty ? process.stdout : undefined;
+    this.plain = tty || options.json ? undefined : options.plain;
+  }
+
+  /**
+   * The layer `id`'s line says `status` now. `settled`: its last word (printed without a
+   * terminal too); `bytes`/`total` draw docker's bar on a terminal.
+   */
+  set(id: string, status: string, options: { settled?: boolean; bytes?: number; total?: number } = {}): void {
+    if (this.finished) return;
+    let line = this.lines.find((l) => l.id === id);
+    const isNew = line === undefined;
+    if (!line) this.lines.push((line = { id, text: '' }));
+    if (this.tty) {
+      line.text = `${id}: ${status}${options.bytes !== undefined ? bar(options.bytes, options.total, this.tty.columns || 80) : ''}`;
+      const now = performance.now();
+      if (!isNew && !options.settled && now - this.last < 100) return;
+      this.last = now;
+      this.draw();
+    } else if (options.settled && line.text !== status) {
+      line.text = status;
+      this.plain?.(`${id}: ${status}`);
+    }
+  }
+
+  private draw(): void {
+    const s = this.tty!;
+    const width = (s.columns || 80) - 1;
+    let text = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A` : '';
+    for (const l of this.lines) text += `\r${[...l.text].slice(0, width).join('')}\x1b[K\n`;
+    s.write(text);
+    this.drawnLines = this.lines.length;
+  }
+
+  /** Draws the lines as they end (they stay on the terminal, as docker leaves them); once. */
+  done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.tty && this.lines.length > 0) this.draw();
+  }
+}
+
+/** docker's progress: `[=====>      ]  1.2MB/5.1MB`, the bar only where the terminal is wide enough. */
+function bar(bytes: number, total: number | undefined, columns: number): string {
+  const size = (n: number) => dockerSize(n, 4);
+  if (!total) return ` ${size(bytes).padStart(8)}`;
+  const counts = `${size(bytes).padStart(8)}/${size(total)}`;
+  if (columns < 110) return `  ${counts}`;
+  const done = Math.min(50, Math.floor((bytes / total) * 50));
+  return ` [${'='.repeat(done)}>${' '.repeat(50 - done)}] ${counts}`;
 }

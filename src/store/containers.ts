@@ -264,12 +264,16 @@ async function mountPointInside(root: string, rel: string, file: boolean): Promi
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    if (st?.isSymbolicLink()) throw new OverlayError('ERR_LAYER_UNSAFE', `cannot mount at '/${rel}': '/${parts.slice(0, i + 1).join('/')}' is a symlink in the container`, { path: at });
+    if (st?.isSymbolicLink()) throw new OverlayError('ERR_LAYER_UNSAFE', `cannot mount at '/${parts.join('/')}': '/${parts.slice(0, i + 1).join('/')}' is a symlink in the container`, { path: at });
     if (st === undefined) {
       if (last && file) await writeFile(at, '', { flag: 'wx' });
       else await mkdir(at, { mode: 0o755 });
     } else if (!last && !st.isDirectory()) {
-      throw new OverlayError('ERR_CONFLICT', `cannot mount at '/${rel}': '/${parts.slice(0, i + 1).join('/')}' is not a directory in the container`, { path: at });
+      throw new OverlayError('ERR_CONFLICT', `cannot mount at '/${parts.join('/')}': '/${parts.slice(0, i + 1).join('/')}' is not a directory in the container`, { path: at });
+    } else if (last && st.isDirectory() === file) {
+      // The kernel refuses a directory over a file and a file over a directory (EINVAL): say which.
+      const what = file ? 'a file cannot be mounted over the directory' : 'a directory cannot be mounted over the file';
+      throw new OverlayError('ERR_CONFLICT', `cannot mount at '/${parts.join('/')}': ${what} there in the container`, { path: at });
     }
   }
   return at;

@@ -1,0 +1,144 @@
+/**
+ * The store's commands (ovl image import/history/tag/rm, container, volume, system): docker's
+ * commands and words over the library's layer store (src/store). dispatch.ts spreads this table
+ * into its own. Each command's code is loaded only when it runs, wrapped by storeCommand(): a
+ * failure prints `Error: MESSAGE` and exits 1, as docker's do (bad usage too: troubleCode).
+ */
+import { EXIT_STORE_FAILURE, JSON_OPTION, ROOT_OPTION, storeCommand, type CommandInfo, type Run } from './command.js';
+
+/** What every store command takes. */
+const STORE_OPTIONS = { ...ROOT_OPTION, ...JSON_OPTION };
+const ROOT_USAGE = '  --root DIR           the store (default: $OVL_ROOT, else /var/lib/ovl for root, else $XDG_DATA_HOME/ovl)';
+
+/** An entry of the table: the store's options added, its failures docker's. */
+function entry(summary: string, usage: string[], options: CommandInfo['options'], load: () => Promise<Run>): CommandInfo {
+  return {
+    summary,
+    usage: [...usage, ROOT_USAGE].join('\n'),
+    options: { ...options, ...STORE_OPTIONS },
+    load: async () => storeCommand(await load()),
+    troubleCode: EXIT_STORE_FAILURE,
+  };
+}
+
+const image = () => import('./commands/image.js');
+const container = () => import('./commands/container.js');
+const volume = () => import('./commands/volume.js');
+const system = () => import('./commands/system.js');
+
+/** One line each in `ovl --help`: what the group is about (its commands are listed after it). */
+export const storeGroups: Record<string, string> = {
+  container: "the store's containers (writable layers over images, mounted with their volumes and tmpfs)",
+  volume: "the store's named volumes",
+  system: "the store's disk use, and removing what nothing uses",
+};
+
+export const storeCommands: Record<string, CommandInfo> = {
+  'image import': entry(
+    'import images from an OCI layout, an oci-archive or a docker save archive into the store (docker load)',
+    [
+      'ovl image import SOURCE[:REF] [--tag NAME[:TAG]] [--all] [--platform os/arch[/variant]] [--json]',
+      '  SOURCE               an OCI layout directory, an oci-archive or a docker save archive; REF: the image in it',
+      '  --tag NAME[:TAG]     tag the image so (default: its name in the source, when that is a full name)',
+      '  --all                every image of SOURCE',
+      '  --platform P         the image for platform P of a multi-platform index (default: this machine\'s)',
+    ],
+    { tag: { type: 'string', short: 't' }, all: { type: 'boolean', short: 'a' }, platform: { type: 'string' } },
+    async () => (await image()).importCommand,
+  ),
+  'image history': entry(
+    "an image's history, newest first (docker history)",
+    ['ovl image history IMAGE [--no-trunc] [--json]'],
+    { 'no-trunc': { type: 'boolean' } },
+    async () => (await image()).history,
+  ),
+  'image tag': entry('give an image another name (docker tag)', ['ovl image tag SOURCE TARGET   (SOURCE: a name or an id; TARGET: NAME[:TAG])'], {}, async () => (await image()).tag),
+  'image rm': entry(
+    'remove images, or a tag of an image that has others (docker rmi)',
+    ['ovl image rm IMAGE... [-f] [--json]', '  -f, --force          remove an image a container uses (its layers stay while the container does)'],
+    { force: { type: 'boolean', short: 'f' } },
+    async () => (await image()).rm,
+  ),
+  'container create': entry(
+    "create a container: a writable layer over IMAGE; prints its id (docker create)",
+    [
+      'ovl container create IMAGE [--name NAME] [-v SRC:/path[:ro]]... [--tmpfs /path[:size=64m,mode=1777]]... [--json]',
+      '  -v, --volume SRC:/path[:ro|rw]   a named volume (made when missing) or a host directory, mounted with the container',
+      '  --tmpfs /path[:OPTIONS]           a tmpfs mounted with the container (size=N[k|m|g|%], mode=OCTAL)',
+    ],
+    { name: { type: 'string' }, volume: { type: 'string', short: 'v', multiple: true }, tmpfs: { type: 'string', multiple: true } },
+    async () => (await container()).create,
+  ),
+  'container ls': entry(
+    'list the containers: CONTAINER ID, IMAGE, CREATED, STATUS (Mounted or Created), NAMES (docker ps -a)',
+    ['ovl container ls [-a] [-q] [--no-trunc] [--json]', '  -a, --all            accepted (every container is listed)', '  -q, --quiet          only the ids'],
+    { all: { type: 'boolean', short: 'a' }, quiet: { type: 'boolean', short: 'q' }, 'no-trunc': { type: 'boolean' } },
+    async () => (await container()).ls,
+  ),
+  'container mount': entry(
+    "mount containers with their volumes and tmpfs; prints each merged dir (podman mount); none named: the mounted ones",
+    ['ovl container mount [NAME...] [--json]'],
+    {},
+    async () => (await container()).mount,
+  ),
+  'container umount': entry(
+    'unmount containers: their volumes and tmpfs, then the overlay (podman umount)',
+    ['ovl container umount NAME... [-l] [--json]', '  -l, --lazy           detach now; each mount goes when its last user does'],
+    { lazy: { type: 'boolean', short: 'l' } },
+    async () => (await container()).umount,
+  ),
+  'container diff': entry(
+    "a container's changes against its image: A added, C changed, D deleted (docker diff)",
+    ['ovl container diff NAME [--json]'],
+    {},
+    async () => (await container()).diff,
+  ),
+  'container commit': entry(
+    "a new image of a container's changes; prints its id (docker commit)",
+    ['ovl container commit NAME [REF] [-m MESSAGE] [-a AUTHOR] [--json]', '  REF                  tag the new image so (NAME[:TAG])'],
+    { message: { type: 'string', short: 'm' }, author: { type: 'string', short: 'a' } },
+    async () => (await container()).commit,
+  ),
+  'container rm': entry(
+    'remove containers and their writable layers; their named volumes stay (docker rm)',
+    ['ovl container rm NAME... [-f] [--json]', '  -f, --force          unmount a mounted container first'],
+    { force: { type: 'boolean', short: 'f' } },
+    async () => (await container()).rm,
+  ),
+  'container inspect': entry(
+    'containers as JSON: their layers (GraphDriver), mounts and state (docker inspect)',
+    ['ovl container inspect NAME...   (the output is always JSON)'],
+    {},
+    async () => (await container()).inspect,
+  ),
+  'volume create': entry(
+    'create a named volume; prints its name (docker volume create)',
+    ['ovl volume create [NAME] [--label KEY=VALUE]... [--json]'],
+    { label: { type: 'string', multiple: true } },
+    async () => (await volume()).create,
+  ),
+  'volume ls': entry('list the volumes (docker volume ls)', ['ovl volume ls [-q] [--json]'], { quiet: { type: 'boolean', short: 'q' } }, async () => (await volume()).ls),
+  'volume rm': entry(
+    'remove volumes (docker volume rm)',
+    ['ovl volume rm NAME... [-f] [--json]', '  -f, --force          remove a volume a container names (it is made again, empty, when that mounts)'],
+    { force: { type: 'boolean', short: 'f' } },
+    async () => (await volume()).rm,
+  ),
+  'volume inspect': entry('volumes as JSON (docker volume inspect)', ['ovl volume inspect NAME...   (the output is always JSON)'], {}, async () => (await volume()).inspect),
+  'system df': entry(
+    "what the store's images, containers and volumes take on disk, and what could be reclaimed (docker system df)",
+    [
+      'ovl system df [-v] [--verify] [--json]',
+      '  -v, --verbose        each image, container and volume',
+      "  --verify             measure every layer and container again, and warn where a layer's record is wrong",
+    ],
+    { verbose: { type: 'boolean', short: 'v' }, verify: { type: 'boolean' } },
+    async () => (await system()).df,
+  ),
+  'system prune': entry(
+    'remove unmounted containers, dangling images and every layer nothing uses (docker system prune)',
+    ['ovl system prune [-f] [--json]', '  -f, --force          do not ask (it asks only when stdin is a terminal)'],
+    { force: { type: 'boolean', short: 'f' } },
+    async () => (await system()).prune,
+  ),
+};
