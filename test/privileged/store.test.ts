@@ -237,6 +237,7 @@ describePrivileged('layer store', () => {
     expect(lstatSync(join(m.merged, 'tmp')).mode & 0o7777).toBe(0o1777);
     expect((await store.volumes()).map((v) => v.Name)).toEqual(['data']);
     await expect(store.removeVolume('data')).rejects.toMatchObject({ code: 'ERR_CONFLICT', message: 'remove data: volume is in use - [c]' });
+    await expect(store.removeVolume('data', { force: true })).rejects.toMatchObject({ code: 'ERR_CONFLICT', message: 'remove data: volume is in use by mounted container [c]' });
     const df = await store.df();
     expect(df.volumes).toMatchObject({ total: 1, active: 1, size: 'volume data\n'.length });
     expect(df.containers).toMatchObject({ total: 1, active: 1 });

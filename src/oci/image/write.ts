@@ -148,7 +148,16 @@ async function writeLayerBlob(dir: string, layer: WriteLayer, mediaType: string,
           for await (const c of chunks) {
             blob.update(c);
             // Waits for the decompressor, or for its end (an error, which fails the other pipeline).
-            if (decompress && !decompress.write(c)) await new Promise((r) => decompress.once('drain', r).once('close', r));
+            if (decompress && !decompress.write(c)) {
+              // Both listeners go once either fires: one left per wait would pile up over a big layer.
+              await new Promise<void>((r) => {
+                const done = () => {
+                  decompress.off('drain', done).off('close', done);
+                  r();
+                };
+                decompress.on('drain', done).on('close', done);
+              });
+            }
             if (decompress?.destroyed) throw new Error('the layer could not be decompressed');
             yield c;
           }
