@@ -53,6 +53,16 @@ export const storeCommands: Record<string, CommandInfo> = {
     async () => (await image()).history,
   ),
   'image tag': entry('give an image another name (docker tag)', ['ovl image tag SOURCE TARGET   (SOURCE: a name or an id; TARGET: NAME[:TAG])'], {}, async () => (await image()).tag),
+  'image save': entry(
+    'write images into an OCI layout directory, each layer rebuilt byte for byte (docker save; the same image ids)',
+    [
+      'ovl image save IMAGE... -o DIR [--gzip] [--json]',
+      '  -o, --output DIR     the OCI layout to write (made if missing; images already there stay)',
+      '  --gzip               gzip the layer blobs (default: plain tars, as docker save)',
+    ],
+    { output: { type: 'string', short: 'o' }, gzip: { type: 'boolean' } },
+    async () => (await image()).save,
+  ),
   'image rm': entry(
     'remove images, or a tag of an image that has others (docker rmi)',
     ['ovl image rm IMAGE... [-f] [--json]', '  -f, --force          remove an image a container uses (its layers stay while the container does)'],

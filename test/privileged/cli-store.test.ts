@@ -64,7 +64,7 @@ describePrivileged('ovl image (the store)', () => {
     expect(lines(first)).toEqual([`${short(base.layers[0]!.digest)}: Load complete`, 'Loaded image: base:1']);
     const second = ok('image', 'import', `${layout}:app:1`);
     expect(lines(second)).toEqual([`${short(app.layers[0]!.digest)}: Already exists`, `${short(app.layers[1]!.digest)}: Load complete`, 'Loaded image: app:1']);
-    expect(readdirSync(join(root, 'layerdb/sha256'))).toHaveLength(2);
+    expect(readdirSync(join(root, 'layerdb/sha256')).filter((n) => n.endsWith('.json'))).toHaveLength(2);
     expect(readdirSync(join(root, 'imagedb/sha256'))).toHaveLength(2);
 
     // Again, tagged: nothing is applied; --json is the ImportedImage[].
@@ -82,6 +82,18 @@ describePrivileged('ovl image (the store)', () => {
     // --all: every image of the source.
     const all = JSON.parse(ovlOk(['image', 'import', layout, '--all', '--json', '--root', join(tempDir(), 'other')]));
     expect(all.map((i: { refs: string[] }) => i.refs)).toEqual([['base:1'], ['app:1']]);
+  });
+
+  it('save: an OCI layout with each layer rebuilt byte for byte; imported into another store, the same image id', async () => {
+    const { layout, app } = await images();
+    ok('image', 'import', `${layout}:app:1`);
+    const out = join(tempDir('ovl-saved-'), 'layout');
+    const saved = JSON.parse(ok('image', 'save', 'app:1', '-o', out, '--gzip', '--json'));
+    expect(saved).toMatchObject([{ id: app.configDigest, ref: 'app:1' }]);
+    const other = join(tempDir('ovl-store-'), 'store');
+    expect(lines(ovlOk(['image', 'import', out, '--root', other])).at(-1)).toBe('Loaded image: app:1');
+    expect(ovlOk(['image', 'ls', '-q', '--no-trunc', '--root', other]).trim()).toBe(app.configDigest);
+    expect(run('image', 'save', 'app:1')).toMatchObject({ status: 1, stderr: expect.stringContaining('-o DIR is needed') });
   });
 
   it('ls, history, tag, rm: docker\'s columns and words, and --json', async () => {
@@ -127,12 +139,12 @@ describePrivileged('ovl image (the store)', () => {
     expect(removed[0]).toBe('Untagged: app:1');
     expect(removed[1]).toBe(`Deleted: ${app.configDigest}`);
     expect(removed.slice(2)).toEqual([expect.stringMatching(/^Deleted: sha256:[0-9a-f]{64}$/)]);
-    expect(readdirSync(join(root, 'layerdb/sha256'))).toHaveLength(1);
+    expect(readdirSync(join(root, 'layerdb/sha256')).filter((n) => n.endsWith('.json'))).toHaveLength(1);
     const rj = JSON.parse(ok('image', 'rm', 'base:1', 'registry.example:5000/team/base:v2', '--json'));
     expect(rj.map((r: { untagged: string[] }) => r.untagged)).toEqual([['base:1'], ['registry.example:5000/team/base:v2']]);
     expect(rj[1].deleted[0]).toBe(base.configDigest);
     expect(lines(ok('image', 'ls'))).toEqual(['REPOSITORY   TAG       IMAGE ID   CREATED   SIZE']);
-    expect(readdirSync(join(root, 'layerdb/sha256'))).toEqual([]);
+    expect(readdirSync(join(root, 'layerdb/sha256')).filter((n) => n.endsWith('.json'))).toEqual([]);
   });
 });
 
@@ -312,12 +324,24 @@ describePrivileged('ovl store commands: failures, usage, --root and OVL_ROOT', (
     expect(inUse.status).toBe(1);
     expect(inUse.stderr).toMatch(/^Error: conflict: unable to remove image base:1 \(must force\) - container [0-9a-f]{12} \((one|two)\) is using it\n$/);
     expect(run('container', 'rm', 'one', 'nope', 'two')).toEqual({ status: 1, stdout: 'one\ntwo\n', stderr: 'Error: No such container: nope\n' });
-    // A mount that cannot be made takes down what the mount made before it: nothing is left mounted.
-    ok('container', 'create', 'base:1', '--name', 'bad', '-v', 'fine:/data', '--tmpfs', '/etc/os-release');
+    // A mount point the image has as a file cannot take a tmpfs: refused at create, nothing made.
+    expect(run('container', 'create', 'base:1', '--name', 'bad', '-v', 'fine:/data', '--tmpfs', '/etc/os-release')).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: "Error: cannot mount at '/etc/os-release': '/etc/os-release' is not a directory in the image\n",
+    });
+    expect(run('container', 'inspect', 'bad').status).toBe(1);
+    // One the container made a file itself: the mount refuses in words (not the kernel's bare
+    // EINVAL) and takes down what it mounted before: nothing is left mounted.
+    ok('container', 'create', 'base:1', '--name', 'bad', '-v', 'fine:/data', '--tmpfs', '/scratch');
+    const m = ok('container', 'mount', 'bad').trim();
+    ok('container', 'umount', 'bad');
+    rmSync(join(m, '..', 'init', 'scratch'), { recursive: true });
+    writeFileSync(join(m, '..', 'diff', 'scratch'), 'a file now');
     expect(run('container', 'mount', 'bad')).toEqual({
       status: 1,
       stdout: '',
-      stderr: "Error: cannot mount at '/etc/os-release': a directory cannot be mounted over the file there in the container\n",
+      stderr: "Error: cannot mount at '/scratch': a directory cannot be mounted over the file there in the container\n",
     });
     expect(mountsUnder(root)).toEqual([]);
     ok('container', 'rm', 'bad');

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { openImageSource } from '../../oci/image.js';
 import { unpackImage } from '../../oci/unpack.js';
 import type { RemovedImage } from '../../store/images.js';
+import type { SavedImage } from '../../store/save.js';
 import { splitRef } from '../../store/records.js';
 import { EXIT_OK, storeCommand, UsageError, xattrNamespace, type Values } from '../command.js';
 import { dockerSize, dockerTable, ellipsis, shortId, since } from '../docker-format.js';
@@ -184,6 +185,19 @@ export async function tag(values: Values, positionals: string[]): Promise<number
   const refs = await store.tag(positionals[0]!, positionals[1]!);
   if (values.json) json({ refs });
   return EXIT_OK;
+}
+
+/** docker save, as an OCI layout: each IMAGE written into DIR; its id and manifest digest with --json. */
+export async function save(values: Values, positionals: string[]): Promise<number> {
+  if (positionals.length === 0) throw new UsageError('expected at least one IMAGE');
+  if (typeof values.output !== 'string' || values.output === '') throw new UsageError('-o DIR is needed: the OCI layout to write');
+  const store = await storeOf(values);
+  const saved: SavedImage[] = [];
+  const code = await eachName(positionals, async (name) => {
+    saved.push(await store.saveImage(name, values.output as string, values.gzip ? { compression: 'gzip' } : {}));
+  });
+  if (values.json) json(saved);
+  return code;
 }
 
 /** docker rmi: `Untagged: x` and `Deleted: sha256:…` lines; each IMAGE in turn, exit 1 if one failed. */
