@@ -113,7 +113,9 @@ export class StoreLock implements AsyncDisposable, Disposable {
       await flock(fd, (mode === 'shared' ? LOCK.SH : LOCK.EX) | (wait ? 0 : LOCK.NB));
     } catch (e) {
       fd.close();
-      if (!wait && (e as NodeJS.ErrnoException).code === 'EWOULDBLOCK') return undefined;
+      // Linux's EWOULDBLOCK is EAGAIN (the same errno, 11), and errors name it EAGAIN.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (!wait && (code === 'EAGAIN' || code === 'EWOULDBLOCK')) return undefined;
       throw e;
     }
     return new StoreLock(path, fd);
