@@ -12,6 +12,8 @@
  *   rm-image NAME
  *   rm-container NAME
  *   prune
+ *   reopen                     open the store again and again (each open runs the recovery when
+ *                              no other process is busy with it) until a line on stdin
  *
  * FLAGS:
  *   --gate                     after opening the store, print {"event":"ready"} and wait for a
@@ -120,6 +122,21 @@ try {
       break;
     case 'prune':
       run = () => store.prune();
+      break;
+    case 'reopen':
+      run = async () => {
+        let stop = false;
+        void nextLine().then(() => (stop = true));
+        const out = { opens: 0, recoveries: 0, removed: [] };
+        while (!stop) {
+          const again = await lib.openStore({ root });
+          out.opens++;
+          if (again.recovery.ran) out.recoveries++;
+          out.removed.push(...again.recovery.removed);
+          await new Promise((r) => setImmediate(r));
+        }
+        return out;
+      };
       break;
     default:
       throw new Error(`unknown operation '${op}'`);

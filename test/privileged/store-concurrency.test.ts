@@ -247,6 +247,49 @@ describePrivileged('processes sharing a store', () => {
     expect(files.refs).toEqual({ 'one:1': ids.one });
     await consistent(root);
   }, 60_000);
+
+  it("another process's opens (each runs the recovery when it can) leave alone what this one is doing", async () => {
+    const root = await freshStore();
+    const store = await openStore({ root });
+    await store.importImage(layout, { ref: 'one', tag: 'one:1' });
+    await store.createContainer('one:1', { name: 'c' });
+    // It opens the store again and again meanwhile: whenever nothing holds gc.lock its recovery
+    // runs, and must take nothing for a dead process's leftovers that this live one is making.
+    const r = new StoreChild(['reopen', root]);
+    await r.waitFor('start');
+    const failures: string[] = [];
+    const attempt = async (what: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (e) {
+        failures.push(`${what}: ${(e as Error).message}`);
+      }
+    };
+    try {
+      for (let i = 0; i < 30; i++) {
+        await attempt(`tag #${i}`, () => store.tag('one:1', `t${i % 3}:x`));
+        await attempt(`mount #${i}`, () => store.mountContainer('c'));
+        await attempt(`unmount #${i}`, () => store.unmountContainer('c'));
+        await attempt(`volume create #${i}`, () => store.createVolume(`v${i % 3}`));
+        await attempt(`volume rm #${i}`, () => store.removeVolume(`v${i % 3}`));
+        await attempt(`container create and rm #${i}`, async () => {
+          await store.createContainer('one:1', { name: 'x' });
+          await store.removeContainer('x');
+        });
+      }
+    } finally {
+      r.send();
+      await store.unmountContainer('c').catch(() => {});
+    }
+    const reopened = okResult<{ opens: number; recoveries: number; removed: string[] }>(await r.ended);
+    const removed = reopened.removed.filter((p) => !p.includes('/overlay/')); // (a container's directory after its record: its rm in progress)
+    expect(failures, `${reopened.opens} opens, ${reopened.recoveries} recoveries; they removed ${removed.slice(0, 4).join(', ') || 'no file'}`).toEqual([]);
+    const files = readStoreFiles(root);
+    expect(Object.keys(files.refs).sort()).toEqual(['one:1', 't0:x', 't1:x', 't2:x']);
+    expect([...files.containers.values()].map((c) => c.name)).toEqual(['c']);
+    await store.removeContainer('c');
+    await consistent(root);
+  }, 60_000);
 });
 
 /** The chainID of image `id`'s bottom layer (a bottom layer's chainID is its diffID), from the layout. */
