@@ -248,6 +248,31 @@ describePrivileged('processes sharing a store', () => {
     await consistent(root);
   }, 60_000);
 
+  it('a prune while this process removes containers: both succeed, every container goes once', async () => {
+    const root = await freshStore();
+    const store = await openStore({ root });
+    await store.importImage(layout, { ref: 'one', tag: 'one:1' });
+    const names = Array.from({ length: 30 }, (_, i) => `r${i}`);
+    for (const name of names) await store.createContainer('one:1', { name });
+    const p = new StoreChild(['prune', root]);
+    await p.waitFor('start');
+    // Removed from the other end of the list meanwhile: a container prune removed first is gone
+    // for this rm (ERR_NOT_FOUND, as docker rm says), and one this rm removed first is for prune.
+    const removedHere: string[] = [];
+    for (const name of [...names].reverse()) {
+      try {
+        await store.removeContainer(name);
+        removedHere.push(name);
+      } catch (e) {
+        expect((e as { code?: string }).code, `rm ${name}: ${(e as Error).message}`).toBe('ERR_NOT_FOUND');
+      }
+    }
+    const pruned = okResult<PruneResult>(await p.ended);
+    expect(new Set([...pruned.containers, ...removedHere])).toEqual(new Set(names));
+    expect(readStoreFiles(root).containers.size).toBe(0);
+    await consistent(root);
+  }, 60_000);
+
   it("another process's opens (each runs the recovery when it can) leave alone what this one is doing", async () => {
     const root = await freshStore();
     const store = await openStore({ root });
