@@ -12,6 +12,7 @@
  *   rm-image NAME
  *   rm-container NAME
  *   prune
+ *   tag IMAGE REF
  *   reopen                     open the store again and again (each open runs the recovery when
  *                              no other process is busy with it) until a line on stdin
  *
@@ -122,6 +123,9 @@ try {
       break;
     case 'prune':
       run = () => store.prune();
+      break;
+    case 'tag':
+      run = () => store.tag(args[0], args[1]);
       break;
     case 'reopen':
       run = async () => {

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MediaType } from '../../src/oci/image/types.js';
 import { writeOciLayout } from '../../src/oci/image/write.js';
 import type { ImportedImage } from '../../src/store/images.js';
+import { StoreLock } from '../../src/store/files.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import type { PruneResult } from '../../src/store/usage.js';
 import { layerTar } from '../helpers/images.js';
@@ -271,6 +272,43 @@ describePrivileged('processes sharing a store', () => {
     expect(new Set([...pruned.containers, ...removedHere])).toEqual(new Set(names));
     expect(readStoreFiles(root).containers.size).toBe(0);
     await consistent(root);
+  }, 60_000);
+
+  it('a tag and a prune of the image it names, both waiting for meta.lock: the tag succeeds only if its image stays', async () => {
+    // Whichever the kernel wakes first: the prune removes the dangling image and the tag then
+    // fails ERR_NOT_FOUND, or the tag lands first and the prune keeps the image. Never a tag
+    // that reports success and names an image that is gone. A few rounds, for both orders.
+    for (let round = 0; round < 4; round++) {
+      const root = await freshStore();
+      const store = await openStore({ root });
+      await store.importImage(layout, { ref: 'other' }); // dangling
+      // The prune's own open (its recovery) first, then meta.lock held here, then the prune.
+      const p = new StoreChild(['--gate', 'prune', root]);
+      await p.waitFor('ready');
+      const meta = await StoreLock.take(join(root, 'locks', 'meta.lock'), 'exclusive');
+      let t: StoreChild;
+      try {
+        p.send();
+        expect(await untilBlocked(p, join(root, 'locks', 'meta.lock'))).toBe(true);
+        t = new StoreChild(['tag', root, ids.other, 'keep:1']);
+        expect(await untilBlocked(t, join(root, 'locks', 'meta.lock'))).toBe(true);
+      } finally {
+        meta!.release();
+      }
+      const [ep, et] = await Promise.all([p.ended, t.ended]);
+      const pruned = okResult<PruneResult>(ep);
+      const files = readStoreFiles(root);
+      if (et.result?.ok) {
+        expect(pruned.images, `round ${round}: tagged, and pruned`).toEqual([]);
+        expect(files.refs).toEqual({ 'keep:1': ids.other });
+        expect(files.images.has(ids.other)).toBe(true);
+      } else {
+        expect(et.result?.error?.code, `round ${round}: ${JSON.stringify(et.result)}`).toBe('ERR_NOT_FOUND');
+        expect(pruned.images).toEqual([ids.other]);
+        expect(files.refs, `round ${round}: a tag names an image that is gone`).toEqual({});
+      }
+      await consistent(root);
+    }
   }, 60_000);
 
   it("another process's opens (each runs the recovery when it can) leave alone what this one is doing", async () => {
