@@ -13,6 +13,7 @@
  *   rm-container NAME
  *   prune
  *   tag IMAGE REF
+ *   recover                    (the store opened without its recovery) the recovery, store.recover()
  *   reopen                     open the store again and again (each open runs the recovery when
  *                              no other process is busy with it) until a line on stdin
  *
@@ -84,7 +85,7 @@ async function pausingSource(layout, ref, n) {
 }
 
 try {
-  const store = await lib.openStore({ root });
+  const store = await lib.openStore({ root, noRecovery: op === 'recover' });
   if (gate) {
     say({ event: 'ready', recovery: store.recovery.ran });
     await nextLine();
@@ -123,6 +124,9 @@ try {
       break;
     case 'prune':
       run = () => store.prune();
+      break;
+    case 'recover':
+      run = () => store.recover();
       break;
     case 'tag':
       run = () => store.tag(args[0], args[1]);
