@@ -277,7 +277,8 @@ describePrivileged('processes sharing a store', () => {
   it('a tag and a prune of the image it names, both waiting for meta.lock: the tag succeeds only if its image stays', async () => {
     // Whichever the kernel wakes first: the prune removes the dangling image and the tag then
     // fails ERR_NOT_FOUND, or the tag lands first and the prune keeps the image. Never a tag
-    // that reports success and names an image that is gone. A few rounds, for both orders.
+    // that reports success and names an image that is gone. (Here the prune, blocked first, has
+    // been woken first each time: the order the bug needed.) A few rounds.
     for (let round = 0; round < 4; round++) {
       const root = await freshStore();
       const store = await openStore({ root });
@@ -285,7 +286,7 @@ describePrivileged('processes sharing a store', () => {
       // The prune's own open (its recovery) first, then meta.lock held here, then the prune.
       const p = new StoreChild(['--gate', 'prune', root]);
       await p.waitFor('ready');
-      const meta = await StoreLock.take(join(root, 'locks', 'meta.lock'), 'exclusive');
+      const meta = (await StoreLock.take(join(root, 'locks', 'meta.lock'), 'exclusive'))!;
       let t: StoreChild;
       try {
         p.send();
@@ -293,7 +294,7 @@ describePrivileged('processes sharing a store', () => {
         t = new StoreChild(['tag', root, ids.other, 'keep:1']);
         expect(await untilBlocked(t, join(root, 'locks', 'meta.lock'))).toBe(true);
       } finally {
-        meta!.release();
+        meta.release();
       }
       const [ep, et] = await Promise.all([p.ended, t.ended]);
       const pruned = okResult<PruneResult>(ep);
