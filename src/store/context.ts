@@ -7,7 +7,10 @@
  *   exclusive by what deletes layers (image rm's sweep, prune, and the recovery at open, which
  *   only tries). So a layer an import has just found, or is applying, is never swept under it,
  *   and anything half-made that the recovery sees belongs to a dead process.
- * - meta.lock: around read-modify-write of repositories.json and container names (short).
+ * - meta.lock: around read-modify-write of repositories.json and container names (short), and
+ *   around every record or volume written without gc.lock (a tag, a container's unmount or
+ *   removal, a volume's creation); the recovery holds it too, so what it removes as a dead
+ *   process's temp file is never a live one's.
  * - layer-<chain>.lock: while one layer is applied, so two imports of it apply it once.
  * Always in that order (gc, then layer, then meta), so no two operations wait on each other.
  */

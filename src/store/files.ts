@@ -116,9 +116,12 @@ export class StoreLock implements AsyncDisposable, Disposable {
         await flock(fd, (mode === 'shared' ? LOCK.SH : LOCK.EX) | LOCK.NB);
         return new StoreLock(path, fd);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EWOULDBLOCK' || !wait) {
+        // Linux's EWOULDBLOCK is EAGAIN (the same errno, 11), and errors name it EAGAIN.
+        const code = (e as NodeJS.ErrnoException).code;
+        const busy = code === 'EAGAIN' || code === 'EWOULDBLOCK';
+        if (!busy || !wait) {
           fd.close();
-          if ((e as NodeJS.ErrnoException).code === 'EWOULDBLOCK') return undefined;
+          if (busy) return undefined;
           throw e;
         }
       }

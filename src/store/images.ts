@@ -231,6 +231,9 @@ export async function refsOf(ctx: StoreContext, id: Digest): Promise<string[]> {
 export async function tagImage(ctx: StoreContext, id: Digest, ref: string): Promise<string[]> {
   const name = normalizeRef(ref, 'tag');
   return ctx.withMeta(async () => {
+    // Checked under meta.lock, where image rm and prune remove images: the image found before
+    // may be gone since (removed by another process), and a tag must name an image the store has.
+    if (!(await ctx.image(id))) throw new OverlayError('ERR_NOT_FOUND', `No such image: ${id}`);
     const repos = await ctx.repositories();
     repos.refs[name] = id;
     await ctx.writeRepositories(repos);

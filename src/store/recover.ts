@@ -29,7 +29,12 @@ export async function recover(ctx: StoreContext): Promise<Recovery> {
   const report: Recovery = { ran: false, removed: [], repaired: [] };
   const gc = await StoreLock.take(ctx.layout.gcLock, 'exclusive', false);
   if (!gc) return report;
+  // meta.lock too, for the whole run (after gc.lock, the protocol's order): a tag, a container
+  // unmount or removal and a volume creation write under meta.lock alone, without gc.lock, and
+  // their temp files and half-made volumes are not a dead process's leftovers.
+  let meta: StoreLock | undefined;
   try {
+    meta = await ctx.lock(ctx.layout.metaLock, 'exclusive');
     report.ran = true;
     const { layout } = ctx;
     // Temp files of interrupted atomic writes, and volumes half-made or half-removed.
@@ -120,15 +125,14 @@ export async function recover(ctx: StoreContext): Promise<Recovery> {
     }
 
     // Tags of images that are gone.
-    await ctx.withMeta(async () => {
-      const repos = await ctx.repositories();
-      const ids = new Set((await ctx.images()).map((i) => i.id));
-      const stale = Object.keys(repos.refs).filter((r) => !ids.has(repos.refs[r] as Digest));
-      if (stale.length === 0) return;
+    const repos = await ctx.repositories();
+    const ids = new Set((await ctx.images()).map((i) => i.id));
+    const stale = Object.keys(repos.refs).filter((r) => !ids.has(repos.refs[r] as Digest));
+    if (stale.length > 0) {
       for (const r of stale) delete repos.refs[r];
       await ctx.writeRepositories(repos);
       report.repaired.push(layout.repositories);
-    });
+    }
 
     // Lock files of layers (made on demand; none is held now).
     for (const n of await names(layout.locks)) {
@@ -136,6 +140,7 @@ export async function recover(ctx: StoreContext): Promise<Recovery> {
     }
     return report;
   } finally {
+    meta?.release();
     gc.release();
   }
 }

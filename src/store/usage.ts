@@ -4,6 +4,7 @@
  * be changing now: mounted containers' writable layers, and volumes. `verify` walks them all.
  */
 import type { Digest } from '../oci/digest.js';
+import type { OverlayError } from '../spec/errors.js';
 import { removeFile } from './files.js';
 import type { StoreContext } from './context.js';
 import { diskUsage, mountedPaths, removeContainer } from './containers.js';
@@ -127,7 +128,13 @@ export async function prune(ctx: StoreContext): Promise<PruneResult> {
     for (const c of await ctx.containers()) {
       if (mountPoints.has(ctx.layout.merged(c.cacheId))) continue;
       const size = diskUsage(ctx.layout.diff(c.cacheId)).size;
-      await removeContainer(ctx, c.id);
+      try {
+        await removeContainer(ctx, c.id);
+      } catch (e) {
+        // A container rm (which holds no gc.lock) in another process got it first.
+        if ((e as OverlayError).code === 'ERR_NOT_FOUND') continue;
+        throw e;
+      }
       result.containers.push(c.name);
       result.reclaimed += size;
     }

@@ -45,18 +45,21 @@ export async function createVolume(ctx: StoreContext, name?: string, labels: Rec
   if (have) return volumeInfo(ctx, have);
   const temp = join(ctx.layout.volumes, `.new-${randomBytes(8).toString('hex')}`);
   const record: VolumeRecord = { name: n, created: nowIso(), labels };
-  try {
-    await mkdir(join(temp, '_data'), { recursive: true, mode: 0o755 });
-    await writeRecord(join(temp, 'volume.json'), record);
-    await rename(temp, ctx.layout.volume(n));
-  } catch (e) {
-    await removeTree(temp);
-    // Made by another process meanwhile: that one is it.
-    const now = await ctx.volume(n);
-    if (now) return volumeInfo(ctx, now);
-    throw e;
-  }
-  return volumeInfo(ctx, record);
+  // Under meta.lock: the recovery at open (which holds it) takes a temp dir for a dead process's.
+  return ctx.withMeta(async () => {
+    try {
+      await mkdir(join(temp, '_data'), { recursive: true, mode: 0o755 });
+      await writeRecord(join(temp, 'volume.json'), record);
+      await rename(temp, ctx.layout.volume(n));
+    } catch (e) {
+      await removeTree(temp);
+      // Made by another process meanwhile: that one is it.
+      const now = await ctx.volume(n);
+      if (now) return volumeInfo(ctx, now);
+      throw e;
+    }
+    return volumeInfo(ctx, record);
+  });
 }
 
 /** The data dir of volume `name`, made if missing (docker run -v NAME:/path makes it). */
