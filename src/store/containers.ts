@@ -18,7 +18,7 @@ import { unmountOverlay } from '../mount/unmount.js';
 import { findOverlay } from '../read/inspect.js';
 import { readMountInfo } from '../read/mountinfo.js';
 import { OverlayError, OverlaySpecError, type SpecProblem } from '../spec/errors.js';
-import type { MountHandle } from '../mount/handle.js';
+import type { MountHandle, OverlayMount } from '../mount/handle.js';
 import { removeFile, StoreLock, writeRecord } from './files.js';
 import { nowIso, type StoreContext } from './context.js';
 import { findImage, parseConfig, tagImage } from './images.js';
@@ -287,37 +287,56 @@ async function mountPointInside(root: string, rel: string, file: boolean): Promi
 export async function mountContainer(ctx: StoreContext, name: string): Promise<MountedContainer> {
   const gc = await ctx.useLayers();
   try {
-    const c = await findContainer(ctx, name);
-    const merged = ctx.layout.merged(c.cacheId);
-    if (await isMounted(ctx, c)) return { merged, strategy: c.strategy ?? 'unknown', already: true };
-    const overlay = await mountOverlay({ lower: await lowerDirs(ctx, c), upper: ctx.layout.diff(c.cacheId), work: ctx.layout.work(c.cacheId), target: merged });
-    const beside: MountHandle[] = [];
-    try {
-      for (const m of c.mounts) {
-        if (m.type === 'tmpfs') {
-          const at = await mountPointInside(merged, m.destination, false);
-          beside.push(await tmpfsMount(at, { ...(m.size !== undefined ? { size: m.size } : {}), ...(m.mode !== undefined ? { mode: m.mode } : {}) }));
-          continue;
-        }
-        const source = m.type === 'volume' ? await ensureVolume(ctx, m.name) : m.source;
-        const isFile = !(await stat(source)).isDirectory();
-        const at = await mountPointInside(merged, m.destination, isFile);
-        beside.push(await bindMount(source, at, { readOnly: m.readOnly, recursive: true }));
+    const found = await findContainer(ctx, name);
+    return await ctx.withContainer(found.id, name, async (c) => {
+      const merged = ctx.layout.merged(c.cacheId);
+      // Parents first (docker sorts by depth): a tmpfs at /a mounted after a volume at /a/b would hide it.
+      const mounts = [...c.mounts].sort((a, b) => depth(a.destination) - depth(b.destination));
+      let overlay: OverlayMount | undefined;
+      let strategy = c.strategy ?? 'unknown';
+      let missing = mounts;
+      if (await isMounted(ctx, c)) {
+        // Mounted: complete what a mount or unmount that died half-way left (a volume not mounted
+        // would leave its writes in the writable layer).
+        const table = await mountedPaths();
+        missing = mounts.filter((m) => !table.has(join(merged, m.destination)));
+        if (missing.length === 0) return { merged, strategy, already: true };
+      } else {
+        overlay = await mountOverlay({ lower: await lowerDirs(ctx, c), upper: ctx.layout.diff(c.cacheId), work: ctx.layout.work(c.cacheId), target: merged });
+        strategy = overlay.strategy;
       }
-      await ctx.withMeta(async () => {
-        const now = await ctx.container(c.id);
-        if (now) await writeRecord(ctx.layout.containerRecord(c.id), { ...now, strategy: overlay.strategy });
-      });
-    } catch (e) {
-      for (const h of beside.reverse()) await h.unmount().catch(() => {});
-      await overlay.unmount().catch(() => {});
-      throw e;
-    }
-    return { merged, strategy: overlay.strategy, already: false };
+      const beside: MountHandle[] = [];
+      try {
+        for (const m of missing) {
+          if (m.type === 'tmpfs') {
+            const at = await mountPointInside(merged, m.destination, false);
+            beside.push(await tmpfsMount(at, { ...(m.size !== undefined ? { size: m.size } : {}), ...(m.mode !== undefined ? { mode: m.mode } : {}) }));
+            continue;
+          }
+          const source = m.type === 'volume' ? await ensureVolume(ctx, m.name) : m.source;
+          const isFile = !(await stat(source)).isDirectory();
+          const at = await mountPointInside(merged, m.destination, isFile);
+          beside.push(await bindMount(source, at, { readOnly: m.readOnly, recursive: true }));
+        }
+        if (overlay) {
+          await ctx.withMeta(async () => {
+            const now = await ctx.container(c.id);
+            if (now) await writeRecord(ctx.layout.containerRecord(c.id), { ...now, strategy });
+          });
+        }
+      } catch (e) {
+        for (const h of beside.reverse()) await h.unmount().catch(() => {});
+        await overlay?.unmount().catch(() => {});
+        throw e;
+      }
+      return { merged, strategy, already: false };
+    });
   } finally {
     gc.release();
   }
 }
+
+const depth = (path: string): number => path.split('/').filter(Boolean).length;
 
 /**
  * Unmounts the container: its volumes and tmpfs first (innermost first), then its overlay; the
@@ -325,16 +344,23 @@ export async function mountContainer(ctx: StoreContext, name: string): Promise<M
  * was not mounted.
  */
 export async function unmountContainer(ctx: StoreContext, name: string, options: { lazy?: boolean } = {}): Promise<boolean> {
-  const c = await findContainer(ctx, name);
-  const merged = ctx.layout.merged(c.cacheId);
-  if (!(await isMounted(ctx, c))) return false;
-  await unmountOverlay(merged, { recursive: true, ...(options.lazy ? { detach: true } : {}) });
-  const size = diskUsage(ctx.layout.diff(c.cacheId)).size;
-  await ctx.withMeta(async () => {
-    const now = await ctx.container(c.id);
-    if (now) await writeRecord(ctx.layout.containerRecord(c.id), { ...now, size });
-  });
-  return true;
+  const gc = await ctx.useLayers();
+  try {
+    const found = await findContainer(ctx, name);
+    return await ctx.withContainer(found.id, name, async (c) => {
+      const merged = ctx.layout.merged(c.cacheId);
+      if (!(await isMounted(ctx, c))) return false;
+      await unmountOverlay(merged, { recursive: true, ...(options.lazy ? { detach: true } : {}) });
+      const size = diskUsage(ctx.layout.diff(c.cacheId)).size;
+      await ctx.withMeta(async () => {
+        const now = await ctx.container(c.id);
+        if (now) await writeRecord(ctx.layout.containerRecord(c.id), { ...now, size });
+      });
+      return true;
+    });
+  } finally {
+    gc.release();
+  }
 }
 
 /** docker diff: the writable layer's changes against the image (A added, C changed, D deleted). */
@@ -369,7 +395,11 @@ export interface CommittedImage {
 export async function commitContainer(ctx: StoreContext, name: string, options: CommitOptions = {}): Promise<CommittedImage> {
   const gc = await ctx.useLayers();
   try {
-    const c = await findContainer(ctx, name);
+    const found = await findContainer(ctx, name);
+    const containerLock = await ctx.lock(ctx.layout.containerLock(found.id), 'exclusive');
+    try {
+    const c = await ctx.container(found.id);
+    if (!c) throw new OverlayError('ERR_NOT_FOUND', `No such container: ${name}`);
     const base = await ctx.image(c.image);
     if (!base) throw new OverlayError('ERR_NOT_FOUND', `No such image: ${shortId(c.image)} (container ${c.name}'s image was removed)`);
     const known = await ctx.layers();
@@ -423,6 +453,9 @@ export async function commitContainer(ctx: StoreContext, name: string, options: 
     await writeRecord(ctx.layout.imageRecord(image.id), image);
     const refs = options.ref !== undefined ? await tagImage(ctx, image.id, options.ref) : [];
     return { id: image.id, refs, layer: { chainId: record.chainId, diffId: record.diffId, size: record.size } };
+    } finally {
+      containerLock.release();
+    }
   } finally {
     gc.release();
   }
@@ -451,7 +484,8 @@ function newImage(base: ImageRecord, layer: LayerRecord, c: ContainerRecord, opt
     config: { mediaType: MediaType.ociConfig, digest: id, size: Buffer.byteLength(configText) },
     layers: [
       ...base.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
-      { mediaType: MediaType.ociLayer, digest: layer.digest, size: layer.compressedSize },
+      // The layer's blob as recorded (a layer committed before may have come in compressed).
+      { mediaType: layer.mediaType, digest: layer.digest, size: layer.compressedSize },
     ],
   } as OciManifest;
   const manifestText = JSON.stringify(manifest);
@@ -460,7 +494,7 @@ function newImage(base: ImageRecord, layer: LayerRecord, c: ContainerRecord, opt
     config: configText,
     manifestDigest: digestOf(manifestText),
     manifest: manifestText,
-    layers: [...base.layers, { chainId: layer.chainId, digest: layer.digest, mediaType: MediaType.ociLayer, size: layer.compressedSize }],
+    layers: [...base.layers, { chainId: layer.chainId, digest: layer.digest, mediaType: layer.mediaType, size: layer.compressedSize }],
     added: created,
   };
 }
@@ -470,15 +504,32 @@ function newImage(base: ImageRecord, layer: LayerRecord, c: ContainerRecord, opt
  * (ERR_CONFLICT) unless `force`, which unmounts it first. Its named volumes stay.
  */
 export async function removeContainer(ctx: StoreContext, name: string, options: { force?: boolean } = {}): Promise<ContainerRecord> {
-  const c = await findContainer(ctx, name);
+  const gc = await ctx.useLayers();
+  try {
+    const found = await findContainer(ctx, name);
+    return await ctx.withContainer(found.id, name, (c) => removeLocked(ctx, c, options));
+  } finally {
+    gc.release();
+  }
+}
+
+/** removeContainer's work, under the container's lock (prune calls it holding gc.lock exclusively). */
+export async function removeLocked(ctx: StoreContext, c: ContainerRecord, options: { force?: boolean } = {}): Promise<ContainerRecord> {
   if (await isMounted(ctx, c)) {
     if (!options.force) throw new OverlayError('ERR_CONFLICT', `You cannot remove a mounted container ${shortId(c.id)} (${c.name}). Unmount it before removing, or use force`);
     await unmountOverlay(ctx.layout.merged(c.cacheId), { recursive: true });
   }
+  // Anything still mounted under it (a copy in this namespace, a mount of another process): refuse
+  // before the record goes, rather than remove a live overlay's upper under it.
+  const dir = ctx.layout.layerDir(c.cacheId);
+  const busy = [...(await mountedPaths())].filter((p) => p === dir || p.startsWith(`${dir}/`));
+  if (busy.length > 0) throw new OverlayError('ERR_CONFLICT', `container ${c.name} is still mounted at '${busy[0]}': unmount it first`, { path: busy[0]! });
   await ctx.withMeta(async () => {
     await removeFile(ctx.layout.containerRecord(c.id));
   });
   await ctx.removeLayerDir(c.cacheId, c.link);
+  // Its lock file goes with it (a waiter on it then finds no record: ERR_NOT_FOUND).
+  await removeFile(ctx.layout.containerLock(c.id));
   return c;
 }
 

@@ -12,7 +12,10 @@
  *   removal, a volume's creation); the recovery holds it too, so what it removes as a dead
  *   process's temp file is never a live one's.
  * - layer-<chain>.lock: while one layer is applied, so two imports of it apply it once.
- * Always in that order (gc, then layer, then meta), so no two operations wait on each other.
+ * - container-<id>.lock: around a container's mount, unmount, commit and removal (each also holds
+ *   gc.lock shared), so none of them works on a container another is removing.
+ * Always in that order (gc, then layer, then container, then meta), so no two operations wait on
+ * each other.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
@@ -111,6 +114,21 @@ export class StoreContext {
     return this.lock(this.layout.gcLock, 'exclusive');
   }
 
+  /**
+   * Runs `fn` on container `id` under its lock, with its record as it is once the lock is held
+   * (ERR_NOT_FOUND when it was removed meanwhile).
+   */
+  async withContainer<T>(id: string, name: string, fn: (c: ContainerRecord) => Promise<T>): Promise<T> {
+    const lock = await this.lock(this.layout.containerLock(id), 'exclusive');
+    try {
+      const c = await this.container(id);
+      if (!c) throw new OverlayError('ERR_NOT_FOUND', `No such container: ${name}`);
+      return await fn(c);
+    } finally {
+      lock.release();
+    }
+  }
+
   async withMeta<T>(fn: () => Promise<T>): Promise<T> {
     const lock = await this.lock(this.layout.metaLock, 'exclusive');
     try {
@@ -186,7 +204,9 @@ export class StoreContext {
     const mark = (top: Digest | undefined) => {
       for (let id = top; id !== undefined && !used.has(id); id = layers.get(id)?.parent) used.add(id);
     };
-    for (const img of await this.images()) mark(img.layers.at(-1)?.chainId);
+    // Every layer an image lists, not only its top's chain: a damaged record in the middle of a
+    // chain must not cost the layers below it.
+    for (const img of await this.images()) for (const l of img.layers) mark(l.chainId);
     for (const c of await this.containers()) mark(c.parent);
     return used;
   }

@@ -12,7 +12,7 @@ import { abortError } from '../oci/source.js';
 import { OverlayError } from '../spec/errors.js';
 import { removeFile, StoreLock, writeRecord } from './files.js';
 import { nowIso, type StoreContext } from './context.js';
-import { normalizeRef, shortId, type ImageRecord, type LayerRecord } from './records.js';
+import { normalizeRef, shortId, splitRef, type ImageRecord, type LayerRecord } from './records.js';
 
 export interface ImportProgress {
   /** The image (its ref in the source, or its manifest digest). */
@@ -82,7 +82,7 @@ export interface HistoryEntry {
 function nameInSource(ref: string | undefined): string | undefined {
   if (ref === undefined || !/[:/]/.test(ref)) return undefined;
   try {
-    return normalizeRef(ref.replace(/^docker\.io\/library\//, '').replace(/^docker\.io\//, ''));
+    return normalizeRef(ref);
   } catch {
     return undefined;
   }
@@ -360,10 +360,16 @@ export async function removeImage(ctx: StoreContext, name: string, options: { fo
     const removedImage = await ctx.withMeta(async () => {
       const repos = await ctx.repositories();
       const tags = Object.keys(repos.refs).filter((r) => repos.refs[r] === record.id);
-      if (ref !== undefined && tags.length > 1 && !options.force) {
+      // A tag given, and the image has others: the tag only goes, forced or not (as docker rmi).
+      if (ref !== undefined && tags.length > 1) {
         delete repos.refs[ref];
         await ctx.writeRepositories(repos);
         return { untagged: [ref], gone: false };
+      }
+      // By id, an image tagged in several repositories: docker refuses unless forced.
+      const repos2 = new Set(tags.map((t) => splitRef(t).repository));
+      if (ref === undefined && repos2.size > 1 && !options.force) {
+        throw new OverlayError('ERR_CONFLICT', `conflict: unable to delete ${shortId(record.id)} (must be forced) - image is referenced in multiple repositories`);
       }
       const users = (await ctx.containers()).filter((c) => c.image === record.id);
       if (users.length > 0 && !options.force) {

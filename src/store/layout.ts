@@ -129,6 +129,10 @@ export class StoreLayout {
   get metaLock(): string {
     return join(this.locks, 'meta.lock');
   }
+  /** Held by what mounts, unmounts, commits or removes one container: one of them at a time. */
+  containerLock(id: string): string {
+    return join(this.locks, `container-${id}.lock`);
+  }
   /** Held while one layer is applied, so two imports of it apply it once. */
   layerLock(chainId: Digest): string {
     return join(this.locks, `layer-${hexOf(chainId)}.lock`);

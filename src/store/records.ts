@@ -188,7 +188,9 @@ export function normalizeRef(ref: string, field = 'reference'): string {
   const tag = hasTag ? ref.slice(colon + 1) : 'latest';
   if (name.length > 255 || !NAME.test(name)) throw bad('is not a valid image name (lowercase letters, digits, and . _ - / between them)');
   if (!TAG.test(tag)) throw bad('has an invalid tag (letters, digits, _ . -; at most 128)');
-  return `${name}:${tag}`;
+  // Docker Hub's names as docker shows them: docker.io/library/busybox and library/busybox are busybox.
+  const short = name.replace(/^(?:docker\.io\/|index\.docker\.io\/|registry-1\.docker\.io\/)?library\/(?=[^/]+$)/, '').replace(/^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, '');
+  return `${short}:${tag}`;
 }
 
 /** Splits a normalized ref into Docker's REPOSITORY and TAG columns. */

@@ -10,6 +10,7 @@
 import { lstat, readFile, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
+import { readMountInfo } from '../read/mountinfo.js';
 import { names, removeFile, removeTree, StoreLock, TEMP_FILE } from './files.js';
 import { lowerFile, type StoreContext } from './context.js';
 import { ID } from './layout.js';
@@ -23,10 +24,12 @@ export interface Recovery {
   removed: string[];
   /** Short links and lower files written again. */
   repaired: string[];
+  /** Directories no record names that were left alone because something is mounted in them. */
+  inUse: string[];
 }
 
 export async function recover(ctx: StoreContext): Promise<Recovery> {
-  const report: Recovery = { ran: false, removed: [], repaired: [] };
+  const report: Recovery = { ran: false, removed: [], repaired: [], inUse: [] };
   const gc = await StoreLock.take(ctx.layout.gcLock, 'exclusive', false);
   if (!gc) return report;
   // meta.lock too, for the whole run (after gc.lock, the protocol's order): a tag, a container
@@ -79,11 +82,19 @@ export async function recover(ctx: StoreContext): Promise<Recovery> {
 
     // Directories no record names: layers applied by an import that died, containers whose
     // create died, removals that died after the record went.
+    const mountPoints = (await readMountInfo()).map((m) => m.mountPoint);
     for (const n of await names(layout.overlay)) {
       if (n === 'l') continue;
       if (!ID.test(n) || owners.has(n)) continue;
-      await removeTree(join(layout.overlay, n));
-      report.removed.push(join(layout.overlay, n));
+      const dir = join(layout.overlay, n);
+      // Something is mounted there (a container removed by hand while mounted): never remove a
+      // live overlay's upper under it; say so instead, and the next open tries again.
+      if (mountPoints.some((p) => p === dir || p.startsWith(`${dir}/`))) {
+        report.inUse.push(dir);
+        continue;
+      }
+      await removeTree(dir);
+      report.removed.push(dir);
     }
 
     // Short links: each record's own, pointing at its diff; anything else in l/ goes.
@@ -135,8 +146,11 @@ export async function recover(ctx: StoreContext): Promise<Recovery> {
     }
 
     // Lock files of layers (made on demand; none is held now).
+    const containerIds = new Set(containers.map((c) => c.id));
     for (const n of await names(layout.locks)) {
       if (n.startsWith('layer-')) await removeFile(join(layout.locks, n));
+      const m = /^container-([0-9a-f]{64})\.lock$/.exec(n);
+      if (m && !containerIds.has(m[1]!)) await removeFile(join(layout.locks, n));
     }
     return report;
   } finally {

@@ -5,7 +5,7 @@
  * store at the same time (flock locks; see context.ts) and against a kill -9 at any instant
  * (records written by rename are the commit points; opening the store removes what a crash left).
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Change } from '../layers/changes.js';
 import type { ImageReader, ImageSource } from '../oci/image.js';
@@ -150,8 +150,11 @@ export class Store {
 export async function openStore(options: OpenStoreOptions = {}): Promise<Store> {
   const root = options.root ?? defaultStoreRoot();
   if (typeof root !== 'string' || root === '') throw new OverlaySpecError([{ field: 'root', problem: 'must be a non-empty path' }]);
-  const ctx = new StoreContext(resolve(root));
+  await mkdir(resolve(root), { recursive: true, mode: 0o700 });
+  // The real path: mountinfo shows mount points by it, and a container's merged dir is found
+  // there by its path (a root reached through a symlink would never match).
+  const ctx = new StoreContext(await realpath(resolve(root)));
   for (const dir of ctx.layout.dirs) await mkdir(dir, { recursive: true, mode: 0o700 });
-  const recovery = options.noRecovery ? { ran: false, removed: [], repaired: [] } : await recover(ctx);
+  const recovery = options.noRecovery ? { ran: false, removed: [], repaired: [], inUse: [] } : await recover(ctx);
   return new Store(ctx, recovery);
 }

@@ -7,7 +7,7 @@ import type { Digest } from '../oci/digest.js';
 import type { OverlayError } from '../spec/errors.js';
 import { removeFile } from './files.js';
 import type { StoreContext } from './context.js';
-import { diskUsage, mountedPaths, removeContainer } from './containers.js';
+import { diskUsage, isMounted, mountedPaths, removeLocked } from './containers.js';
 import { listImages, type ImageSummary } from './images.js';
 import { listVolumes, volumeUsers } from './volumes.js';
 
@@ -129,9 +129,15 @@ export async function prune(ctx: StoreContext): Promise<PruneResult> {
       if (mountPoints.has(ctx.layout.merged(c.cacheId))) continue;
       const size = diskUsage(ctx.layout.diff(c.cacheId)).size;
       try {
-        await removeContainer(ctx, c.id);
+        // Under its lock: a mount that started before this prune took gc.lock is not its victim.
+        const gone = await ctx.withContainer(c.id, c.name, async (now) => {
+          if (await isMounted(ctx, now)) return false;
+          await removeLocked(ctx, now);
+          return true;
+        });
+        if (!gone) continue;
       } catch (e) {
-        // A container rm (which holds no gc.lock) in another process got it first.
+        // Removed meanwhile by a container rm that started before this prune.
         if ((e as OverlayError).code === 'ERR_NOT_FOUND') continue;
         throw e;
       }

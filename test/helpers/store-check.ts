@@ -391,9 +391,11 @@ export function storeProblems(root: string, options: { recovered?: boolean } = {
       if (TEMP.test(n) || n.startsWith('.new-')) problems.push(`${join(d, n)}: a temp file left`);
     }
   }
-  // Layer lock files are made on demand and left; the recovery removes them.
+  // Layer lock files are made on demand and left; the recovery removes them, and those of
+  // containers that are gone (a container's own stays while it lives).
+  const live = new Set((existsSync(join(root, 'containers')) ? readdirSync(join(root, 'containers')) : []).map((n) => `container-${n.replace(/\.json$/, '')}.lock`));
   for (const n of options.recovered === false ? [] : existsSync(join(root, 'locks')) ? readdirSync(join(root, 'locks')) : []) {
-    if (n !== 'gc.lock' && n !== 'meta.lock') problems.push(`locks/${n}: left after the recovery`);
+    if (n !== 'gc.lock' && n !== 'meta.lock' && !live.has(n)) problems.push(`locks/${n}: left after the recovery`);
   }
   return problems;
 }

@@ -218,7 +218,7 @@ describePrivileged('layer store', () => {
     await other.unmountContainer('c');
   });
 
-  it('volumes and tmpfs beside the rootfs: mounted in order after the overlay, unmounted before it; read-only stays so', async () => {
+  it('volumes and tmpfs beside the rootfs: mounted after the overlay, parents first, unmounted before it; read-only stays so', async () => {
     const { store, layout, root } = await setup([{ ref: 'app', layers: [BASE] }]);
     await store.importImage(layout, { tag: 'app' });
     const host = tempDir('ovl-host-');
@@ -229,8 +229,9 @@ describePrivileged('layer store', () => {
     expect([lstatSync(join(m.merged, 'usr/share')).mtimeMs, lstatSync(join(m.merged, 'usr/share')).mode & 0o7777]).toEqual([0, 0o755]);
     const table = readMountInfoSync();
     const under = table.filter((x) => x.mountPoint === m.merged || x.mountPoint.startsWith(`${m.merged}/`));
-    expect(under.map((x) => x.mountPoint.slice(m.merged.length) || '/')).toEqual(['/', '/var/lib/data', '/mnt/host', '/tmp', '/usr/share/cache']);
-    expect([under[0]!.fsType, under[3]!.fsType]).toEqual(['overlay', 'tmpfs']);
+    // Parents first (by depth, as docker sorts them), in the order given among equals.
+    expect(under.map((x) => x.mountPoint.slice(m.merged.length) || '/')).toEqual(['/', '/tmp', '/mnt/host', '/var/lib/data', '/usr/share/cache']);
+    expect([under[0]!.fsType, under[1]!.fsType, under[4]!.fsType]).toEqual(['overlay', 'tmpfs', 'tmpfs']);
     writeFileSync(join(m.merged, 'var/lib/data/kept'), 'volume data\n');
     expect(readFileSync(join(m.merged, 'mnt/host/shared.txt'), 'utf8')).toBe('from the host\n');
     expect(() => writeFileSync(join(m.merged, 'mnt/host/x'), 'x')).toThrow(expect.objectContaining({ code: 'EROFS' }));
@@ -326,7 +327,58 @@ describePrivileged('layer store', () => {
     expect(files(m.merged)).toEqual(slash({ ...BASE, ...APP }));
     await again.unmountContainer('c');
     const clean = await openStore({ root });
-    expect(clean.recovery).toEqual({ ran: true, removed: [], repaired: [] });
+    expect(clean.recovery).toEqual({ ran: true, removed: [], repaired: [], inUse: [] });
+  });
+
+  it('docker rmi rules: a tag with others only untags, forced or not; an id tagged in several repositories needs force', async () => {
+    const { store, layout } = await setup([{ ref: 'app', layers: [BASE] }]);
+    const [img] = await store.importImage(layout, { tag: 'app:1' });
+    await store.tag('app:1', 'app:keep');
+    expect(await store.removeImage('app:1', { force: true })).toEqual({ untagged: ['app:1'], deleted: [], reclaimed: 0 });
+    await store.tag('app:keep', 'other:1');
+    await expect(store.removeImage(img!.id.slice(7, 19))).rejects.toMatchObject({ code: 'ERR_CONFLICT', message: expect.stringContaining('referenced in multiple repositories') });
+    const forced = await store.removeImage(img!.id, { force: true });
+    expect(forced.untagged).toEqual(['app:keep', 'other:1']);
+    expect(forced.deleted[0]).toBe(img!.id);
+    // Docker Hub's long names are the short ones.
+    await store.importImage(layout, { tag: 'docker.io/library/app:2' });
+    expect((await store.images())[0]!.refs).toEqual(['app:2']);
+    expect((await store.image('library/app:2')).refs).toEqual(['app:2']);
+  });
+
+  it('mounts go parents first; a half-made mount is completed; a store reached through a symlink still knows what is mounted', async () => {
+    const t = tempDir('ovl-store-');
+    const real = join(t, 'real');
+    mkdirSync(real);
+    symlinkSync(real, join(t, 'link'));
+    const layout = join(t, 'layout');
+    await writeOciLayout(layout, { layers: [{ data: tarOf(BASE) }] });
+    stores.push(real);
+    const store = await openStore({ root: join(t, 'link') });
+    expect(store.root).toBe(real);
+    await store.importImage(layout, { tag: 'app' });
+    await store.createContainer('app', { name: 'c', volumes: ['logs:/scratch/logs'], tmpfs: ['/scratch'] });
+    const m = await store.mountContainer('c');
+    writeFileSync(join(m.merged, 'scratch/logs/x'), 'kept\n');
+    expect(readFileSync(join(real, 'volumes/logs/_data/x'), 'utf8')).toBe('kept\n');
+    expect((await store.containers())[0]!.mounted).toBe(true);
+    expect((await store.df()).containers.active).toBe(1);
+    // The volume unmounted behind the store's back (an unmount that died half-way): mounting again completes it.
+    sys.umount2Sync(join(m.merged, 'scratch/logs'));
+    const again = await store.mountContainer('c');
+    expect(again.already).toBe(false);
+    expect(readFileSync(join(m.merged, 'scratch/logs/x'), 'utf8')).toBe('kept\n');
+    expect((await store.mountContainer('c')).already).toBe(true);
+    // A container whose record went while it was mounted: the recovery leaves its dir alone and says so.
+    const dir = join(m.merged, '..');
+    rmSync(join(real, 'containers', `${(await store.containers())[0]!.id}.json`));
+    const reopened = await openStore({ root: real });
+    expect(reopened.recovery.inUse).toEqual([dir]);
+    expect(existsSync(join(dir, 'diff'))).toBe(true);
+    sys.umount2Sync(join(m.merged, 'scratch/logs'));
+    sys.umount2Sync(join(m.merged, 'scratch'));
+    sys.umount2Sync(m.merged);
+    expect((await openStore({ root: real })).recovery.removed).toContain(dir);
   });
 
   it('refusals name the problem: unknown image or container, bad references, bad volume specs, a taken name', async () => {

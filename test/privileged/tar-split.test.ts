@@ -77,6 +77,16 @@ describeWithTool('python3', 'tar-split', () => {
     await expect(collect(rebuildTar(split, join(t, 'layer')))).rejects.toMatchObject({ code: 'ERR_LAYER_CHANGED' });
   });
 
+  it('a file a later entry replaced (by a FIFO, a symlink, a directory) is refused at rebuild, never read through', async () => {
+    for (const later of [{ type: 'fifo' as const }, { type: 'symlink' as const, linkname: '/etc/passwd' }, { type: 'dir' as const }]) {
+      const t = tempDir('ovl-split-');
+      const tar = readFileSync(pythonTar(join(t, 'l.tar'), [{ name: 'a', data: 'first\n' }, { name: 'a', ...later }]));
+      const split = join(t, 'split.gz');
+      await applyLayer(Readable.from([tar]), join(t, 'layer'), { tarSplit: split });
+      await expect(collect(rebuildTar(split, join(t, 'layer'))), later.type).rejects.toMatchObject({ code: 'ERR_LAYER_CHANGED' });
+    }
+  });
+
   it('a failed apply leaves no split behind', async () => {
     const t = tempDir('ovl-split-');
     const tar = readFileSync(pythonTar(join(t, 'l.tar'), ENTRIES));

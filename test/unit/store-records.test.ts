@@ -17,6 +17,10 @@ describe('image references', () => {
     expect(normalizeRef('localhost:5000/team/app')).toBe('localhost:5000/team/app:latest');
     expect(normalizeRef('registry.example.com:443/a/b:v1.2-rc_3')).toBe('registry.example.com:443/a/b:v1.2-rc_3');
     expect(splitRef('localhost:5000/team/app:latest')).toEqual({ repository: 'localhost:5000/team/app', tag: 'latest' });
+    // Docker Hub's names as docker shows them.
+    expect(['docker.io/library/busybox:1.36', 'library/busybox:1.36', 'index.docker.io/library/busybox:1.36'].map((r) => normalizeRef(r))).toEqual(Array(3).fill('busybox:1.36'));
+    expect(normalizeRef('docker.io/team/app')).toBe('team/app:latest');
+    expect(normalizeRef('quay.io/library/x')).toBe('quay.io/library/x:latest');
   });
 
   it('refuses what Docker refuses, naming the field', () => {

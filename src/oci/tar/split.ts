@@ -12,7 +12,7 @@
  *   1 (raw):  u32 length, the bytes
  *   2 (file): u32 name length, the name (bytes, as the layer dir holds it), f64 size
  */
-import { createReadStream, read } from 'node:fs';
+import { createReadStream, fstat, read, type Stats } from 'node:fs';
 import { createGunzip, createGzip, type Gzip } from 'node:zlib';
 import { OverlayError } from '../../spec/errors.js';
 import { RESOLVE, O } from '../../sys/constants.js';
@@ -180,10 +180,17 @@ export async function* rebuildTar(splitPath: string, dir: string): AsyncGenerato
         yield Buffer.from(item.raw);
         continue;
       }
-      const fd = await openat2(Buffer.from(item.file) as unknown as string, O.RDONLY, { dirfd: root, resolve: RESOLVE.BENEATH | RESOLVE.NO_MAGICLINKS }).catch((e: unknown) => {
+      // No symlink on the way or at the end, and never a FIFO's open that waits or a device's
+      // bytes: only the regular file the apply wrote is read.
+      const fd = await openat2(Buffer.from(item.file) as unknown as string, O.RDONLY | O.NOFOLLOW | O.NONBLOCK, {
+        dirfd: root,
+        resolve: RESOLVE.BENEATH | RESOLVE.NO_MAGICLINKS | RESOLVE.NO_SYMLINKS,
+      }).catch((e: unknown) => {
         throw new OverlayError('ERR_LAYER_CHANGED', `layer file '${displayName(item.file)}' of '${dir}' cannot be read: ${(e as Error).message}`, { path: dir });
       });
       try {
+        const st = await new Promise<Stats>((resolve, reject) => fstat(fd.fd, (err, s) => (err ? reject(err) : resolve(s))));
+        if (!st.isFile()) throw new OverlayError('ERR_LAYER_CHANGED', `layer file '${displayName(item.file)}' of '${dir}' is not a regular file now (a later entry of the layer replaced it?): its tar cannot be rebuilt`, { path: dir });
         let left = item.size;
         let pos = 0;
         while (left > 0) {
