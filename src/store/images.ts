@@ -3,7 +3,6 @@
  * again), list with shared and unique sizes, history, tag, remove.
  */
 import { rename } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { applyLayer } from '../oci/apply.js';
 import type { Digest } from '../oci/digest.js';
 import { MAX_JSON_BYTES, openImageSource, type ImageReader, type ImageSource, type OciConfig, type ResolvedImage, type ResolvedLayer } from '../oci/image.js';
@@ -391,6 +390,3 @@ export async function removeImage(ctx: StoreContext, name: string, options: { fo
     gc.release();
   }
 }
-
-/** The name of a source for messages: its file name. */
-export const sourceName = (path: string): string => basename(path);
