@@ -12,7 +12,7 @@ export type { MountHolder } from './read/holders.js';
 export { validateSpec, validateSpecSync } from './mount/validate.js';
 export { probe, probeSync, type Capabilities, type ModuleDefaults } from './mount/probe.js';
 export { formatPlan, plan, type DataPiece, type MountPlan, type PlannedStep } from './mount/plan.js';
-export { bindMount, bindMountSync, tmpfsMount, tmpfsMountSync, type BindOptions, type TmpfsOptions } from './mount/volumes.js';
+export { bindMount, bindMountSync, tmpfsMount, tmpfsMountSync, type BeneathOption, type BindOptions, type TmpfsOptions } from './mount/volumes.js';
 export { remount, remountSync } from './mount/remount.js';
 export { cleanWorkdir, cleanWorkdirSync, hasStaleVolatile, hasStaleVolatileSync, overlaysUsing, overlaysUsingSync, type DirUser } from './mount/workdir.js';
 export { isMountError, type OverlayMountError } from './mount/failure.js';

@@ -4,7 +4,8 @@
  * directories passed by fd, and the statx of the mount point that reads the new mount's ids.
  * Pure: steps as data, run later by attach.ts.
  */
-import { AT, MOVE_MOUNT, O, STATX } from '../sys/constants.js';
+import { relative } from 'node:path';
+import { AT, MOVE_MOUNT, O, RESOLVE, STATX } from '../sys/constants.js';
 import type { Step } from '../sys/steps.js';
 import type { DirIdentity } from './validate.js';
 
@@ -33,7 +34,7 @@ export function newApiMount(
   steps: PlannedStep[],
   fsname: string,
   config: readonly ConfigStep[],
-  options: { attrs: number; target: string; exclusive: boolean },
+  options: { attrs: number; target: string; exclusive: boolean; toFd?: number },
 ): void {
   const fs = steps.length;
   steps.push({ stage: 'fsopen', step: { op: 'fsopen', fsname } });
@@ -41,9 +42,35 @@ export function newApiMount(
   steps.push({ stage: 'create', step: { op: options.exclusive ? 'fsconfigCreateExcl' : 'fsconfigCreate', fs } });
   const mnt = steps.length;
   steps.push({ stage: 'fsmount', step: { op: 'fsmount', fs, attrs: options.attrs } });
-  steps.push({ stage: 'move_mount', step: { op: 'moveMount', from: mnt, fromPath: '', toPath: options.target, flags: MOVE_MOUNT.F_EMPTY_PATH } });
+  steps.push({ stage: 'move_mount', step: moveMountStep(mnt, options.target, options.toFd) });
   steps.push({ stage: 'close', step: { op: 'close', fd: mnt } });
   steps.push({ stage: 'close', step: { op: 'close', fd: fs } });
+}
+
+/** move_mount of step `from`'s mount to `target`, or onto the directory opened by step `toFd`. */
+export function moveMountStep(from: number, target: string, toFd?: number): Step {
+  return toFd === undefined
+    ? { op: 'moveMount', from, fromPath: '', toPath: target, flags: MOVE_MOUNT.F_EMPTY_PATH }
+    : { op: 'moveMount', from, fromPath: '', to: toFd, toPath: '', flags: MOVE_MOUNT.F_EMPTY_PATH | MOVE_MOUNT.T_EMPTY_PATH };
+}
+
+/**
+ * Opens `target` beneath `root` (O_PATH: no symlink on the way or at the end, never out of
+ * `root`), for a mount attached onto the fd rather than by path: a path swapped for a symlink
+ * after it was checked cannot send the mount elsewhere. The step index of the fd; its close
+ * step is the caller's.
+ */
+export function openBeneath(steps: PlannedStep[], root: string, target: string, directory: boolean): number {
+  const rel = relative(root, target);
+  const rootFd = steps.length;
+  steps.push({ stage: `open '${root}'`, step: { op: 'open', path: root, flags: O.PATH | O.DIRECTORY } });
+  const fd = steps.length;
+  steps.push({
+    stage: `open '${target}' beneath '${root}'`,
+    step: { op: 'openat2', dirfd: rootFd, path: rel, flags: O.PATH | (directory ? O.DIRECTORY : 0), resolve: RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS },
+  });
+  steps.push({ stage: 'close', step: { op: 'close', fd: rootFd } });
+  return fd;
 }
 
 /** An fsconfig SET_STRING (value null: SET_FLAG) step for `key`. */

@@ -310,13 +310,15 @@ export async function mountContainer(ctx: StoreContext, name: string): Promise<M
         for (const m of missing) {
           if (m.type === 'tmpfs') {
             const at = await mountPointInside(merged, m.destination, false);
-            beside.push(await tmpfsMount(at, { ...(m.size !== undefined ? { size: m.size } : {}), ...(m.mode !== undefined ? { mode: m.mode } : {}) }));
+            beside.push(await tmpfsMount(at, { beneath: merged, ...(m.size !== undefined ? { size: m.size } : {}), ...(m.mode !== undefined ? { mode: m.mode } : {}) }));
             continue;
           }
           const source = m.type === 'volume' ? await ensureVolume(ctx, m.name) : m.source;
           const isFile = !(await stat(source)).isDirectory();
           const at = await mountPointInside(merged, m.destination, isFile);
-          beside.push(await bindMount(source, at, { readOnly: m.readOnly, recursive: true }));
+          // Attached onto the mount point opened beneath merged with no symlink on the way: one
+          // swapped in after the check above cannot send it outside the container.
+          beside.push(await bindMount(source, at, { readOnly: m.readOnly, recursive: true, beneath: merged }));
         }
         if (overlay) {
           await ctx.withMeta(async () => {

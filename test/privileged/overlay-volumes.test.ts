@@ -205,3 +205,30 @@ describePrivileged('MountHandle.unmount', () => {
     expectUnmounted(target);
   });
 });
+
+describePrivileged('bindMount and tmpfsMount beneath a root', () => {
+  it('attach onto the mount point opened beneath the root: works through directories, refuses a symlink on the way or a target outside, before anything is mounted', async () => {
+    const root = tempDir();
+    writeTree(root, { 'src/file.txt': 'file', 'c/a/b/': null, 'outside/': null });
+    const c = join(root, 'c');
+    const m = await bindMount(join(root, 'src'), join(c, 'a/b'), { beneath: c, readOnly: true });
+    expect(readFileSync(join(c, 'a/b/file.txt'), 'utf8')).toBe('file');
+    await m.unmount();
+    const t = await tmpfsMount(join(c, 'a'), { beneath: c, size: '1m' });
+    expect(readdirSync(join(c, 'a'))).toEqual([]);
+    await t.unmount();
+
+    // A component that is a symlink (here one out of the root): ELOOP from openat2, nothing mounted.
+    const { symlinkSync } = await import('node:fs');
+    symlinkSync(join(root, 'outside'), join(c, 'link'));
+    const viaLink = await caught(() => bindMount(join(root, 'src'), join(c, 'link'), { beneath: c }));
+    expect(viaLink).toMatchObject({ code: 'ELOOP', syscall: 'openat2' });
+    const viaLinkTmpfs = await caught(() => tmpfsMount(join(c, 'link'), { beneath: c }));
+    expect(viaLinkTmpfs).toMatchObject({ code: 'ELOOP', syscall: 'openat2' });
+    expect(mountsUnder(root)).toEqual([]);
+    expect(readdirSync(join(root, 'outside'))).toEqual([]);
+    // Not inside the root at all: refused before any syscall.
+    await expect(bindMount(join(root, 'src'), join(root, 'outside'), { beneath: c })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(tmpfsMount(c, { beneath: c })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+  });
+});
