@@ -450,7 +450,14 @@ export async function applyLayer(
     ...(options.diffId !== undefined ? { expectedDiffId: options.diffId as Digest } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const place = await prepareTarget(target);
+  let place: Awaited<ReturnType<typeof prepareTarget>>;
+  try {
+    place = await prepareTarget(target);
+  } catch (e) {
+    // The source was opened (a path's FileHandle): let go of it, or the GC closes it, with a warning.
+    await opened.close();
+    throw e;
+  }
   let writer: LayerWriter | undefined;
   let inflight: Promise<void> | undefined;
   let split: TarSplitRecorder | undefined;
@@ -511,7 +518,12 @@ export async function applyLayer(
     writer?.close();
     if (split) {
       split.abort();
-      splitOut?.destroy();
+      if (splitOut && !splitOut.closed) {
+        // A stream still opening creates its file after destroy(): wait for its close, then remove.
+        const closed = new Promise<void>((resolve) => splitOut!.once('close', () => resolve()));
+        splitOut.destroy();
+        await closed;
+      }
       await rm(options.tarSplit!, { force: true });
     }
     await abandonTarget(target, place);

@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { expect, it } from 'vitest';
 import { applyLayer } from '../../src/index.js';
 import { rebuildTar } from '../../src/oci/tar/split.js';
-import { collect } from '../helpers/oci.js';
+import { collect, openFds } from '../helpers/oci.js';
 import { describeWithTool } from '../helpers/privileged.js';
 import { gnuTar, pythonTar, type TarSpecEntry } from '../helpers/tars.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -93,5 +93,16 @@ describeWithTool('python3', 'tar-split', () => {
     const split = join(t, 'split.gz');
     await expect(applyLayer(Readable.from([tar]), join(t, 'layer'), { tarSplit: split, diffId: `sha256:${'0'.repeat(64)}` })).rejects.toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
     expect(() => readFileSync(split)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+});
+
+describeWithTool('python3', 'applyLayer from a path, refused before it writes', () => {
+  it('lets go of the file it opened (no FileHandle left for the GC to close)', async () => {
+    const t = tempDir('ovl-split-');
+    const tar = pythonTar(join(t, 'l.tar'), ENTRIES);
+    writeFileSync(join(t, 'a-file'), 'not a directory');
+    const before = openFds();
+    await expect(applyLayer(tar, join(t, 'a-file'))).rejects.toThrow();
+    expect(openFds()).toEqual(before);
   });
 });
