@@ -5,7 +5,7 @@
  * The lock protocol (all flock: the kernel drops a dead process's locks):
  * - gc.lock: shared by every operation that makes or uses layers, for its whole length;
  *   exclusive by what deletes layers (image rm's sweep, prune, and the recovery at open, which
- *   only tries). So a layer an import has just found, or is applying, is never swept under it,
+ *   only tries); taken through gc-turnstile.lock, so a waiting deletion is not starved. So a layer an import has just found, or is applying, is never swept under it,
  *   and anything half-made that the recovery sees belongs to a dead process.
  * - meta.lock: around read-modify-write of repositories.json and container names (short), and
  *   around every record or volume written without gc.lock (a tag, a container's unmount or
@@ -104,14 +104,31 @@ export class StoreContext {
     return (await StoreLock.take(path, mode))!;
   }
 
-  /** gc.lock shared: what makes or uses layers holds it for its whole length. */
-  useLayers(): Promise<StoreLock> {
-    return this.lock(this.layout.gcLock, 'shared');
+  /**
+   * gc.lock shared: what makes or uses layers holds it for its whole length. Through the
+   * turnstile first, so a deletion waiting for gc.lock is not kept waiting for ever by a stream
+   * of new operations (flock has no queue: a waiter polling for LOCK_EX loses to every LOCK_SH).
+   */
+  async useLayers(): Promise<StoreLock> {
+    const turn = await this.lock(this.layout.gcTurnstile, 'shared');
+    try {
+      return await this.lock(this.layout.gcLock, 'shared');
+    } finally {
+      turn.release();
+    }
   }
 
-  /** gc.lock exclusive (waits for every operation in progress to end): to delete layers. */
-  deleteLayers(): Promise<StoreLock> {
-    return this.lock(this.layout.gcLock, 'exclusive');
+  /**
+   * gc.lock exclusive (waits for every operation in progress to end): to delete layers. The
+   * turnstile is held while it waits: operations that start meanwhile wait behind it.
+   */
+  async deleteLayers(): Promise<StoreLock> {
+    const turn = await this.lock(this.layout.gcTurnstile, 'exclusive');
+    try {
+      return await this.lock(this.layout.gcLock, 'exclusive');
+    } finally {
+      turn.release();
+    }
   }
 
   /**

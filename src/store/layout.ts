@@ -125,6 +125,10 @@ export class StoreLayout {
   get gcLock(): string {
     return join(this.locks, 'gc.lock');
   }
+  /** Taken on the way to gc.lock: held exclusively by a deletion waiting for it (see context.ts). */
+  get gcTurnstile(): string {
+    return join(this.locks, 'gc-turnstile.lock');
+  }
   /** Around read-modify-write of shared records (tags, container names). */
   get metaLock(): string {
     return join(this.locks, 'meta.lock');

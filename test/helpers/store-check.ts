@@ -395,7 +395,7 @@ export function storeProblems(root: string, options: { recovered?: boolean } = {
   // containers that are gone (a container's own stays while it lives).
   const live = new Set((existsSync(join(root, 'containers')) ? readdirSync(join(root, 'containers')) : []).map((n) => `container-${n.replace(/\.json$/, '')}.lock`));
   for (const n of options.recovered === false ? [] : existsSync(join(root, 'locks')) ? readdirSync(join(root, 'locks')) : []) {
-    if (n !== 'gc.lock' && n !== 'meta.lock' && !live.has(n)) problems.push(`locks/${n}: left after the recovery`);
+    if (n !== 'gc.lock' && n !== 'gc-turnstile.lock' && n !== 'meta.lock' && !live.has(n)) problems.push(`locks/${n}: left after the recovery`);
   }
   return problems;
 }

@@ -18,6 +18,7 @@ import { MediaType } from '../../src/oci/image/types.js';
 import { writeOciLayout } from '../../src/oci/image/write.js';
 import type { ImportedImage } from '../../src/store/images.js';
 import { StoreLock } from '../../src/store/files.js';
+import { StoreContext } from '../../src/store/context.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import type { PruneResult } from '../../src/store/usage.js';
 import { layerTar } from '../helpers/images.js';
@@ -375,3 +376,34 @@ function bottomChain(id: string): string {
   const config = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', id.slice(7)), 'utf8')) as { rootfs: { diff_ids: string[] } };
   return config.rootfs.diff_ids[0]!;
 }
+
+describePrivileged('gc.lock fairness', () => {
+  it('a deletion waiting for gc.lock goes before operations that start after it (the turnstile): it is not starved', async () => {
+    const root = await freshStore();
+    const ctx = new StoreContext(root);
+    const order: string[] = [];
+    const a = await ctx.useLayers();
+    const del = ctx.deleteLayers().then((l) => {
+      order.push('delete');
+      return l;
+    });
+    // Until the deletion holds the turnstile (it then waits for gc.lock behind `a`).
+    for (;;) {
+      const probe = await StoreLock.take(join(root, 'locks', 'gc-turnstile.lock'), 'shared', false);
+      if (!probe) break;
+      probe.release();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const b = ctx.useLayers().then((l) => {
+      order.push('use');
+      return l;
+    });
+    // Let `b` poll a while: with `a` shared it would get gc.lock at once, were it not for the turnstile.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(order).toEqual([]);
+    a.release();
+    (await del).release();
+    (await b).release();
+    expect(order).toEqual(['delete', 'use']);
+  });
+});
