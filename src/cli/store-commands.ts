@@ -52,6 +52,12 @@ export const storeCommands: Record<string, CommandInfo> = {
     { 'no-trunc': { type: 'boolean' } },
     async () => (await image()).history,
   ),
+  'image inspect': entry(
+    'images as docker image inspect shows them: a JSON array',
+    ['ovl image inspect IMAGE...   (the output is always JSON)'],
+    {},
+    async () => (await image()).inspect,
+  ),
   'image tag': entry('give an image another name (docker tag)', ['ovl image tag SOURCE TARGET   (SOURCE: a name or an id; TARGET: NAME[:TAG])'], {}, async () => (await image()).tag),
   'image save': entry(
     'write images into an OCI layout directory, each layer rebuilt byte for byte (docker save; the same image ids)',

@@ -390,3 +390,34 @@ export async function removeImage(ctx: StoreContext, name: string, options: { fo
     gc.release();
   }
 }
+
+/**
+ * docker image inspect's view of an image: its id and tags, the config's fields Docker shows,
+ * its size, the diffIDs, and GraphDriver (overlay2: the top layer's diff as UpperDir, the rest as
+ * LowerDir, top first).
+ */
+export async function inspectImage(ctx: StoreContext, name: string): Promise<Record<string, unknown>> {
+  const { record } = await findImage(ctx, name);
+  const layers = await ctx.layers();
+  const chain = await ctx.chain(record.layers.at(-1)?.chainId, layers);
+  const config = parseConfig(record) as OciConfig & { author?: string; variant?: string };
+  const refs = await refsOf(ctx, record.id);
+  const data: Record<string, string> = {};
+  if (chain[0]) data.UpperDir = ctx.layout.diff(chain[0].cacheId);
+  if (chain.length > 1) data.LowerDir = chain.slice(1).map((l) => ctx.layout.diff(l.cacheId)).join(':');
+  return {
+    Id: record.id,
+    RepoTags: refs,
+    RepoDigests: [],
+    ...(config.created !== undefined ? { Created: config.created } : {}),
+    ...(config.author !== undefined ? { Author: config.author } : {}),
+    Config: config.config ?? {},
+    Architecture: config.architecture,
+    ...(config.variant !== undefined ? { Variant: config.variant } : {}),
+    Os: config.os,
+    Size: chain.reduce((n, l) => n + l.size, 0),
+    GraphDriver: { Name: 'overlay2', Data: data },
+    RootFS: { Type: 'layers', Layers: config.rootfs?.diff_ids ?? [] },
+    Metadata: { Added: record.added, ManifestDigest: record.manifestDigest },
+  };
+}

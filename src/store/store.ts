@@ -26,7 +26,7 @@ import {
   type CreateContainerOptions,
   type MountedContainer,
 } from './containers.js';
-import { findImage, imageHistory, importImages, listImages, removeImage, tagImage, type HistoryEntry, type ImageSummary, type ImportedImage, type ImportOptions, type RemovedImage } from './images.js';
+import { findImage, imageHistory, importImages, inspectImage, listImages, removeImage, tagImage, type HistoryEntry, type ImageSummary, type ImportedImage, type ImportOptions, type RemovedImage } from './images.js';
 import { defaultStoreRoot } from './layout.js';
 import { recover, type Recovery } from './recover.js';
 import { saveImage, type SavedImage, type SaveOptions } from './save.js';
@@ -72,6 +72,10 @@ export class Store {
       manifestDigest: record.manifestDigest,
       layers: record.layers.length,
     };
+  }
+  /** docker image inspect: id, tags, config, size, diffIDs, GraphDriver. */
+  inspectImage(image: string): Promise<Record<string, unknown>> {
+    return inspectImage(this.#ctx, image);
   }
   history(image: string): Promise<HistoryEntry[]> {
     return imageHistory(this.#ctx, image);

@@ -87,6 +87,12 @@ describePrivileged('ovl image (the store)', () => {
   it('save: an OCI layout with each layer rebuilt byte for byte; imported into another store, the same image id', async () => {
     const { layout, app } = await images();
     ok('image', 'import', `${layout}:app:1`);
+    // docker image inspect's shape: the top layer's diff as UpperDir, the one below as LowerDir.
+    const [inspected] = JSON.parse(ok('image', 'inspect', 'app:1'));
+    expect(inspected).toMatchObject({ Id: app.configDigest, RepoTags: ['app:1'], RootFS: { Type: 'layers', Layers: app.layers.map((l) => l.diffId) }, GraphDriver: { Name: 'overlay2' } });
+    expect(inspected.GraphDriver.Data.UpperDir).toMatch(new RegExp(`^${root}/overlay/[0-9a-f]{64}/diff$`));
+    expect(inspected.GraphDriver.Data.LowerDir.split(':')).toHaveLength(1);
+    expect(run('image', 'inspect', 'app:1', 'nope')).toMatchObject({ status: 1, stderr: 'Error: No such image: nope\n' });
     const out = join(tempDir('ovl-saved-'), 'layout');
     const saved = JSON.parse(ok('image', 'save', 'app:1', '-o', out, '--gzip', '--json'));
     expect(saved).toMatchObject([{ id: app.configDigest, ref: 'app:1' }]);

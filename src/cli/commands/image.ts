@@ -187,6 +187,18 @@ export async function tag(values: Values, positionals: string[]): Promise<number
   return EXIT_OK;
 }
 
+/** docker image inspect: one JSON array of every IMAGE found (each one not found: its error, exit 1). */
+export async function inspect(values: Values, positionals: string[]): Promise<number> {
+  if (positionals.length === 0) throw new UsageError('expected at least one IMAGE');
+  const store = await storeOf(values);
+  const found: unknown[] = [];
+  const code = await eachName(positionals, async (name) => {
+    found.push(await store.inspectImage(name));
+  });
+  json(found);
+  return code;
+}
+
 /** docker save, as an OCI layout: each IMAGE written into DIR; its id and manifest digest with --json. */
 export async function save(values: Values, positionals: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('expected at least one IMAGE');
