@@ -42,7 +42,9 @@ export function treePath(name: string, where: string, field: string): string {
 export function rangeStream(fh: FileHandle, start: number, length: number, own: boolean, label: string): Readable {
   let pos = start;
   const end = start + length;
-  const CHUNK = 256 * 1024;
+  // A layer streams through in chunks as big as applyLayer reads a file in: each chunk costs a
+  // thread-pool read and a hash hop, and 256 KiB ones made an import 10% slower than its apply.
+  const CHUNK = 1 << 20;
   return new Readable({
     highWaterMark: CHUNK,
     read() {
