@@ -140,6 +140,16 @@ export const storeCommands: Record<string, CommandInfo> = {
     { force: { type: 'boolean', short: 'f' } },
     async () => (await volume()).rm,
   ),
+  'volume prune': entry(
+    'remove the volumes no container names: anonymous ones, or every one with -a (docker volume prune)',
+    [
+      'ovl volume prune [-a] [-f] [--json]',
+      '  -a, --all            named volumes too (without it, only those made without a name)',
+      '  -f, --force          do not ask (it asks only when stdin is a terminal)',
+    ],
+    { all: { type: 'boolean', short: 'a' }, force: { type: 'boolean', short: 'f' } },
+    async () => (await volume()).prune,
+  ),
   'volume inspect': entry('volumes as JSON (docker volume inspect)', ['ovl volume inspect NAME...   (the output is always JSON)'], {}, async () => (await volume()).inspect),
   'system df': entry(
     "what the store's images, containers and volumes take on disk, and what could be reclaimed (docker system df)",

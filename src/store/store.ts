@@ -31,7 +31,7 @@ import { defaultStoreRoot } from './layout.js';
 import { recover, type Recovery } from './recover.js';
 import { saveImage, type SavedImage, type SaveOptions } from './save.js';
 import { diskUsageReport, prune, type DiskUsage, type PruneResult } from './usage.js';
-import { createVolume, inspectVolume, listVolumes, removeVolume, type VolumeInfo } from './volumes.js';
+import { createVolume, inspectVolume, listVolumes, pruneVolumes, removeVolume, type VolumeInfo } from './volumes.js';
 
 export interface OpenStoreOptions {
   /** Default: $OVL_ROOT, else /var/lib/ovl for root, else $XDG_DATA_HOME/ovl. */
@@ -135,6 +135,10 @@ export class Store {
   }
   removeVolume(name: string, options: { force?: boolean } = {}): Promise<void> {
     return removeVolume(this.#ctx, name, options);
+  }
+  /** docker volume prune: the volumes no container names (anonymous ones only, unless `all`). */
+  pruneVolumes(options: { all?: boolean } = {}): Promise<{ volumes: string[]; reclaimed: number }> {
+    return pruneVolumes(this.#ctx, options);
   }
 
   // Disk

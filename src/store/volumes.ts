@@ -6,6 +6,7 @@ import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OverlayError, OverlaySpecError } from '../spec/errors.js';
 import { readMountInfo } from '../read/mountinfo.js';
+import { diskUsage } from './containers.js';
 import { names, removeTree, writeRecord } from './files.js';
 import { nowIso, type StoreContext } from './context.js';
 import { newId, VOLUME_NAME } from './layout.js';
@@ -107,4 +108,27 @@ export async function removeVolume(ctx: StoreContext, name: string, options: { f
   const temp = join(ctx.layout.volumes, `.new-${randomBytes(8).toString('hex')}`);
   await rename(ctx.layout.volume(name), temp);
   await removeTree(temp);
+}
+
+/**
+ * docker volume prune: the volumes no container names. Only anonymous ones (made without a name:
+ * 64 hex characters) unless `all`, as docker since 23.0. What went, with the bytes it held.
+ */
+export async function pruneVolumes(ctx: StoreContext, options: { all?: boolean } = {}): Promise<{ volumes: string[]; reclaimed: number }> {
+  const used = new Set((await ctx.containers()).flatMap((c) => c.mounts.flatMap((m) => (m.type === 'volume' ? [m.name] : []))));
+  const out = { volumes: [] as string[], reclaimed: 0 };
+  for (const v of await listVolumes(ctx)) {
+    if (used.has(v.Name) || (!options.all && !/^[0-9a-f]{64}$/.test(v.Name))) continue;
+    const size = diskUsage(v.Mountpoint).size;
+    try {
+      await removeVolume(ctx, v.Name);
+    } catch (e) {
+      // Named by a container made meanwhile, or removed by another process: not this prune's.
+      if ((e as OverlayError).code === 'ERR_CONFLICT' || (e as OverlayError).code === 'ERR_NOT_FOUND') continue;
+      throw e;
+    }
+    out.volumes.push(v.Name);
+    out.reclaimed += size;
+  }
+  return out;
 }

@@ -253,8 +253,15 @@ describePrivileged('ovl volume (the store)', () => {
     const inUse = run('volume', 'rm', 'v1');
     expect(inUse).toMatchObject({ status: 1, stdout: '' });
     expect(inUse.stderr).toBe('Error: remove v1: volume is in use - [user]\n');
+    // prune (docker's rule since 23.0): anonymous volumes no container names; -a named ones too; never one in use.
+    ok('volume', 'create', 'v2');
+    writeFileSync(join(root, 'volumes', anonymous, '_data', 'f'), 'x'.repeat(1500));
+    expect(ok('volume', 'prune', '-f')).toBe(`Deleted Volumes:\n${anonymous}\n\nTotal reclaimed space: 1.5kB\n`);
+    expect(JSON.parse(ok('volume', 'prune', '-a', '--json'))).toEqual({ volumes: ['v2'], reclaimed: 0 });
+    expect(lines(ok('volume', 'ls', '-q'))).toEqual(['v1']);
+    const anonymous2 = ok('volume', 'create').trim();
     ok('container', 'rm', 'user');
-    expect(ok('volume', 'rm', 'v1', anonymous)).toBe(`v1\n${anonymous}\n`);
+    expect(ok('volume', 'rm', 'v1', anonymous2)).toBe(`v1\n${anonymous2}\n`);
     expect(JSON.parse(ok('volume', 'ls', '--json'))).toEqual([]);
     expect(existsSync(join(root, 'volumes/v1'))).toBe(false);
   });

@@ -1,7 +1,8 @@
 /** ovl volume: the store's named volumes, in docker volume's words. */
+import { createInterface } from 'node:readline/promises';
 import type { VolumeInfo } from '../../store/volumes.js';
 import { EXIT_OK, UsageError, type Values } from '../command.js';
-import { dockerTable } from '../docker-format.js';
+import { dockerSize, dockerTable } from '../docker-format.js';
 import { json, out } from '../output.js';
 import { eachName, storeOf } from '../store.js';
 
@@ -62,4 +63,28 @@ export async function inspect(values: Values, positionals: string[]): Promise<nu
   });
   json(found);
   return code;
+}
+
+/** docker volume prune: "Deleted Volumes:", then "Total reclaimed space: …"; asks only on a terminal. */
+export async function prune(values: Values, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UsageError('expected no arguments');
+  if (!values.force && process.stdin.isTTY) {
+    const what = values.all ? 'all local volumes not used by at least one container' : 'anonymous local volumes not used by at least one container';
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    try {
+      const answer = await rl.question(`WARNING! This will remove ${what}.\nAre you sure you want to continue? [y/N] `);
+      if (!/^y(es)?$/i.test(answer.trim())) return EXIT_OK;
+    } finally {
+      rl.close();
+    }
+  }
+  const store = await storeOf(values);
+  const r = await store.pruneVolumes({ all: values.all === true });
+  if (values.json) {
+    json(r);
+    return EXIT_OK;
+  }
+  if (r.volumes.length > 0) out(['Deleted Volumes:', ...r.volumes, ''].join('\n'));
+  out(`Total reclaimed space: ${dockerSize(r.reclaimed, 4)}`);
+  return EXIT_OK;
 }
