@@ -5,7 +5,7 @@
  */
 import { chmod, lchown, lstat, mkdir, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
-import { readdirSync, lstatSync, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { changes, type Change } from '../layers/changes.js';
 import { resolvePath } from '../layers/lookup.js';
 import { applyLayer } from '../oci/apply.js';
@@ -16,11 +16,10 @@ import { bindMount, tmpfsMount } from '../mount/volumes.js';
 import { mountOverlay } from '../mount/overlay.js';
 import { unmountOverlay } from '../mount/unmount.js';
 import { findOverlay } from '../read/inspect.js';
-import { readMountInfo } from '../read/mountinfo.js';
 import { OverlayError, OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import type { MountHandle, OverlayMount } from '../mount/handle.js';
-import { removeFile, StoreLock, writeRecord } from './files.js';
-import { nowIso, type StoreContext } from './context.js';
+import { diskUsage, removeFile, writeRecord } from './files.js';
+import { mountedIn, mountedPaths, nowIso, type StoreContext } from './context.js';
 import { findImage, parseConfig, tagImage } from './images.js';
 import { newId, VOLUME_NAME } from './layout.js';
 import { shortId, type ContainerMount, type ContainerRecord, type ImageRecord, type LayerRecord } from './records.js';
@@ -181,11 +180,6 @@ export async function findContainer(ctx: StoreContext, name: string): Promise<Co
 /** Whether the container's overlay is mounted at its merged dir (in this mount namespace). */
 export async function isMounted(ctx: StoreContext, c: ContainerRecord): Promise<boolean> {
   return (await findOverlay(ctx.layout.merged(c.cacheId))) !== undefined;
-}
-
-/** The mount points of this mount namespace (one read of mountinfo for a whole listing). */
-export async function mountedPaths(): Promise<Set<string>> {
-  return new Set((await readMountInfo()).map((m) => m.mountPoint));
 }
 
 export async function listContainers(ctx: StoreContext): Promise<ContainerSummary[]> {
@@ -398,69 +392,69 @@ export async function commitContainer(ctx: StoreContext, name: string, options: 
   const gc = await ctx.useLayers();
   try {
     const found = await findContainer(ctx, name);
-    const containerLock = await ctx.lock(ctx.layout.containerLock(found.id), 'exclusive');
-    try {
-    const c = await ctx.container(found.id);
-    if (!c) throw new OverlayError('ERR_NOT_FOUND', `No such container: ${name}`);
-    const base = await ctx.image(c.image);
-    if (!base) throw new OverlayError('ERR_NOT_FOUND', `No such image: ${shortId(c.image)} (container ${c.name}'s image was removed)`);
-    const known = await ctx.layers();
-    const lowers = await ctx.chain(c.parent, known);
-    const { cacheId, link } = await ctx.makeLayerDir(lowers);
-    // Named for the base's chain: the new layer's is known once its tar is.
-    const split = ctx.tempTarSplit(c.parent ?? c.image);
-    let record: LayerRecord;
-    let keep = true;
-    try {
-      const exported = exportLayer(ctx.layout.diff(c.cacheId), lowers.map((l) => ctx.layout.diff(l.cacheId)));
-      const [applied, result] = await Promise.all([applyLayer(exported.stream, ctx.layout.diff(cacheId), { tarSplit: split }), exported.result]);
-      const parent = c.parent;
-      // ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)) (image-spec config.md).
-      const newChain = parent === undefined ? result.diffId : digestOf(`${parent} ${result.diffId}`);
-      const lock = (await StoreLock.take(ctx.layout.layerLock(newChain), 'exclusive'))!;
-      try {
-        const have = await ctx.layer(newChain);
-        if (have) {
-          // The same changes committed before: that layer serves.
-          record = have;
-          keep = false;
-          await removeFile(split);
-        } else {
-          await rename(split, ctx.layout.tarSplit(newChain));
-          record = {
-            chainId: newChain,
-            diffId: result.diffId,
-            ...(parent ? { parent } : {}),
-            cacheId,
-            link,
-            size: applied.size,
-            digest: result.diffId,
-            mediaType: MediaType.ociLayer,
-            compressedSize: result.bytes,
-            entries: result.entries,
-            created: nowIso(),
-          };
-          await writeRecord(ctx.layout.layerRecord(newChain), record);
-        }
-      } finally {
-        lock.release();
-      }
-    } catch (e) {
-      await removeFile(split).catch(() => {});
-      await ctx.removeLayerDir(cacheId, link).catch(() => {});
-      throw e;
-    }
-    if (!keep) await ctx.removeLayerDir(cacheId, link);
-    const image = newImage(base, record, c, options);
-    await writeRecord(ctx.layout.imageRecord(image.id), image);
-    const refs = options.ref !== undefined ? await tagImage(ctx, image.id, options.ref) : [];
-    return { id: image.id, refs, layer: { chainId: record.chainId, diffId: record.diffId, size: record.size } };
-    } finally {
-      containerLock.release();
-    }
+    return await ctx.withContainer(found.id, name, async (c) => {
+      const base = await ctx.image(c.image);
+      if (!base) throw new OverlayError('ERR_NOT_FOUND', `No such image: ${shortId(c.image)} (container ${c.name}'s image was removed)`);
+      const record = await commitLayer(ctx, c);
+      const image = newImage(base, record, c, options);
+      await writeRecord(ctx.layout.imageRecord(image.id), image);
+      const refs = options.ref !== undefined ? await tagImage(ctx, image.id, options.ref) : [];
+      return { id: image.id, refs, layer: { chainId: record.chainId, diffId: record.diffId, size: record.size } };
+    });
   } finally {
     gc.release();
   }
+}
+
+/**
+ * The container's changes as a store layer on its image's: exported, applied into a new layer
+ * directory (with its tar-split), recorded under its chainID; the layer the store has when the
+ * same changes were committed before (the new directory then goes).
+ */
+async function commitLayer(ctx: StoreContext, c: ContainerRecord): Promise<LayerRecord> {
+  const lowers = await ctx.chain(c.parent);
+  const { cacheId, link } = await ctx.makeLayerDir(lowers);
+  // Named for the base's chain: the new layer's is known once its tar is.
+  const split = ctx.tempTarSplit(c.parent ?? c.image);
+  let record: LayerRecord;
+  try {
+    const exported = exportLayer(ctx.layout.diff(c.cacheId), lowers.map((l) => ctx.layout.diff(l.cacheId)));
+    const [applied, result] = await Promise.all([applyLayer(exported.stream, ctx.layout.diff(cacheId), { tarSplit: split }), exported.result]);
+    // ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)) (image-spec config.md).
+    const chainId = c.parent === undefined ? result.diffId : digestOf(`${c.parent} ${result.diffId}`);
+    const lock = await ctx.lock(ctx.layout.layerLock(chainId), 'exclusive');
+    try {
+      const have = await ctx.layer(chainId);
+      if (have) {
+        record = have;
+        await removeFile(split);
+      } else {
+        await rename(split, ctx.layout.tarSplit(chainId));
+        record = {
+          chainId,
+          diffId: result.diffId,
+          ...(c.parent ? { parent: c.parent } : {}),
+          cacheId,
+          link,
+          size: applied.size,
+          digest: result.diffId,
+          mediaType: MediaType.ociLayer,
+          compressedSize: result.bytes,
+          entries: result.entries,
+          created: nowIso(),
+        };
+        await writeRecord(ctx.layout.layerRecord(chainId), record);
+      }
+    } finally {
+      lock.release();
+    }
+  } catch (e) {
+    await removeFile(split).catch(() => {});
+    await ctx.removeLayerDir(cacheId, link).catch(() => {});
+    throw e;
+  }
+  if (record.cacheId !== cacheId) await ctx.removeLayerDir(cacheId, link);
+  return record;
 }
 
 /** The committed image: the base's config with the layer appended, and a manifest for it. */
@@ -517,15 +511,16 @@ export async function removeContainer(ctx: StoreContext, name: string, options: 
 
 /** removeContainer's work, under the container's lock (prune calls it holding gc.lock exclusively). */
 export async function removeLocked(ctx: StoreContext, c: ContainerRecord, options: { force?: boolean } = {}): Promise<ContainerRecord> {
-  if (await isMounted(ctx, c)) {
+  let paths = await mountedPaths();
+  if (paths.has(ctx.layout.merged(c.cacheId))) {
     if (!options.force) throw new OverlayError('ERR_CONFLICT', `You cannot remove a mounted container ${shortId(c.id)} (${c.name}). Unmount it before removing, or use force`);
     await unmountOverlay(ctx.layout.merged(c.cacheId), { recursive: true });
+    paths = await mountedPaths();
   }
   // Anything still mounted under it (a copy in this namespace, a mount of another process): refuse
   // before the record goes, rather than remove a live overlay's upper under it.
   const dir = ctx.layout.layerDir(c.cacheId);
-  const busy = [...(await mountedPaths())].filter((p) => p === dir || p.startsWith(`${dir}/`));
-  if (busy.length > 0) throw new OverlayError('ERR_CONFLICT', `container ${c.name} is still mounted at '${busy[0]}': unmount it first`, { path: busy[0]! });
+  if (mountedIn(paths, dir)) throw new OverlayError('ERR_CONFLICT', `container ${c.name} is still mounted in '${dir}': unmount it first`, { path: dir });
   await ctx.withMeta(async () => {
     await removeFile(ctx.layout.containerRecord(c.id));
   });
@@ -567,40 +562,3 @@ export async function inspectContainer(ctx: StoreContext, name: string): Promise
   };
 }
 
-/**
- * What a directory's files take, as du --apparent-size counts (and docker's sizes): the sizes
- * of everything but directories, a hard-linked file once. Synchronous: a walk of lstat calls
- * costs far less on the main thread than one thread-pool hop each.
- */
-export function diskUsage(dir: string): { size: number; entries: number } {
-  const seen = new Set<string>();
-  let size = 0;
-  let entries = 0;
-  const walk = (d: string) => {
-    let list;
-    try {
-      list = readdirSync(d, { withFileTypes: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
-    for (const e of list) {
-      entries++;
-      const p = join(d, e.name);
-      if (e.isDirectory()) {
-        walk(p);
-        continue;
-      }
-      const st = lstatSync(p, { throwIfNoEntry: false });
-      if (!st) continue;
-      if (st.nlink > 1) {
-        const key = `${st.dev}:${st.ino}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-      }
-      size += st.size;
-    }
-  };
-  walk(dir);
-  return { size, entries };
-}

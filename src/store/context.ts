@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
+import { readMountInfo } from '../read/mountinfo.js';
 import { OverlayError } from '../spec/errors.js';
 import { names, readRecord, removeFile, removeTree, StoreLock, writeRecord } from './files.js';
 import { newId, newShortName, StoreLayout } from './layout.js';
@@ -235,6 +236,14 @@ async function readAll<T>(dir: string, check: (v: unknown) => v is T): Promise<T
   const read = await Promise.all(files.map((n) => readRecord(join(dir, n), check)));
   return read.filter((r): r is Awaited<T> => r !== undefined) as T[];
 }
+
+/** The mount points of this mount namespace (one read of mountinfo for a whole listing or check). */
+export async function mountedPaths(): Promise<Set<string>> {
+  return new Set((await readMountInfo()).map((m) => m.mountPoint));
+}
+
+/** Whether anything is mounted at `dir` or beneath it. */
+export const mountedIn = (paths: Set<string>, dir: string): boolean => [...paths].some((p) => p === dir || p.startsWith(`${dir}/`));
 
 /** overlay2's `lower` file: `l/A:l/B`, top first. */
 export function lowerFile(below: readonly { link: string }[]): string {

@@ -9,7 +9,7 @@ import { MAX_JSON_BYTES, openImageSource, type ImageReader, type ImageSource, ty
 import type { PlatformSpec } from '../oci/image/select.js';
 import { abortError } from '../oci/source.js';
 import { OverlayError } from '../spec/errors.js';
-import { removeFile, StoreLock, writeRecord } from './files.js';
+import { removeFile, writeRecord } from './files.js';
 import { nowIso, type StoreContext } from './context.js';
 import { normalizeRef, shortId, splitRef, type ImageRecord, type LayerRecord } from './records.js';
 
@@ -161,7 +161,7 @@ async function ensureLayer(
     return { record: have, applied: false };
   }
   progress('waiting');
-  const lock = (await StoreLock.take(ctx.layout.layerLock(layer.chainId), 'exclusive'))!;
+  const lock = await ctx.lock(ctx.layout.layerLock(layer.chainId), 'exclusive');
   try {
     const now = await ctx.layer(layer.chainId);
     if (now) {

@@ -10,9 +10,8 @@
 import { lstat, readFile, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
-import { readMountInfo } from '../read/mountinfo.js';
 import { names, removeFile, removeTree, StoreLock, TEMP_FILE } from './files.js';
-import { lowerFile, type StoreContext } from './context.js';
+import { lowerFile, mountedIn, mountedPaths, type StoreContext } from './context.js';
 import { ID } from './layout.js';
 import type { ContainerRecord, LayerRecord } from './records.js';
 import { TEMP_VOLUME } from './volumes.js';
@@ -82,14 +81,14 @@ export async function recover(ctx: StoreContext): Promise<Recovery> {
 
     // Directories no record names: layers applied by an import that died, containers whose
     // create died, removals that died after the record went.
-    const mountPoints = (await readMountInfo()).map((m) => m.mountPoint);
+    const mountPoints = await mountedPaths();
     for (const n of await names(layout.overlay)) {
       if (n === 'l') continue;
       if (!ID.test(n) || owners.has(n)) continue;
       const dir = join(layout.overlay, n);
       // Something is mounted there (a container removed by hand while mounted): never remove a
       // live overlay's upper under it; say so instead, and the next open tries again.
-      if (mountPoints.some((p) => p === dir || p.startsWith(`${dir}/`))) {
+      if (mountedIn(mountPoints, dir)) {
         report.inUse.push(dir);
         continue;
       }

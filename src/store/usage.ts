@@ -5,9 +5,9 @@
  */
 import type { Digest } from '../oci/digest.js';
 import type { OverlayError } from '../spec/errors.js';
-import { removeFile } from './files.js';
-import type { StoreContext } from './context.js';
-import { diskUsage, isMounted, mountedPaths, removeLocked } from './containers.js';
+import { diskUsage, removeFile } from './files.js';
+import { mountedPaths, type StoreContext } from './context.js';
+import { removeLocked } from './containers.js';
 import { listImages, type ImageSummary } from './images.js';
 import { listVolumes, volumeUsers } from './volumes.js';
 
@@ -129,16 +129,13 @@ export async function prune(ctx: StoreContext): Promise<PruneResult> {
       if (mountPoints.has(ctx.layout.merged(c.cacheId))) continue;
       const size = diskUsage(ctx.layout.diff(c.cacheId)).size;
       try {
-        // Under its lock: a mount that started before this prune took gc.lock is not its victim.
-        const gone = await ctx.withContainer(c.id, c.name, async (now) => {
-          if (await isMounted(ctx, now)) return false;
-          await removeLocked(ctx, now);
-          return true;
-        });
-        if (!gone) continue;
+        // Under its lock (a store mount cannot start while this prune holds gc.lock); removeLocked
+        // refuses one mounted meanwhile by other means.
+        await ctx.withContainer(c.id, c.name, (now) => removeLocked(ctx, now));
       } catch (e) {
-        // Removed meanwhile by a container rm that started before this prune.
-        if ((e as OverlayError).code === 'ERR_NOT_FOUND') continue;
+        // Removed meanwhile by a container rm that started before this prune, or mounted by hand.
+        const code = (e as OverlayError).code;
+        if (code === 'ERR_NOT_FOUND' || code === 'ERR_CONFLICT') continue;
         throw e;
       }
       result.containers.push(c.name);

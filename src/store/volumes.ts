@@ -5,10 +5,8 @@
 import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OverlayError, OverlaySpecError } from '../spec/errors.js';
-import { readMountInfo } from '../read/mountinfo.js';
-import { diskUsage } from './containers.js';
-import { names, removeTree, writeRecord } from './files.js';
-import { nowIso, type StoreContext } from './context.js';
+import { diskUsage, names, removeTree, writeRecord } from './files.js';
+import { mountedPaths, nowIso, type StoreContext } from './context.js';
 import { newId, VOLUME_NAME } from './layout.js';
 import type { VolumeRecord } from './records.js';
 import { randomBytes } from 'node:crypto';
@@ -101,7 +99,7 @@ export async function removeVolume(ctx: StoreContext, name: string, options: { f
   const users = await volumeUsers(ctx, name);
   if (users.length > 0 && !options.force) throw new OverlayError('ERR_CONFLICT', `remove ${name}: volume is in use - [${users.join(', ')}]`);
   // Not even forced while a mounted container has it mounted (docker refuses a running container's too).
-  const mountPoints = new Set((await readMountInfo()).map((m) => m.mountPoint));
+  const mountPoints = await mountedPaths();
   const mounted = (await ctx.containers()).filter((c) => mountPoints.has(ctx.layout.merged(c.cacheId)) && c.mounts.some((m) => m.type === 'volume' && m.name === name));
   if (mounted.length > 0) throw new OverlayError('ERR_CONFLICT', `remove ${name}: volume is in use by mounted container${mounted.length > 1 ? 's' : ''} [${mounted.map((c) => c.name).join(', ')}]`);
   // Out of the way first (a rename is atomic: no half-removed volume under its name), then gone.
