@@ -71,9 +71,10 @@ export interface ImageReader {
    * to `digest`; the call fails with ERR_IMAGE when there is no such blob (or the digest is not
    * a sha256 digest). `mediaType` only names the blob in messages. `verify: false` leaves the
    * check to a consumer that hashes the bytes anyway (applyLayer, given the digest), so a layer
-   * is not hashed twice.
+   * is not hashed twice. `signal` stops a blob read from the network (a local read ends when its
+   * consumer stops).
    */
-  blob(digest: Digest, options?: { mediaType?: string; verify?: boolean }): Promise<Readable>;
+  blob(digest: Digest, options?: { mediaType?: string; verify?: boolean; signal?: AbortSignal }): Promise<Readable>;
   /** A JSON blob of at most MAX_JSON_BYTES (bigger is refused), verified, then parsed. */
   readJson<T>(digest: Digest): Promise<T>;
 }
@@ -208,7 +209,7 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     if (this.kind === 'docker-archive') await this.images();
   }
 
-  async blob(digest: Digest, options: { mediaType?: string; verify?: boolean } = {}): Promise<Readable> {
+  async blob(digest: Digest, options: { mediaType?: string; verify?: boolean; signal?: AbortSignal } = {}): Promise<Readable> {
     const d = checkDigest(digest, this.#label, 'digest');
     await this.#listed();
     const what = `blob ${d}${options.mediaType ? ` (${options.mediaType})` : ''}`;
@@ -399,12 +400,27 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     // A docker save archive's refs are RepoTags, named as Docker takes them (`busybox` is `busybox:latest`).
     const name = ref !== undefined && this.kind === 'docker-archive' ? dockerRefIn(images.map((i) => i.ref), ref) : ref;
     const chosen = selectImage(images, this.#label, name, platform);
-    const at = `${this.#label}: manifest ${chosen.manifestDigest}${chosen.ref !== undefined ? ` ('${chosen.ref}')` : ''}`;
+    return resolveManifest(chosen, `${this.#label}: manifest ${chosen.manifestDigest}${chosen.ref !== undefined ? ` ('${chosen.ref}')` : ''}`, <T>(d: Digest) => this.#readJson<T>(d), platform, this.#label);
+  }
+}
+
+/**
+ * A chosen manifest (an image source's or a registry's) resolved to what unpacking needs: the
+ * manifest and config read through `readJson` (which verifies their digests), their media types
+ * and platform checked, each layer with its diffID and chainID. `at` names the manifest in errors.
+ */
+export async function resolveManifest(
+  chosen: ImageRef,
+  at: string,
+  readJson: <T>(digest: Digest) => Promise<T>,
+  platform: PlatformSpec | undefined,
+  label: string,
+): Promise<ResolvedImage> {
     if (isSchema1MediaType(chosen.mediaType)) {
       throw imageError(`${at}: a Docker schema 1 manifest (${chosen.mediaType}): not supported (it has no config and no diffIDs); convert it to schema 2 or OCI first`);
     }
     if (!isManifestMediaType(chosen.mediaType)) throw imageError(`${at}: ${chosen.mediaType} is not an image manifest`);
-    const manifest = checkManifest(await this.#readJson(chosen.manifestDigest), at);
+    const manifest = checkManifest(await readJson(chosen.manifestDigest), at);
     if (manifest.mediaType !== undefined && manifest.mediaType !== chosen.mediaType) {
       throw imageError(`${at}: its mediaType is ${manifest.mediaType}, its descriptor says ${chosen.mediaType}`, { field: 'mediaType' });
     }
@@ -413,7 +429,7 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     if (cmt !== MediaType.ociConfig && cmt !== MediaType.dockerConfig) {
       throw imageError(`${at}: config.mediaType ${cmt}: not a container image config (an artifact?)`, { field: 'config.mediaType' });
     }
-    const config = checkConfig(await this.#readJson(configDigest), `${this.#label}: config ${configDigest}`);
+    const config = checkConfig(await readJson(configDigest), `${label}: config ${configDigest}`);
     const configPlatform = config.os !== undefined && config.architecture !== undefined ? platformOf(config as PlatformSpec) : undefined;
     if (platform !== undefined && chosen.platform === undefined && configPlatform !== undefined && !platformMatches(configPlatform, platform)) {
       throw imageError(`${at}: the image is for ${formatPlatform(configPlatform)}, not ${formatPlatform(platform)}`, { field: 'platform' });
@@ -439,7 +455,6 @@ class ImageReaderImpl implements ImageSource, ImageReader {
     const p = chosen.platform ?? configPlatform;
     if (p !== undefined) out.platform = p;
     return out;
-  }
 }
 
 function platformOf(p: PlatformSpec): PlatformSpec {
