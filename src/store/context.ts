@@ -184,6 +184,11 @@ export class StoreContext {
     return { cacheId, link };
   }
 
+  /** Writes the `lower` file of a layer directory made before the layers below it were known. */
+  async writeLower(cacheId: string, below: readonly { link: string }[]): Promise<void> {
+    if (below.length > 0) await writeFile(join(this.layout.layerDir(cacheId), 'lower'), lowerFile(below));
+  }
+
   /** A layer directory and its short link (a record no longer names it). */
   async removeLayerDir(cacheId: string, link: string | undefined): Promise<void> {
     if (link !== undefined) {

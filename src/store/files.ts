@@ -20,9 +20,9 @@ export const TEMP_FILE = /^\..*\.tmp-\d+-[0-9a-f]+$/;
  * `path`, the directory fsync'd: after this returns the new content survives a power cut, and
  * at no instant is there a partial file at `path`.
  */
-export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await open(temp, 'wx', 0o644);
+  const fh = await open(temp, 'wx', mode);
   try {
     await fh.writeFile(data);
     await fh.sync();

@@ -2,8 +2,10 @@
  * Images in the store: import from a layout or archive (a layer the store has is not applied
  * again), list with shared and unique sizes, history, tag, remove.
  */
-import { rename } from 'node:fs/promises';
+import { rename, stat } from 'node:fs/promises';
 import { applyLayer } from '../oci/apply.js';
+import { MediaType } from '../oci/image/types.js';
+import { storedLayerTar } from './layer-tar.js';
 import type { Digest } from '../oci/digest.js';
 import { MAX_JSON_BYTES, openImageSource, type ImageReader, type ImageSource, type OciConfig, type ResolvedImage, type ResolvedLayer } from '../oci/image.js';
 import type { PlatformSpec } from '../oci/image/select.js';
@@ -25,6 +27,11 @@ export interface ImportProgress {
   /** Compressed bytes read so far, of `total`. */
   bytes: number;
   total: number;
+  /**
+   * The layer is rebuilt from a copy the store holds on another base (same diffID), not read
+   * from the source; `bytes` and `total` then count the stored tar's bytes.
+   */
+  local?: boolean;
 }
 
 export interface ImportOptions {
@@ -37,6 +44,10 @@ export interface ImportOptions {
   platform?: PlatformSpec;
   signal?: AbortSignal;
   onProgress?: (p: ImportProgress) => void;
+  /** How many layers are read and applied at once (default 1; a registry pull reads 3, as docker). */
+  concurrency?: number;
+  /** `name@sha256:…` to record as the image's RepoDigest for its repository (a pull's). */
+  repoDigest?: string;
 }
 
 export interface ImportedImage {
@@ -44,7 +55,7 @@ export interface ImportedImage {
   refs: string[];
   manifestDigest: Digest;
   /** Per layer, bottom first: whether this import applied it or the store had it. */
-  layers: Array<{ chainId: Digest; diffId: Digest; digest: Digest; applied: boolean; size: number }>;
+  layers: Array<{ chainId: Digest; diffId: Digest; digest: Digest; applied: boolean; reused: boolean; size: number }>;
 }
 
 export interface ImageSummary {
@@ -87,15 +98,17 @@ function nameInSource(ref: string | undefined): string | undefined {
   }
 }
 
-export async function importImages(ctx: StoreContext, source: string | (ImageSource & ImageReader), options: ImportOptions = {}): Promise<ImportedImage[]> {
+export async function importImages(ctx: StoreContext, source: string | ImageReader, options: ImportOptions = {}): Promise<ImportedImage[]> {
   const tag = options.tag !== undefined ? normalizeRef(options.tag, 'tag') : undefined;
-  const opened = typeof source === 'string' ? await openImageSource(source) : source;
+  const local = typeof source === 'string' ? await openImageSource(source) : undefined;
+  const opened: ImageReader = local ?? (source as ImageReader);
+  const label = typeof source === 'string' ? `'${source}'` : 'the source';
   try {
     let refs: Array<string | undefined> = [options.ref];
     if (options.all) {
       const all = await opened.images();
       refs = [...new Set(all.map((i) => i.ref ?? i.manifestDigest))];
-      if (tag !== undefined && refs.length > 1) throw new OverlayError('ERR_OVERLAY_SPEC', `--tag names one image, and '${opened.path}' has ${refs.length}`);
+      if (tag !== undefined && refs.length > 1) throw new OverlayError('ERR_OVERLAY_SPEC', `--tag names one image, and ${label} has ${refs.length}`);
     }
     const out: ImportedImage[] = [];
     for (const ref of refs) {
@@ -104,7 +117,7 @@ export async function importImages(ctx: StoreContext, source: string | (ImageSou
     }
     return out;
   } finally {
-    if (typeof source === 'string') await opened.close();
+    await local?.close();
   }
 }
 
@@ -112,18 +125,40 @@ async function importOne(ctx: StoreContext, source: ImageReader, image: Resolved
   const label = image.ref ?? image.manifestDigest;
   const id = image.configDigest;
   const gc = await ctx.useLayers();
+  // One failing layer stops the others (their downloads and applies) before the error is thrown.
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   try {
-    const layers: ImportedImage['layers'] = [];
-    // The layers so far, top first: each new layer's `lower` names them all.
-    const below: LayerRecord[] = [];
+    const limit = limiter(Math.max(1, Math.floor(options.concurrency ?? 1)));
+    // Layers are applied side by side (each into its own empty directory); a layer's record is
+    // written once every layer below it has one, so the records, the commit points, come bottom up.
+    const records: Array<Promise<{ record: LayerRecord; applied: boolean; reused: boolean }>> = [];
     for (const [i, layer] of image.layers.entries()) {
-      if (options.signal?.aborted) throw abortError(options.signal);
-      const progress = (status: ImportProgress['status'], bytes = 0) =>
-        options.onProgress?.({ image: label, layer: i, layers: image.layers.length, digest: layer.digest, status, bytes, total: layer.size });
-      const { record, applied } = await ensureLayer(ctx, source, layer, below, progress, options.signal);
-      layers.push({ chainId: record.chainId, diffId: record.diffId, digest: layer.digest, applied, size: record.size });
-      below.unshift(record);
+      const progress = (status: ImportProgress['status'], bytes = 0, extra: Partial<ImportProgress> = {}) =>
+        options.onProgress?.({ image: label, layer: i, layers: image.layers.length, digest: layer.digest, status, bytes, total: layer.size, ...extra });
+      const below = (async () => (await Promise.all(records.slice(0, i))).map((r) => r.record).reverse())();
+      below.catch(() => {});
+      records.push(
+        limit(() => {
+          if (signal.aborted) throw abortError(signal);
+          return ensureLayer(ctx, source, layer, below, progress, signal);
+        }),
+      );
+      records[i]!.catch(() => stop.abort());
     }
+    const settled = await Promise.allSettled(records);
+    const errors = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+    // The cause, not the aborts it made of the other layers.
+    if (errors.length > 0) throw errors.find((e) => !isOurAbort(e, stop)) ?? errors[0];
+    const done = settled.map((r) => (r as PromiseFulfilledResult<{ record: LayerRecord; applied: boolean; reused: boolean }>).value);
+    const layers: ImportedImage['layers'] = done.map(({ record, applied, reused }, i) => ({
+      chainId: record.chainId,
+      diffId: record.diffId,
+      digest: image.layers[i]!.digest,
+      applied,
+      reused,
+      size: record.size,
+    }));
     // Byte for byte (both verified against their digests as they are read): the id is the
     // config's digest, and a push sends the manifest as it was.
     const record: ImageRecord = {
@@ -132,10 +167,17 @@ async function importOne(ctx: StoreContext, source: ImageReader, image: Resolved
       manifestDigest: image.manifestDigest,
       manifest: await readBlobText(source, image.manifestDigest),
       layers: image.layers.map((l) => ({ chainId: l.chainId, digest: l.digest, mediaType: l.mediaType, size: l.size })),
-      added: (await ctx.image(id))?.added ?? nowIso(),
+      added: nowIso(),
     };
-    // The image is in the store once its record is (every layer's is already).
-    await writeRecord(ctx.layout.imageRecord(id), record);
+    // The image is in the store once its record is (every layer's is already). Under meta.lock:
+    // the record another import of the same image wrote (its repoDigests) is kept and added to.
+    await ctx.withMeta(async () => {
+      const before = await ctx.image(id);
+      if (before) record.added = before.added;
+      const repoDigests = mergeRepoDigest(before?.repoDigests, options.repoDigest);
+      if (repoDigests.length > 0) record.repoDigests = repoDigests;
+      await writeRecord(ctx.layout.imageRecord(id), record);
+    });
     const refs = tag !== undefined ? await tagImage(ctx, id, tag) : await refsOf(ctx, id);
     return { id, refs, manifestDigest: image.manifestDigest, layers };
   } finally {
@@ -143,22 +185,63 @@ async function importOne(ctx: StoreContext, source: ImageReader, image: Resolved
   }
 }
 
+/** Whether `e` is the abort this import raised itself to stop the other layers (not the cause). */
+function isOurAbort(e: unknown, stop: AbortController): boolean {
+  return stop.signal.aborted && (e as Error)?.name === 'AbortError';
+}
+
+/** `list` with `repoDigest` in place of any other digest of its repository (docker keeps one per repository). */
+export function mergeRepoDigest(list: readonly string[] | undefined, repoDigest: string | undefined): string[] {
+  const out = [...(list ?? [])];
+  if (repoDigest === undefined) return out;
+  const repo = repoDigest.slice(0, repoDigest.indexOf('@'));
+  return [...out.filter((d) => d.slice(0, d.indexOf('@')) !== repo), repoDigest].sort();
+}
+
+/** Runs at most `n` of the functions given at once, in the order given. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const queue: Array<() => void> = [];
+  const next = () => {
+    if (running >= n) return;
+    const start = queue.shift();
+    if (start) {
+      running++;
+      start();
+    }
+  };
+  return <T>(fn: () => Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      queue.push(() => {
+        (async () => fn())()
+          .then(resolve, reject)
+          .finally(() => {
+            running--;
+            next();
+          });
+      });
+      next();
+    });
+}
+
 /**
  * The layer `layer` on top of `below`: the store's, or applied now into a new layer directory.
  * Under the layer's lock, so two imports of it apply it once (the second waits, then finds it).
+ * A layer the store holds under another chain (the same blob on another base) is rebuilt from
+ * the stored copy instead of being read from the source again.
  */
 async function ensureLayer(
   ctx: StoreContext,
   source: ImageReader,
   layer: ResolvedLayer,
-  below: readonly LayerRecord[],
-  progress: (status: ImportProgress['status'], bytes?: number) => void,
-  signal: AbortSignal | undefined,
-): Promise<{ record: LayerRecord; applied: boolean }> {
+  belowPromise: Promise<LayerRecord[]>,
+  progress: (status: ImportProgress['status'], bytes?: number, extra?: Partial<ImportProgress>) => void,
+  signal: AbortSignal,
+): Promise<{ record: LayerRecord; applied: boolean; reused: boolean }> {
   const have = await ctx.layer(layer.chainId);
   if (have) {
     progress('exists');
-    return { record: have, applied: false };
+    return { record: have, applied: false, reused: false };
   }
   progress('waiting');
   const lock = await ctx.lock(ctx.layout.layerLock(layer.chainId), 'exclusive');
@@ -166,20 +249,37 @@ async function ensureLayer(
     const now = await ctx.layer(layer.chainId);
     if (now) {
       progress('exists');
-      return { record: now, applied: false };
+      return { record: now, applied: false, reused: false };
     }
-    const { cacheId, link } = await ctx.makeLayerDir(below);
+    const { cacheId, link } = await ctx.makeLayerDir([]);
     const split = ctx.tempTarSplit(layer.chainId);
     try {
-      const blob = await source.blob(layer.digest, { mediaType: layer.mediaType, verify: false });
-      const applied = await applyLayer(blob, ctx.layout.diff(cacheId), {
-        mediaType: layer.mediaType,
-        digest: layer.digest,
-        diffId: layer.diffId,
-        tarSplit: split,
-        ...(signal ? { signal } : {}),
-        onProgress: (p) => progress('applying', p.compressedBytes),
-      });
+      const copy = await storedCopy(ctx, layer);
+      let applied;
+      if (copy) {
+        // The same tar, already here: rebuilt from its files and tar-split (checked against the
+        // diffID as it is applied), no download.
+        applied = await applyLayer(storedLayerTar(ctx, copy), ctx.layout.diff(cacheId), {
+          mediaType: MediaType.ociLayer,
+          diffId: layer.diffId,
+          tarSplit: split,
+          signal,
+          onProgress: (p) => progress('applying', p.bytes, { local: true, total: copy.size }),
+        });
+      } else {
+        const blob = await source.blob(layer.digest, { mediaType: layer.mediaType, verify: false, signal });
+        applied = await applyLayer(blob, ctx.layout.diff(cacheId), {
+          mediaType: layer.mediaType,
+          digest: layer.digest,
+          diffId: layer.diffId,
+          tarSplit: split,
+          signal,
+          onProgress: (p) => progress('applying', p.compressedBytes),
+        });
+      }
+      // The layers below have their records (the commit points go bottom up); this one names them.
+      const below = await belowPromise;
+      await ctx.writeLower(cacheId, below);
       await rename(split, ctx.layout.tarSplit(layer.chainId));
       const record: LayerRecord = {
         chainId: layer.chainId,
@@ -190,13 +290,13 @@ async function ensureLayer(
         size: applied.size,
         digest: layer.digest,
         mediaType: layer.mediaType,
-        compressedSize: applied.compressedBytes,
+        compressedSize: copy ? layer.size : applied.compressedBytes,
         entries: applied.entries,
         created: nowIso(),
       };
       await writeRecord(ctx.layout.layerRecord(layer.chainId), record);
-      progress('done', applied.compressedBytes);
-      return { record, applied: true };
+      progress('done', copy ? 0 : applied.compressedBytes, copy ? { local: true } : {});
+      return { record, applied: true, reused: copy !== undefined };
     } catch (e) {
       await removeFile(split).catch(() => {});
       await ctx.removeLayerDir(cacheId, link).catch(() => {});
@@ -205,6 +305,15 @@ async function ensureLayer(
   } finally {
     lock.release();
   }
+}
+
+/** A stored layer whose tar is `layer`'s (the same diffID, on another base), with its tar-split. */
+async function storedCopy(ctx: StoreContext, layer: ResolvedLayer): Promise<LayerRecord | undefined> {
+  for (const record of (await ctx.layers()).values()) {
+    if (record.diffId !== layer.diffId || record.chainId === layer.chainId) continue;
+    if (await stat(ctx.layout.tarSplit(record.chainId)).catch(() => undefined)) return record;
+  }
+  return undefined;
 }
 
 async function readBlobText(source: ImageReader, digest: Digest): Promise<string> {
@@ -408,7 +517,7 @@ export async function inspectImage(ctx: StoreContext, name: string): Promise<Rec
   return {
     Id: record.id,
     RepoTags: refs,
-    RepoDigests: [],
+    RepoDigests: record.repoDigests ?? [],
     ...(config.created !== undefined ? { Created: config.created } : {}),
     ...(config.author !== undefined ? { Author: config.author } : {}),
     Config: config.config ?? {},

@@ -47,6 +47,11 @@ export interface ImageRecord {
   layers: ImageLayer[];
   /** When it came into this store. */
   added: string;
+  /**
+   * `name@sha256:…` of the manifest in each repository it was pulled from or pushed to (docker's
+   * RepoDigests): one per repository. A push asks those repositories to lend their blobs.
+   */
+  repoDigests?: string[];
 }
 
 /** A volume or tmpfs beside a container's root filesystem. */
@@ -118,7 +123,8 @@ export function isImageRecord(v: unknown): v is ImageRecord {
     isText(v.manifest) &&
     Array.isArray(v.layers) &&
     v.layers.every((l) => isObject(l) && isDigest(l.chainId) && isDigest(l.digest) && isText(l.mediaType) && isCount(l.size)) &&
-    isText(v.added)
+    isText(v.added) &&
+    (v.repoDigests === undefined || (Array.isArray(v.repoDigests) && v.repoDigests.every(isText)))
   );
 }
 

@@ -14,10 +14,11 @@ import { digestMismatch, Hasher, type Digest } from '../oci/digest.js';
 import { MediaType, type OciDescriptor, type OciManifest } from '../oci/image.js';
 import { blobPath, checkIndex, IMAGE_NAME, REF_NAME } from '../oci/image/types.js';
 import { writeBlob, writeIndex } from '../oci/image/write.js';
-import { rebuildTar } from '../oci/tar/split.js';
 import { OverlayError } from '../spec/errors.js';
 import type { StoreContext } from './context.js';
-import { findImage, parseConfig } from './images.js';
+import { writeRecord } from './files.js';
+import { findImage, mergeRepoDigest, parseConfig } from './images.js';
+import { storedLayerTar } from './layer-tar.js';
 import { normalizeRef, splitRef, type LayerRecord } from './records.js';
 
 export interface SaveOptions {
@@ -32,24 +33,6 @@ export interface SavedImage {
   manifestDigest: Digest;
   ref?: string;
   layers: Array<{ diffId: Digest; digest: Digest; size: number }>;
-}
-
-/**
- * A stored layer's tar, rebuilt; fails with ERR_DIGEST_MISMATCH at its end when the result is not
- * the layer's diffID (its files were changed after it was applied).
- */
-export async function* storedLayerTar(ctx: StoreContext, layer: LayerRecord): AsyncGenerator<Buffer> {
-  const split = ctx.layout.tarSplit(layer.chainId);
-  if (!(await stat(split).catch(() => undefined))) {
-    throw new OverlayError('ERR_STORE', `layer ${layer.chainId} has no tar-split ('${split}'): its tar cannot be rebuilt`, { path: split });
-  }
-  const hash = new Hasher();
-  for await (const chunk of rebuildTar(split, ctx.layout.diff(layer.cacheId))) {
-    hash.update(chunk);
-    yield chunk;
-  }
-  const actual = hash.digest();
-  if (actual !== layer.diffId) throw digestMismatch(`layer ${layer.chainId} rebuilt from '${ctx.layout.diff(layer.cacheId)}' (its files changed after it was applied)`, layer.diffId, actual);
 }
 
 /** Writes image `name` into the OCI layout at `dir` (made if missing; other images there stay). */
@@ -116,4 +99,68 @@ async function writeLayer(ctx: StoreContext, layer: LayerRecord, dir: string, gz
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+/** An image of the store opened for reading its blobs (what a push sends); close() when done. */
+export interface StoredImage {
+  id: Digest;
+  /** The config and the manifest, byte for byte as they came in (or as commit made them). */
+  config: string;
+  manifest: string;
+  manifestDigest: Digest;
+  /** docker's RepoDigests: `name@sha256:…` per repository it came from or went to. */
+  repoDigests: string[];
+  /** Bottom first: the blob as the manifest lists it (digest, media type, size), and the stored layer's diffID. */
+  layers: Array<{ chainId: Digest; diffId: Digest; digest: Digest; mediaType: string; size: number }>;
+  /** A layer's tar, rebuilt byte for byte (its diffID checked at its end). */
+  layerTar(chainId: Digest): AsyncGenerator<Buffer>;
+  close(): void;
+}
+
+/** Opens image `name` for reading; its layers stay in the store (no prune sweeps them) until close(). */
+export async function openStoredImage(ctx: StoreContext, name: string): Promise<StoredImage> {
+  const gc = await ctx.useLayers();
+  try {
+    const { record } = await findImage(ctx, name);
+    const layers = await ctx.layers();
+    const byChain = new Map<Digest, LayerRecord>();
+    const out: StoredImage['layers'] = [];
+    for (const l of record.layers) {
+      const stored = layers.get(l.chainId);
+      if (!stored) throw new OverlayError('ERR_STORE', `image ${record.id}: layer ${l.chainId} is missing from the store`);
+      byChain.set(l.chainId, stored);
+      out.push({ chainId: l.chainId, diffId: stored.diffId, digest: l.digest, mediaType: l.mediaType, size: l.size });
+    }
+    let closed = false;
+    return {
+      id: record.id,
+      config: record.config,
+      manifest: record.manifest,
+      manifestDigest: record.manifestDigest,
+      repoDigests: record.repoDigests ?? [],
+      layers: out,
+      layerTar(chainId: Digest) {
+        const layer = byChain.get(chainId);
+        if (!layer) throw new OverlayError('ERR_NOT_FOUND', `image ${record.id} has no layer ${chainId}`);
+        return storedLayerTar(ctx, layer);
+      },
+      close() {
+        if (!closed) gc.release();
+        closed = true;
+      },
+    };
+  } catch (e) {
+    gc.release();
+    throw e;
+  }
+}
+
+/** Records `repoDigest` (`name@sha256:…`) on image `id`, replacing the one its repository had (after a push). */
+export async function addRepoDigest(ctx: StoreContext, id: Digest, repoDigest: string): Promise<void> {
+  await ctx.withMeta(async () => {
+    const record = await ctx.image(id);
+    if (!record) throw new OverlayError('ERR_NOT_FOUND', `No such image: ${id}`);
+    record.repoDigests = mergeRepoDigest(record.repoDigests, repoDigest);
+    await writeRecord(ctx.layout.imageRecord(id), record);
+  });
 }

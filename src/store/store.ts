@@ -8,7 +8,7 @@
 import { mkdir, realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Change } from '../layers/changes.js';
-import type { ImageReader, ImageSource } from '../oci/image.js';
+import type { ImageReader } from '../oci/image.js';
 import { OverlaySpecError } from '../spec/errors.js';
 import { StoreContext } from './context.js';
 import {
@@ -29,7 +29,7 @@ import {
 import { findImage, imageHistory, importImages, inspectImage, listImages, removeImage, tagImage, type HistoryEntry, type ImageSummary, type ImportedImage, type ImportOptions, type RemovedImage } from './images.js';
 import { defaultStoreRoot } from './layout.js';
 import { recover, type Recovery } from './recover.js';
-import { saveImage, type SavedImage, type SaveOptions } from './save.js';
+import { addRepoDigest, openStoredImage, saveImage, type SavedImage, type SaveOptions, type StoredImage } from './save.js';
 import { diskUsageReport, prune, type DiskUsage, type PruneResult } from './usage.js';
 import { createVolume, inspectVolume, listVolumes, pruneVolumes, removeVolume, type VolumeInfo } from './volumes.js';
 
@@ -54,9 +54,20 @@ export class Store {
   }
 
   // Images
-  /** Imports images from an OCI layout, an oci-archive or a docker save archive. */
-  importImage(source: string | (ImageSource & ImageReader), options: ImportOptions = {}): Promise<ImportedImage[]> {
+  /** Imports images from an OCI layout, an oci-archive or a docker save archive (a path), or any ImageReader (a registry's image). */
+  importImage(source: string | ImageReader, options: ImportOptions = {}): Promise<ImportedImage[]> {
     return importImages(this.#ctx, source, options);
+  }
+  /**
+   * Opens an image for reading its config, manifest and layer tars (what a push sends); its
+   * layers are kept (no prune sweeps them) until close().
+   */
+  openImage(name: string): Promise<StoredImage> {
+    return openStoredImage(this.#ctx, name);
+  }
+  /** Records where an image is in a registry (`name@sha256:…`, docker's RepoDigests), as a push does. */
+  addRepoDigest(id: string, repoDigest: string): Promise<void> {
+    return addRepoDigest(this.#ctx, id as `sha256:${string}`, repoDigest);
   }
   images(): Promise<ImageSummary[]> {
     return listImages(this.#ctx);
