@@ -120,8 +120,17 @@ export type { HistoryEntry, ImageSummary, ImportedImage, ImportOptions, ImportPr
 export type { CommitOptions, CommittedImage, ContainerSummary, CreateContainerOptions, MountedContainer } from './store/containers.js';
 export type { ContainerMount } from './store/records.js';
 export type { VolumeInfo } from './store/volumes.js';
-export type { SavedImage, SaveOptions } from './store/save.js';
+export type { SavedImage, SaveOptions, StoredImage } from './store/save.js';
 export type { ContainerUsage, DiskUsage, PruneResult, UsageRow, VolumeUsage } from './store/usage.js';
+
+// Registries: pull and push over the OCI distribution API, login.
+export { pull, type PullOptions, type PullResult } from './registry/pull.js';
+export { push, type PushOptions, type PushProgress, type PushResult } from './registry/push.js';
+export { login, logout, type LoginOptions } from './registry/login.js';
+export { parseReference, formatReference, type ImageReference } from './registry/reference.js';
+export { RegistryError, type RegistryErrorDetail } from './registry/errors.js';
+export type { ClientOptions as RegistryOptions } from './registry/client.js';
+export type { Credentials } from './registry/auth.js';
 
 // The raw syscalls and the kernel's constants.
 export * as sys from './sys/index.js';

@@ -21,6 +21,8 @@
  *   index or manifest, no image by that ref).
  * - `ERR_UNSUPPORTED`: this machine lacks what the operation needs, and the message names it
  *   (zstd compression on a Node.js without zlib zstd and without the zstd command).
+ * - `ERR_REGISTRY`: a registry answered with an error (a RegistryError: its HTTP `status` and
+ *   the registry's own error codes and words), or refused the credentials.
  */
 export type OverlayErrorCode =
   | 'ERR_OVERLAY_SPEC'
@@ -36,7 +38,8 @@ export type OverlayErrorCode =
   | 'ERR_UNSUPPORTED'
   | 'ERR_STORE'
   | 'ERR_NOT_FOUND'
-  | 'ERR_CONFLICT';
+  | 'ERR_CONFLICT'
+  | 'ERR_REGISTRY';
 
 /** Where an OverlayError happened, when it is known. */
 export interface OverlayErrorContext {

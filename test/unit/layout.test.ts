@@ -53,7 +53,7 @@ const show = (list: Import[]) => list.map((i) => `${i.from} -> ${i.spec}`);
 describe('import boundaries', () => {
   it('finds the imports it checks', () => {
     expect(all.length).toBeGreaterThan(100);
-    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'oci', 'store', 'cli']));
+    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'oci', 'store', 'registry', 'cli']));
   });
 
   it('spec/ is pure: it imports only spec/ and node:path (no I/O, no addon)', () => {
@@ -86,6 +86,16 @@ describe('import boundaries', () => {
   it('nothing below store/ imports it', () => {
     const below = ['sys', 'spec', 'read', 'layers', 'mount', 'oci'].flatMap(inFolder);
     expect(show(below.filter((i) => i.folder === 'store'))).toEqual([]);
+  });
+
+  it('registry/ feeds the store: it uses store/, oci/, spec/ (never cli/, never mount/ directly), Node built-ins only', () => {
+    const ok = (i: Import) => (i.folder === undefined ? i.spec.startsWith('node:') : ['registry', 'store', 'oci', 'spec'].includes(i.folder));
+    expect(show(inFolder('registry').filter((i) => !ok(i)))).toEqual([]);
+  });
+
+  it('nothing below registry/ imports it (store/ and all below)', () => {
+    const below = ['sys', 'spec', 'read', 'layers', 'mount', 'oci', 'store'].flatMap(inFolder);
+    expect(show(below.filter((i) => i.folder === 'registry'))).toEqual([]);
   });
 
   it('nothing below oci/ imports it (sys/, spec/, read/, layers/, mount/)', () => {
