@@ -10,6 +10,11 @@ import { EXIT_STORE_FAILURE, JSON_OPTION, ROOT_OPTION, storeCommand, type Comman
 const STORE_OPTIONS = { ...ROOT_OPTION, ...JSON_OPTION };
 const ROOT_USAGE = '  --root DIR           the store (default: $OVL_ROOT, else /var/lib/ovl for root, else $XDG_DATA_HOME/ovl)';
 
+/** An entry that does not touch the store (login, logout): docker's failures, no --root. */
+function plainEntry(summary: string, usage: string[], options: CommandInfo['options'], load: () => Promise<Run>): CommandInfo {
+  return { summary, usage: usage.join('\n'), options: { ...options, ...JSON_OPTION }, load: async () => storeCommand(await load()), troubleCode: EXIT_STORE_FAILURE };
+}
+
 /** An entry of the table: the store's options added, its failures docker's. */
 function entry(summary: string, usage: string[], options: CommandInfo['options'], load: () => Promise<Run>): CommandInfo {
   return {
@@ -25,6 +30,14 @@ const image = () => import('./commands/image.js');
 const container = () => import('./commands/container.js');
 const volume = () => import('./commands/volume.js');
 const system = () => import('./commands/system.js');
+const registry = () => import('./commands/registry.js');
+
+const REGISTRY_OPTIONS = { 'insecure-registry': { type: 'string' as const, multiple: true }, authfile: { type: 'string' as const } };
+const REGISTRY_USAGE = [
+  '  --insecure-registry HOST[:PORT]  plain HTTP (or HTTPS unchecked) for that registry, as docker\'s insecure-registries',
+  '                       (localhost and 127.0.0.0/8 always may); repeat for several',
+  '  --authfile FILE      credentials file (default: $REGISTRY_AUTH_FILE, containers/auth.json, ~/.docker/config.json)',
+];
 
 /** One line each in `ovl --help`: what the group is about (its commands are listed after it). */
 export const storeGroups: Record<string, string> = {
@@ -34,6 +47,47 @@ export const storeGroups: Record<string, string> = {
 };
 
 export const storeCommands: Record<string, CommandInfo> = {
+  pull: entry(
+    'pull an image from a registry into the store (docker pull)',
+    [
+      'ovl pull NAME[:TAG|@DIGEST] [--platform os/arch[/variant]] [-q] [--json]',
+      '  NAME                 as docker names it: busybox, user/app, registry.example:5000/app',
+      "  --platform P         the image for platform P of a multi-platform image (default: this machine's)",
+      '  -q, --quiet          print only the full reference',
+      ...REGISTRY_USAGE,
+    ],
+    { platform: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, ...REGISTRY_OPTIONS },
+    async () => (await registry()).pullCommand,
+  ),
+  push: entry(
+    'push an image of the store to a registry (docker push)',
+    [
+      'ovl push IMAGE [NAME[:TAG]] [-q] [--json]',
+      '  IMAGE                an image of the store (a name or an id); pushed to NAME[:TAG], else to its own name',
+      '  -q, --quiet          print only the full reference',
+      ...REGISTRY_USAGE,
+    ],
+    { quiet: { type: 'boolean', short: 'q' }, ...REGISTRY_OPTIONS },
+    async () => (await registry()).pushCommand,
+  ),
+  login: plainEntry(
+    'log in to a registry: check the credentials, keep them in ~/.docker/config.json (docker login)',
+    [
+      'ovl login [SERVER] [-u USER] [--password-stdin | -p PASSWORD]',
+      '  SERVER               default: Docker Hub',
+      '  -u, --username USER',
+      '  --password-stdin     read the password from stdin (asked on a terminal when neither is given)',
+      ...REGISTRY_USAGE,
+    ],
+    { username: { type: 'string', short: 'u' }, password: { type: 'string', short: 'p' }, 'password-stdin': { type: 'boolean' }, ...REGISTRY_OPTIONS },
+    async () => (await registry()).loginCommand,
+  ),
+  logout: plainEntry(
+    'forget the credentials kept for a registry (docker logout)',
+    ['ovl logout [SERVER]   (default: Docker Hub)', '  --authfile FILE      the credentials file'],
+    { authfile: { type: 'string' } },
+    async () => (await registry()).logoutCommand,
+  ),
   'image import': entry(
     'import images from an OCI layout, an oci-archive or a docker save archive into the store (docker load)',
     [

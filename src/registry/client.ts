@@ -149,6 +149,11 @@ export class RegistryClient {
   /** A manifest or index by tag or digest, its digest checked (against the one asked for, and the registry's header). */
   async manifest(repo: string, ref: string, what = `${this.domain}/${repo}:${ref}`): Promise<FetchedManifest> {
     const res = await this.request('GET', `/v2/${repo}/manifests/${ref}`, { scopes: [pullScope(repo)], headers: { accept: MANIFEST_ACCEPT } });
+    if (res.statusCode === 404) {
+      // docker's words: manifest for busybox:nope not found: manifest unknown: …
+      const e = await registryError(res, what);
+      throw new RegistryError('ERR_NOT_FOUND', `manifest for ${what} not found: ${e.message.slice(what.length + 2)}`, e.status, e.errors);
+    }
     if (res.statusCode !== 200) throw await this.#pullError(res, repo, what);
     const bytes = await readLimited(res, MAX_MANIFEST_BYTES, `${what}: manifest`);
     const digest = digestOf(bytes);

@@ -26,6 +26,8 @@ export interface PushProgress {
   status: 'preparing' | 'exists' | 'mounted' | 'pushing' | 'pushed';
   /** Bytes sent so far (of the rebuilt tar, before compression). */
   bytes: number;
+  /** 'mounted': the repository it was mounted from. */
+  from?: string;
 }
 
 export interface PushOptions extends ClientOptions {
@@ -42,7 +44,7 @@ export interface PushResult {
   size: number;
   /** Whether the manifest went up as the store had it (false: layers were compressed anew). */
   sameManifest: boolean;
-  layers: Array<{ digest: Digest; status: 'exists' | 'mounted' | 'pushed' }>;
+  layers: Array<{ digest: Digest; status: 'exists' | 'mounted' | 'pushed'; from?: string }>;
 }
 
 type LayerPlan = StoredImage['layers'][number];
@@ -71,7 +73,8 @@ export async function push(store: Store, image: string, reference: string = imag
       .map((r) => r.repository);
     const results: PushResult['layers'] = new Array(stored.layers.length);
     const newBlobs = new Map<number, { digest: Digest; size: number; mediaType: string }>();
-    const progress = (i: number, digest: Digest, status: PushProgress['status'], bytes = 0) => options.onProgress?.({ layer: i, layers: stored.layers.length, digest, status, bytes });
+    const progress = (i: number, digest: Digest, status: PushProgress['status'], bytes = 0, from?: string) =>
+      options.onProgress?.({ layer: i, layers: stored.layers.length, digest, status, bytes, ...(from !== undefined ? { from } : {}) });
     const limit = Math.max(1, options.concurrency ?? 3);
     let next = 0;
     const worker = async () => {
@@ -79,9 +82,9 @@ export async function push(store: Store, image: string, reference: string = imag
         const i = next++;
         const layer = stored.layers[i]!;
         progress(i, layer.digest, 'preparing');
-        const status = await pushLayer(client, stored, layer, repo, sources, (bytes) => progress(i, layer.digest, 'pushing', bytes), (blob) => newBlobs.set(i, blob));
-        results[i] = { digest: newBlobs.get(i)?.digest ?? layer.digest, status };
-        progress(i, layer.digest, status === 'pushed' ? 'pushed' : status);
+        const { status, from } = await pushLayer(client, stored, layer, repo, sources, (bytes) => progress(i, layer.digest, 'pushing', bytes), (blob) => newBlobs.set(i, blob));
+        results[i] = { digest: newBlobs.get(i)?.digest ?? layer.digest, status, ...(from !== undefined ? { from } : {}) };
+        progress(i, layer.digest, status, 0, from);
       }
     };
     await Promise.all(Array.from({ length: Math.min(limit, stored.layers.length) }, worker));
@@ -125,9 +128,9 @@ async function pushLayer(
   sources: string[],
   onBytes: (n: number) => void,
   newBlob: (b: { digest: Digest; size: number; mediaType: string }) => void,
-): Promise<'exists' | 'mounted' | 'pushed'> {
-  if (await client.hasBlob(repo, layer.digest)) return 'exists';
-  for (const from of sources) if (await client.mountBlob(repo, layer.digest, from)) return 'mounted';
+): Promise<{ status: 'exists' | 'mounted' | 'pushed'; from?: string }> {
+  if (await client.hasBlob(repo, layer.digest)) return { status: 'exists' };
+  for (const from of sources) if (await client.mountBlob(repo, layer.digest, from)) return { status: 'mounted', from };
   const plain = isPlainTar(layer);
   // Tried again from the start (the tar is rebuilt again) when the upload fails on the way.
   for (let attempt = 0; ; attempt++) {
@@ -161,7 +164,7 @@ async function pushLayer(
       const digest = await client.streamBlob(repo, make, () => hash.digest());
       if (!plain) newBlob({ digest, size, mediaType: MediaType.ociLayerGzip });
       else if (digest !== layer.digest) throw new Error(`layer ${layer.chainId}: rebuilt as ${digest}, not ${layer.digest}`);
-      return 'pushed';
+      return { status: 'pushed' };
     } catch (e) {
       if (attempt >= 2 || (e as { code?: string }).code === 'ERR_DIGEST_MISMATCH') throw e;
     }

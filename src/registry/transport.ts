@@ -199,7 +199,8 @@ export class Transport {
       try {
         res = await this.send({ ...req, url, headers });
       } catch (e) {
-        if (url.protocol === 'https:' && !this.#plain.has(url.host) && this.mayUseHttp(url.host) && isTlsFailure(e)) {
+        // (Requests sent side by side before the first one found out each fall back here.)
+        if (url.protocol === 'https:' && this.mayUseHttp(url.host) && isTlsFailure(e)) {
           this.#plain.add(url.host);
           url = new URL(url.href.replace(/^https:/, 'http:'));
           continue;

@@ -25,6 +25,8 @@ export interface OvlOptions {
   env?: Record<string, string | undefined>;
   /** Runs `prefix... node dist/cli/main.js args...`, e.g. ['setpriv', '--reuid=65534', ...]. */
   prefix?: string[];
+  /** What the command reads on stdin (default: nothing; stdin is closed). */
+  input?: string;
 }
 
 /**
@@ -42,7 +44,7 @@ export function ovl(args: readonly string[], opts: OvlOptions = {}): OvlResult {
     else env[k] = v;
   }
   const argv = [...(opts.prefix ?? []), process.execPath, CLI, ...args];
-  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: opts.cwd ?? REPO, env, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: opts.cwd ?? REPO, env, encoding: 'utf8', timeout: 60_000, ...(opts.input !== undefined ? { input: opts.input } : {}) });
   expect(r.error, `ovl ${args.join(' ')}`).toBeUndefined();
   expect(r.signal, `ovl ${args.join(' ')} was killed`).toBeNull();
   expect(r.stdout).not.toContain('\x1b');
