@@ -7,7 +7,7 @@ import { applyLayer } from '../oci/apply.js';
 import { MediaType } from '../oci/image/types.js';
 import { storedLayerTar } from './layer-tar.js';
 import type { Digest } from '../oci/digest.js';
-import { MAX_JSON_BYTES, openImageSource, type ImageReader, type ImageSource, type OciConfig, type ResolvedImage, type ResolvedLayer } from '../oci/image.js';
+import { MAX_JSON_BYTES, openImageSource, type ImageReader, type OciConfig, type ResolvedImage, type ResolvedLayer } from '../oci/image.js';
 import type { PlatformSpec } from '../oci/image/select.js';
 import { abortError } from '../oci/source.js';
 import { OverlayError } from '../spec/errors.js';
