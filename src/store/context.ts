@@ -168,9 +168,8 @@ export class StoreContext {
    * short name in `link` and l/<link> → ../<cache-id>/diff, and `lower` naming the layers below
    * (top first). Until a record names the cache id, the recovery removes it as garbage.
    */
-  async makeLayerDir(below: readonly { link: string }[], container = false): Promise<{ cacheId: string; link: string }> {
+  async makeLayerDir(below: readonly { link: string }[], container = false, linkLength = 26): Promise<{ cacheId: string; link: string }> {
     const cacheId = newId();
-    const link = newShortName();
     const dir = this.layout.layerDir(cacheId);
     await mkdir(dir, { mode: 0o700 });
     await mkdir(join(dir, 'diff'), { mode: 0o755 });
@@ -178,9 +177,19 @@ export class StoreContext {
       await mkdir(join(dir, 'work'), { mode: 0o700 });
       await mkdir(join(dir, 'merged'), { mode: 0o755 });
     }
+    // A short name taken already (36^6 names for a snapshot's: rare, not impossible) is drawn again.
+    let link = newShortName(linkLength);
+    for (let tries = 0; ; tries++) {
+      try {
+        await symlink(`../${cacheId}/diff`, this.layout.link(link));
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || tries >= 8) throw e;
+        link = newShortName(linkLength);
+      }
+    }
     await writeFile(join(dir, 'link'), link);
     if (below.length > 0) await writeFile(join(dir, 'lower'), lowerFile(below));
-    await symlink(`../${cacheId}/diff`, this.layout.link(link));
     return { cacheId, link };
   }
 

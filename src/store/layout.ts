@@ -12,12 +12,14 @@
  *   repositories.json            tags → image ids
  *   containers/<id>.json         a container
  *   volumes/<name>/_data         a named volume;  volumes/<name>/volume.json its metadata
+ *   snapshots/<sha256 of key>.json  a containerd snapshot (its files are overlay/<cache-id>, its
+ *                                short link 6 characters: a 500-layer mount fits in one page)
  *   locks/                       flock files (the kernel drops a dead process's locks)
  *
  * Each metadata file is written whole to a temp name and renamed over (atomic), so a reader, in
  * this process or another, sees the old file or the new one, and a kill -9 leaves one of them.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
@@ -31,10 +33,12 @@ export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
 
 /** overlay2's short names: 26 characters of A-Z0-9 (its idLength; the link dir entries). */
 export const SHORT_NAME = /^[A-Z0-9]{26}$/;
+/** A snapshot's short name: 6 characters, so 500 lowers (the kernel's most) fit in one page relative to l/. */
+export const SNAPSHOT_SHORT_NAME = /^[A-Z0-9]{6}$/;
 const SHORT_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
-export function newShortName(): string {
-  const bytes = randomBytes(26);
+export function newShortName(length = 26): string {
+  const bytes = randomBytes(length);
   let s = '';
   for (const b of bytes) s += SHORT_ALPHABET[b % 36];
   return s;
@@ -62,6 +66,7 @@ export class StoreLayout {
   readonly containers: string;
   readonly volumes: string;
   readonly locks: string;
+  readonly snapshots: string;
 
   constructor(root: string) {
     this.root = root;
@@ -73,11 +78,12 @@ export class StoreLayout {
     this.containers = join(root, 'containers');
     this.volumes = join(root, 'volumes');
     this.locks = join(root, 'locks');
+    this.snapshots = join(root, 'snapshots');
   }
 
   /** Every directory a store has, parents first. */
   get dirs(): string[] {
-    return [this.root, this.overlay, this.links, join(this.root, 'layerdb'), this.layerdb, join(this.root, 'imagedb'), this.imagedb, this.containers, this.volumes, this.locks];
+    return [this.root, this.overlay, this.links, join(this.root, 'layerdb'), this.layerdb, join(this.root, 'imagedb'), this.imagedb, this.containers, this.volumes, this.locks, this.snapshots];
   }
 
   layerDir(cacheId: string): string {
@@ -95,6 +101,10 @@ export class StoreLayout {
   }
   merged(cacheId: string): string {
     return join(this.overlay, cacheId, 'merged');
+  }
+  /** A snapshot's record: named by the sha256 of its key (containerd's keys hold '/' and spaces). */
+  snapshotRecord(key: string): string {
+    return join(this.snapshots, `${createHash('sha256').update(key).digest('hex')}.json`);
   }
   link(short: string): string {
     return join(this.links, short);

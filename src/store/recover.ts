@@ -13,6 +13,7 @@ import type { Digest } from '../oci/digest.js';
 import { names, removeFile, removeTree, StoreLock, TEMP_FILE } from './files.js';
 import { lowerFile, mountedIn, mountedPaths, type StoreContext } from './context.js';
 import { ID } from './layout.js';
+import { snapshotOwners } from './snapshots.js';
 import type { ContainerRecord, LayerRecord } from './records.js';
 import { TEMP_VOLUME } from './volumes.js';
 
@@ -40,7 +41,7 @@ export async function recover(ctx: StoreContext): Promise<Recovery> {
     report.ran = true;
     const { layout } = ctx;
     // Temp files of interrupted atomic writes, and volumes half-made or half-removed.
-    for (const dir of [layout.root, layout.layerdb, layout.imagedb, layout.containers]) {
+    for (const dir of [layout.root, layout.layerdb, layout.imagedb, layout.containers, layout.snapshots]) {
       for (const n of await names(dir)) {
         if (TEMP_FILE.test(n)) {
           await removeFile(join(dir, n));
@@ -78,13 +79,16 @@ export async function recover(ctx: StoreContext): Promise<Recovery> {
     const owners = new Map<string, LayerRecord | ContainerRecord>();
     for (const l of layers.values()) owners.set(l.cacheId, l);
     for (const c of containers) owners.set(c.cacheId, c);
+    // containerd's snapshots (the snapshotter's) own their directories and short links too.
+    const snapshots = await snapshotOwners(ctx);
+    const snapshotDirs = new Set(snapshots.map((r) => r.cacheId));
 
     // Directories no record names: layers applied by an import that died, containers whose
     // create died, removals that died after the record went.
     const mountPoints = await mountedPaths();
     for (const n of await names(layout.overlay)) {
       if (n === 'l') continue;
-      if (!ID.test(n) || owners.has(n)) continue;
+      if (!ID.test(n) || owners.has(n) || snapshotDirs.has(n)) continue;
       const dir = join(layout.overlay, n);
       // Something is mounted there (a container removed by hand while mounted): never remove a
       // live overlay's upper under it; say so instead, and the next open tries again.
@@ -108,6 +112,7 @@ export async function recover(ctx: StoreContext): Promise<Recovery> {
       }
       wanted.set(link, `../${cacheId}/diff`);
     }
+    for (const r of snapshots) wanted.set(r.link, `../${r.cacheId}/diff`);
     for (const n of await names(layout.links)) {
       const p = layout.link(n);
       if (wanted.get(n) === (await readlink(p).catch(() => undefined))) continue;

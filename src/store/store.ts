@@ -29,6 +29,18 @@ import {
 import { findImage, imageHistory, importImages, inspectImage, listImages, removeImage, tagImage, type HistoryEntry, type ImageSummary, type ImportedImage, type ImportOptions, type RemovedImage } from './images.js';
 import { defaultStoreRoot } from './layout.js';
 import { recover, type Recovery } from './recover.js';
+import {
+  commitSnapshot,
+  createSnapshot,
+  listSnapshots,
+  removeSnapshot,
+  snapshotMounts,
+  snapshotUsage,
+  statSnapshot,
+  updateSnapshot,
+  type SnapshotInfo,
+  type SnapshotMount,
+} from './snapshots.js';
 import { addRepoDigest, openStoredImage, saveImage, type SavedImage, type SaveOptions, type StoredImage } from './save.js';
 import { diskUsageReport, prune, type DiskUsage, type PruneResult } from './usage.js';
 import { createVolume, inspectVolume, listVolumes, pruneVolumes, removeVolume, type VolumeInfo } from './volumes.js';
@@ -162,6 +174,39 @@ export class Store {
   /** Runs the open-time recovery again (it runs only when no other process is busy with the store). */
   recover(): Promise<Recovery> {
     return recover(this.#ctx);
+  }
+
+  // Snapshots: containerd's model (core/snapshots) over the store's layers; the snapshotter serves them.
+  /** A writable snapshot `key` on the committed `parent` (none: an empty one); the mounts containerd makes of it. */
+  prepareSnapshot(key: string, parent?: string, labels?: Record<string, string>): Promise<SnapshotMount[]> {
+    return createSnapshot(this.#ctx, 'active', key, parent, labels);
+  }
+  /** A read-only view `key` of the committed `parent`; its mounts. */
+  viewSnapshot(key: string, parent?: string, labels?: Record<string, string>): Promise<SnapshotMount[]> {
+    return createSnapshot(this.#ctx, 'view', key, parent, labels);
+  }
+  snapshotMounts(key: string): Promise<SnapshotMount[]> {
+    return snapshotMounts(this.#ctx, key);
+  }
+  /** The active snapshot `key` committed as `name` (its labels added to). */
+  commitSnapshot(name: string, key: string, labels?: Record<string, string>): Promise<void> {
+    return commitSnapshot(this.#ctx, name, key, labels);
+  }
+  removeSnapshot(key: string): Promise<void> {
+    return removeSnapshot(this.#ctx, key);
+  }
+  statSnapshot(key: string): Promise<SnapshotInfo> {
+    return statSnapshot(this.#ctx, key);
+  }
+  /** Labels updated (`paths`: containerd's field mask, `labels` or `labels.KEY`; none: all replaced). */
+  updateSnapshot(info: { name: string; labels?: Record<string, string> }, paths?: readonly string[]): Promise<SnapshotInfo> {
+    return updateSnapshot(this.#ctx, info, paths);
+  }
+  snapshots(): Promise<SnapshotInfo[]> {
+    return listSnapshots(this.#ctx);
+  }
+  snapshotUsage(key: string): Promise<{ size: number; inodes: number }> {
+    return snapshotUsage(this.#ctx, key);
   }
 }
 
