@@ -82,6 +82,17 @@ export const storeCommands: Record<string, CommandInfo> = {
     { username: { type: 'string', short: 'u' }, password: { type: 'string', short: 'p' }, 'password-stdin': { type: 'boolean' }, ...REGISTRY_OPTIONS },
     async () => (await registry()).loginCommand,
   ),
+  snapshotter: entry(
+    "serve the store to containerd as a snapshotter (a proxy plugin) until SIGTERM",
+    [
+      'ovl snapshotter --socket PATH [--root DIR] [--quiet]',
+      '  --socket PATH        the unix socket containerd is told of: [proxy_plugins.ovl] type = "snapshot" address = "PATH"',
+      '  --quiet              no log line per call (the log goes to stderr)',
+      '  --health             ask the snapshotter at PATH whether it serves (prints SERVING, exit 0)',
+    ],
+    { socket: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, health: { type: 'boolean' } },
+    async () => (await import('./commands/snapshotter.js')).snapshotterCommand,
+  ),
   logout: plainEntry(
     'forget the credentials kept for a registry (docker logout)',
     ['ovl logout [SERVER]   (default: Docker Hub)', '  --authfile FILE      the credentials file'],

@@ -53,7 +53,7 @@ const show = (list: Import[]) => list.map((i) => `${i.from} -> ${i.spec}`);
 describe('import boundaries', () => {
   it('finds the imports it checks', () => {
     expect(all.length).toBeGreaterThan(100);
-    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'oci', 'store', 'registry', 'cli']));
+    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'oci', 'store', 'registry', 'snapshotter', 'cli']));
   });
 
   it('spec/ is pure: it imports only spec/ and node:path (no I/O, no addon)', () => {
@@ -96,6 +96,16 @@ describe('import boundaries', () => {
   it('nothing below registry/ imports it (store/ and all below)', () => {
     const below = ['sys', 'spec', 'read', 'layers', 'mount', 'oci', 'store'].flatMap(inFolder);
     expect(show(below.filter((i) => i.folder === 'registry'))).toEqual([]);
+  });
+
+  it('snapshotter/ is a thin shell over the store: store/ and spec/, gRPC, Node built-ins', () => {
+    const ok = (i: Import) => (i.folder === undefined ? i.spec.startsWith('node:') || i.spec.startsWith('@grpc/') : ['snapshotter', 'store', 'spec'].includes(i.folder));
+    expect(show(inFolder('snapshotter').filter((i) => !ok(i)))).toEqual([]);
+  });
+
+  it('only snapshotter/ loads gRPC, and nothing but cli/ imports snapshotter/', () => {
+    expect(show(all.filter((i) => i.spec.startsWith('@grpc/') && folderOf(i) !== 'snapshotter'))).toEqual([]);
+    expect(show(all.filter((i) => i.folder === 'snapshotter' && !['snapshotter', 'cli'].includes(folderOf(i))))).toEqual([]);
   });
 
   it('nothing below oci/ imports it (sys/, spec/, read/, layers/, mount/)', () => {
