@@ -132,6 +132,10 @@ export { RegistryError, type RegistryErrorDetail } from './registry/errors.js';
 export type { ClientOptions as RegistryOptions } from './registry/client.js';
 export type { Credentials } from './registry/auth.js';
 
+// containerd: the store served as a snapshotter (a proxy plugin); the Store's snapshot methods underneath.
+export { startSnapshotter, checkHealth, type Snapshotter, type SnapshotterOptions } from './snapshotter/server.js';
+export { SnapshotExistsError, type SnapshotInfo, type SnapshotKind, type SnapshotMount } from './store/snapshots.js';
+
 // The raw syscalls and the kernel's constants.
 export * as sys from './sys/index.js';
 export * from './sys/constants.js';
