@@ -465,6 +465,35 @@ describeWithRegistry(
         await expectClean(store);
       });
 
+      // pull.ts: "Nothing is in the store until every layer is." Here the layers below the bad
+      // one are small and done (their records written) long before the top one's last byte,
+      // slowed, shows its digest wrong.
+      it('the top layer found bad at its end, the layers below it done by then: nothing left in the store (no layer records either)', async () => {
+        const l = await image('ovl/top-bad:v1', () => [layers().app, layers().tools, layers().base]);
+        const top = l.layerDigests[2]!;
+        p().faults.corruptBlobByte = { offset: 4, match: new RegExp(top) };
+        p().faults.throttle = { bytesPerSecond: 400_000 };
+        const store = await newStore();
+        const done: number[] = [];
+        const err = await pull(store, `${p().host}/ovl/top-bad:v1`, { onProgress: (e) => e.status === 'done' && done.push(e.layer) }).catch((e: Error) => e);
+        expect(err).toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+        expect(done.sort()).toEqual([0, 1]);
+        await expectClean(store);
+      });
+
+      it('two pulls of one image at once into one store: each layer fetched once, both get the image', async () => {
+        const l = await appImage();
+        const store = await newStore();
+        const from = p().requests.length;
+        const [a, b] = await Promise.all([pull(store, `${p().host}/ovl/app:v1`), pull(store, `${p().host}/ovl/app:v1`)]);
+        expect(a.id).toBe(l.configDigest);
+        expect(b.id).toBe(l.configDigest);
+        const gets = blobGets(p().requests, from);
+        for (const d of l.layerDigests) expect(gets.filter((g) => g === d), d).toHaveLength(1);
+        expect([...a.layers, ...b.layers].filter((x) => x.applied)).toHaveLength(3);
+        expect((await store.images()).map((i) => i.id)).toEqual([l.configDigest]);
+      });
+
       for (const status of [503, 429]) {
         it(`${status} twice on blob GETs (Retry-After: 0): tried again, the pull succeeds`, async () => {
           const l = await appImage();
