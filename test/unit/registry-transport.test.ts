@@ -1,12 +1,14 @@
 /**
  * The registry client's HTTP: Retry-After, which hosts may be plain HTTP, and Transport against
  * small HTTP servers of the test's own on 127.0.0.1 (retries, redirects, the HTTPS → HTTP
- * fallback of a loopback registry, an abort during a backoff).
+ * fallback of a loopback registry, an abort during a backoff); RegistryClient's answers to a 401
+ * (Basic, Bearer tokens per scope, a realm that is not HTTPS).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RegistryClient } from '../../src/registry/client.js';
 import { mayUseHttp, retryAfterMs, Transport } from '../../src/registry/transport.js';
 
 describe('retryAfterMs', () => {
@@ -250,6 +252,88 @@ describe('Transport', () => {
       expect(srv.seen).toHaveLength(1);
     } finally {
       t.close();
+    }
+  });
+});
+
+// --- RegistryClient's answers to 401, against servers of the test's own ----------------------
+
+describe('RegistryClient auth', () => {
+  const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: {}, layers: [] });
+
+  it('Basic: asked for by a 401, then sent with every request (no second 401 round)', async () => {
+    const basic = `Basic ${Buffer.from('u:p').toString('base64')}`;
+    const srv = await serve((req, res) => {
+      if (req.headers.authorization !== basic) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="r"', 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+      }
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+      res.end(manifest);
+    });
+    const c = new RegistryClient(srv.host, { credentials: { username: 'u', password: 'p' } });
+    try {
+      await c.manifest('a/b', 'v1');
+      await c.manifest('c/d', 'v2');
+      // HTTPS first (not counted: no HTTP request reached the server), then HTTP.
+      expect(srv.seen.map((s) => [s.url, s.authorization ?? null])).toEqual([
+        ['/v2/a/b/manifests/v1', null],
+        ['/v2/a/b/manifests/v1', basic],
+        ['/v2/c/d/manifests/v2', basic],
+      ]);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('Bearer: one token per set of scopes, asked with the credentials, reused', async () => {
+    const token = await serve((req, res) => {
+      const u = new URL(req.url ?? '/', 'http://x');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ token: `T:${u.searchParams.getAll('scope').join('+')}` }));
+    });
+    const srv = await serve((req, res) => {
+      const repo = /^\/v2\/(.+)\/manifests\//.exec(req.url ?? '')?.[1];
+      if (req.headers.authorization !== `Bearer T:repository:${repo}:pull`) {
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="${token.url}/token",service="svc",scope="repository:${repo}:pull"` });
+        return res.end();
+      }
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+      res.end(manifest);
+    });
+    const c = new RegistryClient(srv.host, { credentials: { username: 'u', password: 'p' } });
+    try {
+      await c.manifest('a/b', 'v1');
+      await c.manifest('a/b', 'v2');
+      await c.manifest('c', 'v1');
+      expect(token.seen.map((s) => [new URL(s.url, 'http://x').searchParams.toString(), s.authorization])).toEqual([
+        ['service=svc&scope=repository%3Aa%2Fb%3Apull&account=u', `Basic ${Buffer.from('u:p').toString('base64')}`],
+        ['service=svc&scope=repository%3Ac%3Apull&account=u', `Basic ${Buffer.from('u:p').toString('base64')}`],
+      ]);
+      expect(srv.seen.map((s) => s.authorization ?? null)).toEqual([null, 'Bearer T:repository:a/b:pull', 'Bearer T:repository:a/b:pull', null, 'Bearer T:repository:c:pull']);
+    } finally {
+      c.close();
+    }
+  });
+
+  // [::ffff:127.0.0.1] is loopback, but not a name mayUseHttp allows plain HTTP for: were the
+  // rule broken, the credentials would reach this test's own server, and be seen.
+  it('a token realm over plain HTTP on a host not allowed HTTP: refused, the credentials never sent', async () => {
+    const token = await serve((_req, res) => res.end('{"token":"t"}'));
+    const port = token.host.slice(token.host.lastIndexOf(':') + 1);
+    const srv = await serve((_req, res) => {
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://[::ffff:127.0.0.1]:${port}/token",service="svc"` });
+      res.end();
+    });
+    const c = new RegistryClient(srv.host, { credentials: { username: 'u', password: 'secret-pw' } });
+    try {
+      const err = await c.manifest('a', 'v1').catch((e: Error) => e);
+      expect(err).toMatchObject({ code: 'ERR_REGISTRY' });
+      expect((err as Error).message).toMatch(/not HTTPS/);
+      expect((err as Error).message).not.toContain('secret-pw');
+      expect(token.seen).toEqual([]);
+    } finally {
+      c.close();
     }
   });
 });
