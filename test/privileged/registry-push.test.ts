@@ -277,6 +277,43 @@ describeWithRegistry(
         expect((await pull(back, `${reg.host}/ovl/private:v1`, { authFile: file })).manifestDigest).toBe(manifestDigest);
       });
     });
+
+    describe('a token registry', () => {
+      const registry = useRegistry({ auth: 'token' });
+
+      it('login: right (a token with the credentials), wrong (refused, nothing written, no password in the error)', async () => {
+        const reg = registry();
+        const dir = tempDir('ovl-login-');
+        const file = join(dir, 'auth.json');
+        const bad = await login(reg.host, { username: reg.username!, password: 'wrong-pw-456' }, { authFile: file }).catch((e: Error) => e);
+        expect(bad).toBeInstanceOf(RegistryError);
+        expect((bad as Error).message).toMatch(/incorrect username or password/);
+        expect((bad as Error).message).not.toContain('wrong-pw-456');
+        expect(readdirSync(dir)).toEqual([]);
+        await login(reg.host, { username: reg.username!, password: reg.password! }, { authFile: file });
+        expect(Object.keys((JSON.parse(readFileSync(file, 'utf8')) as { auths: object }).auths)).toEqual([reg.host]);
+      });
+
+      it('push asks for repository:REPO:pull,push; to another repository the blobs are mounted, with a token for both', async () => {
+        const reg = registry();
+        const creds = { credentials: { username: reg.username!, password: reg.password! }, env: { HOME: tempDir('ovl-home-') }, concurrency: 1 };
+        const { store, manifestDigest } = await committed();
+        let from = reg.token!.requests.length;
+        const first = await push(store, 'app:new', `${reg.host}/ovl/tok:v1`, creds);
+        expect(first).toMatchObject({ digest: manifestDigest });
+        const asked = reg.token!.requests.slice(from);
+        expect(asked.every((q) => q.authorized)).toBe(true);
+        expect(asked.some((q) => q.scope.includes('repository:ovl/tok:pull,push'))).toBe(true);
+
+        from = reg.token!.requests.length;
+        const second = await push(store, 'app:new', `${reg.host}/ovl/tok2:v1`, creds);
+        expect(second.layers.map((x) => x.status)).toEqual(['mounted', 'mounted', 'mounted']);
+        const both = reg.token!.requests.slice(from).filter((q) => q.scope.includes('repository:ovl/tok2:pull,push') && q.scope.includes('repository:ovl/tok:pull'));
+        expect(both.length).toBeGreaterThan(0);
+        const back = await newStore();
+        expect((await pull(back, `${reg.host}/ovl/tok2:v1`, creds)).manifestDigest).toBe(manifestDigest);
+      });
+    });
   },
   ['skopeo'],
 );
