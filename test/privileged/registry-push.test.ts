@@ -207,6 +207,24 @@ describeWithRegistry(
         expect((await pull(back, `${p().host}/ovl/retried:v1`)).manifestDigest).toBe(manifestDigest);
       });
 
+      // A push that fails has stopped: the layers beside the failing one are not uploaded after
+      // push() has rejected (and closed its client and the stored image). Layer 0's HEAD is
+      // refused (400: not retried); layer 1's HEAD, sent beside it, is the only request then in
+      // flight; nothing else may come after the rejection.
+      it('a layer that fails stops the push: once push() rejects, no upload follows', async () => {
+        const { store } = await committed();
+        const stored = await store.openImage('app:new');
+        const first = stored.layers[0]!.digest;
+        stored.close();
+        p().faults.status = { match: new RegExp(`^HEAD .*/blobs/${first}$`), status: 400, times: 1 };
+        const err = await push(store, 'app:new', `${p().host}/ovl/stops:v1`, { concurrency: 2 }).catch((e: Error) => e);
+        expect(err).toBeInstanceOf(RegistryError);
+        expect(err).toMatchObject({ status: 400 });
+        const n = p().requests.length;
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(p().requests.slice(n).filter((q) => q.method !== 'HEAD')).toEqual([]);
+      });
+
       it('refusals before any request: a digest reference (ERR_OVERLAY_SPEC), an image the store lacks (ERR_NOT_FOUND)', async () => {
         const { store } = await committed();
         const from = p().requests.length;
