@@ -401,6 +401,18 @@ describeWithRegistry(
         await expectClean(empty);
       });
 
+      // PullResult.status: 'downloaded' when something new came in or the tag moved. Pulled by
+      // digest again, neither happened: docker says "Image is up to date for …@sha256:…".
+      it("the same digest pulled again: 'up to date'", async () => {
+        const l = await appImage();
+        const store = await newStore();
+        const ref = `${p().host}/ovl/app@${l.manifestDigest}`;
+        expect((await pull(store, ref)).status).toBe('downloaded');
+        const again = await pull(store, ref);
+        expect(again.layers.map((x) => x.applied)).toEqual([false, false, false]);
+        expect(again.status).toBe('up to date');
+      });
+
       it('a connection cut mid-blob: resumed with Range from where it stopped', async () => {
         const l = await appImage();
         const digest = await baseDigest();
