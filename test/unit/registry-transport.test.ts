@@ -4,12 +4,17 @@
  * fallback of a loopback registry, an abort during a backoff); RegistryClient's answers to a 401
  * (Basic, Bearer tokens per scope, a realm that is not HTTPS).
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/client.js';
 import { mayUseHttp, retryAfterMs, Transport } from '../../src/registry/transport.js';
+import { tempDir } from '../helpers/tmp.js';
 
 describe('retryAfterMs', () => {
   const now = Date.parse('2024-01-01T00:00:00Z');
@@ -205,6 +210,52 @@ describe('Transport', () => {
       expect(other.seen).toEqual([{ method: 'GET', url: '/storage/x?sig=1', body: '' }]);
     } finally {
       t.close();
+    }
+  });
+
+  // A redirect from HTTPS to plain HTTP on the same host name: the origin changes (scheme and
+  // port), so the Authorization must not go along in clear text (Go's client and fetch drop it:
+  // they compare host:port with the scheme's default port). Default ports are needed for the URLs'
+  // `host` to be equal: 443 and 80 on 127.0.0.2 (root only).
+  it.skipIf(process.getuid?.() !== 0)('a redirect from HTTPS to plain HTTP on the same host name: the Authorization is not sent in clear text', async () => {
+    const dir = tempDir('ovl-tls-');
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.2', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const seen: Array<{ scheme: string; url: string; authorization?: string }> = [];
+    const tls = createHttpsServer({ key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) }, (req, res) => {
+      seen.push({ scheme: 'https', url: req.url ?? '', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+      res.writeHead(307, { location: 'http://127.0.0.2/storage/blob' });
+      res.end();
+    });
+    const plain = createServer((req, res) => {
+      seen.push({ scheme: 'http', url: req.url ?? '', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+      res.end('bytes');
+    });
+    const listen = (srv: Server, port: number) =>
+      new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(port, '127.0.0.2', () => resolve());
+      });
+    await listen(tls, 443);
+    try {
+      await listen(plain, 80);
+    } catch (e) {
+      tls.close();
+      throw e;
+    }
+    const t = new Transport();
+    try {
+      const res = await t.request({ method: 'GET', url: new URL('https://127.0.0.2/v2/a/blobs/x'), headers: { authorization: 'Bearer secret-token' } });
+      expect(await text(res)).toBe('bytes');
+      expect(seen).toEqual([
+        { scheme: 'https', url: '/v2/a/blobs/x', authorization: 'Bearer secret-token' },
+        { scheme: 'http', url: '/storage/blob' },
+      ]);
+    } finally {
+      t.close();
+      tls.closeAllConnections();
+      plain.closeAllConnections();
+      await Promise.all([new Promise((r) => tls.close(r)), new Promise((r) => plain.close(r))]);
     }
   });
 
