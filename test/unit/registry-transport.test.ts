@@ -286,6 +286,27 @@ describe('Transport', () => {
     }
   });
 
+  // `localhost/app` is a registry on port 80 when it speaks HTTP, on 443 over HTTPS: with nothing
+  // on 443 the HTTPS try is refused, and docker then tries HTTP (it tries each endpoint of an
+  // insecure registry in turn, whatever the first one's error). 127.0.0.2:80 (root only).
+  it.skipIf(process.getuid?.() !== 0)('a loopback registry on port 80 with nothing on 443: HTTPS refused, then HTTP', async () => {
+    const plain = createServer((_req, res) => res.end('plain on 80'));
+    await new Promise<void>((resolve, reject) => {
+      plain.once('error', reject);
+      plain.listen(80, '127.0.0.2', () => resolve());
+    });
+    const t = new Transport({ retries: 0 });
+    try {
+      const res = await t.request({ method: 'GET', url: new URL('https://127.0.0.2/v2/') });
+      expect(await text(res)).toBe('plain on 80');
+      expect(t.base('127.0.0.2')).toBe('http://127.0.0.2');
+    } finally {
+      t.close();
+      plain.closeAllConnections();
+      await new Promise((r) => plain.close(r));
+    }
+  });
+
   it('an abort during a backoff rejects with AbortError at once (Retry-After: 30 not waited for)', async () => {
     const ac = new AbortController();
     const srv = await serve((_req, res) => {
