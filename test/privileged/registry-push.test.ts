@@ -225,6 +225,22 @@ describeWithRegistry(
         expect(p().requests.slice(n).filter((q) => q.method !== 'HEAD')).toEqual([]);
       });
 
+      it('aborted while a layer goes up: AbortError, no manifest put, no RepoDigest recorded', async () => {
+        const { store } = await committed();
+        const ac = new AbortController();
+        const from = p().requests.length;
+        const err = await push(store, 'app:new', `${p().host}/ovl/aborted:v1`, {
+          concurrency: 1,
+          signal: ac.signal,
+          onProgress: (e) => {
+            if (e.status === 'pushing' && e.bytes > 0) ac.abort();
+          },
+        }).catch((e: Error) => e);
+        expect(err).toMatchObject({ name: 'AbortError' });
+        expect(p().requests.slice(from).filter((q) => /\/manifests\//.test(q.path))).toEqual([]);
+        expect((await store.inspectImage('app:new')).RepoDigests).toEqual([]);
+      });
+
       it('refusals before any request: a digest reference (ERR_OVERLAY_SPEC), an image the store lacks (ERR_NOT_FOUND)', async () => {
         const { store } = await committed();
         const from = p().requests.length;
