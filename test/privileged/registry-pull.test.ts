@@ -413,6 +413,20 @@ describeWithRegistry(
         expect(again.status).toBe('up to date');
       });
 
+      it('a tag or a repository the registry lacks: ERR_NOT_FOUND with its words, nothing in the store', async () => {
+        await appImage();
+        const store = await newStore();
+        const tag = await pull(store, `${p().host}/ovl/app:nope`).catch((e: Error) => e);
+        expect(tag).toBeInstanceOf(RegistryError);
+        expect(tag).toMatchObject({ code: 'ERR_NOT_FOUND', status: 404 });
+        expect((tag as Error).message).toContain(`${p().host}/ovl/app:nope`);
+        expect((tag as Error).message).toMatch(/manifest unknown/);
+        const repo = await pull(store, `${p().host}/ovl/no-such-repo:v1`).catch((e: Error) => e);
+        expect(repo).toMatchObject({ code: 'ERR_NOT_FOUND', status: 404 });
+        expect((repo as Error).message).toMatch(/name unknown|manifest unknown/);
+        await expectClean(store);
+      });
+
       it('a connection cut mid-blob: resumed with Range from where it stopped', async () => {
         const l = await appImage();
         const digest = await baseDigest();
