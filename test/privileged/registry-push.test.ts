@@ -181,6 +181,31 @@ describeWithRegistry(
         expect(await viewOf(back, got.id)).toEqual(await viewOf(store, pulled.id));
       });
 
+      it("a Docker schema 2 image: pushed to a fresh registry its manifest stays Docker's (Docker gzip layers), pulled back the same image", async () => {
+        const l = await layout(true);
+        await skopeo(['copy', '--format', 'v2s2', '--dest-tls-verify=false', `oci:${l.dir}:v1`, `docker://${registry().host}/ovl/v2s2:v1`]);
+        const store = await newStore();
+        const pulled = await pull(store, `${p().host}/ovl/v2s2:v1`);
+        expect(pulled.id).toBe(l.configDigest);
+        const stored = await store.openImage(pulled.id);
+        const original = JSON.parse(stored.manifest) as { mediaType: string; layers: Array<{ mediaType: string }> };
+        stored.close();
+        expect(original.mediaType).toBe(MediaType.dockerManifest);
+        const other = second();
+        const pushed = await push(store, pulled.id, `${other.host}/ovl/v2s2:v1`, { concurrency: 1 });
+        expect(pushed.layers.map((x) => x.status)).toEqual(['pushed', 'pushed']);
+        const raw = (await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${other.host}/ovl/v2s2:v1`])).stdout;
+        const manifest = JSON.parse(raw) as { mediaType: string; config: { mediaType: string; digest: string }; layers: Array<{ mediaType: string; digest: string }> };
+        expect(manifest.mediaType).toBe(MediaType.dockerManifest);
+        expect(manifest.config).toMatchObject({ mediaType: MediaType.dockerConfig, digest: l.configDigest });
+        expect(manifest.layers.map((x) => x.mediaType)).toEqual([MediaType.dockerLayerGzip, MediaType.dockerLayerGzip]);
+        expect(manifest.layers.map((x) => x.digest)).toEqual(pushed.layers.map((x) => x.digest));
+        const back = await newStore();
+        const got = await pull(back, `${other.host}/ovl/v2s2:v1`);
+        expect(got).toMatchObject({ id: pulled.id, manifestDigest: pushed.digest });
+        expect(await viewOf(back, got.id)).toEqual(await viewOf(store, pulled.id));
+      });
+
       // The other tests push with concurrency 1: with more, a new client's first requests (a HEAD
       // per layer) go out side by side, each over HTTPS first to a registry that speaks HTTP.
       it('the default concurrency, a new client, a plain-HTTP loopback registry: the HTTPS → HTTP fallback serves every first request', async () => {
