@@ -13,10 +13,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { RegistryServer } from './registry.js';
 
 export interface Faults {
-  /** GET …/blobs/sha256:…: destroy the socket after this many body bytes (times: how many responses, default 1). */
-  dropBlobAfter?: { bytes: number; times?: number };
-  /** Flip (xor 0xff) the byte at this offset of the full blob (a 206's Content-Range accounted for). */
-  corruptBlobByte?: { offset: number; times?: number };
+  /**
+   * GET …/blobs/sha256:…: destroy the socket after this many body bytes (times: how many responses,
+   * default 1; match: only blob GETs whose path matches, e.g. one digest, the others not counted).
+   */
+  dropBlobAfter?: { bytes: number; times?: number; match?: RegExp };
+  /** Flip (xor 0xff) the byte at this offset of the full blob (a 206's Content-Range accounted for); match as above. */
+  corruptBlobByte?: { offset: number; times?: number; match?: RegExp };
   /** Answer requests whose `METHOD path` (path with its query) matches with this status instead of forwarding. */
   status?: { match: RegExp; status: number; times: number; retryAfter?: string };
   /** Slow blob GET bodies to about this rate. */
@@ -37,9 +40,10 @@ export interface FaultProxy {
 
 const BLOB_PATH = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/;
 
-/** Takes one use of a fault with `times` (default 1): whether it applies to this response. */
-function take(fault: { times?: number } | undefined): boolean {
+/** Takes one use of a fault with `times` (default 1): whether it applies to this response (of `path`). */
+function take(fault: { times?: number; match?: RegExp } | undefined, path: string): boolean {
   if (!fault) return false;
+  if (fault.match && !fault.match.test(path)) return false;
   const left = fault.times ?? 1;
   if (left <= 0) return false;
   fault.times = left - 1;
@@ -121,8 +125,8 @@ export async function startFaultProxy(target: RegistryServer | string): Promise<
       }
       record(status);
       const body = blobGet && status >= 200 && status < 300;
-      const drop = body && take(faults.dropBlobAfter) ? faults.dropBlobAfter! : undefined;
-      const corrupt = body && take(faults.corruptBlobByte) ? faults.corruptBlobByte! : undefined;
+      const drop = body && take(faults.dropBlobAfter, path) ? faults.dropBlobAfter! : undefined;
+      const corrupt = body && take(faults.corruptBlobByte, path) ? faults.corruptBlobByte! : undefined;
       const throttle = body ? faults.throttle : undefined;
       if (!drop && !corrupt && !throttle) {
         res.writeHead(status, out);
