@@ -274,7 +274,9 @@ export async function openLayer(source: string | NodeJS.ReadableStream | AsyncIt
 
   /** The blob's bytes, hashed as they pass. */
   async function* compressed(): AsyncGenerator<Buffer> {
-    for (const b of peeked.splice(0)) {
+    // One at a time: a chunk is out of `peeked` only once it is hashed (drainRest() hashes the rest).
+    while (peeked.length > 0) {
+      const b = peeked.shift()!;
       blob.update(b);
       yield b;
     }
@@ -331,13 +333,37 @@ export async function openLayer(source: string | NodeJS.ReadableStream | AsyncIt
     }
   }
 
+  /** The rest of the blob read and hashed (after the decompressor failed on it); false when it could not be. */
+  async function drainRest(): Promise<boolean> {
+    for (const b of peeked.splice(0)) blob.update(b);
+    if (inputEnded) return true;
+    for (;;) {
+      const r = await abortable(input.next(), signal);
+      if (r.done === true) return true;
+      const b = toBuffer(r.value);
+      blob.update(b);
+      await blob.settle();
+    }
+  }
+
   async function* tar(): AsyncGenerator<Buffer> {
     let failed = true;
     try {
       if (compression === 'none') {
         for await (const b of compressed()) yield b;
       } else {
-        yield* decompressed();
+        try {
+          yield* decompressed();
+        } catch (e) {
+          // A blob that does not decompress may be a download gone wrong rather than a bad
+          // layer: with its digest known, the rest is read and hashed, and a mismatch is what
+          // is reported (the cause), the decompressor's words otherwise.
+          if (expectedDigest !== undefined && !signal?.aborted && (await drainRest().catch(() => false))) {
+            const actual = await blob.digest();
+            if (actual !== expectedDigest) throw digestMismatch('layer blob', expectedDigest, actual, path);
+          }
+          throw e;
+        }
       }
       if (signal?.aborted) throw abortError(signal);
       const digest = await blob.digest();

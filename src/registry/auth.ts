@@ -31,7 +31,8 @@ export function authFiles(options: AuthFileOptions = {}): string[] {
   if (env.REGISTRY_AUTH_FILE) out.push(env.REGISTRY_AUTH_FILE);
   if (env.XDG_RUNTIME_DIR) out.push(join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json'));
   out.push(join(env.XDG_CONFIG_HOME ?? join(home, '.config'), 'containers', 'auth.json'));
-  out.push(dockerConfigFile(options));
+  // Docker's own (not dockerConfigFile(): that is $REGISTRY_AUTH_FILE when it is set).
+  out.push(join(env.DOCKER_CONFIG ?? join(home, '.docker'), 'config.json'));
   return out;
 }
 
@@ -187,7 +188,11 @@ export function parseChallenges(header: string): Challenge[] {
     const peek = i;
     const next = token();
     skip(/[ \t]/);
-    if (next !== '' && header[i] !== '=') {
+    // A token68 is a token with only `=` padding after it (`YWJjZA==`); an auth-param has a value after its `=`.
+    let pad = i;
+    while (header[pad] === '=') pad++;
+    const token68 = next !== '' && (header[i] !== '=' || pad >= n || header[pad] === ',' || /\s/.test(header[pad]!));
+    if (token68) {
       while (i < n && header[i] !== ',') i++;
     } else i = peek;
   }

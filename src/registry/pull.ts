@@ -43,7 +43,17 @@ export async function pull(store: Store, reference: string, options: PullOptions
   const ref = parseReference(reference);
   const client = new RegistryClient(ref.domain, options);
   try {
-    const image = new RegistryImage(client, ref);
+    // A config the store has (an image it holds: the id is the config's digest) is not fetched again.
+    const local = async (digest: Digest): Promise<Buffer | undefined> => {
+      const img = await store.openImage(digest).catch(() => undefined);
+      if (!img) return undefined;
+      try {
+        return img.id === digest ? Buffer.from(img.config) : undefined;
+      } finally {
+        img.close();
+      }
+    };
+    const image = new RegistryImage(client, ref, local);
     const top = await image.top();
     const name = storeName(ref);
     const before = name !== undefined ? await store.image(name).then((i) => i.id, () => undefined) : undefined;
@@ -65,7 +75,8 @@ export async function pull(store: Store, reference: string, options: PullOptions
       digest: top.digest,
       manifestDigest: done.manifestDigest,
       repoDigest: rd,
-      status: !fresh && before === done.id ? 'up to date' : 'downloaded',
+      // Up to date: nothing came in and no tag moved (a pull by digest moves none).
+      status: !fresh && (name === undefined || before === done.id) ? 'up to date' : 'downloaded',
       layers: done.layers,
     };
   } finally {

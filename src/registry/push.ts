@@ -77,8 +77,11 @@ export async function push(store: Store, image: string, reference: string = imag
       options.onProgress?.({ layer: i, layers: stored.layers.length, digest, status, bytes, ...(from !== undefined ? { from } : {}) });
     const limit = Math.max(1, options.concurrency ?? 3);
     let next = 0;
+    // One layer failing stops the others from starting theirs; those under way finish or fail,
+    // and push() returns only then (the stored image and the client are closed after them).
+    let failed = false;
     const worker = async () => {
-      while (next < stored.layers.length) {
+      while (next < stored.layers.length && !failed) {
         const i = next++;
         const layer = stored.layers[i]!;
         progress(i, layer.digest, 'preparing');
@@ -87,7 +90,16 @@ export async function push(store: Store, image: string, reference: string = imag
         progress(i, layer.digest, status, 0, from);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(limit, stored.layers.length) }, worker));
+    const settled = await Promise.allSettled(
+      Array.from({ length: Math.min(limit, stored.layers.length) }, () =>
+        worker().catch((e: unknown) => {
+          failed = true;
+          throw e;
+        }),
+      ),
+    );
+    const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected) throw rejected.reason;
 
     const config = Buffer.from(stored.config);
     if (!(await client.hasBlob(repo, stored.id))) await client.putBlob(repo, config, stored.id);

@@ -19,10 +19,16 @@ export class RegistryImage implements ImageReader {
   readonly #label: string;
   /** Manifests and indexes fetched, by digest (each verified). */
   readonly #manifests = new Map<Digest, FetchedManifest>();
+  /** JSON blobs (configs) read, by digest (each verified). */
+  readonly #json = new Map<Digest, Buffer>();
   #top: Promise<FetchedManifest> | undefined;
 
-  constructor(client: RegistryClient, reference: ImageReference) {
+  /** JSON blobs to be had without the network (the store's config of an image it has), or undefined. */
+  readonly #local: ((digest: Digest) => Promise<Buffer | undefined>) | undefined;
+
+  constructor(client: RegistryClient, reference: ImageReference, local?: (digest: Digest) => Promise<Buffer | undefined>) {
     this.#client = client;
+    this.#local = local;
     this.reference = reference;
     this.#label = formatReference(reference);
   }
@@ -90,16 +96,23 @@ export class RegistryImage implements ImageReader {
   }
 
   async #jsonBlob(digest: Digest): Promise<Buffer> {
+    const have = this.#json.get(digest) ?? (await this.#local?.(digest).catch(() => undefined));
+    if (have && digestOf(have) === digest) {
+      this.#json.set(digest, have);
+      return have;
+    }
     const stream = this.#client.blob(this.reference.repository, digest);
     const bytes = await readLimited(stream, MAX_JSON_BYTES, `${this.#label}: blob ${digest}`);
     const actual = digestOf(bytes);
     if (actual !== digest) throw digestMismatch(`${this.#label}: blob`, digest, actual);
+    // Kept: the store reads the config again, byte for byte, for the image's record.
+    this.#json.set(digest, bytes);
     return bytes;
   }
 
   async blob(digest: Digest, options: { mediaType?: string; verify?: boolean; signal?: AbortSignal } = {}): Promise<Readable> {
-    const m = this.#manifests.get(digest);
-    if (m) return Readable.from([m.bytes], { objectMode: false });
+    const m = this.#manifests.get(digest)?.bytes ?? this.#json.get(digest);
+    if (m) return Readable.from([m], { objectMode: false });
     const stream = this.#client.blob(this.reference.repository, digest, options.signal);
     if (options.verify === false) return stream;
     const label = `${this.#label}: blob ${digest}${options.mediaType ? ` (${options.mediaType})` : ''}`;

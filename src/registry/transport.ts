@@ -113,10 +113,17 @@ const delay = (ms: number, signal: AbortSignal | undefined) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
-/** Retry-After as ms (seconds or an HTTP date), capped at 60 s. */
+/** An HTTP date (RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`). */
+const HTTP_DATE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/** Retry-After as ms (delay-seconds or an HTTP date), capped at 60 s; anything else: none (the backoff then). */
 export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  const ms = /^\d+$/.test(value.trim()) ? Number(value) * 1000 : Date.parse(value) - now;
+  const v = value?.trim();
+  if (v === undefined || v === '') return undefined;
+  let ms: number;
+  if (/^\d+$/.test(v)) ms = Number(v) * 1000;
+  else if (HTTP_DATE.test(v)) ms = Date.parse(v) - now;
+  else return undefined;
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), 60_000) : undefined;
 }
 
@@ -216,7 +223,9 @@ export class Transport {
         res.resume();
         if (++redirects > 10) throw new Error(`${req.method} ${req.url.href}: more than 10 redirects`);
         const next = new URL(res.headers.location, url);
-        if (next.host !== url.host) {
+        // The credentials stay with the origin they were for: not to another host, nor to the same
+        // host over plain HTTP after an HTTPS redirect.
+        if (next.origin !== url.origin) {
           const { authorization: _, Authorization: __, ...rest } = headers;
           headers = rest;
         }
@@ -246,8 +255,14 @@ export class Transport {
   }
 }
 
-/** The failures of TLS against a server that speaks plain HTTP (or no TLS at all). */
+/** The failures of HTTPS against a server that speaks plain HTTP (or has no HTTPS port at all). */
 function isTlsFailure(e: unknown): boolean {
   const err = e as NodeJS.ErrnoException;
-  return err?.code === 'EPROTO' || err?.code === 'ECONNRESET' || /wrong version number|packet length too long|ssl3_get_record/i.test(err?.message ?? '');
+  // ECONNREFUSED: nothing on 443 (a registry at localhost:80 or on its plain port) — docker tries HTTP then.
+  return (
+    err?.code === 'EPROTO' ||
+    err?.code === 'ECONNRESET' ||
+    err?.code === 'ECONNREFUSED' ||
+    /wrong version number|packet length too long|ssl3_get_record/i.test(err?.message ?? '')
+  );
 }

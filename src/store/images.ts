@@ -127,6 +127,7 @@ async function importOne(ctx: StoreContext, source: ImageReader, image: Resolved
   const gc = await ctx.useLayers();
   // One failing layer stops the others (their downloads and applies) before the error is thrown.
   const stop = new AbortController();
+  let sweepAfter = false;
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   try {
     const limit = limiter(Math.max(1, Math.floor(options.concurrency ?? 1)));
@@ -148,8 +149,13 @@ async function importOne(ctx: StoreContext, source: ImageReader, image: Resolved
     }
     const settled = await Promise.allSettled(records);
     const errors = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
-    // The cause, not the aborts it made of the other layers.
-    if (errors.length > 0) throw errors.find((e) => !isOurAbort(e, stop)) ?? errors[0];
+    if (errors.length > 0) {
+      // The layers this import applied before another failed are no image's: they go (below,
+      // once this import's shared lock is let go), so a failed import leaves nothing behind.
+      sweepAfter = settled.some((r) => r.status === 'fulfilled' && r.value.applied);
+      // The cause, not the aborts it made of the other layers.
+      throw errors.find((e) => !isOurAbort(e, stop)) ?? errors[0];
+    }
     const done = settled.map((r) => (r as PromiseFulfilledResult<{ record: LayerRecord; applied: boolean; reused: boolean }>).value);
     const layers: ImportedImage['layers'] = done.map(({ record, applied, reused }, i) => ({
       chainId: record.chainId,
@@ -161,9 +167,11 @@ async function importOne(ctx: StoreContext, source: ImageReader, image: Resolved
     }));
     // Byte for byte (both verified against their digests as they are read): the id is the
     // config's digest, and a push sends the manifest as it was.
+    // The config the store keeps for this id already is the same bytes (the id is their digest).
+    const known = await ctx.image(id);
     const record: ImageRecord = {
       id,
-      config: await readBlobText(source, id),
+      config: known?.config ?? (await readBlobText(source, id)),
       manifestDigest: image.manifestDigest,
       manifest: await readBlobText(source, image.manifestDigest),
       layers: image.layers.map((l) => ({ chainId: l.chainId, digest: l.digest, mediaType: l.mediaType, size: l.size })),
@@ -182,6 +190,11 @@ async function importOne(ctx: StoreContext, source: ImageReader, image: Resolved
     return { id, refs, manifestDigest: image.manifestDigest, layers };
   } finally {
     gc.release();
+    if (sweepAfter) {
+      // gc.lock exclusively: after every import in progress (whose layers then have images).
+      const del = await ctx.deleteLayers().catch(() => undefined);
+      if (del) await ctx.sweep().catch(() => {}).finally(() => del.release());
+    }
   }
 }
 
