@@ -10,6 +10,10 @@
  * generated sources, 6 MB of random data and a whiteout), pushed with skopeo
  * (--preserve-digests) into a docker-registry (CNCF distribution) started here on 127.0.0.1.
  *
+ * A second pull: image B (A's 4 layers and one small new one) into a store that has A, through
+ * a proxy in front of the registry that counts the bytes of the responses: only the new layer's
+ * blob (and the config) should move. skopeo copying B into the OCI directory that holds A, beside.
+ *
  * What the comparison leaves out: GNU tar extracts a whiteout as the file `.wh.NAME` (timing
  * only); pull also checks every layer's diffID and keeps its tar-split, which tar does not.
  *
@@ -146,7 +150,7 @@ async function buildImage(lib, run, dir) {
   };
 }
 
-// ---- the registry ----
+// ---- the registry, and a proxy that counts what goes through it ----
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -249,6 +253,40 @@ async function startRegistry(dir) {
   throw new Error(`docker-registry did not start:\n${readFileSync(logFile, 'utf8')}`);
 }
 
+/** An HTTP proxy to the registry on another port: the bytes of the response bodies it passes (blobs apart). */
+async function countingProxy(port) {
+  const counts = { requests: 0, bytes: 0, blobGets: 0, blobBytes: 0 };
+  const server = http.createServer((req, res) => {
+    counts.requests++;
+    const blob = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url);
+    if (blob) counts.blobGets++;
+    const up = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+      res.writeHead(ur.statusCode, ur.rawHeaders);
+      ur.on('data', (c) => {
+        counts.bytes += c.length;
+        if (blob) counts.blobBytes += c.length;
+      });
+      ur.pipe(res);
+    });
+    up.once('error', (e) => res.destroy(e));
+    req.pipe(up);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return {
+    host: `127.0.0.1:${server.address().port}`,
+    counts,
+    reset: () => Object.assign(counts, { requests: 0, bytes: 0, blobGets: 0, blobBytes: 0 }),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
 // ---- the section ----
 
 /** Why the section cannot run here, or null. */
@@ -340,6 +378,31 @@ export async function benchRegistry({ lib, base, run, log, rounds, results, quic
       return { name: v.name, ns: s.median, vsSkopeoTar: ratio(s, ref) };
     });
     results.config.registry = { layers: image.layers, added: image.added, imageBytes: image.a.layerBytes, umoci, rounds, quick: Boolean(quick) };
+
+    // A second pull: B (A's layers and one new) into a store that has A, through the counting
+    // proxy. Only the new layer's blob should move. skopeo doing the same into the OCI
+    // directory that holds A, for comparison.
+    const proxy = await countingProxy(reg.port);
+    try {
+      const shared = fresh(join(dir, 'shared'));
+      const store = await lib.openStore({ root: join(shared, 'store') });
+      const via = (tag) => `${proxy.host}/${REPO}:${tag}`;
+      await lib.pull(store, via('a'));
+      proxy.reset();
+      const t0 = now();
+      const pulled = await lib.pull(store, via('b'));
+      const ovl = { ...proxy.counts, ns: since(t0), applied: pulled.layers.filter((l) => l.applied).length };
+      const oci = join(shared, 'oci');
+      const copy = (tag) => spawnAsync('skopeo', skopeo('copy', '--quiet', '--src-tls-verify=false', `docker://${via(tag)}`, `oci:${oci}:${tag}`));
+      await copy('a');
+      proxy.reset();
+      const t1 = now();
+      await copy('b');
+      const sko = { ...proxy.counts, ns: since(t1) };
+      results.registrySecond = { newLayerBytes: image.added.gzBytes, imageBytes: image.b.layerBytes, layers: image.layers.length + 1, ovl, skopeo: sko };
+    } finally {
+      await proxy.close();
+    }
   } finally {
     await reg?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -358,6 +421,23 @@ export function reportRegistry(results) {
   );
   lines.push(table(['pull', 'time', '× skopeo+tar'], rows.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsSkopeoTar)])));
   lines.push('(tar extracts whiteouts as plain .wh. files; pull also checks each diffID and keeps a tar-split)');
+  const b = results.registrySecond;
+  if (b) {
+    const mb = (x) => `${(x / 1e6).toFixed(2)} MB`;
+    lines.push(
+      `second pull: B = A's ${b.layers - 1} layers + 1 new (${mb(b.newLayerBytes)} of gzip; B's layers ${mb(b.imageBytes)}), after A, counted by a proxy in front of the registry`,
+    );
+    lines.push(
+      table(
+        ['pull of B after A', 'blob GETs', 'blob bytes', '÷ new layer', '÷ B', 'all responses', 'time'],
+        [
+          ['ovl pull (same store)', b.ovl.blobGets, mb(b.ovl.blobBytes), fmtRatio(b.ovl.blobBytes / b.newLayerBytes), fmtRatio(b.ovl.blobBytes / b.imageBytes), mb(b.ovl.bytes), fmtTime(b.ovl.ns)],
+          ['skopeo copy (same oci dir)', b.skopeo.blobGets, mb(b.skopeo.blobBytes), fmtRatio(b.skopeo.blobBytes / b.newLayerBytes), fmtRatio(b.skopeo.blobBytes / b.imageBytes), mb(b.skopeo.bytes), fmtTime(b.skopeo.ns)],
+        ],
+      ),
+    );
+    lines.push(`(ovl pull applied ${b.ovl.applied} of ${b.layers} layers; blob GETs include the config)`);
+  }
   lines.push('');
   return lines;
 }
