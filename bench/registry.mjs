@@ -379,6 +379,36 @@ export async function benchRegistry({ lib, base, run, log, rounds, results, quic
     });
     results.config.registry = { layers: image.layers, added: image.added, imageBytes: image.a.layerBytes, umoci, rounds, quick: Boolean(quick) };
 
+    // Where a pull's time goes, at concurrency 3 and 1: from onProgress, when each layer was
+    // queued, when its first bytes were applied, when it was done; before the first layer (the
+    // manifest, the config, the store's look-ups) and after the last (the image record, the tag).
+    results.registryStages = [];
+    for (const concurrency of [3, 1]) {
+      const out = fresh(join(dir, `stages-${concurrency}`));
+      const store = await lib.openStore({ root: join(out, 'store') });
+      const seen = image.layers.map(() => ({}));
+      const t0 = now();
+      const at = () => since(t0);
+      await lib.pull(store, refA, {
+        concurrency,
+        onProgress: (p) => {
+          const l = seen[p.layer];
+          if (p.status === 'waiting') l.queued ??= at();
+          if (p.status === 'applying') l.first ??= at();
+          if (p.status === 'done') l.done = at();
+        },
+      });
+      const total = at();
+      rmSync(out, { recursive: true, force: true });
+      results.registryStages.push({
+        concurrency,
+        total,
+        before: Math.min(...seen.map((l) => l.queued)),
+        after: total - Math.max(...seen.map((l) => l.done)),
+        layers: seen.map((l, i) => ({ name: image.layers[i].name, gzBytes: image.layers[i].gzBytes, ...l })),
+      });
+    }
+
     // A second pull: B (A's layers and one new) into a store that has A, through the counting
     // proxy. Only the new layer's blob should move. skopeo doing the same into the OCI
     // directory that holds A, for comparison.
@@ -421,6 +451,18 @@ export function reportRegistry(results) {
   );
   lines.push(table(['pull', 'time', '× skopeo+tar'], rows.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsSkopeoTar)])));
   lines.push('(tar extracts whiteouts as plain .wh. files; pull also checks each diffID and keeps a tar-split)');
+  for (const st of results.registryStages ?? []) {
+    const ms = (ns) => `${(ns / 1e6).toFixed(0)} ms`;
+    lines.push(
+      `one pull, concurrency ${st.concurrency}: ${fmtTime(st.total)}; before the first layer (manifest, config, store look-ups) ${ms(st.before)}, after the last (image record, tag) ${ms(st.after)}; per layer, from the pull's start:`,
+    );
+    lines.push(
+      table(
+        ['layer', 'gzip', 'queued', 'first bytes', 'done', 'download+apply', 'MB/s'],
+        st.layers.map((l) => [l.name, `${(l.gzBytes / 1e6).toFixed(1)} MB`, ms(l.queued), ms(l.first), ms(l.done), ms(l.done - l.first), (l.gzBytes / 1e6 / ((l.done - l.first) / 1e9)).toFixed(0)]),
+      ),
+    );
+  }
   const b = results.registrySecond;
   if (b) {
     const mb = (x) => `${(x / 1e6).toFixed(2)} MB`;
