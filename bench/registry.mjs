@@ -296,7 +296,7 @@ export function registrySkip() {
   return missing.length > 0 ? `${missing.join(', ')} not on PATH (apt-get install docker-registry skopeo)` : null;
 }
 
-export async function benchRegistry({ lib, base, run, log, rounds, results, quick }) {
+export async function benchRegistry({ lib, baseLib, base, run, log, rounds, results, quick }) {
   const skip = registrySkip();
   if (skip) {
     log(`registry: skipped: ${skip}`);
@@ -346,10 +346,12 @@ export async function benchRegistry({ lib, base, run, log, rounds, results, quic
       return oci;
     };
     const blobPath = (oci, digest) => join(oci, 'blobs', ...digest.split(':'));
-    const pullInto = (concurrency) => async (out) => {
-      const store = await lib.openStore({ root: join(out, 'store') });
-      await lib.pull(store, refA, concurrency ? { concurrency } : {});
+    const pullInto = (concurrency, L = lib) => async (out) => {
+      const store = await L.openStore({ root: join(out, 'store') });
+      await L.pull(store, refA, concurrency ? { concurrency } : {});
     };
+    // --baseline=DIR: the same pull from another build, to measure a change of src/registry or src/store.
+    const baseline = baseLib?.pull && baseLib.openStore ? baseLib : undefined;
     const variants = [
       variant('skopeo copy + tar -xzf', async (out) => {
         const oci = skopeoCopy(out);
@@ -362,6 +364,7 @@ export async function benchRegistry({ lib, base, run, log, rounds, results, quic
       variant('ovl pull', pullInto()),
       variant('ovl pull, concurrency 1', pullInto(1)),
     ];
+    if (baseline) variants.push(variant('baseline ovl pull', pullInto(undefined, baseline)));
     if (umoci) {
       variants.push(
         variant('skopeo copy + umoci unpack', async (out) => {
@@ -378,6 +381,10 @@ export async function benchRegistry({ lib, base, run, log, rounds, results, quic
       const s = summarize(samples.get(v.name));
       return { name: v.name, ns: s.median, vsSkopeoTar: ratio(s, ref) };
     });
+    if (baseline) {
+      const row = results.registry.find((r) => r.name === 'ovl pull');
+      row.vsBaseline = ratio(summarize(samples.get('ovl pull')), summarize(samples.get('baseline ovl pull')));
+    }
     results.config.registry = { layers: image.layers, added: image.added, imageBytes: image.a.layerBytes, umoci, rounds, quick: Boolean(quick) };
 
     // Where a pull's time goes, at concurrency 3 and 1: from onProgress, when each layer was
@@ -420,6 +427,8 @@ export async function benchRegistry({ lib, base, run, log, rounds, results, quic
       const via = (tag) => `${proxy.host}/${REPO}:${tag}`;
       const store = await lib.openStore({ root: join(shared, 'store') });
       await lib.pull(store, via('a'));
+      const baseStore = baseline ? await baseline.openStore({ root: join(shared, 'base-store') }) : undefined;
+      if (baseStore) await baseline.pull(baseStore, via('a'));
       const ociA = join(shared, 'oci-a');
       const copy = (oci, tag) => spawnAsync('skopeo', skopeo('copy', '--quiet', '--src-tls-verify=false', `docker://${via(tag)}`, `oci:${oci}:${tag}`));
       await copy(ociA, 'a');
@@ -447,6 +456,17 @@ export async function benchRegistry({ lib, base, run, log, rounds, results, quic
           },
           after: () => store.removeImage(via('b')),
         }),
+        ...(baseStore
+          ? [
+              second('baseline ovl pull (same store)', {
+                pull: async () => {
+                  const pulled = await baseline.pull(baseStore, via('b'));
+                  return { applied: pulled.layers.filter((l) => l.applied).length };
+                },
+                after: () => baseStore.removeImage(via('b')),
+              }),
+            ]
+          : []),
         second('skopeo copy (same oci dir)', {
           before: () => {
             const oci = join(shared, 'oci-b');
@@ -465,6 +485,9 @@ export async function benchRegistry({ lib, base, run, log, rounds, results, quic
         layers: image.layers.length + 1,
         rows: bVariants.map((v) => ({ name: v.name, ns: summarize(bSamples.get(v.name)).median, ...counted[v.name] })),
       };
+      if (baseStore) {
+        results.registrySecond.rows[0].vsBaseline = ratio(summarize(bSamples.get('ovl pull (same store)')), summarize(bSamples.get('baseline ovl pull (same store)')));
+      }
     } finally {
       await proxy.close();
     }
@@ -484,7 +507,13 @@ export function reportRegistry(results) {
     `registry pull: an image of ${(c.imageBytes / 1e6).toFixed(0)} MB of gzip in ${c.layers.length} layers (${c.layers.map((l) => `${l.name} ${(l.gzBytes / 1e6).toFixed(1)} MB`).join(', ')})` +
       ` from docker-registry on 127.0.0.1, into tmpfs; ${c.rounds} rounds${c.umoci ? '' : ' (umoci not installed: GNU tar only)'}`,
   );
-  lines.push(table(['pull', 'time', '× skopeo+tar'], rows.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsSkopeoTar)])));
+  const base = rows.some((r) => r.vsBaseline !== undefined);
+  lines.push(
+    table(
+      ['pull', 'time', '× skopeo+tar', ...(base ? ['÷ base'] : [])],
+      rows.map((r) => [r.name, fmtTime(r.ns), fmtRatio(r.vsSkopeoTar), ...(base ? [r.vsBaseline === undefined ? '' : fmtRatio(r.vsBaseline)] : [])]),
+    ),
+  );
   lines.push('(tar extracts whiteouts as plain .wh. files; pull also checks each diffID and keeps a tar-split)');
   for (const st of results.registryStages ?? []) {
     const ms = (ns) => `${(ns / 1e6).toFixed(0)} ms`;
@@ -506,8 +535,17 @@ export function reportRegistry(results) {
     );
     lines.push(
       table(
-        ['pull of B after A', 'blob GETs', 'blob bytes', '÷ new layer', '÷ B', 'all responses', 'time'],
-        b.rows.map((r) => [r.name, r.blobGets, mb(r.blobBytes), fmtRatio(r.blobBytes / b.newLayerBytes), fmtRatio(r.blobBytes / b.imageBytes), mb(r.bytes), fmtTime(r.ns)]),
+        ['pull of B after A', 'blob GETs', 'blob bytes', '÷ new layer', '÷ B', 'all responses', 'time', ...(base ? ['÷ base'] : [])],
+        b.rows.map((r) => [
+          r.name,
+          r.blobGets,
+          mb(r.blobBytes),
+          fmtRatio(r.blobBytes / b.newLayerBytes),
+          fmtRatio(r.blobBytes / b.imageBytes),
+          mb(r.bytes),
+          fmtTime(r.ns),
+          ...(base ? [r.vsBaseline === undefined ? '' : fmtRatio(r.vsBaseline)] : []),
+        ]),
       ),
     );
     lines.push(`(median time over the rounds; ovl pull applied ${b.rows[0].applied} of ${b.layers} layers; blob GETs include the config)`);

@@ -1005,7 +1005,7 @@ try {
   if (opt.only.includes('apply')) await benchApply({ lib, base, run, log, rounds: R(5), results });
   if (opt.only.includes('export')) await benchExport();
   if (opt.only.includes('store')) await benchStore({ lib, base, run, log, rounds: R(5), results, quick: opt.quick });
-  if (opt.only.includes('registry')) await benchRegistry({ lib, base, run, log, rounds: R(5), results, quick: opt.quick });
+  if (opt.only.includes('registry')) await benchRegistry({ lib, baseLib, base, run, log, rounds: R(5), results, quick: opt.quick });
   results.targets = targets();
   if (opt.jsonOut) writeFileSync(opt.jsonOut, JSON.stringify(results, null, 2) + '\n');
   if (opt.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
