@@ -1,0 +1,207 @@
+/**
+ * The containerd test harness (test/helpers/containerd.ts, busybox.ts), checked with containerd's
+ * built-in overlayfs snapshotter before a snapshotter of ours rests on it: a busybox image pushed
+ * to a local registry (skopeo), pulled by `ctr images pull`, run by `ctr run` (runc, the v2 shim);
+ * a container's active snapshot found and its upperdir read; a 200-layer image; stop() leaving
+ * nothing behind (processes, mounts, cgroups, dirs).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { busyboxLayout } from '../helpers/busybox.js';
+import {
+  describeWithContainerd,
+  mountOption,
+  parseCtrMounts,
+  snapshotWritableDir,
+  startContainerd,
+  useContainerd,
+  type Containerd,
+} from '../helpers/containerd.js';
+import { skopeo, useRegistry, type RegistryServer } from '../helpers/registry.js';
+import { mountsUnder } from '../helpers/tmp.js';
+
+const debug = Boolean(process.env.OVL_TEST_DEBUG);
+const timed = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+  const t0 = performance.now();
+  try {
+    return await f();
+  } finally {
+    if (debug) console.log(`${what}: ${Math.round(performance.now() - t0)} ms`);
+  }
+};
+
+/** busyboxLayout(options) pushed to `reg` as ovl/NAME:1; its name for ctr. */
+async function pushBusybox(reg: RegistryServer, name: string, options: Parameters<typeof busyboxLayout>[0] = {}): Promise<string> {
+  const { dir, ref } = await busyboxLayout(options);
+  const image = `${reg.host}/ovl/${name}:1`;
+  await timed(`skopeo copy ${name}`, () => skopeo(['copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${dir}:${ref}`, `docker://${image}`]));
+  return image;
+}
+
+const pull = (c: Containerd, image: string, snapshotter = 'overlayfs'): Promise<unknown> =>
+  timed(`ctr images pull ${image}`, () => c.ctrOk(['images', 'pull', '--plain-http', '--snapshotter', snapshotter, image], { timeoutMs: 240_000 }));
+
+/** Lines of `ctr snapshots ls`: key, parent, kind. */
+async function snapshots(c: Containerd, snapshotter = 'overlayfs'): Promise<Array<{ key: string; parent: string; kind: string }>> {
+  const r = await c.ctrOk(['snapshots', '--snapshotter', snapshotter, 'ls']);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .map((w) => (w.length === 3 ? { key: w[0]!, parent: w[1]!, kind: w[2]! } : { key: w[0]!, parent: '', kind: w[1]! }));
+}
+
+/** Pids whose cgroup path is under /NAMESPACE/ or whose argv names `address`. */
+function processesOf(namespace: string, address: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cgroup = readFileSync(`/proc/${name}/cgroup`, 'utf8');
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      if (cgroup.includes(`:/${namespace}/`) || argv.includes(address)) pids.push(Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+function cgroupDirsOf(namespace: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => / - cgroup2? /.test(line))
+    .map((line) => join(line.split(' ')[4]!, namespace))
+    .filter((d) => existsSync(d));
+}
+
+describeWithContainerd('containerd harness, checked with the built-in overlayfs snapshotter', () => {
+  const registry = useRegistry();
+  const containerd = useContainerd();
+
+  it('runs a containerd of its own: temp root, state and socket, its own namespace, the plugins ctr pull and run need', async () => {
+    const c = containerd();
+    for (const p of [c.address, c.root, c.state]) expect(p.startsWith(tmpdir())).toBe(true);
+    expect(c.namespace).toMatch(/^ovl-\d+-[0-9a-f]+$/);
+    const plugins = (await c.ctrOk(['plugins', 'ls'])).stdout;
+    const status = (type: string, id: string): string | undefined =>
+      plugins
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .find((w) => w[0] === type && w[1] === id)
+        ?.at(-1);
+    expect(status('io.containerd.snapshotter.v1', 'overlayfs')).toBe('ok');
+    expect(status('io.containerd.runtime.v2', 'task')).toBe('ok');
+    expect(status('io.containerd.grpc.v1', 'tasks')).toBe('ok');
+    expect(status('io.containerd.differ.v1', 'walking')).toBe('ok');
+    expect(plugins).not.toMatch(/\bcri\b/);
+    expect(plugins).not.toMatch(/\berror\b/);
+    // The runc shim's sockets, runc's state and ctr's FIFOs go to /run/containerd: a tmpfs here.
+    const run = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.split(' ')[4] === '/run/containerd');
+    expect(run.at(-1)).toMatch(/ - tmpfs ovl-test-containerd-run /);
+  });
+
+  it('ctr pulls a busybox image from the local registry and runs it (--rm): the output, nothing left', async () => {
+    const c = containerd();
+    const image = await pushBusybox(registry(), 'busybox');
+    await pull(c, image);
+    expect((await c.ctrOk(['images', 'ls', '-q'])).stdout.split('\n')).toContain(image);
+    const r = await timed('ctr run --rm', () =>
+      c.ctrOk(['run', '--snapshotter', 'overlayfs', '--rm', image, 'run-rm', 'sh', '-c', 'echo hello; echo written > /file; cat /file']),
+    );
+    expect(r.stdout).toBe('hello\nwritten\n');
+    expect((await c.ctrOk(['containers', 'ls', '-q'])).stdout.trim()).toBe('');
+    expect((await snapshots(c)).map((s) => s.key)).not.toContain('run-rm');
+    // The config's Env: PATH finds the applets.
+    const r2 = await c.ctrOk(['run', '--snapshotter', 'overlayfs', '--rm', image, 'run-cmd', 'sh', '-c', 'echo $PATH; ls /bin | cat; cat /etc/passwd']);
+    expect(r2.stdout).toContain('/usr/sbin:/usr/bin:/sbin:/bin\n');
+    for (const applet of ['busybox', 'sh', 'echo', 'cat', 'ls', 'touch', 'mkdir', 'rm', 'sleep', 'true']) expect(r2.stdout.split('\n')).toContain(applet);
+    expect(r2.stdout).toContain('root:x:0:0:root:/root:/bin/sh');
+  });
+
+  it('without --rm: the container keeps its active snapshot; its upperdir (from ctr snapshots mounts) holds /file', async () => {
+    const c = containerd();
+    const image = await pushBusybox(registry(), 'busybox-keep', { extraLayers: [{ 'etc/extra': 'extra layer\n' }] });
+    await pull(c, image);
+    const r = await c.ctrOk(['run', '--snapshotter', 'overlayfs', image, 'keep', 'sh', '-c', 'cat /etc/extra; echo kept > /file; mkdir /d; touch /d/f']);
+    expect(r.stdout).toBe('extra layer\n');
+    // The task has exited; the container (ID keep) and its snapshot (key keep) stay.
+    expect((await c.ctrOk(['containers', 'ls', '-q'])).stdout.split('\n')).toContain('keep');
+    const snaps = await snapshots(c);
+    const active = snaps.find((s) => s.key === 'keep');
+    expect(active?.kind).toBe('Active');
+    expect(snaps.find((s) => s.key === active?.parent)?.kind).toBe('Committed');
+    expect((await c.ctrOk(['snapshots', '--snapshotter', 'overlayfs', 'usage', 'keep'])).stdout).toMatch(/^keep\s+\S+ \S+\s+\d+/m);
+
+    const { dir, mounts } = await snapshotWritableDir(c, 'overlayfs', 'keep');
+    expect(mounts[0]!.type).toBe('overlay');
+    expect(mountOption(mounts[0]!, 'lowerdir')!.split(':')).toHaveLength(2);
+    expect(dir.startsWith(c.root)).toBe(true);
+    expect(readFileSync(join(dir, 'file'), 'utf8')).toBe('kept\n');
+    expect(readdirSync(join(dir, 'd'))).toEqual(['f']);
+    expect(existsSync(join(dir, 'etc', 'extra'))).toBe(false);
+
+    await c.ctrOk(['containers', 'delete', 'keep']);
+    expect((await snapshots(c)).map((s) => s.key)).not.toContain('keep');
+  });
+
+  it('a 200-layer image pulls and runs (containerd compacts lowerdir to relative paths)', async () => {
+    const c = containerd();
+    const image = await timed('push 200 layers', () => pushBusybox(registry(), 'busybox-200', { layers: 200 }));
+    await pull(c, image);
+    const r = await timed('ctr run 200 layers', () =>
+      c.ctrOk(['run', '--snapshotter', 'overlayfs', image, 'deep', 'sh', '-c', 'cat /layers/1 /layers/199; ls /layers | cat'], { timeoutMs: 120_000 }),
+    );
+    const lines = r.stdout.split('\n');
+    expect(lines.slice(0, 2)).toEqual(['1', '199']);
+    expect(lines.slice(2).filter(Boolean)).toHaveLength(199);
+    const { mounts } = await snapshotWritableDir(c, 'overlayfs', 'deep');
+    expect(mountOption(mounts[0]!, 'lowerdir')!.split(':')).toHaveLength(200);
+    await c.ctrOk(['containers', 'delete', 'deep']);
+    await c.ctrOk(['images', 'rm', '--sync', image]);
+  }, 300_000);
+
+  it('parseCtrMounts reads the mount lines of `ctr snapshots mounts`', () => {
+    const m = parseCtrMounts(
+      'mount -t overlay overlay /tmp/x -o index=off,workdir=/r/2/work,upperdir=/r/2/fs,lowerdir=/r/1/fs:/r/0/fs\nmount -t bind /r/3/fs /tmp/y -o rbind,rw\n',
+    );
+    expect(m).toEqual([
+      { type: 'overlay', source: 'overlay', target: '/tmp/x', options: ['index=off', 'workdir=/r/2/work', 'upperdir=/r/2/fs', 'lowerdir=/r/1/fs:/r/0/fs'] },
+      { type: 'bind', source: '/r/3/fs', target: '/tmp/y', options: ['rbind', 'rw'] },
+    ]);
+    expect(mountOption(m[0]!, 'upperdir')).toBe('/r/2/fs');
+  });
+
+  it('stop() ends a running container, its shim and containerd, and removes mounts, cgroups and dirs', async () => {
+    const reg = registry();
+    const image = await pushBusybox(reg, 'busybox-stop');
+    const c = await startContainerd();
+    let stopped = false;
+    try {
+      await pull(c, image);
+      await c.ctrOk(['run', '-d', '--snapshotter', 'overlayfs', image, 'sleeper', 'sleep', '1000']);
+      expect((await c.ctrOk(['tasks', 'ls'])).stdout).toMatch(/^sleeper\s+\d+\s+RUNNING$/m);
+      expect(processesOf(c.namespace, c.address).length).toBeGreaterThanOrEqual(2); // sleep and its shim
+      expect(mountsUnder(c.state).length).toBe(1); // the container's rootfs
+      expect(cgroupDirsOf(c.namespace).length).toBeGreaterThan(0);
+      const dir = join(c.root, '..');
+      await c.stop();
+      stopped = true;
+      expect(processesOf(c.namespace, c.address)).toEqual([]);
+      expect(mountsUnder(dir)).toEqual([]);
+      expect(cgroupDirsOf(c.namespace)).toEqual([]);
+      expect(existsSync(dir)).toBe(false);
+      expect(c.log()).not.toMatch(/killing/); // stop() ended them through ctr and containerd
+    } finally {
+      if (!stopped) await c.stop();
+    }
+  });
+});
+
