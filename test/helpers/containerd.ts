@@ -26,13 +26,16 @@
  * no other containerd of this process is running.
  *
  * OVL_TEST_DEBUG=1 starts containerd with --log-level debug (every snapshotter call of the
- * unpack and of `ctr run` shows in log()).
+ * unpack and of `ctr run` shows in log()). startSnapshotterProxy() records the calls containerd
+ * makes to a proxy snapshotter.
  *
  * About ctr: `ctr run` forwards the signals it gets to the container (a SIGTERM'd `ctr run` of a
  * `sh` that is pid 1 never ends: ctr() kills with SIGKILL at its timeout), and does not close the
  * container's stdin at the end of its own (give ctr run no command that reads stdin).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect as http2Connect, createServer as createHttp2Server, type Http2Session } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
@@ -534,3 +537,270 @@ export async function snapshotWritableDir(c: Containerd, snapshotter: string, ke
   return { dir, mounts };
 }
 
+/** One call containerd made to a snapshotter, as startSnapshotterProxy() saw it. */
+export interface SnapshotterCall {
+  /** 'Prepare', 'Commit', 'Stat', … (containerd.services.snapshots.v1.Snapshots/<method>). */
+  method: string;
+  /** The `containerd-namespace` header, when sent. */
+  namespace?: string;
+  key?: string;
+  parent?: string;
+  /** Commit's name. */
+  name?: string;
+  labels?: Record<string, string>;
+  /** List's filters. */
+  filters?: string[];
+  /** The grpc-status the snapshotter answered (0: OK, 5: NotFound, 6: AlreadyExists); undefined until it did. */
+  status?: number;
+  message?: string;
+}
+
+export interface SnapshotterProxy {
+  /** Give this to containerd: `proxySnapshotters: { NAME: proxy.socket }`. */
+  socket: string;
+  /** Every call, in the order they came. */
+  calls: SnapshotterCall[];
+  close(): Promise<void>;
+}
+
+export interface SnapshotterProxyOptions {
+  /** The socket of the snapshots service to forward to: a snapshotter's, or a containerd's. */
+  target: string;
+  /** Rewrite each request's `snapshotter` field (field 1) to this: to reach a containerd's built-in one. */
+  snapshotter?: string;
+  /** Request headers added where the request has none of that name (containerd-namespace, containerd-lease). */
+  headers?: Record<string, string>;
+}
+
+const SNAPSHOTS_SERVICE = '/containerd.services.snapshots.v1.Snapshots/';
+
+interface PbField {
+  no: number;
+  wire: number;
+  /** The field's bytes, tag included. */
+  raw: Buffer;
+  /** Length-delimited: the payload; varint: undefined. */
+  bytes?: Buffer;
+  varint?: number;
+}
+
+function readVarint(b: Buffer, pos: number): [number, number] {
+  let v = 0;
+  let mul = 1;
+  for (;;) {
+    if (pos >= b.length) throw new Error('protobuf: truncated varint');
+    const byte = b[pos++]!;
+    v += (byte & 0x7f) * mul;
+    if ((byte & 0x80) === 0) return [v, pos];
+    mul *= 128;
+  }
+}
+
+function pbFields(b: Buffer): PbField[] {
+  const out: PbField[] = [];
+  let pos = 0;
+  while (pos < b.length) {
+    const start = pos;
+    const [tag, p] = readVarint(b, pos);
+    pos = p;
+    const wire = tag & 7;
+    const field: Partial<PbField> = { no: Math.floor(tag / 8), wire };
+    if (wire === 0) [field.varint, pos] = readVarint(b, pos);
+    else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else if (wire === 2) {
+      const [len, q] = readVarint(b, pos);
+      field.bytes = b.subarray(q, q + len);
+      pos = q + len;
+    } else throw new Error(`protobuf: wire type ${wire}`);
+    if (pos > b.length) throw new Error('protobuf: truncated field');
+    field.raw = b.subarray(start, pos);
+    out.push(field as PbField);
+  }
+  return out;
+}
+
+function pbVarint(n: number): Buffer {
+  const bytes: number[] = [];
+  while (n >= 128) {
+    bytes.push((n % 128) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  bytes.push(n);
+  return Buffer.from(bytes);
+}
+
+const pbString = (fields: PbField[], no: number): string | undefined => fields.find((f) => f.no === no && f.bytes)?.bytes?.toString('utf8');
+
+function pbLabels(fields: PbField[], no: number): Record<string, string> | undefined {
+  const entries = fields.filter((f) => f.no === no && f.bytes).map((f) => pbFields(f.bytes!));
+  if (entries.length === 0) return undefined;
+  return Object.fromEntries(entries.map((e) => [pbString(e, 1) ?? '', pbString(e, 2) ?? '']));
+}
+
+/** What a request says, by method (containerd/api/services/snapshots/v1/snapshots.proto). */
+function describeRequest(method: string, msg: Buffer, call: SnapshotterCall): void {
+  const f = pbFields(msg);
+  const set = <K extends keyof SnapshotterCall>(k: K, v: SnapshotterCall[K] | undefined): void => {
+    if (v !== undefined) call[k] = v;
+  };
+  switch (method) {
+    case 'Prepare':
+    case 'View':
+      set('key', pbString(f, 2));
+      set('parent', pbString(f, 3));
+      set('labels', pbLabels(f, 4));
+      break;
+    case 'Commit':
+      set('name', pbString(f, 2));
+      set('key', pbString(f, 3));
+      set('labels', pbLabels(f, 4));
+      break;
+    case 'Update': {
+      const info = f.find((x) => x.no === 2 && x.bytes);
+      if (info) {
+        const i = pbFields(info.bytes!);
+        set('key', pbString(i, 1));
+        set('labels', pbLabels(i, 6));
+      }
+      break;
+    }
+    case 'List':
+      call.filters = f.filter((x) => x.no === 2 && x.bytes).map((x) => x.bytes!.toString('utf8'));
+      break;
+    default:
+      set('key', pbString(f, 2));
+  }
+}
+
+/** gRPC length-prefixed messages: [compressed flag][u32 length][message]… */
+function grpcMessages(body: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let pos = 0;
+  while (pos + 5 <= body.length) {
+    if (body[pos] !== 0) throw new Error('grpc: a compressed message');
+    const len = body.readUInt32BE(pos + 1);
+    out.push(body.subarray(pos + 5, pos + 5 + len));
+    pos += 5 + len;
+  }
+  return out;
+}
+
+function grpcFrame(msg: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(msg.length, 1);
+  return Buffer.concat([head, msg]);
+}
+
+/**
+ * A logging proxy for the snapshots service (gRPC over HTTP/2, h2c on a unix socket): containerd
+ * connects to `socket` as to a proxy snapshotter, each call is forwarded to `target` and recorded
+ * in `calls` (method, key, parent, labels, the status answered). With `snapshotter`, it fronts a
+ * containerd's built-in snapshotter (its snapshots service, reached with that name), which is how
+ * the harness's proxy_plugins wiring is checked before any snapshotter of ours exists; in front
+ * of a real snapshotter it shows the call sequence containerd makes.
+ */
+export async function startSnapshotterProxy(options: SnapshotterProxyOptions): Promise<SnapshotterProxy> {
+  const dir = mkdtempSync(join(tmpdir(), 'ovl-ssproxy-'));
+  const socket = join(dir, 'proxy.sock');
+  const calls: SnapshotterCall[] = [];
+  const session = http2Connect('http://localhost', { createConnection: () => netConnect(options.target) });
+  session.on('error', () => {
+    /* each request reports it */
+  });
+  const rename = options.snapshotter !== undefined ? Buffer.concat([Buffer.from([0x0a]), pbVarint(Buffer.byteLength(options.snapshotter)), Buffer.from(options.snapshotter)]) : undefined;
+
+  const server = createHttp2Server();
+  const sessions = new Set<Http2Session>();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  server.on('stream', (stream, headers) => {
+    const path = String(headers[':path'] ?? '');
+    const call: SnapshotterCall = { method: path.startsWith(SNAPSHOTS_SERVICE) ? path.slice(SNAPSHOTS_SERVICE.length) : path };
+    const ns = headers['containerd-namespace'];
+    if (typeof ns === 'string') call.namespace = ns;
+    calls.push(call);
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('error', () => {
+      /* containerd went away */
+    });
+    stream.on('end', () => {
+      let body = Buffer.concat(chunks);
+      try {
+        const msgs = grpcMessages(body);
+        if (msgs[0]) describeRequest(call.method, msgs[0], call);
+        if (rename) {
+          body = Buffer.concat(msgs.map((m) => grpcFrame(Buffer.concat([rename, ...pbFields(m).filter((f) => f.no !== 1).map((f) => f.raw)]))));
+        }
+      } catch (e) {
+        call.message = `proxy: ${(e as Error).message}`;
+      }
+      const out: Record<string, string | string[]> = { ':method': 'POST', ':path': path };
+      for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':') && v !== undefined) out[k] = v;
+      for (const [k, v] of Object.entries(options.headers ?? {})) if (out[k] === undefined) out[k] = v;
+      let req: ReturnType<typeof session.request>;
+      try {
+        req = session.request(out);
+      } catch (e) {
+        call.status = 14;
+        call.message = `proxy: ${(e as Error).message}`;
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': encodeURIComponent(call.message) }, { endStream: true });
+        return;
+      }
+      let trailers: Record<string, string | string[] | undefined> | undefined;
+      const finish = (h: Record<string, string | string[] | undefined>): void => {
+        call.status = Number(h['grpc-status'] ?? 0);
+        if (typeof h['grpc-message'] === 'string') call.message = decodeURIComponent(h['grpc-message']);
+      };
+      req.on('response', (h) => {
+        const reply: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(h)) if (v !== undefined && (k === ':status' || !k.startsWith(':'))) reply[k] = v;
+        if (h['grpc-status'] !== undefined) {
+          // Trailers-only: the status in the headers, no body.
+          finish(h);
+          stream.respond(reply, { endStream: true });
+          req.resume();
+          return;
+        }
+        stream.respond(reply, { waitForTrailers: true });
+        stream.on('wantTrailers', () => {
+          const t: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(trailers ?? { 'grpc-status': '0' })) if (v !== undefined && !k.startsWith(':')) t[k] = v;
+          stream.sendTrailers(t);
+        });
+        req.pipe(stream);
+      });
+      req.on('trailers', (t) => {
+        trailers = t;
+        finish(t);
+      });
+      req.on('error', (e) => {
+        call.status = 14;
+        call.message = `proxy: ${e.message}`;
+        if (!stream.headersSent) {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': encodeURIComponent(call.message) }, { endStream: true });
+        } else stream.close();
+      });
+      req.end(body);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, () => resolve());
+  });
+  return {
+    socket,
+    calls,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // close() waits for the open sessions: containerd keeps its connection.
+      for (const s of sessions) s.destroy();
+      await closed;
+      session.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

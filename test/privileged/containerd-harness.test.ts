@@ -3,7 +3,9 @@
  * built-in overlayfs snapshotter before a snapshotter of ours rests on it: a busybox image pushed
  * to a local registry (skopeo), pulled by `ctr images pull`, run by `ctr run` (runc, the v2 shim);
  * a container's active snapshot found and its upperdir read; a 200-layer image; stop() leaving
- * nothing behind (processes, mounts, cgroups, dirs).
+ * nothing behind (processes, mounts, cgroups, dirs); and proxy_plugins wiring, through a logging
+ * proxy in front of another containerd's snapshots service, which also records the calls
+ * containerd makes to a snapshotter.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,8 +18,10 @@ import {
   parseCtrMounts,
   snapshotWritableDir,
   startContainerd,
+  startSnapshotterProxy,
   useContainerd,
   type Containerd,
+  type SnapshotterCall,
 } from '../helpers/containerd.js';
 import { skopeo, useRegistry, type RegistryServer } from '../helpers/registry.js';
 import { mountsUnder } from '../helpers/tmp.js';
@@ -205,3 +209,92 @@ describeWithContainerd('containerd harness, checked with the built-in overlayfs 
   });
 });
 
+describeWithContainerd('containerd harness: proxy_plugins (a logging proxy in front of another containerd)', () => {
+  const registry = useRegistry();
+  // Serves the snapshots service for the built-in overlayfs: the proxy's target.
+  const backend = useContainerd();
+
+  it('a proxy snapshotter pulls and runs; the calls containerd makes are recorded', async () => {
+    const a = backend();
+    // The backend's GC must not take snapshots it knows of only through the snapshots API.
+    await a.ctrOk(['leases', 'create', '--id', 'proxy', '--expires', '0']);
+    const proxy = await startSnapshotterProxy({
+      target: a.address,
+      snapshotter: 'overlayfs',
+      headers: { 'containerd-namespace': a.namespace, 'containerd-lease': 'proxy' },
+    });
+    const image = await pushBusybox(registry(), 'busybox-proxy', { extraLayers: [{ 'etc/extra': 'extra\n' }] });
+    let b: Containerd | undefined;
+    try {
+      b = await startContainerd({ proxySnapshotters: { logged: proxy.socket } });
+      expect((await b.ctrOk(['plugins', 'ls'])).stdout).toMatch(/io\.containerd\.snapshotter\.v1\s+logged\s+-\s+ok/);
+      await pull(b, image, 'logged');
+      const unpack = proxy.calls.splice(0);
+      const r = await b.ctrOk(['run', '--snapshotter', 'logged', image, 'via-proxy', 'sh', '-c', 'cat /etc/extra; echo proxied > /file']);
+      expect(r.stdout).toBe('extra\n');
+      const run = proxy.calls.splice(0);
+      const { dir } = await snapshotWritableDir(b, 'logged', 'via-proxy');
+      expect(dir.startsWith(a.root)).toBe(true);
+      expect(readFileSync(join(dir, 'file'), 'utf8')).toBe('proxied\n');
+      await b.ctrOk(['containers', 'delete', 'via-proxy']);
+      // The snapshotter's Remove comes from containerd's garbage collector, a moment after the
+      // delete returned (which removed the snapshot from containerd's metadata only).
+      const removed = (): boolean => proxy.calls.some((x) => x.method === 'Remove' && /via-proxy$/.test(x.key ?? ''));
+      for (let i = 0; i < 200 && !removed(); i++) await new Promise((r) => setTimeout(r, 50));
+      const remove = proxy.calls.splice(0);
+      // A second image on the same base layer: the layer there already is Stat'ed, not unpacked again.
+      const image2 = await pushBusybox(registry(), 'busybox-proxy2', { extraLayers: [{ 'etc/other': 'other\n' }] });
+      await pull(b, image2, 'logged');
+      const unpack2 = proxy.calls.splice(0);
+
+      const show = (calls: SnapshotterCall[]): string =>
+        calls
+          .map(
+            (x) =>
+              `${x.method}${x.name ? ` name=${x.name}` : ''}${x.key ? ` key=${x.key}` : ''}${x.parent ? ` parent=${x.parent}` : ''}` +
+              `${x.labels ? ` labels=${JSON.stringify(x.labels)}` : ''}${x.filters?.length ? ` filters=${JSON.stringify(x.filters)}` : ''}` +
+              ` -> ${x.status}${x.message ? ` (${x.message})` : ''}${x.namespace ? '' : ' [no namespace header]'}`,
+          )
+          .join('\n');
+      if (debug) {
+        console.log(
+          `unpack (ctr images pull):\n${show(unpack)}\n\nctr run:\n${show(run)}\n\nctr containers delete:\n${show(remove)}\n\n` +
+            `ctr images pull, an image on the same base layer:\n${show(unpack2)}`,
+        );
+      }
+
+      // What containerd 1.6 sends a proxy snapshotter (OVL_TEST_DEBUG=1 prints it). Keys are
+      // containerd's metadata keys, `<namespace>/<n>/<key>`, and no containerd-namespace header
+      // comes with them; no labels either (only containerd.io/snapshot/… ones are passed on).
+      // - ctr images pull, per layer: Prepare(key '<ns>/<n>/extract-<random> <chainID>', parent
+      //   '<ns>/<m>/<parent chainID>'), the diff applied into the mounts Prepare answered (by
+      //   containerd, not through the snapshotter), Commit(name '<ns>/<n+1>/<chainID>', key).
+      //   containerd first asks its metadata for each chain ID: a layer it has never seen costs
+      //   no call; one it has is Stat'ed (through to us) and not unpacked again.
+      // - ctr run: Stat(the top chain ID's key), Prepare(key '<ns>/<n>/<container ID>', parent),
+      //   Mounts(key) twice (container create, task start).
+      // - ctr containers delete: Mounts(key); then, a moment later, containerd's GC: List (every
+      //   snapshot we have: any key containerd does not know is removed, so a snapshotter must
+      //   not be shared by two containerds), Remove(key), Cleanup (Unimplemented is accepted).
+      const prepares = unpack.filter((x) => x.method === 'Prepare');
+      const commits = unpack.filter((x) => x.method === 'Commit');
+      expect(prepares.length).toBe(2);
+      expect(commits.length).toBe(2);
+      for (const p of prepares) expect(p.key).toMatch(/extract-/);
+      expect(commits.map((x) => x.status)).toEqual([0, 0]);
+      // The container's rootfs: Prepare(key ID, parent = the top layer's chain ID), then Mounts at start.
+      const prep = run.find((x) => x.method === 'Prepare');
+      expect(prep?.key).toMatch(/via-proxy$/);
+      expect(prep?.parent).toBeTruthy();
+      expect(remove.some((x) => x.method === 'Remove' && /via-proxy$/.test(x.key ?? ''))).toBe(true);
+      expect(unpack2.filter((x) => x.method === 'Stat' && x.status === 0 && x.key === commits[0]!.name)).toHaveLength(1);
+      expect(unpack2.filter((x) => x.method === 'Prepare' && x.parent === commits[0]!.name)).toHaveLength(1);
+      expect(unpack2.filter((x) => x.method === 'Commit')).toHaveLength(1);
+      for (const x of [...unpack, ...run]) expect(x.key).toMatch(new RegExp(`^${b.namespace}/\\d+/`));
+      for (const x of [...unpack, ...run, ...remove, ...unpack2]) expect(x.message ?? '').not.toMatch(/^proxy:/);
+    } finally {
+      if (b) await b.stop();
+      await proxy.close();
+    }
+  }, 120_000);
+});
