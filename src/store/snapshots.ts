@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { OverlayError, OverlaySpecError } from '../spec/errors.js';
 import type { StoreContext } from './context.js';
 import { nowIso } from './context.js';
-import { diskUsage, names, readRecord, removeFile, writeRecord } from './files.js';
+import { diskBlocks, names, readRecord, removeFile, writeRecord } from './files.js';
 import { ID, SNAPSHOT_SHORT_NAME } from './layout.js';
 
 export type SnapshotKind = 'view' | 'active' | 'committed';
@@ -228,9 +228,9 @@ export async function commitSnapshot(ctx: StoreContext, name: string, key: strin
       const r = await mustGet(ctx, key);
       if (r.kind !== 'active') throw new OverlayError('ERR_CONFLICT', `snapshot ${key}: ${r.kind}, not active (only an active snapshot commits)`);
       if (await snapshotRecord(ctx, name)) throw new SnapshotExistsError(`snapshot ${name}: already exists`);
-      const usage = diskUsage(ctx.layout.diff(r.cacheId));
+      const usage = diskBlocks(ctx.layout.diff(r.cacheId));
       const now = nowIso();
-      const committed: SnapshotRecord = { ...r, key: name, kind: 'committed', labels: { ...r.labels, ...extra }, updated: now, size: usage.size, inodes: usage.entries };
+      const committed: SnapshotRecord = { ...r, key: name, kind: 'committed', labels: { ...r.labels, ...extra }, updated: now, size: usage.size, inodes: usage.inodes };
       // The committed record first, then the active one goes: a crash between leaves both naming
       // one directory, and the recovery drops the active one.
       await writeRecord(ctx.layout.snapshotRecord(name), committed);
@@ -300,13 +300,15 @@ export async function listSnapshots(ctx: StoreContext): Promise<SnapshotInfo[]> 
   return (await snapshotRecords(ctx)).map(infoOf).sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Disk usage: a committed snapshot's as measured at commit; an active one's walked now. */
+/**
+ * Disk usage as du counts it (blocks, directories included; what containerd's own snapshotters
+ * report): a committed snapshot's as measured at commit; an active one's walked now.
+ */
 export async function snapshotUsage(ctx: StoreContext, key: string): Promise<{ size: number; inodes: number }> {
   checkKey(key);
   const r = await mustGet(ctx, key);
   if (r.kind === 'committed' && r.size !== undefined) return { size: r.size, inodes: r.inodes ?? 0 };
-  const u = diskUsage(ctx.layout.diff(r.cacheId));
-  return { size: u.size, inodes: u.entries };
+  return diskBlocks(ctx.layout.diff(r.cacheId));
 }
 
 /** The cache ids snapshot records name (the recovery keeps their directories). */
