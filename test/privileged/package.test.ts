@@ -75,16 +75,16 @@ describePrivileged('the npm package', () => {
     }
     expect(shipped.filter((p) => /CMakeLists\.txt$|\.map$|^src\/|^build\/|^test\//.test(p))).toEqual([]);
 
-    // Its dependencies (every one package.json names; none of them has dependencies of its own)
-    // as tarballs from this checkout's node_modules: the install then needs neither the
-    // registry nor a warm npm cache.
-    const deps = Object.keys(readJson(join(root, 'package.json')).dependencies as Record<string, string>).map((name) => {
-      const out = ok(
-        spawnSync(process.execPath, [npm, 'pack', '--ignore-scripts', '--json', '--pack-destination', work, join(root, 'node_modules', name)], { cwd: work, encoding: 'utf8' }),
-        `npm pack ${name}`,
-      );
-      return join(work, (JSON.parse(out) as Array<{ filename: string }>)[0]!.filename);
-    });
+    // Its dependencies and theirs (every package the lock file installs for production: gRPC
+    // brings protobufjs and proto-loader's own), as tarballs from this checkout's node_modules,
+    // packed in one call: the install then needs neither the registry nor a warm npm cache.
+    const lock = readJson(join(root, 'package-lock.json')) as { packages: Record<string, { dev?: boolean; devOptional?: boolean; optional?: boolean }> };
+    const runtime = Object.entries(lock.packages)
+      .filter(([path, p]) => path.startsWith('node_modules/') && !p.dev && !p.devOptional && !p.optional)
+      .map(([path]) => join(root, path));
+    expect(runtime.length).toBeGreaterThanOrEqual(Object.keys(readJson(join(root, 'package.json')).dependencies as Record<string, string>).length);
+    const packedDeps = ok(spawnSync(process.execPath, [npm, 'pack', '--ignore-scripts', '--json', '--pack-destination', work, ...runtime], { cwd: work, encoding: 'utf8' }), 'npm pack (dependencies)');
+    const deps = (JSON.parse(packedDeps) as Array<{ filename: string }>).map((d) => join(work, d.filename));
 
     const app = join(work, 'app');
     writeTree(app, { 'package.json': JSON.stringify({ name: 'app', private: true, type: 'module' }) });
