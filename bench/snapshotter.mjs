@@ -1094,7 +1094,7 @@ export async function benchSnapshotter({ lib, base, run, log, rounds, results, q
     results.config.snapshotter = {
       layers: image.layers,
       gzBytes: image.gzBytes,
-      fs: `${os.tmpdir()} (${fsType})`,
+      fs: process.env.OVERLAYFS_BENCH_SNAPSHOTTER_TMPFS ? `a tmpfs (OVERLAYFS_BENCH_SNAPSHOTTER_TMPFS)` : `${os.tmpdir()} (${fsType})`,
       rounds,
       deepRounds,
       starts: starts[0].k,
