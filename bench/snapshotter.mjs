@@ -15,7 +15,11 @@
  *     log is counted to check it): resolve + unpack;
  *   - fresh content: the same layers with other gzip bytes (a gzip header's MTIME), so blobs no
  *     namespace holds: download from the local registry + unpack; the GC removes them after.
- *   ctr 1.6 fetches every blob first and unpacks after; its "done: …" (the unpack alone) is kept.
+ *   ctr 1.6 fetches every blob first and unpacks after; its "done: …" (the unpack alone) is kept,
+ *   and containerd's debug log gives each layer's apply by the differ (the same work for both).
+ *   Pulls run ovl, overlayfs, overlayfs, ovl in a round (the next round the other way): on a
+ *   disk, every other pull can take twice as long whichever snapshotter makes it, and a plain
+ *   rotation hands one snapshotter the fast slots in most rounds.
  * - container start: `ctr run --rm --snapshotter X IMG ID true` end to end (Stat, Prepare,
  *   Mounts, the runc shim, runc create and start, the exit, the delete), on the image above and
  *   on a 1-layer busybox, both pulled with both snapshotters beforehand. The backend's Remove
@@ -603,6 +607,25 @@ function goDuration(s) {
   return ns;
 }
 
+/**
+ * interleave() for pairs of variants run `a b b a` each round (`b a a b` the next), after one
+ * warm-up run each: where the machine alternates (on a disk, every other 200 MB extraction can
+ * take twice as long, whichever snapshotter it is, as the journal fills and empties), each of a
+ * pair gets one of each slot per round, and its round's median is the mean of the two.
+ */
+async function abba(pairs, rounds, log) {
+  const all = pairs.flat();
+  const samples = new Map(all.map((v) => [v.name, []]));
+  for (const v of all) await v.run(1);
+  for (let r = 0; r < rounds; r++) {
+    const got = new Map(all.map((v) => [v.name, []]));
+    for (const [a, b] of pairs) for (const v of r % 2 ? [b, a, a, b] : [a, b, b, a]) got.get(v.name).push(...(await v.run(1)));
+    for (const [name, xs] of got) samples.get(name).push(xs);
+    log(`round ${r + 1}/${rounds}`);
+  }
+  return samples;
+}
+
 // ---- gRPC: the snapshots service, called from here ----
 
 async function snapshotsClient(socket, metadata = {}) {
@@ -842,14 +865,15 @@ export async function benchSnapshotter({ lib, base, run, log, rounds, results, q
         return [ns_];
       },
     });
-    const pulls = [
-      pullVariant('pull ovl, content present', OVL, 'app', 'present'),
-      pullVariant('pull overlayfs, content present', OFS, 'app', 'present'),
-      pullVariant('pull ovl, fresh content', OVL, 'app-fresh', 'fresh'),
-      pullVariant('pull overlayfs, fresh content', OFS, 'app-fresh', 'fresh'),
+    const pullPairs = [
+      [pullVariant('pull ovl, content present', OVL, 'app', 'present'), pullVariant('pull overlayfs, content present', OFS, 'app', 'present')],
+      [pullVariant('pull ovl, fresh content', OVL, 'app-fresh', 'fresh'), pullVariant('pull overlayfs, fresh content', OFS, 'app-fresh', 'fresh')],
     ];
-    log(`snapshotter: pull + unpack of ${(image.gzBytes / 1e6).toFixed(0)} MB in ${image.layers.length} layers, ovl vs overlayfs, content present and fresh; ${rounds} rounds`);
-    const pullSamples = await interleave(pulls, rounds, log);
+    const pulls = pullPairs.flat();
+    // Two pulls of each per round (a b b a): half as many rounds for about as many pulls.
+    const pullRounds = Math.max(1, Math.ceil(rounds / 2));
+    log(`snapshotter: pull + unpack of ${(image.gzBytes / 1e6).toFixed(0)} MB in ${image.layers.length} layers, ovl vs overlayfs, content present and fresh; ${pullRounds} rounds of a b b a`);
+    const pullSamples = await abba(pullPairs, pullRounds, log);
 
     // ---- container start ----
     const startSide = new Map();
@@ -1011,34 +1035,23 @@ export async function benchSnapshotter({ lib, base, run, log, rounds, results, q
     const rows = [];
     for (const kind of ['content present', 'fresh content']) {
       const p = pair(pullSamples, `pull ovl, ${kind}`, `pull overlayfs, ${kind}`);
-      const so = pullSide.get(`pull ovl, ${kind}`).slice(1);
-      const sf = pullSide.get(`pull overlayfs, ${kind}`).slice(1);
+      // The side measures of each pull after the warm-up, as rounds of two (a b b a).
+      const byRound = (name) => {
+        const xs = pullSide.get(name).slice(1);
+        return Array.from({ length: Math.ceil(xs.length / 2) }, (_, r) => xs.slice(2 * r, 2 * r + 2));
+      };
+      const so = byRound(`pull ovl, ${kind}`);
+      const sf = byRound(`pull overlayfs, ${kind}`);
+      /** A side measure as a row: medians over every pull, and the median of per-round ratios of round means. */
+      const sideRow = (name, f, extra = {}) => {
+        const mean = (round) => round.reduce((a, x) => a + f(x), 0) / round.length;
+        return { name, ovl: med(so.flat().map(f)), overlayfs: med(sf.flat().map(f)), ratio: med(so.map((round, i) => mean(round) / (sf[i] ? mean(sf[i]) : NaN))), ...extra };
+      };
       rows.push({ name: `pull + unpack, ${kind}`, ...p });
-      rows.push({
-        name: `  unpack alone (ctr's "done:")`,
-        ovl: med(so.map((s) => s.unpack)),
-        overlayfs: med(sf.map((s) => s.unpack)),
-        ratio: med(so.map((s, i) => s.unpack / sf[i]?.unpack)),
-      });
-      rows.push({
-        name: `    of which the differ's applies`,
-        ovl: med(so.map((s) => s.apply)),
-        overlayfs: med(sf.map((s) => s.apply)),
-        ratio: med(so.map((s, i) => s.apply / sf[i]?.apply)),
-      });
-      rows.push({
-        name: `    the rest (snapshotter calls, unpacker)`,
-        ovl: med(so.map((s) => s.unpack - s.apply)),
-        overlayfs: med(sf.map((s) => s.unpack - s.apply)),
-        ratio: med(so.map((s, i) => (s.unpack - s.apply) / (sf[i]?.unpack - sf[i]?.apply))),
-      });
-      rows.push({
-        name: `  removal (images rm --sync, snapshots gone)`,
-        ovl: med(so.map((s) => s.cleanup)),
-        overlayfs: med(sf.map((s) => s.cleanup)),
-        ratio: med(so.map((s, i) => s.cleanup / sf[i]?.cleanup)),
-        untimed: true,
-      });
+      rows.push(sideRow(`  unpack alone (ctr's "done:")`, (x) => x.unpack));
+      rows.push(sideRow(`    of which the differ's applies`, (x) => x.apply));
+      rows.push(sideRow(`    the rest (snapshotter calls, unpacker)`, (x) => x.unpack - x.apply));
+      rows.push(sideRow(`  removal (images rm --sync, snapshots gone)`, (x) => x.cleanup, { untimed: true }));
     }
     for (const img of ['app', 'busybox']) {
       const p = pair(startSamples, `start ovl, ${img}`, `start overlayfs, ${img}`);
@@ -1096,6 +1109,7 @@ export async function benchSnapshotter({ lib, base, run, log, rounds, results, q
       gzBytes: image.gzBytes,
       fs: process.env.OVERLAYFS_BENCH_SNAPSHOTTER_TMPFS ? `a tmpfs (OVERLAYFS_BENCH_SNAPSHOTTER_TMPFS)` : `${os.tmpdir()} (${fsType})`,
       rounds,
+      pullRounds,
       deepRounds,
       starts: starts[0].k,
       blobs: Object.fromEntries(pulls.map((v) => [v.name, pullSide.get(v.name).slice(1).map((s) => s.blobs)[0]])),
@@ -1144,7 +1158,7 @@ export function reportSnapshotter(results) {
   const ms = (ns) => (Number.isFinite(ns) ? `${(ns / 1e6).toFixed(1)} ms` : '—');
   lines.push(
     `snapshotter: ovl (ovl snapshotter, a containerd proxy plugin) vs containerd's overlayfs, one ${c.containerd.split(' ').slice(0, 3).join(' ')}, stores on ${c.fs};` +
-      ` an image of ${(c.gzBytes / 1e6).toFixed(0)} MB of gzip in ${c.layers.length} layers (${c.layers.map((l) => `${l.name} ${(l.gzBytes / 1e6).toFixed(1)} MB`).join(', ')}); ${c.rounds} rounds (starts: ${c.starts} per round)`,
+      ` an image of ${(c.gzBytes / 1e6).toFixed(0)} MB of gzip in ${c.layers.length} layers (${c.layers.map((l) => `${l.name} ${(l.gzBytes / 1e6).toFixed(1)} MB`).join(', ')}); pulls: ${c.pullRounds} rounds of a b b a (ovl, overlayfs, overlayfs, ovl; the next round the other way), starts: ${c.rounds} rounds of ${c.starts}`,
   );
   lines.push(table(['ctr', 'ovl', 'overlayfs', '× overlayfs'], rows.map((r) => [r.name, fmtTime(r.ovl), fmtTime(r.overlayfs), fmtRatio(r.ratio)])));
   const b = c.blobs;
