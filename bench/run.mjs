@@ -4,7 +4,7 @@
  * syscalls, bench/c/ovlbench.c, compiled here with the system cc) and against spawning
  * mount(8)/umount(8). Prints a table of medians and ratios; `--json` prints JSON instead.
  *
- *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=startup,mount,concurrency,markers,changes,apply,export,store,registry]
+ *   node bench/run.mjs [--json] [--json-out=FILE] [--quick] [--only=startup,mount,concurrency,markers,changes,apply,export,store,registry,snapshotter]
  *                      [--rounds=N] [--layers=1,8,64,500] [--baseline=DIR]
  *
  * --json prints JSON instead of the table; --json-out also writes it to FILE; --quick runs fewer
@@ -26,13 +26,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchApply, LAYER_SOURCES } from './layers.mjs';
 import { benchRegistry, reportRegistry } from './registry.mjs';
+import { benchSnapshotter, reportSnapshotter } from './snapshotter.mjs';
 import { benchStore } from './store.mjs';
 import { fmtRatio, fmtTime, interleave, median, now, ratio, since, summarize, table } from './stats.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const repo = join(dirname(self), '..');
 const argv = process.argv.slice(2);
-const SECTIONS = ['startup', 'mount', 'concurrency', 'markers', 'changes', 'apply', 'export', 'store', 'registry'];
+const SECTIONS = ['startup', 'mount', 'concurrency', 'markers', 'changes', 'apply', 'export', 'store', 'registry', 'snapshotter'];
 const opt = {
   json: argv.includes('--json'),
   quick: argv.includes('--quick'),
@@ -797,6 +798,9 @@ const TARGETS = {
   storeDf: 0.1,
   /** The registry issue: a pull against skopeo copy + an unpack of the same image. */
   pull: 1.0,
+  /** The snapshotter issue: ctr with --snapshotter ovl against containerd's own overlayfs. */
+  snapshotterPull: 1.0,
+  containerStart: 1.0,
 };
 
 function targets() {
@@ -827,6 +831,10 @@ function targets() {
   if (sd) out.push({ what: 'store.df() vs du -sb of the store', value: sd.vsDu, limit: TARGETS.storeDf, met: sd.vsDu <= TARGETS.storeDf });
   const pl = (results.registry ?? []).find((e) => e.name === 'ovl pull');
   if (pl) out.push({ what: 'ovl pull vs skopeo copy + tar -xzf', value: pl.vsSkopeoTar, limit: TARGETS.pull, met: pl.vsSkopeoTar <= TARGETS.pull });
+  for (const r of results.snapshotter ?? []) {
+    if (r.name.startsWith('pull + unpack')) out.push({ what: `snapshotter ${r.name.replace('pull + unpack', 'pull+unpack')} vs overlayfs`, value: r.ratio, limit: TARGETS.snapshotterPull, met: r.ratio <= TARGETS.snapshotterPull });
+    if (r.name.startsWith('container start')) out.push({ what: `${r.name} vs overlayfs`, value: r.ratio, limit: TARGETS.containerStart, met: r.ratio <= TARGETS.containerStart });
+  }
   const ex = results.export.find((e) => e.name === 'exportLayer');
   if (ex) out.push({ what: 'exportLayer() vs tar -cf', value: ex.vsTar, limit: TARGETS.export, met: ex.vsTar <= TARGETS.export });
   return out;
@@ -965,6 +973,7 @@ function report() {
     lines.push('');
   }
   lines.push(...reportRegistry(results));
+  lines.push(...reportSnapshotter(results));
   if (results.export.length > 0) {
     const c = results.config.export;
     lines.push(`exportLayer() of an upper of ${c.entries} entries (${(c.bytes / 1e6).toFixed(0)} MB of tar; a copy of ${c.sources.join(', ')}) over an empty lower, to a file on tmpfs; ${c.rounds} rounds`);
@@ -1006,6 +1015,7 @@ try {
   if (opt.only.includes('export')) await benchExport();
   if (opt.only.includes('store')) await benchStore({ lib, base, run, log, rounds: R(5), results, quick: opt.quick });
   if (opt.only.includes('registry')) await benchRegistry({ lib, baseLib, base, run, log, rounds: R(5), results, quick: opt.quick });
+  if (opt.only.includes('snapshotter')) await benchSnapshotter({ lib, base, run, log, rounds: R(5), results, quick: opt.quick });
   results.targets = targets();
   if (opt.jsonOut) writeFileSync(opt.jsonOut, JSON.stringify(results, null, 2) + '\n');
   if (opt.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
