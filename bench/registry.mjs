@@ -33,7 +33,7 @@ const REPO = 'bench/pull';
 
 const onPath = (cmd) => spawnSync('sh', ['-c', 'command -v "$0" >/dev/null', cmd]).status === 0;
 
-function fresh(dir) {
+export function fresh(dir) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   return dir;
@@ -53,7 +53,7 @@ function spawnAsync(cmd, args) {
 // ---- the image ----
 
 /** A gzip layer from a tar made by GNU tar (`tarArgs`), at gzip's default level, as `docker build` would. */
-function gzLayer(run, dir, name, tarArgs) {
+export function gzLayer(run, dir, name, tarArgs) {
   const gz = join(dir, `${name}.tar.gz`);
   run('bash', ['-c', 'set -o pipefail; tar -cf - "${@:2}" | gzip -6 -n > "$1"', 'bash', gz, ...tarArgs]);
   // gzip -l: compressed and uncompressed sizes (the latter mod 4 GiB: these are far smaller).
@@ -62,7 +62,7 @@ function gzLayer(run, dir, name, tarArgs) {
 }
 
 /** `n` pseudo-source files of 0.5–4 KB: identifiers and numbers, compressible as code is. */
-function writeSources(dir, n, seed) {
+export function writeSources(dir, n, seed) {
   mkdirSync(dir, { recursive: true });
   const words = ['const', 'let', 'return', 'function', 'await', 'import', 'export', 'value', 'layer', 'image', 'digest', 'store', 'mount', 'if', 'else'];
   let x = seed;
@@ -83,7 +83,7 @@ function writeSources(dir, n, seed) {
 }
 
 /** Shared libraries of 1–8 MB under /usr/lib, in name order, up to `max` bytes; [] when there are none. */
-function libraries(run, max) {
+export function libraries(run, max) {
   let out;
   try {
     out = run('sh', ['-c', "find /usr/lib -xdev -type f -name '*.so*' -size +1024k -size -8192k -printf '%s %P\\n' 2>/dev/null | sort -k2"]);
@@ -153,7 +153,7 @@ async function buildImage(lib, run, dir) {
 
 // ---- the registry, and a proxy that counts what goes through it ----
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
@@ -164,7 +164,7 @@ function freePort() {
   });
 }
 
-function ping(url) {
+export function ping(url) {
   return new Promise((resolve) => {
     const req = http.get(url, { timeout: 2000 }, (res) => {
       res.resume();
@@ -177,7 +177,7 @@ function ping(url) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function waitExit(child, ms) {
+export function waitExit(child, ms) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), ms);
@@ -189,7 +189,7 @@ function waitExit(child, ms) {
 }
 
 /** docker-registry on a free port of 127.0.0.1, storage in `dir`, its log in a file (nothing to drain). */
-async function startRegistry(dir) {
+export async function startRegistry(dir) {
   const storage = join(dir, 'storage');
   const logFile = join(dir, 'registry.log');
   for (let attempt = 0; attempt < 3; attempt++) {

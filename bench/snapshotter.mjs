@@ -61,13 +61,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { fmtRatio, fmtTime, interleave, median, now, ratio, since, summarize, table } from './stats.mjs';
+// The image-making and registry pieces are the registry section's.
+import { freePort, fresh, gzLayer, libraries, ping, startRegistry, waitExit, writeSources } from './registry.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
@@ -83,12 +84,6 @@ const DEEP_CHECK = 'cat /layers/1 /layers/199; ls /layers | wc -l';
 
 const onPath = (cmd) => spawnSync('sh', ['-c', 'command -v "$0" >/dev/null', cmd]).status === 0;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function fresh(dir) {
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
 
 /** Why /bin/busybox cannot go into an image (test/helpers/busybox.ts's check), or null. */
 function busyboxStaticMissing() {
@@ -167,54 +162,6 @@ function busyboxLayer(run, dir) {
   run('bash', ['-c', 'set -o pipefail; tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --format=pax -C "$2" -cf - . | gzip -6 -n > "$1"', 'bash', gz, root]);
   rmSync(root, { recursive: true, force: true });
   return gz;
-}
-
-/** A gzip layer from GNU tar's output (`tarArgs`) at gzip's default level; its sizes. */
-function gzLayer(run, dir, name, tarArgs) {
-  const gz = join(dir, `${name}.tar.gz`);
-  run('bash', ['-c', 'set -o pipefail; tar -cf - "${@:2}" | gzip -6 -n > "$1"', 'bash', gz, ...tarArgs]);
-  const [gzBytes, tarBytes] = run('gzip', ['-l', gz]).trim().split('\n')[1].trim().split(/\s+/).map(Number);
-  return { gz, gzBytes, tarBytes };
-}
-
-/** `n` pseudo-source files of 0.5–4 KB (the registry section's). */
-function writeSources(dir, n, seed) {
-  mkdirSync(dir, { recursive: true });
-  const words = ['const', 'let', 'return', 'function', 'await', 'import', 'export', 'value', 'layer', 'image', 'digest', 'store', 'mount', 'if', 'else'];
-  let x = seed;
-  const rnd = () => (x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32;
-  for (let i = 0; i < n; i++) {
-    const sub = join(dir, `m${Math.floor(i / 100)}`);
-    if (i % 100 === 0) mkdirSync(sub, { recursive: true });
-    const lines = [];
-    const len = 512 + Math.floor(rnd() * 3584);
-    let size = 0;
-    while (size < len) {
-      const line = `${words[Math.floor(rnd() * words.length)]} v${Math.floor(rnd() * 1e6)} = ${words[Math.floor(rnd() * words.length)]}(${Math.floor(rnd() * 1e9)});`;
-      lines.push(line);
-      size += line.length + 1;
-    }
-    writeFileSync(join(sub, `f${i}.js`), lines.join('\n') + '\n');
-  }
-}
-
-/** Shared libraries of 1–8 MB under /usr/lib, in name order, up to `max` bytes. */
-function libraries(run, max) {
-  let out;
-  try {
-    out = run('sh', ['-c', "find /usr/lib -xdev -type f -name '*.so*' -size +1024k -size -8192k -printf '%s %P\\n' 2>/dev/null | sort -k2"]);
-  } catch {
-    return [];
-  }
-  const picked = [];
-  let total = 0;
-  for (const line of out.split('\n')) {
-    const m = /^(\d+) (.+)$/.exec(line);
-    if (!m || total >= max) continue;
-    picked.push(`usr/lib/${m[2]}`);
-    total += Number(m[1]);
-  }
-  return picked;
 }
 
 /** The same gzip stream with another MTIME in its header: other bytes, the same tar. */
@@ -298,17 +245,6 @@ function alive(child) {
   return child.exitCode === null && child.signalCode === null;
 }
 
-function waitExit(child, ms) {
-  if (!alive(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
-
 /** A child whose stdout and stderr go to `logFile`; SIGKILLed by the exit handler if still running. */
 function spawnLogged(cmd, args, logFile, options = {}) {
   const fd = openSync(logFile, 'a');
@@ -346,80 +282,6 @@ function childEnv() {
   const env = { ...process.env };
   for (const k of ['LD_PRELOAD', 'CONTAINERD_ADDRESS', 'CONTAINERD_NAMESPACE', 'CONTAINERD_SNAPSHOTTER']) delete env[k];
   return env;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function ping(url) {
-  return new Promise((resolve) => {
-    const req = http.get(url, { timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    });
-    req.once('timeout', () => req.destroy());
-    req.once('error', () => resolve(null));
-  });
-}
-
-/**
- * docker-registry on a free port of 127.0.0.1 (the registry section's set-up), its access log
- * on: blobs() counts the blob GETs and their bytes since a mark (a pull's downloads).
- */
-async function startRegistry(dir) {
-  const logFile = join(dir, 'registry.log');
-  const port = await freePort();
-  const config = join(dir, 'config.yml');
-  writeFileSync(
-    config,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${JSON.stringify(join(dir, 'storage'))}`,
-      '  maintenance:',
-      '    uploadpurging:',
-      '      enabled: false',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      `  secret: ${randomBytes(16).toString('hex')}`,
-      'health:',
-      '  storagedriver:',
-      '    enabled: false',
-      '',
-    ].join('\n'),
-  );
-  const proc = spawnLogged('docker-registry', ['serve', config], logFile);
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && alive(proc.child) && !proc.error()) {
-    if ((await ping(`http://127.0.0.1:${port}/v2/`)) === 200) {
-      const mark = () => statSync(logFile).size;
-      const blobs = (from) => {
-        const text = readFileSync(logFile).subarray(from).toString('utf8');
-        let gets = 0;
-        let bytes = 0;
-        for (const m of text.matchAll(/"GET \/v2\/[^"]*\/blobs\/sha256:[0-9a-f]+ HTTP\/[\d.]+" 200 (\d+)/g)) {
-          gets++;
-          bytes += Number(m[1]);
-        }
-        return { gets, bytes };
-      };
-      return { host: `127.0.0.1:${port}`, stop: proc.stop, mark, blobs };
-    }
-    await sleep(50);
-  }
-  await proc.stop();
-  throw new Error(proc.error() ? `cannot run docker-registry: ${proc.error().message}` : `docker-registry did not start:\n${readFileSync(logFile, 'utf8')}`);
 }
 
 /** Whether something accepts connections on the unix socket. */
