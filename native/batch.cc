@@ -59,6 +59,7 @@ struct Step {
   int64_t number = 0;
   std::string text;
   std::vector<std::string> messages;
+  std::vector<uint64_t> ids;  // listmount's
   StatxBuf st {};
 
   bool Keep() const { return (bits & schema::kKeep) != 0; }
@@ -350,6 +351,10 @@ struct RunStepsOp {
         return CallUmount2(s.Str(Umount2::kTarget), s.U32(Umount2::kFlags), e);
       case Op::kStatmount:
         return CallStatmount(s.U64(Statmount::kMountId), s.U64(Statmount::kMask), s.bytes, e);
+      case Op::kListmount:
+        return CallListmount(s.U64(Listmount::kMountId), s.U64(Listmount::kSince), s.ids, e);
+      case Op::kReadRecords:
+        return CallReadRecords(Fd(s, ReadRecords::kFd), s.messages, e);
       case Op::kStatx:
         return CallStatx(Fd(s, Statx::kDirfd), s.Str(Statx::kPath), s.U32(Statx::kFlags), s.U32(Statx::kMask), &s.st, e);
       case Op::kMknod:
@@ -498,6 +503,12 @@ struct RunStepsOp {
         return Napi::String::New(env, s.text);
       case schema::Result::kStatmount:
         return StatmountObject(env, s.bytes);
+      case schema::Result::kIds: {
+        // Mount ids fit a double (the kernel counts them from 2^32 up, one per mount made).
+        Napi::Float64Array ids = Napi::Float64Array::New(env, s.ids.size());
+        for (size_t k = 0; k < s.ids.size(); k++) ids[k] = static_cast<double>(s.ids[k]);
+        return ids;
+      }
       case schema::Result::kEntries: {
         // [names, types]: the types one character (DT_*) per name, a string being cheaper to
         // make than a Buffer.

@@ -23,6 +23,8 @@ int CallOpenat2(int dirfd, const std::string& path, unsigned flags, unsigned mod
 int CallFlock(int fd, unsigned operation, SysError& err);
 // The whole file at `path` into `out` (open, read to the end, close): procfs files have no size.
 int CallReadFile(const std::string& path, std::vector<char>& out, SysError& err);
+// Reads records (one per read(2), as /dev/kmsg gives them) from a non-blocking fd until EAGAIN.
+int CallReadRecords(int fd, std::vector<std::string>& out, SysError& err);
 
 // mount_api.cc
 int CallFsopen(const std::string& fsname, unsigned flags, SysError& err);
@@ -53,6 +55,8 @@ int CallUmount2(const std::string& target, unsigned flags, SysError& err);
 
 // mount_info.cc: statmount(2) into `buf` (struct statmount and its strings).
 int CallStatmount(uint64_t mnt_id, uint64_t mask, std::vector<char>& buf, SysError& err);
+// listmount(2): the ids of the mounts below `mnt_id` (0: LSMT_ROOT) after `since`, all pages.
+int CallListmount(uint64_t mnt_id, uint64_t since, std::vector<uint64_t>& out, SysError& err);
 
 // node.cc
 int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major, unsigned minor, SysError& err);

@@ -21,6 +21,10 @@ namespace {
 #ifndef SYS_statmount
 #define SYS_statmount 457  // the same number on every architecture but alpha and mips
 #endif
+#ifndef SYS_listmount
+#define SYS_listmount 458
+#endif
+constexpr uint64_t kLsmtRoot = ~0ULL;  // LSMT_ROOT: the mount namespace's root
 
 // struct mnt_id_req, MNT_ID_REQ_SIZE_VER0.
 struct MntIdReqV0 {
@@ -71,6 +75,24 @@ int CallStatmount(uint64_t mnt_id, uint64_t mask, std::vector<char>& buf, SysErr
     int code = -errno;
     err.Check(code, "statmount");
     return code;
+  }
+}
+
+int CallListmount(uint64_t mnt_id, uint64_t since, std::vector<uint64_t>& out, SysError& err) {
+  MntIdReqV0 req{sizeof(MntIdReqV0), 0, mnt_id == 0 ? kLsmtRoot : mnt_id, since};
+  std::vector<uint64_t> page(512);
+  for (;;) {
+    long n = syscall(SYS_listmount, &req, page.data(), page.size(), 0);
+    if (n < 0) {
+      int code = -errno;
+      if (code == -EINTR) continue;
+      err.Check(code, "listmount");
+      return code;
+    }
+    out.insert(out.end(), page.begin(), page.begin() + n);
+    // A full page: there may be more, after the last id given.
+    if (static_cast<size_t>(n) < page.size()) return 0;
+    req.param = page[static_cast<size_t>(n) - 1];
   }
 }
 

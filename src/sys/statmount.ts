@@ -14,3 +14,13 @@ export const [statmount, statmountSync] = rawCall('statmount', (mountId: number,
   mountId,
   mask: flagWord('mask', mask),
 }));
+
+/**
+ * listmount(&{mnt_id: mountId, param: since}, ...) → the 64-bit ids of the mounts below
+ * `mountId` (0 or omitted: the whole mount namespace, LSMT_ROOT), in ascending order, after
+ * `since`; every page in one call. ENOSYS before Linux 6.8.
+ */
+export const [listmount, listmountSync] = rawCall('listmount', (options: { mountId?: number; since?: number } = {}) => ({
+  mountId: options.mountId ?? 0,
+  since: options.since ?? 0,
+}));

@@ -25,7 +25,7 @@ import type { FdHandle } from './native-types.js';
 export type FieldKind = 'fd' | 'fd?' | 'fs' | 'step' | 'str' | 'str?' | 'u32' | 'u32?' | 'u64' | 'u64?' | 'int' | 'bool?' | 'buf';
 
 /** What a successful step gives back (besides an fd, which `makes` says). */
-export type ResultKind = 'none' | 'statx' | 'buffer' | 'names' | 'messages' | 'number' | 'string' | 'statmount' | 'entries';
+export type ResultKind = 'none' | 'statx' | 'buffer' | 'names' | 'messages' | 'number' | 'string' | 'statmount' | 'entries' | 'ids';
 
 export interface OpSchema {
   /** The syscall (or C library call) an error names. */
@@ -98,6 +98,12 @@ export const STEP_OPS = {
   // so that a link at the name is never followed). An error names the call that failed.
   fsetxattrAt: { syscall: 'fsetxattr', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', resolve: 'u64?', name: 'str', value: 'buf', xattrFlags: 'u32?' } },
   fremovexattrAt: { syscall: 'fremovexattr', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', resolve: 'u64?', name: 'str' } },
+  // read(2) of a device that gives one record per read (/dev/kmsg) until EAGAIN: the records
+  // logged since the fd was last read, without blocking; EPIPE (records overwritten) skips on
+  readRecords: { syscall: 'read', result: 'messages', fields: { fd: 'fd' } },
+  // listmount(2) (Linux 6.8): the 64-bit ids of the mounts below `mountId` (0: the namespace's
+  // root, LSMT_ROOT), in id order, after `since` (0: from the first); every page, in one step
+  listmount: { syscall: 'listmount', result: 'ids', fields: { mountId: 'u64?', since: 'u64?' } },
 } as const satisfies Record<string, OpSchema>;
 
 export type OpName = keyof typeof STEP_OPS;
