@@ -3,82 +3,159 @@
  * are pr_err() lines ("overlayfs: workdir and upperdir must reside under the same mount") in
  * the kernel log only. Where this process may read /dev/kmsg, a cursor taken before the call
  * reads back exactly the records logged after it.
+ *
+ * Opening /dev/kmsg costs more than a whole mount's other syscalls (~65 µs: the kernel finds
+ * the oldest valid record of its ring buffer for every new reader), so the process opens it
+ * once, at its first mount, and keeps that fd (O_CLOEXEC) at the log's end: a cursor is then
+ * one read(2) that says EAGAIN. Records read while some cursor is open are kept here, numbered
+ * in the order they were read, so that concurrent mounts of this process each get every record
+ * logged since their own cursor, whoever read it.
  */
 import { isHandle } from '../sys/args.js';
 import { O } from '../sys/constants.js';
-import { read, steps, type Task } from '../sys/io.js';
+import { steps, type Task } from '../sys/io.js';
 import type { FdHandle } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 
 const SEEK_END = 2;
 const OVERLAY_PREFIXES = ['overlayfs: ', 'overlay: '] as const;
 
-/** A position in the kernel log: an fd of /dev/kmsg seeked to the end when it was taken. */
-export interface KernelLogCursor {
-  readonly handle: FdHandle;
+/**
+ * A position in the kernel log: the number of records this process had read from its shared
+ * reader when it was taken, or an fd of its own seeked to the end (when the shared one was
+ * being opened by another call at the same time).
+ */
+export type KernelLogCursor = { readonly at: number } | { readonly handle: FdHandle };
+
+/** The shared reader: undefined until the first cursor, null where /dev/kmsg cannot be read. */
+let reader: FdHandle | null | undefined;
+/** Records read from the shared reader so far. */
+let readCount = 0;
+/** The records read since the oldest open cursor, with their number (readCount before each). */
+let kept: Array<{ n: number; text: string }> = [];
+/** Open cursors on the shared reader. */
+const open = new Set<{ readonly at: number }>();
+
+/**
+ * The steps that take a cursor, to run in a batch with others (at `at`, their index there):
+ * the first time, open /dev/kmsg and seek to its end; after that, read what was logged since the
+ * last read. None ends the batch when the log cannot be read.
+ */
+export function kernelLogSteps(at: number): Step[] {
+  if (reader === null) return [];
+  if (reader === undefined || reader.closed) {
+    return [
+      { op: 'open', path: '/dev/kmsg', flags: O.RDONLY | O.NONBLOCK, keep: true, recordError: true },
+      { op: 'lseek', fd: at, offset: 0, whence: SEEK_END, recordError: true },
+    ];
+  }
+  return [{ op: 'readRecords', fd: reader, recordError: true }];
+}
+
+/** Takes in records read from the shared reader: kept while a cursor may want them. */
+function took(records: readonly string[]): void {
+  for (const text of records) {
+    if (open.size > 0) kept.push({ n: readCount, text });
+    readCount++;
+  }
+}
+
+/** Drops the kept records no open cursor wants. */
+function prune(): void {
+  if (open.size === 0) {
+    kept = [];
+    return;
+  }
+  let oldest = Infinity;
+  for (const c of open) oldest = Math.min(oldest, c.at);
+  const first = kept.findIndex((r) => r.n >= oldest);
+  kept = first < 0 ? [] : kept.slice(first);
 }
 
 /**
- * The two steps that take a cursor, to run in a batch with others (at `at`, their index there):
- * open /dev/kmsg, seek to its end. Neither ends the batch when the log cannot be read.
+ * The cursor the steps of kernelLogSteps(at) took, from the batch's results (`steps` is how many
+ * there were); null where /dev/kmsg cannot be read.
  */
-export function kernelLogSteps(at: number): Step[] {
-  return [
-    { op: 'open', path: '/dev/kmsg', flags: O.RDONLY | O.NONBLOCK, keep: true, recordError: true },
-    { op: 'lseek', fd: at, offset: 0, whence: SEEK_END, recordError: true },
-  ];
-}
-
-/** The cursor those steps took, from the batch's results; null where /dev/kmsg cannot be read. */
-export function kernelLogCursor(results: readonly unknown[], at: number): KernelLogCursor | null {
+export function kernelLogCursor(results: readonly unknown[], at: number, steps: readonly Step[]): KernelLogCursor | null {
+  if (steps.length === 0) return null;
+  if (steps[0]!.op === 'readRecords') {
+    const records = results[at];
+    if (!Array.isArray(records)) {
+      // The shared fd failed (closed behind our back?): open it again next time.
+      reader?.close();
+      reader = undefined;
+      open.clear();
+      return null;
+    }
+    took(records as string[]);
+    const cursor = { at: readCount };
+    open.add(cursor);
+    return cursor;
+  }
   const handle = results[at];
-  if (!isHandle(handle)) return null;
-  if (results[at + 1] instanceof Error) {
-    handle.close();
+  if (!isHandle(handle) || results[at + 1] instanceof Error) {
+    if (isHandle(handle)) handle.close();
+    // EACCES/EPERM (dmesg_restrict without CAP_SYSLOG), ENOENT (no /dev/kmsg): not for this process.
+    if (reader === undefined) reader = null;
     return null;
   }
+  if (reader === undefined || reader === null || reader.closed) {
+    reader = handle;
+    readCount = 0;
+    kept = [];
+    open.clear();
+    const cursor = { at: 0 };
+    open.add(cursor);
+    return cursor;
+  }
+  // Another call opened the shared reader meanwhile: this one reads its own fd.
   return { handle };
 }
 
 /** A cursor at the end of the kernel log, or null where /dev/kmsg cannot be read. */
 export function* openKernelLog(): Task<KernelLogCursor | null> {
-  return kernelLogCursor((yield* steps(kernelLogSteps(0))).results, 0);
+  const list = kernelLogSteps(0);
+  if (list.length === 0) return null;
+  return kernelLogCursor((yield* steps(list)).results, 0, list);
 }
 
-/** Closes the cursor's fd (once: the handle's close is idempotent). */
+/** Ends the cursor (once: closing it again does nothing). */
 export function closeKernelLog(cursor: KernelLogCursor | null): void {
-  cursor?.handle.close();
+  if (cursor === null) return;
+  if ('handle' in cursor) cursor.handle.close();
+  else if (open.delete(cursor)) prune();
+}
+
+/** The text of a /dev/kmsg record: "prio,seq,usec,flags;text\n" then continuation lines " KEY=value". */
+function recordText(record: string): string {
+  const semi = record.indexOf(';');
+  return record.slice(semi + 1).split('\n')[0] ?? '';
 }
 
 /**
  * The records logged since the cursor whose text starts with one of `prefixes`, text only, and
- * closes the cursor. By default overlay's two prefixes: `overlayfs: ` (pr_err/pr_warn) and
+ * ends the cursor. By default overlay's two prefixes: `overlayfs: ` (pr_err/pr_warn) and
  * `overlay: ` (fs-context errors of a mount(2), which has no fs-context log to hold them, e.g.
  * "overlay: filesystem on /x is read-only").
  */
 export function* readKernelLog(cursor: KernelLogCursor | null, prefixes: readonly string[] = OVERLAY_PREFIXES): Task<string[]> {
-  if (cursor === null || cursor.handle.closed) return [];
-  const out: string[] = [];
-  const buf = Buffer.alloc(8192);
+  if (cursor === null) return [];
+  let records: string[] = [];
   try {
-    for (;;) {
-      let n: number;
-      try {
-        n = yield* read(cursor.handle.fd, buf);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EPIPE') continue; // records were overwritten while we read: skip ahead
-        break; // EAGAIN: no more records
+    if ('handle' in cursor) {
+      if (cursor.handle.closed) return [];
+      const r = (yield* steps([{ op: 'readRecords', fd: cursor.handle, recordError: true }])).results[0];
+      if (Array.isArray(r)) records = r as string[];
+    } else {
+      if (!open.has(cursor)) return [];
+      if (reader !== null && reader !== undefined && !reader.closed) {
+        const r = (yield* steps([{ op: 'readRecords', fd: reader, recordError: true }])).results[0];
+        if (Array.isArray(r)) took(r as string[]);
       }
-      if (n <= 0) break;
-      // "prio,seq,usec,flags;text\n" followed by continuation lines " KEY=value".
-      const record = buf.toString('utf8', 0, n);
-      const semi = record.indexOf(';');
-      const text = record.slice(semi + 1).split('\n')[0] ?? '';
-      if (prefixes.some((p) => text.startsWith(p))) out.push(text);
+      records = kept.filter((k) => k.n >= cursor.at).map((k) => k.text);
     }
   } finally {
     closeKernelLog(cursor);
   }
-  return out;
+  return records.map(recordText).filter((text) => prefixes.some((p) => text.startsWith(p)));
 }

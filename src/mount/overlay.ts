@@ -81,19 +81,21 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
   // Reserved in this process before the first batch can take any lock: see reserveWorkdir().
   let prepared = reserveWorkdir(plan.spec, facts);
   let preflight;
+  const logSteps = kernelLogSteps(0);
+  const q = logSteps.length;
   try {
-    preflight = yield* steps([...kernelLogSteps(0), ...workdirQuestions(plan.spec, facts, 2)]);
+    preflight = yield* steps([...logSteps, ...workdirQuestions(plan.spec, facts, q)]);
   } catch (e) {
     releaseWorkdir(prepared);
     throw e;
   }
-  const cursor = kernelLogCursor(preflight.results, 0);
+  const cursor = kernelLogCursor(preflight.results, 0, logSteps);
   try {
-    prepared = yield* prepareWorkdir(plan.spec, facts, preflight.results, 2, prepared);
+    prepared = yield* prepareWorkdir(plan.spec, facts, preflight.results, q, prepared);
   } catch (e) {
     closeKernelLog(cursor);
     // Lock fds the preparation did not get as far as taking over.
-    for (const r of preflight.results.slice(2)) if (isHandle(r)) r.close();
+    for (const r of preflight.results.slice(q)) if (isHandle(r)) r.close();
     // A syscall that failed preparing says where, as a failed mount does.
     if (isSystemError(e)) Object.assign(e, { stage: (e as { stage?: string }).stage ?? 'prepare work dir', strategy: plan.strategy });
     throw e;
