@@ -6,12 +6,13 @@
 import { dirname, join } from 'node:path';
 import { constants } from 'node:os';
 import { AT, STATX } from '../sys/constants.js';
-import { chmod, lstat, mkdirs, readFile, readText, removeTree, rmdir, runAsync, runSync, steps, type Task } from '../sys/io.js';
+import { chmod, lstat, mkdirs, removeTree, rmdir, runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 import { OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import type { OverlaySpec } from '../spec/types.js';
-import { parseOverlayMountInfo, parseOverlayOptions } from '../read/mountinfo.js';
+import { parseOverlayOptions, type MountInfoEntry } from '../read/mountinfo.js';
+import { currentOverlaysTask, overlayTableStep, overlayTableTask } from '../read/overlay-table.js';
 import { detachedUsing, forgetDetached, liveRecordsTask } from '../read/records.js';
 import { describeHolders, mountHoldersTask } from '../read/holders.js';
 import { acquireLocks, lockOrder, lockSteps, releaseLocks, type DirLocks } from './lock.js';
@@ -42,9 +43,9 @@ export function overlaysUsingSync(dir: string): DirUser[] {
  * asked only for the paths whose device and inode match a dir's (one statx each, in one batch).
  * Nothing is resolved when no overlay is mounted and this process has no record of its own.
  */
-export function* overlaysUsingTask(dirs: readonly string[], mountinfo?: string): Task<DirUser[][]> {
+export function* overlaysUsingTask(dirs: readonly string[], table?: readonly MountInfoEntry[]): Task<DirUser[][]> {
   const out = dirs.map((): DirUser[] => []);
-  const { overlays } = parseOverlayMountInfo(mountinfo ?? (yield* readText('/proc/self/mountinfo')));
+  const overlays = table ?? (yield* currentOverlaysTask());
   const records = yield* liveRecordsTask(overlays);
   if (overlays.length === 0 && records.length === 0) return out;
 
@@ -188,7 +189,7 @@ export function workdirQuestions(spec: OverlaySpec, facts: WorkdirFacts, at: num
   const lock = lockPlan(spec, facts);
   return [
     ...(lock.early ? lockSteps(lock.paths, at) : []),
-    { op: 'readFile', path: '/proc/self/mountinfo' },
+    overlayTableStep(),
     { op: 'statx', path: volatileMarker(spec.work), flags: AT.SYMLINK_NOFOLLOW, mask: STATX.TYPE, okErrno: ENOENT, recordError: true },
     { op: 'statx', path: spec.work, flags: AT.SYMLINK_NOFOLLOW, mask: STATX.TYPE, okErrno: ENOENT, recordError: true },
   ];
@@ -227,7 +228,7 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
   try {
     const lock = lockPlan(spec, facts);
     const q = at + (lock.early ? 2 * lock.paths.length : 0);
-    let [mountinfo, marker, work] = [answers[q] as Buffer, answers[q + 1], answers[q + 2]];
+    let [table, marker, work] = [answers[q], answers[q + 1], answers[q + 2]];
     if (work === undefined) {
       try {
         const created = yield* mkdirs(spec.work);
@@ -250,14 +251,14 @@ export function* prepareWorkdir(spec: OverlaySpec, facts: WorkdirFacts, answers:
       // The table read with the first batch is current only if its locks were all taken there:
       // not when some had to be waited for, nor when they were not in that batch at all (work
       // did not exist yet), where the table was read before any lock was held.
-      if (late || !lock.early) mountinfo = yield* readFile('/proc/self/mountinfo');
+      if (late || !lock.early) table = (yield* steps([overlayTableStep()])).results[0];
     }
     const problems: SpecProblem[] = [];
     if (!spec.allowShared) {
       const fields = ['upper', 'work'] as const;
       const using = yield* overlaysUsingTask(
         fields.map((f) => spec[f]!),
-        mountinfo.toString('utf8'),
+        yield* overlayTableTask(table),
       );
       for (const [i, field] of fields.entries()) {
         for (const u of using[i]!) {
