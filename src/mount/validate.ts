@@ -2,7 +2,8 @@
  * validateSpec(): everything the shape checks say, plus what needs the filesystem. Runs before
  * any syscall that changes anything, and names every problem at once. The filesystem is asked
  * in one batch (a statx of every path, with its mount id, and the realpath of every parent
- * directory), then judged here; validateSpecSync() and validateSpec() share every line of it.
+ * directory; a second only for symlinks and a work dir still to be made), then judged here;
+ * validateSpecSync() and validateSpec() share every line of it.
  */
 import { basename, dirname, normalize, resolve, sep } from 'node:path';
 import { AT, S, STATX } from '../sys/constants.js';
@@ -93,7 +94,6 @@ class Questions {
 interface Asked {
   path: SpecPath;
   nofollow: number;
-  follow: number;
   /** realpath of the path itself (odd forms) or of its parent. */
   real: number;
   own: boolean;
@@ -104,28 +104,39 @@ export function* validateTask(spec: OverlaySpec): Task<Validated> {
   const shape = checkSpecShape(spec);
   if (shape.length > 0) throw new OverlaySpecError(shape);
 
+  // One batch for what every spec needs: an lstat-like statx of each path (with its mount id)
+  // and the realpath of each parent; a second only when some answer asks for more (a symlink,
+  // a work dir still to be made).
   const q = new Questions();
   const asked: Asked[] = specPaths(spec).map((p) => {
     const own = needsOwnRealpath(p.path);
-    return { path: p, nofollow: q.statx(p.path, false), follow: q.statx(p.path, true), real: q.realpath(own ? p.path : dirname(p.path)), own };
+    return { path: p, nofollow: q.statx(p.path, false), real: q.realpath(own ? p.path : dirname(p.path)), own };
   });
-  // A work dir may not exist yet: it is judged by where it will be, from its ancestors.
-  const workAncestors = spec.work === undefined ? [] : ancestors(spec.work).map((a) => ({ dir: a, real: q.realpath(a), stat: q.statx(a, true) }));
   // Which filesystem upper is on: an overlay cannot be one.
   const upperFs = spec.upper !== undefined ? q.list.push({ op: 'statfs', path: spec.upper, recordError: true }) - 1 : -1;
   const { results } = yield* steps(q.list);
   const answer = (i: number): unknown => results[i];
 
-  // Symlinks need their own realpath: a second batch, only when there are any.
+  // Symlinks need what they point to (statx) and their own realpath; a work dir that does not
+  // exist yet is judged by where it will be, from its ancestors.
   const links = asked.filter((a) => {
     const st = answer(a.nofollow);
     return !(st instanceof Error) && ((st as StatxResult).mode & S.IFMT) === S_IFLNK;
   });
+  const workAsked = asked.find((a) => a.path.role === 'work');
+  // (A symlink too: it may point to nothing yet.)
+  const workMissing = workAsked !== undefined && ((answer(workAsked.nofollow) as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' || links.includes(workAsked));
+  const more = new Questions();
+  const linkAt = links.map((a) => ({ follow: more.statx(a.path.path, true), real: more.realpath(a.path.path) }));
+  const workAncestors = workMissing ? ancestors(spec.work!).map((a) => ({ dir: a, real: more.realpath(a), stat: more.statx(a, true) })) : [];
+  const second = more.list.length > 0 ? (yield* steps(more.list)).results : [];
+  const followOf = new Map<string, unknown>();
   const linkReal = new Map<string, string | Error>();
-  if (links.length > 0) {
-    const { results: more } = yield* steps(links.map((a): Step => ({ op: 'realpath', path: a.path.path, recordError: true })));
-    links.forEach((a, i) => linkReal.set(a.path.field, more[i] as string | Error));
-  }
+  links.forEach((a, i) => {
+    followOf.set(a.path.field, second[linkAt[i]!.follow]);
+    linkReal.set(a.path.field, second[linkAt[i]!.real] as string | Error);
+  });
+  const ancestorAnswer = (i: number): unknown => second[i];
 
   const problems: SpecProblem[] = [];
   const identities = new Map<string, DirIdentity>();
@@ -146,11 +157,11 @@ export function* validateTask(spec: OverlaySpec): Task<Validated> {
     const p = a.path;
     const first = answer(a.nofollow);
     const isLink = !(first instanceof Error) && ((first as StatxResult).mode & S.IFMT) === S_IFLNK;
-    const st = isLink ? answer(a.follow) : first;
+    const st = isLink ? followOf.get(p.field) : first;
     if (st instanceof Error) {
       // A work dir still to be created is judged by where it will be.
       if (p.role === 'work' && (st as NodeJS.ErrnoException).code === 'ENOENT') {
-        located.push({ ...p, real: futureReal(spec.work!, workAncestors.map((w) => ({ dir: w.dir, real: answer(w.real) }))) });
+        located.push({ ...p, real: futureReal(spec.work!, workAncestors.map((w) => ({ dir: w.dir, real: ancestorAnswer(w.real) }))) });
         continue;
       }
       problems.push({ field: p.field, problem: `'${p.path}' cannot be used: ${st.message}` });
@@ -208,8 +219,8 @@ export function* validateTask(spec: OverlaySpec): Task<Validated> {
       // The mount ids came with the stats above; a work dir still to be made is judged by the
       // nearest directory above it that exists.
       const um = stats.get('upper')?.mountId;
-      const existing = workAncestors.find((w) => !(answer(w.stat) instanceof Error));
-      const wm = stats.get('work')?.mountId ?? (existing ? (answer(existing.stat) as StatxResult).mountId : undefined);
+      const existing = workAncestors.find((w) => !(ancestorAnswer(w.stat) instanceof Error));
+      const wm = stats.get('work')?.mountId ?? (existing ? (ancestorAnswer(existing.stat) as StatxResult).mountId : undefined);
       if (um !== undefined && wm !== undefined && um !== wm) {
         problems.push({
           field: 'work',
