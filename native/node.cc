@@ -41,6 +41,21 @@ int CallExpectFile(int fd, unsigned dev_major, unsigned dev_minor, uint64_t ino,
   return -ESTALE;
 }
 
+int CallExpectMount(const std::string& path, uint64_t mount_id, bool unique, SysError& err) {
+  StatxBuf st{};
+  unsigned mask = unique ? STATX_MNT_ID_UNIQUE : STATX_MNT_ID;
+  int rc = SysStatx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, mask, &st);
+  if (err.Check(rc, "statx")) {
+    err.path = path;
+    return rc;
+  }
+  // A kernel that cannot give the id asked for does not set its bit: nothing to compare.
+  if ((st.stx_mask & mask) != 0 && st.stx_mnt_id == mount_id) return 0;
+  err.Check(-ESTALE, "statx");
+  err.path = path;
+  return -ESTALE;
+}
+
 int CallRealpath(const std::string& path, std::string& out, SysError& err) {
   char buf[PATH_MAX];
   if (realpath(path.c_str(), buf) == nullptr) {

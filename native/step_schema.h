@@ -57,8 +57,9 @@ enum class Op : uint32_t {
   kFremovexattrAt = 40,
   kReadRecords = 41,
   kListmount = 42,
+  kExpectMount = 43,
 };
-constexpr uint32_t kOpCount = 43;
+constexpr uint32_t kOpCount = 44;
 
 enum class FdKind : uint8_t { kNone, kFd, kFdOrCwd, kFs, kStep };
 enum class NumKind : uint8_t { kNone, kU32, kU64, kInt, kBool };
@@ -125,6 +126,7 @@ inline constexpr OpInfo kOps[kOpCount] = {
     {"fremovexattrAt", "fremovexattr", nullptr, Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"resolve", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"readRecords", "read", nullptr, Result::kMessages, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"listmount", "listmount", nullptr, Result::kIds, {{nullptr, 0}, {nullptr, 0}}, {{"mountId", static_cast<uint8_t>(NumKind::kU64)}, {"since", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
+    {"expectMount", "statx", nullptr, Result::kNone, {{nullptr, 0}, {nullptr, 0}}, {{"mountId", static_cast<uint8_t>(NumKind::kU64)}, {"unique", static_cast<uint8_t>(NumKind::kBool)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
 };
 
 // Each field's slot within its class (fd, num, str; bytes have one slot).
@@ -171,5 +173,6 @@ struct FsetxattrAt { static constexpr int kDirfd = 0; static constexpr int kPath
 struct FremovexattrAt { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kResolve = 1; static constexpr int kName = 1; };
 struct ReadRecords { static constexpr int kFd = 0; };
 struct Listmount { static constexpr int kMountId = 0; static constexpr int kSince = 1; };
+struct ExpectMount { static constexpr int kPath = 0; static constexpr int kMountId = 0; static constexpr int kUnique = 1; };
 
 }  // namespace ovl::schema

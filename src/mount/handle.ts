@@ -60,20 +60,28 @@ function* umount(target: string, detach: boolean): Task<void> {
  * process holds a lock (a busy flock fails the batch before umount2: its fds close, and the
  * locks are waited for); a detach needs none (the overlay runs on anyway).
  */
-export function* lockedUmount(target: string, allLockPaths: readonly string[], detach: boolean): Task<void> {
+export function* lockedUmount(target: string, allLockPaths: readonly string[], detach: boolean, expect?: Step): Task<'done' | 'not ours'> {
   const lockPaths = notBeingPrepared(allLockPaths);
-  if (detach || lockPaths.length === 0) return yield* umount(target, detach);
-  const locks = lockSteps(lockPaths, 0, true);
+  const first: Step[] = expect ? [expect] : [];
+  const unmount: Step = { op: 'umount2', target, flags: MNT.UMOUNT_NOFOLLOW | (detach ? MNT.DETACH : 0) };
+  // The check failed: the mount on top at target is not (or no longer) the one expected.
+  const notOurs = (e: unknown) => expect !== undefined && isSystemError(e) && e.step === 0;
+  const locks = detach ? [] : lockSteps(lockPaths, first.length, true);
   try {
-    yield* steps([...locks, { op: 'umount2', target, flags: MNT.UMOUNT_NOFOLLOW }]);
-    return;
+    yield* steps([...first, ...locks, unmount]);
+    return 'done';
   } catch (e) {
-    if (!(isSystemError(e) && e.step !== undefined && e.step < locks.length)) throw e;
+    if (notOurs(e)) return 'not ours';
+    if (!(isSystemError(e) && e.step !== undefined && e.step >= first.length && e.step < first.length + locks.length)) throw e;
   }
   // A lock is held elsewhere (or a dir cannot be locked): take them the patient way.
   const { locks: held } = yield* acquireLocks(lockPaths, undefined, 0);
   try {
-    yield* umount(target, false);
+    yield* steps([...first, unmount]);
+    return 'done';
+  } catch (e) {
+    if (notOurs(e)) return 'not ours';
+    throw e;
   } finally {
     releaseLocks(held);
   }
@@ -181,15 +189,33 @@ export class MountHandle implements AsyncDisposable, Disposable {
   }
 
   protected *unmountOwn(detach: boolean): Task<boolean> {
-    if (!(yield* this.#check())) return false;
-    for (const sub of yield* this.#submountsToUnmount(detach)) yield* umount(sub, detach);
-    try {
-      yield* lockedUmount(this.target, this.lockPaths, detach);
-    } catch (e) {
-      throw yield* explainBusy(e, this.target, this.mountId, this.uniqueMountId, false);
+    if (!this.#mounted) return false;
+    // With submounts to take down first, the check comes first; otherwise it runs in the
+    // unmount's own batch (expectMount before umount2), and the slow look at where our mount
+    // went only when that says it is not on top at target.
+    const checkFirst = this.#submounts.length > 0 && !detach;
+    if (checkFirst) {
+      if (!(yield* this.#check())) return false;
+      for (const sub of yield* this.#submountsToUnmount(detach)) yield* umount(sub, detach);
+    }
+    for (let expect = !checkFirst; ; expect = false) {
+      try {
+        if ((yield* lockedUmount(this.target, this.lockPaths, detach, expect ? this.#expectStep() : undefined)) === 'done') break;
+      } catch (e) {
+        throw yield* explainBusy(e, this.target, this.mountId, this.uniqueMountId, false);
+      }
+      // Gone (false), covered (throws), or back on top meanwhile: unmounted unchecked, as before.
+      if (!(yield* this.#check())) return false;
     }
     this.#gone();
     return true;
+  }
+
+  /** The step that fails (ESTALE) unless the mount on top at target is ours, by the 64-bit id where there is one. */
+  #expectStep(): Step {
+    return this.uniqueMountId !== undefined
+      ? { op: 'expectMount', path: this.target, mountId: this.uniqueMountId, unique: true }
+      : { op: 'expectMount', path: this.target, mountId: this.mountId };
   }
 
   protected *unmountTask(options: UnmountOptions): Task<unknown> {

@@ -104,6 +104,10 @@ export const STEP_OPS = {
   // listmount(2) (Linux 6.8): the 64-bit ids of the mounts below `mountId` (0: the namespace's
   // root, LSMT_ROOT), in id order, after `since` (0: from the first); every page, in one step
   listmount: { syscall: 'listmount', result: 'ids', fields: { mountId: 'u64?', since: 'u64?' } },
+  // fails ESTALE unless the mount on top at `path` (not following a last symlink) is the one with
+  // this id: the 64-bit one (STATX_MNT_ID_UNIQUE) when `unique`, else the one mountinfo shows;
+  // so an unmount in the same batch never takes down a mount stacked over ours
+  expectMount: { syscall: 'statx', fields: { path: 'str', mountId: 'u64', unique: 'bool?' } },
 } as const satisfies Record<string, OpSchema>;
 
 export type OpName = keyof typeof STEP_OPS;

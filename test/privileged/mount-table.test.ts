@@ -154,3 +154,30 @@ describeWithKernel('statmount', 'where listmount is missing', () => {
     expectUnmounted(d.m2);
   });
 });
+
+describeWithKernel('statmount', 'the expectMount step', () => {
+  it('passes for the mount on top at the path (by either id), fails ESTALE for a mount stacked over it, and the umount2 after it never runs', () => {
+    const d = dirs();
+    const ours = mountOverlaySync({ lower: [d.a, d.b], target: d.m1 });
+    try {
+      const unique = uniqueId(d.m1);
+      sys.runStepsSync([{ op: 'expectMount', path: d.m1, mountId: unique, unique: true }]);
+      sys.runStepsSync([{ op: 'expectMount', path: d.m1, mountId: ours.mountId }]);
+      sys.mountSync('tmpfs', d.m1, 'tmpfs', { data: 'size=1m' });
+      try {
+        const e = caughtSync(() => sys.runStepsSync([{ op: 'expectMount', path: d.m1, mountId: unique, unique: true }, { op: 'umount2', target: d.m1 }]));
+        expect(e).toMatchObject({ code: 'ESTALE', syscall: 'statx', path: d.m1, step: 0 });
+        expect(e.message).toBe(`ESTALE: stale file handle, statx '${d.m1}'`);
+        // The tmpfs is still there, on top of ours.
+        expect(uniqueId(d.m1)).not.toBe(unique);
+        expect(mountsUnder(d.root)).toEqual([d.m1, d.m1]);
+      } finally {
+        sys.umount2Sync(d.m1);
+      }
+      expect(caughtSync(() => sys.runStepsSync([{ op: 'expectMount', path: join(d.root, 'nowhere'), mountId: unique, unique: true }]))).toMatchObject({ code: 'ENOENT', syscall: 'statx' });
+    } finally {
+      ours.unmountSync();
+    }
+    expectUnmounted(d.m1);
+  });
+});
