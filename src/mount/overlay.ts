@@ -17,7 +17,7 @@ import { attachTask, remap } from './attach.js';
 import { kernelPathForms, mountFailure } from './failure.js';
 import { MAKE_HANDLE, OverlayMount } from './handle.js';
 import { closeKernelLog, kernelLogCursor, kernelLogSteps } from './kmsg.js';
-import { plan as makePlan, type MountPlan } from './plan.js';
+import { planShaped, type MountPlan } from './plan.js';
 import { capabilitiesTask, type Capabilities } from './probe.js';
 import { fillIdentities, type PlannedStep } from './sequences.js';
 import { validateTask } from './validate.js';
@@ -75,7 +75,7 @@ function indexApplies(spec: OverlaySpec, caps: Capabilities): boolean {
 function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<OverlayMount> {
   const validated = yield* validateTask(spec);
   const caps = options.capabilities ?? (yield* capabilitiesTask());
-  const plan = makePlan(spec, caps);
+  const plan = planShaped(spec, caps);
   // One batch for what comes before the mount: a kernel log cursor, and the workdir's questions.
   const facts = { reals: validated.reals, workExisted: validated.identities.has('work') };
   // Reserved in this process before the first batch can take any lock: see reserveWorkdir().

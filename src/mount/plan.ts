@@ -155,8 +155,11 @@ function adjustForKernel(spec: OverlaySpec, caps: Capabilities, warnings: string
     if (o.uuid === 'on') warnings.push('uuid=on becomes uuid=null without an upper layer');
   }
   const checked = { ...spec, options: o };
-  const problems = checkSpecShape(checked);
-  if (problems.length > 0) throw new OverlaySpecError(problems);
+  // Checked again only when an option was added here (it may conflict with the others).
+  if (o.userxattr !== spec.options?.userxattr) {
+    const problems = checkSpecShape(checked);
+    if (problems.length > 0) throw new OverlaySpecError(problems);
+  }
   return checked;
 }
 
@@ -213,6 +216,11 @@ function chooseStrategy(spec: OverlaySpec, caps: Capabilities): { strategy: Stra
 export function plan(input: OverlaySpec, caps: Capabilities): MountPlan {
   const problems = checkSpecShape(input);
   if (problems.length > 0) throw new OverlaySpecError(problems);
+  return planShaped(input, caps);
+}
+
+/** plan() of a spec whose shape was checked already (mountOverlay validated it first). */
+export function planShaped(input: OverlaySpec, caps: Capabilities): MountPlan {
   const warnings: string[] = [];
   caps = assumeUntested(caps, warnings);
   const spec = adjustForKernel(input, caps, warnings);

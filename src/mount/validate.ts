@@ -5,7 +5,7 @@
  * directory; a second only for symlinks and a work dir still to be made), then judged here;
  * validateSpecSync() and validateSpec() share every line of it.
  */
-import { basename, dirname, normalize, resolve, sep } from 'node:path';
+import { basename, dirname, resolve, sep } from 'node:path';
 import { AT, S, STATX } from '../sys/constants.js';
 import { runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
@@ -55,8 +55,9 @@ export function validateSpecSync<T extends OverlaySpec>(spec: T): T {
 
 /** A path whose realpath is not its parent's realpath plus its name, whatever it is. */
 function needsOwnRealpath(path: string): boolean {
-  const name = basename(path);
-  return path !== normalize(path) || path.endsWith(sep) || name === '' || name === '.' || name === '..';
+  // What normalize() would change (a '//', a '.' or '..' component) or a trailing '/', tested
+  // without building the normalized string (500 layers are checked on every mount).
+  return path.endsWith(sep) || path.includes('//') || path.includes('/./') || path.includes('/../') || path.endsWith('/.') || path.endsWith('/..');
 }
 
 /** Every proper ancestor of `path` (resolved), nearest first, '/' last. */
@@ -176,7 +177,7 @@ export function* validateTask(spec: OverlaySpec): Task<Validated> {
         problems.push({ field: 'target', problem: `'${p.path}' is a symbolic link; give the directory it points to ('${realOf(a)}')` });
       } else if ((s.mode & S.IFMT) !== S.IFDIR) problems.push({ field: p.field, problem: `'${p.path}' is not a directory` });
       else {
-        located.push({ ...p, real: realOf(a) });
+        located.push({ field: p.field, path: p.path, role: p.role, real: realOf(a) });
         identities.set(p.field, { devMajor: s.devMajor, devMinor: s.devMinor, ino: s.ino });
       }
     } catch (e) {

@@ -61,7 +61,10 @@ export function checkSpecShape(spec: OverlaySpec): SpecProblem[] {
 
   for (const key of Object.keys(spec)) if (!SPEC_KEYS.has(key)) add(key, 'is not a spec field');
 
-  const pathField = (field: string, value: unknown) => {
+  // The field's name is made only for a problem: a 500-layer spec is checked on every mount.
+  const pathField = (name: string, index: number | undefined, value: unknown) => {
+    if (typeof value === 'string' && value.length > 0 && value.charCodeAt(0) === 47 && !value.includes('\0') && isWellFormed(value)) return;
+    const field = index === undefined ? name : `${name}[${index}]`;
     if (typeof value !== 'string') return add(field, `must be a string path, got ${typeof value}`);
     if (value.length === 0) return add(field, 'must not be empty');
     if (value.includes('\0')) return add(field, 'contains a NUL byte');
@@ -72,23 +75,23 @@ export function checkSpecShape(spec: OverlaySpec): SpecProblem[] {
   if (!Array.isArray(spec.lower)) add('lower', 'must be an array of layer paths, top first');
   else {
     if (spec.lower.length === 0) add('lower', 'needs at least one layer');
-    spec.lower.forEach((p, i) => pathField(`lower[${i}]`, p));
+    spec.lower.forEach((p, i) => pathField('lower', i, p));
   }
   if (spec.data !== undefined) {
     if (!Array.isArray(spec.data)) add('data', 'must be an array of data-only layer paths');
-    else spec.data.forEach((p, i) => pathField(`data[${i}]`, p));
+    else spec.data.forEach((p, i) => pathField('data', i, p));
   }
   const layers = (Array.isArray(spec.lower) ? spec.lower.length : 0) + (Array.isArray(spec.data) ? spec.data.length : 0);
   if (layers > MAX_LAYERS) add('lower', `has ${layers} layers (lower + data); the kernel's limit is ${MAX_LAYERS}`);
 
-  if (spec.upper !== undefined) pathField('upper', spec.upper);
-  if (spec.work !== undefined) pathField('work', spec.work);
+  if (spec.upper !== undefined) pathField('upper', undefined, spec.upper);
+  if (spec.work !== undefined) pathField('work', undefined, spec.work);
   if (spec.upper !== undefined && spec.work === undefined) add('work', 'is required with upper');
   if (spec.work !== undefined && spec.upper === undefined) add('upper', 'is required with work (work is only used with an upper layer)');
   if (spec.upper === undefined && layers < 2 && layers > 0) {
     add('lower', 'a read-only overlay (no upper) needs at least 2 layers');
   }
-  pathField('target', spec.target);
+  pathField('target', undefined, spec.target);
 
   if (spec.source !== undefined) {
     if (typeof spec.source !== 'string' || spec.source.length === 0) add('source', 'must be a non-empty string');

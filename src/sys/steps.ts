@@ -13,11 +13,15 @@ import { NUMS_PER_STEP, OP_NAMES, packSlots, SLOTS, STEP_OPS, type ArgsOf, type 
 export type { Step, StepFd, StepsResult };
 
 const STATX_FIELDS = 13;
-const OPCODE = new Map<string, number>(OP_NAMES.map((name, i) => [name, i]));
-const FIELDS = new Map<string, FieldSlot[]>(OP_NAMES.map((name) => [name, packSlots(name)]));
-/** The keys a step of each op may have: its fields, the common ones, and keep for an op that opens an fd. */
-const ALLOWED = new Map<string, ReadonlySet<string>>(
-  OP_NAMES.map((name) => [name, new Set(['op', 'okErrno', 'recordError', ...('makes' in STEP_OPS[name] ? ['keep'] : []), ...packSlots(name).map((f) => f.name)])]),
+/**
+ * Per op, what packing needs, found with one lookup per step: its code, its fields' slots, and
+ * the keys a step of it may have (its fields, the common ones, and keep for an op that opens an fd).
+ */
+const OPS = new Map<string, { code: number; fields: FieldSlot[]; allowed: ReadonlySet<string> }>(
+  OP_NAMES.map((name, code) => [
+    name,
+    { code, fields: packSlots(name), allowed: new Set(['op', 'okErrno', 'recordError', ...('makes' in STEP_OPS[name] ? ['keep'] : []), ...packSlots(name).map((f) => f.name)]) },
+  ]),
 );
 const FD_BASE = SLOTS.header;
 const NUM_BASE = SLOTS.header + SLOTS.fd;
@@ -133,11 +137,10 @@ class Packer {
     const s = step as Record<string, unknown>;
     const name = op ?? s.op;
     if (typeof name !== 'string') throw invalidArgType(`steps[${i}].op`, 'of type string', name);
-    const code = OPCODE.get(name);
-    if (code === undefined) throw invalidArgValue(`steps[${i}].op`, `must be one of ${OP_NAMES.join(', ')}`, name);
-    const fields = FIELDS.get(name)!;
+    const info = OPS.get(name);
+    if (info === undefined) throw invalidArgValue(`steps[${i}].op`, `must be one of ${OP_NAMES.join(', ')}`, name);
+    const { code, fields, allowed } = info;
     if (!this.#single) {
-      const allowed = ALLOWED.get(name)!;
       for (const key in s) {
         if (!allowed.has(key)) throw invalidArgValue(`steps[${i}].${key}`, `is not a field of a ${name} step`, s[key]);
       }
