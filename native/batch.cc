@@ -353,6 +353,8 @@ struct RunStepsOp {
         return CallStatmount(s.U64(Statmount::kMountId), s.U64(Statmount::kMask), s.bytes, e);
       case Op::kListmount:
         return CallListmount(s.U64(Listmount::kMountId), s.U64(Listmount::kSince), s.ids, e);
+      case Op::kUserns:
+        return CallUserns(s.Str(Userns::kUidMap), s.Str(Userns::kGidMap), e);
       case Op::kExpectMount:
         return CallExpectMount(s.Str(ExpectMount::kPath), s.U64(ExpectMount::kMountId), s.Bool(ExpectMount::kUnique), e);
       case Op::kReadRecords:

@@ -62,6 +62,10 @@ int CallListmount(uint64_t mnt_id, uint64_t since, std::vector<uint64_t>& out, S
 int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major, unsigned minor, SysError& err);
 int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, StatxBuf* st, SysError& err);
 int CallRealpath(const std::string& path, std::string& out, SysError& err);
+// userns.cc: a user namespace with these uid and gid maps (a child cloned into it, maps
+// written, /proc/PID/ns/user opened, the child reaped); the namespace's fd.
+int CallUserns(const std::string& uid_map, const std::string& gid_map, SysError& err);
+
 // ESTALE unless the mount on top at `path` has id `mount_id` (the 64-bit one when `unique`).
 int CallExpectMount(const std::string& path, uint64_t mount_id, bool unique, SysError& err);
 // -ESTALE unless `fd` is the file (device major:minor, inode) given: a directory validated by

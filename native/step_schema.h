@@ -58,8 +58,9 @@ enum class Op : uint32_t {
   kReadRecords = 41,
   kListmount = 42,
   kExpectMount = 43,
+  kUserns = 44,
 };
-constexpr uint32_t kOpCount = 44;
+constexpr uint32_t kOpCount = 45;
 
 enum class FdKind : uint8_t { kNone, kFd, kFdOrCwd, kFs, kStep };
 enum class NumKind : uint8_t { kNone, kU32, kU64, kInt, kBool };
@@ -127,6 +128,7 @@ inline constexpr OpInfo kOps[kOpCount] = {
     {"readRecords", "read", nullptr, Result::kMessages, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"listmount", "listmount", nullptr, Result::kIds, {{nullptr, 0}, {nullptr, 0}}, {{"mountId", static_cast<uint8_t>(NumKind::kU64)}, {"since", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"expectMount", "statx", nullptr, Result::kNone, {{nullptr, 0}, {nullptr, 0}}, {{"mountId", static_cast<uint8_t>(NumKind::kU64)}, {"unique", static_cast<uint8_t>(NumKind::kBool)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
+    {"userns", "clone", "file", Result::kNone, {{nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"uidMap", static_cast<uint8_t>(StrKind::kStr)}, {"gidMap", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, nullptr},
 };
 
 // Each field's slot within its class (fd, num, str; bytes have one slot).
@@ -174,5 +176,6 @@ struct FremovexattrAt { static constexpr int kDirfd = 0; static constexpr int kP
 struct ReadRecords { static constexpr int kFd = 0; };
 struct Listmount { static constexpr int kMountId = 0; static constexpr int kSince = 1; };
 struct ExpectMount { static constexpr int kPath = 0; static constexpr int kMountId = 0; static constexpr int kUnique = 1; };
+struct Userns { static constexpr int kUidMap = 0; static constexpr int kGidMap = 1; };
 
 }  // namespace ovl::schema

@@ -128,3 +128,12 @@ export const [mountSetattr, mountSetattrSync] = rawCall('mountSetattr', (path: s
   propagation: flagWord('propagation', options.propagation),
   userns: options.userns,
 }));
+
+/**
+ * A user namespace that carries an id mapping, for mount_setattr(MOUNT_ATTR.IDMAP): `uidMap`
+ * and `gidMap` as /proc/PID/uid_map takes them ("inside outside count" per line). A child is
+ * cloned into the new namespace, the maps are written, /proc/PID/ns/user is opened and the
+ * child is reaped before the call returns: the handle alone keeps the namespace. man 7
+ * user_namespaces.
+ */
+export const [userns, usernsSync] = rawCall('userns', (uidMap: string, gidMap: string) => ({ uidMap, gidMap }));

@@ -108,6 +108,9 @@ export const STEP_OPS = {
   // this id: the 64-bit one (STATX_MNT_ID_UNIQUE) when `unique`, else the one mountinfo shows;
   // so an unmount in the same batch never takes down a mount stacked over ours
   expectMount: { syscall: 'statx', fields: { path: 'str', mountId: 'u64', unique: 'bool?' } },
+  // a new user namespace carrying these maps (uid_map/gid_map text: "inside outside count" lines),
+  // made by a short-lived child that is reaped before the step ends; the fd of the namespace
+  userns: { syscall: 'clone', makes: 'file', fields: { uidMap: 'str', gidMap: 'str' } },
 } as const satisfies Record<string, OpSchema>;
 
 export type OpName = keyof typeof STEP_OPS;
