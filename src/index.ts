@@ -19,7 +19,7 @@ export { isMountError, type OverlayMountError } from './mount/failure.js';
 export { unmountOverlay, unmountOverlaySync, type UnmountOverlayOptions, type UnmountOverlayResult } from './mount/unmount.js';
 
 // The spec and mount(8)'s syntax for it (pure: no addon needed).
-export type { MountAttributes, OnOff, OverlayOptions, OverlaySpec, Strategy } from './spec/types.js';
+export type { MountAttributes, NamespaceFd, OnOff, OverlayIdMap, OverlayOptions, OverlaySpec, Strategy } from './spec/types.js';
 export { MAX_LAYERS } from './spec/options.js';
 export { parseMountOptions, specFromMountOptions, splitMountOptions, type ParsedMountOptions } from './spec/mount-syntax.js';
 export { escapeLegacyPath, splitLegacyLowerdir } from './spec/escape.js';

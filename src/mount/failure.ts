@@ -69,6 +69,17 @@ function hintFor(err: SystemError, stage: string, words: string, index: boolean)
     return 'a layer, upper or work path does not exist any more (removed since validation?)';
   }
   if (err.code === 'ELOOP') return 'a layer is given twice, or one layer is inside another';
+  if (stage.startsWith('idmap ') && err.code === 'EINVAL') {
+    return `the filesystem of ${stage.slice('idmap '.length)} cannot be idmapped on this kernel (ext4, xfs and btrfs can since Linux 5.12-5.15, tmpfs since 6.3; overlay, NFS and FUSE cannot): put the layer on one that can, or mount without idmap`;
+  }
+  if (stage.startsWith('idmap ') && err.code === 'EPERM') {
+    return 'the kernel idmaps only with a user namespace of its own map: not the initial user namespace (an identity map), nor one this process has no CAP_SYS_ADMIN over';
+  }
+  if (stage === 'userns' && (err.code === 'EPERM' || err.code === 'EINVAL')) {
+    return err.code === 'EPERM'
+      ? 'writing the id map needs CAP_SETUID/CAP_SETGID over the ids it maps (root, or newuidmap for the ranges /etc/subuid grants)'
+      : 'the kernel refused the id map: ranges overlap, or more than 340 of them';
+  }
   return undefined;
 }
 

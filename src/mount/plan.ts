@@ -4,10 +4,10 @@
  * caller can print as a dry run with formatPlan().
  */
 import { sep } from 'node:path';
-import { AT, MOUNT_ATTR, MOVE_MOUNT, MS, O, STATX } from '../sys/constants.js';
+import { AT, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, STATX } from '../sys/constants.js';
 import { escapeBackslashes, escapeLegacyPath } from '../spec/escape.js';
 import type { Capabilities, UntestedFeature } from './probe.js';
-import { configString, mountIdSteps, newApiMount, openAndCheck, type DataPiece, type PlannedStep } from './sequences.js';
+import { configString, idmappedClones, mountIdSteps, newApiMount, openAndCheck, usernsOf, type DataPiece, type PlannedStep } from './sequences.js';
 import { checkSpecShape, specPaths } from '../spec/shape.js';
 import { OPTION_KEYS } from '../spec/options.js';
 import { OverlaySpecError } from '../spec/errors.js';
@@ -182,6 +182,11 @@ function chooseStrategy(spec: OverlaySpec, caps: Capabilities): { strategy: Stra
   if ((forced === 'lowerdir+' || forced === 'fd') && (spec.data ?? []).length > 0 && !caps.datadirPlus) {
     fail('strategy', `data-only layers need datadir+ with the '${forced}' strategy; this kernel (${caps.kernel}) has not: use 'legacy'`);
   }
+  if (spec.idmap !== undefined) {
+    // Idmapped clones go to the kernel by fd: nothing else can name a detached mount.
+    if (!api || !caps.layersByFd) fail('idmap', `idmapped layers go to the kernel as clones by fd (FSCONFIG_SET_FD, Linux 6.13); this kernel (${caps.kernel}) has not`);
+    return { strategy: 'fd', reason: 'every lower layer cloned (open_tree), idmapped (mount_setattr MOUNT_ATTR_IDMAP) and passed by fd; upper and work by fd as they are' };
+  }
   if (forced === 'fd') {
     if (!api || !caps.layersByFd) fail('strategy', `'fd' needs FSCONFIG_SET_FD for overlay layers (Linux 6.13); this kernel (${caps.kernel}) has not`);
     return { strategy: 'fd', reason: 'forced: every layer, upper and work passed as an O_PATH fd' };
@@ -248,11 +253,22 @@ function planNewApi(spec: OverlaySpec, caps: Capabilities, strategy: Strategy, r
     const how = n !== bytes(first.path) ? ' with its backslashes doubled' : '';
     fail(first.field, `is ${n} bytes${how}; fsconfig takes at most ${FSCONFIG_VALUE_MAX} and this kernel cannot take layers by fd (Linux 6.13)`);
   }
-  const fdStep = openAndCheck(
-    steps,
-    paths.filter((p) => viaFd.has(p.field)),
-    false,
-  );
+  const layers = (p: { role: string }) => p.role === 'lower' || p.role === 'data';
+  const fdStep =
+    spec.idmap !== undefined
+      ? new Map([
+          ...idmappedClones(steps, paths.filter(layers), usernsOf(steps, spec.idmap)),
+          ...openAndCheck(
+            steps,
+            paths.filter((p) => !layers(p)),
+            false,
+          ),
+        ])
+      : openAndCheck(
+          steps,
+          paths.filter((p) => viaFd.has(p.field)),
+          false,
+        );
   byFd.push(...fdStep.keys());
   // One batch: the fds are checked (expectFile) by the same native call that mounts them.
   const openPhase = 0;
@@ -477,6 +493,14 @@ export function formatStep(step: PlannedStep, index: number): string {
       return `move_mount(${fd(s.from)}, ${q(s.fromPath)}, AT_FDCWD, ${q(s.toPath ?? '')}, ${names(MOVE_MOUNT, 'MOVE_MOUNT_', s.flags ?? 0)})`;
     case 'close':
       return `close(fd#${s.fd})`;
+    case 'userns': {
+      const lines = (m: string | Buffer) => q(m).slice(1, -1).replace(/\\n$/, '').replace(/\\n/g, ', ');
+      return `clone(CLONE_NEWUSER) child, uid_map "${lines(s.uidMap)}", gid_map "${lines(s.gidMap)}", open /proc/PID/ns/user, reap the child${made}`;
+    }
+    case 'openTree':
+      return `open_tree(${fd(s.dirfd)}, ${q(s.path)}, ${names(OPEN_TREE, 'OPEN_TREE_', (s.flags ?? 0) | OPEN_TREE.CLOEXEC)})${made}`;
+    case 'mountSetattr':
+      return `mount_setattr(${fd(s.dirfd)}, ${q(s.path)}, ${names(AT, 'AT_', s.flags ?? 0)}, {attr_set: ${names(MOUNT_ATTR, 'MOUNT_ATTR_', s.attrSet ?? 0)}, userns_fd: ${fd(s.userns)}})`;
     case 'mount': {
       const data = step.dataPieces
         ? step.dataPieces.map((p) => (typeof p === 'string' ? p : `<fd#${p.fdOf}>`)).join('')

@@ -5,7 +5,10 @@
  * Pure: steps as data, run later by attach.ts.
  */
 import { relative } from 'node:path';
-import { AT, MOVE_MOUNT, O, RESOLVE, STATX } from '../sys/constants.js';
+import { AT, MOUNT_ATTR, MOVE_MOUNT, O, OPEN_TREE, RESOLVE, STATX } from '../sys/constants.js';
+import { idMapText } from '../spec/shape.js';
+import type { OverlayIdMap } from '../spec/types.js';
+import type { FdHandle } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 import type { DirIdentity } from './validate.js';
 
@@ -98,6 +101,46 @@ export function openAndCheck(steps: PlannedStep[], dirs: ReadonlyArray<{ field: 
   }
   for (const [field, index] of fdStep) {
     steps.push({ stage: `check ${field}`, field, step: { op: 'expectFile', fd: index, devMajor: 0, devMinor: 0, ino: 0 } });
+  }
+  return fdStep;
+}
+
+/**
+ * The user namespace an idmap names, as a step (a new one carrying the ranges; /proc/PID/ns/user;
+ * a copy of an fd given by number) or the caller's own handle. What mount_setattr's `userns` takes.
+ */
+export function usernsOf(steps: PlannedStep[], idmap: OverlayIdMap): number | FdHandle {
+  if ('uid' in idmap) {
+    const uid = idMapText(idmap.uid);
+    const gid = idMapText(idmap.gid ?? idmap.uid);
+    steps.push({ stage: 'userns', step: { op: 'userns', uidMap: uid, gidMap: gid } });
+  } else if ('pid' in idmap) {
+    steps.push({ stage: `open user namespace of pid ${idmap.pid}`, step: { op: 'open', path: `/proc/${idmap.pid}/ns/user`, flags: O.RDONLY } });
+  } else if (typeof idmap.userns === 'number') {
+    // A number in a batch names an earlier step: the caller's fd is reopened through /proc.
+    steps.push({ stage: `open user namespace fd ${idmap.userns}`, step: { op: 'open', path: `/proc/self/fd/${idmap.userns}`, flags: O.RDONLY } });
+  } else return idmap.userns as FdHandle;
+  return steps.length - 1;
+}
+
+/**
+ * Idmapped clones of the lower and data layers: each cloned (open_tree OPEN_TREE_CLONE: a
+ * detached bind of just that directory), checked to be the directory validated (expectFile)
+ * and idmapped (mount_setattr MOUNT_ATTR_IDMAP). The clones are never attached anywhere: the
+ * overlay takes them by fd and keeps private copies of its own. Upper and work are not
+ * idmapped: the kernel makes work/work as the mounter, whose uid an idmap of container ids does
+ * not map (EOVERFLOW, and the overlay comes up read-only), so they go by fd as they are, and what
+ * the container writes lands in upper with the ids it has outside. Appended to `steps`;
+ * returns the step index of each layer's fd.
+ */
+export function idmappedClones(steps: PlannedStep[], layers: ReadonlyArray<{ field: string; path: string }>, userns: number | FdHandle): Map<string, number> {
+  const fdStep = new Map<string, number>();
+  for (const d of layers) {
+    const fd = steps.length;
+    fdStep.set(d.field, fd);
+    steps.push({ stage: `open_tree ${d.field} '${d.path}'`, field: d.field, step: { op: 'openTree', path: d.path, flags: OPEN_TREE.CLONE } });
+    steps.push({ stage: `check ${d.field}`, field: d.field, step: { op: 'expectFile', fd, devMajor: 0, devMinor: 0, ino: 0 } });
+    steps.push({ stage: `idmap ${d.field}`, step: { op: 'mountSetattr', dirfd: fd, path: '', flags: AT.EMPTY_PATH, attrSet: MOUNT_ATTR.IDMAP, userns } });
   }
   return fdStep;
 }

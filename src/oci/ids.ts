@@ -5,18 +5,9 @@
 import { OverlayError } from '../spec/errors.js';
 import { displayName } from './entry-name.js';
 
-export interface IdRange {
-  /** The first id inside (in the layer, as the container sees it). */
-  inside: number;
-  /** The host id that `inside` maps to. */
-  outside: number;
-  count: number;
-}
+import type { IdRange } from '../spec/types.js';
 
-export interface IdMap {
-  uid: readonly IdRange[];
-  gid: readonly IdRange[];
-}
+export type { IdMap, IdRange } from '../spec/types.js';
 
 /** The host id of a layer's id; an id that no range covers is refused (it has no owner on the host). */
 export function mapId(ranges: readonly IdRange[], id: number, kind: 'uid' | 'gid', path: Buffer): number {

@@ -5,7 +5,7 @@
 import { isAbsolute, sep } from 'node:path';
 import { MAX_LAYERS, OPTION_KEYS } from './options.js';
 import type { SpecProblem } from './errors.js';
-import type { MountAttributes, OverlayOptions, OverlaySpec } from './types.js';
+import type { IdRange, MountAttributes, OverlayOptions, OverlaySpec } from './types.js';
 
 const OPTION_VALUES: Readonly<Record<string, readonly unknown[]>> = Object.fromEntries(OPTION_KEYS.map((o) => [o.field, o.values]));
 
@@ -19,7 +19,7 @@ const ATTRIBUTE_VALUES: { [K in keyof MountAttributes]-?: readonly unknown[] } =
   nosymfollow: [true, false],
 };
 
-const SPEC_KEYS = new Set(['lower', 'data', 'upper', 'work', 'target', 'options', 'attributes', 'source', 'strategy', 'allowShared', 'clearVolatile']);
+const SPEC_KEYS = new Set(['lower', 'data', 'upper', 'work', 'target', 'options', 'attributes', 'source', 'strategy', 'allowShared', 'clearVolatile', 'idmap']);
 
 const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : String(v));
 
@@ -120,7 +120,82 @@ export function checkSpecShape(spec: OverlaySpec): SpecProblem[] {
   }
 
   problems.push(...checkAttributes(spec.attributes ?? {}));
+  if (spec.idmap !== undefined) {
+    problems.push(...checkIdMap(spec.idmap));
+    if (spec.strategy === 'legacy' || spec.strategy === 'lowerdir+') {
+      add('strategy', `'${spec.strategy}' cannot mount idmapped layers: they go to the kernel as idmapped clones by fd ('fd', the default where the kernel has it)`);
+    }
+  }
   return problems;
+}
+
+/** The kernel's limit on the lines of a uid_map or gid_map (Linux 4.15+). */
+export const MAX_ID_RANGES = 340;
+const ID_LIMIT = 2 ** 32 - 1;
+
+/**
+ * An idmap's problems: ranges of whole ids in the 32-bit id space, not overlapping inside or
+ * outside (the kernel refuses such a map with EINVAL), at most 340 of them; or a user
+ * namespace given by an open fd or a pid.
+ */
+export function checkIdMap(idmap: unknown): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const add = (field: string, problem: string) => problems.push({ field, problem });
+  if (typeof idmap !== 'object' || idmap === null) return [{ field: 'idmap', problem: 'must be an object: { uid, gid } ranges, { userns } or { pid }' }];
+  const m = idmap as Record<string, unknown>;
+  const keys = Object.keys(m);
+  const kinds = ['uid', 'userns', 'pid'].filter((k) => k in m);
+  if (kinds.length !== 1) return [{ field: 'idmap', problem: `must have exactly one of uid (with gid), userns or pid; got ${keys.length === 0 ? 'none' : keys.join(', ')}` }];
+  const allowed = kinds[0] === 'uid' ? ['uid', 'gid'] : kinds;
+  for (const k of keys) if (!allowed.includes(k)) add(`idmap.${k}`, kinds[0] === 'uid' ? 'is not an idmap field (uid, gid)' : `does not go with idmap.${kinds[0]}`);
+  if (kinds[0] === 'userns') {
+    const ns = m.userns;
+    const open = typeof ns === 'object' && ns !== null && typeof (ns as { fd?: unknown }).fd === 'number' && (ns as { closed?: unknown }).closed === false;
+    if (!open && !(Number.isInteger(ns) && (ns as number) >= 0)) add('idmap.userns', 'must be an open fd handle of a user namespace, or an fd number');
+    return problems;
+  }
+  if (kinds[0] === 'pid') {
+    if (!(Number.isInteger(m.pid) && (m.pid as number) > 0)) add('idmap.pid', `must be a process id (a positive integer), got ${show(m.pid)}`);
+    return problems;
+  }
+  for (const which of ['uid', 'gid'] as const) {
+    const ranges = m[which];
+    if (ranges === undefined && which === 'gid') continue;
+    const field = `idmap.${which}`;
+    if (!Array.isArray(ranges) || ranges.length === 0) {
+      add(field, 'must be a non-empty array of { inside, outside, count } ranges');
+      continue;
+    }
+    if (ranges.length > MAX_ID_RANGES) add(field, `has ${ranges.length} ranges; the kernel takes at most ${MAX_ID_RANGES}`);
+    const good: Array<{ inside: number; outside: number; count: number; i: number }> = [];
+    ranges.forEach((r: unknown, i) => {
+      const at = `${field}[${i}]`;
+      if (typeof r !== 'object' || r === null) return add(at, 'must be { inside, outside, count }');
+      const { inside, outside, count } = r as Record<string, unknown>;
+      for (const k of Object.keys(r)) if (!['inside', 'outside', 'count'].includes(k)) add(`${at}.${k}`, 'is not a range field (inside, outside, count)');
+      const whole = (v: unknown, min: number) => Number.isInteger(v) && (v as number) >= min && (v as number) <= ID_LIMIT;
+      if (!whole(inside, 0)) return add(`${at}.inside`, `must be an id from 0 to ${ID_LIMIT}, got ${show(inside)}`);
+      if (!whole(outside, 0)) return add(`${at}.outside`, `must be an id from 0 to ${ID_LIMIT}, got ${show(outside)}`);
+      if (!whole(count, 1)) return add(`${at}.count`, `must be at least 1, got ${show(count)}`);
+      const [a, b, c] = [inside as number, outside as number, count as number];
+      if (a + c - 1 > ID_LIMIT || b + c - 1 > ID_LIMIT) return add(`${at}.count`, `runs past the last id (${ID_LIMIT})`);
+      good.push({ inside: a, outside: b, count: c, i });
+    });
+    for (const side of ['inside', 'outside'] as const) {
+      const sorted = [...good].sort((x, y) => x[side] - y[side]);
+      for (let k = 1; k < sorted.length; k++) {
+        const prev = sorted[k - 1]!;
+        const cur = sorted[k]!;
+        if (cur[side] < prev[side] + prev.count) add(`${field}[${Math.max(prev.i, cur.i)}]`, `overlaps ${field}[${Math.min(prev.i, cur.i)}] ${side} (ids ${cur[side]}…${Math.min(prev[side] + prev.count, cur[side] + cur.count) - 1})`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** An idmap's ranges as /proc/PID/uid_map text (the kernel's "inside outside count" lines). */
+export function idMapText(ranges: readonly IdRange[]): string {
+  return ranges.map((r) => `${r.inside} ${r.outside} ${r.count}\n`).join('');
 }
 
 /** The problems of a MountAttributes object (fields `attributes.*`). */

@@ -42,6 +42,44 @@ export interface MountAttributes {
   nosymfollow?: boolean;
 }
 
+/**
+ * One range of an id mapping, as /proc/PID/uid_map lines: the ids `inside` … `inside + count -
+ * 1` that a layer's files have (as the container sees them) are the host's `outside` … (a
+ * container's root, 0 in the layer, as host uid 100000: `{ inside: 0, outside: 100000, count:
+ * 65536 }`).
+ */
+export interface IdRange {
+  /** The first id inside (in the layer, as the container sees it). */
+  inside: number;
+  /** The host id that `inside` maps to. */
+  outside: number;
+  count: number;
+}
+
+/** Uid and gid ranges (applyLayer's `idMap`). */
+export interface IdMap {
+  uid: readonly IdRange[];
+  gid: readonly IdRange[];
+}
+
+/**
+ * An idmapped overlay: every lower and data layer is cloned (open_tree) and idmapped
+ * (mount_setattr MOUNT_ATTR_IDMAP) before the overlay is made of the clones, so one copy of the
+ * layers serves any number of uid ranges and nothing is chowned. Upper and work are used as
+ * they are (the kernel creates work/work as the mounter, whom such a map leaves out): what the
+ * container writes lands in upper with its ids as the host sees them, so a container root
+ * that writes at / needs the upper dir owned by its outside id. The mapping: ranges (`gid`
+ * defaults to `uid`), for which the library makes a user namespace (and reaps its process
+ * before the call returns); or an existing user namespace, by an fd of it or a process in it.
+ */
+export type OverlayIdMap = { uid: readonly IdRange[]; gid?: readonly IdRange[] } | { userns: NamespaceFd | number } | { pid: number };
+
+/** An open fd of a user namespace: a handle from sys (open('/proc/PID/ns/user'), userns()). */
+export interface NamespaceFd {
+  readonly fd: number;
+  readonly closed: boolean;
+}
+
 export interface OverlaySpec {
   /** Lower layers, top first (as in `lowerdir=`). Absolute paths to directories. */
   lower: readonly string[];
@@ -63,5 +101,7 @@ export interface OverlaySpec {
   allowShared?: boolean;
   /** Remove a stale work/incompat/volatile left by an earlier volatile mount (only if no crash happened). */
   clearVolatile?: boolean;
+  /** Map the layers' owners through an id mapping (idmapped layers; needs the 'fd' strategy). */
+  idmap?: OverlayIdMap;
 }
 

@@ -5,7 +5,7 @@
  * after the child exited: it must exist in the caller's mount namespace, with the layers and
  * options asked for.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { findOverlaySync, MS, sys, type Strategy } from '../../src/index.js';
@@ -267,6 +267,36 @@ describePrivileged('ovl mount: the friendly form', () => {
       }
     });
   }
+});
+
+describePrivileged('ovl mount --idmap', () => {
+  itWithKernel('layersByFd', '--idmap IN:OUT:COUNT maps the layers\' owners (uids and gids); --uidmap/--gidmap apart; a bad range is a usage error', () => {
+    const x = fixture();
+    const first = join(x.lower[2]!, 'low.txt');
+    chownSync(first, 1000, 2000);
+    ovlOk(['mount', ...x.lower.flatMap((l) => ['--lower', l]), '--idmap', '0:100000:65536', x.target]);
+    try {
+      expect([statSync(join(x.target, 'low.txt')).uid, statSync(join(x.target, 'low.txt')).gid]).toEqual([101000, 102000]);
+    } finally {
+      unmount(x.target);
+    }
+    ovlOk(['mount', ...x.lower.flatMap((l) => ['--lower', l]), '--uidmap', '0:100000:65536', '--gidmap', '0:300000:65536', x.target]);
+    try {
+      expect([statSync(join(x.target, 'low.txt')).uid, statSync(join(x.target, 'low.txt')).gid]).toEqual([101000, 302000]);
+    } finally {
+      unmount(x.target);
+    }
+    expect(statSync(first).uid).toBe(1000);
+    const dry = ovlOk(['mount', '--dry-run', ...x.lower.flatMap((l) => ['--lower', l]), '--idmap', '0:100000:65536', x.target]);
+    expect(dry).toContain('mount_setattr(fd#1, "", AT_EMPTY_PATH, {attr_set: MOUNT_ATTR_IDMAP, userns_fd: fd#0})');
+    const bad = ovl(['mount', '--lower', x.lower[0]!, '--lower', x.lower[1]!, '--idmap', '0:100000', x.target]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("--idmap takes INSIDE:OUTSIDE:COUNT (e.g. 0:100000:65536), not '0:100000'");
+    const half = ovl(['mount', '--lower', x.lower[0]!, '--lower', x.lower[1]!, '--uidmap', '0:100000:1', x.target]);
+    expect(half.status).toBe(1);
+    expect(half.stderr).toContain('--uidmap needs its pair (--gidmap), or give both with --idmap');
+    expectUnmounted(x.target);
+  });
 });
 
 describePrivileged('ovl mount --dry-run', () => {

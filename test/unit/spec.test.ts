@@ -3,6 +3,7 @@
  * every rule refuses with an OverlaySpecError that names the field. No filesystem, no addon;
  * the filesystem rules are in test/native/validate.test.ts.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkSpecShape } from '../../src/spec/shape.js';
 import { MAX_LAYERS } from '../../src/spec/options.js';
@@ -300,5 +301,59 @@ describe('validateSpec: every problem at once', () => {
 describe('checkSpecShape stays pure', () => {
   it('never touches the filesystem: paths that do not exist pass', () => {
     expect(checkSpecShape({ lower: ['/nonexistent/a', '/nonexistent/b'], upper: '/nonexistent/u', work: '/nonexistent/w', target: '/nonexistent/m' })).toEqual([]);
+  });
+});
+
+describe('idmap', () => {
+  const withMap = (idmap: unknown, more: Partial<OverlaySpec> = {}) => checkSpecShape({ ...ro, ...more, idmap } as OverlaySpec);
+  const R = (inside: number, outside: number, count: number) => ({ inside, outside, count });
+  const P = (field: string, text: string) => ({ field, problem: text });
+
+  it('takes uid ranges (gid defaulting to them), separate gid ranges, a user namespace fd or handle, or a pid', () => {
+    expect(withMap({ uid: [R(0, 100000, 65536)] })).toEqual([]);
+    expect(withMap({ uid: [R(0, 100000, 1), R(1, 200001, 65535)], gid: [R(0, 300000, 65536)] })).toEqual([]);
+    expect(withMap({ userns: 7 })).toEqual([]);
+    expect(withMap({ userns: { fd: 7, closed: false } })).toEqual([]);
+    expect(withMap({ pid: 1 })).toEqual([]);
+  });
+
+  it('refuses, by field, what the kernel would refuse with EINVAL, and shapes it cannot take', () => {
+    expect(withMap(null)).toEqual([P('idmap', 'must be an object: { uid, gid } ranges, { userns } or { pid }')]);
+    expect(withMap({})).toEqual([P('idmap', 'must have exactly one of uid (with gid), userns or pid; got none')]);
+    expect(withMap({ uid: [R(0, 1, 1)], pid: 3 })).toEqual([P('idmap', 'must have exactly one of uid (with gid), userns or pid; got uid, pid')]);
+    expect(withMap({ uid: [] })).toEqual([P('idmap.uid', 'must be a non-empty array of { inside, outside, count } ranges')]);
+    expect(withMap({ uid: [R(0, 100000, 0)] })).toEqual([P('idmap.uid[0].count', 'must be at least 1, got 0')]);
+    expect(withMap({ uid: [R(-1, 100000, 1)] })).toEqual([P('idmap.uid[0].inside', 'must be an id from 0 to 4294967295, got -1')]);
+    expect(withMap({ uid: [R(0, 4294967290, 10)] })).toEqual([P('idmap.uid[0].count', 'runs past the last id (4294967295)')]);
+    expect(withMap({ uid: [R(0, 100000, 10), R(20, 100005, 10)] })).toEqual([P('idmap.uid[1]', 'overlaps idmap.uid[0] outside (ids 100005…100009)')]);
+    expect(withMap({ uid: Array.from({ length: 341 }, (_, i) => R(i, 100000 + i, 1)) })).toEqual([P('idmap.uid', 'has 341 ranges; the kernel takes at most 340')]);
+    expect(withMap({ uid: [R(0, 1, 1)], extra: 1 })).toEqual([P('idmap.extra', 'is not an idmap field (uid, gid)')]);
+    expect(withMap({ userns: { fd: 3, closed: true } })).toEqual([P('idmap.userns', 'must be an open fd handle of a user namespace, or an fd number')]);
+    expect(withMap({ pid: 0 })).toEqual([P('idmap.pid', 'must be a process id (a positive integer), got 0')]);
+    expect(withMap({ uid: [R(0, 100000, 65536)] }, { strategy: 'legacy' })).toEqual([
+      P('strategy', "'legacy' cannot mount idmapped layers: they go to the kernel as idmapped clones by fd ('fd', the default where the kernel has it)"),
+    ]);
+  });
+
+  it('property: ranges laid end to end pass; any range moved onto another one is refused, naming both', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 2, maxLength: 20 }), fc.nat(), fc.nat(), (counts, a, b) => {
+        let inside = 0;
+        const ranges = counts.map((count) => {
+          const r = R(inside, 100000 + inside, count);
+          inside += count;
+          return r;
+        });
+        expect(withMap({ uid: ranges })).toEqual([]);
+        const i = a % ranges.length;
+        const j = b % ranges.length;
+        if (i === j) return;
+        const moved = ranges.map((r, k) => (k === i ? { ...r, inside: ranges[j]!.inside, count: 1 } : r));
+        const problems = withMap({ uid: moved });
+        expect(problems).toHaveLength(1);
+        expect(problems[0]!.field).toBe(`idmap.uid[${Math.max(i, j)}]`);
+        expect(problems[0]!.problem).toContain(`overlaps idmap.uid[${Math.min(i, j)}] inside`);
+      }),
+    );
   });
 });
