@@ -786,9 +786,10 @@ const TARGETS = {
   /** Issue 17: ms over the reference process, not ratios. */
   importMs: 10,
   commandMs: 15,
-  promise1: 1.3,
-  promise500: 1.2,
-  sync: 1.1,
+  /** Issue 12: 1 layer, sync and Promise (less one thread-pool hop) against the C loop; 500 layers, both. */
+  sync1: 1.5,
+  promise1: 1.5,
+  layers500: 1.2,
   mount8: 40,
   markers: 1.5,
   changes: 2,
@@ -810,10 +811,17 @@ function targets() {
     if (['ovl mount', 'ovl umount', 'ovl ls'].includes(r.name)) out.push({ what: `${r.name} over node -e 0`, value: r.overNs / 1e6, limit: TARGETS.commandMs, ms: true, met: r.overNs / 1e6 <= TARGETS.commandMs });
   }
   for (const row of results.mount) {
-    const p = row.promise.ratio;
-    if (row.layers === 1) out.push({ what: `Promise ${row.strategy}, 1 layer vs C`, value: p, limit: TARGETS.promise1, met: p <= TARGETS.promise1 });
-    if (row.layers === 500) out.push({ what: `Promise ${row.strategy}, 500 layers vs C`, value: p, limit: TARGETS.promise500, met: p <= TARGETS.promise500 });
-    out.push({ what: `sync ${row.strategy}, ${row.layers} layer(s) vs C`, value: row.sync.ratio, limit: TARGETS.sync, met: row.sync.ratio <= TARGETS.sync });
+    if (row.layers === 1) {
+      out.push({ what: `sync ${row.strategy}, 1 layer vs C`, value: row.sync.ratio, limit: TARGETS.sync1, met: row.sync.ratio <= TARGETS.sync1 });
+      // "≤ 1.5× plus one thread-pool hop": the hop measured in this run taken off.
+      const p = (row.promise.ns - (results.roundTrip?.hopNs ?? 0)) / row.cNs;
+      out.push({ what: `Promise ${row.strategy} less one hop, 1 layer vs C`, value: p, limit: TARGETS.promise1, met: p <= TARGETS.promise1 });
+    }
+    if (row.layers === 500) {
+      for (const api of ['sync', 'promise']) {
+        out.push({ what: `${api === 'sync' ? 'sync' : 'Promise'} ${row.strategy}, 500 layers vs C`, value: row[api].ratio, limit: TARGETS.layers500, met: row[api].ratio <= TARGETS.layers500 });
+      }
+    }
   }
   const m1 = results.mount8.find((m) => m.layers === 1);
   if (m1) out.push({ what: 'mount(8) / Promise lowerdir+, 1 layer', value: m1.vsPromise, limit: TARGETS.mount8, atLeast: true, met: m1.vsPromise >= TARGETS.mount8 });
@@ -988,7 +996,7 @@ function report() {
   }
   const t = targets();
   if (t.length > 0) {
-    lines.push('targets (issues 6, 9, 10 and 17)');
+    lines.push('targets (issues 9, 10, 11, 12, 15 and 17)');
     lines.push(
       table(
         ['target', 'measured', 'limit', ''],
