@@ -8,7 +8,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { formatPlan, mountOverlay, mountOverlaySync, OverlaySpecError, plan, probeSync, sys, type OverlaySpec } from '../../src/index.js';
+import { formatPlan, mountOverlay, mountOverlaySync, OverlaySpecError, plan, probeSync, sys, type OverlayIdMap, type OverlaySpec } from '../../src/index.js';
 import { caught, expectUnmounted } from '../helpers/overlay.js';
 import { describeWithKernel } from '../helpers/privileged.js';
 import { mountsUnder, openFdCount, tempDir, writeTree } from '../helpers/tmp.js';
@@ -100,7 +100,7 @@ describeWithKernel(['layersByFd'], 'idmapped lower layers', () => {
 
   it('a separate gid map; a user namespace given by handle, by fd number and by pid', async () => {
     const img = image('c');
-    const spec = (idmap: OverlaySpec['idmap']): OverlaySpec => ({ lower: img.lower, target: img.at('c/m'), idmap });
+    const spec = (idmap: OverlayIdMap): OverlaySpec => ({ lower: img.lower, target: img.at('c/m'), idmap });
     const check = (uid: number, gid: number) => expect(owner(img.at('c/m/home/user/file'))).toEqual([uid, gid]);
     mountOverlaySync(spec({ uid: [{ inside: 0, outside: 100000, count: 65536 }], gid: [{ inside: 0, outside: 300000, count: 65536 }] })).unmountSync();
     const m1 = mountOverlaySync(spec({ uid: [{ inside: 0, outside: 100000, count: 65536 }], gid: [{ inside: 0, outside: 300000, count: 65536 }] }));
@@ -162,7 +162,7 @@ describeWithKernel(['layersByFd'], 'idmapped lower layers', () => {
     expect(p.byFd).toEqual(['lower[0]', 'lower[1]', 'upper', 'work']);
     const bad = (idmap: unknown, strategy?: OverlaySpec['strategy']) => {
       try {
-        plan({ lower: img.lower, target: img.at('c/m'), idmap: idmap as OverlaySpec['idmap'], ...(strategy ? { strategy } : {}) }, probeSync());
+        plan({ lower: img.lower, target: img.at('c/m'), idmap: idmap as OverlayIdMap, ...(strategy ? { strategy } : {}) }, probeSync());
       } catch (e) {
         expect(e).toBeInstanceOf(OverlaySpecError);
         return (e as OverlaySpecError).problems;
