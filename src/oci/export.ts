@@ -28,6 +28,8 @@ import { runAsync } from '../sys/io.js';
 import { PoolHasher, readEntries, type EntryRead, type EntryRequest } from '../sys/layer-reader.js';
 import type { FdHandle } from '../sys/native-types.js';
 import { OverlayError } from '../spec/errors.js';
+import { checkIdMap } from '../spec/shape.js';
+import { unmapId, type IdMap } from './ids.js';
 import { changeRecords, type ChangeRecord } from '../layers/changes.js';
 import { LayerStack } from '../layers/lookup.js';
 import type { ReadNamespace } from '../layers/paths.js';
@@ -51,6 +53,13 @@ export interface ExportOptions {
    * the owner is `uid`/`gid` when given.
    */
   reproducible?: { mtime?: number; uid?: number; gid?: number };
+  /**
+   * The upper of a container with an id map (an idmapped overlay): its files have the host's
+   * ids, and the layer gets the container's again (`outside` → `inside`). An id no range covers
+   * becomes 65534, as the kernel shows an unmapped id (overflowuid). applyLayer's idMap the
+   * other way round.
+   */
+  idMap?: IdMap;
   signal?: AbortSignal;
   /** Called after each batch: tar entries and uncompressed bytes so far. */
   onProgress?: (p: { entries: number; bytes: number }) => void;
@@ -124,6 +133,7 @@ interface Checked {
   mtime: number | undefined;
   uid: number | undefined;
   gid: number | undefined;
+  idMap: IdMap | undefined;
   signal: AbortSignal | undefined;
   onProgress: ExportOptions['onProgress'];
 }
@@ -147,6 +157,10 @@ function check(upper: unknown, lowers: unknown, options: unknown): Checked {
     return v;
   };
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgType('options.signal', 'an instance of AbortSignal', o.signal);
+  if (o.idMap !== undefined) {
+    const problem = checkIdMap(o.idMap)[0] ?? (!('uid' in o.idMap) || !Array.isArray(o.idMap.gid) ? { field: 'idmap', problem: 'must have uid and gid ranges' } : undefined);
+    if (problem) throw invalidArgValue(`options.${problem.field.replace(/^idmap/, 'idMap')}`, problem.problem, o.idMap);
+  }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidArgType('options.onProgress', 'of type function', o.onProgress);
   return {
     upper: u,
@@ -157,6 +171,7 @@ function check(upper: unknown, lowers: unknown, options: unknown): Checked {
     mtime: whole('mtime', r?.mtime),
     uid: whole('uid', r?.uid),
     gid: whole('gid', r?.gid),
+    idMap: o.idMap,
     signal: o.signal,
     onProgress: o.onProgress,
   };
@@ -333,8 +348,8 @@ class LayerTar {
       name,
       type: 'file',
       mode,
-      uid: this.c.uid ?? e?.uid ?? 0,
-      gid: this.c.gid ?? e?.gid ?? 0,
+      uid: this.c.uid ?? (e === undefined ? 0 : this.c.idMap ? unmapId(this.c.idMap.uid, e.uid) : e.uid),
+      gid: this.c.gid ?? (e === undefined ? 0 : this.c.idMap ? unmapId(this.c.idMap.gid, e.gid) : e.gid),
       uname: '',
       gname: '',
       size: 0,

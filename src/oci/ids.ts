@@ -18,3 +18,14 @@ export function mapId(ranges: readonly IdRange[], id: number, kind: 'uid' | 'gid
     path: displayName(path),
   });
 }
+
+/** The id inside that host id `id` is (the inverse of mapId); 65534 (overflowuid) where no range covers it. */
+export function unmapId(ranges: readonly IdRange[], id: number): number {
+  for (const r of ranges) {
+    if (id >= r.outside && id - r.outside < r.count) return r.inside + (id - r.outside);
+  }
+  return OVERFLOW_ID;
+}
+
+/** What the kernel shows for an id its map does not cover (/proc/sys/kernel/overflowuid). */
+export const OVERFLOW_ID = 65534;

@@ -24,6 +24,8 @@ import { findImage, parseConfig, tagImage } from './images.js';
 import { newId, VOLUME_NAME } from './layout.js';
 import { shortId, type ContainerMount, type ContainerRecord, type ImageRecord, type LayerRecord } from './records.js';
 import { ensureVolume } from './volumes.js';
+import { containerIdMap, outsideRoot, type SubordinateIdFiles } from './userns.js';
+import type { IdMap } from '../spec/types.js';
 
 export interface CreateContainerOptions {
   /** Default: a generated name (adjective_noun, as docker's). */
@@ -32,6 +34,15 @@ export interface CreateContainerOptions {
   volumes?: string[];
   /** docker run --tmpfs: `/path[:size=100m,mode=1777]`. */
   tmpfs?: string[];
+  /**
+   * Run in a user namespace with this id map (podman --uidmap/--gidmap), or 'auto' (podman
+   * --userns=auto: 65536 ids /etc/subuid and /etc/subgid grant the user 'containers', not
+   * another container's). The image's layers are mounted idmapped through it: one copy for
+   * every container, no chown; the writable layer's root is owned by the container's root.
+   */
+  userns?: IdMap | 'auto';
+  /** Where 'auto' reads the subordinate ids (default /etc/subuid, /etc/subgid). */
+  subordinateIds?: SubordinateIdFiles;
 }
 
 export interface ContainerSummary {
@@ -126,12 +137,21 @@ export async function createContainer(ctx: StoreContext, image: string, options:
     try {
       const init = mounts.length > 0 && (await makeInitLayer(ctx.layout.init(cacheId), lowers.map((l) => ctx.layout.diff(l.cacheId)), mounts));
       return await ctx.withMeta(async () => {
-        const taken = new Set((await ctx.containers()).map((c) => c.name));
+        const others = await ctx.containers();
+        const taken = new Set(others.map((c) => c.name));
         let name = options.name;
         if (name !== undefined && taken.has(name)) throw new OverlayError('ERR_CONFLICT', `Conflict. The container name "/${name}" is already in use`);
         for (let i = 0; name === undefined; i++) {
           const n = `${pick(ADJECTIVES)}_${pick(NAMES)}${i > 8 ? i : ''}`;
           if (!taken.has(n)) name = n;
+        }
+        // Picked under the metadata lock: two containers made at once never get one range.
+        const idmap = options.userns === undefined ? undefined : await containerIdMap(options.userns, others, options.subordinateIds);
+        if (idmap) {
+          // The container's root writes at /: the writable layer's root is its (as containerd
+          // does for a remapped snapshot). Nothing else is chowned.
+          const [uid, gid] = [outsideRoot(idmap.uid), outsideRoot(idmap.gid)];
+          if (uid !== undefined || gid !== undefined) await lchown(ctx.layout.diff(cacheId), uid ?? 0, gid ?? 0);
         }
         const record: ContainerRecord = {
           id: newId(),
@@ -145,6 +165,7 @@ export async function createContainer(ctx: StoreContext, image: string, options:
           mounts,
           ...(init ? { init: true } : {}),
           size: 0,
+          ...(idmap ? { idmap } : {}),
         };
         // The container exists once its record does.
         await writeRecord(ctx.layout.containerRecord(record.id), record);
@@ -296,7 +317,13 @@ export async function mountContainer(ctx: StoreContext, name: string): Promise<M
         missing = mounts.filter((m) => !table.has(join(merged, m.destination)));
         if (missing.length === 0) return { merged, strategy, already: true };
       } else {
-        overlay = await mountOverlay({ lower: await lowerDirs(ctx, c), upper: ctx.layout.diff(c.cacheId), work: ctx.layout.work(c.cacheId), target: merged });
+        overlay = await mountOverlay({
+          lower: await lowerDirs(ctx, c),
+          upper: ctx.layout.diff(c.cacheId),
+          work: ctx.layout.work(c.cacheId),
+          target: merged,
+          ...(c.idmap ? { idmap: c.idmap } : {}),
+        });
         strategy = overlay.strategy;
       }
       const beside: MountHandle[] = [];
@@ -418,7 +445,12 @@ async function commitLayer(ctx: StoreContext, c: ContainerRecord): Promise<Layer
   const split = ctx.tempTarSplit(c.parent ?? c.image);
   let record: LayerRecord;
   try {
-    const exported = exportLayer(ctx.layout.diff(c.cacheId), lowers.map((l) => ctx.layout.diff(l.cacheId)));
+    // A container in a user namespace wrote the host's ids: the layer gets its own back.
+    const exported = exportLayer(
+      ctx.layout.diff(c.cacheId),
+      lowers.map((l) => ctx.layout.diff(l.cacheId)),
+      c.idmap ? { idMap: c.idmap } : {},
+    );
     const [applied, result] = await Promise.all([applyLayer(exported.stream, ctx.layout.diff(cacheId), { tarSplit: split }), exported.result]);
     // ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)) (image-spec config.md).
     const chainId = c.parent === undefined ? result.diffId : digestOf(`${c.parent} ${result.diffId}`);
@@ -542,6 +574,10 @@ export async function inspectContainer(ctx: StoreContext, name: string): Promise
     Image: c.image,
     Config: { Image: c.imageName },
     State: { Status: mounted ? 'mounted' : 'created', Mounted: mounted },
+    // podman's words for a container's id maps.
+    ...(c.idmap
+      ? { HostConfig: { IDMappings: { UidMap: c.idmap.uid.map((r) => `${r.inside}:${r.outside}:${r.count}`), GidMap: c.idmap.gid.map((r) => `${r.inside}:${r.outside}:${r.count}`) } } }
+      : {}),
     GraphDriver: {
       Name: 'overlay2',
       Data: {

@@ -4,6 +4,8 @@
  */
 import { isDigest, type Digest } from '../oci/digest.js';
 import { OverlaySpecError } from '../spec/errors.js';
+import { checkIdMap } from '../spec/shape.js';
+import type { IdMap } from '../spec/types.js';
 import { ID, SHORT_NAME } from './layout.js';
 
 /** layerdb/sha256/<chainID>.json: one image layer. */
@@ -82,6 +84,11 @@ export interface ContainerRecord {
   size: number;
   /** The strategy of its last mount. */
   strategy?: string;
+  /**
+   * Its user namespace's id map: the image's layers are mounted idmapped through it (one copy for
+   * every container), and its writable layer holds the host's ids (commit maps them back).
+   */
+  idmap?: IdMap;
 }
 
 /** volumes/<name>/volume.json */
@@ -152,6 +159,7 @@ export function isContainerRecord(v: unknown): v is ContainerRecord {
     isText(v.created) &&
     Array.isArray(v.mounts) &&
     v.mounts.every(isContainerMount) &&
+    (v.idmap === undefined || (isObject(v.idmap) && checkIdMap(v.idmap).length === 0 && Array.isArray(v.idmap.gid))) &&
     (v.init === undefined || typeof v.init === 'boolean') &&
     isCount(v.size) &&
     (v.strategy === undefined || isText(v.strategy))

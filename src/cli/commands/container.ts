@@ -7,6 +7,7 @@ import { EXIT_OK, UsageError, type Values } from '../command.js';
 import { dockerTable, shortId, since } from '../docker-format.js';
 import { json, out } from '../output.js';
 import { eachName, storeOf } from '../store.js';
+import { idMapFlags } from '../idmap.js';
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : []);
 
@@ -14,10 +15,14 @@ const strings = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : 
 export async function create(values: Values, positionals: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('expected one IMAGE');
   const store = await storeOf(values);
+  const map = idMapFlags(values, 'userns-map');
+  if (values.userns !== undefined && values.userns !== 'auto') throw new UsageError(`--userns takes 'auto' (a range from /etc/subuid and /etc/subgid), not '${String(values.userns)}'; give a map with --userns-map`);
+  if (values.userns !== undefined && map) throw new UsageError('--userns auto picks the map: give it or --userns-map/--uidmap/--gidmap, not both');
   const c = await store.createContainer(positionals[0]!, {
     ...(typeof values.name === 'string' ? { name: values.name } : {}),
     volumes: strings(values.volume),
     tmpfs: strings(values.tmpfs),
+    ...(map ? { userns: map } : values.userns === 'auto' ? { userns: 'auto' as const } : {}),
   });
   if (values.json) json(c);
   else out(c.id);

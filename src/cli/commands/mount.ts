@@ -2,7 +2,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import { readMountInfoSync } from '../../read/mountinfo.js';
 import { parseMountOptions, specFromMountOptions, splitMountOptions } from '../../spec/mount-syntax.js';
-import type { IdRange, MountAttributes, OverlaySpec, Strategy } from '../../spec/types.js';
+import type { MountAttributes, OverlaySpec, Strategy } from '../../spec/types.js';
+import { idMapFlags } from '../idmap.js';
 import { findOverlaySync } from '../../read/inspect.js';
 import { mountOverlay } from '../../mount/overlay.js';
 import { formatPlan, plan } from '../../mount/plan.js';
@@ -21,23 +22,6 @@ const OPTIONS_MODES = ['ignore', 'append', 'prepend', 'replace'];
  * resolves through the link.
  */
 const abs = (p: string) => (isAbsolute(p) || p === '' ? p : [process.cwd(), ...p.split('/').filter((c) => c !== '.' && c !== '')].join('/'));
-
-/** `IN:OUT:COUNT` (podman's --uidmap form) as a range; the spec's checks judge the numbers. */
-function idRange(flag: string, text: string): IdRange {
-  const m = /^(\d+):(\d+):(\d+)$/.exec(text);
-  if (!m) throw new UsageError(`--${flag} takes INSIDE:OUTSIDE:COUNT (e.g. 0:100000:65536), not '${text}'`);
-  return { inside: Number(m[1]), outside: Number(m[2]), count: Number(m[3]) };
-}
-
-/** --idmap (both), --uidmap, --gidmap as the spec's idmap; undefined without any. */
-function idmapOf(v: Values): OverlaySpec['idmap'] {
-  const both = ((v.idmap as string[] | undefined) ?? []).map((t) => idRange('idmap', t));
-  const uid = [...both, ...((v.uidmap as string[] | undefined) ?? []).map((t) => idRange('uidmap', t))];
-  const gid = [...both, ...((v.gidmap as string[] | undefined) ?? []).map((t) => idRange('gidmap', t))];
-  if (uid.length === 0 && gid.length === 0) return undefined;
-  if (uid.length === 0 || gid.length === 0) throw new UsageError(`--${uid.length === 0 ? 'gidmap' : 'uidmap'} needs its pair (--${uid.length === 0 ? 'uidmap' : 'gidmap'}), or give both with --idmap`);
-  return { uid, gid };
-}
 
 /** `-o remount,ro,nosuid TARGET`: the attributes to change on a mounted overlay. */
 async function cmdRemount(options: string[], target: string, v: Values): Promise<number | void> {
@@ -122,7 +106,7 @@ export async function mount(v: Values, positionals: string[]): Promise<number | 
     if (strategy) spec.strategy = strategy;
     if (v['allow-shared']) spec.allowShared = true;
     if (v['clear-volatile']) spec.clearVolatile = true;
-    const idmap = idmapOf(v);
+    const idmap = idMapFlags(v, 'idmap');
     if (idmap) spec.idmap = idmap;
     if (v['dry-run'] || v.fake) {
       // Everything a real mount would check before its first syscall, then the plan. -f (mount(8)'s
