@@ -10,7 +10,7 @@ export { mountOverlay, mountOverlaySync, type MountOverlayOptions } from './moun
 export { MountHandle, OverlayMount, type OverlayUnmountOptions, type OverlayUnmountResult, type UnmountOptions } from './mount/handle.js';
 export type { MountHolder } from './read/holders.js';
 export { validateSpec, validateSpecSync } from './mount/validate.js';
-export { probe, probeSync, type Capabilities, type ModuleDefaults } from './mount/probe.js';
+export { probe, probeIdmap, probeIdmapSync, probeSync, type Capabilities, type IdmapSupport, type ModuleDefaults } from './mount/probe.js';
 export { formatPlan, plan, type DataPiece, type MountPlan, type PlannedStep } from './mount/plan.js';
 export { bindMount, bindMountSync, tmpfsMount, tmpfsMountSync, type BeneathOption, type BindOptions, type TmpfsOptions } from './mount/volumes.js';
 export { remount, remountSync } from './mount/remount.js';

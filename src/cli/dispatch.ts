@@ -123,8 +123,8 @@ const commands: Record<string, CommandInfo> = {
   },
   probe: {
     summary: "what this kernel's overlay can do",
-    usage: 'ovl probe [--json]',
-    options: JSON_OPTION,
+    usage: ['ovl probe [--json]', "ovl probe --idmap PATH... [--json]   whether layers at PATH can be idmapped (the filesystem's answer, asked)"].join('\n'),
+    options: { idmap: { type: 'string', multiple: true }, ...JSON_OPTION },
     load: async () => (await import('./commands/probe.js')).probe,
   },
   whiteout: {

@@ -8,7 +8,7 @@
  * recorded as an answer rather than ending the batch.
  */
 import { release } from 'node:os';
-import { O, STATMOUNT, STATX } from '../sys/constants.js';
+import { AT, MOUNT_ATTR, O, OPEN_TREE, STATMOUNT, STATX } from '../sys/constants.js';
 import { isSystemError } from '../sys/errors.js';
 import { runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
@@ -364,4 +364,67 @@ function* probeTask(): Task<Capabilities> {
     caps.datadirPlus = known(Q.datadirPlus);
   }
   return caps;
+}
+
+/** Whether idmapped mounts work on the filesystem of one path (see probeIdmap()). */
+export interface IdmapSupport {
+  path: string;
+  /** The filesystem's name where known (ext4, xfs, btrfs, tmpfs, overlay, ...), else its f_type in hex. */
+  filesystem?: string;
+  idmap: boolean;
+  /** Why not: the errno code of the call that refused (EINVAL: this filesystem cannot be idmapped here). */
+  error?: string;
+}
+
+const FILESYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0xef53, 'ext4'],
+  [0x58465342, 'xfs'],
+  [0x9123683e, 'btrfs'],
+  [0x01021994, 'tmpfs'],
+  [0x794c7630, 'overlay'],
+  [0x6969, 'nfs'],
+  [0x65735546, 'fuse'],
+  [0x2fc12fc1, 'zfs'],
+  [0xf2f52010, 'f2fs'],
+  [0x4d44, 'vfat'],
+  [0x5346544e, 'ntfs'],
+  [0xca451a4e, 'bcachefs'],
+  [0x9fa0, 'proc'],
+]);
+
+function* probeIdmapTask(paths: readonly string[]): Task<IdmapSupport[]> {
+  // The trial itself, per path: a detached clone idmapped through a namespace made for the
+  // question, closed with the batch (never attached anywhere).
+  const PER = 3;
+  const { results } = yield* steps([
+    { op: 'userns', uidMap: '0 100000 1\n', gidMap: '0 100000 1\n', recordError: true },
+    ...paths.flatMap((path, i): Step[] => [
+      { op: 'statfs', path, recordError: true },
+      { op: 'openTree', path, flags: OPEN_TREE.CLONE, recordError: true },
+      { op: 'mountSetattr', dirfd: 2 + i * PER, path: '', flags: AT.EMPTY_PATH, attrSet: MOUNT_ATTR.IDMAP, userns: 0, recordError: true },
+    ]),
+  ]);
+  const ns = results[0];
+  return paths.map((path, i) => {
+    const [fs, clone, set] = results.slice(1 + i * PER, 1 + (i + 1) * PER);
+    const out: IdmapSupport = { path, idmap: false };
+    if (typeof fs === 'number') out.filesystem = FILESYSTEMS.get(fs) ?? `0x${fs.toString(16)}`;
+    const refused = [ns, fs, clone, set].find((r) => r instanceof Error) as NodeJS.ErrnoException | undefined;
+    if (refused) out.error = refused.code ?? refused.message;
+    else out.idmap = true;
+    return out;
+  });
+}
+
+/**
+ * Whether idmapped layers (the spec's `idmap`) work for the filesystems of `paths`: for each, a
+ * detached clone is idmapped and dropped, in one batch. Filesystems differ by kernel (tmpfs since
+ * 6.3; overlay, NFS and FUSE not at all), so this asks rather than reads a version.
+ */
+export function probeIdmap(paths: readonly string[]): Promise<IdmapSupport[]> {
+  return runAsync(probeIdmapTask(paths));
+}
+
+export function probeIdmapSync(paths: readonly string[]): IdmapSupport[] {
+  return runSync(probeIdmapTask(paths));
 }

@@ -8,7 +8,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { formatPlan, mountOverlay, mountOverlaySync, OverlaySpecError, plan, probeSync, sys, type OverlayIdMap, type OverlaySpec } from '../../src/index.js';
+import { formatPlan, mountOverlay, mountOverlaySync, OverlaySpecError, plan, probeIdmap, probeIdmapSync, probeSync, sys, type OverlayIdMap, type OverlaySpec } from '../../src/index.js';
+import { ovl } from '../helpers/cli.js';
 import { caught, expectUnmounted } from '../helpers/overlay.js';
 import { describeWithKernel } from '../helpers/privileged.js';
 import { mountsUnder, openFdCount, tempDir, writeTree } from '../helpers/tmp.js';
@@ -147,6 +148,26 @@ describeWithKernel(['layersByFd'], 'idmapped lower layers', () => {
       expect(mountsUnder(img.root)).toEqual([img.at('ro')]);
       expect(openFdCount()).toBe(fds);
       expect(children()).toEqual([]);
+    } finally {
+      inner.unmountSync();
+    }
+  });
+
+  it('probeIdmap says, per path, whether its filesystem can be idmapped (asking it); ovl probe --idmap prints it', async () => {
+    const img = image('c');
+    writeTree(img.root, { 'ro/': null });
+    const inner = mountOverlaySync({ lower: img.lower, target: img.at('ro') });
+    try {
+      const fds = openFdCount();
+      const r = probeIdmapSync([img.lower[0]!, img.at('ro'), img.at('missing')]);
+      expect(r[0]).toMatchObject({ path: img.lower[0], idmap: true });
+      expect(r[1]).toEqual({ path: img.at('ro'), filesystem: 'overlay', idmap: false, error: 'EINVAL' });
+      expect(r[2]).toEqual({ path: img.at('missing'), idmap: false, error: 'ENOENT' });
+      expect(await probeIdmap([img.at('ro')])).toEqual([r[1]]);
+      expect(openFdCount()).toBe(fds);
+      expect(children()).toEqual([]);
+      const cli = ovl(['probe', '--idmap', img.at('ro')]);
+      expect(cli.stdout).toBe(`${img.at('ro')}  overlay  idmap: no (EINVAL)\n`);
     } finally {
       inner.unmountSync();
     }
