@@ -20,6 +20,7 @@
  * this process or another, sees the old file or the new one, and a kill -9 leaves one of them.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
@@ -27,8 +28,18 @@ import type { Digest } from '../oci/digest.js';
 /** The default store: /var/lib/ovl for root, $XDG_DATA_HOME/ovl (~/.local/share/ovl) otherwise. */
 export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.OVL_ROOT) return env.OVL_ROOT;
-  if (process.getuid?.() === 0) return '/var/lib/ovl';
+  // Root of a user namespace (unshare -Urm, a rootless store) is a user's store: /var/lib is not its.
+  if (process.getuid?.() === 0 && inInitialUserNamespace()) return '/var/lib/ovl';
   return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'ovl');
+}
+
+/** Whether this process is in the initial user namespace (its uid_map maps every uid to itself). */
+function inInitialUserNamespace(): boolean {
+  try {
+    return readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') === '0 0 4294967295';
+  } catch {
+    return true; // no /proc: nothing says otherwise
+  }
 }
 
 /** overlay2's short names: 26 characters of A-Z0-9 (its idLength; the link dir entries). */

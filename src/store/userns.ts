@@ -4,7 +4,7 @@
  * grant the user `containers`, a range no other container of the store has.
  */
 import { readFile } from 'node:fs/promises';
-import { OverlaySpecError } from '../spec/errors.js';
+import { OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import { checkIdMap } from '../spec/shape.js';
 import type { IdMap, IdRange } from '../spec/types.js';
 import type { ContainerRecord } from './records.js';
@@ -54,7 +54,10 @@ export async function containerIdMap(given: IdMap | 'auto', others: readonly Con
     const problems = checkIdMap(given);
     if (problems.length === 0 && !Array.isArray((given as { gid?: unknown }).gid)) problems.push({ field: 'idmap.gid', problem: 'must be given with uid' });
     if (problems.length > 0) throw new OverlaySpecError(problems.map((p) => ({ field: p.field.replace(/^idmap/, 'userns'), problem: p.problem })));
-    return { uid: [...given.uid], gid: [...given.gid] };
+    const map = { uid: [...given.uid], gid: [...given.gid] };
+    const foreign = await idsNotOurs(map);
+    if (foreign.length > 0) throw new OverlaySpecError(foreign);
+    return map;
   }
   const pick = async (kind: 'uid' | 'gid'): Promise<number> => {
     let text: string;
@@ -78,6 +81,37 @@ export async function containerIdMap(given: IdMap | 'auto', others: readonly Con
   };
   const [uid, gid] = [await pick('uid'), await pick('gid')];
   return { uid: [{ inside: 0, outside: uid, count: AUTO_SIZE }], gid: [{ inside: 0, outside: gid, count: AUTO_SIZE }] };
+}
+
+/**
+ * Problems of a map whose outside ids this process's user namespace does not have (a rootless
+ * store in `unshare -Ur` has one uid): the kernel would refuse the chown and the idmap (EINVAL,
+ * EPERM) without saying why.
+ */
+export async function idsNotOurs(map: IdMap): Promise<SpecProblem[]> {
+  const problems: SpecProblem[] = [];
+  for (const kind of ['uid', 'gid'] as const) {
+    let own: Array<{ start: number; count: number }>;
+    try {
+      own = (await readFile(`/proc/self/${kind}_map`, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/).map(Number))
+        .map(([inside, , count]) => ({ start: inside!, count: count! }));
+    } catch {
+      continue; // no /proc: the kernel will say
+    }
+    const covered = (a: number, n: number) => own.some((o) => a >= o.start && a + n <= o.start + o.count);
+    for (const [i, r] of map[kind].entries()) {
+      if (covered(r.outside, r.count)) continue;
+      const mine = own.map((o) => (o.count === 1 ? `${o.start}` : `${o.start}…${o.start + o.count - 1}`)).join(', ');
+      problems.push({
+        field: `userns.${kind}[${i}]`,
+        problem: `maps to ${kind}s ${r.outside}…${r.outside + r.count - 1}, which this user namespace does not have (it has ${mine}): a rootless store maps only ids it was given (start it with subordinate ids, e.g. podman unshare or unshare --map-auto)`,
+      });
+    }
+  }
+  return problems;
 }
 
 /** The host id of the container's root (inside 0), if its map covers it. */
