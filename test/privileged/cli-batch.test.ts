@@ -5,7 +5,7 @@
  * says; --json gives one object per line; lines split as a shell splits them.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { sys } from '../../src/index.js';
@@ -141,6 +141,9 @@ describePrivileged('ovl batch', () => {
         `umount "${root}/\\$HOME"`,
         `mount "unterminated`,
         'batch',
+        `layer export '${root}/lower one'`,
+        `layer export '${root}/lower one' -o -`,
+        `layer export '${root}/lower one' -o '${root}/one.tar'`,
       ];
       const file = join(root, 'b.txt');
       writeFileSync(file, lines.join('\n'));
@@ -154,7 +157,13 @@ describePrivileged('ovl batch', () => {
         'line 5: ok',
         'line 6: exit 1: ovl batch: line 6: unterminated double quote',
         "line 7: exit 1: ovl: 'batch' cannot run here",
+        "line 8: exit 1: ovl batch: 'layer export' without -o FILE writes the tar to stdout, which carries the batch's results: give -o FILE",
+        "line 9: exit 1: ovl batch: 'layer export' without -o FILE writes the tar to stdout, which carries the batch's results: give -o FILE",
+        'line 10: ok',
       ]);
+      // No tar went to stdout: every line is text.
+      expect(r.stdout).not.toContain('ustar');
+      expect(statSync(join(root, 'one.tar')).size).toBeGreaterThan(512);
       // `ls` inside the batch printed its table before its result line.
       expect(out.some((l) => l.startsWith(`${root}/my mount `))).toBe(true);
       expect(r.status).toBe(1);

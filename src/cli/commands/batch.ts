@@ -23,12 +23,25 @@ interface Result {
   error?: unknown;
 }
 
+/** Whether an export's words name an output file (-o FILE, --output FILE, --output=FILE), not '-'. */
+function writesToFile(args: readonly string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = a === '-o' || a === '--output' ? args[i + 1] : a.startsWith('--output=') ? a.slice('--output='.length) : a.startsWith('-o') && a.length > 2 ? a.slice(2) : undefined;
+    if (value !== undefined) return value !== '' && value !== '-';
+  }
+  return false;
+}
+
 async function runLine(words: string[], fromStdin: boolean): Promise<Omit<Result, 'line' | 'command'>> {
   let stdout = '';
   let stderr = '';
   const sink = { out: (t: string) => void (stdout += t), err: (t: string) => void (stderr += t) };
   if (fromStdin && words[0] === 'layer' && words[1] === 'apply' && words.slice(2).includes('-')) {
     return { status: EXIT_USAGE, stdout, stderr: "ovl batch: 'layer apply -' reads stdin, which holds the batch's own commands: give a file\n" };
+  }
+  if (words[0] === 'layer' && words[1] === 'export' && !writesToFile(words.slice(2))) {
+    return { status: EXIT_USAGE, stdout, stderr: "ovl batch: 'layer export' without -o FILE writes the tar to stdout, which carries the batch's results: give -o FILE\n" };
   }
   takeFailure();
   const status = await withSink(sink, () => run(words, { refuse: REFUSED }));
