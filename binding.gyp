@@ -17,6 +17,7 @@
         "native/mount_info.cc",
         "native/mount_legacy.cc",
         "native/node.cc",
+        "native/scan_dir.cc",
         "native/xattr.cc"
       ],
       # node-addon-api's headers by include path, not through its gyp target: a dependency on

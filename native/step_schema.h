@@ -55,13 +55,14 @@ enum class Op : uint32_t {
   kFremovexattr = 38,
   kFsetxattrAt = 39,
   kFremovexattrAt = 40,
+  kScanDir = 41,
 };
-constexpr uint32_t kOpCount = 41;
+constexpr uint32_t kOpCount = 42;
 
 enum class FdKind : uint8_t { kNone, kFd, kFdOrCwd, kFs, kStep };
 enum class NumKind : uint8_t { kNone, kU32, kU64, kInt, kBool };
 enum class StrKind : uint8_t { kNone, kStr, kOptStr };
-enum class Result : uint8_t { kNone, kStatx, kBuffer, kNames, kMessages, kNumber, kString, kStatmount, kEntries };
+enum class Result : uint8_t { kNone, kStatx, kBuffer, kNames, kMessages, kNumber, kString, kStatmount, kEntries, kScan };
 
 struct Field {
   const char* name;  // nullptr: slot unused
@@ -121,6 +122,7 @@ inline constexpr OpInfo kOps[kOpCount] = {
     {"fremovexattr", "fremovexattr", nullptr, Result::kNone, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"fsetxattrAt", "fsetxattr", nullptr, Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"resolve", static_cast<uint8_t>(NumKind::kU64)}, {"xattrFlags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, "value"},
     {"fremovexattrAt", "fremovexattr", nullptr, Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"resolve", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, nullptr},
+    {"scanDir", "scandir", nullptr, Result::kScan, {{nullptr, 0}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"xattrs", static_cast<uint8_t>(StrKind::kOptStr)}, {nullptr, 0}, {nullptr, 0}}, nullptr},
 };
 
 // Each field's slot within its class (fd, num, str; bytes have one slot).
@@ -165,5 +167,6 @@ struct Flistxattr { static constexpr int kFd = 0; };
 struct Fremovexattr { static constexpr int kFd = 0; static constexpr int kName = 0; };
 struct FsetxattrAt { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kResolve = 1; static constexpr int kName = 1; static constexpr int kXattrFlags = 2; };
 struct FremovexattrAt { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kResolve = 1; static constexpr int kName = 1; };
+struct ScanDir { static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kXattrs = 1; };
 
 }  // namespace ovl::schema

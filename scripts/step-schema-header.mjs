@@ -16,6 +16,7 @@ const RESULT = {
   string: 'kString',
   statmount: 'kStatmount',
   entries: 'kEntries',
+  scan: 'kScan',
 };
 
 const pascal = (name) => name[0].toUpperCase() + name.slice(1);
@@ -53,7 +54,7 @@ export function renderStepSchemaHeader(schema) {
   w('enum class FdKind : uint8_t { kNone, kFd, kFdOrCwd, kFs, kStep };');
   w('enum class NumKind : uint8_t { kNone, kU32, kU64, kInt, kBool };');
   w('enum class StrKind : uint8_t { kNone, kStr, kOptStr };');
-  w('enum class Result : uint8_t { kNone, kStatx, kBuffer, kNames, kMessages, kNumber, kString, kStatmount, kEntries };');
+  w('enum class Result : uint8_t { kNone, kStatx, kBuffer, kNames, kMessages, kNumber, kString, kStatmount, kEntries, kScan };');
   w();
   w('struct Field {');
   w('  const char* name;  // nullptr: slot unused');

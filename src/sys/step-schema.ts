@@ -25,7 +25,7 @@ import type { FdHandle } from './native-types.js';
 export type FieldKind = 'fd' | 'fd?' | 'fs' | 'step' | 'str' | 'str?' | 'u32' | 'u32?' | 'u64' | 'u64?' | 'int' | 'bool?' | 'buf';
 
 /** What a successful step gives back (besides an fd, which `makes` says). */
-export type ResultKind = 'none' | 'statx' | 'buffer' | 'names' | 'messages' | 'number' | 'string' | 'statmount' | 'entries';
+export type ResultKind = 'none' | 'statx' | 'buffer' | 'names' | 'messages' | 'number' | 'string' | 'statmount' | 'entries' | 'scan';
 
 export interface OpSchema {
   /** The syscall (or C library call) an error names. */
@@ -98,6 +98,11 @@ export const STEP_OPS = {
   // so that a link at the name is never followed). An error names the call that failed.
   fsetxattrAt: { syscall: 'fsetxattr', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', resolve: 'u64?', name: 'str', value: 'buf', xattrFlags: 'u32?' } },
   fremovexattrAt: { syscall: 'fremovexattr', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', resolve: 'u64?', name: 'str' } },
+  // a layer directory for a reader (native/scan_dir.cc): readdir's entries, and only where their
+  // type leaves it unsaid, whether a character device is a whiteout (flags 1: its type becomes
+  // 14, DT_WHT, when it is 0/0) and a subdirectory's xattrs (flags 2: those of the comma-separated
+  // `xattrs` it has). Result: [names, types, marks], marks = [index, xattr name, value, ...]
+  scanDir: { syscall: 'scandir', result: 'scan', fields: { path: 'str', flags: 'u32?', xattrs: 'str?' } },
 } as const satisfies Record<string, OpSchema>;
 
 export type OpName = keyof typeof STEP_OPS;

@@ -298,7 +298,9 @@ type SingleResult<O extends OpName> = (typeof STEP_OPS)[O] extends { makes: stri
                 ? import('./native-types.js').StatmountResult
                 : R extends 'entries'
                   ? [names: string[], types: string]
-                  : void
+                  : R extends 'scan'
+                    ? [names: string[], types: string, marks: Array<number | string | Buffer>]
+                    : void
     : void;
 
 function packOne(op: OpName, args: object, sync: boolean): Packer {
