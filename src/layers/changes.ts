@@ -10,11 +10,11 @@
  * The walk is one generator that yields both the changes and the I/O it needs (a directory at
  * a time); changes() does that I/O off the main thread, changesSync() on it.
  */
-import { join, posix } from 'node:path';
-import { direntries, isRequest, perform, performAsync, readdir, type DirEntry, type Request } from '../sys/io.js';
+import { posix } from 'node:path';
+import { isDirReadError, isRequest, perform, performAsync, SCAN, scannedDir, steps, type Request, type ScannedDir } from '../sys/io.js';
 import type { Step } from '../sys/steps.js';
 import { LayerStack, type LayerDir, type Listed } from './lookup.js';
-import { askPaths, statPaths, type PathInfo, type ReadNamespace } from './paths.js';
+import { askPaths, statPaths, xattrNames, type PathInfo, type ReadNamespace } from './paths.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 
@@ -91,6 +91,29 @@ export function compareNames(a: string, b: string): number {
 
 const UPPER_XATTRS = ['opaque', 'redirect', 'metacopy'] as const;
 
+/** `name` in the directory `dir` (a name from a listing: no slash, not . or ..). */
+function inDir(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
+const NO_XATTR = (): undefined => undefined;
+
+/** An upper directory's PathInfo from the xattrs its scan read (full names), as askPaths gives it. */
+function dirInfo(xattrs: ReadonlyMap<string, Buffer> | undefined, ns: ReadNamespace): PathInfo {
+  if (xattrs === undefined) return { size: 0, whiteoutDevice: false, xattr: NO_XATTR };
+  return {
+    size: 0,
+    whiteoutDevice: false,
+    xattr: (name) => {
+      for (const n of xattrNames(ns, name)) {
+        const v = xattrs.get(n);
+        if (v !== undefined) return v;
+      }
+      return undefined;
+    },
+  };
+}
+
 function sameDirs(a: readonly LayerDir[], b: readonly LayerDir[]): boolean {
   return a.length === b.length && a.every((d, i) => d.layer === b[i]!.layer && d.path === b[i]!.path);
 }
@@ -105,35 +128,46 @@ class Walker {
     this.ns = options.namespace ?? 'auto';
     this.detail = detail;
     this.lowers = new LayerStack(lowers, { namespace: this.ns, followRedirects: options.followRedirects ?? true });
+    this.#dirXattrs = UPPER_XATTRS.flatMap((n) => xattrNames(this.ns, n)).join(',');
+  }
+
+  /** The xattrs a scanDir step reads of an upper subdirectory (UPPER_XATTRS in this namespace). */
+  readonly #dirXattrs: string;
+
+  /** The step reading an upper directory: entries, whiteouts, and the markers of subdirectories. */
+  scanStep(path: string, recordError: boolean): Step {
+    return { op: 'scanDir', path, flags: SCAN.WHITEOUTS | SCAN.DIR_XATTRS, xattrs: this.#dirXattrs, recordError };
   }
 
   /**
-   * An upper directory's entries. Only what can be more than its dirent type is looked at, all
-   * at once: directories (opaque, redirect), character devices (whiteouts are 0/0) and files
-   * that were there before (a metacopy copy-up).
+   * An upper directory's entries. Only what can be more than its dirent type is looked at: the
+   * scan (readAhead()'s, or one here) gave the whiteouts (character devices 0/0) and the
+   * directories' markers (opaque, redirect); files that were there before are asked for their
+   * metacopy xattr here, all at once.
    */
-  *readUpperDir(real: string, before: ReadonlyMap<string, Listed>, listed?: DirEntry[]): Walk<UpperEntry[]> {
-    let dirents = listed;
-    if (dirents === undefined) {
+  *readUpperDir(real: string, before: ReadonlyMap<string, Listed>, listed?: ScannedDir | Error): Walk<UpperEntry[]> {
+    if (listed instanceof Error) throw listed;
+    let scanned = listed;
+    if (scanned === undefined) {
       try {
-        dirents = yield* readdir(real);
-      } catch {
-        return [];
+        scanned = scannedDir((yield* steps([this.scanStep(real, false)])).results[0]);
+      } catch (e) {
+        // An unreadable directory adds nothing; a failure to look at one of its entries is thrown.
+        if (isDirReadError(e, real)) return [];
+        throw e;
       }
     }
-    // A directory's xattrs (opaque, redirect), a device's numbers, a file's metacopy xattr: each
-    // only what it can tell, all in one batch. The dirent says the type.
-    const look = dirents.filter((d) => d.isDirectory() || d.isCharacterDevice() || (d.isFile() && before.has(d.name)));
-    const infos = yield* askPaths(
-      look.map((d) => ({ path: join(real, d.name), stat: d.isCharacterDevice(), xattrs: !d.isCharacterDevice() })),
-      UPPER_XATTRS,
-      this.ns,
-    );
-    const byName = new Map(look.map((d, i) => [d.name, infos[i]]));
-    return dirents.map((d) => {
-      const info = byName.get(d.name);
+    const { entries, xattrs } = scanned;
+    const files = entries.filter((d) => d.isFile() && before.has(d.name));
+    const fileInfos = files.length > 0 ? yield* askPaths(files.map((d) => ({ path: inDir(real, d.name), stat: false, xattrs: true })), UPPER_XATTRS, this.ns) : [];
+    const fileInfo = new Map(files.map((d, i) => [d.name, fileInfos[i]]));
+    const ns = this.ns;
+    return entries.map((d, i) => {
+      let info: PathInfo | undefined;
+      if (d.isDirectory()) info = dirInfo(xattrs.get(i), ns);
+      else if (d.isFile()) info = fileInfo.get(d.name);
       const type = d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other';
-      return { name: d.name, dir: d.isDirectory(), type, whiteout: d.isCharacterDevice() && info?.whiteoutDevice === true, real: join(real, d.name), info };
+      return { name: d.name, dir: d.isDirectory(), type, whiteout: d.isWhiteout(), real: inDir(real, d.name), info };
     });
   }
 
@@ -162,7 +196,7 @@ class Walker {
    * subdirectory, and what the lower layers hold at each subdirectory's name (the lookups the
    * loop makes next). One call per directory instead of one per subdirectory and lower layer.
    */
-  *readAhead(upper: readonly UpperEntry[], afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null): Walk<{ listings: Map<string, DirEntry[]>; looked: string[] }> {
+  *readAhead(upper: readonly UpperEntry[], afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null): Walk<{ listings: Map<string, ScannedDir | Error>; looked: string[] }> {
     const subdirs = upper.filter((e) => e.dir);
     const looked: string[] = [];
     for (const e of subdirs) {
@@ -171,7 +205,7 @@ class Walker {
       looked.push(...this.lowers.lookupPaths(afterLower, e.name));
       if (beforeDirs !== null && !sameDirs(afterLower, beforeDirs)) looked.push(...this.lowers.lookupPaths(beforeDirs, e.name));
     }
-    const extra: { steps: Step[]; results?: unknown[] } = { steps: subdirs.map((e): Step => ({ op: 'readdir', path: e.real, recordError: true })) };
+    const extra: { steps: Step[]; results?: unknown[] } = { steps: subdirs.map((e): Step => this.scanStep(e.real, true)) };
     const infos = yield* askPaths(
       looked.map((path) => ({ path, stat: true, xattrs: true })),
       LayerStack.ENTRY_XATTRS,
@@ -179,16 +213,20 @@ class Walker {
       extra,
     );
     this.lowers.keep(looked, infos);
-    const listings = new Map<string, DirEntry[]>();
+    const listings = new Map<string, ScannedDir | Error>();
     subdirs.forEach((e, i) => {
       const r = extra.results?.[i];
-      if (r !== undefined && !(r instanceof Error)) listings.set(e.name, direntries(r));
+      // A directory that could not be read is read again when the walk gets to it (and adds
+      // nothing then); the failure to look at an entry is thrown there.
+      if (r instanceof Error) {
+        if (!isDirReadError(r, e.real)) listings.set(e.name, r);
+      } else if (r !== undefined) listings.set(e.name, scannedDir(r));
     });
     return { listings, looked };
   }
 
   /** `hidden`: the lower content of `path` is hidden by an opaque marker (its own or an ancestor's). */
-  *walk(path: string, upperDir: string | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null, upperListing?: DirEntry[], hidden = false): Walk {
+  *walk(path: string, upperDir: string | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null, upperListing?: ScannedDir | Error, hidden = false): Walk {
     const before: Map<string, Listed> = beforeDirs ? yield* this.lowers.listDirs(beforeDirs) : new Map();
     const upper = upperDir !== undefined ? yield* this.readUpperDir(upperDir, before, upperListing) : [];
     const upperByName = new Map(upper.map((e) => [e.name, e]));
@@ -256,7 +294,8 @@ class Walker {
     const after = info?.xattr('opaque')?.toString() === 'y' ? [] : rootDirs;
     const opaque = after.length === 0 && rootDirs.length > 0;
     if (opaque && this.detail) yield record('C', '/', undefined, undefined, undefined, true, false);
-    yield* this.walk('/', upper, after, rootDirs, undefined, opaque);
+    // Normalized once: paths below it are made by appending names.
+    yield* this.walk('/', posix.normalize(upper), after, rootDirs, undefined, opaque);
   }
 }
 
