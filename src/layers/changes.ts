@@ -195,16 +195,30 @@ class Walker {
    * Reads ahead for the loop over a directory's names, in one batch: the listing of every upper
    * subdirectory, and what the lower layers hold at each subdirectory's name (the lookups the
    * loop makes next). One call per directory instead of one per subdirectory and lower layer.
+   * A name missing from the listing of lower dirs (`afterListed`, `beforeListed`: listDirs() of
+   * afterLower and beforeDirs) is not looked up: the lookup could only find nothing or a whiteout,
+   * which are the same to the walk (no lower dirs below it).
    */
-  *readAhead(upper: readonly UpperEntry[], afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null): Walk<{ listings: Map<string, ScannedDir | Error>; looked: string[] }> {
+  *readAhead(
+    upper: readonly UpperEntry[],
+    afterLower: readonly LayerDir[],
+    beforeDirs: readonly LayerDir[] | null,
+    afterListed: ReadonlyMap<string, Listed>,
+    beforeListed: ReadonlyMap<string, Listed>,
+  ): Walk<{ listings: Map<string, ScannedDir | Error>; looked: string[] }> {
     const subdirs = upper.filter((e) => e.dir);
     const looked: string[] = [];
+    const absent: string[] = [];
+    const lowers = this.lowers;
+    const afterKnown = lowers.listedAll(afterListed);
+    const beforeKnown = lowers.listedAll(beforeListed);
     for (const e of subdirs) {
       // Opaque or redirected: lowerBelow() looks elsewhere or nowhere.
       if (e.info?.xattr('opaque') !== undefined || e.info?.xattr('redirect') !== undefined) continue;
-      looked.push(...this.lowers.lookupPaths(afterLower, e.name));
-      if (beforeDirs !== null && !sameDirs(afterLower, beforeDirs)) looked.push(...this.lowers.lookupPaths(beforeDirs, e.name));
+      (afterKnown && !afterListed.has(e.name) ? absent : looked).push(...lowers.lookupPaths(afterLower, e.name));
+      if (beforeDirs !== null && !sameDirs(afterLower, beforeDirs)) (beforeKnown && !beforeListed.has(e.name) ? absent : looked).push(...lowers.lookupPaths(beforeDirs, e.name));
     }
+    lowers.keep(absent, []);
     const extra: { steps: Step[]; results?: unknown[] } = { steps: subdirs.map((e): Step => this.scanStep(e.real, true)) };
     const infos = yield* askPaths(
       looked.map((path) => ({ path, stat: true, xattrs: true })),
@@ -212,7 +226,8 @@ class Walker {
       this.ns,
       extra,
     );
-    this.lowers.keep(looked, infos);
+    lowers.keep(looked, infos);
+    looked.push(...absent);
     const listings = new Map<string, ScannedDir | Error>();
     subdirs.forEach((e, i) => {
       const r = extra.results?.[i];
@@ -235,7 +250,7 @@ class Walker {
     const afterFromLower = same ? before : afterLower.length > 0 ? yield* this.lowers.listDirs(afterLower) : new Map<string, Listed>();
     const names = [...new Set([...before.keys(), ...upperByName.keys(), ...afterFromLower.keys()])].sort(compareNames);
     const detail = this.detail;
-    const { listings, looked } = yield* this.readAhead(upper, afterLower, beforeDirs);
+    const { listings, looked } = yield* this.readAhead(upper, afterLower, beforeDirs, afterFromLower, before);
 
     for (const name of names) {
       const child = path === '/' ? `/${name}` : `${path}/${name}`;

@@ -120,6 +120,8 @@ export class LayerStack {
   readonly #below = new Map<number, LayerStack>();
   /** Entries read ahead (prefetch()), by real path: a lookup takes them without I/O. */
   readonly #ahead = new Map<string, LayerEntry | undefined>();
+  /** Listings of listDirs() that read every directory asked for: a name not in one is in none of them. */
+  readonly #complete = new WeakSet<ReadonlyMap<string, Listed>>();
 
   constructor(layers: readonly string[], options: ResolveOptions = {}) {
     this.layers = layers;
@@ -210,6 +212,14 @@ export class LayerStack {
     paths.forEach((p, i) => this.#ahead.set(p, entryOf(infos[i])));
   }
 
+  /**
+   * Whether `listed`, a listDirs() result, read every one of its directories (none failed): then
+   * a name it lacks is absent from each of them, or hidden there by a whiteout above it.
+   */
+  listedAll(listed: ReadonlyMap<string, Listed>): boolean {
+    return this.#complete.has(listed);
+  }
+
   /** Drops entries read ahead (their directory is done). */
   drop(paths: readonly string[]): void {
     for (const p of paths) this.#ahead.delete(p);
@@ -247,12 +257,14 @@ export class LayerStack {
   *listDirs(dirs: readonly LayerDir[]): Task<Map<string, Listed>> {
     const out = new Map<string, Listed>();
     const hidden = new Set<string>();
+    let complete = true;
     for (const dir of dirs) {
       const real = join(this.layers[dir.layer]!, dir.path);
       let entries;
       try {
         entries = yield* readdir(real);
       } catch {
+        complete = false;
         continue;
       }
       // Character devices may be whiteouts (0/0), and in an opaque=x dir zero-size files may be
@@ -277,6 +289,7 @@ export class LayerStack {
       }
     }
     // A name that is a directory above and something else below: the directory wins (kept first).
+    if (complete) this.#complete.add(out);
     return out;
   }
 }
