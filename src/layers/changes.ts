@@ -11,7 +11,7 @@
  * a time); changes() does that I/O off the main thread, changesSync() on it.
  */
 import { posix } from 'node:path';
-import { isDirReadError, isRequest, perform, performAsync, SCAN, scannedDir, steps, type Request, type ScannedDir } from '../sys/io.js';
+import { isDirReadError, perform, performAsync, SCAN, scannedDir, steps, type Request, type ScannedDir } from '../sys/io.js';
 import type { Step } from '../sys/steps.js';
 import { LayerStack, type LayerDir, type Listed } from './lookup.js';
 import { askPaths, statPaths, xattrNames, type PathInfo, type ReadNamespace } from './paths.js';
@@ -70,7 +70,8 @@ interface UpperEntry {
   info: PathInfo | undefined;
 }
 
-type Walk<T = void> = Generator<ChangeRecord | Request, T, unknown>;
+/** The walk yields only its reads: the changes it finds go to Walker.found (see Walker.take()). */
+type Walk<T = void> = Generator<Request, T, unknown>;
 
 /**
  * Names in UTF-8 byte order (a layer's order): UTF-16 order but for the code units of
@@ -123,8 +124,23 @@ class Walker {
   readonly ns: ReadNamespace;
   /** Yield ChangeRecords (source, type, opaque, hidden), for changeRecords(). */
   readonly detail: boolean;
+  /**
+   * The changes found since the last take(), in path order. The walk pushes them here instead
+   * of yielding each: a change from a directory N deep would pass through N+1 generators.
+   */
+  #found: ChangeRecord[] = [];
 
-  constructor(lowers: readonly string[], options: ChangesOptions, detail = false) {
+  /** The changes found since the last call. */
+  take(): ChangeRecord[] {
+    const out = this.#found;
+    if (out.length > 0) this.#found = [];
+    return out;
+  }
+
+  readonly upper: string;
+
+  constructor(lowers: readonly string[], options: ChangesOptions, detail: boolean, upper: string) {
+    this.upper = upper;
     this.ns = options.namespace ?? 'auto';
     this.detail = detail;
     this.lowers = new LayerStack(lowers, { namespace: this.ns, followRedirects: options.followRedirects ?? true });
@@ -257,7 +273,7 @@ class Walker {
       const inBefore = before.get(name);
       const up = upperByName.get(name);
       if (up?.whiteout) {
-        if (inBefore) yield detail ? record('D', child, 'whiteout', undefined, undefined, false, hidden) : { kind: 'D', path: child, cause: 'whiteout' };
+        if (inBefore) this.#found.push(detail ? record('D', child, 'whiteout', undefined, undefined, false, hidden) : { kind: 'D', path: child, cause: 'whiteout' });
         continue;
       }
       const low = up ? undefined : afterFromLower.get(name);
@@ -265,7 +281,7 @@ class Walker {
         // Gone: the parent is opaque, or redirected elsewhere.
         if (inBefore) {
           const cause = afterLower.length === 0 ? 'opaque' : 'redirect';
-          yield detail ? record('D', child, cause, undefined, undefined, false, hidden) : { kind: 'D', path: child, cause };
+          this.#found.push(detail ? record('D', child, cause, undefined, undefined, false, hidden) : { kind: 'D', path: child, cause });
         }
         continue;
       }
@@ -276,8 +292,8 @@ class Walker {
         const lowerDirs = low!.kind === 'dir' ? yield* this.childLower(afterLower, name) : [];
         if (detail) {
           const from = afterLower.find((d) => d.layer === low!.layer)!;
-          yield record(inBefore ? 'C' : 'A', child, 'redirect', { layer: low!.layer + 1, path: posix.join(from.path, name).slice(1) }, low!.kind, false, false);
-        } else yield { kind: inBefore ? 'C' : 'A', path: child, cause: 'redirect' };
+          this.#found.push(record(inBefore ? 'C' : 'A', child, 'redirect', { layer: low!.layer + 1, path: posix.join(from.path, name).slice(1) }, low!.kind, false, false));
+        } else this.#found.push({ kind: inBefore ? 'C' : 'A', path: child, cause: 'redirect' });
         if (low!.kind === 'dir') yield* this.walk(child, undefined, lowerDirs, inBefore?.kind === 'dir' ? yield* this.childLower(beforeDirs ?? [], name) : null, undefined, hidden);
         continue;
       }
@@ -286,11 +302,11 @@ class Walker {
       const metacopy = inBefore !== undefined && !up.dir && up.info?.xattr('metacopy') !== undefined;
       // Its lower dirs are gone (opaque, or redirected to nothing) while a lower layer has it.
       const opaque = !hidden && up.dir && childAfter.length === 0 && (childBefore?.length ?? 0) > 0;
-      if (detail) yield record(inBefore ? 'C' : 'A', child, metacopy ? 'metacopy' : undefined, { layer: 0, path: child.slice(1) }, up.type, opaque, false);
+      if (detail) this.#found.push(record(inBefore ? 'C' : 'A', child, metacopy ? 'metacopy' : undefined, { layer: 0, path: child.slice(1) }, up.type, opaque, false));
       else {
         const change: Change = { kind: inBefore ? 'C' : 'A', path: child };
         if (metacopy) change.cause = 'metacopy';
-        yield change;
+        this.#found.push(change);
       }
       if (up.dir) yield* this.walk(child, up.real, childAfter, up.dir && inBefore?.kind === 'dir' ? childBefore : null, listings.get(name), hidden || opaque);
     }
@@ -302,13 +318,14 @@ class Walker {
     return r.found && r.kind === 'dir' ? r.mergedFrom ?? [] : [];
   }
 
-  *all(upper: string): Walk {
+  *all(): Walk {
+    const upper = this.upper;
     const root = yield* this.lowers.dirsAt('/');
     const rootDirs = Array.isArray(root) ? root : [];
     const [info] = yield* statPaths([upper], UPPER_XATTRS, this.ns, ['dir']);
     const after = info?.xattr('opaque')?.toString() === 'y' ? [] : rootDirs;
     const opaque = after.length === 0 && rootDirs.length > 0;
-    if (opaque && this.detail) yield record('C', '/', undefined, undefined, undefined, true, false);
+    if (opaque && this.detail) this.#found.push(record('C', '/', undefined, undefined, undefined, true, false));
     // Normalized once: paths below it are made by appending names.
     yield* this.walk('/', posix.normalize(upper), after, rootDirs, undefined, opaque);
   }
@@ -316,32 +333,44 @@ class Walker {
 
 /**
  * The A/C/D changes of `upper` over `lowers` (top first), streamed in path order, with every
- * read done off the main thread. The caller may stop early; nothing is read ahead beyond the
- * current directory.
+ * read done off the main thread. The caller may stop early; at most one read (of the current
+ * directory's subdirectories) is under way beyond the changes already given.
  */
 export async function* changes(upper: string, lowers: readonly string[], options: ChangesOptions = {}): AsyncGenerator<Change> {
-  yield* drive(new Walker(lowers, options).all(upper));
+  for await (const found of batches(new Walker(lowers, options, false, upper))) {
+    for (const c of found) yield c;
+  }
 }
 
-async function* drive(walk: Walk): AsyncGenerator<Change> {
+/**
+ * Runs a walk with its reads off the main thread: the changes found between two reads, given
+ * while the next read runs (the thread pool does the kernel's part of the walk while the
+ * caller takes the changes, on two cores at once).
+ */
+async function* batches(walker: Walker): AsyncGenerator<ChangeRecord[]> {
+  const walk = walker.all();
   try {
     let next = walk.next();
     while (!next.done) {
-      const v = next.value;
-      if (!isRequest(v)) {
-        yield v;
-        next = walk.next();
-        continue;
+      const pending = performAsync(next.value);
+      const found = walker.take();
+      if (found.length > 0) {
+        // Its failure is thrown into the walk below, after these; not unhandled meanwhile,
+        // nor when the caller stops early.
+        pending.catch(() => {});
+        yield found;
       }
       let answer: unknown;
       try {
-        answer = await performAsync(v);
+        answer = await pending;
       } catch (e) {
         next = walk.throw(e);
         continue;
       }
       next = walk.next(answer);
     }
+    const found = walker.take();
+    if (found.length > 0) yield found;
   } finally {
     walk.return(undefined);
   }
@@ -354,60 +383,25 @@ async function* drive(walk: Walk): AsyncGenerator<Change> {
  * thread, not one per record; each read is started before the records before it are given).
  */
 export async function* changeRecords(upper: string, lowers: readonly string[], options: ChangesOptions = {}): AsyncGenerator<ChangeRecord[]> {
-  const walk = new Walker(lowers, options, true).all(upper);
-  try {
-    let found: ChangeRecord[] = [];
-    let next = walk.next();
-    while (!next.done) {
-      const v = next.value;
-      if (!isRequest(v)) {
-        found.push(v);
-        next = walk.next();
-        continue;
-      }
-      const pending = performAsync(v);
-      if (found.length > 0) {
-        pending.catch(() => {});
-        yield found;
-        found = [];
-      }
-      let answer: unknown;
-      try {
-        answer = await pending;
-      } catch (e) {
-        next = walk.throw(e);
-        continue;
-      }
-      next = walk.next(answer);
-    }
-    if (found.length > 0) yield found;
-  } finally {
-    walk.return(undefined);
-  }
+  yield* batches(new Walker(lowers, options, true, upper));
 }
 
 /** changes(), all at once, on the calling thread. */
 export function changesSync(upper: string, lowers: readonly string[], options: ChangesOptions = {}): Change[] {
-  const out: Change[] = [];
-  const walk = new Walker(lowers, options).all(upper);
+  const walker = new Walker(lowers, options, false, upper);
+  const walk = walker.all();
   let next = walk.next();
   while (!next.done) {
-    const v = next.value;
-    if (!isRequest(v)) {
-      out.push(v);
-      next = walk.next();
-      continue;
-    }
     let answer: unknown;
     try {
-      answer = perform(v);
+      answer = perform(next.value);
     } catch (e) {
       next = walk.throw(e);
       continue;
     }
     next = walk.next(answer);
   }
-  return out;
+  return walker.take();
 }
 
 /** One line per change, as `docker diff` prints them: `C /etc`. */
