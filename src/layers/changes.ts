@@ -66,8 +66,10 @@ interface UpperEntry {
   type: 'dir' | 'file' | 'symlink' | 'other';
   whiteout: boolean;
   real: string;
-  /** Type and overlay xattrs, for directories, devices and files that were there before. */
+  /** Overlay xattrs, for directories and files that were there before (once readAhead() read them). */
   info: PathInfo | undefined;
+  /** A file that was there before: readAhead() reads its xattrs (metacopy). */
+  check: boolean;
 }
 
 /** The walk yields only its reads: the changes it finds go to Walker.found (see Walker.take()). */
@@ -158,8 +160,8 @@ class Walker {
   /**
    * An upper directory's entries. Only what can be more than its dirent type is looked at: the
    * scan (readAhead()'s, or one here) gave the whiteouts (character devices 0/0) and the
-   * directories' markers (opaque, redirect); files that were there before are asked for their
-   * metacopy xattr here, all at once.
+   * directories' markers (opaque, redirect); files that were there before are marked `check`,
+   * for readAhead() to read their metacopy xattr in its batch.
    */
   *readUpperDir(real: string, before: ReadonlyMap<string, Listed>, listed?: ScannedDir | Error): Walk<UpperEntry[]> {
     if (listed instanceof Error) throw listed;
@@ -174,16 +176,12 @@ class Walker {
       }
     }
     const { entries, xattrs } = scanned;
-    const files = entries.filter((d) => d.isFile() && before.has(d.name));
-    const fileInfos = files.length > 0 ? yield* askPaths(files.map((d) => ({ path: inDir(real, d.name), stat: false, xattrs: true })), UPPER_XATTRS, this.ns) : [];
-    const fileInfo = new Map(files.map((d, i) => [d.name, fileInfos[i]]));
     const ns = this.ns;
     return entries.map((d, i) => {
-      let info: PathInfo | undefined;
-      if (d.isDirectory()) info = dirInfo(xattrs.get(i), ns);
-      else if (d.isFile()) info = fileInfo.get(d.name);
       const type = d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other';
-      return { name: d.name, dir: d.isDirectory(), type, whiteout: d.isWhiteout(), real: inDir(real, d.name), info };
+      const check = d.isFile() && before.has(d.name);
+      const info = d.isDirectory() ? dirInfo(xattrs.get(i), ns) : undefined;
+      return { name: d.name, dir: d.isDirectory(), type, whiteout: d.isWhiteout(), real: inDir(real, d.name), info, check };
     });
   }
 
@@ -213,7 +211,10 @@ class Walker {
    * loop makes next). One call per directory instead of one per subdirectory and lower layer.
    * A name missing from the listing of lower dirs (`afterListed`, `beforeListed`: listDirs() of
    * afterLower and beforeDirs) is not looked up: the lookup could only find nothing or a whiteout,
-   * which are the same to the walk (no lower dirs below it).
+   * which are the same to the walk (no lower dirs below it). In the same batch: the xattrs of the
+   * upper files that were there before (metacopy: `info` of the entries marked `check`), and the
+   * lower dirs at each subdirectory's name that the listing says is a directory, read for the
+   * listDirs() of the subdirectory's walk. So a directory costs one hop, not three.
    */
   *readAhead(
     upper: readonly UpperEntry[],
@@ -235,15 +236,31 @@ class Walker {
       if (beforeDirs !== null && !sameDirs(afterLower, beforeDirs)) (beforeKnown && !beforeListed.has(e.name) ? absent : looked).push(...lowers.lookupPaths(beforeDirs, e.name));
     }
     lowers.keep(absent, []);
-    const extra: { steps: Step[]; results?: unknown[] } = { steps: subdirs.map((e): Step => this.scanStep(e.real, true)) };
+    // The lower dirs the subdirectories' walks will list: before (a dir there before), and now
+    // (a dir still merged below it), when they differ.
+    const differ = beforeDirs !== null && !sameDirs(afterLower, beforeDirs);
+    const lists = new Set<string>();
+    for (const e of subdirs) {
+      if (beforeDirs !== null && beforeListed.get(e.name)?.kind === 'dir') for (const p of lowers.lookupPaths(beforeDirs, e.name)) lists.add(p);
+      if ((beforeDirs === null || differ) && afterListed.get(e.name)?.kind === 'dir' && e.info?.xattr('opaque') === undefined && e.info?.xattr('redirect') === undefined) {
+        for (const p of lowers.lookupPaths(afterLower, e.name)) lists.add(p);
+      }
+    }
+    const listPaths = [...lists];
+    const files = upper.filter((e) => e.check);
+    const extra: { steps: Step[]; results?: unknown[] } = {
+      steps: [...subdirs.map((e): Step => this.scanStep(e.real, true)), ...listPaths.map((p) => LayerStack.listStep(p))],
+    };
     const infos = yield* askPaths(
-      looked.map((path) => ({ path, stat: true, xattrs: true })),
+      [...looked.map((path) => ({ path, stat: true, xattrs: true })), ...files.map((e) => ({ path: e.real, stat: false, xattrs: true }))],
       LayerStack.ENTRY_XATTRS,
       this.ns,
       extra,
     );
     lowers.keep(looked, infos);
-    looked.push(...absent);
+    files.forEach((e, i) => (e.info = infos[looked.length + i]));
+    listPaths.forEach((p, i) => lowers.keepListing(p, extra.results?.[subdirs.length + i]));
+    looked.push(...absent, ...listPaths);
     const listings = new Map<string, ScannedDir | Error>();
     subdirs.forEach((e, i) => {
       const r = extra.results?.[i];

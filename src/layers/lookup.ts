@@ -9,7 +9,9 @@
  */
 import { join, posix } from 'node:path';
 import { cString } from '../sys/args.js';
-import { readdir, runAsync, runSync, type Task } from '../sys/io.js';
+import { isSystemError } from '../sys/errors.js';
+import { isDirReadError, runAsync, runSync, SCAN, scannedDir, steps, type Task } from '../sys/io.js';
+import type { Step } from '../sys/steps.js';
 import { OverlayError } from '../spec/errors.js';
 import { findOverlayTask } from '../read/inspect.js';
 import { statPaths, type PathInfo, type ReadNamespace, type XattrNamespace } from './paths.js';
@@ -120,6 +122,8 @@ export class LayerStack {
   readonly #below = new Map<number, LayerStack>();
   /** Entries read ahead (prefetch()), by real path: a lookup takes them without I/O. */
   readonly #ahead = new Map<string, LayerEntry | undefined>();
+  /** Layer directories read ahead (listStep() results, or their errors), by real path: listDirs() takes them without I/O. */
+  readonly #listings = new Map<string, unknown>();
   /** Listings of listDirs() that read every directory asked for: a name not in one is in none of them. */
   readonly #complete = new WeakSet<ReadonlyMap<string, Listed>>();
 
@@ -220,9 +224,25 @@ export class LayerStack {
     return this.#complete.has(listed);
   }
 
-  /** Drops entries read ahead (their directory is done). */
+  /**
+   * The step listDirs() reads a layer directory with (its whiteout devices marked), to run in a
+   * batch with others; keepListing() its result, and the listDirs() that wants it reads none.
+   */
+  static listStep(path: string): Step {
+    return { op: 'scanDir', path, flags: SCAN.WHITEOUTS, recordError: true };
+  }
+
+  /** Keeps the result of a listStep() of `path` read ahead, for the listDirs() that comes next. */
+  keepListing(path: string, result: unknown): void {
+    this.#listings.set(path, result);
+  }
+
+  /** Drops entries and listings read ahead (their directory is done). */
   drop(paths: readonly string[]): void {
-    for (const p of paths) this.#ahead.delete(p);
+    for (const p of paths) {
+      this.#ahead.delete(p);
+      this.#listings.delete(p);
+    }
   }
 
   /** The stack of the layers below `layer` (indices from 0 again), for absolute redirects. */
@@ -260,24 +280,32 @@ export class LayerStack {
     let complete = true;
     for (const dir of dirs) {
       const real = join(this.layers[dir.layer]!, dir.path);
-      let entries;
-      try {
-        entries = yield* readdir(real);
-      } catch {
+      let listed = this.#listings.get(real);
+      if (listed !== undefined) this.#listings.delete(real);
+      else {
+        try {
+          listed = (yield* steps([{ op: 'scanDir', path: real, flags: SCAN.WHITEOUTS }])).results[0];
+        } catch (e) {
+          listed = e;
+        }
+      }
+      if (listed instanceof Error) {
+        // A directory that cannot be read lists nothing; failing to look at an entry is thrown.
+        if (isSystemError(listed) && !isDirReadError(listed, real)) throw listed;
         complete = false;
         continue;
       }
-      // Character devices may be whiteouts (0/0), and in an opaque=x dir zero-size files may be
+      const entries = scannedDir(listed).entries;
+      // The scan marked the whiteout devices (0/0); in an opaque=x dir zero-size files may be
       // xattr whiteouts: those are looked at closely, all of a directory's at once.
-      const suspects = entries.filter((d) => d.isCharacterDevice() || (dir.xwhiteouts === true && d.isFile()));
-      const infos = yield* statPaths(suspects.map((d) => join(real, d.name)), ['whiteout'], this.namespace, ['file']);
-      const whiteouts = new Set(
-        suspects.filter((_, i) => {
-          const info = infos[i];
-          // readdir hides xattr whiteouts only in a lower dir marked opaque=x (kernel: ovl_iterate).
-          return info !== undefined && (info.whiteoutDevice || (info.type === 'file' && info.size === 0 && info.xattr('whiteout') !== undefined));
-        }).map((d) => d.name),
-      );
+      const suspects = dir.xwhiteouts === true ? entries.filter((d) => d.isFile()) : [];
+      const infos = suspects.length > 0 ? yield* statPaths(suspects.map((d) => join(real, d.name)), ['whiteout'], this.namespace, ['file']) : [];
+      const whiteouts = new Set(entries.filter((d) => d.isWhiteout()).map((d) => d.name));
+      suspects.forEach((d, i) => {
+        const info = infos[i];
+        // readdir hides xattr whiteouts only in a lower dir marked opaque=x (kernel: ovl_iterate).
+        if (info !== undefined && info.type === 'file' && info.size === 0 && info.xattr('whiteout') !== undefined) whiteouts.add(d.name);
+      });
       for (const d of entries) {
         if (out.has(d.name) || hidden.has(d.name)) continue;
         if (whiteouts.has(d.name)) {
