@@ -31,6 +31,16 @@ export interface LayerEntry {
   metacopy?: boolean;
 }
 
+/** A single name in a directory (no slash, not . or ..): a path made with it needs no normalizing. */
+function plainName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/');
+}
+
+/** posix.join(dir, name) for a normalized absolute `dir` and a plainName() `name`. */
+function childPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
 /** The overlay xattrs an entry is read for. */
 const ENTRY_XATTRS = ['opaque', 'redirect', 'whiteout', 'metacopy'] as const;
 
@@ -131,6 +141,7 @@ export class LayerStack {
     this.layers = layers;
     this.namespace = options.namespace ?? 'auto';
     this.followRedirects = options.followRedirects ?? true;
+    this.#roots = layers.map((l) => (l.startsWith('/') ? posix.join(l, '/').slice(0, -1) : null));
   }
 
   /** The layer directories merged at the directory `path` of the merged view, or why there are none. */
@@ -167,8 +178,8 @@ export class LayerStack {
     let lookName = name;
     for (let i = 0; i < queue.length; i++) {
       const parent = queue[i]!;
-      const layerPath = posix.join(parent.path, lookName);
-      const real = join(this.layers[parent.layer]!, layerPath);
+      const layerPath = plainName(lookName) ? childPath(parent.path, lookName) : posix.join(parent.path, lookName);
+      const real = this.#real(parent.layer, layerPath);
       const entry = this.#ahead.has(real) ? this.#ahead.get(real) : yield* layerEntry(real, this.namespace);
       if (!entry) continue;
       if (entry.kind === 'whiteout') {
@@ -205,7 +216,8 @@ export class LayerStack {
 
   /** The real paths a lookup of `name` in the merged directory `parents` looks at first (no redirects). */
   lookupPaths(parents: readonly LayerDir[], name: string): string[] {
-    return parents.map((p) => join(this.layers[p.layer]!, p.path, name));
+    if (!plainName(name)) return parents.map((p) => join(this.layers[p.layer]!, p.path, name));
+    return parents.map((p) => this.#real(p.layer, childPath(p.path, name)));
   }
 
   /** The entry questions for `paths`, to ask in one batch with others; then keep() the answers. */
@@ -245,6 +257,21 @@ export class LayerStack {
     }
   }
 
+  /**
+   * Each layer's root as join() would start a path in it: absolute and normalized, without the
+   * trailing slash ('' for '/'); null for a relative root, which join() also normalizes.
+   */
+  readonly #roots: ReadonlyArray<string | null>;
+
+  /**
+   * join(layer root, layerPath) for a normalized layerPath ('/' or '/a/b'), without join()'s
+   * normalizing of the whole string for every entry of a walk.
+   */
+  #real(layer: number, layerPath: string): string {
+    const root = this.#roots[layer];
+    return root === null || root === undefined ? join(this.layers[layer]!, layerPath) : root + layerPath;
+  }
+
   /** The stack of the layers below `layer` (indices from 0 again), for absolute redirects. */
   #belowStack(layer: number): LayerStack {
     let stack = this.#below.get(layer);
@@ -279,7 +306,7 @@ export class LayerStack {
     const hidden = new Set<string>();
     let complete = true;
     for (const dir of dirs) {
-      const real = join(this.layers[dir.layer]!, dir.path);
+      const real = this.#real(dir.layer, dir.path);
       let listed = this.#listings.get(real);
       if (listed !== undefined) this.#listings.delete(real);
       else {
