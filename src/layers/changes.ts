@@ -72,8 +72,76 @@ interface UpperEntry {
   check: boolean;
 }
 
-/** The walk yields only its reads: the changes it finds go to Walker.found (see Walker.take()). */
-type Walk<T = void> = Generator<Request, T, unknown>;
+/** A read started and not waited for: answered at once with a token for the Wait that takes its result. */
+interface Start {
+  io: 'start';
+  request: Request;
+}
+interface Wait {
+  io: 'wait';
+  pending: unknown;
+}
+
+/**
+ * The walk yields only its reads (and Start/Wait: a read let run while it goes on); the
+ * changes it finds go to the Walker's list (see Walker.take()).
+ */
+type Walk<T = void> = Generator<Request | Start | Wait, T, unknown>;
+
+/** A task whose first read is started (startTask()), to be finished with finishTask(). */
+interface Started<T> {
+  task: Walk<T>;
+  first: IteratorResult<Request | Start | Wait, T>;
+  pending?: unknown;
+}
+
+/** Runs `task` up to its first read and starts that read, without waiting for it. */
+function* startTask<T>(task: Walk<T>): Walk<Started<T>> {
+  const first = task.next();
+  if (first.done || first.value.io === 'start' || first.value.io === 'wait') return { task, first };
+  return { task, first, pending: yield { io: 'start', request: first.value } };
+}
+
+/** Waits for a started task's first read and runs the task to its end. */
+function* finishTask<T>(s: Started<T>): Walk<T> {
+  let next = s.first;
+  if (next.done) return next.value;
+  if (s.pending !== undefined) {
+    try {
+      next = s.task.next(yield { io: 'wait', pending: s.pending });
+    } catch (e) {
+      next = s.task.throw(e);
+    }
+  }
+  while (!next.done) {
+    let answer: unknown;
+    try {
+      answer = yield next.value;
+    } catch (e) {
+      next = s.task.throw(e);
+      continue;
+    }
+    next = s.task.next(answer);
+  }
+  return next.value;
+}
+
+interface Prepared {
+  before: Map<string, Listed>;
+  upperByName: Map<string, UpperEntry>;
+  afterFromLower: Map<string, Listed>;
+  names: string[];
+  ahead: Started<{ listings: Map<string, ScannedDir | Error>; looked: string[] }>;
+}
+
+/** An upper directory of the loop, ready to walk (or why not: thrown when the walk gets to it). */
+interface UpperChild {
+  childAfter?: LayerDir[];
+  childBefore?: LayerDir[] | null;
+  prepared?: Prepared;
+  failed?: boolean;
+  error?: unknown;
+}
 
 /**
  * Names in UTF-8 byte order (a layer's order): UTF-16 order but for the code units of
@@ -273,8 +341,11 @@ class Walker {
     return { listings, looked };
   }
 
-  /** `hidden`: the lower content of `path` is hidden by an opaque marker (its own or an ancestor's). */
-  *walk(path: string, upperDir: string | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null, upperListing?: ScannedDir | Error, hidden = false): Walk {
+  /**
+   * A directory's walk up to its loop: its listings, its names in order, and its readAhead()
+   * started (startTask()), not waited for.
+   */
+  *prepare(upperDir: string | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null, upperListing: ScannedDir | Error | undefined): Walk<Prepared> {
     const before: Map<string, Listed> = beforeDirs ? yield* this.lowers.listDirs(beforeDirs) : new Map();
     const upper = upperDir !== undefined ? yield* this.readUpperDir(upperDir, before, upperListing) : [];
     const upperByName = new Map(upper.map((e) => [e.name, e]));
@@ -282,11 +353,40 @@ class Walker {
     const same = beforeDirs !== null && afterLower.length > 0 && sameDirs(afterLower, beforeDirs);
     const afterFromLower = same ? before : afterLower.length > 0 ? yield* this.lowers.listDirs(afterLower) : new Map<string, Listed>();
     const names = [...new Set([...before.keys(), ...upperByName.keys(), ...afterFromLower.keys()])].sort(compareNames);
-    const detail = this.detail;
-    const { listings, looked } = yield* this.readAhead(upper, afterLower, beforeDirs, afterFromLower, before);
+    const ahead = yield* startTask(this.readAhead(upper, afterLower, beforeDirs, afterFromLower, before));
+    return { before, upperByName, afterFromLower, names, ahead };
+  }
 
-    for (const name of names) {
-      const child = path === '/' ? `/${name}` : `${path}/${name}`;
+  /**
+   * An upper directory's lower dirs (now and before) and its walk prepared; a failure is kept,
+   * to be thrown where the walk gets to it. The walk does this for the next upper directory
+   * before it goes down into the current one: in changes(), the next directory's batch is read
+   * off the main thread while this one's changes are worked out on it.
+   */
+  *upperChild(up: UpperEntry, child: string, inBefore: Listed | undefined, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null, listing: ScannedDir | Error | undefined): Walk<UpperChild> {
+    try {
+      const childAfter = yield* this.lowerBelow(up.info, child, afterLower);
+      const childBefore = inBefore?.kind === 'dir' && beforeDirs ? yield* this.childLower(beforeDirs, up.name) : null;
+      const prepared = yield* this.prepare(up.real, childAfter, inBefore?.kind === 'dir' ? childBefore : null, listing);
+      return { childAfter, childBefore, prepared };
+    } catch (error) {
+      return { failed: true, error };
+    }
+  }
+
+  /** `hidden`: the lower content of `path` is hidden by an opaque marker (its own or an ancestor's). */
+  *walk(path: string, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null, prepared: Prepared, hidden = false): Walk {
+    const { before, upperByName, afterFromLower, names } = prepared;
+    const detail = this.detail;
+    const { listings, looked } = yield* finishTask(prepared.ahead);
+    const childPath = (name: string) => (path === '/' ? `/${name}` : `${path}/${name}`);
+    /** The next upper directory after the current name, prepared (upperChild()). */
+    let next: { name: string; child: UpperChild } | undefined;
+    let scanFrom = 0;
+
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const child = childPath(name);
       const inBefore = before.get(name);
       const up = upperByName.get(name);
       if (up?.whiteout) {
@@ -311,11 +411,21 @@ class Walker {
           const from = afterLower.find((d) => d.layer === low!.layer)!;
           this.#found.push(record(inBefore ? 'C' : 'A', child, 'redirect', { layer: low!.layer + 1, path: posix.join(from.path, name).slice(1) }, low!.kind, false, false));
         } else this.#found.push({ kind: inBefore ? 'C' : 'A', path: child, cause: 'redirect' });
-        if (low!.kind === 'dir') yield* this.walk(child, undefined, lowerDirs, inBefore?.kind === 'dir' ? yield* this.childLower(beforeDirs ?? [], name) : null, undefined, hidden);
+        if (low!.kind === 'dir') {
+          const lowerBefore = inBefore?.kind === 'dir' ? yield* this.childLower(beforeDirs ?? [], name) : null;
+          yield* this.walk(child, lowerDirs, lowerBefore, yield* this.prepare(undefined, lowerDirs, lowerBefore, undefined), hidden);
+        }
         continue;
       }
-      const childAfter = up.dir ? yield* this.lowerBelow(up.info, child, afterLower) : [];
-      const childBefore = inBefore?.kind === 'dir' && beforeDirs ? yield* this.childLower(beforeDirs, name) : null;
+      let sub: UpperChild | undefined;
+      if (up.dir) {
+        if (next?.name === name) sub = next.child;
+        else sub = yield* this.upperChild(up, child, inBefore, afterLower, beforeDirs, listings.get(name));
+        next = undefined;
+        if (sub.failed) throw sub.error;
+      }
+      const childAfter = sub?.childAfter ?? [];
+      const childBefore = sub?.childBefore ?? null;
       const metacopy = inBefore !== undefined && !up.dir && up.info?.xattr('metacopy') !== undefined;
       // Its lower dirs are gone (opaque, or redirected to nothing) while a lower layer has it.
       const opaque = !hidden && up.dir && childAfter.length === 0 && (childBefore?.length ?? 0) > 0;
@@ -325,7 +435,17 @@ class Walker {
         if (metacopy) change.cause = 'metacopy';
         this.#found.push(change);
       }
-      if (up.dir) yield* this.walk(child, up.real, childAfter, up.dir && inBefore?.kind === 'dir' ? childBefore : null, listings.get(name), hidden || opaque);
+      if (sub) {
+        // The next upper directory, prepared before going down into this one.
+        for (scanFrom = Math.max(scanFrom, i + 1); scanFrom < names.length; scanFrom++) {
+          const n = names[scanFrom]!;
+          const u = upperByName.get(n);
+          if (u === undefined || !u.dir || u.whiteout) continue;
+          next = { name: n, child: yield* this.upperChild(u, childPath(n), before.get(n), afterLower, beforeDirs, listings.get(n)) };
+          break;
+        }
+        yield* this.walk(child, childAfter, inBefore?.kind === 'dir' ? childBefore : null, sub.prepared!, hidden || opaque);
+      }
     }
     this.lowers.drop(looked);
   }
@@ -344,7 +464,7 @@ class Walker {
     const opaque = after.length === 0 && rootDirs.length > 0;
     if (opaque && this.detail) this.#found.push(record('C', '/', undefined, undefined, undefined, true, false));
     // Normalized once: paths below it are made by appending names.
-    yield* this.walk('/', posix.normalize(upper), after, rootDirs, undefined, opaque);
+    yield* this.walk('/', after, rootDirs, yield* this.prepare(posix.normalize(upper), after, rootDirs, undefined), opaque);
   }
 }
 
@@ -369,7 +489,15 @@ async function* batches(walker: Walker): AsyncGenerator<ChangeRecord[]> {
   try {
     let next = walk.next();
     while (!next.done) {
-      const pending = performAsync(next.value);
+      const v = next.value;
+      if (v.io === 'start') {
+        // Let run; its failure is thrown at its Wait.
+        const started = performAsync(v.request);
+        started.catch(() => {});
+        next = walk.next(started);
+        continue;
+      }
+      const pending = v.io === 'wait' ? (v.pending as Promise<unknown>) : performAsync(v);
       const found = walker.take();
       if (found.length > 0) {
         // Its failure is thrown into the walk below, after these; not unhandled meanwhile,
@@ -409,9 +537,21 @@ export function changesSync(upper: string, lowers: readonly string[], options: C
   const walk = walker.all();
   let next = walk.next();
   while (!next.done) {
+    const v = next.value;
     let answer: unknown;
     try {
-      answer = perform(next.value);
+      if (v.io === 'start') {
+        // Done now; its result (or failure) is given at its Wait.
+        try {
+          answer = { value: perform(v.request) };
+        } catch (error) {
+          answer = { failed: true, error };
+        }
+      } else if (v.io === 'wait') {
+        const done = v.pending as { value?: unknown; failed?: boolean; error?: unknown };
+        if (done.failed) throw done.error;
+        answer = done.value;
+      } else answer = perform(v);
     } catch (e) {
       next = walk.throw(e);
       continue;
