@@ -185,6 +185,21 @@ function dirInfo(xattrs: ReadonlyMap<string, Buffer> | undefined, ns: ReadNamesp
   };
 }
 
+/**
+ * The names of a directory's walk, in order: those it had before, has in upper, and has from
+ * lower layers now. Without a lower side (most directories of a new tree) only the upper's.
+ */
+export function mergedNames(before: ReadonlyMap<string, unknown>, upper: ReadonlyMap<string, unknown>, fromLower: ReadonlyMap<string, unknown>): string[] {
+  if (before.size === 0 && fromLower.size === 0) {
+    const names = [...upper.keys()];
+    return names.length > 1 ? names.sort(compareNames) : names;
+  }
+  const all = new Set(before.keys());
+  for (const n of upper.keys()) all.add(n);
+  if (fromLower !== before) for (const n of fromLower.keys()) all.add(n);
+  return [...all].sort(compareNames);
+}
+
 function sameDirs(a: readonly LayerDir[], b: readonly LayerDir[]): boolean {
   return a.length === b.length && a.every((d, i) => d.layer === b[i]!.layer && d.path === b[i]!.path);
 }
@@ -292,6 +307,8 @@ class Walker {
     beforeListed: ReadonlyMap<string, Listed>,
   ): Walk<{ listings: Map<string, ScannedDir | Error>; looked: string[] }> {
     const subdirs = upper.filter((e) => e.dir);
+    // Most directories of a tree are leaves with nothing to ask: no batch to make.
+    if (subdirs.length === 0 && !upper.some((e) => e.check)) return { listings: new Map(), looked: [] };
     const looked: string[] = [];
     const absent: string[] = [];
     const lowers = this.lowers;
@@ -352,7 +369,7 @@ class Walker {
     // The lower dirs of before, still merged (no opaque, no redirect): listed once.
     const same = beforeDirs !== null && afterLower.length > 0 && sameDirs(afterLower, beforeDirs);
     const afterFromLower = same ? before : afterLower.length > 0 ? yield* this.lowers.listDirs(afterLower) : new Map<string, Listed>();
-    const names = [...new Set([...before.keys(), ...upperByName.keys(), ...afterFromLower.keys()])].sort(compareNames);
+    const names = mergedNames(before, upperByName, afterFromLower);
     const ahead = yield* startTask(this.readAhead(upper, afterLower, beforeDirs, afterFromLower, before));
     return { before, upperByName, afterFromLower, names, ahead };
   }
