@@ -7,8 +7,9 @@
  * deleted directory is one D (not one per file inside), an added one is an A for every entry,
  * and a directory holding changes is itself C.
  *
- * The walk is one generator that yields both the changes and the I/O it needs (a directory at
- * a time); changes() does that I/O off the main thread, changesSync() on it.
+ * The walk is one generator that yields the I/O it needs (one batch per directory, the next
+ * one started before the current one is walked) and puts the changes on a list; changes() does
+ * that I/O off the main thread, changesSync() on it.
  */
 import { posix } from 'node:path';
 import { isDirReadError, perform, performAsync, SCAN, scannedDir, steps, type Request, type ScannedDir } from '../sys/io.js';
@@ -284,11 +285,6 @@ class Walker {
   }
 
   /**
-   * Changes below the merged directory `path`. `upperDir`: its directory in upper (absent when
-   * its content comes from lower layers only); `afterLower`: the lower dirs merged into it now;
-   * `beforeDirs`: the lower dirs it had before (null when it did not exist).
-   */
-  /**
    * Reads ahead for the loop over a directory's names, in one batch: the listing of every upper
    * subdirectory, and what the lower layers hold at each subdirectory's name (the lookups the
    * loop makes next). One call per directory instead of one per subdirectory and lower layer.
@@ -391,7 +387,12 @@ class Walker {
     }
   }
 
-  /** `hidden`: the lower content of `path` is hidden by an opaque marker (its own or an ancestor's). */
+  /**
+   * Changes below the merged directory `path`, prepared (prepare()) from its directory in upper
+   * (absent when its content comes from lower layers only). `afterLower`: the lower dirs merged
+   * into it now; `beforeDirs`: the lower dirs it had before (null when it did not exist);
+   * `hidden`: its lower content is hidden by an opaque marker (its own or an ancestor's).
+   */
   *walk(path: string, afterLower: readonly LayerDir[], beforeDirs: readonly LayerDir[] | null, prepared: Prepared, hidden = false): Walk {
     const { before, upperByName, afterFromLower, names } = prepared;
     const detail = this.detail;
@@ -487,8 +488,9 @@ class Walker {
 
 /**
  * The A/C/D changes of `upper` over `lowers` (top first), streamed in path order, with every
- * read done off the main thread. The caller may stop early; at most one read (of the current
- * directory's subdirectories) is under way beyond the changes already given.
+ * read done off the main thread. The caller may stop early. Reads run ahead of the changes
+ * given by little: the current directory's batch, and the next upper directory's at each level
+ * the walk is in (its subdirectories' listings and what the lower layers hold at their names).
  */
 export async function* changes(upper: string, lowers: readonly string[], options: ChangesOptions = {}): AsyncGenerator<Change> {
   for await (const found of batches(new Walker(lowers, options, false, upper))) {
