@@ -17,6 +17,7 @@
         "native/mount_info.cc",
         "native/mount_legacy.cc",
         "native/node.cc",
+        "native/scan_dir.cc",
         "native/userns.cc",
         "native/xattr.cc"
       ],

@@ -61,6 +61,7 @@ struct Step {
   std::vector<std::string> messages;
   std::vector<uint64_t> ids;  // listmount's
   StatxBuf st {};
+  ScanDirResult scan;
 
   bool Keep() const { return (bits & schema::kKeep) != 0; }
   bool Record() const { return (bits & schema::kRecordError) != 0; }
@@ -370,6 +371,11 @@ struct RunStepsOp {
         return CallStatfs(s.Str(Statfs::kPath), s.number, e);
       case Op::kReaddir:
         return CallReaddir(s.Str(Readdir::kPath), s.messages, s.bytes, e);
+      case Op::kScanDir: {
+        static const std::string kNoXattrs;
+        const std::string& xattrs = s.str[ScanDir::kXattrs] ? *s.str[ScanDir::kXattrs] : kNoXattrs;
+        return CallScanDir(s.Str(ScanDir::kPath), s.U32(ScanDir::kFlags), xattrs, s.scan, e);
+      }
       case Op::kGetxattr:
         return CallGetxattr({&s.Str(Getxattr::kPath), -1, s.Bool(Getxattr::kFollow)}, s.Str(Getxattr::kName), s.bytes, e);
       case Op::kSetxattr: {
@@ -522,6 +528,23 @@ struct RunStepsOp {
         napi_create_string_latin1(env, s.bytes.data(), s.bytes.size(), &types);
         pair.Set(1u, Napi::Value(env, types));
         return pair;
+      }
+      case schema::Result::kScan: {
+        // [names, types, marks]: as kEntries, and the xattrs read, flat: index, name, value.
+        Napi::Array out = Napi::Array::New(env, 3);
+        out.Set(0u, Strings(env, s.scan.names));
+        napi_value types;
+        napi_create_string_latin1(env, s.scan.types.data(), s.scan.types.size(), &types);
+        out.Set(1u, Napi::Value(env, types));
+        Napi::Array marks = Napi::Array::New(env, s.scan.marks.size() * 3);
+        uint32_t k = 0;
+        for (const ScanMark& m : s.scan.marks) {
+          marks.Set(k++, Napi::Number::New(env, m.index));
+          marks.Set(k++, Napi::String::New(env, m.name));
+          marks.Set(k++, Napi::Buffer<char>::Copy(env, m.value.data(), m.value.size()));
+        }
+        out.Set(2u, marks);
+        return out;
       }
     }
     return env.Undefined();

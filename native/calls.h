@@ -74,6 +74,25 @@ int CallExpectFile(int fd, unsigned dev_major, unsigned dev_minor, uint64_t ino,
 // A directory's entries (without . and ..) and their types as d_type gives them (DT_*);
 // where the filesystem gives DT_UNKNOWN, the type comes from fstatat(AT_SYMLINK_NOFOLLOW).
 int CallReaddir(const std::string& path, std::vector<std::string>& names, std::vector<char>& types, SysError& err);
+// scan_dir.cc: a directory's entries as CallReaddir gives them, and what their types leave
+// unsaid: with kScanWhiteouts a character device 0/0 (a whiteout) gets the type kDtWhiteout
+// (fstatat relative to the directory's fd); with kScanDirXattrs each subdirectory's xattrs named
+// in `xattrs` (comma-separated) are read into `marks`. A failure of the directory names
+// "scandir"; of an entry, the call and the entry's path (an entry gone meanwhile is no failure).
+constexpr unsigned kScanWhiteouts = 1;
+constexpr unsigned kScanDirXattrs = 2;
+constexpr unsigned char kDtWhiteout = 14;  // DT_WHT
+struct ScanMark {
+  uint32_t index;  // into names
+  std::string name;
+  std::vector<char> value;
+};
+struct ScanDirResult {
+  std::vector<std::string> names;
+  std::vector<char> types;
+  std::vector<ScanMark> marks;
+};
+int CallScanDir(const std::string& path, unsigned flags, const std::string& xattrs, ScanDirResult& out, SysError& err);
 // statfs(2): the filesystem's magic number (f_type) in `type`.
 int CallStatfs(const std::string& path, int64_t& type, SysError& err);
 // -EMEDIUMTYPE when fstatfs(2) of `fd` says its filesystem is `type` (f_type): a write made

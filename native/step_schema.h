@@ -59,13 +59,14 @@ enum class Op : uint32_t {
   kListmount = 42,
   kExpectMount = 43,
   kUserns = 44,
+  kScanDir = 45,
 };
-constexpr uint32_t kOpCount = 45;
+constexpr uint32_t kOpCount = 46;
 
 enum class FdKind : uint8_t { kNone, kFd, kFdOrCwd, kFs, kStep };
 enum class NumKind : uint8_t { kNone, kU32, kU64, kInt, kBool };
 enum class StrKind : uint8_t { kNone, kStr, kOptStr };
-enum class Result : uint8_t { kNone, kStatx, kBuffer, kNames, kMessages, kNumber, kString, kStatmount, kEntries, kIds };
+enum class Result : uint8_t { kNone, kStatx, kBuffer, kNames, kMessages, kNumber, kString, kStatmount, kEntries, kIds, kScan };
 
 struct Field {
   const char* name;  // nullptr: slot unused
@@ -129,6 +130,7 @@ inline constexpr OpInfo kOps[kOpCount] = {
     {"listmount", "listmount", nullptr, Result::kIds, {{nullptr, 0}, {nullptr, 0}}, {{"mountId", static_cast<uint8_t>(NumKind::kU64)}, {"since", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"expectMount", "statx", nullptr, Result::kNone, {{nullptr, 0}, {nullptr, 0}}, {{"mountId", static_cast<uint8_t>(NumKind::kU64)}, {"unique", static_cast<uint8_t>(NumKind::kBool)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"userns", "clone", "file", Result::kNone, {{nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"uidMap", static_cast<uint8_t>(StrKind::kStr)}, {"gidMap", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, nullptr},
+    {"scanDir", "scandir", nullptr, Result::kScan, {{nullptr, 0}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"xattrs", static_cast<uint8_t>(StrKind::kOptStr)}, {nullptr, 0}, {nullptr, 0}}, nullptr},
 };
 
 // Each field's slot within its class (fd, num, str; bytes have one slot).
@@ -177,5 +179,6 @@ struct ReadRecords { static constexpr int kFd = 0; };
 struct Listmount { static constexpr int kMountId = 0; static constexpr int kSince = 1; };
 struct ExpectMount { static constexpr int kPath = 0; static constexpr int kMountId = 0; static constexpr int kUnique = 1; };
 struct Userns { static constexpr int kUidMap = 0; static constexpr int kGidMap = 1; };
+struct ScanDir { static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kXattrs = 1; };
 
 }  // namespace ovl::schema

@@ -17,6 +17,7 @@ const RESULT = {
   statmount: 'kStatmount',
   entries: 'kEntries',
   ids: 'kIds',
+  scan: 'kScan',
 };
 
 const pascal = (name) => name[0].toUpperCase() + name.slice(1);
@@ -54,7 +55,7 @@ export function renderStepSchemaHeader(schema) {
   w('enum class FdKind : uint8_t { kNone, kFd, kFdOrCwd, kFs, kStep };');
   w('enum class NumKind : uint8_t { kNone, kU32, kU64, kInt, kBool };');
   w('enum class StrKind : uint8_t { kNone, kStr, kOptStr };');
-  w('enum class Result : uint8_t { kNone, kStatx, kBuffer, kNames, kMessages, kNumber, kString, kStatmount, kEntries, kIds };');
+  w('enum class Result : uint8_t { kNone, kStatx, kBuffer, kNames, kMessages, kNumber, kString, kStatmount, kEntries, kIds, kScan };');
   w();
   w('struct Field {');
   w('  const char* name;  // nullptr: slot unused');

@@ -9,7 +9,9 @@
  */
 import { join, posix } from 'node:path';
 import { cString } from '../sys/args.js';
-import { readdir, runAsync, runSync, type Task } from '../sys/io.js';
+import { isSystemError } from '../sys/errors.js';
+import { isDirReadError, runAsync, runSync, SCAN, scannedDir, steps, type Task } from '../sys/io.js';
+import type { Step } from '../sys/steps.js';
 import { OverlayError } from '../spec/errors.js';
 import { findOverlayTask } from '../read/inspect.js';
 import { statPaths, type PathInfo, type ReadNamespace, type XattrNamespace } from './paths.js';
@@ -27,6 +29,16 @@ export interface LayerEntry {
   redirect?: string;
   /** A regular file whose data lives in a lower layer (metacopy xattr). */
   metacopy?: boolean;
+}
+
+/** A single name in a directory (no slash, not . or ..): a path made with it needs no normalizing. */
+function plainName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/');
+}
+
+/** posix.join(dir, name) for a normalized absolute `dir` and a plainName() `name`. */
+function childPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
 /** The overlay xattrs an entry is read for. */
@@ -120,11 +132,16 @@ export class LayerStack {
   readonly #below = new Map<number, LayerStack>();
   /** Entries read ahead (prefetch()), by real path: a lookup takes them without I/O. */
   readonly #ahead = new Map<string, LayerEntry | undefined>();
+  /** Layer directories read ahead (listStep() results, or their errors), by real path: listDirs() takes them without I/O. */
+  readonly #listings = new Map<string, unknown>();
+  /** Listings of listDirs() that read every directory asked for: a name not in one is in none of them. */
+  readonly #complete = new WeakSet<ReadonlyMap<string, Listed>>();
 
   constructor(layers: readonly string[], options: ResolveOptions = {}) {
     this.layers = layers;
     this.namespace = options.namespace ?? 'auto';
     this.followRedirects = options.followRedirects ?? true;
+    this.#roots = layers.map((l) => (l.startsWith('/') ? posix.join(l, '/').slice(0, -1) : null));
   }
 
   /** The layer directories merged at the directory `path` of the merged view, or why there are none. */
@@ -161,8 +178,8 @@ export class LayerStack {
     let lookName = name;
     for (let i = 0; i < queue.length; i++) {
       const parent = queue[i]!;
-      const layerPath = posix.join(parent.path, lookName);
-      const real = join(this.layers[parent.layer]!, layerPath);
+      const layerPath = plainName(lookName) ? childPath(parent.path, lookName) : posix.join(parent.path, lookName);
+      const real = this.#real(parent.layer, layerPath);
       const entry = this.#ahead.has(real) ? this.#ahead.get(real) : yield* layerEntry(real, this.namespace);
       if (!entry) continue;
       if (entry.kind === 'whiteout') {
@@ -199,7 +216,8 @@ export class LayerStack {
 
   /** The real paths a lookup of `name` in the merged directory `parents` looks at first (no redirects). */
   lookupPaths(parents: readonly LayerDir[], name: string): string[] {
-    return parents.map((p) => join(this.layers[p.layer]!, p.path, name));
+    if (!plainName(name)) return parents.map((p) => join(this.layers[p.layer]!, p.path, name));
+    return parents.map((p) => this.#real(p.layer, childPath(p.path, name)));
   }
 
   /** The entry questions for `paths`, to ask in one batch with others; then keep() the answers. */
@@ -210,9 +228,48 @@ export class LayerStack {
     paths.forEach((p, i) => this.#ahead.set(p, entryOf(infos[i])));
   }
 
-  /** Drops entries read ahead (their directory is done). */
+  /**
+   * Whether `listed`, a listDirs() result, read every one of its directories (none failed): then
+   * a name it lacks is absent from each of them, or hidden there by a whiteout above it.
+   */
+  listedAll(listed: ReadonlyMap<string, Listed>): boolean {
+    return this.#complete.has(listed);
+  }
+
+  /**
+   * The step listDirs() reads a layer directory with (its whiteout devices marked), to run in a
+   * batch with others; keepListing() its result, and the listDirs() that wants it reads none.
+   */
+  static listStep(path: string): Step {
+    return { op: 'scanDir', path, flags: SCAN.WHITEOUTS, recordError: true };
+  }
+
+  /** Keeps the result of a listStep() of `path` read ahead, for the listDirs() that comes next. */
+  keepListing(path: string, result: unknown): void {
+    this.#listings.set(path, result);
+  }
+
+  /** Drops entries and listings read ahead (their directory is done). */
   drop(paths: readonly string[]): void {
-    for (const p of paths) this.#ahead.delete(p);
+    for (const p of paths) {
+      this.#ahead.delete(p);
+      this.#listings.delete(p);
+    }
+  }
+
+  /**
+   * Each layer's root as join() would start a path in it: absolute and normalized, without the
+   * trailing slash ('' for '/'); null for a relative root, which join() also normalizes.
+   */
+  readonly #roots: ReadonlyArray<string | null>;
+
+  /**
+   * join(layer root, layerPath) for a normalized layerPath ('/' or '/a/b'), without join()'s
+   * normalizing of the whole string for every entry of a walk.
+   */
+  #real(layer: number, layerPath: string): string {
+    const root = this.#roots[layer];
+    return root === null || root === undefined ? join(this.layers[layer]!, layerPath) : root + layerPath;
   }
 
   /** The stack of the layers below `layer` (indices from 0 again), for absolute redirects. */
@@ -247,25 +304,35 @@ export class LayerStack {
   *listDirs(dirs: readonly LayerDir[]): Task<Map<string, Listed>> {
     const out = new Map<string, Listed>();
     const hidden = new Set<string>();
+    let complete = true;
     for (const dir of dirs) {
-      const real = join(this.layers[dir.layer]!, dir.path);
-      let entries;
-      try {
-        entries = yield* readdir(real);
-      } catch {
+      const real = this.#real(dir.layer, dir.path);
+      let listed = this.#listings.get(real);
+      if (listed !== undefined) this.#listings.delete(real);
+      else {
+        try {
+          listed = (yield* steps([{ op: 'scanDir', path: real, flags: SCAN.WHITEOUTS }])).results[0];
+        } catch (e) {
+          listed = e;
+        }
+      }
+      if (listed instanceof Error) {
+        // A directory that cannot be read lists nothing; failing to look at an entry is thrown.
+        if (isSystemError(listed) && !isDirReadError(listed, real)) throw listed;
+        complete = false;
         continue;
       }
-      // Character devices may be whiteouts (0/0), and in an opaque=x dir zero-size files may be
+      const entries = scannedDir(listed).entries;
+      // The scan marked the whiteout devices (0/0); in an opaque=x dir zero-size files may be
       // xattr whiteouts: those are looked at closely, all of a directory's at once.
-      const suspects = entries.filter((d) => d.isCharacterDevice() || (dir.xwhiteouts === true && d.isFile()));
-      const infos = yield* statPaths(suspects.map((d) => join(real, d.name)), ['whiteout'], this.namespace, ['file']);
-      const whiteouts = new Set(
-        suspects.filter((_, i) => {
-          const info = infos[i];
-          // readdir hides xattr whiteouts only in a lower dir marked opaque=x (kernel: ovl_iterate).
-          return info !== undefined && (info.whiteoutDevice || (info.type === 'file' && info.size === 0 && info.xattr('whiteout') !== undefined));
-        }).map((d) => d.name),
-      );
+      const suspects = dir.xwhiteouts === true ? entries.filter((d) => d.isFile()) : [];
+      const infos = suspects.length > 0 ? yield* statPaths(suspects.map((d) => join(real, d.name)), ['whiteout'], this.namespace, ['file']) : [];
+      const whiteouts = new Set(entries.filter((d) => d.isWhiteout()).map((d) => d.name));
+      suspects.forEach((d, i) => {
+        const info = infos[i];
+        // readdir hides xattr whiteouts only in a lower dir marked opaque=x (kernel: ovl_iterate).
+        if (info !== undefined && info.type === 'file' && info.size === 0 && info.xattr('whiteout') !== undefined) whiteouts.add(d.name);
+      });
       for (const d of entries) {
         if (out.has(d.name) || hidden.has(d.name)) continue;
         if (whiteouts.has(d.name)) {
@@ -277,6 +344,7 @@ export class LayerStack {
       }
     }
     // A name that is a directory above and something else below: the directory wins (kept first).
+    if (complete) this.#complete.add(out);
     return out;
   }
 }

@@ -182,6 +182,8 @@ const DT_CHR = 2;
 const DT_DIR = 4;
 const DT_REG = 8;
 const DT_LNK = 10;
+/** A character device 0/0 (a whiteout), as a scanDir step with SCAN.WHITEOUTS reports it (BSD's DT_WHT). */
+export const DT_WHT = 14;
 
 /** A directory entry with its type, as readdir(3) gives it: the Dirent methods layer readers use. */
 export class DirEntry {
@@ -203,6 +205,10 @@ export class DirEntry {
   isCharacterDevice(): boolean {
     return this.type === DT_CHR;
   }
+  /** A 0/0 character device: only a scanDir step with SCAN.WHITEOUTS tells. */
+  isWhiteout(): boolean {
+    return this.type === DT_WHT;
+  }
 }
 
 /** The entries of a directory from a readdir step's result. */
@@ -215,6 +221,41 @@ export function direntries(result: unknown): DirEntry[] {
 export function* readdir(path: string): Task<DirEntry[]> {
   return direntries((yield* steps([{ op: 'readdir', path }])).results[0]);
 }
+/** scanDir flags: mark 0/0 character devices (DT_WHT); read the asked-for xattrs of subdirectories. */
+export const SCAN = { WHITEOUTS: 1, DIR_XATTRS: 2 } as const;
+
+/** A directory read by a scanDir step: its entries, and the xattrs read, by entry index then name. */
+export interface ScannedDir {
+  entries: DirEntry[];
+  xattrs: Map<number, Map<string, Buffer>>;
+}
+
+const NO_XATTRS: Map<number, Map<string, Buffer>> = new Map();
+
+/** A scanDir step's result. */
+export function scannedDir(result: unknown): ScannedDir {
+  const [names, types, marks] = result as [string[], string, Array<number | string | Buffer>];
+  const entries = names.map((name, i) => new DirEntry(name, types.charCodeAt(i)));
+  if (marks.length === 0) return { entries, xattrs: NO_XATTRS };
+  const xattrs = new Map<number, Map<string, Buffer>>();
+  for (let k = 0; k < marks.length; k += 3) {
+    const i = marks[k] as number;
+    let of = xattrs.get(i);
+    if (of === undefined) xattrs.set(i, (of = new Map()));
+    of.set(marks[k + 1] as string, marks[k + 2] as Buffer);
+  }
+  return { entries, xattrs };
+}
+
+/**
+ * Whether `e` is the failure of a readdir or scanDir step to read the directory `path` itself
+ * (not one of its entries): what a layer reader takes as an unreadable directory.
+ */
+export function isDirReadError(e: unknown, path: string): boolean {
+  const x = e as NodeJS.ErrnoException | undefined;
+  return x instanceof Error && x.syscall === 'scandir' && x.path === path;
+}
+
 export function* read(fd: number, buffer: Buffer): Task<number> {
   return (yield { io: 'read', fd, buffer }) as number;
 }

@@ -25,7 +25,7 @@ import type { FdHandle } from './native-types.js';
 export type FieldKind = 'fd' | 'fd?' | 'fs' | 'step' | 'str' | 'str?' | 'u32' | 'u32?' | 'u64' | 'u64?' | 'int' | 'bool?' | 'buf';
 
 /** What a successful step gives back (besides an fd, which `makes` says). */
-export type ResultKind = 'none' | 'statx' | 'buffer' | 'names' | 'messages' | 'number' | 'string' | 'statmount' | 'entries' | 'ids';
+export type ResultKind = 'none' | 'statx' | 'buffer' | 'names' | 'messages' | 'number' | 'string' | 'statmount' | 'entries' | 'ids' | 'scan';
 
 export interface OpSchema {
   /** The syscall (or C library call) an error names. */
@@ -111,6 +111,11 @@ export const STEP_OPS = {
   // a new user namespace carrying these maps (uid_map/gid_map text: "inside outside count" lines),
   // made by a short-lived child that is reaped before the step ends; the fd of the namespace
   userns: { syscall: 'clone', makes: 'file', fields: { uidMap: 'str', gidMap: 'str' } },
+  // a layer directory for a reader (native/scan_dir.cc): readdir's entries, and only where their
+  // type leaves it unsaid, whether a character device is a whiteout (flags 1: its type becomes
+  // 14, DT_WHT, when it is 0/0) and a subdirectory's xattrs (flags 2: those of the comma-separated
+  // `xattrs` it has). Result: [names, types, marks], marks = [index, xattr name, value, ...]
+  scanDir: { syscall: 'scandir', result: 'scan', fields: { path: 'str', flags: 'u32?', xattrs: 'str?' } },
 } as const satisfies Record<string, OpSchema>;
 
 export type OpName = keyof typeof STEP_OPS;

@@ -303,7 +303,9 @@ type SingleResult<O extends OpName> = (typeof STEP_OPS)[O] extends { makes: stri
                   ? [names: string[], types: string]
                   : R extends 'ids'
                     ? Float64Array
-                    : void
+                    : R extends 'scan'
+                      ? [names: string[], types: string, marks: Array<number | string | Buffer>]
+                      : void
     : void;
 
 function packOne(op: OpName, args: object, sync: boolean): Packer {

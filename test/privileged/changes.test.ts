@@ -369,3 +369,20 @@ describePrivileged('changes(): the async iterator', () => {
     });
   });
 });
+
+describePrivileged('changes(): upper dirs over names the lower layers hide or lack', () => {
+  // The walk does not look up, in the lower layers, a name their listing lacks: a whiteout
+  // hiding a dir further down must still make the upper dir an added one, not a changed one.
+  it('an upper dir over a whited-out lower dir is added; over a lower dir, changed', async () => {
+    const root = tempDir();
+    const l2 = writeTree(join(root, 'l2'), { 'hid/old.txt': 'o', 'kept/k.txt': 'k' });
+    const l1 = writeTree(join(root, 'l1'), { 'other.txt': 'x' });
+    createWhiteoutSync(join(l1, 'hid'));
+    const upper = writeTree(join(root, 'upper'), { 'hid/new.txt': 'n', 'kept/new.txt': 'n', 'fresh/f.txt': 'f' });
+    const ours = changesSync(upper, [l1, l2]);
+    expect(ours.map(formatChange)).toEqual(['A /fresh', 'A /fresh/f.txt', 'A /hid', 'A /hid/new.txt', 'C /kept', 'A /kept/new.txt']);
+    const streamed: Change[] = [];
+    for await (const c of changes(upper, [l1, l2])) streamed.push(c);
+    expect(streamed).toEqual(ours);
+  });
+});
