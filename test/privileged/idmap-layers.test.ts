@@ -4,8 +4,8 @@
  * own batch; the user namespace carrying the map is made by a short-lived child reaped before
  * the call returns.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { formatPlan, mountOverlay, mountOverlaySync, OverlaySpecError, plan, probeIdmap, probeIdmapSync, probeSync, sys, type OverlayIdMap, type OverlaySpec } from '../../src/index.js';
@@ -28,11 +28,21 @@ function image(...containers: string[]) {
   return { root, lower: [join(root, 'app'), join(root, 'base')], at: (p: string) => join(root, p) };
 }
 
-/** Child processes of this one (a user namespace's child that was not reaped would be one). */
+/** Child processes of this one, from /proc (a user namespace's child that was not reaped would be one). */
 function children(): string[] {
-  return execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid=,stat=,comm='], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !/\sps$/.test(l));
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ppid ...": the comm may hold spaces and parentheses; the last ')' ends it.
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(ppid) === process.pid) out.push(`${pid} ${state} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`);
+  }
+  return out;
 }
 
 function owner(path: string): [number, number] {
