@@ -5,20 +5,26 @@
  * reads back exactly the records logged after it.
  *
  * Opening /dev/kmsg costs more than a whole mount's other syscalls (~65 µs: the kernel finds
- * the oldest valid record of its ring buffer for every new reader), so the process opens it
- * once, at its first mount, and keeps that fd (O_CLOEXEC) at the log's end: a cursor is then
- * one read(2) that says EAGAIN. Records read while some cursor is open are kept here, numbered
- * in the order they were read, so that concurrent mounts of this process each get every record
- * logged since their own cursor, whoever read it.
+ * the oldest valid record of its ring for every new reader), so the process opens it once, at
+ * its first mount, and keeps that fd (O_CLOEXEC) at the log's end: a cursor is then one read(2)
+ * that says EAGAIN. Records read while some cursor is open are kept here, numbered in the order
+ * they were read, so that concurrent mounts of this process each get every record logged since
+ * their own cursor, whoever read it. That order must be the fd's: the shared fd is read only on
+ * the main thread, synchronously (O_NONBLOCK: a read never waits, and a drain is bounded), since
+ * reads in thread-pool batches would reach JavaScript in another order than they consumed the
+ * log, and a record could be numbered before a cursor it came after.
  */
 import { isHandle } from '../sys/args.js';
 import { O } from '../sys/constants.js';
+import { readRecordsSync } from '../sys/fd.js';
 import { steps, type Task } from '../sys/io.js';
 import type { FdHandle } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
 
 const SEEK_END = 2;
 const OVERLAY_PREFIXES = ['overlayfs: ', 'overlay: '] as const;
+/** The most records one readRecords returns (native/fd.cc): a full answer means there may be more. */
+const RECORDS_PER_READ = 4096;
 
 /**
  * A position in the kernel log: the number of records this process had read from its shared
@@ -29,7 +35,7 @@ export type KernelLogCursor = { readonly at: number } | { readonly handle: FdHan
 
 /** The shared reader: undefined until the first cursor, null where /dev/kmsg cannot be read. */
 let reader: FdHandle | null | undefined;
-/** Records read from the shared reader so far. */
+/** Records read from the shared reader so far (across readers: a reopened one goes on counting). */
 let readCount = 0;
 /** The records read since the oldest open cursor, with their number (readCount before each). */
 let kept: Array<{ n: number; text: string }> = [];
@@ -37,19 +43,17 @@ let kept: Array<{ n: number; text: string }> = [];
 const open = new Set<{ readonly at: number }>();
 
 /**
- * The steps that take a cursor, to run in a batch with others (at `at`, their index there):
- * the first time, open /dev/kmsg and seek to its end; after that, read what was logged since the
- * last read. None ends the batch when the log cannot be read.
+ * The steps that open the shared reader, to run in a batch with others (at `at`, their index
+ * there): open /dev/kmsg and seek to its end, the first time only; none once it is open (a
+ * cursor is then taken on the main thread: see kernelLogCursor) or where it cannot be read.
+ * Neither ends the batch when the log cannot be read.
  */
 export function kernelLogSteps(at: number): Step[] {
-  if (reader === null) return [];
-  if (reader === undefined || reader.closed) {
-    return [
-      { op: 'open', path: '/dev/kmsg', flags: O.RDONLY | O.NONBLOCK, keep: true, recordError: true },
-      { op: 'lseek', fd: at, offset: 0, whence: SEEK_END, recordError: true },
-    ];
-  }
-  return [{ op: 'readRecords', fd: reader, recordError: true }];
+  if (reader === null || (reader !== undefined && !reader.closed)) return [];
+  return [
+    { op: 'open', path: '/dev/kmsg', flags: O.RDONLY | O.NONBLOCK, keep: true, recordError: true },
+    { op: 'lseek', fd: at, offset: 0, whence: SEEK_END, recordError: true },
+  ];
 }
 
 /** Takes in records read from the shared reader: kept while a cursor may want them. */
@@ -57,6 +61,25 @@ function took(records: readonly string[]): void {
   for (const text of records) {
     if (open.size > 0) kept.push({ n: readCount, text });
     readCount++;
+  }
+}
+
+/** Reads the shared reader to the log's end, on this thread; false when it failed (and is dropped). */
+function drainShared(): boolean {
+  if (reader === null || reader === undefined || reader.closed) return false;
+  for (;;) {
+    let records: string[];
+    try {
+      records = readRecordsSync(reader);
+    } catch {
+      // Closed behind our back (EBADF), or the device refuses: open another next time. The
+      // records kept for open cursors stay theirs.
+      reader.close();
+      reader = undefined;
+      return false;
+    }
+    took(records);
+    if (records.length < RECORDS_PER_READ) return true;
   }
 }
 
@@ -72,26 +95,20 @@ function prune(): void {
   kept = first < 0 ? [] : kept.slice(first);
 }
 
+/** A cursor on the shared reader, at the log's end now. */
+function sharedCursor(): KernelLogCursor | null {
+  if (!drainShared()) return null;
+  const cursor = { at: readCount };
+  open.add(cursor);
+  return cursor;
+}
+
 /**
- * The cursor the steps of kernelLogSteps(at) took, from the batch's results (`steps` is how many
- * there were); null where /dev/kmsg cannot be read.
+ * The cursor, from the results of the batch kernelLogSteps(at) went into (`steps`: what it
+ * gave); null where /dev/kmsg cannot be read.
  */
 export function kernelLogCursor(results: readonly unknown[], at: number, steps: readonly Step[]): KernelLogCursor | null {
-  if (steps.length === 0) return null;
-  if (steps[0]!.op === 'readRecords') {
-    const records = results[at];
-    if (!Array.isArray(records)) {
-      // The shared fd failed (closed behind our back?): open it again next time.
-      reader?.close();
-      reader = undefined;
-      open.clear();
-      return null;
-    }
-    took(records as string[]);
-    const cursor = { at: readCount };
-    open.add(cursor);
-    return cursor;
-  }
+  if (steps.length === 0) return sharedCursor();
   const handle = results[at];
   if (!isHandle(handle) || results[at + 1] instanceof Error) {
     if (isHandle(handle)) handle.close();
@@ -100,11 +117,9 @@ export function kernelLogCursor(results: readonly unknown[], at: number, steps: 
     return null;
   }
   if (reader === undefined || reader === null || reader.closed) {
+    // At the log's end already (the batch seeked it there): nothing to read before the cursor.
     reader = handle;
-    readCount = 0;
-    kept = [];
-    open.clear();
-    const cursor = { at: 0 };
+    const cursor = { at: readCount };
     open.add(cursor);
     return cursor;
   }
@@ -115,8 +130,7 @@ export function kernelLogCursor(results: readonly unknown[], at: number, steps: 
 /** A cursor at the end of the kernel log, or null where /dev/kmsg cannot be read. */
 export function* openKernelLog(): Task<KernelLogCursor | null> {
   const list = kernelLogSteps(0);
-  if (list.length === 0) return null;
-  return kernelLogCursor((yield* steps(list)).results, 0, list);
+  return kernelLogCursor(list.length === 0 ? [] : (yield* steps(list)).results, 0, list);
 }
 
 /** Ends the cursor (once: closing it again does nothing). */
@@ -148,10 +162,7 @@ export function* readKernelLog(cursor: KernelLogCursor | null, prefixes: readonl
       if (Array.isArray(r)) records = r as string[];
     } else {
       if (!open.has(cursor)) return [];
-      if (reader !== null && reader !== undefined && !reader.closed) {
-        const r = (yield* steps([{ op: 'readRecords', fd: reader, recordError: true }])).results[0];
-        if (Array.isArray(r)) took(r as string[]);
-      }
+      drainShared();
       records = kept.filter((k) => k.n >= cursor.at).map((k) => k.text);
     }
   } finally {
