@@ -12,7 +12,7 @@ import type { Step } from '../sys/steps.js';
 import { OverlaySpecError, type SpecProblem } from '../spec/errors.js';
 import type { OverlaySpec } from '../spec/types.js';
 import { parseOverlayOptions, type MountInfoEntry } from '../read/mountinfo.js';
-import { currentOverlaysTask, overlayTableStep, overlayTableTask } from '../read/overlay-table.js';
+import { currentOverlaysTask, overlayTableStep, overlayTableTask, refreshMountPoints } from '../read/overlay-table.js';
 import { detachedUsing, forgetDetached, liveRecordsTask } from '../read/records.js';
 import { describeHolders, mountHoldersTask } from '../read/holders.js';
 import { acquireLocks, lockOrder, lockSteps, releaseLocks, type DirLocks } from './lock.js';
@@ -103,6 +103,12 @@ export function* overlaysUsingTask(dirs: readonly string[], table?: readonly Mou
       }
     }
   });
+  // A kept table entry names where its mount was when first seen: say where it is now.
+  const named = overlays.filter((e) => out.some((users) => users.some((u) => u.mountId === e.mountId)));
+  if (named.length > 0) {
+    yield* refreshMountPoints(named);
+    for (const users of out) for (const u of users) u.target = named.find((e) => e.mountId === u.mountId)?.mountPoint ?? u.target;
+  }
   return out;
 }
 

@@ -18,6 +18,8 @@ const MASK = STATMOUNT.MNT_BASIC | STATMOUNT.SB_BASIC | STATMOUNT.FS_TYPE | STAT
 
 /** By 64-bit mount id: the overlay's entry, or null for a mount of another filesystem. */
 const known = new Map<number, MountInfoEntry | null>();
+/** The 64-bit id of each entry made from a statmount (to read its mount point again). */
+const uniqueOf = new WeakMap<MountInfoEntry, number>();
 /** Whether listmount and statmount's option array work here (undefined: not tried yet). */
 let listmountWorks: boolean | undefined;
 
@@ -84,7 +86,9 @@ export function* overlayTableTask(answer: unknown): Task<MountInfoEntry[]> {
         known.clear();
         return parseOverlayMountInfo(yield* readText('/proc/self/mountinfo')).overlays;
       }
-      known.set(id, entryOf(s));
+      const entry = entryOf(s);
+      uniqueOf.set(entry, id);
+      known.set(id, entry);
     }
   }
   listmountWorks = true;
@@ -106,4 +110,22 @@ export function* currentOverlaysTask(): Task<MountInfoEntry[]> {
   const step = overlayTableStep();
   const answer = (yield* steps([step])).results[0];
   return yield* overlayTableTask(answer);
+}
+
+/**
+ * The kept entries among `entries` with their mount point read again: a mount moved (mount
+ * --move) keeps its id, so the table would still name where it was. Asked only for the entries
+ * an answer names (an in-use refusal), not on every mount.
+ */
+export function* refreshMountPoints(entries: readonly MountInfoEntry[]): Task<void> {
+  const kept = entries.filter((e) => uniqueOf.has(e));
+  if (kept.length === 0) return;
+  const sm = yield* steps(kept.map((e) => ({ op: 'statmount' as const, mountId: uniqueOf.get(e)!, mask: STATMOUNT.MNT_BASIC | STATMOUNT.MNT_POINT, recordError: true })));
+  kept.forEach((e, i) => {
+    const r = sm.results[i];
+    if (r instanceof Error) return; // gone meanwhile: the next listmount drops it
+    const s = r as StatmountResult;
+    if (s.mountPoint !== undefined) e.mountPoint = s.mountPoint;
+    if (s.parentIdOld !== undefined) e.parentId = s.parentIdOld;
+  });
 }

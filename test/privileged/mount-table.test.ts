@@ -90,6 +90,25 @@ describeWithKernel('statmount', 'the in-use check with the mount table kept betw
     expectUnmounted(d.m2);
   });
 
+  it('names where a kept overlay is now after it was moved (mount --move keeps its id)', () => {
+    const d = dirs();
+    writeTree(d.root, { 'w1/': null });
+    const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${d.b},upperdir=${d.u1},workdir=${d.w1}`, d.m2], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    try {
+      // The table keeps it at m2 ...
+      expect(upperProblems(caughtSync(() => mountOverlaySync({ lower: [d.a], upper: d.u1, work: d.w1, target: d.m1 })))[0]).toContain(`mounted at '${d.m2}'`);
+      expect(spawnSync('mount', ['--move', d.m2, d.m3]).status).toBe(0);
+      // ... and says m3 once it is there.
+      const err = caughtSync(() => mountOverlaySync({ lower: [d.a], upper: d.u1, work: d.w1, target: d.m1 }));
+      expect(upperProblems(err)[0]).toContain(`upper: is already the upper dir of the overlay mounted at '${d.m3}'`);
+    } finally {
+      spawnSync('umount', [d.m3]);
+      spawnSync('umount', [d.m2]);
+    }
+    expectUnmounted(d.m3);
+  });
+
   it('sees an overlay whose id was allocated before the table was read but attached after (fsmount, then move_mount)', () => {
     const d = dirs();
     // A detached overlay on u2: its mount exists (it has an id) but is in no namespace yet.
