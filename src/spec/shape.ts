@@ -178,15 +178,19 @@ export function checkIdMap(idmap: unknown): SpecProblem[] {
       if (!whole(outside, 0)) return add(`${at}.outside`, `must be an id from 0 to ${ID_LIMIT}, got ${show(outside)}`);
       if (!whole(count, 1)) return add(`${at}.count`, `must be at least 1, got ${show(count)}`);
       const [a, b, c] = [inside as number, outside as number, count as number];
-      if (a + c - 1 > ID_LIMIT || b + c - 1 > ID_LIMIT) return add(`${at}.count`, `runs past the last id (${ID_LIMIT})`);
+      // The kernel's bound: first + count may not pass 2^32 - 1 ((u32)-1 is no id).
+      if (a + c > ID_LIMIT || b + c > ID_LIMIT) return add(`${at}.count`, `runs past the last id (${ID_LIMIT - 1})`);
       good.push({ inside: a, outside: b, count: c, i });
     });
     for (const side of ['inside', 'outside'] as const) {
+      // By start; each range against the one reaching furthest so far, so a range inside an
+      // earlier long one is named even when a shorter one lies between them.
       const sorted = [...good].sort((x, y) => x[side] - y[side]);
-      for (let k = 1; k < sorted.length; k++) {
-        const prev = sorted[k - 1]!;
-        const cur = sorted[k]!;
-        if (cur[side] < prev[side] + prev.count) add(`${field}[${Math.max(prev.i, cur.i)}]`, `overlaps ${field}[${Math.min(prev.i, cur.i)}] ${side} (ids ${cur[side]}…${Math.min(prev[side] + prev.count, cur[side] + cur.count) - 1})`);
+      let far = sorted[0];
+      for (const cur of sorted.slice(1)) {
+        const end = far![side] + far!.count;
+        if (cur[side] < end) add(`${field}[${Math.max(far!.i, cur.i)}]`, `overlaps ${field}[${Math.min(far!.i, cur.i)}] ${side} (ids ${cur[side]}…${Math.min(end, cur[side] + cur.count) - 1})`);
+        if (cur[side] + cur.count > end) far = cur;
       }
     }
   }

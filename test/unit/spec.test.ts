@@ -324,7 +324,15 @@ describe('idmap', () => {
     expect(withMap({ uid: [] })).toEqual([P('idmap.uid', 'must be a non-empty array of { inside, outside, count } ranges')]);
     expect(withMap({ uid: [R(0, 100000, 0)] })).toEqual([P('idmap.uid[0].count', 'must be at least 1, got 0')]);
     expect(withMap({ uid: [R(-1, 100000, 1)] })).toEqual([P('idmap.uid[0].inside', 'must be an id from 0 to 4294967295, got -1')]);
-    expect(withMap({ uid: [R(0, 4294967290, 10)] })).toEqual([P('idmap.uid[0].count', 'runs past the last id (4294967295)')]);
+    expect(withMap({ uid: [R(0, 4294967290, 10)] })).toEqual([P('idmap.uid[0].count', 'runs past the last id (4294967294)')]);
+    // first + count = 2^32 - 1 is the kernel's limit; one more is refused (it says EINVAL).
+    expect(withMap({ uid: [R(1, 0, 4294967294)] })).toEqual([]);
+    expect(withMap({ uid: [R(1, 0, 4294967295)] })).toEqual([P('idmap.uid[0].count', 'runs past the last id (4294967294)')]);
+    // Every overlap named, a range inside a long earlier one too.
+    expect(withMap({ uid: [R(0, 1000, 100), R(10, 2000, 5), R(50, 3000, 5)] })).toEqual([
+      P('idmap.uid[1]', 'overlaps idmap.uid[0] inside (ids 10…14)'),
+      P('idmap.uid[2]', 'overlaps idmap.uid[0] inside (ids 50…54)'),
+    ]);
     expect(withMap({ uid: [R(0, 100000, 10), R(20, 100005, 10)] })).toEqual([P('idmap.uid[1]', 'overlaps idmap.uid[0] outside (ids 100005…100009)')]);
     expect(withMap({ uid: Array.from({ length: 341 }, (_, i) => R(i, 100000 + i, 1)) })).toEqual([P('idmap.uid', 'has 341 ranges; the kernel takes at most 340')]);
     expect(withMap({ uid: [R(0, 1, 1)], extra: 1 })).toEqual([P('idmap.extra', 'is not an idmap field (uid, gid)')]);
