@@ -125,8 +125,9 @@ export function* validateTask(spec: OverlaySpec): Task<Validated> {
     return !(st instanceof Error) && ((st as StatxResult).mode & S.IFMT) === S_IFLNK;
   });
   const workAsked = asked.find((a) => a.path.role === 'work');
-  // (A symlink too: it may point to nothing yet.)
-  const workMissing = workAsked !== undefined && ((answer(workAsked.nofollow) as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' || links.includes(workAsked));
+  // Missing, a symlink (it may point to nothing yet), or failing otherwise: judged by where it
+  // would be, from its ancestors (their mount too, for the upper-and-work-on-one-mount check).
+  const workMissing = workAsked !== undefined && (answer(workAsked.nofollow) instanceof Error || links.includes(workAsked));
   const more = new Questions();
   const linkAt = links.map((a) => ({ follow: more.statx(a.path.path, true), real: more.realpath(a.path.path) }));
   const workAncestors = workMissing ? ancestors(spec.work!).map((a) => ({ dir: a, real: more.realpath(a), stat: more.statx(a, true) })) : [];

@@ -151,7 +151,7 @@ export async function createContainer(ctx: StoreContext, image: string, options:
           // The container's root writes at /: the writable layer's root is its (as containerd
           // does for a remapped snapshot). Nothing else is chowned.
           const [uid, gid] = [outsideRoot(idmap.uid), outsideRoot(idmap.gid)];
-          if (uid !== undefined || gid !== undefined) await lchown(ctx.layout.diff(cacheId), uid ?? 0, gid ?? 0);
+          if (uid !== undefined || gid !== undefined) await lchown(ctx.layout.diff(cacheId), uid ?? -1, gid ?? -1); // -1: left as it is
         }
         const record: ContainerRecord = {
           id: newId(),
