@@ -4,6 +4,7 @@
 // is opened through /proc, and the child is released and reaped before the call returns: no
 // process outlives the call, and the fd alone keeps the namespace.
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -45,8 +46,14 @@ int CallUserns(const std::string& uid_map, const std::string& gid_map, SysError&
   int gate[2];
   int rc = RawResult(pipe2(gate, O_CLOEXEC));
   if (err.Check(rc, "pipe2")) return rc;
+  // Every signal blocked across the clone: the child inherits the mask, so a signal meant for
+  // the process group (a terminal's Ctrl-C) never runs Node's handlers in the copy; SIGKILL,
+  // which ends it, cannot be blocked.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   // fork()'s semantics (no new stack) without glibc's fork handlers: the child of a threaded
-  // process may only make async-signal-safe calls, and it makes two raw syscalls.
+  // process may only make async-signal-safe calls, and it makes raw syscalls only.
   long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
   if (pid == 0) {
     char c;
@@ -61,9 +68,11 @@ int CallUserns(const std::string& uid_map, const std::string& gid_map, SysError&
     }
     syscall(SYS_exit, 0);
   }
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(gate[0]);
   if (pid < 0) {
-    rc = -errno;
+    rc = -clone_errno;
     close(gate[1]);
     err.Check(rc, "clone");
     return rc;
