@@ -29,7 +29,7 @@ import { PoolHasher, readEntries, type EntryRead, type EntryRequest } from '../s
 import type { FdHandle } from '../sys/native-types.js';
 import { OverlayError } from '../spec/errors.js';
 import { checkIdMap } from '../spec/shape.js';
-import { unmapId, type IdMap } from './ids.js';
+import { unmapId, unmapXattr, type IdMap } from './ids.js';
 import { changeRecords, type ChangeRecord } from '../layers/changes.js';
 import { LayerStack } from '../layers/lookup.js';
 import type { ReadNamespace } from '../layers/paths.js';
@@ -400,7 +400,8 @@ class LayerTar {
 
   async *#entry(out: Layout, name: string, r: ChangeRecord, e: EntryRead): AsyncGenerator<Buffer> {
     const fmt = e.mode & S_IFMT;
-    const h = this.#input(name, e.mode & 0o7777, e, e.xattrs === undefined ? NO_XATTRS : e.xattrs.filter(([n]) => !isOverlayXattr(n)));
+    const kept = e.xattrs === undefined ? NO_XATTRS : e.xattrs.filter(([n]) => !isOverlayXattr(n));
+    const h = this.#input(name, e.mode & 0o7777, e, this.c.idMap && kept.length > 0 ? kept.map(([n, v]) => [n, unmapXattr(n, v, this.c.idMap!)] as const) : kept);
     if (fmt === S_IFDIR) {
       h.type = 'dir';
       out.place(e, this.#header(h), false);

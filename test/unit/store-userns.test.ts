@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { freeRange, subordinateRanges } from '../../src/store/userns.js';
-import { mapId, OVERFLOW_ID, unmapId } from '../../src/oci/ids.js';
+import { mapId, OVERFLOW_ID, unmapId, unmapXattr } from '../../src/oci/ids.js';
 
 describe('subordinate ids', () => {
   it("reads the user's name:start:count lines, skipping others and malformed ones", () => {
@@ -46,5 +46,38 @@ describe('ids mapped back', () => {
     );
     expect(unmapId(ranges, 0)).toBe(OVERFLOW_ID);
     expect(unmapId(ranges, 101000)).toBe(OVERFLOW_ID);
+  });
+});
+
+describe('xattrs mapped back', () => {
+  const map = { uid: [{ inside: 0, outside: 100000, count: 65536 }], gid: [{ inside: 0, outside: 200000, count: 65536 }] };
+  it("a POSIX ACL's user and group entries, and a v3 file capability's root id (v2 when it is the container's root)", () => {
+    // version 2; USER_OBJ, USER 101000, GROUP_OBJ, GROUP 201000, MASK, OTHER
+    const entry = (tag: number, perm: number, id: number) => {
+      const b = Buffer.alloc(8);
+      b.writeUInt16LE(tag, 0);
+      b.writeUInt16LE(perm, 2);
+      b.writeUInt32LE(id, 4);
+      return b;
+    };
+    const version = Buffer.alloc(4);
+    version.writeUInt32LE(2, 0);
+    const acl = Buffer.concat([version, entry(0x01, 7, 0xffffffff), entry(0x02, 6, 101000), entry(0x04, 5, 0xffffffff), entry(0x08, 4, 201000), entry(0x10, 7, 0xffffffff), entry(0x20, 4, 0xffffffff)]);
+    const back = unmapXattr('system.posix_acl_access', acl, map);
+    expect(back.readUInt32LE(4 + 8 + 4)).toBe(1000);
+    expect(back.readUInt32LE(4 + 24 + 4)).toBe(1000);
+    expect(back.readUInt32LE(4 + 4)).toBe(0xffffffff); // USER_OBJ untouched
+    expect(acl.readUInt32LE(4 + 8 + 4)).toBe(101000); // the input is not changed
+    const v3 = Buffer.alloc(24);
+    v3.writeUInt32LE(0x03000001, 0); // revision 3, effective
+    v3.writeUInt32LE(0x2000, 4); // cap_net_raw
+    v3.writeUInt32LE(100000, 20);
+    const v2 = unmapXattr('security.capability', v3, map);
+    expect(v2.length).toBe(20);
+    expect(v2.readUInt32LE(0)).toBe(0x02000001);
+    expect(v2.readUInt32LE(4)).toBe(0x2000);
+    v3.writeUInt32LE(100005, 20);
+    expect(unmapXattr('security.capability', v3, map).readUInt32LE(20)).toBe(5);
+    expect(unmapXattr('user.other', acl, map)).toBe(acl);
   });
 });
