@@ -11,6 +11,7 @@
         "native/batch.cc",
         "native/errors.cc",
         "native/fd.cc",
+        "native/kernel_log.cc",
         "native/layer_write.cc",
         "native/layer_read.cc",
         "native/mount_api.cc",

@@ -358,6 +358,8 @@ struct RunStepsOp {
         return CallUserns(s.Str(Userns::kUidMap), s.Str(Userns::kGidMap), e);
       case Op::kExpectMount:
         return CallExpectMount(s.Str(ExpectMount::kPath), s.U64(ExpectMount::kMountId), s.Bool(ExpectMount::kUnique), e);
+      case Op::kKernelLog:
+        return CallKernelLog(Fd(s, KernelLog::kFd), s.U64(KernelLog::kSince), s.messages, e);
       case Op::kReadRecords:
         return CallReadRecords(Fd(s, ReadRecords::kFd), s.messages, e);
       case Op::kStatx:

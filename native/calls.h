@@ -62,6 +62,10 @@ int CallListmount(uint64_t mnt_id, uint64_t since, std::vector<uint64_t>& out, S
 int CallMknod(int dirfd, const std::string& path, unsigned mode, unsigned major, unsigned minor, SysError& err);
 int CallStatx(int dirfd, const std::string& path, unsigned flags, unsigned mask, StatxBuf* st, SysError& err);
 int CallRealpath(const std::string& path, std::string& out, SysError& err);
+// kernel_log.cc: /dev/kmsg's fd read into the process's journal; out = [last sequence number,
+// then the records after `since`].
+int CallKernelLog(int fd, uint64_t since, std::vector<std::string>& out, SysError& err);
+
 // userns.cc: a user namespace with these uid and gid maps (a child cloned into it, maps
 // written, /proc/PID/ns/user opened, the child reaped); the namespace's fd.
 int CallUserns(const std::string& uid_map, const std::string& gid_map, SysError& err);

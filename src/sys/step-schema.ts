@@ -101,6 +101,10 @@ export const STEP_OPS = {
   // read(2) of a device that gives one record per read (/dev/kmsg) until EAGAIN: the records
   // logged since the fd was last read, without blocking; EPIPE (records overwritten) skips on
   readRecords: { syscall: 'read', result: 'messages', fields: { fd: 'fd' } },
+  // the kernel log as mounts read it back (native/kernel_log.cc): what /dev/kmsg's fd has goes
+  // into the process's journal of records with their sequence numbers; the result is the last
+  // sequence number there, then the journal's records after `since`
+  kernelLog: { syscall: 'read', result: 'messages', fields: { fd: 'fd', since: 'u64?' } },
   // listmount(2) (Linux 6.8): the 64-bit ids of the mounts below `mountId` (0: the namespace's
   // root, LSMT_ROOT), in id order, after `since` (0: from the first); every page, in one step
   listmount: { syscall: 'listmount', result: 'ids', fields: { mountId: 'u64?', since: 'u64?' } },

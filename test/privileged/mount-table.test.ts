@@ -153,6 +153,16 @@ describeWithKernel('statmount', 'the shared kernel log reader', () => {
     expect(runSync(readKernelLog(first))).toEqual([]);
     closeKernelLog(first);
   });
+
+  itWithKernelLog([], "a line another call's read took off the fd still reaches the cursor it came after (the journal, not the order results reach JavaScript)", async () => {
+    const failed = runSync(openKernelLog());
+    writeFileSync('/dev/kmsg', 'overlayfs: test record of the failed call\n');
+    // Another call's cursor, in a batch on the thread pool, reads that record off the shared fd first.
+    const other = await runAsync(openKernelLog());
+    const [mine, theirs] = await Promise.all([runAsync(readKernelLog(failed)), runAsync(readKernelLog(other))]);
+    expect(mine.filter((l) => l.startsWith('overlayfs: test record'))).toEqual(['overlayfs: test record of the failed call']);
+    expect(theirs.filter((l) => l.startsWith('overlayfs: test record'))).toEqual([]);
+  });
 });
 
 describeWithKernel('statmount', 'where listmount is missing', () => {
