@@ -38,7 +38,8 @@ export function overlaysUsingSync(dir: string): DirUser[] {
 }
 
 /**
- * overlaysUsing() for several dirs from one read of mountinfo. Two paths name the same
+ * overlaysUsing() for several dirs from one read of the mount table (`table`, the overlays
+ * overlayTableTask() gave; else read now: read/overlay-table.ts). Two paths name the same
  * directory when their realpaths are equal; realpath costs an lstat per component, so it is
  * asked only for the paths whose device and inode match a dir's (one statx each, in one batch).
  * Nothing is resolved when no overlay is mounted and this process has no record of its own.
@@ -49,7 +50,7 @@ export function* overlaysUsingTask(dirs: readonly string[], table?: readonly Mou
   const records = yield* liveRecordsTask(overlays);
   if (overlays.length === 0 && records.length === 0) return out;
 
-  // Every upper/work another overlay uses: from mountinfo (absolute paths only: relative or
+  // Every upper/work another overlay uses: from the table (absolute paths only: relative or
   // fd-given ones mean nothing here; this library's legacy mounts always give them absolute)
   // and from this process's records (which know fd-given ones).
   const candidates: Array<DirUser & { path: string }> = [];
