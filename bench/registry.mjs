@@ -102,15 +102,16 @@ export function libraries(run, max) {
 }
 
 /**
- * The image's layers (A: 4 layers; B: A's 4 and one small new one), written as gzip blobs into
- * an OCI layout with the refs `a` and `b`.
+ * Layers of real files, as the registry and snapshotter sections both make them (gzip blobs in
+ * `build`): /usr/include + /usr/lib/python3, /usr/share/doc (with `doc`), up to 32 MB of the
+ * shared libraries in /usr/lib (or generated data), and an app of generated sources with a
+ * whiteout.
  */
-async function buildImage(lib, run, dir) {
-  const build = fresh(join(dir, 'build'));
+export function realLayers(run, build, { doc }) {
   const layers = [];
   const base = ['usr/include', 'usr/lib/python3'].filter((p) => existsSync(`/${p}`));
   layers.push({ name: 'base', what: base.map((p) => `/${p}`).join(' + '), ...gzLayer(run, build, 'base', ['-C', '/', ...base]) });
-  if (existsSync('/usr/share/doc')) layers.push({ name: 'doc', what: '/usr/share/doc', ...gzLayer(run, build, 'doc', ['-C', '/', 'usr/share/doc']) });
+  if (doc && existsSync('/usr/share/doc')) layers.push({ name: 'doc', what: '/usr/share/doc', ...gzLayer(run, build, 'doc', ['-C', '/', 'usr/share/doc']) });
   const libs = libraries(run, 32 << 20);
   const libRoot = join(build, 'libs-root');
   if (libs.length > 0) {
@@ -129,6 +130,18 @@ async function buildImage(lib, run, dir) {
   mkdirSync(join(appRoot, 'usr/include'), { recursive: true });
   writeFileSync(join(appRoot, 'usr/include/.wh.zlib.h'), '');
   layers.push({ name: 'app', what: '2,000 generated sources, 2 × 3 MB random, a whiteout', ...gzLayer(run, build, 'app', ['-C', appRoot, 'srv', 'usr']) });
+  rmSync(appRoot, { recursive: true, force: true });
+  return layers;
+}
+
+/**
+ * The image's layers (A: 4 layers; B: A's 4 and one small new one), written as gzip blobs into
+ * an OCI layout with the refs `a` and `b`.
+ */
+async function buildImage(lib, run, dir) {
+  const build = fresh(join(dir, 'build'));
+  const layers = [];
+  layers.push(...realLayers(run, build, { doc: true }));
   const newRoot = join(build, 'new-root');
   writeSources(join(newRoot, 'srv/app/plugins'), 200, 2);
   writeFileSync(join(newRoot, 'srv/app/plugins/data.bin'), randomBytes(1 << 20));

@@ -68,7 +68,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { fmtRatio, fmtTime, interleave, median, now, ratio, since, summarize, table } from './stats.mjs';
 // The image-making and registry pieces are the registry section's.
-import { freePort, fresh, gzLayer, libraries, ping, startRegistry, waitExit, writeSources } from './registry.mjs';
+import { freePort, fresh, gzLayer, ping, realLayers, startRegistry, waitExit } from './registry.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
@@ -182,26 +182,7 @@ async function buildImages(lib, run, dir) {
   const bb = busyboxLayer(run, build);
   const [bbGz, bbTar] = run('gzip', ['-l', bb]).trim().split('\n')[1].trim().split(/\s+/).map(Number);
   layers.push({ name: 'busybox', what: 'static busybox', gz: bb, gzBytes: bbGz, tarBytes: bbTar });
-  const base = ['usr/include', 'usr/lib/python3'].filter((p) => existsSync(`/${p}`));
-  layers.push({ name: 'base', what: base.map((p) => `/${p}`).join(' + '), ...gzLayer(run, build, 'base', ['-C', '/', ...base]) });
-  const libs = libraries(run, 32 << 20);
-  if (libs.length > 0) {
-    writeFileSync(join(build, 'libs.list'), libs.join('\n') + '\n');
-    layers.push({ name: 'libs', what: `${libs.length} shared libraries from /usr/lib`, ...gzLayer(run, build, 'libs', ['-C', '/', '-T', join(build, 'libs.list')]) });
-  } else {
-    const libRoot = join(build, 'libs-root');
-    mkdirSync(join(libRoot, 'usr/lib/bench'), { recursive: true });
-    for (let i = 0; i < 6; i++) writeFileSync(join(libRoot, `usr/lib/bench/lib${i}.so`), Buffer.concat([randomBytes(2 << 20), Buffer.alloc(2 << 20)]));
-    layers.push({ name: 'libs', what: '6 generated 4 MB files', ...gzLayer(run, build, 'libs', ['-C', libRoot, 'usr']) });
-  }
-  const appRoot = join(build, 'app-root');
-  writeSources(join(appRoot, 'srv/app/src'), 2000, 1);
-  mkdirSync(join(appRoot, 'srv/app/data'), { recursive: true });
-  for (let i = 0; i < 2; i++) writeFileSync(join(appRoot, `srv/app/data/blob${i}.bin`), randomBytes(3 << 20));
-  mkdirSync(join(appRoot, 'usr/include'), { recursive: true });
-  writeFileSync(join(appRoot, 'usr/include/.wh.zlib.h'), '');
-  layers.push({ name: 'app', what: '2,000 generated sources, 2 × 3 MB random, a whiteout', ...gzLayer(run, build, 'app', ['-C', appRoot, 'srv', 'usr']) });
-  rmSync(appRoot, { recursive: true, force: true });
+  layers.push(...realLayers(run, build, { doc: false }));
 
   const layout = fresh(join(dir, 'layout'));
   const config = (label) => ({ config: { Cmd: ['sh'], Env: [PATH_ENV], WorkingDir: '/', Labels: { 'bench.image': label } } });
