@@ -5,10 +5,11 @@
  * /proc/self/mountinfo.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+import { procFiles } from './proc.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(REPO, 'dist', 'cli', 'main.js');
@@ -76,15 +77,7 @@ export function ovlOk(args: readonly string[], opts: OvlOptions = {}): string {
 /** Processes (other than zombies) whose command line runs the CLI. */
 export function cliProcesses(): string[] {
   const out: string[] = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    let cmdline: string;
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    if (cmdline.split('\0').includes(CLI)) out.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
-  }
+  for (const [pid, cmdline] of procFiles('cmdline')) if (cmdline.split('\0').includes(CLI)) out.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
   return out;
 }
 

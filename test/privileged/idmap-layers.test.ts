@@ -5,13 +5,14 @@
  * the call returns.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { formatPlan, mountOverlay, mountOverlaySync, OverlaySpecError, plan, probeIdmap, probeIdmapSync, probeSync, sys, type OverlayIdMap, type OverlaySpec } from '../../src/index.js';
 import { ovl } from '../helpers/cli.js';
 import { caught, expectUnmounted } from '../helpers/overlay.js';
 import { describeWithKernel } from '../helpers/privileged.js';
+import { childProcesses } from '../helpers/proc.js';
 import { mountsUnder, openFdCount, tempDir, writeTree } from '../helpers/tmp.js';
 
 const MAP = (outside: number) => ({ uid: [{ inside: 0, outside, count: 65536 }] });
@@ -26,23 +27,6 @@ function image(...containers: string[]) {
   chownSync(join(root, 'base/home/user/file'), 1000, 1000);
   for (const c of containers) writeTree(root, { [`${c}/upper/`]: null, [`${c}/m/`]: null });
   return { root, lower: [join(root, 'app'), join(root, 'base')], at: (p: string) => join(root, p) };
-}
-
-/** Child processes of this one, from /proc (a user namespace's child that was not reaped would be one). */
-function children(): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // "pid (comm) state ppid ...": the comm may hold spaces and parentheses; the last ')' ends it.
-    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(ppid) === process.pid) out.push(`${pid} ${state} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`);
-  }
-  return out;
 }
 
 function owner(path: string): [number, number] {
@@ -78,7 +62,7 @@ describeWithKernel(['layersByFd'], 'idmapped lower layers', () => {
       m.unmountSync();
     }
     expectUnmounted(img.at('c1/m'));
-    expect(children()).toEqual([]);
+    expect(childProcesses()).toEqual([]);
   });
 
   it('two containers of one image with different ranges each see their own ids, over one copy of the layers', async () => {
@@ -106,7 +90,7 @@ describeWithKernel(['layersByFd'], 'idmapped lower layers', () => {
       expect(new Set(all.map((h) => readlinkSync(`/proc/self/fd/${h.fd}`))).size).toBe(16);
       for (const h of all) h.close();
     }
-    expect(children()).toEqual([]);
+    expect(childProcesses()).toEqual([]);
   });
 
   it('a separate gid map; a user namespace given by handle, by fd number and by pid', async () => {
@@ -157,7 +141,7 @@ describeWithKernel(['layersByFd'], 'idmapped lower layers', () => {
       expect(e.hint).toContain('cannot be idmapped');
       expect(mountsUnder(img.root)).toEqual([img.at('ro')]);
       expect(openFdCount()).toBe(fds);
-      expect(children()).toEqual([]);
+      expect(childProcesses()).toEqual([]);
     } finally {
       inner.unmountSync();
     }
@@ -175,7 +159,7 @@ describeWithKernel(['layersByFd'], 'idmapped lower layers', () => {
       expect(r[2]).toEqual({ path: img.at('missing'), idmap: false, error: 'ENOENT' });
       expect(await probeIdmap([img.at('ro')])).toEqual([r[1]]);
       expect(openFdCount()).toBe(fds);
-      expect(children()).toEqual([]);
+      expect(childProcesses()).toEqual([]);
       const cli = ovl(['probe', '--idmap', img.at('ro')]);
       expect(cli.stdout).toBe(`${img.at('ro')}  overlay  idmap: no (EINVAL)\n`);
     } finally {
