@@ -360,8 +360,6 @@ struct RunStepsOp {
         return CallExpectMount(s.Str(ExpectMount::kPath), s.U64(ExpectMount::kMountId), s.Bool(ExpectMount::kUnique), e);
       case Op::kKernelLog:
         return CallKernelLog(Fd(s, KernelLog::kFd), s.U64(KernelLog::kSince), s.messages, e);
-      case Op::kReadRecords:
-        return CallReadRecords(Fd(s, ReadRecords::kFd), s.messages, e);
       case Op::kStatx:
         return CallStatx(Fd(s, Statx::kDirfd), s.Str(Statx::kPath), s.U32(Statx::kFlags), s.U32(Statx::kMask), &s.st, e);
       case Op::kMknod:

@@ -23,8 +23,6 @@ int CallOpenat2(int dirfd, const std::string& path, unsigned flags, unsigned mod
 int CallFlock(int fd, unsigned operation, SysError& err);
 // The whole file at `path` into `out` (open, read to the end, close): procfs files have no size.
 int CallReadFile(const std::string& path, std::vector<char>& out, SysError& err);
-// Reads records (one per read(2), as /dev/kmsg gives them) from a non-blocking fd until EAGAIN.
-int CallReadRecords(int fd, std::vector<std::string>& out, SysError& err);
 
 // mount_api.cc
 int CallFsopen(const std::string& fsname, unsigned flags, SysError& err);

@@ -56,28 +56,6 @@ int CallFlock(int fd, unsigned operation, SysError& err) {
   return rc;
 }
 
-int CallReadRecords(int fd, std::vector<std::string>& out, SysError& err) {
-  // A record is at most 1 KB of text plus its dictionary; 8 KB holds any (EINVAL would say not).
-  // Bounded per call: a log written faster than it is read is read on by the next call.
-  constexpr size_t kMaxRecords = 4096;
-  std::vector<char> buf(8192);
-  while (out.size() < kMaxRecords) {
-    ssize_t n = read(fd, buf.data(), buf.size());
-    if (n > 0) {
-      out.emplace_back(buf.data(), static_cast<size_t>(n));
-      continue;
-    }
-    if (n == 0) return 0;
-    // EPIPE: the records after the position were overwritten; the next read goes on after them.
-    if (errno == EINTR || errno == EPIPE) continue;
-    if (errno == EAGAIN) return 0;
-    int rc = -errno;
-    err.Check(rc, "read");
-    return rc;
-  }
-  return 0;
-}
-
 int CallLseek(int fd, int64_t offset, unsigned whence, int64_t& result, SysError& err) {
   off_t r = lseek(fd, static_cast<off_t>(offset), static_cast<int>(whence));
   if (r < 0) {

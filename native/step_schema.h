@@ -55,14 +55,13 @@ enum class Op : uint32_t {
   kFremovexattr = 38,
   kFsetxattrAt = 39,
   kFremovexattrAt = 40,
-  kReadRecords = 41,
-  kKernelLog = 42,
-  kListmount = 43,
-  kExpectMount = 44,
-  kUserns = 45,
-  kScanDir = 46,
+  kKernelLog = 41,
+  kListmount = 42,
+  kExpectMount = 43,
+  kUserns = 44,
+  kScanDir = 45,
 };
-constexpr uint32_t kOpCount = 47;
+constexpr uint32_t kOpCount = 46;
 
 enum class FdKind : uint8_t { kNone, kFd, kFdOrCwd, kFs, kStep };
 enum class NumKind : uint8_t { kNone, kU32, kU64, kInt, kBool };
@@ -127,7 +126,6 @@ inline constexpr OpInfo kOps[kOpCount] = {
     {"fremovexattr", "fremovexattr", nullptr, Result::kNone, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"fsetxattrAt", "fsetxattr", nullptr, Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"resolve", static_cast<uint8_t>(NumKind::kU64)}, {"xattrFlags", static_cast<uint8_t>(NumKind::kU32)}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, "value"},
     {"fremovexattrAt", "fremovexattr", nullptr, Result::kNone, {{"dirfd", static_cast<uint8_t>(FdKind::kFdOrCwd)}, {nullptr, 0}}, {{"flags", static_cast<uint8_t>(NumKind::kU32)}, {"resolve", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {"name", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}}, nullptr},
-    {"readRecords", "read", nullptr, Result::kMessages, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"kernelLog", "read", nullptr, Result::kMessages, {{"fd", static_cast<uint8_t>(FdKind::kFd)}, {nullptr, 0}}, {{"since", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"listmount", "listmount", nullptr, Result::kIds, {{nullptr, 0}, {nullptr, 0}}, {{"mountId", static_cast<uint8_t>(NumKind::kU64)}, {"since", static_cast<uint8_t>(NumKind::kU64)}, {nullptr, 0}, {nullptr, 0}}, {{nullptr, 0}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
     {"expectMount", "statx", nullptr, Result::kNone, {{nullptr, 0}, {nullptr, 0}}, {{"mountId", static_cast<uint8_t>(NumKind::kU64)}, {"unique", static_cast<uint8_t>(NumKind::kBool)}, {nullptr, 0}, {nullptr, 0}}, {{"path", static_cast<uint8_t>(StrKind::kStr)}, {nullptr, 0}, {nullptr, 0}, {nullptr, 0}}, nullptr},
@@ -177,7 +175,6 @@ struct Flistxattr { static constexpr int kFd = 0; };
 struct Fremovexattr { static constexpr int kFd = 0; static constexpr int kName = 0; };
 struct FsetxattrAt { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kResolve = 1; static constexpr int kName = 1; static constexpr int kXattrFlags = 2; };
 struct FremovexattrAt { static constexpr int kDirfd = 0; static constexpr int kPath = 0; static constexpr int kFlags = 0; static constexpr int kResolve = 1; static constexpr int kName = 1; };
-struct ReadRecords { static constexpr int kFd = 0; };
 struct KernelLog { static constexpr int kFd = 0; static constexpr int kSince = 0; };
 struct Listmount { static constexpr int kMountId = 0; static constexpr int kSince = 1; };
 struct ExpectMount { static constexpr int kPath = 0; static constexpr int kMountId = 0; static constexpr int kUnique = 1; };

@@ -22,6 +22,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { isInitialUidMap } from '../mount/probe.js';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
 
@@ -36,7 +37,7 @@ export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
 /** Whether this process is in the initial user namespace (its uid_map maps every uid to itself). */
 function inInitialUserNamespace(): boolean {
   try {
-    return readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') === '0 0 4294967295';
+    return isInitialUidMap(readFileSync('/proc/self/uid_map', 'utf8'));
   } catch {
     return true; // no /proc: nothing says otherwise
   }

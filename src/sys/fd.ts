@@ -58,13 +58,6 @@ export const [lseek, lseekSync] = rawCall('lseek', (fd: FdHandle | number, offse
   whence,
 }));
 
-/**
- * readRecords(fd) → the records a record device (/dev/kmsg) has after the fd's position, one
- * per read(2), read until EAGAIN: open it O_NONBLOCK. Records overwritten before they were read
- * (EPIPE) are skipped. At most 4096 per call; the next call goes on. man 4 kmsg.
- */
-export const [readRecords, readRecordsSync] = rawCall('readRecords', (fd: FdHandle | number) => ({ fd }));
-
 /** Takes ownership of `fd` (e.g. from fs.openSync): the handle closes it. */
 export function adoptFd(fd: number, kind: FdHandle['kind'] = 'file'): FdHandle {
   if (kind !== 'file' && kind !== 'fs' && kind !== 'mount') throw invalidArgValue('kind', "must be 'file', 'fs' or 'mount'", kind);

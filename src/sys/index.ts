@@ -1,5 +1,5 @@
 /** The raw syscall surface: one function per syscall mode, a Promise form and a …Sync form. */
-export { adoptFd, flock, flockSync, lseek, lseekSync, open, openat2, openat2Sync, openSync, readRecords, readRecordsSync, type FdHandle, type Openat2Options, type OpenOptions } from './fd.js';
+export { adoptFd, flock, flockSync, lseek, lseekSync, open, openat2, openat2Sync, openSync, type FdHandle, type Openat2Options, type OpenOptions } from './fd.js';
 export * from './mount-api.js';
 export * from './mount-legacy.js';
 export * from './statmount.js';

@@ -98,9 +98,6 @@ export const STEP_OPS = {
   // so that a link at the name is never followed). An error names the call that failed.
   fsetxattrAt: { syscall: 'fsetxattr', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', resolve: 'u64?', name: 'str', value: 'buf', xattrFlags: 'u32?' } },
   fremovexattrAt: { syscall: 'fremovexattr', fields: { dirfd: 'fd?', path: 'str', flags: 'u32?', resolve: 'u64?', name: 'str' } },
-  // read(2) of a device that gives one record per read (/dev/kmsg) until EAGAIN: the records
-  // logged since the fd was last read, without blocking; EPIPE (records overwritten) skips on
-  readRecords: { syscall: 'read', result: 'messages', fields: { fd: 'fd' } },
   // the kernel log as mounts read it back (native/kernel_log.cc): what /dev/kmsg's fd has goes
   // into the process's journal of records with their sequence numbers; the result is the last
   // sequence number there, then the journal's records after `since`

@@ -1,7 +1,7 @@
 // openat2, flock, the expectFile step, and names given as bytes: the calls the mount path uses to
 // pin what it validated (a layer swapped after the check, a second process mounting the same upper).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LOCK, O, RESOLVE, sys, type Step } from '../../src/index.js';
@@ -60,22 +60,16 @@ describe('flock', () => {
   });
 });
 
-describe('readRecords', () => {
-  it('reads what is there, one read(2) per record, until EAGAIN; then nothing; a write-only fd fails EBADF as Node names it', async () => {
+describe('the kernelLog step', () => {
+  it('a read that fails names read(2), as Node names a failed call (a write-only fd: EBADF)', () => {
     const dir = tempDir('ovl-records-');
     const fifo = join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
     using r = sys.openSync(fifo, O.RDONLY | O.NONBLOCK);
     using w = sys.openSync(fifo, O.WRONLY);
-    expect(sys.readRecordsSync(r)).toEqual([]);
-    writeSync(w.fd, 'one record');
-    expect(sys.readRecordsSync(r)).toEqual(['one record']);
-    expect(await sys.readRecords(r)).toEqual([]);
-    const e = errorOf(() => sys.readRecordsSync(w));
-    expect(e).toMatchObject({ code: 'EBADF', syscall: 'read' });
-    // In a batch, after the step that opened the fd.
-    const b = sys.runStepsSync([{ op: 'open', path: fifo, flags: O.RDONLY | O.NONBLOCK }, { op: 'readRecords', fd: 0 }]);
-    expect(b.results[1]).toEqual([]);
+    const e = errorOf(() => sys.runStepsSync([{ op: 'kernelLog', fd: w }]));
+    expect(e).toMatchObject({ code: 'EBADF', syscall: 'read', step: 0 });
+    expect(r.closed).toBe(false);
   });
 });
 
