@@ -5,6 +5,7 @@
  * AlreadyExists, NotFound, FailedPrecondition, InvalidArgument), one log line per call with its
  * method, key and duration, and grpc.health.v1 for a health check.
  */
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { rm } from 'node:fs/promises';
 import type { ServerUnaryCall, sendUnaryData, ServerWritableStream, Server } from '@grpc/grpc-js';
@@ -60,6 +61,16 @@ export function grpcStatus(e: unknown): { code: number; details: string } {
   return { code: Status.UNKNOWN, details };
 }
 
+/**
+ * gRPC, loaded on first use (it is large, and only the snapshotter needs it). Through require():
+ * both packages are CommonJS, and the library's bundles run as CommonJS compiled from a code
+ * cache (src/boot/load.ts), where a dynamic import() would need an experimental vm hook.
+ */
+function loadGrpc(): { grpc: typeof import('@grpc/grpc-js'); loader: typeof import('@grpc/proto-loader') } {
+  const require = createRequire(import.meta.url);
+  return { grpc: require('@grpc/grpc-js') as typeof import('@grpc/grpc-js'), loader: require('@grpc/proto-loader') as typeof import('@grpc/proto-loader') };
+}
+
 /** Whether something answers on the socket (a running snapshotter must not lose its socket). */
 function listening(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -73,8 +84,7 @@ function listening(path: string): Promise<boolean> {
 }
 
 export async function startSnapshotter(options: SnapshotterOptions): Promise<Snapshotter> {
-  const grpc = await import('@grpc/grpc-js');
-  const loader = await import('@grpc/proto-loader');
+  const { grpc, loader } = loadGrpc();
   const { store, socket } = options;
   const log = options.log ?? (() => {});
   if (await listening(socket)) throw new OverlayError('ERR_CONFLICT', `'${socket}': a server is listening there already`, { path: socket });
@@ -186,8 +196,7 @@ export async function startSnapshotter(options: SnapshotterOptions): Promise<Sna
 
 /** Asks a snapshotter's health service; 'SERVING' when it answers so. */
 export async function checkHealth(socket: string, timeoutMs = 5000): Promise<string> {
-  const grpc = await import('@grpc/grpc-js');
-  const loader = await import('@grpc/proto-loader');
+  const { grpc, loader } = loadGrpc();
   const def = grpc.loadPackageDefinition(loader.fromJSON(descriptor as never, { keepCase: true, enums: String, defaults: true })) as unknown as Record<string, any>;
   const client = new def.grpc.health.v1.Health(`unix:${socket}`, grpc.credentials.createInsecure());
   try {
