@@ -310,7 +310,7 @@ function excess(a, b) {
 async function benchStartup() {
   const rounds = R(11);
   const k = opt.quick ? 3 : 5;
-  const cli = join(repo, 'dist', 'cli', 'main.js');
+  const cli = join(repo, 'dist', 'cli', 'ovl.cjs');
   const empty = join(base, 'empty.mjs');
   writeFileSync(empty, '');
   const s = slot('startup');
@@ -374,7 +374,8 @@ async function benchStartup() {
   ];
   if (opt.baseline) {
     // The same processes from another build (--baseline=DIR: its dist/), interleaved with these.
-    const baseCli = join(opt.baseline, 'dist', 'cli', 'main.js');
+    // Builds before the code-cache bundles had their `ovl` at dist/cli/main.js.
+    const baseCli = ['ovl.cjs', 'main.js'].map((f) => join(opt.baseline, 'dist', 'cli', f)).find((f) => existsSync(f));
     variants.push(
       {
         name: "base import('overlayfs')",

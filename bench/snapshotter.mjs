@@ -116,7 +116,7 @@ export function snapshotterSkip() {
   if (missing.length > 0) why.push(`${missing.join(', ')} not on PATH (apt-get install containerd runc docker-registry skopeo)`);
   const bb = busyboxStaticMissing();
   if (bb) why.push(bb);
-  if (!existsSync(join(repo, 'dist', 'cli', 'main.js'))) why.push('dist/cli/main.js is missing (npm run build:ts)');
+  if (!existsSync(join(repo, 'dist', 'cli', 'ovl.cjs'))) why.push('dist/cli/ovl.cjs is missing (npm run build:ts)');
   return why.length > 0 ? why.join('; ') : null;
 }
 
@@ -278,14 +278,14 @@ function listening(path) {
 }
 
 /**
- * `node dist/cli/main.js snapshotter --socket SOCKET --root ROOT`, its log in a file: calls()
+ * `node dist/cli/ovl.cjs snapshotter --socket SOCKET --root ROOT`, its log in a file: calls()
  * reads the per-call lines (`<time> Prepare key="…" 3.1 ms`) logged since a mark.
  */
 async function startOvl(dir, name) {
   const socket = join(dir, `${name}.sock`);
   const root = join(dir, name);
   const logFile = join(dir, `${name}.log`);
-  const proc = spawnLogged(process.execPath, [join(repo, 'dist', 'cli', 'main.js'), 'snapshotter', '--socket', socket, '--root', root], logFile);
+  const proc = spawnLogged(process.execPath, [join(repo, 'dist', 'cli', 'ovl.cjs'), 'snapshotter', '--socket', socket, '--root', root], logFile);
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline && alive(proc.child) && !proc.error()) {
     if (existsSync(socket) && (await listening(socket))) {

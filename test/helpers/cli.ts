@@ -1,5 +1,5 @@
 /**
- * The `ovl` command run as a subprocess, as a person or a CI job runs it: `node dist/cli/main.js`
+ * The `ovl` command run as a subprocess, as a person or a CI job runs it: `node dist/cli/ovl.cjs`
  * (built from src/ by `npm test` before vitest starts). The child shares this process's mount
  * namespace (the private one scripts/run-tests.mjs made), so what it mounts is in our
  * /proc/self/mountinfo.
@@ -12,7 +12,7 @@ import { expect } from 'vitest';
 import { procFiles } from './proc.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = join(REPO, 'dist', 'cli', 'main.js');
+export const CLI = join(REPO, 'dist', 'cli', 'ovl.cjs');
 
 export interface OvlResult {
   status: number | null;
@@ -24,7 +24,7 @@ export interface OvlOptions {
   cwd?: string;
   /** Added to (or, with undefined, removed from) this process's environment. */
   env?: Record<string, string | undefined>;
-  /** Runs `prefix... node dist/cli/main.js args...`, e.g. ['setpriv', '--reuid=65534', ...]. */
+  /** Runs `prefix... node dist/cli/ovl.cjs args...`, e.g. ['setpriv', '--reuid=65534', ...]. */
   prefix?: string[];
   /** What the command reads on stdin (default: nothing; stdin is closed). */
   input?: string;

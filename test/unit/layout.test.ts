@@ -53,7 +53,12 @@ const show = (list: Import[]) => list.map((i) => `${i.from} -> ${i.spec}`);
 describe('import boundaries', () => {
   it('finds the imports it checks', () => {
     expect(all.length).toBeGreaterThan(100);
-    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'sys', 'spec', 'mount', 'read', 'layers', 'oci', 'store', 'registry', 'snapshotter', 'cli']));
+    expect(new Set(all.map(folderOf))).toEqual(new Set(['', 'boot', 'sys', 'spec', 'mount', 'read', 'layers', 'oci', 'store', 'registry', 'snapshotter', 'cli']));
+  });
+
+  it('boot/ (the bundles\' loader and the ovl executable) imports only itself and Node built-ins, and nothing imports it', () => {
+    expect(show(inFolder('boot').filter((i) => !(i.folder === 'boot' || (i.folder === undefined && i.spec.startsWith('node:')))))).toEqual([]);
+    expect(show(all.filter((i) => i.folder === 'boot' && folderOf(i) !== 'boot'))).toEqual([]);
   });
 
   it('spec/ is pure: it imports only spec/ and node:path (no I/O, no addon)', () => {

@@ -1,0 +1,134 @@
+/**
+ * The built package's bundles (scripts/build.mjs) and their loader (src/boot/load.ts), in child
+ * processes on a copy of dist/ (each test its own, so the code caches it looks at are its own):
+ * the library's entry loads the mount half only, the OCI half on first use and once; a code cache
+ * is written by the first run, used by the next, and refused for a rewritten bundle, another's
+ * cache or garbage; nothing breaks where it cannot be written.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** A copy of the built package: package.json, dist/'s runtime files; node_modules and prebuilds linked. */
+function packageCopy(): string {
+  const pkg = tempDir('ovl-bundles-');
+  cpSync(join(REPO, 'package.json'), join(pkg, 'package.json'));
+  for (const f of ['index.js', 'lib', 'cli/main.cjs', 'cli/ovl.cjs']) cpSync(join(REPO, 'dist', f), join(pkg, 'dist', f), { recursive: true });
+  symlinkSync(join(REPO, 'node_modules'), join(pkg, 'node_modules'));
+  symlinkSync(join(REPO, 'prebuilds'), join(pkg, 'prebuilds'));
+  return pkg;
+}
+
+interface Seen {
+  out: Record<string, unknown>;
+  stderr: string;
+}
+
+/** Runs `body` (an ES module's text, with `lib` = the copy's library and `bundles` = what was loaded). */
+function run(pkg: string, body: string, env: Record<string, string> = {}): Seen {
+  const script = `const lib = await import(${JSON.stringify(join(pkg, 'dist', 'index.js'))});
+const bundles = () => Object.fromEntries([...globalThis[Symbol.for('overlayfs.bundles')].loaded].map(([f, m]) => [f.slice(${JSON.stringify(pkg.length + 1)}), m.cache]));
+const out = {};
+${body}
+console.log(JSON.stringify(out));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: '', ...env } });
+  expect(r.status, r.stderr).toBe(0);
+  return { out: JSON.parse(r.stdout) as Record<string, unknown>, stderr: r.stderr };
+}
+
+const caches = (pkg: string): string[] => (existsSync(join(pkg, 'dist', '.cache')) ? readdirSync(join(pkg, 'dist', '.cache')).sort() : []);
+const v8 = `${process.version}.${process.arch}.v8`;
+
+describe('the bundles and their code cache', () => {
+  it('importing the library loads the mount half only, compiled from the cache the first import left', () => {
+    const pkg = packageCopy();
+    const first = run(pkg, 'out.bundles = bundles();');
+    expect(first.out.bundles).toEqual({ 'dist/lib/core.cjs': 'miss' });
+    expect(caches(pkg)).toEqual([`lib-core.lib.${v8}`]);
+    // The cache names the source it is for on its first line: inode, size, mtime.
+    const cache = readFileSync(join(pkg, 'dist', '.cache', `lib-core.lib.${v8}`));
+    expect(cache.toString('latin1', 0, cache.indexOf(10))).toMatch(/^\d+:\d+:[\d.]+$/);
+    expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'hit' });
+  });
+
+  it('the OCI half loads on the first call into it, once, and shares the mount half (one OverlayError)', () => {
+    const pkg = packageCopy();
+    const { out } = run(
+      pkg,
+      `out.before = bundles();
+out.storeCheck = ({}) instanceof lib.Store;
+out.stillBefore = Object.keys(bundles());
+out.ref = lib.parseReference('alpine').repository;
+out.after = Object.keys(bundles());
+const e = new lib.RegistryError('ERR_REGISTRY', 'x', 500, []);
+out.isOverlayError = e instanceof lib.OverlayError && lib.isOverlayError(e);
+out.isRegistryError = e instanceof lib.RegistryError;
+out.storeName = lib.Store.name;
+out.storeCheckAfter = ({}) instanceof lib.Store;
+out.subclass = Object.getPrototypeOf(lib.RegistryError.prototype) === lib.OverlayError.prototype;`,
+    );
+    expect(out).toEqual({
+      before: { 'dist/lib/core.cjs': 'miss' },
+      storeCheck: false,
+      stillBefore: ['dist/lib/core.cjs'],
+      ref: 'library/alpine',
+      after: ['dist/lib/core.cjs', 'dist/lib/images.cjs'],
+      isOverlayError: true,
+      isRegistryError: true,
+      storeName: 'Store',
+      storeCheckAfter: false,
+      subclass: true,
+    });
+  });
+
+  it('a bundle written again is compiled afresh, and its new cache used after', () => {
+    const pkg = packageCopy();
+    run(pkg, '');
+    const core = join(pkg, 'dist', 'lib', 'core.cjs');
+    const text = readFileSync(core);
+    rmSync(core);
+    writeFileSync(core, text);
+    expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'miss' });
+    expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'hit' });
+  });
+
+  it("a cache V8 refuses (garbage after the source's key) is replaced", () => {
+    const pkg = packageCopy();
+    run(pkg, '');
+    const path = join(pkg, 'dist', '.cache', `lib-core.lib.${v8}`);
+    const cache = readFileSync(path);
+    writeFileSync(path, Buffer.concat([cache.subarray(0, cache.indexOf(10) + 1), Buffer.alloc(4096, 0x5a)]));
+    expect(run(pkg, 'out.bundles = bundles(); out.ok = typeof lib.mountOverlay;').out).toEqual({ bundles: { 'dist/lib/core.cjs': 'rejected' }, ok: 'function' });
+    expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'hit' });
+  });
+
+  it('NODE_DISABLE_COMPILE_CACHE=1: compiled as Node would, nothing written', () => {
+    const pkg = packageCopy();
+    expect(run(pkg, 'out.bundles = bundles();', { NODE_DISABLE_COMPILE_CACHE: '1' }).out.bundles).toEqual({ 'dist/lib/core.cjs': 'off' });
+    expect(caches(pkg)).toEqual([]);
+  });
+
+  it('where the cache cannot be written, the run goes on uncached and says nothing', () => {
+    const pkg = packageCopy();
+    // A file where the cache directory would be: every write fails (ENOTDIR), as in a read-only package.
+    writeFileSync(join(pkg, 'dist', '.cache'), '');
+    const first = run(pkg, 'out.bundles = bundles();');
+    expect(first).toEqual({ out: { bundles: { 'dist/lib/core.cjs': 'miss' } }, stderr: '' });
+    expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'miss' });
+  });
+
+  it('ovl keeps one cache per command', () => {
+    const pkg = packageCopy();
+    const ovl = (...args: string[]) => spawnSync(process.execPath, [join(pkg, 'dist', 'cli', 'ovl.cjs'), ...args], { encoding: 'utf8', env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: '' } });
+    const version = ovl('--version');
+    expect(version.status, version.stderr).toBe(0);
+    expect(version.stdout).toMatch(/^ovl \d+\.\d+\.\d+/);
+    const help = ovl('mount', '--help');
+    expect(help.status, help.stderr).toBe(0);
+    expect(caches(pkg)).toEqual(expect.arrayContaining([`cli-main.ovl---version.${v8}`, `cli-main.ovl-mount.${v8}`]));
+    expect(ovl('--version').stdout).toBe(version.stdout);
+  });
+});
