@@ -12,14 +12,6 @@ function version(): string {
   return pkg.version;
 }
 
-// A reader that went away (`ovl probe | head -1`) is not an error worth a stack trace.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw e;
-  });
-}
-
 run(process.argv.slice(2), { version }).then(
   (code) => {
     process.exitCode = code;

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EXIT_USAGE, takeFailure, UsageError, type Values } from '../command.js';
 import { run } from '../dispatch.js';
-import { withSink } from '../output.js';
+import { stdio, withSink } from '../output.js';
 import { splitWords, WordsError } from '../words.js';
 
 const REFUSED = new Set(['batch']);
@@ -76,12 +76,12 @@ export async function batch(v: Values, positionals: string[]): Promise<number> {
       if (words.length === 0) continue;
       r ??= await runLine(words, fromStdin);
       if (json) {
-        process.stdout.write(JSON.stringify({ line: n, command: words, ...r }) + '\n');
+        stdio('stdout').write(JSON.stringify({ line: n, command: words, ...r }) + '\n');
       } else {
-        process.stdout.write(r.stdout);
-        process.stderr.write(r.stderr);
+        stdio('stdout').write(r.stdout);
+        stdio('stderr').write(r.stderr);
         const first = r.stderr.split('\n')[0];
-        process.stdout.write(r.status === 0 ? `line ${n}: ok\n` : `line ${n}: exit ${r.status}${first ? `: ${first}` : ''}\n`);
+        stdio('stdout').write(r.status === 0 ? `line ${n}: ok\n` : `line ${n}: exit ${r.status}${first ? `: ${first}` : ''}\n`);
       }
       if (r.status !== 0) {
         lastFailure = r.status;

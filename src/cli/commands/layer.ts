@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { applyLayer } from '../../oci/apply.js';
 import { exportLayer } from '../../oci/export.js';
 import { EXIT_OK, UsageError, xattrNamespace, type Values } from '../command.js';
-import { err, json, out } from '../output.js';
+import { err, json, out, stdio } from '../output.js';
 import { humanBytes, interruptible, Progress } from '../progress.js';
 
 export async function apply(values: Values, positionals: string[]): Promise<number> {
@@ -68,7 +68,7 @@ export async function exportCommand(values: Values, positionals: string[]): Prom
       signal: ac.signal,
       onProgress: (p) => progress.update({ bytes: p.bytes, entries: p.entries }),
     });
-    await pipeline(exported.stream, output ? createWriteStream(output) : process.stdout);
+    await pipeline(exported.stream, output ? createWriteStream(output) : stdio('stdout'));
     const r = await exported.result;
     progress.done();
     // The tar went to stdout: what is said about it goes to stderr, unless --json asks for it.
