@@ -28,13 +28,37 @@ const packageRoot = (): string => (packageRootCache ??= findPackageRoot());
 
 let loaded: NativeBinding | undefined;
 
+/** node-gyp-build's guess of the C library, which picks the prebuild. */
+const libc = (): string => process.env.LIBC || (existsSync('/etc/alpine-release') ? 'musl' : 'glibc');
+
+/**
+ * The file node-gyp-build would pick for this package in the usual cases, found directly: a
+ * build of our own in build/Release or build/Debug, else this platform's prebuild as
+ * scripts/prebuild.mjs names it. Requiring node-gyp-build and its directory scans cost ~2.5 ms
+ * of every `ovl mount`; it still decides every case this does not know (PREBUILDS_ONLY, a
+ * prebuild next to node itself, and the error when there is none).
+ */
+function knownAddonFile(dir: string): string | undefined {
+  if (process.env.PREBUILDS_ONLY) return undefined;
+  const candidates = [join(dir, 'build', 'Release', 'overlayfs.node'), join(dir, 'build', 'Debug', 'overlayfs.node')];
+  candidates.push(join(dir, 'prebuilds', `${process.platform}-${process.arch}`, `overlayfs.napi.${libc()}.node`));
+  return candidates.find((file) => existsSync(file));
+}
+
 function load(): NativeBinding {
-  const require = createRequire(import.meta.url);
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
   let addon: NativeBinding;
   try {
     // build/Release, build/Debug, then prebuilds/linux-<arch>/; OVERLAYFS_PREBUILD=<dir> overrides.
-    addon = nodeGypBuild(packageRoot()) as NativeBinding;
+    const dir = process.env.OVERLAYFS_PREBUILD || packageRoot();
+    const file = knownAddonFile(dir);
+    if (file) {
+      const module = { exports: {} as NativeBinding };
+      process.dlopen(module, file);
+      addon = module.exports;
+    } else {
+      const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => unknown;
+      addon = nodeGypBuild(packageRoot()) as NativeBinding;
+    }
   } catch (cause) {
     throw new Error(loadFailure(cause), { cause });
   }
@@ -84,8 +108,6 @@ function shippedPrebuilds(from: string): string {
 
 /** What happened, what this package has, and what building from source would need. */
 function loadFailure(cause: unknown): string {
-  // node-gyp-build's guess of the C library, which picks the prebuild.
-  const libc = process.env.LIBC ?? (existsSync('/etc/alpine-release') ? 'musl' : 'glibc');
   const searched = resolve(process.env.OVERLAYFS_PREBUILD ?? packageRoot());
   const what = String((cause as Error | undefined)?.message ?? cause).split('\n')[0];
   const missing = [
@@ -96,7 +118,7 @@ function loadFailure(cause: unknown): string {
   return (
     `overlayfs: the native addon could not be loaded from ${searched}: ${what}\n` +
     `  Searched build/Release, build/Debug, then the prebuilt binaries for this machine, ` +
-    `${process.platform}-${process.arch} ${libc}; prebuilds there: ${shippedPrebuilds(searched)}.\n` +
+    `${process.platform}-${process.arch} ${libc()}; prebuilds there: ${shippedPrebuilds(searched)}.\n` +
     `  Building it from source needs python3, make and a C++ compiler` +
     (missing.length > 0 ? ` (not found on PATH: ${missing.join(', ')})` : ' (all found on PATH)') +
     `; then run \`npm rebuild overlayfs\` in the project that depends on it (it builds from source when ` +
