@@ -18,10 +18,10 @@ const STATX_FIELDS = 13;
  * the keys a step of it may have (its fields, the common ones, and keep for an op that opens an fd).
  */
 const OPS = new Map<string, { code: number; fields: FieldSlot[]; allowed: ReadonlySet<string> }>(
-  OP_NAMES.map((name, code) => [
-    name,
-    { code, fields: packSlots(name), allowed: new Set(['op', 'okErrno', 'recordError', ...('makes' in STEP_OPS[name] ? ['keep'] : []), ...packSlots(name).map((f) => f.name)]) },
-  ]),
+  OP_NAMES.map((name, code) => {
+    const fields = packSlots(name);
+    return [name, { code, fields, allowed: new Set(['op', 'okErrno', 'recordError', ...('makes' in STEP_OPS[name] ? ['keep'] : []), ...fields.map((f) => f.name)]) }];
+  }),
 );
 const FD_BASE = SLOTS.header;
 const NUM_BASE = SLOTS.header + SLOTS.fd;
