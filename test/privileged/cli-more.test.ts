@@ -223,4 +223,25 @@ describePrivileged('ovl: a reader that goes away', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
+
+  it('a non-blocking stdout that fills (EAGAIN) loses nothing: the rest goes through the stream, in order', () => {
+    const root = tempDir();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 12000; i++) files[`upper/d${i % 50}/f${i}`] = '';
+    writeTree(root, { ...files, 'lower/': null });
+    const args = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} diff ${join(root, 'upper')} --lower ${join(root, 'lower')}`;
+    const plain = spawnSync('bash', ['-c', args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    expect(plain.status).toBe(0);
+    expect(plain.stdout.length).toBeGreaterThan(128 * 1024);
+    // perl (in every Debian: perl-base) makes the pipe non-blocking; the reader starts 2 s late, so
+    // the pipe's 64 KiB fill first and write(2) says EAGAIN (seen under strace).
+    const nonBlocking = spawnSync(
+      'bash',
+      ['-c', `set -o pipefail; perl -e 'use Fcntl; fcntl(STDOUT, F_SETFL, O_WRONLY|O_NONBLOCK) or die; exec @ARGV' ${args} | (sleep 2; cat)`],
+      { encoding: 'utf8', maxBuffer: 1 << 24, timeout: 60_000 },
+    );
+    expect(nonBlocking.stderr).toBe('');
+    expect(nonBlocking.status).toBe(0);
+    expect(nonBlocking.stdout).toBe(plain.stdout);
+  });
 });
