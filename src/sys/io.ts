@@ -8,7 +8,8 @@
  *
  * Tasks use the typed helpers below (`const r = yield* steps([...])`), not raw yields.
  */
-import * as fs from 'node:fs';
+// Named, not `* as fs`: a bundle copies every export of a namespace import at load (~0.3 ms).
+import { chmodSync, existsSync, lstatSync, mkdirSync, promises as fsp, read as fsRead, readlinkSync, readSync, rmdirSync, rmSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import type { StepsResult } from './native-types.js';
 import { runSteps, runStepsSync, type Step } from './steps.js';
@@ -34,10 +35,10 @@ export type Task<T> = Generator<Request, T, unknown>;
 function mkdirCause(e: unknown, path: string): unknown {
   if ((e as NodeJS.ErrnoException)?.code !== 'ENOENT') return e;
   let missing = path;
-  for (let parent = dirname(missing); parent !== missing && !fs.existsSync(parent); parent = dirname(parent)) missing = parent;
+  for (let parent = dirname(missing); parent !== missing && !existsSync(parent); parent = dirname(parent)) missing = parent;
   try {
-    fs.mkdirSync(missing);
-    fs.rmdirSync(missing); // it could be made after all: the original error stands
+    mkdirSync(missing);
+    rmdirSync(missing); // it could be made after all: the original error stands
   } catch (cause) {
     return cause;
   }
@@ -51,24 +52,24 @@ export function perform(r: Request): unknown {
       return runStepsSync(r.steps);
     case 'mkdir':
       try {
-        return fs.mkdirSync(r.path, { recursive: true });
+        return mkdirSync(r.path, { recursive: true });
       } catch (e) {
         throw mkdirCause(e, r.path);
       }
     case 'rm':
-      return fs.rmSync(r.path, { recursive: true, force: true });
+      return rmSync(r.path, { recursive: true, force: true });
     case 'rmdir':
-      return fs.rmdirSync(r.path);
+      return rmdirSync(r.path);
     case 'chmod':
-      return fs.chmodSync(r.path, r.mode);
+      return chmodSync(r.path, r.mode);
     case 'lstat':
-      return fs.lstatSync(r.path, { throwIfNoEntry: false });
+      return lstatSync(r.path, { throwIfNoEntry: false });
     case 'read':
-      return fs.readSync(r.fd, r.buffer, 0, r.buffer.length, null);
+      return readSync(r.fd, r.buffer, 0, r.buffer.length, null);
     case 'sleep':
       return Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, r.ms);
     case 'readlink':
-      return fs.readlinkSync(r.path);
+      return readlinkSync(r.path);
   }
 }
 
@@ -78,26 +79,26 @@ export function performAsync(r: Request): Promise<unknown> {
     case 'steps':
       return runSteps(r.steps);
     case 'mkdir':
-      return fs.promises.mkdir(r.path, { recursive: true }).catch((e: unknown) => {
+      return fsp.mkdir(r.path, { recursive: true }).catch((e: unknown) => {
         throw mkdirCause(e, r.path);
       });
     case 'rm':
-      return fs.promises.rm(r.path, { recursive: true, force: true });
+      return fsp.rm(r.path, { recursive: true, force: true });
     case 'rmdir':
-      return fs.promises.rmdir(r.path);
+      return fsp.rmdir(r.path);
     case 'chmod':
-      return fs.promises.chmod(r.path, r.mode);
+      return fsp.chmod(r.path, r.mode);
     case 'lstat':
-      return fs.promises.lstat(r.path).catch((e: NodeJS.ErrnoException) => {
+      return fsp.lstat(r.path).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') return undefined;
         throw e;
       });
     case 'read':
-      return new Promise((resolve, reject) => fs.read(r.fd, r.buffer, 0, r.buffer.length, null, (e, n) => (e ? reject(e) : resolve(n))));
+      return new Promise((resolve, reject) => fsRead(r.fd, r.buffer, 0, r.buffer.length, null, (e, n) => (e ? reject(e) : resolve(n))));
     case 'sleep':
       return new Promise((resolve) => setTimeout(resolve, r.ms));
     case 'readlink':
-      return fs.promises.readlink(r.path);
+      return fsp.readlink(r.path);
   }
 }
 
@@ -174,8 +175,8 @@ export function* sleep(ms: number): Task<void> {
   yield { io: 'sleep', ms };
 }
 /** lstat, or undefined when the path does not exist. */
-export function* lstat(path: string): Task<fs.Stats | undefined> {
-  return (yield { io: 'lstat', path }) as fs.Stats | undefined;
+export function* lstat(path: string): Task<Stats | undefined> {
+  return (yield { io: 'lstat', path }) as Stats | undefined;
 }
 // d_type values (dirent.h).
 const DT_CHR = 2;
