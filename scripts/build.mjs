@@ -72,7 +72,7 @@ const common = {
   logLevel: 'warning',
   // import.meta.url in CommonJS: the bundle's own file, as the module's was beside it.
   // (computed when asked: few modules ask, and not at start).
-  define: { 'import.meta.url': '__ovlImportMeta.url' },
+  define: { 'import.meta.url': '__ovlImportMeta.url', 'import.meta.dirname': '__dirname' },
   banner: { js: 'var __ovlImportMeta = { get url() { return require("node:url").pathToFileURL(__filename).href; } };' },
 };
 

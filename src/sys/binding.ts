@@ -6,7 +6,6 @@
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createSystemError, useCLibraryErrnoNames } from './errors.js';
 import type { FdHandle, NativeBinding } from './native-types.js';
 
@@ -16,7 +15,7 @@ import type { FdHandle, NativeBinding } from './native-types.js';
  * so its depth below the root varies; asked only when the addon loads.
  */
 function findPackageRoot(): string {
-  const start = dirname(fileURLToPath(import.meta.url));
+  const start = import.meta.dirname;
   for (let dir = start; ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json'))) return dir;
     if (dirname(dir) === dir) return resolve(start, '..', '..');
