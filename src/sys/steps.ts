@@ -13,16 +13,32 @@ import { NUMS_PER_STEP, OP_NAMES, packSlots, SLOTS, STEP_OPS, type ArgsOf, type 
 export type { Step, StepFd, StepsResult };
 
 const STATX_FIELDS = 13;
+interface OpInfo {
+  code: number;
+  fields: FieldSlot[];
+  allowed: ReadonlySet<string>;
+}
+
 /**
  * Per op, what packing needs, found with one lookup per step: its code, its fields' slots, and
  * the keys a step of it may have (its fields, the common ones, and keep for an op that opens an fd).
+ * Made on an op's first use: a process uses a handful of the ~50 ops (an `ovl` command's start).
  */
-const OPS = new Map<string, { code: number; fields: FieldSlot[]; allowed: ReadonlySet<string> }>(
-  OP_NAMES.map((name, code) => {
-    const fields = packSlots(name);
-    return [name, { code, fields, allowed: new Set(['op', 'okErrno', 'recordError', ...('makes' in STEP_OPS[name] ? ['keep'] : []), ...fields.map((f) => f.name)]) }];
-  }),
-);
+const OPS = new Map<string, OpInfo>();
+const OP_CODES = new Map<string, number>(OP_NAMES.map((name, code) => [name, code]));
+
+function opInfo(name: string): OpInfo | undefined {
+  let info = OPS.get(name);
+  if (info === undefined) {
+    const code = OP_CODES.get(name);
+    if (code === undefined) return undefined;
+    const op = name as OpName;
+    const fields = packSlots(op);
+    info = { code, fields, allowed: new Set(['op', 'okErrno', 'recordError', ...('makes' in STEP_OPS[op] ? ['keep'] : []), ...fields.map((f) => f.name)]) };
+    OPS.set(name, info);
+  }
+  return info;
+}
 const FD_BASE = SLOTS.header;
 const NUM_BASE = SLOTS.header + SLOTS.fd;
 
@@ -137,7 +153,7 @@ class Packer {
     const s = step as Record<string, unknown>;
     const name = op ?? s.op;
     if (typeof name !== 'string') throw invalidArgType(`steps[${i}].op`, 'of type string', name);
-    const info = OPS.get(name);
+    const info = opInfo(name);
     if (info === undefined) throw invalidArgValue(`steps[${i}].op`, `must be one of ${OP_NAMES.join(', ')}`, name);
     const { code, fields, allowed } = info;
     if (!this.#single) {
