@@ -317,12 +317,12 @@ async function benchStartup() {
   const spec = { lower: [layers[0], layers[1]], upper: s.upper, work: s.work, target: s.target };
   const data = `lowerdir=${spec.lower.join(':')},upperdir=${spec.upper},workdir=${spec.work}`;
   const node = process.execPath;
+  // [wall, CPU] of one process, from the C helper (fork to wait4, and wait4's rusage): wall time
+  // is what a script waits; CPU time (user + system) moves less on a shared machine.
   const spawnTimed = (args, what) => {
-    const t0 = now();
-    const r = spawnSync(args[0], args.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-    const ns = since(t0);
+    const r = spawnSync(cBin, ['spawn', ...args], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${what} exited ${r.status}: ${(r.stderr ?? '').trim()}`);
-    return ns;
+    return r.stdout.trim().split(' ').map(Number);
   };
   const times = (fn) => (n) => Array.from({ length: n }, fn);
   const unmountQuietly = () => sys.umount2Sync(s.target, { flags: UMOUNT });
@@ -406,7 +406,8 @@ async function benchStartup() {
   results.config.startup = { rounds, perRound: k, layers: 2, upper: true, baseline: opt.baseline ?? null };
   log(`startup: ${variants.length} kinds of process x ${k} x ${rounds} rounds`);
   const samples = await interleave(variants, rounds, log);
-  const sum = new Map([...samples].map(([name, r]) => [name, summarize(r)]));
+  const sum = new Map([...samples].map(([name, r]) => [name, summarize(r.map((round) => round.map(([wall]) => wall)))]));
+  const cpu = new Map([...samples].map(([name, r]) => [name, summarize(r.map((round) => round.map(([, c]) => c)))]));
   const floor = sum.get('node -e 0');
   const over = { "import('overlayfs')": 'import(empty)', 'import(empty)': 'node -e 0', 'ovl --version': 'node -e 0', 'ovl ls': 'node -e 0', 'ovl mount': 'node -e 0', 'ovl umount': 'node -e 0', 'mount(8)': null, 'umount(8)': null };
   if (opt.baseline) {
@@ -418,11 +419,12 @@ async function benchStartup() {
       'base ovl umount': 'node -e 0',
     });
   }
-  results.startup.push({ name: 'node -e 0', ns: floor.median });
+  results.startup.push({ name: 'node -e 0', ns: floor.median, cpuNs: cpu.get('node -e 0').median });
   for (const [name, ref] of Object.entries(over)) {
     const x = sum.get(name);
-    const row = { name, ns: x.median };
+    const row = { name, ns: x.median, cpuNs: cpu.get(name).median };
     if (ref) row.overNs = excess(x, sum.get(ref));
+    if (ref) row.cpuOverNs = excess(cpu.get(name), cpu.get(ref));
     row.over = ref;
     if (name.endsWith('ovl mount')) row.vsMount8 = ratio(x, sum.get('mount(8)'));
     if (name.endsWith('ovl umount')) row.vsMount8 = ratio(x, sum.get('umount(8)'));
@@ -860,14 +862,16 @@ function report() {
   lines.push('');
   if (results.startup.length > 0) {
     const c = results.config.startup;
-    lines.push(`start-up: whole processes (spawnSync), median wall time; over = median of per-round differences (${c.rounds} rounds × ${c.perRound} runs; mount/umount: ${c.layers} layers + upper)`);
+    lines.push(`start-up: whole processes, median wall and CPU (user + system) time; over = median of per-round differences (${c.rounds} rounds × ${c.perRound} runs; mount/umount: ${c.layers} layers + upper)`);
     lines.push(
       table(
-        ['process', 'time', 'over', 'reference', '÷ mount(8)', '÷ base'],
+        ['process', 'wall', 'over', 'CPU', 'CPU over', 'reference', '÷ mount(8)', '÷ base'],
         results.startup.map((r) => [
           r.name,
           fmtTime(r.ns),
           r.overNs === undefined ? '' : fmtTime(r.overNs),
+          fmtTime(r.cpuNs),
+          r.cpuOverNs === undefined ? '' : fmtTime(r.cpuOverNs),
           r.over ?? '',
           r.vsMount8 === undefined ? '' : fmtRatio(r.vsMount8),
           r.vsBaseline === undefined ? '' : fmtRatio(r.vsBaseline),

@@ -49,6 +49,7 @@ export function ratio(a, b) {
 
 export function fmtTime(ns) {
   if (!Number.isFinite(ns)) return '—';
+  if (ns < 0) return `-${fmtTime(-ns)}`;
   if (ns >= 1e9) return `${(ns / 1e9).toFixed(2)} s`;
   if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
   if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} µs`;
