@@ -114,14 +114,25 @@ function crossBundle(self, outfile) {
   };
 }
 
-/** A bundle whose exports are the namespaces other bundles and the entry take from it. */
+/**
+ * A bundle whose exports are the namespaces other bundles and the entry take from it, each a
+ * getter that require()s its module: esbuild then wraps every module of the bundle in an
+ * initializer run on first use, so a process evaluates only the modules it reaches (an `ovl
+ * mount` never runs layers/), and its code cache holds only their code.
+ */
 async function tableBundle(name) {
   const outfile = `lib/${name}.cjs`;
   const contents = [...wanted[name]]
     .sort()
-    .map(([key, rel]) => `export * as ${key} from './${rel}.js';`)
+    .map(([key, rel]) => `  get ${key}() {\n    return (made.${key} ??= require('./${rel}.js'));\n  },`)
     .join('\n');
-  await esbuild.build({ ...common, stdin: { contents, resolveDir: src, sourcefile: `${name}-bundle.ts`, loader: 'ts' }, outfile: join('dist', outfile), plugins: [crossBundle(name, outfile)] });
+  // (Each namespace made once: a require() of a bundled module builds a new copy of its exports.)
+  await esbuild.build({
+    ...common,
+    stdin: { contents: `const made = {};\nmodule.exports = {\n${contents}\n};\n`, resolveDir: src, sourcefile: `${name}-bundle.js`, loader: 'js' },
+    outfile: join('dist', outfile),
+    plugins: [crossBundle(name, outfile)],
+  });
 }
 
 // The entry's exports (tsc's dist/index.js has the names the .d.ts declares), each found by

@@ -17,7 +17,7 @@
  *
  * Which cache: one per bundle and "profile" (the library, or the `ovl` command that runs), so the
  * cache of `ovl mount` holds the functions a mount compiled. A cache is for one source file: its
- * first line is the file's inode, size and mtime, and V8 itself refuses a cache of another
+ * first line is the file's inode, size, mtime and ctime, and V8 itself refuses a cache of another
  * version or flags (then a new one is written at exit).
  *
  * One loaded copy of a bundle per process: the library's entry (dist/index.js), the `ovl`
@@ -66,8 +66,11 @@ export function setProfile(name: string): void {
   state.profile = name.replace(/[^A-Za-z0-9-]/g, '').slice(0, 40) || 'other';
 }
 
-/** The inode, size and modification time: a file written again is another source. */
-const sourceKey = (st: Stats): string => `${st.ino}:${st.size}:${st.mtimeMs}`;
+/**
+ * The inode, size, modification and change time: a file written again is another source, even
+ * in place with its mtime put back (ctime cannot be set). V8 checks only the source's length.
+ */
+const sourceKey = (st: Stats): string => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 
 /** dist/lib/core.cjs → dist/.cache/lib-core.PROFILE.NODE-VERSION.ARCH.v8 */
 function cachePath(file: string): string {

@@ -6,7 +6,7 @@
  * cache or garbage; nothing breaks where it cannot be written.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
@@ -48,9 +48,9 @@ describe('the bundles and their code cache', () => {
     const first = run(pkg, 'out.bundles = bundles();');
     expect(first.out.bundles).toEqual({ 'dist/lib/core.cjs': 'miss' });
     expect(caches(pkg)).toEqual([`lib-core.lib.${v8}`]);
-    // The cache names the source it is for on its first line: inode, size, mtime.
+    // The cache names the source it is for on its first line: inode, size, mtime, ctime.
     const cache = readFileSync(join(pkg, 'dist', '.cache', `lib-core.lib.${v8}`));
-    expect(cache.toString('latin1', 0, cache.indexOf(10))).toMatch(/^\d+:\d+:[\d.]+$/);
+    expect(cache.toString('latin1', 0, cache.indexOf(10))).toMatch(/^\d+:\d+:[\d.]+:[\d.]+$/);
     expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'hit' });
   });
 
@@ -93,6 +93,12 @@ out.subclass = Object.getPrototypeOf(lib.RegistryError.prototype) === lib.Overla
     writeFileSync(core, text);
     expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'miss' });
     expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'hit' });
+    // In place (same inode, same size), its mtime put back, as rsync --inplace -t would: still another source.
+    const { mtime } = statSync(core);
+    writeFileSync(core, text);
+    utimesSync(core, mtime, mtime);
+    expect(statSync(core).size).toBe(text.length);
+    expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'miss' });
   });
 
   it("a cache V8 refuses (garbage after the source's key) is replaced", () => {
