@@ -31,27 +31,44 @@ import type { Script as VmScript } from 'node:vm';
 
 // Node's built-ins as they are: an ES module import of node:fs builds a module facade of all
 // of its exports, which loads its streams (~3 ms) — the entry is an ES module.
-const { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } = process.getBuiltinModule('node:fs');
+const { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } = process.getBuiltinModule('node:fs');
 const { createRequire } = process.getBuiltinModule('node:module');
 const { basename, dirname, join } = process.getBuiltinModule('node:path');
 const { Script } = process.getBuiltinModule('node:vm');
 
 interface Loaded {
   exports: unknown;
-  /** What the code cache did: compiled from it, none there (or another source's), refused by V8, not used. */
+  /** What the code cache did: compiled from it, none there (or another source's or damaged), refused by V8, not used. */
   cache: 'hit' | 'miss' | 'rejected' | 'off';
+}
+
+interface CacheWrite {
+  path: string;
+  key: string;
+  script: VmScript;
+  /** How many runs had used the cache: it is written again (with what this run compiled too) while this is below SETTLE. */
+  generation: number;
+  /** The cache this run used, if any: it is kept (its generation counted) when this run's is not larger. */
+  used: Buffer | undefined;
 }
 
 interface Bundles {
   /** Bundles by absolute path. */
   loaded: Map<string, Loaded>;
-  /** Caches to write when the process exits: those missing or refused this time. */
-  toWrite: Array<{ path: string; key: string; script: VmScript }>;
+  /** Caches to write when the process exits. */
+  toWrite: CacheWrite[];
   profile: string;
 }
 
-const BUNDLES = Symbol.for('overlayfs.bundles');
+// Versioned: another copy of this code with another record layout must not share it.
+const BUNDLES = Symbol.for('overlayfs.bundles.v1');
 const state: Bundles = ((globalThis as Record<symbol, Bundles | undefined>)[BUNDLES] ??= { loaded: new Map(), toWrite: [], profile: 'lib' });
+
+/**
+ * The first runs of a kind (an `ovl mount --help` can be the first `ovl mount`) each leave a cache
+ * with what they compiled added, the larger one kept; from the SETTLE-th run on, the cache is only read.
+ */
+const SETTLE = 3;
 
 const disabled = (): boolean => {
   const v = process.env.NODE_DISABLE_COMPILE_CACHE;
@@ -66,41 +83,114 @@ export function setProfile(name: string): void {
   state.profile = name.replace(/[^A-Za-z0-9-]/g, '').slice(0, 40) || 'other';
 }
 
+/** Whether the bundle `file` has been loaded in this process (by any copy of this code). */
+export function isLoaded(file: string): boolean {
+  return state.loaded.has(file);
+}
+
+/** A short hash of a string (FNV-1a): names the V8 flags a cache was made under. */
+function fnv(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return (h >>> 0).toString(36);
+}
+
 /**
  * The inode, size, modification and change time: a file written again is another source, even
  * in place with its mtime put back (ctime cannot be set). V8 checks only the source's length.
  */
 const sourceKey = (st: Stats): string => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 
-/** dist/lib/core.cjs → dist/.cache/lib-core.PROFILE.NODE-VERSION.ARCH.v8 */
+/**
+ * Whether a node option may be one of V8's (they change what V8 accepts): `--name[=value]`, but
+ * not node's own that name code to run (`-e SCRIPT` would give every script its own cache).
+ */
+const v8Option = (arg: string): boolean => arg.startsWith('--') && !/^--(eval|print|input-type|require|import|loader|experimental-loader)\b/.test(arg);
+
+/**
+ * dist/lib/core.cjs → dist/.cache/lib-core.PROFILE.NODE-VERSION.ARCH.FLAGS.v8, FLAGS a hash of
+ * node's options (V8 refuses a cache made under other flags: two sets of options alternating
+ * would otherwise each throw away the other's).
+ */
 function cachePath(file: string): string {
   const dir = dirname(file);
-  return join(dir, '..', '.cache', `${basename(dir)}-${basename(file, '.cjs')}.${state.profile}.${process.version}.${process.arch}.v8`);
+  const flags = fnv(`${process.execArgv.filter(v8Option).join(' ')}|${process.env.NODE_OPTIONS ?? ''}`);
+  return join(dir, '..', '.cache', `${basename(dir)}-${basename(file, '.cjs')}.${state.profile}.${process.version}.${process.arch}.${flags}.v8`);
 }
 
-/** The cache for `key`, or undefined: none, another source's, or unreadable. */
-function readCache(path: string, key: string): Buffer | undefined {
+/**
+ * A check of the cache's bytes: every 16th 32-bit word (a full sum costs ~2 ms before anything is
+ * compiled; this ~0.1 ms). V8 (20, 22) does not check a code cache's checksum, and damaged bytes
+ * crash its deserializer: a write cut short, a page of zeros, a stray writer are all caught here.
+ */
+function sample(buf: Buffer, from: number): number {
+  let h = 0x811c9dc5 ^ (buf.length - from);
+  if ((buf.byteOffset + from) % 4 === 0) {
+    const words = new Int32Array(buf.buffer, buf.byteOffset + from, (buf.length - from) >>> 2);
+    for (let i = 0; i < words.length; i += 16) h = Math.imul(h ^ words[i]!, 16777619);
+  } else {
+    for (let i = from; i < buf.length; i += 64) h = Math.imul(h ^ buf[i]!, 16777619);
+  }
+  for (let i = from + ((buf.length - from) & ~3); i < buf.length; i++) h = Math.imul(h ^ buf[i]!, 16777619);
+  return h >>> 0;
+}
+
+/**
+ * The cache file: a header line `KEY SAMPLE GENERATION`, padded with spaces to 128 bytes so the
+ * data after it is 4-byte aligned, then V8's data.
+ */
+const HEADER = 128;
+
+/** The cache for `key` and its generation, or undefined: none, another source's, damaged or unreadable. */
+function readCache(path: string, key: string): { data: Buffer; generation: number } | undefined {
   let buf: Buffer;
   try {
     buf = readFileSync(path);
   } catch {
     return undefined;
   }
-  const nl = buf.indexOf(10);
-  if (nl < 0 || buf.toString('latin1', 0, nl) !== key) return undefined;
-  return buf.subarray(nl + 1);
+  if (buf.length <= HEADER || buf[HEADER - 1] !== 10) return undefined;
+  const [k, sum, generation] = buf.toString('latin1', 0, HEADER - 1).trimEnd().split(' ');
+  if (k !== key || sum !== String(sample(buf, HEADER))) return undefined;
+  return { data: buf.subarray(HEADER), generation: Number(generation) || 0 };
 }
 
 function writeCaches(): void {
-  for (const { path, key, script } of state.toWrite) {
+  for (const w of state.toWrite) {
     // Best effort: a read-only package, a full disk or a racing writer only cost the next start.
+    let tmp: string | undefined;
     try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-      const tmp = `${path}.${process.pid}.tmp`;
-      writeFileSync(tmp, Buffer.concat([Buffer.from(`${key}\n`, 'latin1'), script.createCachedData()]), { mode: 0o644 });
-      renameSync(tmp, path);
+      mkdirSync(dirname(w.path), { recursive: true, mode: 0o755 });
+      // A name of its own (pid and thread are not unique across PID namespaces sharing a package).
+      tmp = `${w.path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      const fd = openSync(tmp, 'wx', 0o644);
+      try {
+        const made = w.script.createCachedData();
+        const data = w.used !== undefined && w.used.length > made.length ? w.used : made;
+        const body = Buffer.alloc(HEADER + data.length, 0x20);
+        data.copy(body, HEADER);
+        const header = `${w.key} ${sample(body, HEADER)} ${w.generation}`;
+        if (header.length >= HEADER) throw new Error('cache header too long');
+        body.write(header, 0, 'latin1');
+        body[HEADER - 1] = 10;
+        for (let done = 0; done < body.length; ) done += writeSync(fd, body, done);
+        // On disk before it has the name: a crash leaves the old cache or the whole new one.
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, w.path);
+      tmp = undefined;
     } catch {
       /* not cached */
+    } finally {
+      if (tmp !== undefined) {
+        try {
+          unlinkSync(tmp);
+        } catch {
+          /* never made */
+        }
+      }
     }
   }
   state.toWrite.length = 0;
@@ -125,17 +215,19 @@ export function load(file: string): unknown {
   const useCache = !disabled();
   const key = sourceKey(st);
   const path = cachePath(file);
-  const cachedData = useCache ? readCache(path, key) : undefined;
+  const cached = useCache ? readCache(path, key) : undefined;
   // Node's own CommonJS wrapper, on the source's first line as Node puts it.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n});`, {
     filename: file,
-    ...(cachedData ? { cachedData } : {}),
+    ...(cached ? { cachedData: cached.data } : {}),
   });
-  if (useCache && (cachedData === undefined || script.cachedDataRejected === true)) {
+  const rejected = script.cachedDataRejected === true;
+  if (useCache && (cached === undefined || rejected || cached.generation < SETTLE)) {
     if (state.toWrite.length === 0) process.once('exit', writeCaches);
-    state.toWrite.push({ path, key, script });
+    const used = cached !== undefined && !rejected ? cached : undefined;
+    state.toWrite.push({ path, key, script, generation: used ? used.generation + 1 : 0, used: used?.data });
   }
-  const mod: Loaded = { exports: {}, cache: !useCache ? 'off' : cachedData === undefined ? 'miss' : script.cachedDataRejected === true ? 'rejected' : 'hit' };
+  const mod: Loaded = { exports: {}, cache: !useCache ? 'off' : cached === undefined ? 'miss' : rejected ? 'rejected' : 'hit' };
   state.loaded.set(file, mod);
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   try {

@@ -10,5 +10,8 @@ import { load, setProfile } from './load.js';
 // This file runs only as CommonJS (dist/cli/ovl.cjs): its directory is dist/cli.
 declare const __dirname: string;
 
-setProfile(`ovl-${process.argv[2] ?? ''}`);
+// A command's name (`mount`, `image`, ...): not a path or an option, each of which would leave
+// caches of their own.
+const command = process.argv[2] ?? '';
+setProfile(/^[a-z][a-z0-9-]{0,23}$/.test(command) ? `ovl-${command}` : 'ovl');
 load(join(__dirname, 'main.cjs'));

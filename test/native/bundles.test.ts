@@ -30,7 +30,7 @@ interface Seen {
 /** Runs `body` (an ES module's text, with `lib` = the copy's library and `bundles` = what was loaded). */
 function run(pkg: string, body: string, env: Record<string, string> = {}): Seen {
   const script = `const lib = await import(${JSON.stringify(join(pkg, 'dist', 'index.js'))});
-const bundles = () => Object.fromEntries([...globalThis[Symbol.for('overlayfs.bundles')].loaded].map(([f, m]) => [f.slice(${JSON.stringify(pkg.length + 1)}), m.cache]));
+const bundles = () => Object.fromEntries([...globalThis[Symbol.for('overlayfs.bundles.v1')].loaded].map(([f, m]) => [f.slice(${JSON.stringify(pkg.length + 1)}), m.cache]));
 const out = {};
 ${body}
 console.log(JSON.stringify(out));`;
@@ -40,17 +40,31 @@ console.log(JSON.stringify(out));`;
 }
 
 const caches = (pkg: string): string[] => (existsSync(join(pkg, 'dist', '.cache')) ? readdirSync(join(pkg, 'dist', '.cache')).sort() : []);
-const v8 = `${process.version}.${process.arch}.v8`;
+/** The name of a cache: BUNDLE.PROFILE, then Node's version, the arch and a hash of node's options. */
+const named = (prefix: string) => new RegExp(`^${prefix.replace(/[.+-]/g, '\\$&')}\\.${process.version.replace(/\./g, '\\.')}\\.${process.arch}\\.[0-9a-z]+\\.v8$`);
+const cacheFile = (pkg: string, prefix: string): string => {
+  const found = caches(pkg).filter((f) => named(prefix).test(f));
+  expect(found, prefix).toHaveLength(1);
+  return join(pkg, 'dist', '.cache', found[0]!);
+};
+/** A cache's header: the first 128 bytes, `KEY SAMPLE GENERATION` padded with spaces and a newline. */
+const header = (file: string): string[] => {
+  const head = readFileSync(file).subarray(0, 128);
+  expect(head[127]).toBe(10);
+  return head.toString('latin1', 0, 127).trimEnd().split(' ');
+};
 
 describe('the bundles and their code cache', () => {
   it('importing the library loads the mount half only, compiled from the cache the first import left', () => {
     const pkg = packageCopy();
     const first = run(pkg, 'out.bundles = bundles();');
     expect(first.out.bundles).toEqual({ 'dist/lib/core.cjs': 'miss' });
-    expect(caches(pkg)).toEqual([`lib-core.lib.${v8}`]);
-    // The cache names the source it is for on its first line: inode, size, mtime, ctime.
-    const cache = readFileSync(join(pkg, 'dist', '.cache', `lib-core.lib.${v8}`));
-    expect(cache.toString('latin1', 0, cache.indexOf(10))).toMatch(/^\d+:\d+:[\d.]+:[\d.]+$/);
+    expect(caches(pkg)).toEqual([expect.stringMatching(named('lib-core.lib'))]);
+    // The cache names the source it is for (inode, size, mtime, ctime), a sample of its bytes and how many runs used it.
+    const [key, sample, generation] = header(cacheFile(pkg, 'lib-core.lib'));
+    expect(key).toMatch(/^\d+:\d+:[\d.]+:[\d.]+$/);
+    expect(sample).toMatch(/^\d+$/);
+    expect(generation).toBe('0');
     expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'hit' });
   });
 
@@ -101,14 +115,41 @@ out.subclass = Object.getPrototypeOf(lib.RegistryError.prototype) === lib.Overla
     expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'miss' });
   });
 
-  it("a cache V8 refuses (garbage after the source's key) is replaced", () => {
+  it('a damaged cache (a page of zeros, a cut) is not handed to V8, whose deserializer would crash on it; it is replaced', () => {
     const pkg = packageCopy();
     run(pkg, '');
-    const path = join(pkg, 'dist', '.cache', `lib-core.lib.${v8}`);
-    const cache = readFileSync(path);
-    writeFileSync(path, Buffer.concat([cache.subarray(0, cache.indexOf(10) + 1), Buffer.alloc(4096, 0x5a)]));
-    expect(run(pkg, 'out.bundles = bundles(); out.ok = typeof lib.mountOverlay;').out).toEqual({ bundles: { 'dist/lib/core.cjs': 'rejected' }, ok: 'function' });
+    const path = cacheFile(pkg, 'lib-core.lib');
+    const good = readFileSync(path);
+    const zeroed = Buffer.from(good);
+    zeroed.fill(0, 8192, 12288);
+    writeFileSync(path, zeroed);
+    expect(run(pkg, 'out.bundles = bundles(); out.ok = typeof lib.mountOverlay;').out).toEqual({ bundles: { 'dist/lib/core.cjs': 'miss' }, ok: 'function' });
     expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'hit' });
+    writeFileSync(path, good.subarray(0, good.length - 100));
+    expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'miss' });
+    expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'hit' });
+  });
+
+  it('a cache V8 refuses (made under other V8 flags) is replaced', () => {
+    const pkg = packageCopy();
+    run(pkg, '');
+    const flagged = `const v8 = await import('node:v8'); v8.setFlagsFromString('--no-flush-bytecode');`;
+    // The flags were changed after start, so the cache's name (which hashes node's options) is the same one.
+    const again = spawnSync(process.execPath, ['--input-type=module', '-e', `${flagged}\nawait import(${JSON.stringify(join(pkg, 'dist', 'index.js'))});\nconsole.log(JSON.stringify(Object.fromEntries([...globalThis[Symbol.for('overlayfs.bundles.v1')].loaded].map(([f, m]) => [f.slice(${pkg.length + 1}), m.cache]))));`], { encoding: 'utf8', env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: '' } });
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ 'dist/lib/core.cjs': 'rejected' });
+    expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'rejected' });
+    expect(run(pkg, 'out.bundles = bundles();').out.bundles).toEqual({ 'dist/lib/core.cjs': 'hit' });
+  });
+
+  it('the first runs of a kind each add what they compiled; from the third on, the cache is only read', () => {
+    const pkg = packageCopy();
+    const generations: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      run(pkg, i === 0 ? '' : 'lib.escapeLegacyPath("/a:b");');
+      generations.push(header(cacheFile(pkg, 'lib-core.lib'))[2]!);
+    }
+    expect(generations).toEqual(['0', '1', '2', '3', '3']);
   });
 
   it('NODE_DISABLE_COMPILE_CACHE=1: compiled as Node would, nothing written', () => {
@@ -134,7 +175,9 @@ out.subclass = Object.getPrototypeOf(lib.RegistryError.prototype) === lib.Overla
     expect(version.stdout).toMatch(/^ovl \d+\.\d+\.\d+/);
     const help = ovl('mount', '--help');
     expect(help.status, help.stderr).toBe(0);
-    expect(caches(pkg)).toEqual(expect.arrayContaining([`cli-main.ovl---version.${v8}`, `cli-main.ovl-mount.${v8}`]));
+    expect(ovl('/not/a/command').status).toBe(1);
+    // --version and a path: no command's name, one profile 'ovl'; mount: its own.
+    expect(caches(pkg).filter((f) => f.startsWith('cli-main.'))).toEqual([expect.stringMatching(named('cli-main.ovl-mount')), expect.stringMatching(named('cli-main.ovl'))]);
     expect(ovl('--version').stdout).toBe(version.stdout);
   });
 });
