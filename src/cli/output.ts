@@ -15,21 +15,26 @@ export interface Sink {
   err(text: string): void;
 }
 
-const quietOnEpipe = new WeakSet<NodeJS.WriteStream>();
+/**
+ * Outputs whose reader went away (EPIPE: `ovl diff | head -1`): later writes to them are dropped
+ * and the command goes on to its own end and exit code, without a stack trace. (Exiting at the
+ * failed write instead would end a mount half-way, or with 0 where it failed, as before.)
+ */
+const gone = new Set<'stdout' | 'stderr'>();
+const handled = new WeakSet<NodeJS.WriteStream>();
 
 /**
- * process.stdout or process.stderr, with the handler that ends the process quietly when the
- * reader went away (`ovl probe | head -1` is not an error worth a stack trace). Asked for when a
- * command first writes, not at start: making process.stdout loads Node's streams (~3 ms), which a
- * command that prints nothing (a mount that worked) never needs.
+ * process.stdout or process.stderr, with the handler that keeps EPIPE quiet. Asked for when a
+ * command first needs the stream, not at start: making process.stdout loads Node's streams
+ * (~3 ms), which a command that prints nothing (a mount that worked) never needs.
  */
 export function stdio(name: 'stdout' | 'stderr'): NodeJS.WriteStream {
   const stream = process[name];
-  if (!quietOnEpipe.has(stream)) {
-    quietOnEpipe.add(stream);
+  if (!handled.has(stream)) {
+    handled.add(stream);
     stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw e;
+      if (e.code !== 'EPIPE') throw e;
+      gone.add(name);
     });
   }
   return stream;
@@ -44,6 +49,7 @@ export function stdio(name: 'stdout' | 'stderr'): NodeJS.WriteStream {
 function direct(fd: 1 | 2, name: 'stdout' | 'stderr'): (text: string) => void {
   let stream: NodeJS.WriteStream | undefined;
   return (text) => {
+    if (gone.has(name)) return;
     if (stream === undefined) {
       const bytes = Buffer.from(text);
       let done = 0;
@@ -52,8 +58,10 @@ function direct(fd: 1 | 2, name: 'stdout' | 'stderr'): (text: string) => void {
         return;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        // The reader went away (`ovl probe | head -1`): not an error worth a stack trace.
-        if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
+        if (code === 'EPIPE') {
+          gone.add(name);
+          return;
+        }
         if (code !== 'EAGAIN') throw e;
       }
       stream = stdio(name);

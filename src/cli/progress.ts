@@ -6,6 +6,7 @@
  * library's runtime and the command's start time, for one line of text.
  */
 import { dockerSize } from './docker-format.js';
+import { stdio } from './output.js';
 
 export interface ProgressSample {
   bytes: number;
@@ -34,7 +35,7 @@ export class Progress {
 
   constructor(label: string, options: { json?: boolean } = {}) {
     this.label = label;
-    this.stream = process.stderr.isTTY && !options.json && process.env.TERM !== 'dumb' ? process.stderr : undefined;
+    this.stream = process.stderr.isTTY && !options.json && process.env.TERM !== 'dumb' ? stdio('stderr') : undefined;
   }
 
   /** Redraws at most ten times a second. */
@@ -108,7 +109,7 @@ export class LayerBoard {
   /** `plain`: where the plain lines go without a terminal (out()). */
   constructor(options: { json?: boolean; plain?: (line: string) => void } = {}) {
     const tty = !options.json && process.stdout.isTTY && process.env.TERM !== 'dumb';
-    this.tty = tty ? process.stdout : undefined;
+    this.tty = tty ? stdio('stdout') : undefined;
     this.plain = tty || options.json ? undefined : options.plain;
   }
 

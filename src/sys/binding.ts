@@ -107,7 +107,7 @@ function shippedPrebuilds(from: string): string {
 
 /** What happened, what this package has, and what building from source would need. */
 function loadFailure(cause: unknown): string {
-  const searched = resolve(process.env.OVERLAYFS_PREBUILD ?? packageRoot());
+  const searched = resolve(process.env.OVERLAYFS_PREBUILD || packageRoot());
   const what = String((cause as Error | undefined)?.message ?? cause).split('\n')[0];
   const missing = [
     onPath('python3') || onPath('python') ? null : 'python3',

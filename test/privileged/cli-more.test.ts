@@ -224,6 +224,20 @@ describePrivileged('ovl: a reader that goes away', () => {
     expect(r.status).toBe(0);
   });
 
+  it("an output whose reader went away does not change the command's exit code, nor cut it short", () => {
+    // The reader (`true`) is gone before ovl writes: its writes fail with EPIPE.
+    const closed = (command: string, redirect: string) =>
+      spawnSync('bash', ['-c', `{ sleep 0.3; ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} ${command} ${redirect}; echo "exit $?" >&3; } 3>&2 | true`], { encoding: 'utf8', timeout: 60_000 });
+    // A usage error prints the usage on stdout: still exit 1.
+    const usage = closed('nosuch', '');
+    expect(usage.stderr).toBe("ovl: unknown command 'nosuch'\nexit 1\n");
+    // A mount that fails, its words on a closed stderr: still 32, and it ran to its end (nothing mounted).
+    const root = tempDir();
+    const failed = closed(`mount -t overlay overlay -o lowerdir=${root}/missing1:${root}/missing2 ${root}`, '2>&1');
+    expect(failed.stderr).toBe('exit 32\n');
+    expect(mountsUnder(root)).toEqual([]);
+  });
+
   it('a non-blocking stdout that fills (EAGAIN) loses nothing: the rest goes through the stream, in order', () => {
     const root = tempDir();
     const files: Record<string, string> = {};

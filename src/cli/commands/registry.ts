@@ -12,7 +12,7 @@ import { parseReference } from '../../registry/reference.js';
 import type { ClientOptions } from '../../registry/client.js';
 import { EXIT_OK, UsageError, type Values } from '../command.js';
 import { shortId } from '../docker-format.js';
-import { err, json, out } from '../output.js';
+import { err, json, out, stdio } from '../output.js';
 import { interruptible, LayerBoard } from '../progress.js';
 import { storeOf } from '../store.js';
 
@@ -117,7 +117,7 @@ async function readStdin(): Promise<string> {
 
 /** Asks on the terminal; the answer not echoed when `secret`. */
 async function ask(question: string, secret: boolean): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const rl = createInterface({ input: process.stdin, output: stdio('stderr'), terminal: true });
   if (secret) {
     const write = (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput;
     (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
@@ -128,7 +128,7 @@ async function ask(question: string, secret: boolean): Promise<string> {
     return await new Promise<string>((resolve) => rl.question(question, resolve));
   } finally {
     rl.close();
-    if (secret) process.stderr.write('\n');
+    if (secret) stdio('stderr').write('\n');
   }
 }
 

@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import { EXIT_OK, UsageError, type Values } from '../command.js';
 import { dockerSize, dockerTable, reclaimable, shortId, since } from '../docker-format.js';
-import { err, json, out } from '../output.js';
+import { err, json, out, stdio } from '../output.js';
 import { splitRef } from '../../store/records.js';
 import type { UsageRow } from '../../store/usage.js';
 import { storeOf } from '../store.js';
@@ -57,7 +57,7 @@ const WARNING = [
 
 /** docker's prompt; only on a terminal (a script's stdin is not asked). */
 async function confirmed(): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const rl = createInterface({ input: process.stdin, output: stdio('stdout') });
   try {
     const answer = await rl.question(WARNING);
     return /^y(es)?$/i.test(answer.trim());

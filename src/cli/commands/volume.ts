@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import type { VolumeInfo } from '../../store/volumes.js';
 import { EXIT_OK, UsageError, type Values } from '../command.js';
 import { dockerSize, dockerTable } from '../docker-format.js';
-import { json, out } from '../output.js';
+import { json, out, stdio } from '../output.js';
 import { eachName, storeOf } from '../store.js';
 
 /** `--label k=v` values as docker volume create takes them (a label without `=` has an empty value). */
@@ -70,7 +70,7 @@ export async function prune(values: Values, positionals: string[]): Promise<numb
   if (positionals.length > 0) throw new UsageError('expected no arguments');
   if (!values.force && process.stdin.isTTY) {
     const what = values.all ? 'all local volumes not used by at least one container' : 'anonymous local volumes not used by at least one container';
-    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    const rl = createInterface({ input: process.stdin, output: stdio('stdout') });
     try {
       const answer = await rl.question(`WARNING! This will remove ${what}.\nAre you sure you want to continue? [y/N] `);
       if (!/^y(es)?$/i.test(answer.trim())) return EXIT_OK;
