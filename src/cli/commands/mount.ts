@@ -5,11 +5,11 @@ import { parseMountOptions, specFromMountOptions, splitMountOptions } from '../.
 import type { MountAttributes, OverlaySpec, Strategy } from '../../spec/types.js';
 import { idMapFlags } from '../idmap.js';
 import { findOverlaySync } from '../../read/inspect.js';
-import { mountOverlay } from '../../mount/overlay.js';
+import { mountOverlaySync } from '../../mount/overlay.js';
 import { formatPlan, plan } from '../../mount/plan.js';
-import { probe } from '../../mount/probe.js';
-import { remount } from '../../mount/remount.js';
-import { validateSpec } from '../../mount/validate.js';
+import { probeSync } from '../../mount/probe.js';
+import { remountSync } from '../../mount/remount.js';
+import { validateSpecSync } from '../../mount/validate.js';
 import { EXIT_FAILURE, failureInfo, printFailure, recordFailure, UsageError, type Values } from '../command.js';
 import { listOverlayMounts, mount8Failure } from '../mount8.js';
 import { err, json, out, paint } from '../output.js';
@@ -37,7 +37,7 @@ async function cmdRemount(options: string[], target: string, v: Values): Promise
     err(mounted ? `ovl: ${target}: not an overlay (ovl mount -o remount changes overlays only; use mount(8))` : `ovl: ${target}: mount point not mounted or bad option.`);
     return EXIT_FAILURE;
   }
-  await remount(target, attributes ?? ({} as MountAttributes));
+  remountSync(target, attributes ?? ({} as MountAttributes));
   if (v.json) json({ target, attributes: attributes ?? {} });
 }
 
@@ -111,12 +111,14 @@ export async function mount(v: Values, positionals: string[]): Promise<number | 
     if (v['dry-run'] || v.fake) {
       // Everything a real mount would check before its first syscall, then the plan. -f (mount(8)'s
       // --fake) is as quiet as mount -f unless -v or --json asks.
-      const p = plan(await validateSpec(spec), await probe());
+      const p = plan(validateSpecSync(spec), probeSync());
       if (v.json) return json(p);
       if (v['dry-run'] || v.verbose) out(formatPlan(p));
       return;
     }
-    const m = await mountOverlay(spec);
+    // The blocking forms: a command has nothing else to do meanwhile, and the thread pool (4
+    // threads started, then joined at exit) and its hops cost a one-shot process more than they save.
+    const m = mountOverlaySync(spec);
     // Success is silent in mount(8)'s syntax, as mount(8) is; -v says what was done.
     if (!ctx || v.verbose) for (const w of m.plan.warnings) err(`ovl: warning: ${w}`);
     if (ctx && v.verbose) err(`ovl: ${spec.source ?? 'overlay'} mounted on ${m.target}.`);
