@@ -31,7 +31,7 @@ import type { Script as VmScript } from 'node:vm';
 
 // Node's built-ins as they are: an ES module import of node:fs builds a module facade of all
 // of its exports, which loads its streams (~3 ms) — the entry is an ES module.
-const { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } = process.getBuiltinModule('node:fs');
+const { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } = process.getBuiltinModule('node:fs');
 const { createRequire } = process.getBuiltinModule('node:module');
 const { basename, dirname, join } = process.getBuiltinModule('node:path');
 const { Script } = process.getBuiltinModule('node:vm');
@@ -193,7 +193,28 @@ function writeCaches(): void {
       }
     }
   }
+  if (state.toWrite.length > 0) removeStaleTemps(dirname(state.toWrite[0]!.path));
   state.toWrite.length = 0;
+}
+
+/**
+ * Temp files of writers that were killed between creating and renaming them (a SIGKILLed
+ * process runs no exit hook), removed by the next writer once they are a minute old.
+ */
+function removeStaleTemps(dir: string): void {
+  try {
+    const now = Date.now();
+    for (const name of readdirSync(dir)) {
+      if (!name.endsWith('.tmp')) continue;
+      try {
+        if (now - statSync(join(dir, name)).mtimeMs > 60_000) unlinkSync(join(dir, name));
+      } catch {
+        /* gone already */
+      }
+    }
+  } catch {
+    /* no directory */
+  }
 }
 
 /**

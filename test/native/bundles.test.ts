@@ -152,6 +152,25 @@ out.subclass = Object.getPrototypeOf(lib.RegistryError.prototype) === lib.Overla
     expect(generations).toEqual(['0', '1', '2', '3', '3']);
   });
 
+  it("a killed writer's temp file is removed by the next writer once it is a minute old", () => {
+    const pkg = packageCopy();
+    run(pkg, '');
+    const dir = join(pkg, 'dist', '.cache');
+    const old = join(dir, 'lib-core.lib.x.v8.123.abc.tmp');
+    const fresh = join(dir, 'lib-core.lib.x.v8.124.abd.tmp');
+    writeFileSync(old, '');
+    writeFileSync(fresh, '');
+    const minutesAgo = new Date(Date.now() - 120_000);
+    utimesSync(old, minutesAgo, minutesAgo);
+    // A rewritten source makes the next run write.
+    const core = join(pkg, 'dist', 'lib', 'core.cjs');
+    const text = readFileSync(core);
+    writeFileSync(core, text);
+    run(pkg, '');
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+  });
+
   it('NODE_DISABLE_COMPILE_CACHE=1: compiled as Node would, nothing written', () => {
     const pkg = packageCopy();
     expect(run(pkg, 'out.bundles = bundles();', { NODE_DISABLE_COMPILE_CACHE: '1' }).out.bundles).toEqual({ 'dist/lib/core.cjs': 'off' });
