@@ -81,6 +81,11 @@ const LOAD = join(src, 'boot', 'load.ts');
 
 /** Namespaces other bundles (and the entry) take from each bundle: key -> module. */
 const wanted = { core: new Map(), images: new Map() };
+function wantNamespace(bundle, rel) {
+  const key = keyOf(rel);
+  if (wanted[bundle].has(key) && wanted[bundle].get(key) !== rel) fail(`${rel} and ${wanted[bundle].get(key)} have one table key (${key}): rename one`);
+  wanted[bundle].set(key, rel);
+}
 
 /**
  * Resolves the imports of a bundle's modules: one into another bundle becomes a module whose
@@ -101,7 +106,7 @@ function crossBundle(self, outfile) {
         const owner = bundleOf(rel.split('/')[0]);
         if (owner === self) return undefined;
         if (!may.includes(owner)) return { errors: [{ text: `${relative(src, args.importer)} imports ${rel}, in the ${owner} bundle, which the ${self} bundle may not load` }] };
-        wanted[owner].set(keyOf(rel), rel);
+        wantNamespace(owner, rel);
         return { path: rel, namespace: 'cross-bundle', pluginData: { owner } };
       });
       build.onLoad({ filter: /.*/, namespace: 'cross-bundle' }, (args) => ({
@@ -157,7 +162,7 @@ for (const [name, value] of Object.entries(api)) {
   const home = found.find((h) => h.name === name) ?? found.find((h) => h.name === '*') ?? (typeof value === 'object' || typeof value === 'function' ? found[0] : undefined);
   if (!home && value !== null && typeof value === 'object') fail(`the export ${name} of src/index.ts was found in no module of core or images`);
   if (!home) fail(`the export ${name} of src/index.ts was found in no module of core or images`);
-  if (home.bundle === 'core' || typeof value === 'function') wanted[home.bundle].set(keyOf(home.rel), home.rel);
+  if (home.bundle === 'core' || typeof value === 'function') wantNamespace(home.bundle, home.rel);
   exportsOf.push({ name, value, home, key: keyOf(home.rel) });
 }
 
