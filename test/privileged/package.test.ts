@@ -143,6 +143,10 @@ console.log(JSON.stringify(seen));
     expect(mountsUnder(work)).toEqual([]);
     expect(existsSync(join(pkgDir, 'build'))).toBe(false);
 
+    // The `ovl` executable npm linked (package.json "bin": a CommonJS file run by its #! line).
+    const ovl = spawnSync(join(app, 'node_modules', '.bin', 'ovl'), ['--version'], { cwd: app, env, encoding: 'utf8' });
+    expect(ok(ovl, 'node_modules/.bin/ovl --version')).toBe(`ovl ${String(manifest.version)}\n`);
+
     // Where no addon loads, the error says what exists and what a build from source lacks.
     const empty = join(work, 'no-addon');
     mkdirSync(empty);
