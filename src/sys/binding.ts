@@ -50,14 +50,12 @@ function load(): NativeBinding {
     // build/Release, build/Debug, then prebuilds/linux-<arch>/; OVERLAYFS_PREBUILD=<dir> overrides.
     const dir = process.env.OVERLAYFS_PREBUILD || packageRoot();
     const file = knownAddonFile(dir);
-    if (file) {
-      const module = { exports: {} as NativeBinding };
-      process.dlopen(module, file);
-      addon = module.exports;
-    } else {
-      const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => unknown;
-      addon = nodeGypBuild(packageRoot()) as NativeBinding;
-    }
+    // require(), not process.dlopen(): Node's module cache keeps one instance of the addon per
+    // path and thread, whichever copy of this file loads it (the bundles and tsc's per-module
+    // files in one process; node-gyp-build requires the same path). A second init in one thread
+    // would replace the first's instance data (its handle class, fd counts, kernel-log journal).
+    const require = createRequire(import.meta.url);
+    addon = (file ? require(file) : (require('node-gyp-build') as (dir: string) => unknown)(packageRoot())) as NativeBinding;
   } catch (cause) {
     throw new Error(loadFailure(cause), { cause });
   }

@@ -171,6 +171,25 @@ out.subclass = Object.getPrototypeOf(lib.RegistryError.prototype) === lib.Overla
     expect(existsSync(fresh)).toBe(true);
   });
 
+  it("one addon instance per thread, whichever copy of the loader asks (the bundles, tsc's per-module files)", () => {
+    // A second init of the addon in one thread would replace the first's instance data.
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const lib = await import(${JSON.stringify(join(REPO, 'dist', 'index.js'))});
+const { native } = await import(${JSON.stringify(join(REPO, 'dist', 'sys', 'binding.js'))});
+const h = lib.sys.fsopenSync('overlay');
+console.log(Object.getPrototypeOf(h).constructor === native().FdHandle);
+h.close();`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('true\n');
+  });
+
   it('NODE_DISABLE_COMPILE_CACHE=1: compiled as Node would, nothing written', () => {
     const pkg = packageCopy();
     expect(run(pkg, 'out.bundles = bundles();', { NODE_DISABLE_COMPILE_CACHE: '1' }).out.bundles).toEqual({ 'dist/lib/core.cjs': 'off' });
