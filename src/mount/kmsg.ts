@@ -24,15 +24,13 @@ const OVERLAY_PREFIXES = ['overlayfs: ', 'overlay: '] as const;
 /** `since` for a read that only takes the cursor: no record of the journal is after it. */
 const NONE_AFTER = Number.MAX_SAFE_INTEGER;
 
-/** A position in the kernel log: the sequence number of the last record read when it was taken. */
+/** A position in the kernel log: the sequence number of the last record read when it was taken (nothing to close). */
 export interface KernelLogCursor {
   readonly seq: number;
 }
 
 /** The shared reader: undefined until the first cursor, null where /dev/kmsg cannot be read. */
 let reader: FdHandle | null | undefined;
-/** Cursors not yet read back (a read-back ends its cursor). */
-const open = new WeakSet<KernelLogCursor>();
 
 /**
  * The steps that take a cursor, to run in a batch with others (at `at`, their index there):
@@ -77,20 +75,13 @@ export function kernelLogCursor(results: readonly unknown[], at: number, steps: 
     reader = undefined;
     return null;
   }
-  const cursor = { seq: Number(read[0]) };
-  open.add(cursor);
-  return cursor;
+  return { seq: Number(read[0]) };
 }
 
 /** A cursor at the end of the kernel log, or null where /dev/kmsg cannot be read. */
 export function* openKernelLog(): Task<KernelLogCursor | null> {
   const list = kernelLogSteps(0);
   return kernelLogCursor(list.length === 0 ? [] : (yield* steps(list)).results, 0, list);
-}
-
-/** Ends the cursor (once: ending it again does nothing). */
-export function closeKernelLog(cursor: KernelLogCursor | null): void {
-  if (cursor !== null) open.delete(cursor);
 }
 
 /** The text of a /dev/kmsg record: "prio,seq,usec,flags;text\n" then continuation lines " KEY=value". */
@@ -100,14 +91,13 @@ function recordText(record: string): string {
 }
 
 /**
- * The records logged since the cursor whose text starts with one of `prefixes`, text only, and
- * ends the cursor. By default overlay's two prefixes: `overlayfs: ` (pr_err/pr_warn) and
+ * The records logged since the cursor whose text starts with one of `prefixes`, text only (a
+ * cursor holds nothing to release: it is a number). By default overlay's two prefixes: `overlayfs: ` (pr_err/pr_warn) and
  * `overlay: ` (fs-context errors of a mount(2), which has no fs-context log to hold them, e.g.
  * "overlay: filesystem on /x is read-only").
  */
 export function* readKernelLog(cursor: KernelLogCursor | null, prefixes: readonly string[] = OVERLAY_PREFIXES): Task<string[]> {
-  if (cursor === null || !open.has(cursor)) return [];
-  closeKernelLog(cursor);
+  if (cursor === null) return [];
   if (reader === null || reader === undefined || reader.closed) return [];
   const r = (yield* steps([{ op: 'kernelLog', fd: reader, since: cursor.seq, recordError: true }])).results[0];
   if (!Array.isArray(r)) return [];

@@ -16,7 +16,7 @@ import { remember } from '../read/records.js';
 import { attachTask, remap } from './attach.js';
 import { kernelPathForms, mountFailure } from './failure.js';
 import { MAKE_HANDLE, OverlayMount } from './handle.js';
-import { closeKernelLog, kernelLogCursor, kernelLogSteps } from './kmsg.js';
+import { kernelLogCursor, kernelLogSteps } from './kmsg.js';
 import { planShaped, type MountPlan } from './plan.js';
 import { capabilitiesTask, type Capabilities } from './probe.js';
 import { fillIdentities, type PlannedStep } from './sequences.js';
@@ -93,7 +93,6 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
   try {
     prepared = yield* prepareWorkdir(plan.spec, facts, preflight.results, q, prepared);
   } catch (e) {
-    closeKernelLog(cursor);
     // Lock fds the preparation did not get as far as taking over.
     for (const r of preflight.results.slice(q)) if (isHandle(r)) r.close();
     // A syscall that failed preparing says where, as a failed mount does.
@@ -137,8 +136,6 @@ function* mountTask(spec: OverlaySpec, options: MountOverlayOptions): Task<Overl
   } catch (e) {
     yield* undoPrepare(prepared, plan.spec.work);
     throw e;
-  } finally {
-    closeKernelLog(cursor);
   }
 }
 
