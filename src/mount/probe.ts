@@ -13,6 +13,7 @@ import { isSystemError } from '../sys/errors.js';
 import { runAsync, runSync, steps, type Task } from '../sys/io.js';
 import type { StatxResult } from '../sys/native-types.js';
 import type { Step } from '../sys/steps.js';
+import { isInitialUidMap } from '../spec/shape.js';
 
 export interface ModuleDefaults {
   /** /sys/module/overlay/parameters/redirect_dir (Y/N) */
@@ -144,12 +145,6 @@ function moduleDefaults(read: (name: string) => string | undefined): ModuleDefau
   const max = read('redirect_max');
   if (max !== undefined && /^\d+$/.test(max)) out.redirectMax = Number(max);
   return out;
-}
-
-/** Not the initial user namespace: its uid_map is not the identity map of every uid. */
-export function isInitialUidMap(uidMap: string): boolean {
-  const map = uidMap.trim().split(/\s+/);
-  return map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295';
 }
 
 /** AT_PAGESZ from the ELF auxiliary vector (Node has no sysconf). */

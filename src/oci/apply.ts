@@ -14,7 +14,7 @@
  * directory carries the `user.overlayfs.incomplete` xattr until the apply has succeeded.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { constants } from 'node:os';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -29,7 +29,7 @@ import { removexattr, setxattr } from '../sys/xattr.js';
 import type { Compression } from './compression.js';
 import type { Digest } from './digest.js';
 import { displayName, entryPath, markerOf } from './entry-name.js';
-import { mapId, type IdMap } from './ids.js';
+import { inInitialUserNamespace, mapId, type IdMap } from './ids.js';
 import { abortError, openLayer } from './source.js';
 import { TarParser, type TarEntry } from './tar/parse.js';
 import { TarSplitRecorder } from './tar/split.js';
@@ -134,12 +134,7 @@ function checkOptions(dir: unknown, options: ApplyOptions): void {
  * user namespace that maps one id, where chown to any other id fails EINVAL).
  */
 function ownsEveryId(): boolean {
-  if (process.geteuid?.() !== 0) return false;
-  try {
-    return /^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'));
-  } catch {
-    return true;
-  }
+  return process.geteuid?.() === 0 && inInitialUserNamespace();
 }
 
 /**

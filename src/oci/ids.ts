@@ -2,7 +2,9 @@
  * Id maps for layers applied for a user namespace: a layer's uid/gid (as the container sees
  * them) to the host's, as /proc/PID/uid_map writes them (`inside outside count`).
  */
+import { readFileSync } from 'node:fs';
 import { OverlayError } from '../spec/errors.js';
+import { isInitialUidMap } from '../spec/shape.js';
 import { displayName } from './entry-name.js';
 
 import type { IdMap, IdRange } from '../spec/types.js';
@@ -25,6 +27,18 @@ export function unmapId(ranges: readonly IdRange[], id: number): number {
     if (id >= r.outside && id - r.outside < r.count) return r.inside + (id - r.outside);
   }
   return OVERFLOW_ID;
+}
+
+/**
+ * Whether this process is in the initial user namespace (its uid_map maps every uid to itself);
+ * true where /proc cannot say otherwise. (probe() asks the same in its batch.)
+ */
+export function inInitialUserNamespace(): boolean {
+  try {
+    return isInitialUidMap(readFileSync('/proc/self/uid_map', 'utf8'));
+  } catch {
+    return true;
+  }
 }
 
 /** What the kernel shows for an id its map does not cover (/proc/sys/kernel/overflowuid). */

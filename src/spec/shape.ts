@@ -197,6 +197,12 @@ export function checkIdMap(idmap: unknown): SpecProblem[] {
   return problems;
 }
 
+/** Whether a uid_map's text is the initial user namespace's: the identity map of every uid. */
+export function isInitialUidMap(uidMap: string): boolean {
+  const map = uidMap.trim().split(/\s+/);
+  return map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295';
+}
+
 /** An idmap's ranges as /proc/PID/uid_map text (the kernel's "inside outside count" lines). */
 export function idMapText(ranges: readonly IdRange[]): string {
   return ranges.map((r) => `${r.inside} ${r.outside} ${r.count}\n`).join('');

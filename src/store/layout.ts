@@ -20,11 +20,10 @@
  * this process or another, sees the old file or the new one, and a kill -9 leaves one of them.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isInitialUidMap } from '../mount/probe.js';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
+import { inInitialUserNamespace } from '../oci/ids.js';
 
 /** The default store: /var/lib/ovl for root, $XDG_DATA_HOME/ovl (~/.local/share/ovl) otherwise. */
 export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -34,14 +33,6 @@ export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'ovl');
 }
 
-/** Whether this process is in the initial user namespace (its uid_map maps every uid to itself). */
-function inInitialUserNamespace(): boolean {
-  try {
-    return isInitialUidMap(readFileSync('/proc/self/uid_map', 'utf8'));
-  } catch {
-    return true; // no /proc: nothing says otherwise
-  }
-}
 
 /** overlay2's short names: 26 characters of A-Z0-9 (its idLength; the link dir entries). */
 export const SHORT_NAME = /^[A-Z0-9]{26}$/;

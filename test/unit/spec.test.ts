@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkSpecShape } from '../../src/spec/shape.js';
+import { checkSpecShape, isInitialUidMap } from '../../src/spec/shape.js';
 import { MAX_LAYERS } from '../../src/spec/options.js';
 import { type OverlaySpec } from '../../src/spec/types.js';
 import { OverlaySpecError } from '../../src/spec/errors.js';
@@ -305,6 +305,14 @@ describe('checkSpecShape stays pure', () => {
 });
 
 describe('idmap', () => {
+  it("the initial user namespace's uid_map is the identity of every uid, however the kernel pads it", () => {
+    expect(isInitialUidMap('         0          0 4294967295\n')).toBe(true);
+    expect(isInitialUidMap('0 0 4294967295')).toBe(true);
+    expect(isInitialUidMap('         0      12345          1\n')).toBe(false);
+    expect(isInitialUidMap('         0          0 4294967294\n')).toBe(false);
+    expect(isInitialUidMap('0 0 1000\n1000 1000 4294966295\n')).toBe(false);
+  });
+
   const withMap = (idmap: unknown, more: Partial<OverlaySpec> = {}) => checkSpecShape({ ...ro, ...more, idmap } as OverlaySpec);
   const R = (inside: number, outside: number, count: number) => ({ inside, outside, count });
   const P = (field: string, text: string) => ({ field, problem: text });
